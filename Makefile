@@ -1,0 +1,43 @@
+# Two commands set everything up on a fresh machine: `make up` and `make test`.
+# Each creates .venv at the repo root when missing and installs the project into it.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: up test check lint typecheck bench install clean schemas
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+up: $(STAMP)
+	$(BIN)/traco up
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check core schemas services cli tests bench
+	$(BIN)/ruff format --check core schemas services cli tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy src/traco
+
+check: lint typecheck test
+
+bench: $(STAMP)
+	$(BIN)/python bench/chain.py
+
+schemas: $(STAMP)
+	$(BIN)/traco schemas export --out schemas/json
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

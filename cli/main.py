@@ -1,0 +1,301 @@
+"""The ``traco`` command line: run the mesh, manage keys, send transactions, read and audit.
+
+Every command finds the running API from ``--data-dir`` (or ``--api URL``) and signs with
+``<data-dir>/keys/member.key`` unless ``--key`` says otherwise, so the README's tour needs no
+flags. Errors are printed as one clear line and exit non-zero; a rejected transaction prints
+its receipt code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+
+from traco.cli.client import ApiError, Client, api_url
+from traco.core import crypto
+from traco.core.lightclient import verify_tx_proof
+from traco.core.settings import Settings
+from traco.schemas.genesis import Genesis
+from traco.schemas.proof import TxProof
+from traco.services.consensus.genesis import DataDir, init_chain
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="TRACO trade-finance ledger")
+keys_app = typer.Typer(no_args_is_help=True, help="Member keys")
+tx_app = typer.Typer(no_args_is_help=True, help="Transactions")
+chain_app = typer.Typer(no_args_is_help=True, help="The chain")
+block_app = typer.Typer(no_args_is_help=True, help="Blocks")
+audit_app = typer.Typer(no_args_is_help=True, help="Auditing")
+serve_app = typer.Typer(no_args_is_help=True, help="Run one component (what a Kubernetes pod runs)")
+schemas_app = typer.Typer(no_args_is_help=True, help="JSON Schemas and AsyncAPI")
+for sub, name in [
+    (keys_app, "keys"), (tx_app, "tx"), (chain_app, "chain"), (block_app, "block"),
+    (audit_app, "audit"), (serve_app, "serve"), (schemas_app, "schemas"),
+]:
+    app.add_typer(sub, name=name)
+
+out = Console()
+err = Console(stderr=True)
+
+DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", help="data directory [default: ./traco-data or TRACO_DATA_DIR]")]
+ApiOpt = Annotated[str | None, typer.Option("--api", help="API URL [default: from the data dir]")]
+KeyOpt = Annotated[Path | None, typer.Option("--key", help="member key file [default: <data-dir>/keys/member.key]")]
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    err.print(f"[red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+def settings_for(data_dir: Path | None) -> Settings:
+    settings = Settings()
+    if data_dir is not None:
+        settings = settings.model_copy(update={"data_dir": data_dir})
+    return settings
+
+
+def client_for(data_dir: Path | None, api: str | None) -> Client:
+    settings = settings_for(data_dir)
+    return Client(api_url(settings.data_dir, api, settings.api_port))
+
+
+def load_key(data_dir: Path | None, key: Path | None) -> bytes:
+    path = key or DataDir(settings_for(data_dir).data_dir).member_key
+    try:
+        return crypto.read_key_file(path)
+    except FileNotFoundError:
+        fail(f"no key file at {path} (run `traco up` or `traco init` first, or pass --key)")
+    except ValueError as exc:
+        fail(f"{path}: {exc}")
+
+
+def print_json(value: Any) -> None:
+    out.print_json(json.dumps(value))
+
+
+# ---------------------------------------------------------------------------- running
+
+
+@app.command()
+def init(
+    data_dir: DataDirOpt = None,
+    chain_id: Annotated[str | None, typer.Option(help="chain id for a new chain")] = None,
+    validators: Annotated[int, typer.Option(min=1, max=64)] = 4,
+) -> None:
+    """Write keys and a genesis file into the data dir (kept if they exist)."""
+    settings = settings_for(data_dir)
+    genesis = init_chain(settings.data_dir, chain_id or settings.chain_id, validators)
+    out.print(f"chain {genesis.chain_id}: {len(genesis.validators)} validators, genesis {DataDir(settings.data_dir).genesis}")
+
+
+@app.command()
+def up(
+    data_dir: DataDirOpt = None,
+    validators: Annotated[int, typer.Option(min=1, max=64, help="validators of a new chain")] = 4,
+) -> None:
+    """Start the broker (unless TRACO_KAFKA_BOOTSTRAP is set), the validators and the API."""
+    from traco.cli.up import run_up
+
+    run_up(settings_for(data_dir), validators)
+
+
+def _logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@serve_app.command("validator")
+def serve_validator(index: Annotated[int, typer.Option(min=0)], data_dir: DataDirOpt = None) -> None:
+    """Run validator INDEX (key: <data-dir>/keys/validator-INDEX.key)."""
+    from traco.services.consensus.runtime import serve_validator as run
+
+    _logging()
+    asyncio.run(run(settings_for(data_dir), index))
+
+
+@serve_app.command("consensus")
+def serve_consensus(data_dir: DataDirOpt = None) -> None:
+    """Run the consensus API and its follower."""
+    from traco.services.consensus.runtime import serve_consensus_api
+
+    _logging()
+    asyncio.run(serve_consensus_api(settings_for(data_dir)))
+
+
+# ---------------------------------------------------------------------------- keys
+
+
+@keys_app.command("new")
+def keys_new(out_file: Annotated[Path, typer.Option("--out", help="where to write the key")]) -> None:
+    """Generate an Ed25519 member key."""
+    if out_file.exists():
+        fail(f"{out_file} exists; refusing to overwrite a key")
+    key = crypto.generate_private_key()
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    crypto.write_key_file(out_file, key)
+    out.print(crypto.public_key(key).hex())
+
+
+@keys_app.command("show")
+def keys_show(
+    key_file: Path,
+    chain: Annotated[str, typer.Option(help="chain id for the address")] = "main",
+) -> None:
+    """Print a key file's address."""
+    try:
+        key = crypto.read_key_file(key_file)
+    except (FileNotFoundError, ValueError) as exc:
+        fail(str(exc))
+    out.print(crypto.address(chain, crypto.public_key(key)))
+
+
+# ---------------------------------------------------------------------------- transactions
+
+
+@tx_app.command("send")
+def tx_send(
+    kind: Annotated[str, typer.Option("--kind", help="e.g. chain.anchor")],
+    payload: Annotated[str, typer.Option("--payload", help="JSON object")],
+    key: KeyOpt = None,
+    data_dir: DataDirOpt = None,
+    api: ApiOpt = None,
+    no_wait: Annotated[bool, typer.Option("--no-wait", help="print the tx id and return")] = False,
+    timeout: Annotated[float, typer.Option(help="seconds to wait for the receipt")] = 30.0,
+) -> None:
+    """Sign and submit a transaction; print its id and (unless --no-wait) its receipt."""
+    try:
+        body = json.loads(payload)
+    except json.JSONDecodeError as exc:
+        fail(f"--payload is not JSON: {exc}")
+    if not isinstance(body, dict):
+        fail("--payload must be a JSON object")
+    private_key = load_key(data_dir, key)
+    client = client_for(data_dir, api)
+    try:
+        tx = client.send(private_key, kind, body)
+        out.print(tx.tx_id)
+        if no_wait:
+            return
+        receipt = client.wait_receipt(tx.tx_id, timeout)
+    except ApiError as exc:
+        fail(str(exc))
+    if receipt is None:
+        fail(f"no receipt for {tx.tx_id} within {timeout:.0f}s (it may still be sealed later)", 2)
+    print_json(receipt.model_dump(mode="json"))
+    if not receipt.accepted:
+        fail(f"rejected: {receipt.code}: {receipt.message}")
+
+
+@tx_app.command("show")
+def tx_show(tx_id: str, data_dir: DataDirOpt = None, api: ApiOpt = None) -> None:
+    """Print a transaction's receipt."""
+    try:
+        found = client_for(data_dir, api).get_json(f"/tx/{tx_id}", allow_404=True)
+    except ApiError as exc:
+        fail(str(exc))
+    if found is None:
+        fail(f"no receipt for {tx_id} (pending or unknown)")
+    print_json(found)
+
+
+@chain_app.command("status")
+def chain_status(data_dir: DataDirOpt = None, api: ApiOpt = None) -> None:
+    """Chain id, height, latest block and validators."""
+    try:
+        print_json(client_for(data_dir, api).get_json("/status"))
+    except ApiError as exc:
+        fail(str(exc))
+
+
+@block_app.command("show")
+def block_show(height: int, data_dir: DataDirOpt = None, api: ApiOpt = None) -> None:
+    """Print a sealed block."""
+    try:
+        found = client_for(data_dir, api).get_json(f"/blocks/{height}", allow_404=True)
+    except ApiError as exc:
+        fail(str(exc))
+    if found is None:
+        fail(f"no block at height {height}")
+    print_json(found)
+
+
+@app.command()
+def proof(
+    tx_id: str,
+    data_dir: DataDirOpt = None,
+    api: ApiOpt = None,
+    out_file: Annotated[Path | None, typer.Option("--out", help="write the proof to a file")] = None,
+) -> None:
+    """Print (or save) a light-client proof: header, commit and Merkle path of a transaction."""
+    try:
+        found = client_for(data_dir, api).get_json(f"/proofs/{tx_id}", allow_404=True)
+    except ApiError as exc:
+        fail(str(exc))
+    if found is None:
+        fail(f"{tx_id} is not sealed (yet)")
+    if out_file:
+        out_file.write_text(json.dumps(found, indent=2) + "\n")
+        out.print(f"proof written to {out_file}")
+    else:
+        sys.stdout.write(json.dumps(found, indent=2) + "\n")
+
+
+@app.command("verify-proof")
+def verify_proof(
+    proof_file: Path,
+    genesis: Annotated[Path, typer.Option("--genesis", help="the trusted genesis file")],
+) -> None:
+    """Check a proof from the genesis validator set alone (no network, no chain)."""
+    try:
+        trusted = Genesis.model_validate_json(genesis.read_bytes())
+        tx_proof = TxProof.model_validate_json(proof_file.read_bytes())
+    except FileNotFoundError as exc:
+        fail(str(exc))
+    except ValueError as exc:
+        fail(f"cannot read the proof or genesis: {exc}")
+    if tx_proof.chain_id != trusted.chain_id:
+        fail(f"the proof is for chain {tx_proof.chain_id!r}, the genesis for {trusted.chain_id!r}")
+    problem = verify_tx_proof(tx_proof, trusted.validators)
+    if problem:
+        fail(f"INVALID: {problem}")
+    extra = ""
+    if tx_proof.result is not None:
+        extra = f"; receipt {tx_proof.result.receipt.code} proven by block {tx_proof.result.header.height}"
+    out.print(f"[green]VALID[/]: tx {tx_proof.tx.tx_id} is in block {tx_proof.height} of chain {tx_proof.chain_id}{extra}")
+
+
+@audit_app.command("verify")
+def audit_verify(
+    data_dir: DataDirOpt = None,
+    component: Annotated[str, typer.Option(help="whose block store to audit")] = "consensus",
+    workers: Annotated[int, typer.Option(min=1, help="processes verifying signatures")] = 0,
+) -> None:
+    """Recheck the whole chain: hash links, commits, tx signatures and Merkle roots."""
+    from traco.services.consensus.audit import run_audit_cli
+
+    code = run_audit_cli(settings_for(data_dir), component, workers or None, out)
+    raise typer.Exit(code)
+
+
+@schemas_app.command("export")
+def schemas_export(
+    out_dir: Annotated[Path, typer.Option("--out", help="target folder")] = Path("schemas/json"),
+) -> None:
+    """Write the JSON Schemas of every wire model and the AsyncAPI document."""
+    from traco.schemas.export import export_all
+
+    for path in export_all(out_dir):
+        out.print(str(path))
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,159 @@
+"""``traco up``: the whole mesh on one machine, as child processes of one command.
+
+Starts the embedded Tansu broker (unless ``TRACO_KAFKA_BOOTSTRAP`` names a real Kafka),
+creates every topic explicitly (DESIGN §12: auto-created topics lose messages on Tansu), then
+one process per validator and the consensus API, each exactly as a Kubernetes pod would run
+it (``traco serve ...``). Ctrl-C stops them all, children first, broker last. Logs go to
+``<data-dir>/logs/``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from rich.console import Console
+
+from traco.core.adapters.kafka import KafkaEventBus
+from traco.core.broker import TansuBroker
+from traco.core.settings import Settings
+from traco.core.topics import chain_topics
+from traco.services.consensus.genesis import DataDir, init_chain
+
+console = Console()
+
+
+def port_free(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+async def create_topics(bootstrap: str, chain_id: str, tx_partitions: int) -> None:
+    bus = KafkaEventBus(bootstrap, client_id="traco-up")
+    await bus.start()
+    try:
+        await bus.ensure_topics(chain_topics(chain_id, tx_partitions=tx_partitions))
+    finally:
+        await bus.stop()
+
+
+@dataclass
+class Mesh:
+    """The running children of ``traco up``."""
+
+    settings: Settings
+    broker: TansuBroker | None = None
+    children: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    bootstrap: str = ""
+
+    def start(self, validators: int) -> str:
+        settings = self.settings
+        paths = DataDir(settings.data_dir)
+        genesis = init_chain(settings.data_dir, settings.chain_id, validators)
+        if len(genesis.validators) != validators:
+            console.print(
+                f"[yellow]genesis has {len(genesis.validators)} validators; "
+                f"starting those (--validators only applies to a new data dir)[/]"
+            )
+        paths.logs.mkdir(parents=True, exist_ok=True)
+        if settings.kafka_bootstrap:
+            self.bootstrap = settings.kafka_bootstrap
+        else:
+            port = settings.broker_port if port_free("127.0.0.1", settings.broker_port) else None
+            self.broker = TansuBroker(port=port, log_path=paths.logs / "broker.log")
+            self.broker.start()
+            self.bootstrap = self.broker.bootstrap
+        asyncio.run(create_topics(self.bootstrap, genesis.chain_id, settings.tx_partitions))
+        if not port_free(settings.api_host, settings.api_port):
+            raise SystemExit(
+                f"port {settings.api_port} is in use; set TRACO_API_PORT or stop what holds it"
+            )
+        for i in range(len(genesis.validators)):
+            self._spawn(f"validator-{i}", ["serve", "validator", "--index", str(i)])
+        self._spawn("consensus-api", ["serve", "consensus"])
+        url = f"http://{settings.api_host}:{settings.api_port}"
+        self._wait_for_api(url)
+        return url
+
+    def _spawn(self, name: str, args: list[str]) -> None:
+        env = dict(os.environ)
+        env["TRACO_KAFKA_BOOTSTRAP"] = self.bootstrap
+        env["TRACO_DATA_DIR"] = str(self.settings.data_dir.resolve())
+        env["TRACO_API_HOST"] = self.settings.api_host
+        env["TRACO_API_PORT"] = str(self.settings.api_port)
+        log = (DataDir(self.settings.data_dir).logs / f"{name}.log").open("ab")
+        self.children[name] = subprocess.Popen(
+            [sys.executable, "-m", "traco.cli.main", *args],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def _wait_for_api(self, url: str, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            dead = self.dead()
+            if "consensus-api" in dead:
+                raise SystemExit(f"the consensus API exited; see {DataDir(self.settings.data_dir).logs}/consensus-api.log")
+            try:
+                if httpx.get(f"{url}/status", timeout=1.0).is_success:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise SystemExit(f"the consensus API did not answer at {url} within {timeout:.0f}s")
+
+    def dead(self) -> dict[str, int]:
+        return {name: p.returncode for name, p in self.children.items() if p.poll() is not None}
+
+    def stop(self) -> None:
+        for proc in self.children.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        for proc in self.children.values():
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if self.broker is not None:
+            self.broker.stop()
+
+
+def run_up(settings: Settings, validators: int) -> None:
+    mesh = Mesh(settings)
+    try:
+        url = mesh.start(validators)
+        data = Path(settings.data_dir)
+        console.print("[bold green]TRACO mesh is up[/]")
+        console.print(f"  broker     {mesh.bootstrap}{'' if settings.kafka_bootstrap else ' (embedded Tansu)'}")
+        console.print(f"  API        {url}   (OpenAPI docs: {url}/docs)")
+        console.print(f"  validators {sum(1 for n in mesh.children if n.startswith('validator'))}")
+        console.print(f"  data dir   {data.resolve()}   logs: {DataDir(data).logs.resolve()}")
+        console.print("  try        traco tx send --kind chain.anchor --payload '{\"digest\": \"<64 hex>\", \"label\": \"hello\"}'")
+        console.print("Ctrl-C stops everything.")
+        reported: set[str] = set()
+        while True:
+            time.sleep(0.5)
+            for name, code in mesh.dead().items():
+                if name not in reported:
+                    reported.add(name)
+                    console.print(f"[red]{name} exited with code {code}; see its log[/]")
+    except KeyboardInterrupt:
+        console.print("stopping…")
+    finally:
+        mesh.stop()

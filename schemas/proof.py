@@ -1,0 +1,37 @@
+"""A self-contained proof that a transaction is on the chain, for a light client (DESIGN §5).
+
+Given only a trusted validator set (the genesis file), a verifier checks: the commit carries
+signatures of > 2/3 of the voting power over the header's hash, the Merkle path leads from the
+transaction's canonical bytes to the header's ``tx_root``, and the transaction's own signature.
+When the next block is sealed, the bundle also proves the transaction's receipt: the receipt is
+a leaf of ``last_results_root`` in header H+1, itself sealed by its own commit.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from traco.schemas.base import Hex32, Model
+from traco.schemas.block import BlockHeader, Commit
+from traco.schemas.receipt import Receipt
+from traco.schemas.tx import TxEnvelope
+
+
+class ResultProof(Model):
+    receipt: Receipt
+    index: int = Field(ge=0)
+    size: int = Field(ge=1)
+    path: tuple[Hex32, ...]
+    header: BlockHeader = Field(description="header H+1, whose last_results_root covers the receipt")
+    commit: Commit
+
+
+class TxProof(Model):
+    chain_id: str
+    tx: TxEnvelope
+    height: int = Field(ge=1)
+    index: int = Field(ge=0)
+    header: BlockHeader
+    commit: Commit
+    path: tuple[Hex32, ...] = Field(description="RFC 6962 audit path from the tx leaf to tx_root")
+    result: ResultProof | None = None

@@ -1,0 +1,61 @@
+"""Receipts: one per transaction, accepted or rejected with a reason code (DESIGN §3, §7).
+
+Receipts of a block are part of its results and are hashed into the next header's
+``last_results_root``, so every field is deterministic: no clock, no node name.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import Field
+
+from traco.schemas.base import Hex32, Model
+
+
+class ReceiptStatus(StrEnum):
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+
+
+class Code(StrEnum):
+    """Receipt codes. Rejections are values, not exceptions: they belong to the ledger."""
+
+    OK = "OK"
+    INVALID_SIGNATURE = "INVALID_SIGNATURE"
+    INVALID_TX_ID = "INVALID_TX_ID"
+    MALFORMED = "MALFORMED"
+    WRONG_CHAIN = "WRONG_CHAIN"
+    TOO_LARGE = "TOO_LARGE"
+    UNKNOWN_KIND = "UNKNOWN_KIND"
+    NOT_ADMITTED = "NOT_ADMITTED"
+    NOT_PERMITTED = "NOT_PERMITTED"
+    DUPLICATE_TX = "DUPLICATE_TX"
+    NONCE_REUSED = "NONCE_REUSED"
+    NONCE_TOO_FAR = "NONCE_TOO_FAR"
+    MEMPOOL_FULL = "MEMPOOL_FULL"
+    INVALID_PAYLOAD = "INVALID_PAYLOAD"
+    DUPLICATE_ANCHOR = "DUPLICATE_ANCHOR"
+
+
+class Receipt(Model):
+    """The outcome of one transaction.
+
+    ``height``/``index`` are set when the transaction is in a sealed block; a transaction
+    refused before ordering (bad signature, replay, ...) gets a receipt with neither.
+    """
+
+    tx_id: Hex32
+    kind: str
+    status: ReceiptStatus
+    code: str
+    message: str = ""
+    height: int | None = Field(default=None, ge=1)
+    index: int | None = Field(default=None, ge=0)
+    service: str = Field(description="the service that executed or refused the transaction")
+    result: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def accepted(self) -> bool:
+        return self.status is ReceiptStatus.ACCEPTED

@@ -1,0 +1,75 @@
+"""The signed transaction envelope (DESIGN §4).
+
+``signature`` is Ed25519 over the canonical JSON of the envelope without ``signature`` and
+without ``tx_id`` (the id is derived from those bytes, so it cannot be inside them);
+``tx_id`` is the SHA-256 of the same bytes. A replay therefore has the same id and is refused
+as a duplicate, and a changed byte anywhere changes the id and breaks the signature.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated, Any
+
+from pydantic import Field, StringConstraints
+
+from traco.core import crypto
+from traco.core.canonical import canonicalize
+from traco.schemas.base import ChainId, Hex32, Hex64, Model
+
+Kind = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")]
+"""``<service>.<verb>`` (verbs may nest: ``trade.loan.disburse``)."""
+
+MAX_TX_BYTES = 64 * 1024
+"""The size limit of one envelope's canonical JSON; documents never go on the chain."""
+
+
+class TxEnvelope(Model):
+    """A member's signed request; the ledger's unit of ordering."""
+
+    chain_id: ChainId
+    tx_id: Hex32
+    kind: Kind
+    sender: Hex32 = Field(description="hex Ed25519 public key of the signing member key")
+    nonce: int = Field(ge=1, le=2**53 - 1, description="per sender, 1, 2, 3, ...")
+    payload: dict[str, Any]
+    signature: Hex64
+
+    def signing_bytes(self) -> bytes:
+        """The bytes that are signed and hashed into ``tx_id``."""
+        return signing_bytes(self.chain_id, self.kind, self.sender, self.nonce, self.payload)
+
+    def id_matches(self) -> bool:
+        """Whether ``tx_id`` is really the hash of the signed content."""
+        return hashlib.sha256(self.signing_bytes()).hexdigest() == self.tx_id
+
+    def signature_valid(self) -> bool:
+        """Whether the id matches and the signature verifies (never raises)."""
+        body = self.signing_bytes()
+        if hashlib.sha256(body).hexdigest() != self.tx_id:
+            return False
+        return crypto.verify(bytes.fromhex(self.sender), body, bytes.fromhex(self.signature))
+
+
+def signing_bytes(chain_id: str, kind: str, sender: str, nonce: int, payload: Any) -> bytes:
+    """Canonical JSON of the envelope fields that the signature covers."""
+    return canonicalize(
+        {"chain_id": chain_id, "kind": kind, "sender": sender, "nonce": nonce, "payload": payload}
+    )
+
+
+def sign_tx(
+    private_key: bytes, chain_id: str, kind: str, nonce: int, payload: dict[str, Any]
+) -> TxEnvelope:
+    """Build and sign an envelope with a member's private key."""
+    sender = crypto.public_key(private_key).hex()
+    body = signing_bytes(chain_id, kind, sender, nonce, payload)
+    return TxEnvelope(
+        chain_id=chain_id,
+        tx_id=hashlib.sha256(body).hexdigest(),
+        kind=kind,
+        sender=sender,
+        nonce=nonce,
+        payload=payload,
+        signature=crypto.sign(private_key, body).hex(),
+    )

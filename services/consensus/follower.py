@@ -1,0 +1,130 @@
+"""A follower: a non-voting node that keeps its own verified copy of the chain.
+
+The consensus HTTP API runs on one. It reads ``blocks`` in height order, checks each block's
+commit against the validator set (the light-client check) before storing it, and executes the
+chain's kinds itself, so its receipts and proofs never depend on trusting the broker. It also
+records the refusal receipts validators write for transactions that never reached a block.
+
+Heights, not offsets, are its position: a gap in ``blocks`` (a lost message, a new broker) is
+noticed, and it asks the validators to republish the missing heights.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+
+from traco.core.ports import BusMessage, EventBus
+from traco.schemas.block import SealedBlock
+from traco.schemas.consensus import BlockRequest
+from traco.services.consensus import wire
+from traco.services.consensus.ledger import Ledger
+
+log = logging.getLogger(__name__)
+
+GAP_REQUEST_AFTER_S = 1.0
+
+
+class Follower:
+    def __init__(self, ledger: Ledger, bus: EventBus, name: str = "follower") -> None:
+        self.ledger = ledger
+        self.bus = bus
+        self.name = name
+        self.topics = wire.Topics(ledger.genesis.chain_id)
+        self.early: dict[int, SealedBlock] = {}
+        self.rejected_blocks = 0
+        self.new_height = asyncio.Condition()
+        self._gap_since: float | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._tasks = [
+            loop.create_task(self._follow_blocks()),
+            loop.create_task(self._follow_receipts()),
+            loop.create_task(self._watch_gaps()),
+        ]
+        try:
+            await asyncio.gather(*self._tasks)
+        finally:
+            for task in self._tasks:
+                task.cancel()
+            for task in self._tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+
+    async def _follow_blocks(self) -> None:
+        async for batch in self.bus.consume(self.topics.blocks, start="earliest"):
+            await self.on_blocks(batch)
+
+    async def on_blocks(self, batch: Sequence[BusMessage]) -> None:
+        advanced = False
+        for message in batch:
+            block = wire.decode_block(message.value)
+            if isinstance(block, str):
+                log.warning("undecodable message on %s at %d: %s", message.topic, message.offset, block)
+                continue
+            if block.height <= self.ledger.height:
+                continue
+            if block.height > self.ledger.height + 1:
+                if len(self.early) < 5000:
+                    self.early[block.height] = block
+                continue
+            advanced |= self._apply(block)
+            while (nxt := self.early.pop(self.ledger.height + 1, None)) is not None:
+                advanced |= self._apply(nxt)
+        if advanced:
+            self.early = {h: b for h, b in self.early.items() if h > self.ledger.height}
+            async with self.new_height:
+                self.new_height.notify_all()
+
+    def _apply(self, block: SealedBlock) -> bool:
+        problem = self.ledger.check_sealed(block)
+        if problem:
+            self.rejected_blocks += 1
+            log.warning("refusing block %d: %s", block.height, problem)
+            return False
+        self.ledger.apply(block)
+        return True
+
+    async def _follow_receipts(self) -> None:
+        async for batch in self.bus.consume(self.topics.receipts, start="earliest"):
+            for message in batch:
+                receipt = wire.decode_receipt(message.value)
+                if isinstance(receipt, str) or receipt.height is not None:
+                    continue
+                self.ledger.state.put_rejection(receipt)
+
+    async def _watch_gaps(self) -> None:
+        while True:
+            await asyncio.sleep(0.25)
+            if not self.early:
+                self._gap_since = None
+                continue
+            now = time.monotonic()
+            if self._gap_since is None:
+                self._gap_since = now
+            elif now - self._gap_since >= GAP_REQUEST_AFTER_S:
+                missing, upto = self.ledger.height + 1, min(self.early) - 1
+                log.info("gap in %s: asking validators for %d..%d", self.topics.blocks, missing, upto)
+                await self.bus.publish(
+                    wire.consensus_message(
+                        self.topics, BlockRequest(from_height=missing, to_height=upto, requester=self.name)
+                    )
+                )
+                self._gap_since = now
+
+    async def wait_for_height(self, height: int, timeout: float) -> bool:
+        """Wait until the follower has stored ``height`` (False on timeout)."""
+        async def reached() -> None:
+            async with self.new_height:
+                await self.new_height.wait_for(lambda: self.ledger.height >= height)
+
+        try:
+            await asyncio.wait_for(reached(), timeout)
+        except TimeoutError:
+            return False
+        return True

@@ -1,0 +1,137 @@
+"""A node's copy of the sealed chain: block store + chain state, and how a sealed block is
+checked and applied. Shared by validators (which also vote) and followers (which serve the API).
+
+Applying block H is: store the block, execute the chain's own kinds, commit state, receipts,
+events and the new height in one storage transaction. If a node stops between the two writes,
+it re-executes the stored blocks on start, so the state never lags the block store for long
+and never differs from a fresh replay.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from traco.core.lightclient import verify_commit
+from traco.core.ports import BlockStore, StateBatch, StateStore
+from traco.schemas.block import SealedBlock
+from traco.schemas.events import BlockProcessed
+from traco.schemas.genesis import Genesis
+from traco.schemas.receipt import Receipt
+from traco.services.consensus import rules
+from traco.services.consensus.rules import BlockResult, ChainTip
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Applied:
+    block: SealedBlock
+    result: BlockResult
+
+
+class Ledger:
+    """The chain as one node holds it."""
+
+    def __init__(self, genesis: Genesis, blocks: BlockStore, state: StateStore) -> None:
+        self.genesis = genesis
+        self.blocks = blocks
+        self.state = state
+        self.admitted = rules.admitted_keys(genesis)
+        self._catch_up_state()
+        self.tip = self._load_tip()
+
+    # ------------------------------------------------------------------ reads
+
+    @property
+    def height(self) -> int:
+        return self.tip.height
+
+    def chain_nonce(self, sender: str) -> int:
+        return rules.read_nonce(self.state.get, sender)
+
+    def is_sealed(self, tx_id: str) -> bool:
+        return self.blocks.tx_location(tx_id) is not None
+
+    def checkpoint(self, height: int) -> BlockProcessed | None:
+        digest = self.state.state_digest(height)
+        if digest is None:
+            return None
+        return BlockProcessed(service=rules.CHAIN_SERVICE, height=height, state_digest=digest)
+
+    def results(self, height: int) -> tuple[list[Receipt], list[BlockProcessed]]:
+        """What header ``height + 1`` commits to in ``last_results_root``."""
+        checkpoint = self.checkpoint(height)
+        return self.state.receipts(height), [checkpoint] if checkpoint else []
+
+    # ------------------------------------------------------------------ writes
+
+    def check_sealed(self, block: SealedBlock, verify_tx_signatures: bool = False) -> str | None:
+        """Why ``block`` cannot be the next block of this chain (None if it can).
+
+        A commit of > 2/3 of the validators vouches that the validators checked every
+        transaction signature; replaying auditors pass ``verify_tx_signatures`` to recheck.
+        """
+        if block.height != self.tip.height + 1:
+            return f"block {block.height} does not follow height {self.tip.height}"
+        problem = verify_commit(block.header, block.commit, self.genesis.validators)
+        if problem:
+            return problem
+        problem = rules.check_header(self.genesis, self.tip, block.header, block.txs, now_ms=None)
+        if problem:
+            return problem
+        return rules.check_block_txs(
+            self.genesis,
+            self.admitted,
+            block.txs,
+            self.state.get,
+            self.is_sealed,
+            verified=None if verify_tx_signatures else (lambda _tx: True),
+        )
+
+    def apply(self, block: SealedBlock) -> Applied:
+        """Store and execute the next sealed block (already checked by the caller)."""
+        self.blocks.put_block(block)
+        result = self._execute(block)
+        self.tip = ChainTip(block.height, block.block_hash(), block.header.time, result.results_root)
+        return Applied(block, result)
+
+    def _execute(self, block: SealedBlock) -> BlockResult:
+        prev = self.state.state_digest(block.height - 1) if block.height > 1 else None
+        result = rules.execute_block(block, self.state.get, prev or rules.GENESIS_DIGEST)
+        self.state.commit(
+            StateBatch(
+                height=block.height,
+                writes=result.writes,
+                receipts=result.receipts,
+                events=result.events,
+                state_digest=result.state_digest,
+            )
+        )
+        return result
+
+    def _catch_up_state(self) -> None:
+        """Re-execute blocks that were stored but whose state commit did not happen."""
+        stored, executed = self.blocks.height(), self.state.height()
+        if executed > stored:
+            raise RuntimeError(
+                f"state is at height {executed} but the block store only at {stored}: "
+                "the stores belong to different chains or the block store was replaced"
+            )
+        if executed < stored:
+            log.info("re-executing blocks %d..%d", executed + 1, stored)
+            for block in self.blocks.blocks(executed + 1, stored):
+                self._execute(block)
+
+    def _load_tip(self) -> ChainTip:
+        height = self.blocks.height()
+        if height == 0:
+            return rules.genesis_tip(self.genesis)
+        header = self.blocks.header(height)
+        assert header is not None
+        receipts, checkpoints = self.results(height)
+        return ChainTip(height, header.block_hash(), header.time, rules.results_root(receipts, checkpoints))
+
+    def close(self) -> None:
+        self.blocks.close()
+        self.state.close()

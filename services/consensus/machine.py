@@ -1,0 +1,735 @@
+"""Tendermint consensus as a pure state machine: ``apply(state, input) -> (state, outputs)``.
+
+This is Algorithm 1 of Buchman, Kwon and Milosevic, "The latest gossip on BFT consensus"
+(2018); comments cite its line numbers. It holds no sockets, clocks, randomness or keys, so
+the same code runs under the Kafka driver and under the deterministic simulator
+(``simnet.py``), and every schedule a test can think of can be replayed exactly.
+
+How a driver uses it (one validator, one machine):
+
+- Start from ``initial_state(address, config)``, or from ``from_dict(saved)`` after a restart.
+- Feed inputs one at a time and **persist ``to_dict(new_state)`` before acting on the
+  outputs**. The state remembers every vote this validator cast, so after a crash it can never
+  sign two different votes for the same (height, round, step) — the property that keeps the
+  chain from forking when validators restart.
+- ``StartHeight(h, validators)`` for the first height and after each ``Decision`` once block
+  h-1 is committed (also to jump ahead after syncing sealed blocks from the block store).
+- ``ProposalIn`` / ``VoteIn`` for every message from the ``consensus`` topic, including this
+  validator's own, after checking the signature (and, for a proposal, fetching the block
+  behind ``value_id`` and checking it: ``valid``).
+- ``RequestValue(h, r)`` means "build a block"; answer with ``ValueReady(h, r, value_id)``.
+- ``ScheduleTimeout`` means "feed ``TimeoutIn`` back after ``duration_ms``". Timers are not
+  part of the state; duplicate or late timeouts are harmless.
+- ``Resend()`` periodically while no progress is made, and once right after a restart: it
+  re-emits this validator's messages for the current height (a restarted peer missed them),
+  the timers of the current step, an unanswered ``RequestValue`` and an uncommitted
+  ``Decision``. The driver's commit of a decision must therefore be idempotent by height.
+
+Deviations from the paper, all on the side of safety:
+
+- ``getValue()`` (line 18) is asynchronous: ``RequestValue`` out, ``ValueReady`` in.
+- The propose timeout (line 21) is scheduled for the proposer too (as CometBFT does), so a
+  block builder that is slow or lost does not stall the round.
+- After a decision (line 49) the machine waits for ``StartHeight`` instead of moving to the
+  next height itself (lines 52-54), because the validator set of the next height and the
+  block commit belong to the driver.
+- Bounded memory: messages for rounds beyond ``round + MAX_ROUNDS_AHEAD`` are dropped (a
+  Byzantine validator cannot raise an honest round: the f+1 rule needs one honest sender);
+  messages for height+1 are buffered, at most ``MAX_PENDING_PER_SENDER`` per sender and only
+  from current validators; older or later heights are dropped (the driver syncs blocks).
+- A non-validator (``address`` not in the set) runs the same rules without sending anything:
+  an observer that still reports decisions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+from .votes import (
+    EMPTY_ROUND,
+    VOTE_KINDS,
+    Proposal,
+    RoundVotes,
+    ValidatorInfo,
+    ValidatorSet,
+    Vote,
+    VoteKind,
+    message_from_dict,
+    message_to_dict,
+    verify_commit,
+    vote_from_dict,
+)
+
+__all__ = [
+    "MAX_PENDING_PER_SENDER",
+    "MAX_ROUNDS_AHEAD",
+    "Broadcast",
+    "Decision",
+    "Evidence",
+    "Input",
+    "Output",
+    "Proposal",
+    "ProposalIn",
+    "RequestValue",
+    "Resend",
+    "ScheduleTimeout",
+    "StartHeight",
+    "State",
+    "Step",
+    "TimeoutIn",
+    "TimingConfig",
+    "ValidatorInfo",
+    "ValidatorSet",
+    "ValueReady",
+    "Vote",
+    "VoteIn",
+    "VoteKind",
+    "apply",
+    "from_dict",
+    "height_of",
+    "initial_state",
+    "message_from_dict",
+    "message_to_dict",
+    "started",
+    "to_dict",
+    "verify_commit",
+]
+
+Step = Literal["propose", "prevote", "precommit"]
+
+MAX_ROUNDS_AHEAD = 100
+MAX_PENDING_PER_SENDER = 300
+STATE_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class TimingConfig:
+    """Timeout of a step in round r: ``base + r * delta_ms`` (the paper's timeoutX(r))."""
+
+    propose_ms: int = 1000
+    prevote_ms: int = 500
+    precommit_ms: int = 500
+    delta_ms: int = 500
+
+    def timeout_ms(self, step: Step, round: int) -> int:
+        base = {"propose": self.propose_ms, "prevote": self.prevote_ms}.get(step, self.precommit_ms)
+        return base + round * self.delta_ms
+
+
+# ---------------------------------------------------------------------------------------------
+# Inputs
+
+
+@dataclass(frozen=True, slots=True)
+class StartHeight:
+    height: int
+    validators: ValidatorSet
+
+
+@dataclass(frozen=True, slots=True)
+class ProposalIn:
+    proposal: Proposal
+    valid: bool  # the driver's verdict on the block behind proposal.value_id
+
+
+@dataclass(frozen=True, slots=True)
+class VoteIn:
+    vote: Vote
+
+
+@dataclass(frozen=True, slots=True)
+class TimeoutIn:
+    step: Step
+    height: int
+    round: int
+
+
+@dataclass(frozen=True, slots=True)
+class ValueReady:
+    height: int
+    round: int
+    value_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Resend:
+    pass
+
+
+Input = StartHeight | ProposalIn | VoteIn | TimeoutIn | ValueReady | Resend
+
+
+# ---------------------------------------------------------------------------------------------
+# Outputs
+
+
+@dataclass(frozen=True, slots=True)
+class Broadcast:
+    message: Proposal | Vote
+
+
+@dataclass(frozen=True, slots=True)
+class RequestValue:
+    height: int
+    round: int
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleTimeout:
+    step: Step
+    height: int
+    round: int
+    duration_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """``value_id`` is decided at ``height``; ``precommits`` (> 2/3 of the power) prove it."""
+
+    height: int
+    round: int
+    value_id: str
+    precommits: tuple[Vote, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """Two conflicting signed messages from one sender for the same height/round/step."""
+
+    first: Proposal | Vote
+    second: Proposal | Vote
+
+
+Output = Broadcast | RequestValue | ScheduleTimeout | Decision | Evidence
+
+
+# ---------------------------------------------------------------------------------------------
+# State
+
+
+@dataclass(frozen=True, slots=True)
+class State:
+    """The paper's process state (lines 1-9) plus the message log of the current height.
+
+    ``prevote_timer``, ``precommit_timer`` and ``polka_seen`` record that the "for the first
+    time" rules of lines 34, 47 and 36 have fired in the current round.
+    """
+
+    address: str
+    config: TimingConfig
+    validators: ValidatorSet | None = None  # None until the first StartHeight
+    height: int = 0
+    round: int = 0
+    step: Step = "propose"
+    locked_value: str | None = None
+    locked_round: int = -1
+    valid_value: str | None = None
+    valid_round: int = -1
+    rounds: Mapping[int, RoundVotes] = field(default_factory=dict)
+    awaiting_value: bool = False
+    prevote_timer: bool = False
+    precommit_timer: bool = False
+    polka_seen: bool = False
+    decision: Decision | None = None
+    pending: Mapping[str, tuple[ProposalIn | VoteIn, ...]] = field(default_factory=dict)
+
+    @property
+    def is_validator(self) -> bool:
+        return self.validators is not None and self.address in self.validators
+
+    def round_votes(self, round: int) -> RoundVotes:
+        return self.rounds.get(round, EMPTY_ROUND)
+
+
+def initial_state(address: str, config: TimingConfig | None = None) -> State:
+    """A machine that has not started: it waits for ``StartHeight``."""
+    return State(address=address, config=config or TimingConfig())
+
+
+def started(state: State) -> bool:
+    """Has the machine been given its first ``StartHeight``?"""
+    return state.validators is not None
+
+
+def height_of(state: State) -> int:
+    """The height the machine is working on (or has decided and waits to leave)."""
+    return state.height
+
+
+# ---------------------------------------------------------------------------------------------
+# apply
+
+
+class _Run:
+    """The state being built by one ``apply`` call and the outputs emitted so far."""
+
+    __slots__ = ("out", "s")
+
+    def __init__(self, state: State) -> None:
+        self.s = state
+        self.out: list[Output] = []
+
+    @property
+    def vs(self) -> ValidatorSet:
+        assert self.s.validators is not None  # only called once a height has started
+        return self.s.validators
+
+    def store_round(self, round: int, votes: RoundVotes) -> None:
+        rounds = dict(self.s.rounds)
+        rounds[round] = votes
+        self.s = replace(self.s, rounds=rounds)
+
+    def schedule(self, step: Step) -> None:
+        s = self.s
+        duration = s.config.timeout_ms(step, s.round)
+        self.out.append(ScheduleTimeout(step, s.height, s.round, duration))
+
+
+def apply(state: State, input: Input) -> tuple[State, list[Output]]:
+    """Apply one input; returns the new state and what the driver must do, in order."""
+    run = _Run(state)
+    if isinstance(input, StartHeight):
+        _start_height(run, input)
+    elif isinstance(input, ProposalIn | VoteIn):
+        _receive(run, input)
+    elif isinstance(input, TimeoutIn):
+        _on_timeout(run, input)
+    elif isinstance(input, ValueReady):
+        _on_value_ready(run, input)
+    else:
+        _resend(run)
+    return run.s, run.out
+
+
+def _start_height(run: _Run, start: StartHeight) -> None:
+    old = run.s
+    if old.validators is not None and start.height <= old.height:
+        return  # never restart a height: that would forget the votes already cast
+    carried = old.pending if old.validators is not None and start.height == old.height + 1 else {}
+    # Lines 52-53: new height, locks and valid value reset, empty message log.
+    run.s = State(
+        address=old.address, config=old.config, validators=start.validators, height=start.height
+    )
+    _start_round(run, 0)  # line 54 (and line 10 for the first height)
+    _evaluate(run, 0)
+    for queue in carried.values():
+        for item in queue:
+            _receive(run, item)
+
+
+def _receive(run: _Run, item: ProposalIn | VoteIn) -> None:
+    s = run.s
+    if s.validators is None:
+        return
+    if isinstance(item, ProposalIn):
+        message: Proposal | Vote = item.proposal
+        sender = item.proposal.proposer
+    else:
+        message = item.vote
+        sender = item.vote.validator
+    if message.height == s.height + 1:
+        _buffer(run, sender, item)
+        return
+    if (
+        message.height != s.height
+        or s.decision is not None
+        or sender not in s.validators
+        or not 0 <= message.round <= s.round + MAX_ROUNDS_AHEAD
+    ):
+        return
+    changed = (
+        _record_proposal(run, item.proposal, item.valid)
+        if isinstance(item, ProposalIn)
+        else _record_vote(run, item.vote)
+    )
+    if changed:
+        _evaluate(run, message.round)
+
+
+def _buffer(run: _Run, sender: str, item: ProposalIn | VoteIn) -> None:
+    s = run.s
+    if s.validators is None or sender not in s.validators:
+        return
+    queue = s.pending.get(sender, ())
+    if len(queue) >= MAX_PENDING_PER_SENDER or any(_same_input(q, item) for q in queue):
+        return
+    pending = dict(s.pending)
+    pending[sender] = (*queue, item)
+    run.s = replace(s, pending=pending)
+
+
+def _same_input(a: ProposalIn | VoteIn, b: ProposalIn | VoteIn) -> bool:
+    if isinstance(a, ProposalIn) and isinstance(b, ProposalIn):
+        return a.proposal.same_as(b.proposal)
+    if isinstance(a, VoteIn) and isinstance(b, VoteIn):
+        return a.vote.same_as(b.vote)
+    return False
+
+
+def _record_proposal(run: _Run, proposal: Proposal, valid: bool) -> bool:
+    vs = run.vs
+    # "from proposer(h_p, r)" (lines 22, 28, 36, 49); a valid round must be an earlier round.
+    if proposal.proposer != vs.proposer(proposal.height, proposal.round):
+        return False
+    if not -1 <= proposal.valid_round < proposal.round:
+        return False
+    before = run.s.round_votes(proposal.round)
+    after, conflict = before.add_proposal(proposal, valid, vs.power_of(proposal.proposer))
+    if conflict is not None:
+        run.out.append(Evidence(conflict, proposal))
+    if after is before:
+        return False
+    run.store_round(proposal.round, after)
+    return True
+
+
+def _record_vote(run: _Run, vote: Vote) -> bool:
+    if vote.kind not in VOTE_KINDS:
+        return False
+    before = run.s.round_votes(vote.round)
+    after, added = before.add_vote(vote, run.vs.power_of(vote.validator))
+    if added.conflict is not None:
+        run.out.append(Evidence(added.conflict, vote))
+    if after is not before:
+        run.store_round(vote.round, after)
+    return added.counted
+
+
+def _evaluate(run: _Run, touched: int) -> None:
+    """Fire every upon-rule that has become true, until none is (the paper's atomic rules).
+
+    ``touched`` is the round of the message just recorded: line 49 may fire for any round,
+    line 55 for rounds above ours; the other rules only concern the current round.
+    """
+    if run.s.decision is not None:
+        return
+    if touched != run.s.round and _line49_decide(run, touched):
+        return
+    if touched > run.s.round and run.s.round_votes(touched).sender_power >= run.vs.one_third_plus:
+        _start_round(run, touched)  # line 55: f+1 of the power is already in a later round
+    while run.s.decision is None and not _line49_decide(run, run.s.round):
+        if not (
+            _line22_proposal(run)
+            or _line28_proposal_with_polka(run)
+            or _line34_any_prevotes(run)
+            or _line36_polka(run)
+            or _line44_nil_polka(run)
+            or _line47_any_precommits(run)
+        ):
+            return
+
+
+def _start_round(run: _Run, round: int) -> None:
+    """StartRound (lines 11-21)."""
+    run.s = replace(
+        run.s,
+        round=round,
+        step="propose",
+        awaiting_value=False,
+        prevote_timer=False,
+        precommit_timer=False,
+        polka_seen=False,
+    )
+    s = run.s
+    if s.is_validator and run.vs.proposer(s.height, round) == s.address:
+        if s.valid_value is not None:
+            _propose(run, s.valid_value, s.valid_round)  # lines 15-16, 19
+        else:
+            run.s = replace(s, awaiting_value=True)  # line 18: getValue(), answered later
+            run.out.append(RequestValue(s.height, round))
+    run.schedule("propose")  # line 21
+
+
+def _propose(run: _Run, value_id: str, valid_round: int) -> None:
+    s = run.s
+    proposal = Proposal(s.height, s.round, value_id, valid_round, s.address)
+    if _record_proposal(run, proposal, True):
+        run.out.append(Broadcast(proposal))  # line 19
+
+
+def _cast(run: _Run, kind: VoteKind, value_id: str | None) -> None:
+    """Sign-to-be and send our vote; record it first so it counts once and is never redone."""
+    s = run.s
+    if not s.is_validator:
+        return
+    before = s.round_votes(s.round)
+    if s.address in before.tally(kind).votes:
+        return  # unreachable by the step discipline; never vote twice in a round
+    vote = Vote(kind, s.height, s.round, value_id, s.address)
+    after, _ = before.add_vote(vote, run.vs.power_of(s.address))
+    run.store_round(s.round, after)
+    run.out.append(Broadcast(vote))
+
+
+def _current_proposal(run: _Run) -> tuple[Proposal | None, RoundVotes]:
+    votes = run.s.round_votes(run.s.round)
+    return votes.proposal, votes
+
+
+def _line22_proposal(run: _Run) -> bool:
+    s = run.s
+    proposal, votes = _current_proposal(run)
+    if s.step != "propose" or proposal is None or proposal.valid_round != -1:
+        return False
+    v = proposal.value_id
+    acceptable = votes.proposal_valid and (s.locked_round == -1 or s.locked_value == v)  # 23
+    _cast(run, "prevote", v if acceptable else None)  # lines 24, 26
+    run.s = replace(run.s, step="prevote", awaiting_value=False)  # line 27
+    return True
+
+
+def _line28_proposal_with_polka(run: _Run) -> bool:
+    s = run.s
+    proposal, votes = _current_proposal(run)
+    if s.step != "propose" or proposal is None or proposal.valid_round < 0:
+        return False
+    v, vr = proposal.value_id, proposal.valid_round
+    if s.round_votes(vr).prevotes.power_for(v) < run.vs.quorum:
+        return False
+    acceptable = votes.proposal_valid and (s.locked_round <= vr or s.locked_value == v)  # 29
+    _cast(run, "prevote", v if acceptable else None)  # lines 30, 32
+    run.s = replace(run.s, step="prevote", awaiting_value=False)  # line 33
+    return True
+
+
+def _line34_any_prevotes(run: _Run) -> bool:
+    s = run.s
+    if s.step != "prevote" or s.prevote_timer:
+        return False
+    if s.round_votes(s.round).prevotes.total < run.vs.quorum:
+        return False
+    run.s = replace(s, prevote_timer=True)
+    run.schedule("prevote")  # line 35
+    return True
+
+
+def _line36_polka(run: _Run) -> bool:
+    s = run.s
+    proposal, votes = _current_proposal(run)
+    if s.polka_seen or s.step == "propose" or proposal is None or not votes.proposal_valid:
+        return False
+    v = proposal.value_id
+    if votes.prevotes.power_for(v) < run.vs.quorum:
+        return False
+    run.s = replace(s, polka_seen=True)
+    if s.step == "prevote":
+        run.s = replace(run.s, locked_value=v, locked_round=s.round)  # lines 38-39
+        _cast(run, "precommit", v)  # line 40
+        run.s = replace(run.s, step="precommit")  # line 41
+    run.s = replace(run.s, valid_value=v, valid_round=s.round)  # lines 42-43
+    return True
+
+
+def _line44_nil_polka(run: _Run) -> bool:
+    s = run.s
+    if s.step != "prevote" or s.round_votes(s.round).prevotes.power_for(None) < run.vs.quorum:
+        return False
+    _cast(run, "precommit", None)  # line 45
+    run.s = replace(run.s, step="precommit")  # line 46
+    return True
+
+
+def _line47_any_precommits(run: _Run) -> bool:
+    s = run.s
+    if s.precommit_timer or s.round_votes(s.round).precommits.total < run.vs.quorum:
+        return False
+    run.s = replace(s, precommit_timer=True)
+    run.schedule("precommit")  # line 48
+    return True
+
+
+def _line49_decide(run: _Run, round: int) -> bool:
+    votes = run.s.round_votes(round)
+    proposal = votes.proposal
+    if proposal is None or not votes.proposal_valid:  # line 50: valid(v)
+        return False
+    v = proposal.value_id
+    if votes.precommits.power_for(v) < run.vs.quorum:
+        return False
+    decision = Decision(run.s.height, round, v, votes.precommits.votes_for(v))
+    run.s = replace(run.s, decision=decision)  # line 51; lines 52-54 wait for StartHeight
+    run.out.append(decision)
+    return True
+
+
+def _on_timeout(run: _Run, timeout: TimeoutIn) -> None:
+    s = run.s
+    if (
+        s.validators is None
+        or s.decision is not None
+        or timeout.height != s.height
+        or timeout.round != s.round
+    ):
+        return
+    if timeout.step == "propose" and s.step == "propose":  # lines 57-60
+        _cast(run, "prevote", None)
+        run.s = replace(run.s, step="prevote", awaiting_value=False)
+    elif timeout.step == "prevote" and s.step == "prevote":  # lines 61-64
+        _cast(run, "precommit", None)
+        run.s = replace(run.s, step="precommit")
+    elif timeout.step == "precommit":  # lines 65-67
+        _start_round(run, s.round + 1)
+    else:
+        return
+    _evaluate(run, run.s.round)
+
+
+def _on_value_ready(run: _Run, ready: ValueReady) -> None:
+    s = run.s
+    if (
+        not s.awaiting_value
+        or s.decision is not None
+        or s.step != "propose"
+        or (ready.height, ready.round) != (s.height, s.round)
+    ):
+        return
+    run.s = replace(s, awaiting_value=False)
+    _propose(run, ready.value_id, s.valid_round)  # line 19 (valid_round is -1 here)
+    _evaluate(run, s.round)
+
+
+def _resend(run: _Run) -> None:
+    s = run.s
+    if s.validators is None:
+        return
+    for round in sorted(s.rounds):
+        votes = s.rounds[round]
+        if votes.proposal is not None and votes.proposal.proposer == s.address:
+            run.out.append(Broadcast(votes.proposal))
+        for kind in VOTE_KINDS:
+            own = votes.tally(kind).votes.get(s.address)
+            if own is not None:
+                run.out.append(Broadcast(own))
+    if s.decision is not None:
+        run.out.append(s.decision)
+        return
+    if s.awaiting_value:
+        run.out.append(RequestValue(s.height, s.round))
+    if s.step == "propose":
+        run.schedule("propose")
+    if s.step == "prevote" and s.prevote_timer:
+        run.schedule("prevote")
+    if s.precommit_timer:
+        run.schedule("precommit")
+
+
+# ---------------------------------------------------------------------------------------------
+# Persistence: plain JSON types only (str, int, bool, None, list, dict with str keys)
+
+
+def to_dict(state: State) -> dict[str, Any]:
+    """JSON-ready form of ``state``; ``from_dict(to_dict(s)) == s``."""
+    vs = state.validators
+    return {
+        "version": STATE_VERSION,
+        "address": state.address,
+        "config": {
+            "propose_ms": state.config.propose_ms,
+            "prevote_ms": state.config.prevote_ms,
+            "precommit_ms": state.config.precommit_ms,
+            "delta_ms": state.config.delta_ms,
+        },
+        "validators": None
+        if vs is None
+        else [{"address": v.address, "power": v.power} for v in vs.validators],
+        "height": state.height,
+        "round": state.round,
+        "step": state.step,
+        "locked_value": state.locked_value,
+        "locked_round": state.locked_round,
+        "valid_value": state.valid_value,
+        "valid_round": state.valid_round,
+        "rounds": [votes.to_dict(r) for r, votes in sorted(state.rounds.items())],
+        "awaiting_value": state.awaiting_value,
+        "prevote_timer": state.prevote_timer,
+        "precommit_timer": state.precommit_timer,
+        "polka_seen": state.polka_seen,
+        "decision": None if state.decision is None else _decision_to_dict(state.decision),
+        "pending": [
+            {"sender": sender, "items": [_pending_to_dict(item) for item in queue]}
+            for sender, queue in state.pending.items()
+        ],
+    }
+
+
+def from_dict(data: Mapping[str, Any]) -> State:
+    """Inverse of :func:`to_dict`; tallies are recomputed from the stored votes."""
+    if data.get("version") != STATE_VERSION:
+        raise ValueError(f"unsupported consensus state version {data.get('version')!r}")
+    vs = (
+        None
+        if data["validators"] is None
+        else ValidatorSet(
+            tuple(ValidatorInfo(str(v["address"]), int(v["power"])) for v in data["validators"])
+        )
+    )
+    rounds: dict[int, RoundVotes] = {}
+    if vs is not None:
+        for entry in data["rounds"]:
+            rounds[int(entry["round"])] = RoundVotes.from_dict(entry, vs)
+    decision = data["decision"]
+    return State(
+        address=str(data["address"]),
+        config=TimingConfig(**{k: int(v) for k, v in data["config"].items()}),
+        validators=vs,
+        height=int(data["height"]),
+        round=int(data["round"]),
+        step=_step(data["step"]),
+        locked_value=data["locked_value"],
+        locked_round=int(data["locked_round"]),
+        valid_value=data["valid_value"],
+        valid_round=int(data["valid_round"]),
+        rounds=rounds,
+        awaiting_value=bool(data["awaiting_value"]),
+        prevote_timer=bool(data["prevote_timer"]),
+        precommit_timer=bool(data["precommit_timer"]),
+        polka_seen=bool(data["polka_seen"]),
+        decision=None if decision is None else _decision_from_dict(decision),
+        pending={
+            str(entry["sender"]): tuple(_pending_from_dict(item) for item in entry["items"])
+            for entry in data["pending"]
+        },
+    )
+
+
+def _step(value: object) -> Step:
+    if value == "propose":
+        return "propose"
+    if value == "prevote":
+        return "prevote"
+    if value == "precommit":
+        return "precommit"
+    raise ValueError(f"unknown step {value!r}")
+
+
+def _decision_to_dict(decision: Decision) -> dict[str, Any]:
+    return {
+        "height": decision.height,
+        "round": decision.round,
+        "value_id": decision.value_id,
+        "precommits": [message_to_dict(v) for v in decision.precommits],
+    }
+
+
+def _decision_from_dict(data: Mapping[str, Any]) -> Decision:
+    return Decision(
+        height=int(data["height"]),
+        round=int(data["round"]),
+        value_id=str(data["value_id"]),
+        precommits=tuple(vote_from_dict(v) for v in data["precommits"]),
+    )
+
+
+def _pending_to_dict(item: ProposalIn | VoteIn) -> dict[str, Any]:
+    if isinstance(item, ProposalIn):
+        return {"message": message_to_dict(item.proposal), "valid": item.valid}
+    return {"message": message_to_dict(item.vote)}
+
+
+def _pending_from_dict(data: Mapping[str, Any]) -> ProposalIn | VoteIn:
+    message = message_from_dict(data["message"])
+    if isinstance(message, Proposal):
+        return ProposalIn(message, bool(data["valid"]))
+    return VoteIn(message)

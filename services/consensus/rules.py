@@ -1,0 +1,357 @@
+"""The chain's own rules, as pure functions: admission of a transaction, building and checking
+a block, executing the chain's transaction kinds, and the results that the next header commits.
+
+No I/O here: the validator driver (``node.py``), the follower (``follower.py``), the auditor
+(``audit.py``) and the tests all call these same functions, so a validator, a replaying
+auditor and a light client cannot disagree about what is valid.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from traco.core import merkle
+from traco.core.canonical import canonicalize
+from traco.schemas.base import ZERO_HASH
+from traco.schemas.block import BlockHeader, SealedBlock
+from traco.schemas.events import BlockProcessed, DomainEvent
+from traco.schemas.genesis import Genesis, validator_set_hash
+from traco.schemas.receipt import Code, Receipt, ReceiptStatus
+from traco.schemas.tx import TxEnvelope
+
+CHAIN_SERVICE = "chain"
+"""The name under which the consensus service executes the chain's own kinds (``chain.*``)."""
+
+MAX_FUTURE_DRIFT_MS = 30_000
+"""How far ahead of a validator's clock a proposed block time may be before it is refused."""
+
+
+# --------------------------------------------------------------------------- admission
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a transaction cannot enter a block: becomes a rejected receipt with no height."""
+
+    code: Code
+    message: str
+
+
+def decode_tx(raw: bytes, max_tx_bytes: int) -> TxEnvelope | Refusal:
+    """Parse a submitted envelope; malformed input becomes a ``Refusal``, never an exception."""
+    if len(raw) > max_tx_bytes:
+        return Refusal(Code.TOO_LARGE, f"transaction is {len(raw)} bytes; the limit is {max_tx_bytes}")
+    try:
+        return TxEnvelope.model_validate_json(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ())) or "envelope"
+        return Refusal(Code.MALFORMED, f"{where}: {first.get('msg', 'invalid')}")
+
+
+def stateless_check(
+    tx: TxEnvelope, genesis: Genesis, admitted: frozenset[str], signature_checked: bool = False
+) -> Refusal | None:
+    """Checks that need no chain state: chain, size, kind, admission, id and signature.
+
+    The signature is checked last because it is by far the most expensive check; a caller
+    that verified this exact envelope before (the mempool) passes ``signature_checked``.
+    """
+    if tx.chain_id != genesis.chain_id:
+        return Refusal(Code.WRONG_CHAIN, f"transaction is for chain {tx.chain_id!r}, this is {genesis.chain_id!r}")
+    size = len(tx.canonical_bytes())
+    if size > genesis.params.max_tx_bytes:
+        return Refusal(Code.TOO_LARGE, f"transaction is {size} bytes; the limit is {genesis.params.max_tx_bytes}")
+    if tx.kind not in genesis.params.kinds:
+        return Refusal(Code.UNKNOWN_KIND, f"unknown transaction kind {tx.kind!r}; known: {', '.join(genesis.params.kinds)}")
+    if tx.sender not in admitted:
+        return Refusal(Code.NOT_ADMITTED, f"sender {tx.sender[:16]}… is not an admitted member key")
+    if signature_checked:
+        return None
+    if not tx.id_matches():
+        return Refusal(Code.INVALID_TX_ID, "tx_id is not the SHA-256 of the signed content")
+    if not tx.signature_valid():
+        return Refusal(Code.INVALID_SIGNATURE, "the signature does not verify against the sender key")
+    return None
+
+
+def admitted_keys(genesis: Genesis) -> frozenset[str]:
+    """Member keys allowed to submit (the party service will change these by vote)."""
+    return frozenset(m.public_key for m in genesis.members)
+
+
+def refusal_receipt(tx_id: str, kind: str, refusal: Refusal) -> Receipt:
+    return Receipt(
+        tx_id=tx_id,
+        kind=kind,
+        status=ReceiptStatus.REJECTED,
+        code=refusal.code.value,
+        message=refusal.message,
+        service=CHAIN_SERVICE,
+    )
+
+
+# --------------------------------------------------------------------------- chain state
+
+
+def nonce_key(sender: str) -> str:
+    return f"nonce/{sender}"
+
+
+def anchor_key(digest: str) -> str:
+    return f"anchor/{digest}"
+
+
+def read_nonce(read: Callable[[str], bytes | None], sender: str) -> int:
+    """The last nonce of ``sender`` sealed on the chain (0 before its first transaction)."""
+    raw = read(nonce_key(sender))
+    return int(raw) if raw is not None else 0
+
+
+# --------------------------------------------------------------------------- blocks
+
+
+def tx_leaves(txs: Sequence[TxEnvelope]) -> list[bytes]:
+    """The Merkle leaves of a block: each envelope's canonical bytes, signature included."""
+    return [tx.canonical_bytes() for tx in txs]
+
+
+def tx_root(txs: Sequence[TxEnvelope]) -> str:
+    return merkle.root(tx_leaves(txs)).hex()
+
+
+def results_leaves(receipts: Sequence[Receipt], checkpoints: Sequence[BlockProcessed]) -> list[bytes]:
+    """What a header's ``last_results_root`` covers: receipts in block order, then checkpoints."""
+    return [r.canonical_bytes() for r in receipts] + [c.canonical_bytes() for c in checkpoints]
+
+
+def results_root(receipts: Sequence[Receipt], checkpoints: Sequence[BlockProcessed]) -> str:
+    return merkle.root(results_leaves(receipts, checkpoints)).hex()
+
+
+@dataclass(frozen=True)
+class ChainTip:
+    """What a validator must know about height H-1 to build or check block H."""
+
+    height: int
+    block_hash: str
+    time: int
+    results_root: str
+
+
+def genesis_tip(genesis: Genesis) -> ChainTip:
+    return ChainTip(
+        height=0,
+        block_hash=genesis.genesis_hash(),
+        time=genesis.genesis_time,
+        results_root=merkle.root([]).hex(),
+    )
+
+
+def build_header(
+    genesis: Genesis, tip: ChainTip, round_: int, now_ms: int, proposer: str, txs: Sequence[TxEnvelope]
+) -> BlockHeader:
+    vset = validator_set_hash(genesis.validators)
+    return BlockHeader(
+        chain_id=genesis.chain_id,
+        height=tip.height + 1,
+        round=round_,
+        time=max(now_ms, tip.time + 1),
+        prev_hash=tip.block_hash,
+        tx_root=tx_root(txs),
+        tx_count=len(txs),
+        last_results_root=tip.results_root,
+        proposer=proposer,
+        validator_set_hash=vset,
+        next_validator_set_hash=vset,
+    )
+
+
+def check_header(
+    genesis: Genesis, tip: ChainTip, header: BlockHeader, txs: Sequence[TxEnvelope], now_ms: int | None
+) -> str | None:
+    """Why ``header`` cannot follow ``tip`` (None if it can). ``now_ms=None`` skips the clock check
+    (replay and audit have no "now")."""
+    if header.chain_id != genesis.chain_id:
+        return f"chain id {header.chain_id!r} is not {genesis.chain_id!r}"
+    if header.height != tip.height + 1:
+        return f"height {header.height} does not follow {tip.height}"
+    if header.prev_hash != tip.block_hash:
+        return f"prev_hash {header.prev_hash[:16]}… is not the hash of block {tip.height}"
+    if header.time <= tip.time:
+        return f"block time {header.time} is not after the previous block's {tip.time}"
+    if now_ms is not None and header.time > now_ms + MAX_FUTURE_DRIFT_MS:
+        return f"block time {header.time} is too far in the future"
+    if header.last_results_root != tip.results_root:
+        return "last_results_root does not match the results of the previous block"
+    vset = validator_set_hash(genesis.validators)
+    if header.validator_set_hash != vset or header.next_validator_set_hash != vset:
+        return "validator set hash does not match the current validator set"
+    if header.tx_count != len(txs):
+        return f"tx_count {header.tx_count} but the block carries {len(txs)}"
+    if header.tx_root != tx_root(txs):
+        return "tx_root does not match the transactions"
+    return None
+
+
+def check_block_txs(
+    genesis: Genesis,
+    admitted: frozenset[str],
+    txs: Sequence[TxEnvelope],
+    read: Callable[[str], bytes | None],
+    is_sealed: Callable[[str], bool],
+    verified: Callable[[TxEnvelope], bool] | None = None,
+) -> str | None:
+    """Why these transactions cannot be a block on top of the state ``read`` sees (None if ok).
+
+    ``verified`` lets the validator skip signatures it already checked when the transaction
+    reached its mempool; everything else is rechecked.
+    """
+    seen: set[str] = set()
+    nonces: dict[str, int] = {}
+    total = 0
+    for i, tx in enumerate(txs):
+        if tx.tx_id in seen or is_sealed(tx.tx_id):
+            return f"tx {i} ({tx.tx_id[:16]}…) is already on the chain or twice in the block"
+        seen.add(tx.tx_id)
+        checked = verified is not None and verified(tx)
+        refusal = stateless_check(tx, genesis, admitted, signature_checked=checked)
+        if refusal is not None:
+            return f"tx {i} ({tx.tx_id[:16]}…): {refusal.code.value} {refusal.message}"
+        last = nonces.get(tx.sender)
+        if last is None:
+            last = read_nonce(read, tx.sender)
+        if tx.nonce != last + 1:
+            return f"tx {i} ({tx.tx_id[:16]}…): nonce {tx.nonce}, expected {last + 1}"
+        nonces[tx.sender] = tx.nonce
+        total += len(tx.canonical_bytes())
+    if len(txs) > genesis.params.max_block_txs:
+        return f"{len(txs)} transactions; the limit is {genesis.params.max_block_txs}"
+    if total > genesis.params.max_block_bytes:
+        return f"{total} bytes of transactions; the limit is {genesis.params.max_block_bytes}"
+    return None
+
+
+# --------------------------------------------------------------------------- execution
+
+
+class AnchorPayload(BaseModel):
+    """``chain.anchor``: notarise an external SHA-256 (e.g. a batch of off-chain records)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+    digest: str = Field(pattern=r"^[0-9a-f]{64}$")
+    label: str = Field(min_length=1, max_length=256)
+
+
+@dataclass
+class BlockResult:
+    """What executing one block produced: all of it is stored in one storage transaction."""
+
+    height: int
+    receipts: list[Receipt]
+    writes: dict[str, bytes | None]
+    events: list[DomainEvent]
+    state_digest: str
+    checkpoint: BlockProcessed = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.checkpoint = BlockProcessed(
+            service=CHAIN_SERVICE, height=self.height, state_digest=self.state_digest
+        )
+
+    @property
+    def results_root(self) -> str:
+        return results_root(self.receipts, [self.checkpoint])
+
+
+def next_digest(prev_digest: str, events: Sequence[DomainEvent]) -> str:
+    """``state_digest_H = SHA-256(state_digest_{H-1} ‖ canonical events of H)`` (DESIGN §7)."""
+    body = bytes.fromhex(prev_digest) + canonicalize([e.json_value() for e in events])
+    return hashlib.sha256(body).hexdigest()
+
+
+def execute_block(
+    block: SealedBlock, read: Callable[[str], bytes | None], prev_digest: str
+) -> BlockResult:
+    """Execute the chain's own kinds in block order, deterministically (block time, no clock).
+
+    Nonces advance for every sealed transaction, accepted or not: the transaction was ordered,
+    so its nonce is used. Kinds of other services get no receipt here: their service writes it.
+    """
+    height = block.height
+    writes: dict[str, bytes | None] = {}
+    receipts: list[Receipt] = []
+    events: list[DomainEvent] = []
+
+    def get(key: str) -> bytes | None:
+        return writes[key] if key in writes else read(key)
+
+    for index, tx in enumerate(block.txs):
+        writes[nonce_key(tx.sender)] = str(tx.nonce).encode()
+        if tx.kind == "chain.anchor":
+            receipt, new_events = _anchor(tx, height, index, block.header.time, get, writes)
+            receipts.append(receipt)
+            events.extend(new_events)
+    return BlockResult(height, receipts, writes, events, next_digest(prev_digest, events))
+
+
+def _anchor(
+    tx: TxEnvelope,
+    height: int,
+    index: int,
+    block_time: int,
+    get: Callable[[str], bytes | None],
+    writes: dict[str, bytes | None],
+) -> tuple[Receipt, list[DomainEvent]]:
+    def receipt(code: Code, message: str, result: Mapping[str, Any] | None = None) -> Receipt:
+        return Receipt(
+            tx_id=tx.tx_id,
+            kind=tx.kind,
+            status=ReceiptStatus.ACCEPTED if code is Code.OK else ReceiptStatus.REJECTED,
+            code=code.value,
+            message=message,
+            height=height,
+            index=index,
+            service=CHAIN_SERVICE,
+            result=dict(result or {}),
+        )
+
+    try:
+        payload = AnchorPayload.model_validate(tx.payload)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ())) or "payload"
+        return receipt(Code.INVALID_PAYLOAD, f"{where}: {first.get('msg', 'invalid')}"), []
+    existing = get(anchor_key(payload.digest))
+    if existing is not None:
+        first_seen = orjson.loads(existing)
+        return receipt(
+            Code.DUPLICATE_ANCHOR,
+            f"digest already anchored at height {first_seen['height']}",
+            {"first_tx_id": first_seen["tx_id"], "first_height": first_seen["height"]},
+        ), []
+    record = {
+        "digest": payload.digest,
+        "label": payload.label,
+        "height": height,
+        "tx_id": tx.tx_id,
+        "sender": tx.sender,
+        "time": block_time,
+    }
+    writes[anchor_key(payload.digest)] = canonicalize(record)
+    event = DomainEvent(
+        type="Anchored", service=CHAIN_SERVICE, height=height, tx_id=tx.tx_id,
+        aggregate_id=payload.digest, data=record,
+    )
+    return receipt(Code.OK, "anchored", {"digest": payload.digest, "height": height}), [event]
+
+
+GENESIS_DIGEST = ZERO_HASH
+"""``state_digest_0``: the digest chain starts from all zeros."""

@@ -1,0 +1,126 @@
+"""Entry points of the consensus service's processes: a validator, and the API follower.
+
+``traco serve validator --index I`` and ``traco serve consensus`` call these; so does
+``traco up`` through subprocesses, and so would a Kubernetes pod. Only entry points configure
+logging and tracing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+
+import uvicorn
+
+from traco.core import crypto
+from traco.core.adapters.factory import StorageConfig, open_block_store, open_state_store
+from traco.core.adapters.kafka import KafkaEventBus
+from traco.core.settings import Settings
+from traco.core.topics import chain_topics
+from traco.core.tracing import configure_tracing
+from traco.services.consensus import machine as m
+from traco.services.consensus.api import ApiState, create_app
+from traco.services.consensus.follower import Follower
+from traco.services.consensus.genesis import DataDir, load_genesis
+from traco.services.consensus.ledger import Ledger
+from traco.services.consensus.validator import Validator, ValidatorConfig
+
+log = logging.getLogger(__name__)
+
+
+def storage_config(settings: Settings) -> StorageConfig:
+    return StorageConfig(
+        backend=settings.storage,
+        data_dir=settings.data_dir,
+        cassandra_hosts=settings.cassandra_host_list,
+        cassandra_keyspace=settings.cassandra_keyspace,
+    )
+
+
+def open_ledger(settings: Settings, component: str) -> Ledger:
+    genesis = load_genesis(DataDir(settings.data_dir).genesis)
+    config = storage_config(settings)
+    return Ledger(genesis, open_block_store(config, component), open_state_store(config, component))
+
+
+def bootstrap(settings: Settings) -> str:
+    if not settings.kafka_bootstrap:
+        raise SystemExit("TRACO_KAFKA_BOOTSTRAP is not set (traco up sets it for its children)")
+    return settings.kafka_bootstrap
+
+
+async def _until_signalled(main: asyncio.Task[None]) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, main.cancel)
+    with contextlib.suppress(asyncio.CancelledError):
+        await main
+
+
+async def serve_validator(settings: Settings, index: int) -> None:
+    configure_tracing(f"traco-validator-{index}")
+    paths = DataDir(settings.data_dir)
+    ledger = open_ledger(settings, f"validator-{index}")
+    bus = KafkaEventBus(bootstrap(settings), client_id=f"validator-{index}", idempotence=settings.kafka_idempotence)
+    await bus.start()
+    try:
+        await bus.ensure_topics(chain_topics(ledger.genesis.chain_id, tx_partitions=settings.tx_partitions))
+        validator = Validator(
+            ledger.genesis,
+            ledger,
+            bus,
+            ValidatorConfig(
+                index=index,
+                private_key=crypto.read_key_file(paths.validator_key(index)),
+                timing=m.TimingConfig(
+                    propose_ms=settings.timeout_propose_ms,
+                    prevote_ms=settings.timeout_prevote_ms,
+                    precommit_ms=settings.timeout_precommit_ms,
+                    delta_ms=settings.timeout_delta_ms,
+                ),
+                empty_block_interval_s=settings.empty_block_interval_s,
+                publish_grace_s=settings.publish_grace_s,
+            ),
+        )
+        log.info("validator %d (%s…) at height %d", index, validator.me[:16], ledger.height)
+        await _until_signalled(asyncio.get_running_loop().create_task(validator.run()))
+    finally:
+        await bus.stop()
+        ledger.close()
+
+
+async def serve_consensus_api(settings: Settings) -> None:
+    configure_tracing("traco-consensus-api")
+    paths = DataDir(settings.data_dir)
+    ledger = open_ledger(settings, "consensus")
+    bus = KafkaEventBus(bootstrap(settings), client_id="consensus-api", idempotence=settings.kafka_idempotence)
+    await bus.start()
+    try:
+        await bus.ensure_topics(chain_topics(ledger.genesis.chain_id, tx_partitions=settings.tx_partitions))
+        follower = Follower(ledger, bus, name="consensus-api")
+        app = create_app(ApiState(follower, bus, settings.max_body_bytes))
+        server = uvicorn.Server(
+            uvicorn.Config(app, host=settings.api_host, port=settings.api_port, log_level="warning", lifespan="off")
+        )
+        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        url = f"http://{settings.api_host}:{settings.api_port}"
+        paths.api_file.write_text(json.dumps({"url": url, "pid": os.getpid()}) + "\n")
+        loop = asyncio.get_running_loop()
+        tasks = asyncio.gather(follower.run(), server.serve())
+
+        async def both() -> None:
+            await tasks
+
+        main = loop.create_task(both())
+        await _until_signalled(main)
+        tasks.cancel()
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            paths.api_file.unlink()
+        await bus.stop()
+        ledger.close()
