@@ -26,7 +26,10 @@ from traco.schemas.genesis import Genesis
 from traco.schemas.proof import TxProof
 from traco.services.consensus.genesis import DataDir, init_chain
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="TRACO trade-finance ledger")
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+    help="TRACO trade-finance ledger",
+)
 keys_app = typer.Typer(no_args_is_help=True, help="Member keys")
 tx_app = typer.Typer(no_args_is_help=True, help="Transactions")
 chain_app = typer.Typer(no_args_is_help=True, help="The chain")

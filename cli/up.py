@@ -134,8 +134,15 @@ class Mesh:
             self.broker.stop()
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def run_up(settings: Settings, validators: int) -> None:
     mesh = Mesh(settings)
+    # SIGTERM/SIGHUP stop the mesh as Ctrl-C does: children must never outlive `traco up`.
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGHUP, _interrupt)
     try:
         url = mesh.start(validators)
         data = Path(settings.data_dir)
@@ -146,6 +153,7 @@ def run_up(settings: Settings, validators: int) -> None:
         console.print(f"  data dir   {data.resolve()}   logs: {DataDir(data).logs.resolve()}")
         console.print("  try        traco tx send --kind chain.anchor --payload '{\"digest\": \"<64 hex>\", \"label\": \"hello\"}'")
         console.print("Ctrl-C stops everything.")
+        sys.stdout.flush()
         reported: set[str] = set()
         while True:
             time.sleep(0.5)

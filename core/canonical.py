@@ -224,8 +224,9 @@ def _encode_string(text: str) -> str:
 def _encode_int(number: int) -> str:
     if -MAX_SAFE_INTEGER <= number <= MAX_SAFE_INTEGER:
         return int.__repr__(number)
+    shown = str(number) if number.bit_length() <= 128 else f"of {number.bit_length()} bits"
     raise ValueError(
-        f"integer {number} is outside ±(2**53 - 1) and would not survive as an IEEE double;"
+        f"integer {shown} is outside ±(2**53 - 1) and would not survive as an IEEE double;"
         " encode it as a decimal string"
     )
 

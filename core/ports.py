@@ -244,7 +244,8 @@ class StateStore(ABC):
 
     @abstractmethod
     def set_meta(self, key: str, value: bytes) -> None:
-        """Durably store node-local data (fsync'd before return: it guards against double signing)."""
+        """Durably store node-local data: on disk before this returns (it guards a validator
+        against signing twice after a crash), where a state commit may lag a power loss."""
 
     @abstractmethod
     def close(self) -> None:

@@ -24,6 +24,10 @@ class Settings(BaseSettings):
     kafka_idempotence: bool = Field(
         default=False, description="idempotent producers; on only where the broker supports them"
     )
+    kafka_fetch_wait_ms: int = Field(
+        default=10, ge=1, description="Tansu holds idle fetches this long: the latency of each hop"
+    )
+    kafka_linger_ms: int = Field(default=1, ge=0)
     broker_port: int = Field(default=9092, description="port of the embedded broker")
     storage: Literal["sqlite", "cassandra", "memory"] = "sqlite"
     cassandra_hosts: str = ""

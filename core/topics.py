@@ -10,16 +10,22 @@ Partition counts matter: ``consensus``, ``blocks``, every ``events.<svc>`` and `
 exactly one partition because their readers depend on one total order. ``tx`` and
 ``receipts`` are keyed (sender address, tx id) and may be spread over several partitions.
 
+It also defines the record written to ``dlq`` (:func:`dead_letter_record`), so that every
+bus adapter writes the same JSON and an auditor can read any of them.
+
 Caveat: ``ensure_topics`` never changes an existing topic, so raising ``tx_partitions`` later
 does not repartition a running chain (and would move senders between partitions).
 """
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 from collections.abc import Iterable
+from typing import TypedDict
 
-from .ports import TopicSpec
+from .ports import BusMessage, TopicSpec
 
 PREFIX = "traco"
 
@@ -86,3 +92,44 @@ def chain_topics(
     specs.extend(TopicSpec(events_topic(chain_id, svc), 1) for svc in service_list)
     specs.append(TopicSpec(topic(chain_id, DLQ), 1))
     return specs
+
+
+class DeadLetterHeader(TypedDict):
+    """One original header of a dead-lettered message."""
+
+    name: str
+    value_b64: str
+
+
+class DeadLetterRecord(TypedDict):
+    """The JSON value of a ``dlq`` message: the original, byte for byte, and why it failed."""
+
+    source_topic: str
+    partition: int
+    offset: int
+    key_b64: str | None
+    value_b64: str
+    error: str
+    headers: list[DeadLetterHeader]
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def dead_letter_record(message: BusMessage, error: str) -> bytes:
+    """The ``dlq`` payload for ``message``: JSON of a :class:`DeadLetterRecord`.
+
+    Key, value and header values are base64 because an undecodable message is, by
+    definition, not known to be UTF-8. Headers are a list (Kafka allows repeated names).
+    """
+    record: DeadLetterRecord = {
+        "source_topic": message.topic,
+        "partition": message.partition,
+        "offset": message.offset,
+        "key_b64": None if message.key is None else _b64(message.key),
+        "value_b64": _b64(message.value),
+        "error": error,
+        "headers": [{"name": name, "value_b64": _b64(value)} for name, value in message.headers],
+    }
+    return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode("utf-8")

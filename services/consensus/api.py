@@ -61,6 +61,14 @@ class ApiState:
         self.submitted_nonces: dict[str, int] = {}
 
 
+def get_api(request: Request) -> ApiState:
+    api: ApiState = request.app.state.api
+    return api
+
+
+Deps = Annotated[ApiState, Depends(get_api)]
+
+
 def _refuse(code: Code, message: str) -> HTTPException:
     return HTTPException(_STATUS_FOR.get(code, 400), {"code": code.value, "message": message})
 
@@ -68,11 +76,7 @@ def _refuse(code: Code, message: str) -> HTTPException:
 def create_app(state: ApiState) -> FastAPI:
     """The app factory; the caller runs it with uvicorn next to the follower."""
     app = FastAPI(title="TRACO consensus API", version="0.1.0")
-
-    def get_state() -> ApiState:
-        return state
-
-    Deps = Annotated[ApiState, Depends(get_state)]
+    app.state.api = state
     router = APIRouter()
 
     @router.post("/tx", status_code=202, response_model=Submitted)

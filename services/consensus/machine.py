@@ -14,9 +14,11 @@ How a driver uses it (one validator, one machine):
   chain from forking when validators restart.
 - ``StartHeight(h, validators)`` for the first height and after each ``Decision`` once block
   h-1 is committed (also to jump ahead after syncing sealed blocks from the block store).
-- ``ProposalIn`` / ``VoteIn`` for every message from the ``consensus`` topic, including this
-  validator's own, after checking the signature (and, for a proposal, fetching the block
-  behind ``value_id`` and checking it: ``valid``).
+- ``ProposalIn`` / ``VoteIn`` for every message from the ``consensus`` topic after checking
+  the signature (and, for a proposal, fetching the block behind ``value_id`` and checking
+  it: ``valid``). This includes the validator's own messages: a ``Broadcast`` is only
+  remembered, and counts once it comes back signed (from the topic, or fed back directly by
+  the driver — duplicates are ignored), so every commit in a ``Decision`` is fully signed.
 - ``RequestValue(h, r)`` means "build a block"; answer with ``ValueReady(h, r, value_id)``.
 - ``ScheduleTimeout`` means "feed ``TimeoutIn`` back after ``duration_ms``". Timers are not
   part of the state; duplicate or late timeouts are harmless.
@@ -72,6 +74,7 @@ __all__ = [
     "Output",
     "Proposal",
     "ProposalIn",
+    "Relay",
     "RequestValue",
     "Resend",
     "ScheduleTimeout",
@@ -171,6 +174,14 @@ class Broadcast:
 
 
 @dataclass(frozen=True, slots=True)
+class Relay:
+    """Forward another validator's message exactly as received: it is already signed by its
+    author, and must not be signed again. Only ``Resend`` produces it (the paper's gossip)."""
+
+    message: Proposal | Vote
+
+
+@dataclass(frozen=True, slots=True)
 class RequestValue:
     height: int
     round: int
@@ -202,7 +213,7 @@ class Evidence:
     second: Proposal | Vote
 
 
-Output = Broadcast | RequestValue | ScheduleTimeout | Decision | Evidence
+Output = Broadcast | Relay | RequestValue | ScheduleTimeout | Decision | Evidence
 
 
 # ---------------------------------------------------------------------------------------------
@@ -214,7 +225,9 @@ class State:
     """The paper's process state (lines 1-9) plus the message log of the current height.
 
     ``prevote_timer``, ``precommit_timer`` and ``polka_seen`` record that the "for the first
-    time" rules of lines 34, 47 and 36 have fired in the current round.
+    time" rules of lines 34, 47 and 36 have fired in the current round. ``sent`` is what this
+    validator said at this height: it is what ``Resend`` repeats and what guarantees one vote
+    per (round, step); the messages themselves count only once they come back signed.
     """
 
     address: str
@@ -234,6 +247,7 @@ class State:
     polka_seen: bool = False
     decision: Decision | None = None
     pending: Mapping[str, tuple[ProposalIn | VoteIn, ...]] = field(default_factory=dict)
+    sent: tuple[Proposal | Vote, ...] = ()  # our own messages of this height, unsigned
 
     @property
     def is_validator(self) -> bool:
@@ -323,12 +337,8 @@ def _receive(run: _Run, item: ProposalIn | VoteIn) -> None:
     s = run.s
     if s.validators is None:
         return
-    if isinstance(item, ProposalIn):
-        message: Proposal | Vote = item.proposal
-        sender = item.proposal.proposer
-    else:
-        message = item.vote
-        sender = item.vote.validator
+    message = item.proposal if isinstance(item, ProposalIn) else item.vote
+    sender = _author(message)
     if message.height == s.height + 1:
         _buffer(run, sender, item)
         return
@@ -444,22 +454,23 @@ def _start_round(run: _Run, round: int) -> None:
 
 def _propose(run: _Run, value_id: str, valid_round: int) -> None:
     s = run.s
+    if any(isinstance(m, Proposal) and m.round == s.round for m in s.sent):
+        return  # unreachable by the step discipline; never propose twice in a round
     proposal = Proposal(s.height, s.round, value_id, valid_round, s.address)
-    if _record_proposal(run, proposal, True):
-        run.out.append(Broadcast(proposal))  # line 19
+    run.s = replace(s, sent=(*s.sent, proposal))
+    run.out.append(Broadcast(proposal))  # line 19
 
 
 def _cast(run: _Run, kind: VoteKind, value_id: str | None) -> None:
-    """Sign-to-be and send our vote; record it first so it counts once and is never redone."""
+    """Send our vote. It is remembered in ``sent`` (so it is never cast differently, even
+    after a restart) and counted when it comes back signed, like everyone else's."""
     s = run.s
     if not s.is_validator:
         return
-    before = s.round_votes(s.round)
-    if s.address in before.tally(kind).votes:
+    if any(isinstance(m, Vote) and m.kind == kind and m.round == s.round for m in s.sent):
         return  # unreachable by the step discipline; never vote twice in a round
     vote = Vote(kind, s.height, s.round, value_id, s.address)
-    after, _ = before.add_vote(vote, run.vs.power_of(s.address))
-    run.store_round(s.round, after)
+    run.s = replace(s, sent=(*s.sent, vote))
     run.out.append(Broadcast(vote))
 
 
@@ -594,14 +605,8 @@ def _resend(run: _Run) -> None:
     s = run.s
     if s.validators is None:
         return
-    for round in sorted(s.rounds):
-        votes = s.rounds[round]
-        if votes.proposal is not None and votes.proposal.proposer == s.address:
-            run.out.append(Broadcast(votes.proposal))
-        for kind in VOTE_KINDS:
-            own = votes.tally(kind).votes.get(s.address)
-            if own is not None:
-                run.out.append(Broadcast(own))
+    run.out.extend(Broadcast(message) for message in s.sent)
+    _relay(run)
     if s.decision is not None:
         run.out.append(s.decision)
         return
@@ -613,6 +618,37 @@ def _resend(run: _Run) -> None:
         run.schedule("prevote")
     if s.precommit_timer:
         run.schedule("precommit")
+
+
+def _relay(run: _Run) -> None:
+    """Forward what a peer needs to make progress but may never get from its author.
+
+    The paper assumes gossip: whatever a correct process received, every correct process
+    eventually receives. Resending only our own messages does not give that when the author
+    has crashed since (a validator that missed one prevote of a polka can then never accept
+    a proposal that cites it, and a chain with exactly a quorum alive stops). So we forward:
+    after a decision, its proposal and commit; otherwise the current round's messages and the
+    prevotes that justify our ``valid_value`` (the proof of lock cited by line 28). That is
+    O(n) messages, not the whole height.
+    """
+    s = run.s
+    forward: list[Proposal | Vote] = []
+    if s.decision is not None:
+        decided = s.round_votes(s.decision.round).proposal
+        forward += [decided] if decided is not None else []
+        forward += s.decision.precommits
+    else:
+        current = s.round_votes(s.round)
+        forward += [current.proposal] if current.proposal is not None else []
+        forward += current.prevotes.votes.values()
+        forward += current.precommits.votes.values()
+        if s.valid_value is not None and s.valid_round != s.round:
+            forward += s.round_votes(s.valid_round).prevotes.votes_for(s.valid_value)
+    run.out.extend(Relay(m) for m in forward if _author(m) != s.address)
+
+
+def _author(message: Proposal | Vote) -> str:
+    return message.proposer if isinstance(message, Proposal) else message.validator
 
 
 # ---------------------------------------------------------------------------------------------
@@ -651,6 +687,7 @@ def to_dict(state: State) -> dict[str, Any]:
             {"sender": sender, "items": [_pending_to_dict(item) for item in queue]}
             for sender, queue in state.pending.items()
         ],
+        "sent": [message_to_dict(m) for m in state.sent],
     }
 
 
@@ -691,6 +728,7 @@ def from_dict(data: Mapping[str, Any]) -> State:
             str(entry["sender"]): tuple(_pending_from_dict(item) for item in entry["items"])
             for entry in data["pending"]
         },
+        sent=tuple(message_from_dict(m) for m in data["sent"]),
     )
 
 

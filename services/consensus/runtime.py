@@ -53,6 +53,16 @@ def bootstrap(settings: Settings) -> str:
     return settings.kafka_bootstrap
 
 
+def make_bus(settings: Settings, client_id: str) -> KafkaEventBus:
+    return KafkaEventBus(
+        bootstrap(settings),
+        client_id=client_id,
+        idempotence=settings.kafka_idempotence,
+        linger_ms=settings.kafka_linger_ms,
+        fetch_max_wait_ms=settings.kafka_fetch_wait_ms,
+    )
+
+
 async def _until_signalled(main: asyncio.Task[None]) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -66,7 +76,7 @@ async def serve_validator(settings: Settings, index: int) -> None:
     configure_tracing(f"traco-validator-{index}")
     paths = DataDir(settings.data_dir)
     ledger = open_ledger(settings, f"validator-{index}")
-    bus = KafkaEventBus(bootstrap(settings), client_id=f"validator-{index}", idempotence=settings.kafka_idempotence)
+    bus = make_bus(settings, f"validator-{index}")
     await bus.start()
     try:
         await bus.ensure_topics(chain_topics(ledger.genesis.chain_id, tx_partitions=settings.tx_partitions))
@@ -98,7 +108,7 @@ async def serve_consensus_api(settings: Settings) -> None:
     configure_tracing("traco-consensus-api")
     paths = DataDir(settings.data_dir)
     ledger = open_ledger(settings, "consensus")
-    bus = KafkaEventBus(bootstrap(settings), client_id="consensus-api", idempotence=settings.kafka_idempotence)
+    bus = make_bus(settings, "consensus-api")
     await bus.start()
     try:
         await bus.ensure_topics(chain_topics(ledger.genesis.chain_id, tx_partitions=settings.tx_partitions))

@@ -15,8 +15,8 @@ signature and keeps the code obvious.
 
 Caveats:
 - Signatures are opaque bytes. They are carried so that a decision can include its commit, but
-  two votes that differ only in their signature are the *same* vote (Ed25519 signatures are
-  deterministic, and a validator's own vote is recorded unsigned before the driver signs it).
+  two votes that differ only in their signature are the *same* vote (a duplicate, not an
+  equivocation): the machine never judges signatures, the driver does.
 - ``verify_commit`` checks voting power only; the caller must check the signatures.
 """
 
@@ -292,15 +292,7 @@ class Tally:
             return Added(
                 replace(self, votes=votes, power=power, total=self.total + weight), True, None
             )
-        if first.same_as(vote):
-            if not first.signature and vote.signature:
-                # Our own vote, recorded before the driver signed it, came back signed: keep
-                # the signature so a commit built from this tally is complete.
-                votes = dict(self.votes)
-                votes[vote.validator] = vote
-                return Added(replace(self, votes=votes), False, None)
-            return Added(self, False, None)
-        if vote.validator in self.equivocators:
+        if first.same_as(vote) or vote.validator in self.equivocators:
             return Added(self, False, None)
         return Added(replace(self, equivocators=self.equivocators | {vote.validator}), False, first)
 
@@ -362,11 +354,7 @@ class RoundVotes:
             if new_sender:
                 changed = replace(changed, sender_power=changed.sender_power + weight)
             return changed, None
-        if first.same_as(proposal):
-            if not first.signature and proposal.signature:
-                return replace(self, proposal=proposal), None
-            return self, None
-        if self.proposal_equivocated:
+        if first.same_as(proposal) or self.proposal_equivocated:
             return self, None
         return replace(self, proposal_equivocated=True), first
 

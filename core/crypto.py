@@ -1,0 +1,275 @@
+"""Ed25519 keys and signatures, TRACO addresses, and key files.
+
+Why: every transaction and every consensus vote is an Ed25519 signature, and a verifier
+that disagrees with another node about a single edge case splits the chain. So ``verify``
+is *strict* in the RFC 8032 sense and identical on every node:
+
+* the signature's ``S`` must be canonical (``S < L``), so nobody can re-encode a valid
+  signature into a second valid one (``S + L``) with a different ``tx_id`` hash;
+* ``A`` (public key) and ``R`` must be canonical encodings (``y < p``) and must not be one of
+  the 8 points of small order (14 encodings, counting both sign bits and ``y = p, p + 1``);
+  a small-order key would "verify" signatures nobody made.
+
+libsodium (bundled with PyNaCl) already enforces all of this in ``crypto_sign_open``; the
+same checks are repeated here, cheaply, so the rules do not depend on how the installed
+libsodium was built (older or ``ED25519_COMPAT`` builds are lenient). The tests show both.
+
+How:
+
+* ``generate_private_key()`` returns a 32-byte seed; ``public_key(seed)`` its 32-byte key;
+  ``sign(seed, message)`` a 64-byte detached signature; ``verify(key, message, signature)``
+  is ``True`` or ``False`` and never raises, whatever it is given.
+* ``address(chain_id, key)`` is ``traco:<chain>:<64 lowercase hex>``; ``parse_address``
+  reverses it and raises ``ValueError`` saying what is wrong.
+* ``write_key_file`` / ``read_key_file``: JSON ``{"kind": "ed25519", "private_key": hex,
+  "public_key": hex}``, mode 0600, written atomically and never over an existing file unless
+  asked.
+
+Caveats: PyNaCl has no binding for the detached ``crypto_sign_verify_detached``, so
+``verify`` calls libsodium's ``crypto_sign_open`` (the same check on ``signature ||
+message``) through PyNaCl's cffi module, which costs one copy of the message. ``sign``
+caches the expanded secret key of recently used seeds (``_expand_seed``) because deriving it
+costs as much as signing; the cache holds key material for the life of the process, as the
+caller already does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+
+import nacl.bindings
+from nacl._sodium import ffi, lib
+
+__all__ = [
+    "ADDRESS_PREFIX",
+    "PRIVATE_KEY_SIZE",
+    "PUBLIC_KEY_SIZE",
+    "SIGNATURE_SIZE",
+    "address",
+    "generate_private_key",
+    "is_hex_public_key",
+    "parse_address",
+    "public_key",
+    "read_key_file",
+    "sign",
+    "verify",
+    "write_key_file",
+]
+
+PRIVATE_KEY_SIZE = 32
+PUBLIC_KEY_SIZE = 32
+SIGNATURE_SIZE = 64
+ADDRESS_PREFIX = "traco"
+KEY_KIND = "ed25519"
+
+_L = 2**252 + 27742317777372353535851937790883648493  # order of the base point
+_P = 2**255 - 19  # the field prime
+_Y_MASK = (1 << 255) - 1  # an encoding without its sign bit is y
+
+# y-coordinates (little-endian, without sign bit) of the points of order 1, 2, 4 and 8,
+# including the non-canonical encodings p (= 0) and p + 1 (= 1).
+_SMALL_ORDER_Y = (
+    0,  # order 4
+    1,  # order 1: the identity
+    _P - 1,  # order 2
+    _P,  # = 0, order 4
+    _P + 1,  # = 1, the identity
+    0x05FC536D880238B13933C6D305ACDFD5F098EFF289F4C345B027B2C28F95E826,  # order 8
+    0x7A03AC9277FDC74EC6CC392CFA53202A0F67100D760B3CBA4FD84D3D706A17C7,  # order 8
+)
+_SMALL_ORDER_ENCODINGS = frozenset(
+    (y | sign << 255).to_bytes(32, "little") for y in _SMALL_ORDER_Y for sign in (0, 1)
+)
+
+_CHAIN_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_LOWER_HEX_KEY_RE = re.compile(r"[0-9a-f]{64}")
+_ANY_HEX_KEY_RE = re.compile(r"[0-9a-fA-F]{64}")
+_KEY_FILE_FIELDS = frozenset({"kind", "private_key", "public_key"})
+
+
+# --- keys and signatures ---------------------------------------------------------------
+
+
+def generate_private_key() -> bytes:
+    """A new random 32-byte Ed25519 private key (the RFC 8032 seed)."""
+    return secrets.token_bytes(PRIVATE_KEY_SIZE)
+
+
+def public_key(private_key: bytes) -> bytes:
+    """The 32-byte public key of a 32-byte private key."""
+    return _expand_seed(_private_key_bytes(private_key))[0]
+
+
+def sign(private_key: bytes, message: bytes) -> bytes:
+    """The 64-byte detached Ed25519 signature of ``message`` (deterministic, RFC 8032)."""
+    secret = _expand_seed(_private_key_bytes(private_key))[1]
+    if not isinstance(message, bytes):
+        raise TypeError(f"message must be bytes, not {type(message).__name__}")
+    signed: bytes = nacl.bindings.crypto_sign(message, secret)
+    return signed[:SIGNATURE_SIZE]
+
+
+def verify(public_key: bytes, message: bytes, signature: bytes) -> bool:
+    """True only for a valid, strictly encoded signature; False for anything else."""
+    if not (
+        isinstance(public_key, bytes)
+        and isinstance(message, bytes)
+        and isinstance(signature, bytes)
+        and len(public_key) == PUBLIC_KEY_SIZE
+        and len(signature) == SIGNATURE_SIZE
+    ):
+        return False
+    if not _strictly_encoded(public_key, signature):
+        return False
+    return _sodium_open(public_key, message, signature)
+
+
+def _strictly_encoded(public_key: bytes, signature: bytes) -> bool:
+    r = signature[:32]
+    if public_key in _SMALL_ORDER_ENCODINGS or r in _SMALL_ORDER_ENCODINGS:
+        return False
+    if not (_canonical_point(public_key) and _canonical_point(r)):
+        return False
+    return int.from_bytes(signature[32:], "little") < _L
+
+
+def _canonical_point(encoding: bytes) -> bool:
+    return int.from_bytes(encoding, "little") & _Y_MASK < _P
+
+
+def _sodium_open(public_key: bytes, message: bytes, signature: bytes) -> bool:
+    signed = signature + message
+    out = ffi.new("unsigned char[]", len(signed))
+    out_len = ffi.new("unsigned long long *")
+    return bool(lib.crypto_sign_open(out, out_len, signed, len(signed), public_key) == 0)
+
+
+def _private_key_bytes(private_key: object) -> bytes:
+    if not isinstance(private_key, (bytes, bytearray, memoryview)):
+        raise TypeError(f"private key must be bytes, not {type(private_key).__name__}")
+    key = bytes(private_key)
+    if len(key) != PRIVATE_KEY_SIZE:
+        raise ValueError(f"private key must be {PRIVATE_KEY_SIZE} bytes, not {len(key)}")
+    return key
+
+
+@lru_cache(maxsize=256)
+def _expand_seed(seed: bytes) -> tuple[bytes, bytes]:
+    """``(public key, 64-byte libsodium secret key)`` of a seed; costs one scalar mult."""
+    public, secret = nacl.bindings.crypto_sign_seed_keypair(seed)
+    return public, secret
+
+
+# --- addresses -------------------------------------------------------------------------
+
+
+def address(chain_id: str, public_key: bytes) -> str:
+    """``traco:<chain_id>:<lowercase hex public key>``."""
+    _check_chain_id(chain_id)
+    if not isinstance(public_key, bytes) or len(public_key) != PUBLIC_KEY_SIZE:
+        raise ValueError(f"public key must be {PUBLIC_KEY_SIZE} bytes")
+    return f"{ADDRESS_PREFIX}:{chain_id}:{public_key.hex()}"
+
+
+def parse_address(text: str) -> tuple[str, bytes]:
+    """``(chain_id, public_key)`` of an address; ``ValueError`` saying what is wrong."""
+    if not isinstance(text, str):
+        raise ValueError(f"address must be a string, not {type(text).__name__}")
+    parts = text.split(":")
+    if len(parts) != 3 or parts[0] != ADDRESS_PREFIX:
+        raise ValueError(f"address {text!r:.120} is not of the form traco:<chain>:<hex key>")
+    chain_id, key_hex = parts[1], parts[2]
+    _check_chain_id(chain_id)
+    if not is_hex_public_key(key_hex):
+        raise ValueError(
+            f"address {text!r:.120} does not end in a public key of 64 lowercase hex digits"
+        )
+    return chain_id, bytes.fromhex(key_hex)
+
+
+def is_hex_public_key(text: str) -> bool:
+    """True for exactly 64 lowercase hex digits, the form keys take in transactions.
+
+    Checks the spelling only, not that the key is a usable curve point (``verify`` does).
+    """
+    return isinstance(text, str) and _LOWER_HEX_KEY_RE.fullmatch(text) is not None
+
+
+def _check_chain_id(chain_id: object) -> None:
+    if not isinstance(chain_id, str) or _CHAIN_ID_RE.fullmatch(chain_id) is None:
+        raise ValueError(
+            f"chain id {chain_id!r:.80} must be 1-64 characters of letters, digits, '.', '_'"
+            " or '-', starting with a letter or digit"
+        )
+
+
+# --- key files -------------------------------------------------------------------------
+
+
+def write_key_file(
+    path: str | os.PathLike[str], private_key: bytes, *, overwrite: bool = False
+) -> None:
+    """Write a private key as a mode-0600 JSON key file, atomically.
+
+    Refuses (``FileExistsError``) to replace an existing file unless ``overwrite``: a key
+    file may be the only copy of a key.
+    """
+    key = _private_key_bytes(private_key)
+    target = Path(path)
+    if target.exists() and not overwrite:
+        raise FileExistsError(f"key file {target} already exists")
+    document = {"kind": KEY_KIND, "private_key": key.hex(), "public_key": public_key(key).hex()}
+    fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(document, handle, indent=2)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def read_key_file(path: str | os.PathLike[str]) -> bytes:
+    """The private key stored in a key file; ``ValueError`` if the file is not a valid one."""
+    target = Path(path)
+    try:
+        document = json.loads(target.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"key file {target} is not UTF-8 text") from exc
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"key file {target} is not valid JSON: {exc}") from exc
+    return _key_from_document(document, target)
+
+
+def _key_from_document(document: object, target: Path) -> bytes:
+    if not isinstance(document, dict):
+        raise ValueError(f"key file {target} must hold a JSON object")
+    if set(document) != _KEY_FILE_FIELDS:
+        raise ValueError(
+            f"key file {target} must have exactly the fields {sorted(_KEY_FILE_FIELDS)},"
+            f" found {sorted(map(str, document))}"
+        )
+    if document["kind"] != KEY_KIND:
+        raise ValueError(f"key file {target} holds a {document['kind']!r:.40} key, not ed25519")
+    private = _hex_field(document, "private_key", target)
+    public = _hex_field(document, "public_key", target)
+    if public_key(private) != public:
+        raise ValueError(f"key file {target}: public_key does not match private_key")
+    return private
+
+
+def _hex_field(document: dict[str, object], field: str, target: Path) -> bytes:
+    value = document[field]
+    if not isinstance(value, str) or _ANY_HEX_KEY_RE.fullmatch(value) is None:
+        raise ValueError(f"key file {target}: {field} must be 64 hex digits")
+    return bytes.fromhex(value)

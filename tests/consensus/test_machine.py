@@ -1,0 +1,650 @@
+"""Unit tests of the consensus rules (Algorithm 1 of "The latest gossip on BFT consensus").
+
+Messages are delivered by hand so each test pins one rule: the happy path, locking, the
+valid-value rule, the f+1 round skip, timeouts, proposer checks, deduplication, evidence,
+next-height buffering, persistence and the weighted proposer rotation.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from traco.services.consensus.machine import (
+    MAX_PENDING_PER_SENDER,
+    MAX_ROUNDS_AHEAD,
+    Broadcast,
+    Decision,
+    Evidence,
+    Input,
+    Output,
+    Proposal,
+    ProposalIn,
+    Relay,
+    RequestValue,
+    Resend,
+    ScheduleTimeout,
+    StartHeight,
+    State,
+    TimeoutIn,
+    TimingConfig,
+    ValidatorInfo,
+    ValidatorSet,
+    ValueReady,
+    Vote,
+    VoteIn,
+    apply,
+    from_dict,
+    initial_state,
+    to_dict,
+    verify_commit,
+)
+from traco.services.consensus.votes import VoteKind
+
+TIMING = TimingConfig(propose_ms=1000, prevote_ms=500, precommit_ms=400, delta_ms=250)
+FOUR = ValidatorSet(tuple(ValidatorInfo(f"v{i}", 1) for i in range(4)))
+H = 1
+
+
+def sig(author: str) -> bytes:
+    return f"sig:{author}".encode()
+
+
+def proposer(round: int, height: int = H, vs: ValidatorSet = FOUR) -> str:
+    return vs.proposer(height, round)
+
+
+def not_proposer(round: int, height: int = H, vs: ValidatorSet = FOUR) -> str:
+    """A validator that does not propose ``round`` nor the next one (so it never proposes
+    during a two-round test)."""
+    busy = {vs.proposer(height, round), vs.proposer(height, round + 1)}
+    return next(v.address for v in vs.validators if v.address not in busy)
+
+
+def proposal_in(
+    round: int, value: str, valid_round: int = -1, *, valid: bool = True, height: int = H
+) -> ProposalIn:
+    p = Proposal(height, round, value, valid_round, proposer(round, height), sig("p"))
+    return ProposalIn(p, valid)
+
+
+def vote_in(kind: VoteKind, round: int, value: str | None, who: str, height: int = H) -> VoteIn:
+    return VoteIn(Vote(kind, height, round, value, who, sig(who)))
+
+
+def others(me: str, vs: ValidatorSet = FOUR) -> list[str]:
+    return [v.address for v in vs.validators if v.address != me]
+
+
+def started(me: str, vs: ValidatorSet = FOUR, height: int = H) -> State:
+    state, _ = apply(initial_state(me, TIMING), StartHeight(height, vs))
+    return state
+
+
+def feed(state: State, inputs: Iterable[Input]) -> tuple[State, list[Output]]:
+    outputs: list[Output] = []
+    for item in inputs:
+        state, out = apply(state, item)
+        outputs += out
+    return state, outputs
+
+
+def sent(outputs: Sequence[Output]) -> list[Proposal | Vote]:
+    return [o.message for o in outputs if isinstance(o, Broadcast)]
+
+
+def votes_sent(outputs: Sequence[Output], kind: VoteKind) -> list[str | None]:
+    return [m.value_id for m in sent(outputs) if isinstance(m, Vote) and m.kind == kind]
+
+
+def signed_inputs(outputs: Sequence[Output]) -> list[Input]:
+    """What the driver does with a Broadcast: sign it and deliver it (also to itself)."""
+    items: list[Input] = []
+    for m in sent(outputs):
+        if isinstance(m, Proposal):
+            items.append(ProposalIn(replace(m, signature=sig(m.proposer)), True))
+        else:
+            items.append(VoteIn(replace(m, signature=sig(m.validator))))
+    return items
+
+
+def loopback(state: State, outputs: Sequence[Output]) -> tuple[State, list[Output]]:
+    return feed(state, signed_inputs(outputs))
+
+
+def polka(
+    state: State, round: int, value: str | None, voters: Iterable[str]
+) -> tuple[State, list[Output]]:
+    return feed(state, [vote_in("prevote", round, value, v) for v in voters])
+
+
+# ---------------------------------------------------------------------------------------------
+# Validator set: quorum math and proposer rotation
+
+
+@pytest.mark.parametrize(
+    ("powers", "quorum", "one_third_plus"),
+    [
+        ([1, 1, 1, 1], 3, 2),
+        ([1, 1, 1], 3, 2),
+        ([1] * 7, 5, 3),
+        ([2, 2, 1, 1], 5, 3),  # total 6: exactly 2/3 (4) is not enough
+        ([1, 2, 3, 4], 7, 4),  # total 10
+        ([50, 30, 20], 67, 34),
+        ([1], 1, 1),
+    ],
+)
+def test_quorum_is_strictly_more_than_two_thirds_of_the_power(
+    powers: list[int], quorum: int, one_third_plus: int
+) -> None:
+    vs = ValidatorSet(tuple(ValidatorInfo(f"v{i}", p) for i, p in enumerate(powers)))
+    assert vs.total_power == sum(powers)
+    assert vs.quorum == quorum
+    assert vs.one_third_plus == one_third_plus
+    assert 3 * vs.quorum > 2 * vs.total_power >= 3 * (vs.quorum - 1)
+    assert 3 * vs.one_third_plus > vs.total_power >= 3 * (vs.one_third_plus - 1)
+    assert vs.power_of("v0") == powers[0]
+    assert vs.power_of("stranger") == 0
+
+
+def test_validator_set_rejects_nonsense_and_ignores_input_order() -> None:
+    with pytest.raises(ValueError, match="twice"):
+        ValidatorSet((ValidatorInfo("a", 1), ValidatorInfo("a", 2)))
+    with pytest.raises(ValueError, match="power"):
+        ValidatorSet((ValidatorInfo("a", 0),))
+    with pytest.raises(ValueError, match="at least one"):
+        ValidatorSet(())
+    ab = ValidatorSet((ValidatorInfo("a", 1), ValidatorInfo("b", 3)))
+    ba = ValidatorSet((ValidatorInfo("b", 3), ValidatorInfo("a", 1)))
+    assert ab == ba
+    assert [ab.proposer(h, r) for h in range(5) for r in range(5)] == [
+        ba.proposer(h, r) for h in range(5) for r in range(5)
+    ]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(1, 40), min_size=1, max_size=9), st.integers(0, 10**6))
+def test_proposer_rotation_is_proportional_to_power_and_smooth(
+    powers: list[int], start: int
+) -> None:
+    vs = ValidatorSet(tuple(ValidatorInfo(f"v{i}", p) for i, p in enumerate(powers)))
+    total = vs.total_power
+    # Any `total` consecutive heights, from anywhere: each proposes exactly its power.
+    counts = Counter(vs.proposer(start + h, 0) for h in range(total))
+    assert counts == {f"v{i}": p for i, p in enumerate(powers)}
+    # And evenly spread: at every point of the cycle each validator is within two
+    # proposals of its exact share (no long droughts, no bursts).
+    running: Counter[str] = Counter()
+    for k in range(1, total + 1):
+        running[vs.proposer(k - 1, 0)] += 1
+        assert all(abs(running[f"v{i}"] - k * p / total) < 2 for i, p in enumerate(powers))
+    # The rotation is (height + round): the next round of a height is the next slot.
+    assert all(vs.proposer(7, r) == vs.proposer(7 + r, 0) for r in range(total))
+
+
+def test_proposer_rotation_of_equal_powers_is_plain_round_robin() -> None:
+    assert [FOUR.proposer(h, 0) for h in range(8)] == ["v0", "v1", "v2", "v3"] * 2
+
+
+def test_proposer_rotation_with_a_million_units_of_power() -> None:
+    powers = [500_009, 300_007, 199_999]
+    vs = ValidatorSet(tuple(ValidatorInfo(f"v{i}", p) for i, p in enumerate(powers)))
+    window = Counter(vs.proposer(h, 0) for h in range(10_000))
+    for i, p in enumerate(powers):
+        assert abs(window[f"v{i}"] - 10_000 * p / vs.total_power) < 2
+    assert vs.proposer(vs.total_power + 5, 0) == vs.proposer(5, 0)
+
+
+# ---------------------------------------------------------------------------------------------
+# One height, delivered by hand
+
+
+def test_happy_path_one_validator_step_by_step() -> None:
+    me = not_proposer(0)
+    state, out = apply(initial_state(me, TIMING), StartHeight(H, FOUR))
+    assert out == [ScheduleTimeout("propose", H, 0, 1000)]  # line 21
+
+    state, out = apply(state, proposal_in(0, "block-A"))  # line 22
+    assert votes_sent(out, "prevote") == ["block-A"]
+    assert state.step == "prevote"
+
+    state, out = loopback(state, out)
+    state, out = polka(state, 0, "block-A", others(me)[:2])  # now 3 of 4 prevotes
+    assert votes_sent(out, "precommit") == ["block-A"]  # lines 36-41
+    assert ScheduleTimeout("prevote", H, 0, 500) in out  # line 34
+    assert (state.locked_value, state.locked_round) == ("block-A", 0)
+    assert (state.valid_value, state.valid_round) == ("block-A", 0)
+
+    state, out = loopback(state, out)
+    assert not [o for o in out if isinstance(o, Decision)]  # our precommit alone: 1 of 4
+    state, out = feed(state, [vote_in("precommit", 0, "block-A", v) for v in others(me)[:2]])
+    decisions = [o for o in out if isinstance(o, Decision)]
+    assert len(decisions) == 1  # line 49
+    decision = decisions[0]
+    assert (decision.height, decision.round, decision.value_id) == (H, 0, "block-A")
+    assert len(decision.precommits) == 3
+    assert all(v.signature == sig(v.validator) for v in decision.precommits)
+    assert verify_commit(FOUR, H, "block-A", decision.precommits)
+    assert state.decision == decision
+
+
+def test_proposer_asks_for_a_value_and_counts_its_own_proposal_when_it_comes_back() -> None:
+    me = proposer(0)
+    state, out = apply(initial_state(me, TIMING), StartHeight(H, FOUR))
+    assert RequestValue(H, 0) in out  # line 18: getValue()
+    assert apply(state, ValueReady(H, 1, "wrong-round"))[1] == []
+
+    state, out = apply(state, ValueReady(H, 0, "my-block"))
+    assert sent(out) == [Proposal(H, 0, "my-block", -1, me)]  # line 19
+    assert state.round_votes(0).proposal is None  # not counted before it is signed
+
+    state, out = loopback(state, out)
+    assert votes_sent(out, "prevote") == ["my-block"]
+    assert state.round_votes(0).proposal == Proposal(H, 0, "my-block", -1, me, sig(me))
+
+
+def test_all_four_validators_decide_the_same_block() -> None:
+    states = {v.address: initial_state(v.address, TIMING) for v in FOUR.validators}
+    queue: list[Input] = []
+    inboxes: dict[str, list[Input]] = {a: [StartHeight(H, FOUR)] for a in states}
+    decided: dict[str, Decision] = {}
+    for _ in range(20):
+        for address in states:
+            items, inboxes[address] = inboxes[address], []
+            for item in items:
+                states[address], out = apply(states[address], item)
+                for o in out:
+                    if isinstance(o, RequestValue):
+                        inboxes[address].append(ValueReady(o.height, o.round, f"{address}-blk"))
+                    elif isinstance(o, Decision):
+                        decided[address] = o
+                queue += signed_inputs(out)
+        for item in queue:
+            for address in states:
+                inboxes[address].append(item)
+        queue = []
+    assert set(decided) == set(states)
+    assert {d.value_id for d in decided.values()} == {f"{proposer(0)}-blk"}
+
+
+# ---------------------------------------------------------------------------------------------
+# Locking and the valid value
+
+
+def locked_on_a_in_round_0(me: str) -> State:
+    state = started(me)
+    state, out = apply(state, proposal_in(0, "A"))
+    state, out = loopback(state, out)
+    state, out = polka(state, 0, "A", others(me)[:2])
+    assert state.locked_value == "A"
+    state, _ = loopback(state, out)
+    state, _ = feed(state, [vote_in("precommit", 0, None, v) for v in others(me)[:2]])
+    state, out = apply(state, TimeoutIn("precommit", H, 0))  # lines 65-67
+    assert state.round == 1
+    return state
+
+
+def test_a_locked_validator_prevotes_nil_for_another_value() -> None:
+    me = not_proposer(0)
+    state = locked_on_a_in_round_0(me)
+    state, out = apply(state, proposal_in(1, "B"))  # lines 22-26: locked on A, B is new
+    assert votes_sent(out, "prevote") == [None]
+
+
+def test_a_locked_validator_prevotes_its_locked_value_again() -> None:
+    me = not_proposer(0)
+    state = locked_on_a_in_round_0(me)
+    state, out = apply(state, proposal_in(1, "A", valid_round=0))  # line 28-30
+    assert votes_sent(out, "prevote") == ["A"]
+
+
+def test_a_polka_in_a_later_round_unlocks() -> None:
+    me = not_proposer(0)
+    state = locked_on_a_in_round_0(me)
+    state, _ = apply(state, TimeoutIn("propose", H, 1))
+    state, _ = polka(state, 1, "B", others(me))  # others saw B win round 1
+    state, _ = apply(state, TimeoutIn("prevote", H, 1))
+    state, _ = feed(state, [vote_in("precommit", 1, None, v) for v in others(me)])
+    state, _ = apply(state, TimeoutIn("precommit", H, 1))
+    assert state.round == 2
+    # Round 2 re-proposes B citing the round-1 polka: lockedRound 0 <= vr 1 (line 29).
+    state, out = apply(state, proposal_in(2, "B", valid_round=1))
+    assert votes_sent(out, "prevote") == ["B"]
+
+
+def test_a_proposal_citing_an_unseen_polka_waits_then_prevotes_nil() -> None:
+    me = not_proposer(0)
+    state = locked_on_a_in_round_0(me)
+    state, out = apply(state, proposal_in(1, "B", valid_round=0))
+    assert votes_sent(out, "prevote") == []  # line 28 needs 2f+1 prevotes for B in round 0
+    state, out = apply(state, TimeoutIn("propose", H, 1))  # lines 57-60
+    assert votes_sent(out, "prevote") == [None]
+
+
+def test_a_late_polka_updates_the_valid_value_but_not_the_lock() -> None:
+    me = not_proposer(0)
+    state = started(me)
+    state, out = apply(state, TimeoutIn("propose", H, 0))  # no proposal yet: prevote nil
+    state, _ = loopback(state, out)
+    state, out = polka(state, 0, "A", others(me)[:2])  # 3 prevotes in all, 2 for A
+    assert ScheduleTimeout("prevote", H, 0, 500) in out
+    state, out = apply(state, TimeoutIn("prevote", H, 0))  # lines 61-64
+    assert votes_sent(out, "precommit") == [None]
+    state, _ = apply(state, proposal_in(0, "A"))
+    state, out = polka(state, 0, "A", others(me)[2:])  # line 36 with step = precommit
+    assert votes_sent(out, "precommit") == []
+    assert (state.valid_value, state.valid_round) == ("A", 0)  # lines 42-43
+    assert (state.locked_value, state.locked_round) == (None, -1)
+
+
+def test_the_proposer_re_proposes_its_valid_value_with_its_valid_round() -> None:
+    me = proposer(1)
+    state = started(me)
+    state, out = apply(state, proposal_in(0, "A"))
+    state, out = loopback(state, out)
+    state, _ = polka(state, 0, "A", others(me)[:2])
+    assert state.valid_value == "A"
+    state, _ = feed(state, [vote_in("precommit", 0, None, v) for v in others(me)[:2]])
+    state, out = apply(state, TimeoutIn("precommit", H, 0))
+    assert RequestValue(H, 1) not in out
+    assert sent(out) == [Proposal(H, 1, "A", 0, me)]  # lines 15-16, 19
+
+
+def test_a_nil_polka_precommits_nil() -> None:
+    me = not_proposer(0)
+    state = started(me)
+    state, out = apply(state, TimeoutIn("propose", H, 0))
+    state, _ = loopback(state, out)
+    state, out = polka(state, 0, None, others(me)[:2])  # lines 44-46
+    assert votes_sent(out, "precommit") == [None]
+    assert state.step == "precommit"
+
+
+def test_an_invalid_proposal_gets_a_nil_prevote_and_is_never_decided() -> None:
+    me = not_proposer(0)
+    state = started(me)
+    state, out = apply(state, proposal_in(0, "BAD", valid=False))  # line 23: valid(v)
+    assert votes_sent(out, "prevote") == [None]
+    state, out = feed(state, [vote_in("precommit", 0, "BAD", v) for v in others(me)])
+    assert not [o for o in out if isinstance(o, Decision)]  # line 50: valid(v)
+    assert state.decision is None
+
+
+# ---------------------------------------------------------------------------------------------
+# Timeouts and rounds
+
+
+def test_timeouts_grow_with_the_round_and_stale_ones_are_ignored() -> None:
+    me = not_proposer(0)
+    state = started(me)
+    assert TIMING.timeout_ms("propose", 3) == 1000 + 3 * 250
+    state, _ = apply(state, TimeoutIn("propose", H, 0))
+    state, _ = polka(state, 0, None, others(me))
+    state, _ = feed(state, [vote_in("precommit", 0, None, v) for v in others(me)])
+    state, out = apply(state, TimeoutIn("precommit", H, 0))
+    assert state.round == 1
+    assert ScheduleTimeout("propose", H, 1, 1250) in out
+    for stale in (
+        TimeoutIn("precommit", H, 0),
+        TimeoutIn("propose", H, 0),
+        TimeoutIn("propose", 9, 1),
+    ):
+        assert apply(state, stale) == (state, [])
+
+
+def test_the_prevote_timeout_starts_only_after_two_thirds_of_any_prevotes() -> None:
+    me = not_proposer(0)
+    state = started(me)
+    state, out = apply(state, TimeoutIn("propose", H, 0))
+    state, out = polka(state, 0, "A", others(me)[:1])
+    state, out2 = polka(state, 0, None, others(me)[1:2])
+    assert not [o for o in out + out2 if isinstance(o, ScheduleTimeout)]
+    state, out = apply(state, VoteIn(Vote("prevote", H, 0, "C", others(me)[2], b"s")))
+    assert ScheduleTimeout("prevote", H, 0, 500) in out  # line 34: 3 of 4, split
+    assert apply(state, VoteIn(Vote("prevote", H, 0, None, me, b"s")))[1] == []  # once only
+
+
+def test_f_plus_one_in_a_later_round_skips_ahead() -> None:
+    me = not_proposer(0)
+    state = started(me)
+    state, out = apply(state, vote_in("prevote", 5, None, others(me)[0]))
+    assert state.round == 0  # one of four is not f+1
+    state, out = apply(state, vote_in("precommit", 5, None, others(me)[1]))
+    assert state.round == 5  # line 55
+    assert ScheduleTimeout("propose", H, 5, 1000 + 5 * 250) in out
+
+
+def test_one_heavy_validator_is_f_plus_one_by_itself() -> None:
+    vs = ValidatorSet((ValidatorInfo("big", 4), *(ValidatorInfo(f"s{i}", 2) for i in range(3))))
+    me = "s0"
+    state = started(me, vs)
+    state, _ = apply(state, VoteIn(Vote("prevote", H, 3, None, "big", b"s")))
+    assert state.round == 3  # power 4 of 10 > 1/3
+
+
+def test_rounds_too_far_ahead_are_dropped() -> None:
+    me = not_proposer(0)
+    state = started(me)
+    far = MAX_ROUNDS_AHEAD + 1
+    after, out = feed(state, [vote_in("prevote", far, None, v) for v in others(me)])
+    assert after == state
+    assert out == []
+
+
+# ---------------------------------------------------------------------------------------------
+# Who may speak, and how often
+
+
+def test_a_proposal_from_the_wrong_proposer_is_ignored() -> None:
+    me = not_proposer(0)
+    state = started(me)
+    impostor = others(me)[0] if others(me)[0] != proposer(0) else others(me)[1]
+    bad = ProposalIn(Proposal(H, 0, "X", -1, impostor, b"s"), True)
+    assert apply(state, bad) == (state, [])
+    assert apply(state, proposal_in(2, "Y", valid_round=2))[0].round_votes(2).proposal is None
+
+
+def test_votes_from_non_validators_are_ignored() -> None:
+    state = started("v0")
+    assert apply(state, vote_in("prevote", 0, None, "mallory")) == (state, [])
+
+
+def test_a_duplicate_vote_counts_once() -> None:
+    me = not_proposer(0)
+    state = started(me)
+    voter = others(me)[0]
+    state, _ = feed(state, [vote_in("prevote", 0, "A", voter)] * 5)
+    assert state.round_votes(0).prevotes.power_for("A") == 1
+    assert state.round_votes(0).prevotes.total == 1
+
+
+def test_a_double_vote_is_evidence_and_only_the_first_counts() -> None:
+    me = not_proposer(0)
+    state = started(me)
+    cheat = others(me)[0]
+    first, second, third = (vote_in("prevote", 0, v, cheat) for v in ("A", "B", None))
+    state, out = feed(state, [first, second, second, third])
+    assert out == [Evidence(first.vote, second.vote)]  # reported once
+    assert dict(state.round_votes(0).prevotes.power) == {"A": 1}
+
+
+def test_an_equivocating_proposer_is_reported_and_its_first_proposal_kept() -> None:
+    me = not_proposer(0)
+    state = started(me)
+    a, b = proposal_in(0, "A"), proposal_in(0, "B")
+    state, out = feed(state, [a, b])
+    assert Evidence(a.proposal, b.proposal) in out
+    assert state.round_votes(0).proposal == a.proposal
+    assert votes_sent(out, "prevote") == ["A"]
+
+
+def test_an_observer_never_sends_but_still_decides() -> None:
+    state = started("observer")
+    assert not state.is_validator
+    state, out = feed(state, [proposal_in(0, "A")])
+    state, out2 = polka(state, 0, "A", ["v0", "v1", "v2"])
+    state, out3 = feed(state, [vote_in("precommit", 0, "A", v) for v in ("v0", "v1", "v2")])
+    everything = out + out2 + out3
+    assert sent(everything) == []
+    assert [o.value_id for o in everything if isinstance(o, Decision)] == ["A"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Heights
+
+
+def decided_state(me: str) -> State:
+    state = started(me)
+    state, _ = feed(state, [proposal_in(0, "A")])
+    state, _ = feed(state, [vote_in("precommit", 0, "A", v) for v in others(me)])
+    assert state.decision is not None
+    return state
+
+
+def test_after_a_decision_the_height_is_closed_and_the_next_one_buffered() -> None:
+    me = not_proposer(0, height=H + 1)
+    state = decided_state(me)
+    assert apply(state, vote_in("prevote", 1, None, others(me)[0])) == (state, [])
+    assert apply(state, TimeoutIn("precommit", H, 0)) == (state, [])
+    early = [proposal_in(0, "N", height=H + 1)] + [
+        vote_in("prevote", 0, "N", v, height=H + 1) for v in others(me)
+    ]
+    state, out = feed(state, early)
+    assert out == []
+    assert apply(state, vote_in("prevote", 0, None, "v1", height=H + 2)) == (state, [])
+    state, out = apply(state, StartHeight(H + 1, FOUR))
+    assert votes_sent(out, "prevote") == ["N"]
+    assert votes_sent(out, "precommit") == ["N"]  # the buffered polka was replayed
+    assert (state.height, state.decision, state.locked_value) == (H + 1, None, "N")
+    assert apply(state, StartHeight(H + 1, FOUR)) == (state, [])  # never restart a height
+    assert apply(state, proposal_in(0, "old")) == (state, [])  # older heights are ignored
+
+
+def test_the_next_height_buffer_is_bounded_per_sender() -> None:
+    me = not_proposer(0)
+    state = decided_state(me)
+    spam = [
+        vote_in("prevote", r, None, "v1", height=H + 1) for r in range(2 * MAX_PENDING_PER_SENDER)
+    ]
+    state, _ = feed(state, spam)
+    assert len(state.pending["v1"]) == MAX_PENDING_PER_SENDER
+    state, _ = feed(state, [vote_in("prevote", 0, None, "mallory", height=H + 1)])
+    assert "mallory" not in state.pending
+
+
+# ---------------------------------------------------------------------------------------------
+# Persistence, restarts, resend
+
+
+def messy_state() -> State:
+    me = not_proposer(0)
+    state = started(me)
+    state, out = apply(state, proposal_in(0, "A"))
+    state, _ = loopback(state, out)
+    state, _ = polka(state, 0, "A", others(me)[:2])
+    state, _ = feed(state, [vote_in("prevote", 0, "Z", others(me)[0])])  # evidence
+    state, _ = feed(state, [vote_in("precommit", 3, None, others(me)[2])])
+    state, _ = feed(state, [vote_in("prevote", 0, None, "v1", height=H + 1)])
+    return state
+
+
+def test_state_round_trips_through_json() -> None:
+    for state in (initial_state("v9", TIMING), started("v0"), messy_state(), decided_state("v3")):
+        restored = from_dict(json.loads(json.dumps(to_dict(state))))
+        assert restored == state
+        assert to_dict(restored) == to_dict(state)
+    with pytest.raises(ValueError, match="version"):
+        from_dict({**to_dict(messy_state()), "version": 99})
+
+
+def test_a_restarted_validator_resends_but_never_votes_differently() -> None:
+    me = not_proposer(0)
+    state = started(me)
+    state, out = apply(state, proposal_in(0, "A"))
+    assert votes_sent(out, "prevote") == ["A"]
+    restarted = from_dict(json.loads(json.dumps(to_dict(state))))  # before the loopback
+    restarted, out = apply(restarted, Resend())
+    assert votes_sent(out, "prevote") == ["A"]  # the same vote again
+    assert ScheduleTimeout("propose", H, 0, 1000) not in out  # step is prevote now
+    restarted, out = apply(restarted, TimeoutIn("propose", H, 0))
+    assert votes_sent(out, "prevote") == []  # no second prevote in round 0
+
+
+def test_resend_repeats_own_messages_timers_and_relays_what_peers_may_have_missed() -> None:
+    me = proposer(0)
+    state = started(me)
+    state, out = apply(state, Resend())
+    assert RequestValue(H, 0) in out  # an unanswered getValue()
+    assert ScheduleTimeout("propose", H, 0, 1000) in out
+    state, out = apply(state, ValueReady(H, 0, "A"))
+    state, out = loopback(state, out)  # our proposal comes back: we prevote
+    state, out = loopback(state, out)  # our prevote comes back
+    state, _ = polka(state, 0, "A", others(me)[:2])
+    _, out = apply(state, Resend())
+    assert {(m.kind if isinstance(m, Vote) else "proposal") for m in sent(out)} == {
+        "proposal",
+        "prevote",
+        "precommit",
+    }
+    relayed = [o.message for o in out if isinstance(o, Relay)]
+    assert sorted(m.validator for m in relayed if isinstance(m, Vote)) == sorted(others(me)[:2])
+    assert all(m.signature for m in relayed)
+
+
+def test_resend_after_a_decision_repeats_the_decision() -> None:
+    state = decided_state("v0")
+    _, out = apply(state, Resend())
+    assert state.decision in out
+    relayed = [o.message for o in out if isinstance(o, Relay)]
+    assert any(isinstance(m, Proposal) for m in relayed)
+
+
+# ---------------------------------------------------------------------------------------------
+# Tallies against an obviously right recount
+
+
+vote_strategy = st.builds(
+    lambda kind, rnd, value, who: vote_in(kind, rnd, value, who),
+    st.sampled_from(["prevote", "precommit"]),
+    st.integers(0, 3),
+    st.sampled_from(["A", "B", None]),
+    st.sampled_from(["v0", "v1", "v2", "v3", "mallory"]),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(vote_strategy, max_size=40))
+def test_tallies_match_a_recount_of_first_votes(votes: list[VoteIn]) -> None:
+    state = started("observer")
+    state, _ = feed(state, votes)
+    first: dict[tuple[VoteKind, int, str], Vote] = {}
+    for item in votes:
+        v = item.vote
+        if v.validator in FOUR:
+            first.setdefault((v.kind, v.round, v.validator), v)
+    for kind in ("prevote", "precommit"):
+        for rnd in range(4):
+            tally = state.round_votes(rnd).tally(kind)
+            expected = Counter(
+                v.value_id for (k, r, _), v in first.items() if (k, r) == (kind, rnd)
+            )
+            assert dict(tally.power) == dict(expected)
+            assert tally.total == sum(expected.values())
+
+
+def test_verify_commit_needs_a_quorum_of_distinct_matching_precommits() -> None:
+    good = [Vote("precommit", H, 0, "A", v, sig(v)) for v in ("v0", "v1", "v2")]
+    assert verify_commit(FOUR, H, "A", good)
+    assert not verify_commit(FOUR, H, "A", good[:2])
+    assert not verify_commit(FOUR, H, "A", [*good[:2], good[0]])
+    assert not verify_commit(FOUR, H, "B", good)
+    assert not verify_commit(FOUR, H + 1, "A", good)
+    assert not verify_commit(FOUR, H, "A", [*good[:2], Vote("precommit", H, 1, "A", "v3")])
+    assert not verify_commit(FOUR, H, "A", [*good[:2], Vote("prevote", H, 0, "A", "v3")])
+    assert not verify_commit(FOUR, H, "A", [*good[:2], Vote("precommit", H, 0, "A", "x")])

@@ -1,0 +1,176 @@
+"""The chain's own rules: admission, headers, execution, results, the light client."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from tests.consensus.chainkit import Kit
+from traco.core.adapters.memory_store import MemoryBlockStore, MemoryStateStore
+from traco.core.lightclient import verify_commit
+from traco.schemas.block import Commit, CommitSig
+from traco.schemas.receipt import Code
+from traco.services.consensus import rules
+from traco.services.consensus.ledger import Ledger
+from traco.services.consensus.mempool import Mempool
+
+
+@pytest.fixture
+def kit() -> Kit:
+    return Kit()
+
+
+def ledger_for(kit: Kit) -> Ledger:
+    return Ledger(kit.genesis, MemoryBlockStore(), MemoryStateStore())
+
+
+def test_a_valid_chain_applies_and_executes_anchors(kit: Kit) -> None:
+    ledger = ledger_for(kit)
+    txs = [kit.anchor(0, "a"), kit.anchor(0, "b"), kit.anchor(1, "a")]
+    block = kit.seal(ledger.tip, txs)
+    assert ledger.check_sealed(block) is None
+    ledger.apply(block)
+    receipts = ledger.state.receipts(1)
+    assert [r.code for r in receipts] == ["OK", "OK", "DUPLICATE_ANCHOR"]
+    assert receipts[2].height == 1 and receipts[2].index == 2
+    assert ledger.chain_nonce(txs[0].sender) == 2
+    # the next header commits to exactly these results
+    nxt = kit.seal(ledger.tip, [])
+    assert nxt.header.last_results_root == rules.results_root(*ledger.results(1))
+    assert ledger.check_sealed(nxt) is None
+
+
+def test_replay_is_deterministic_digest_for_digest(kit: Kit) -> None:
+    first = ledger_for(kit)
+    blocks = []
+    for i in range(5):
+        block = kit.seal(first.tip, [kit.anchor(i % 2, f"doc-{i}")])
+        first.apply(block)
+        blocks.append(block)
+    second = ledger_for(kit)
+    for block in blocks:
+        assert second.check_sealed(block) is None
+        second.apply(block)
+    assert [first.state.state_digest(h) for h in range(1, 6)] == [second.state.state_digest(h) for h in range(1, 6)]
+    assert first.tip == second.tip
+
+
+def test_commit_below_two_thirds_is_refused(kit: Kit) -> None:
+    ledger = ledger_for(kit)
+    block = kit.seal(ledger.tip, [kit.anchor()], signers=2)
+    assert "2/3" in (ledger.check_sealed(block) or "")
+
+
+def test_forged_and_duplicate_commit_signatures_do_not_count(kit: Kit) -> None:
+    ledger = ledger_for(kit)
+    block = kit.seal(ledger.tip, [kit.anchor()], signers=2)
+    sigs = block.commit.signatures
+    stranger = "ab" * 32
+    padded = Commit(
+        height=1, round=0, block_hash=block.block_hash(),
+        signatures=(*sigs, sigs[0], CommitSig(validator=block.header.proposer, signature="00" * 64), CommitSig(validator=stranger, signature=sigs[0].signature)),
+    )
+    assert verify_commit(block.header, padded, kit.genesis.validators) is not None
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"prev_hash": "00" * 32}, "prev_hash"),
+        ({"height": 2}, "height"),
+        ({"last_results_root": "11" * 32}, "last_results_root"),
+        ({"tx_count": 5}, "tx_count"),
+        ({"time": 0}, "time"),
+    ],
+)
+def test_headers_that_do_not_follow_the_tip_are_refused(kit: Kit, change: dict[str, object], reason: str) -> None:
+    ledger = ledger_for(kit)
+    txs = [kit.anchor()]
+    header = kit.seal(ledger.tip, txs).header.model_copy(update=change)
+    problem = rules.check_header(kit.genesis, ledger.tip, header, txs, now_ms=None)
+    assert problem is not None and reason.split("_")[0] in problem
+
+
+def test_block_transactions_must_be_signed_in_nonce_order_and_new(kit: Kit) -> None:
+    ledger = ledger_for(kit)
+    a, b = kit.anchor(0, "1"), kit.anchor(0, "2")
+    check = lambda txs: rules.check_block_txs(kit.genesis, ledger.admitted, txs, ledger.state.get, ledger.is_sealed)  # noqa: E731
+    assert check([a, b]) is None
+    assert "nonce" in (check([b, a]) or "")
+    assert "twice" in (check([a, a]) or "")
+    forged = a.model_copy(update={"payload": {"digest": "00" * 32, "label": "forged"}})
+    assert "INVALID_TX_ID" in (check([forged]) or "")
+    resigned = a.model_copy(update={"signature": kit.anchor(1, "z").signature})
+    assert "INVALID_SIGNATURE" in (check([resigned]) or "")
+
+
+def test_stateless_checks_give_specific_codes(kit: Kit) -> None:
+    admitted = rules.admitted_keys(kit.genesis)
+    tx = kit.anchor()
+    assert rules.stateless_check(tx, kit.genesis, admitted) is None
+    other_chain = Kit(chain_id="other")
+    refusal = rules.stateless_check(other_chain.anchor(), kit.genesis, admitted)
+    assert refusal is not None and refusal.code is Code.WRONG_CHAIN
+    outsider = Kit(chain_id="unit").anchor()
+    refusal = rules.stateless_check(outsider, kit.genesis, admitted)
+    assert refusal is not None and refusal.code is Code.NOT_ADMITTED
+
+
+def test_decode_tx_refuses_garbage_without_raising() -> None:
+    for raw in [b"", b"{", b"[]", b'{"chain_id": 1}', b"\xff\xfe", b"x" * 100_000]:
+        refusal = rules.decode_tx(raw, 64 * 1024)
+        assert isinstance(refusal, rules.Refusal)
+        assert refusal.code in (Code.MALFORMED, Code.TOO_LARGE)
+
+
+def test_anchor_payload_is_validated(kit: Kit) -> None:
+    ledger = ledger_for(kit)
+    bad = kit.anchor()
+    from traco.schemas.tx import sign_tx
+
+    bad = sign_tx(kit.member_keys[0], kit.chain_id, "chain.anchor", 2, {"digest": "nothex", "label": "x"})
+    ok = kit.anchor(0, "fine")  # nonce 2 in the kit's counter
+    block = kit.seal(ledger.tip, [kit.anchor(1, "first"), bad])
+    ledger.apply(block)
+    codes = [r.code for r in ledger.state.receipts(1)]
+    assert codes == ["OK", "INVALID_PAYLOAD"]
+    assert ok.nonce == 2
+
+
+def test_mempool_orders_by_nonce_waits_for_gaps_and_refuses_reuse(kit: Kit) -> None:
+    pool = Mempool(max_nonce_gap=10)
+    t1, t2, t3 = (kit.anchor(0, str(i)) for i in range(3))
+    nonce = {t1.sender: 0}
+    assert pool.add(t3, 100, 0, 0) is None
+    assert not pool.has_ready(lambda s: nonce.get(s, 0))
+    assert pool.add(t2, 100, 0, 0) is None
+    assert pool.add(t1, 100, 0, 0) is None
+    assert pool.select(lambda s: nonce.get(s, 0), 10, 10_000) == [t1, t2, t3]
+    clash = kit.anchor(0, "clash", nonce=2)
+    refusal = pool.add(clash, 100, 0, 0)
+    assert refusal is not None and refusal.code is Code.NONCE_REUSED
+    far = kit.anchor(0, "far", nonce=50)
+    refusal = pool.add(far, 100, 0, 0)
+    assert refusal is not None and refusal.code is Code.NONCE_TOO_FAR
+    # a block sealed t1 and a *different* nonce-2 envelope: t2 becomes stale
+    nonce[t1.sender] = 2
+    stale = pool.remove_sealed([t1], lambda s: nonce.get(s, 0))
+    assert [p.tx for p in stale] == [t2]
+    assert pool.select(lambda s: nonce.get(s, 0), 10, 10_000) == [t3]
+
+
+def test_mempool_respects_block_limits(kit: Kit) -> None:
+    pool = Mempool()
+    txs = [kit.anchor(0, str(i)) for i in range(10)]
+    for tx in txs:
+        pool.add(tx, 100, 0, 0)
+    assert pool.select(lambda s: 0, 4, 10_000) == txs[:4]
+    assert pool.select(lambda s: 0, 100, 250) == txs[:2]
+
+
+def test_genesis_hash_links_block_one(kit: Kit) -> None:
+    ledger = ledger_for(kit)
+    block = kit.seal(ledger.tip, [])
+    assert block.header.prev_hash == kit.genesis.genesis_hash()
+    assert block.header.last_results_root == hashlib.sha256(b"").hexdigest()

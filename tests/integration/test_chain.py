@@ -1,0 +1,189 @@
+"""The chain end to end: four validator processes and the API on the real Tansu broker."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.integration.mesh import MeshProcesses
+from traco.cli.client import Client
+from traco.cli.up import create_topics
+from traco.core import crypto
+from traco.core.adapters.factory import StorageConfig, open_block_store
+from traco.core.lightclient import verify_tx_proof
+from traco.schemas.proof import TxProof
+from traco.schemas.receipt import Receipt
+from traco.schemas.tx import TxEnvelope, sign_tx
+from traco.services.consensus.genesis import DataDir, init_chain, load_genesis
+
+pytestmark = pytest.mark.integration
+
+
+def digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def anchor(client: Client, key: bytes, label: str) -> TxEnvelope:
+    return client.send(key, "chain.anchor", {"digest": digest(label), "label": label})
+
+
+def wait_all(client: Client, txs: list[TxEnvelope], timeout: float = 60) -> list[Receipt]:
+    receipts = []
+    for tx in txs:
+        receipt = client.wait_receipt(tx.tx_id, timeout)
+        assert receipt is not None, f"no receipt for {tx.tx_id}"
+        receipts.append(receipt)
+    return receipts
+
+
+@pytest.fixture(scope="module")
+def mesh(tansu_broker: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[MeshProcesses]:
+    data_dir = tmp_path_factory.mktemp("chain")
+    chain_id = f"it{int(time.time() * 1000) % 10**8}"
+    init_chain(data_dir, chain_id, 4)
+    asyncio.run(create_topics(tansu_broker, chain_id, 4))
+    processes = MeshProcesses(data_dir, tansu_broker)
+    for i in range(4):
+        processes.start_validator(i)
+    processes.start_api()
+    try:
+        yield processes
+    finally:
+        processes.stop_all()
+
+
+@pytest.fixture(scope="module")
+def member_key(mesh: MeshProcesses) -> bytes:
+    return crypto.read_key_file(DataDir(mesh.data_dir).member_key)
+
+
+def test_anchors_are_sealed_with_receipts_and_proofs(mesh: MeshProcesses, member_key: bytes, tmp_path: Path) -> None:
+    client = mesh.client()
+    txs = [anchor(client, member_key, f"batch-{i}") for i in range(5)]
+    receipts = wait_all(client, txs)
+    assert all(r.accepted and r.code == "OK" and r.height is not None for r in receipts)
+
+    block = client.get_json(f"/blocks/{receipts[0].height}")
+    assert txs[0].tx_id in [t["tx_id"] for t in block["txs"]]
+    assert len(block["commit"]["signatures"]) >= 3  # > 2/3 of four validators
+
+    # Light-client check from the genesis alone; the results proof arrives one block later.
+    deadline = time.monotonic() + 30
+    while True:
+        proof = TxProof.model_validate(client.get_json(f"/proofs/{txs[0].tx_id}"))
+        if proof.result is not None or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    genesis = load_genesis(DataDir(mesh.data_dir).genesis)
+    assert verify_tx_proof(proof, genesis.validators) is None
+    assert proof.result is not None and proof.result.receipt.code == "OK"
+
+    forged = proof.model_copy(update={"index": (proof.index + 1) % max(2, proof.header.tx_count)})
+    if proof.header.tx_count > 1:
+        assert verify_tx_proof(forged, genesis.validators) is not None
+    stripped = proof.model_copy(
+        update={"commit": proof.commit.model_copy(update={"signatures": proof.commit.signatures[:2]})}
+    )
+    assert "2/3" in (verify_tx_proof(stripped, genesis.validators) or "")
+
+
+def test_the_same_anchor_twice_is_rejected(mesh: MeshProcesses, member_key: bytes) -> None:
+    client = mesh.client()
+    first = anchor(client, member_key, "once only")
+    second = anchor(client, member_key, "once only")
+    r1, r2 = wait_all(client, [first, second])
+    assert r1.accepted
+    assert not r2.accepted and r2.code == "DUPLICATE_ANCHOR"
+    assert r2.height is not None  # a rejected transaction stays in the block
+
+
+def test_api_refuses_bad_input_with_clear_errors(mesh: MeshProcesses, member_key: bytes) -> None:
+    client = mesh.client()
+    status = client.get_json("/status")
+    post = lambda body: httpx.post(f"{mesh.url}/tx", content=body, timeout=10)  # noqa: E731
+
+    r = post(b"{not json")
+    assert r.status_code == 422 and r.json()["detail"]["code"] == "MALFORMED"
+
+    r = post(json.dumps({"kind": "chain.anchor"}).encode())
+    assert r.status_code == 422 and r.json()["detail"]["code"] == "MALFORMED"
+
+    r = post(b"x" * (65 * 1024 + 10))
+    assert r.status_code == 413 and r.json()["detail"]["code"] == "TOO_LARGE"
+
+    sender = crypto.public_key(member_key).hex()
+    nonce = client.next_nonce(sender)
+    unknown = sign_tx(member_key, status["chain_id"], "chain.teleport", nonce, {})
+    r = post(unknown.model_dump_json().encode())
+    assert r.status_code == 400 and r.json()["detail"]["code"] == "UNKNOWN_KIND"
+
+    good = sign_tx(member_key, status["chain_id"], "chain.anchor", nonce, {"digest": digest("sig"), "label": "sig"})
+    bad_sig = good.model_copy(update={"signature": ("00" if good.signature[:2] != "00" else "11") + good.signature[2:]})
+    r = post(bad_sig.model_dump_json().encode())
+    assert r.status_code == 401 and r.json()["detail"]["code"] == "INVALID_SIGNATURE"
+
+    stranger = crypto.generate_private_key()
+    r = post(sign_tx(stranger, status["chain_id"], "chain.anchor", 1, {"digest": digest("x"), "label": "x"}).model_dump_json().encode())
+    assert r.status_code == 403 and r.json()["detail"]["code"] == "NOT_ADMITTED"
+
+    r = post(good.model_dump_json().encode())
+    assert r.status_code == 202
+    assert client.wait_receipt(good.tx_id, 60) is not None
+    replay = post(good.model_dump_json().encode())
+    assert replay.status_code == 409 and replay.json()["detail"]["code"] == "DUPLICATE_TX"
+
+
+def _stores(data_dir: Path) -> dict[str, list[str]]:
+    config = StorageConfig(backend="sqlite", data_dir=data_dir)
+    hashes = {}
+    for i in range(4):
+        store = open_block_store(config, f"validator-{i}")
+        try:
+            hashes[f"validator-{i}"] = [b.block_hash() for b in store.blocks(1, store.height())]
+        finally:
+            store.close()
+    return hashes
+
+
+def test_crash_one_validator_chain_keeps_sealing_then_restart_all_without_fork(
+    mesh: MeshProcesses, member_key: bytes
+) -> None:
+    client = mesh.client()
+    before = [anchor(client, member_key, f"pre-crash-{i}") for i in range(3)]
+    mesh.kill("validator-3")
+    during = [anchor(client, member_key, f"crashed-{i}") for i in range(6)]
+    receipts = wait_all(client, before + during)
+    assert all(r.accepted for r in receipts), [r.code for r in receipts]
+
+    for i in range(3):
+        mesh.stop(f"validator-{i}")
+    for i in range(4):
+        mesh.start_validator(i)
+    after = [anchor(client, member_key, f"restarted-{i}") for i in range(4)]
+    last = wait_all(client, after)
+    assert all(r.accepted for r in last)
+    top = max(r.height or 0 for r in last)
+
+    # validator-3 was down for several heights: it catches up from the blocks topic.
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        mesh.stop_all()
+        stores = _stores(mesh.data_dir)
+        if all(len(h) >= top for h in stores.values()):
+            break
+        for i in range(4):
+            mesh.start_validator(i)
+        mesh.start_api()
+        time.sleep(3)
+    common = min(len(h) for h in stores.values())
+    assert common >= top
+    reference = stores["validator-0"][:common]
+    for name, hashes in stores.items():
+        assert hashes[:common] == reference, f"{name} forked"
