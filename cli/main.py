@@ -276,7 +276,7 @@ def verify_proof(
 def audit_verify(
     data_dir: DataDirOpt = None,
     component: Annotated[str, typer.Option(help="whose block store to audit")] = "consensus",
-    workers: Annotated[int, typer.Option(min=1, help="processes verifying signatures")] = 0,
+    workers: Annotated[int, typer.Option(min=0, help="processes verifying signatures; 0 = one per core")] = 0,
 ) -> None:
     """Recheck the whole chain: hash links, commits, tx signatures and Merkle roots."""
     from traco.services.consensus.audit import run_audit_cli

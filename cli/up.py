@@ -93,21 +93,23 @@ class Mesh:
         env["TRACO_DATA_DIR"] = str(self.settings.data_dir.resolve())
         env["TRACO_API_HOST"] = self.settings.api_host
         env["TRACO_API_PORT"] = str(self.settings.api_port)
-        log = (DataDir(self.settings.data_dir).logs / f"{name}.log").open("ab")
-        self.children[name] = subprocess.Popen(
-            [sys.executable, "-m", "traco.cli.main", *args],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        with (DataDir(self.settings.data_dir).logs / f"{name}.log").open("ab") as log:
+            self.children[name] = subprocess.Popen(
+                [sys.executable, "-m", "traco.cli.main", *args],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
 
     def _wait_for_api(self, url: str, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             dead = self.dead()
             if "consensus-api" in dead:
-                raise SystemExit(f"the consensus API exited; see {DataDir(self.settings.data_dir).logs}/consensus-api.log")
+                raise SystemExit(
+                    f"the consensus API exited; see {DataDir(self.settings.data_dir).logs}/consensus-api.log"
+                )
             try:
                 if httpx.get(f"{url}/status", timeout=1.0).is_success:
                     return
@@ -147,11 +149,15 @@ def run_up(settings: Settings, validators: int) -> None:
         url = mesh.start(validators)
         data = Path(settings.data_dir)
         console.print("[bold green]TRACO mesh is up[/]")
-        console.print(f"  broker     {mesh.bootstrap}{'' if settings.kafka_bootstrap else ' (embedded Tansu)'}")
+        console.print(
+            f"  broker     {mesh.bootstrap}{'' if settings.kafka_bootstrap else ' (embedded Tansu)'}"
+        )
         console.print(f"  API        {url}   (OpenAPI docs: {url}/docs)")
         console.print(f"  validators {sum(1 for n in mesh.children if n.startswith('validator'))}")
         console.print(f"  data dir   {data.resolve()}   logs: {DataDir(data).logs.resolve()}")
-        console.print("  try        traco tx send --kind chain.anchor --payload '{\"digest\": \"<64 hex>\", \"label\": \"hello\"}'")
+        console.print(
+            '  try        traco tx send --kind chain.anchor --payload \'{"digest": "<64 hex>", "label": "hello"}\''
+        )
         console.print("Ctrl-C stops everything.")
         sys.stdout.flush()
         reported: set[str] = set()

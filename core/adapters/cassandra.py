@@ -40,6 +40,10 @@ How a state batch is committed (``commit``):
 3. state writes, receipts (by height and by tx id) and events go in one LOGGED BATCH;
 4. the height is advanced with an LWT, ``IF height = h - 1``.
 
+Pre-ordering rejections live in their own table and are never deleted: ``receipt()`` looks
+at sealed receipts first, and ``put_rejection`` skips a sealed transaction, so a sealed
+receipt always wins without the batch touching one more partition per transaction.
+
 Guarantees and caveats:
 
 * **Atomic, not isolated.** A logged batch is applied entirely or not at all (the batchlog
@@ -68,6 +72,9 @@ Guarantees and caveats:
   replicas; with the default ``commitlog_sync: periodic`` (10 s) a simultaneous power loss of
   those replicas can still lose it. ``set_meta`` guards a validator against double signing:
   where that matters, run the cluster with ``commitlog_sync: batch`` (or ``group``).
+* **Block rows go through Paxos.** The ``IF NOT EXISTS`` insert that detects forks writes a
+  block twice (Paxos state, then the table): fine for blocks of a few MB, the price of a
+  fork check that holds across writers.
 * **Partitions.** A service's state is one partition (so ``scan`` is one clustering range);
   keep a component's state well below ~100 MB or split the service.
 * **Schema changes** are applied only when a table is missing, because concurrent
@@ -119,7 +126,7 @@ BLOCK_WINDOW: Final = 8
 INDEX_CONCURRENCY: Final = 64
 REQUEST_TIMEOUT_S: Final = 30.0
 
-_IDENTIFIER = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,47}$")
+_IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,47}$")  # unquoted CQL folds case: lower only
 _COMPONENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _CREATE_TABLE = re.compile(r"CREATE TABLE IF NOT EXISTS \$\{keyspace\}\.(\w+)")
 
@@ -374,10 +381,6 @@ class Statements:
         return self._q("INSERT INTO {ks}.rejections (component, tx_id, receipt) VALUES (?, ?, ?)")
 
     @property
-    def delete_rejection(self) -> str:
-        return self._q("DELETE FROM {ks}.rejections WHERE component = ? AND tx_id = ?")
-
-    @property
     def select_rejection(self) -> str:
         return self._q("SELECT receipt FROM {ks}.rejections WHERE component = ? AND tx_id = ?")
 
@@ -436,7 +439,6 @@ def state_batch_rows(component: str, batch: StateBatch) -> dict[str, list[tuple[
         "insert_receipt_by_tx": [
             (component, tx_id, batch.height, idx, raw, ts) for idx, tx_id, raw in receipts
         ],
-        "delete_rejection": [(component, tx_id) for _, tx_id, _ in receipts],
         "insert_event": [
             (component, batch.height, seq, e.model_dump_json(), ts)
             for seq, e in enumerate(batch.events)
@@ -464,18 +466,20 @@ class _Clusters:
             raise StorageError("no Cassandra hosts given (set TRACO_CASSANDRA_HOSTS)")
         with self._lock:
             if key in self._open:
-                cluster, session, users = self._open[key]
-                self._open[key] = (cluster, session, users + 1)
+                shared, session, users = self._open[key]
+                self._open[key] = (shared, session, users + 1)
                 return key, session
-            cluster = Cluster(
-                contact_points=list(key),
-                connect_timeout=connect_timeout,
-                control_connection_timeout=connect_timeout,
-            )
+            cluster: Any = None
             try:
+                cluster = Cluster(
+                    contact_points=list(key),
+                    connect_timeout=connect_timeout,
+                    control_connection_timeout=connect_timeout,
+                )
                 session = cluster.connect()
             except _DRIVER_ERRORS as exc:
-                cluster.shutdown()
+                if cluster is not None:
+                    cluster.shutdown()
                 raise StorageError(f"cannot reach Cassandra at {list(hosts)}: {exc}") from exc
             session.default_timeout = REQUEST_TIMEOUT_S
             self._open[key] = (cluster, session, 1)
@@ -510,7 +514,9 @@ def ensure_schema(
             for statement in schema_statements(keyspace, replication):
                 session.execute(statement, timeout=REQUEST_TIMEOUT_S)
         statements = Statements(keyspace)
-        session.execute(statements.insert_schema_version, (SCHEMA_VERSION,))
+        record = session.prepare(statements.insert_schema_version)  # "?" needs preparing
+        record.serial_consistency_level = ConsistencyLevel.LOCAL_SERIAL
+        session.execute(record, (SCHEMA_VERSION,))
         row = session.execute(statements.select_schema_version).one()
     version = int(column(row, "version"))
     if version > SCHEMA_VERSION:
@@ -558,13 +564,13 @@ class _Connection:
             self.statements = Statements(keyspace)
             with _translate("prepare"):
                 self.prepared = {
-                    name: self._prepare(name, cql) for name, cql in self.statements.all().items()
+                    name: self._prepare(cql) for name, cql in self.statements.all().items()
                 }
         except BaseException:
             self.close()
             raise
 
-    def _prepare(self, name: str, cql: str) -> Any:
+    def _prepare(self, cql: str) -> Any:
         prepared = self.session.prepare(cql)
         prepared.consistency_level = ConsistencyLevel.LOCAL_QUORUM
         prepared.serial_consistency_level = ConsistencyLevel.LOCAL_SERIAL
@@ -660,7 +666,7 @@ class CassandraBlockStore(BlockStore):
             head = self._roll_forward()
             if height > head + 1:
                 raise HeightGap(head, height)
-        _, block_hash, header_json, block_json = block_row(block)
+        block_hash = block.block_hash()
         if height <= head:
             stored = self._db.one(
                 "select_block_hash", (self._component, height), "hash", f"block {height}"
@@ -671,9 +677,7 @@ class CassandraBlockStore(BlockStore):
                 raise ForkDetected(height, stored, block_hash)
             return False
         result = self._db.run(
-            "insert_block",
-            (self._component, height, block_hash, header_json, block_json),
-            f"put_block({height})",
+            "insert_block", (self._component, *block_row(block)), f"put_block({height})"
         )
         if not result.was_applied:
             stored = column(result.one(), "hash")

@@ -640,8 +640,8 @@ def _relay(run: _Run) -> None:
     else:
         current = s.round_votes(s.round)
         forward += [current.proposal] if current.proposal is not None else []
-        forward += current.prevotes.votes.values()
-        forward += current.precommits.votes.values()
+        forward += current.prevotes.all_votes()
+        forward += current.precommits.all_votes()
         if s.valid_value is not None and s.valid_round != s.round:
             forward += s.round_votes(s.valid_round).prevotes.votes_for(s.valid_value)
     run.out.extend(Relay(m) for m in forward if _author(m) != s.address)

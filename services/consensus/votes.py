@@ -267,14 +267,27 @@ class Added(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class Tally:
-    """Votes of one kind in one round: the first vote of each validator, and running sums.
+    """Votes of one kind in one round, with running sums.
 
-    ``power`` maps a value id (None for nil) to the power that voted for it; ``total`` is the
-    power of every validator that voted at all (the paper's ``⟨…, *⟩``). A second, different
-    vote from the same validator is equivocation: it is not counted, and it is reported once.
+    ``power`` maps a value id (None for nil) to the power of the validators that voted for
+    it; ``total`` is the power of every validator that voted at all (the paper's ``⟨…, *⟩``).
+    ``votes`` holds each validator's first vote.
+
+    A second, different vote from a validator is equivocation: it is reported once (the
+    caller turns it into ``Evidence``), and it is *also counted for its value* if that value
+    already has counted support (``extra``). Why count it: the paper counts every message
+    received, per sender and value, and its liveness needs that. A double voter that shows
+    half of the network a polka for v and the other half nil would otherwise leave the second
+    half unable to verify, ever, the polka that a locked proposer keeps citing (line 28) —
+    the simulator found exactly that livelock. Safety does not need the exclusion: a quorum
+    for v and one for w still intersect in more than f of the power, so some honest validator
+    would have to vote both. Memory stays bounded: values enter ``power`` only through first
+    votes (at most n of them), so each equivocator adds at most n extra votes per tally, and
+    votes for forged values nobody else voted are never stored.
     """
 
     votes: Mapping[str, Vote] = field(default_factory=dict)
+    extra: Mapping[str, tuple[Vote, ...]] = field(default_factory=dict)
     power: Mapping[str | None, int] = field(default_factory=dict)
     total: int = 0
     equivocators: frozenset[str] = frozenset()
@@ -292,13 +305,33 @@ class Tally:
             return Added(
                 replace(self, votes=votes, power=power, total=self.total + weight), True, None
             )
-        if first.same_as(vote) or vote.validator in self.equivocators:
+        if first.same_as(vote):
             return Added(self, False, None)
-        return Added(replace(self, equivocators=self.equivocators | {vote.validator}), False, first)
+        seconds = self.extra.get(vote.validator, ())
+        if any(v.value_id == vote.value_id for v in seconds):
+            return Added(self, False, None)
+        conflict = None if vote.validator in self.equivocators else first
+        changed = replace(self, equivocators=self.equivocators | {vote.validator})
+        if vote.value_id not in self.power:
+            return Added(changed, False, conflict)
+        extra = dict(self.extra)
+        extra[vote.validator] = (*seconds, vote)
+        power = dict(self.power)
+        power[vote.value_id] += weight
+        return Added(replace(changed, extra=extra, power=power), True, conflict)
+
+    def all_votes(self) -> list[Vote]:
+        """Every counted vote: first votes, then the counted conflicting ones."""
+        return [*self.votes.values(), *(v for seconds in self.extra.values() for v in seconds)]
 
     def votes_for(self, value_id: str | None) -> tuple[Vote, ...]:
-        """The counted votes for ``value_id``, ordered by validator address."""
-        return tuple(v for _, v in sorted(self.votes.items()) if v.value_id == value_id)
+        """The counted votes for ``value_id`` (one per validator), ordered by validator."""
+        return tuple(
+            sorted(
+                (v for v in self.all_votes() if v.value_id == value_id),
+                key=lambda v: v.validator,
+            )
+        )
 
 
 EMPTY_TALLY = Tally()
@@ -365,10 +398,16 @@ class RoundVotes:
             "proposal": None if self.proposal is None else message_to_dict(self.proposal),
             "proposal_valid": self.proposal_valid,
             "proposal_equivocated": self.proposal_equivocated,
-            "votes": [
+            "votes": [  # first votes before conflicting ones, so from_dict recounts the same
                 message_to_dict(v)
                 for tally in (self.prevotes, self.precommits)
                 for v in tally.votes.values()
+            ]
+            + [
+                message_to_dict(v)
+                for tally in (self.prevotes, self.precommits)
+                for seconds in tally.extra.values()
+                for v in seconds
             ],
             "prevote_equivocators": sorted(self.prevotes.equivocators),
             "precommit_equivocators": sorted(self.precommits.equivocators),

@@ -27,12 +27,15 @@ def free_port() -> int:
 
 
 class MeshProcesses:
-    def __init__(self, data_dir: Path, bootstrap: str, api_port: int | None = None, **env: str) -> None:
+    def __init__(
+        self, data_dir: Path, bootstrap: str, api_port: int | None = None, **env: str
+    ) -> None:
         self.data_dir = data_dir
         self.bootstrap = bootstrap
         self.api_port = api_port or free_port()
         self.extra_env = env
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._client: Client | None = None
         DataDir(data_dir).logs.mkdir(parents=True, exist_ok=True)
 
     @property
@@ -40,7 +43,10 @@ class MeshProcesses:
         return f"http://127.0.0.1:{self.api_port}"
 
     def client(self) -> Client:
-        return Client(self.url)
+        """One shared client, closed by ``stop_all``."""
+        if self._client is None:
+            self._client = Client(self.url)
+        return self._client
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -56,14 +62,14 @@ class MeshProcesses:
         return env
 
     def start(self, name: str, *args: str) -> None:
-        log = (DataDir(self.data_dir).logs / f"{name}.log").open("ab")
-        self.procs[name] = subprocess.Popen(
-            [sys.executable, "-m", "traco.cli.main", "serve", *args],
-            env=self.env(),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        with (DataDir(self.data_dir).logs / f"{name}.log").open("ab") as log:
+            self.procs[name] = subprocess.Popen(
+                [sys.executable, "-m", "traco.cli.main", "serve", *args],
+                env=self.env(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
 
     def start_validator(self, index: int) -> None:
         self.start(f"validator-{index}", "validator", "--index", str(index))
@@ -101,6 +107,9 @@ class MeshProcesses:
     def stop_all(self) -> None:
         for name in list(self.procs):
             self.stop(name)
+        if self._client is not None:
+            self._client.close()
+            self._client = None
 
     def log(self, name: str) -> str:
         path = DataDir(self.data_dir).logs / f"{name}.log"
