@@ -23,7 +23,6 @@ import argparse
 import asyncio
 import hashlib
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -59,7 +58,9 @@ def write_genesis(data_dir: Path, validators: int, members: int) -> tuple[Genesi
         chain_id=CHAIN,
         genesis_time=int(time.time() * 1000),
         validators=tuple(vals),
-        members=tuple(GenesisMember(name=f"m{i}", public_key=crypto.public_key(k).hex()) for i, k in enumerate(member_keys)),
+        members=tuple(
+            GenesisMember(name=f"m{i}", public_key=crypto.public_key(k).hex()) for i, k in enumerate(member_keys)
+        ),
     )
     paths.genesis.write_text(genesis.model_dump_json(indent=2))
     return genesis, member_keys
@@ -72,8 +73,13 @@ def make_txs(keys: list[bytes], count: int, start_nonce: dict[int, int], tag: st
         start_nonce[member] = start_nonce.get(member, 0) + 1
         label = f"{tag}-{i}"
         txs.append(
-            sign_tx(keys[member], CHAIN, "chain.anchor", start_nonce[member],
-                    {"digest": hashlib.sha256(label.encode()).hexdigest(), "label": label})
+            sign_tx(
+                keys[member],
+                CHAIN,
+                "chain.anchor",
+                start_nonce[member],
+                {"digest": hashlib.sha256(label.encode()).hexdigest(), "label": label},
+            )
         )
     return txs
 
@@ -123,7 +129,9 @@ async def throughput(bus: KafkaEventBus, topics: wire.Topics, watch: ReceiptWatc
     return sealed / (end - start)
 
 
-async def latency(bus: KafkaEventBus, topics: wire.Topics, watch: ReceiptWatch, txs: list[TxEnvelope], rate: int) -> list[float]:
+async def latency(
+    bus: KafkaEventBus, topics: wire.Topics, watch: ReceiptWatch, txs: list[TxEnvelope], rate: int
+) -> list[float]:
     sent: dict[str, float] = {}
     tick = 0.01
     per_tick = max(1, int(rate * tick))
@@ -170,7 +178,12 @@ async def main_async(args: argparse.Namespace) -> int:
         genesis, keys = write_genesis(data_dir, args.validators, 64)
         broker = TansuBroker(log_path=data_dir / "broker.log")
         broker.start()
-        settings = Settings(data_dir=data_dir, kafka_bootstrap=broker.bootstrap, api_port=_free_port(), chain_id=CHAIN)
+        settings = Settings(
+            data_dir=data_dir,
+            kafka_bootstrap=broker.bootstrap,
+            api_port=_free_port(),
+            chain_id=CHAIN,
+        )
         mesh = Mesh(settings)
         nonces: dict[int, int] = {}
         try:
@@ -186,7 +199,13 @@ async def main_async(args: argparse.Namespace) -> int:
             print(f"offering {args.txs} signed chain.anchor transactions as fast as possible…")
             sealed_rate = await throughput(bus, topics, watch, make_txs(keys, args.txs, nonces, "load"))
             print(f"offering {args.rate} tx/s for {args.seconds}s…")
-            lat = await latency(bus, topics, watch, make_txs(keys, args.rate * args.seconds, nonces, "lat"), args.rate)
+            lat = await latency(
+                bus,
+                topics,
+                watch,
+                make_txs(keys, args.rate * args.seconds, nonces, "lat"),
+                args.rate,
+            )
             watcher.cancel()
             await bus.stop()
         finally:
@@ -202,11 +221,27 @@ async def main_async(args: argparse.Namespace) -> int:
         audit_ceiling = verify * cores / 1
         rows = [
             ("Ed25519 verify, one core", f"{verify:,.0f}/s", ""),
-            (f"chain ceiling ({cores} cores ÷ {args.validators} verifications/tx)", f"{chain_ceiling:,.0f} tx/s", "1.00"),
-            ("sealed (offered as fast as taken)", f"{sealed_rate:,.0f} tx/s", f"{sealed_rate / chain_ceiling:.2f}"),
+            (
+                f"chain ceiling ({cores} cores ÷ {args.validators} verifications/tx)",
+                f"{chain_ceiling:,.0f} tx/s",
+                "1.00",
+            ),
+            (
+                "sealed (offered as fast as taken)",
+                f"{sealed_rate:,.0f} tx/s",
+                f"{sealed_rate / chain_ceiling:.2f}",
+            ),
             (f"latency p50 at {args.rate} tx/s", f"{percentile(lat, 0.5) * 1000:,.0f} ms", ""),
-            (f"latency p99 at {args.rate} tx/s", f"{percentile(lat, 0.99) * 1000:,.0f} ms", f"({len(lat)} receipts)"),
-            (f"audit verify ({report.height} blocks, {report.txs} txs{', OK' if report.ok else ', FAILED'})", f"{audit_rate:,.0f} tx/s", f"{audit_rate / audit_ceiling:.2f} of {audit_ceiling:,.0f}"),
+            (
+                f"latency p99 at {args.rate} tx/s",
+                f"{percentile(lat, 0.99) * 1000:,.0f} ms",
+                f"({len(lat)} receipts)",
+            ),
+            (
+                f"audit verify ({report.height} blocks, {report.txs} txs{', OK' if report.ok else ', FAILED'})",
+                f"{audit_rate:,.0f} tx/s",
+                f"{audit_rate / audit_ceiling:.2f} of {audit_ceiling:,.0f}",
+            ),
         ]
         width = max(len(r[0]) for r in rows)
         print()
@@ -215,7 +250,10 @@ async def main_async(args: argparse.Namespace) -> int:
             print(f"{name.ljust(width)}  {value:>16}  {ratio}")
         print()
         print(f"sealed: {sealed_rate:,.0f} tx/s")
-        print(f"latency: p50 {percentile(lat, 0.5) * 1000:.0f} ms, p99 {percentile(lat, 0.99) * 1000:.0f} ms at {args.rate} tx/s")
+        print(
+            f"latency: p50 {percentile(lat, 0.5) * 1000:.0f} ms, "
+            f"p99 {percentile(lat, 0.99) * 1000:.0f} ms at {args.rate} tx/s"
+        )
         print(f"audit: {audit_rate:,.0f} tx/s ({audit_rate / audit_ceiling:.0%} of the verification ceiling)")
         return 0 if report.ok else 1
 

@@ -60,7 +60,10 @@ class Client:
 
     def submit(self, tx: TxEnvelope) -> dict[str, Any]:
         response = self._call(
-            "POST", "/tx", content=tx.model_dump_json(), headers={"content-type": "application/json"}
+            "POST",
+            "/tx",
+            content=tx.model_dump_json(),
+            headers={"content-type": "application/json"},
         )
         _raise_for(response)
         result: dict[str, Any] = response.json()

@@ -27,7 +27,9 @@ from traco.schemas.proof import TxProof
 from traco.services.consensus.genesis import DataDir, init_chain
 
 app = typer.Typer(
-    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
     help="TRACO trade-finance ledger",
 )
 keys_app = typer.Typer(no_args_is_help=True, help="Member keys")
@@ -38,15 +40,23 @@ audit_app = typer.Typer(no_args_is_help=True, help="Auditing")
 serve_app = typer.Typer(no_args_is_help=True, help="Run one component (what a Kubernetes pod runs)")
 schemas_app = typer.Typer(no_args_is_help=True, help="JSON Schemas and AsyncAPI")
 for sub, name in [
-    (keys_app, "keys"), (tx_app, "tx"), (chain_app, "chain"), (block_app, "block"),
-    (audit_app, "audit"), (serve_app, "serve"), (schemas_app, "schemas"),
+    (keys_app, "keys"),
+    (tx_app, "tx"),
+    (chain_app, "chain"),
+    (block_app, "block"),
+    (audit_app, "audit"),
+    (serve_app, "serve"),
+    (schemas_app, "schemas"),
 ]:
     app.add_typer(sub, name=name)
 
 out = Console()
 err = Console(stderr=True)
 
-DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", help="data directory [default: ./traco-data or TRACO_DATA_DIR]")]
+DataDirOpt = Annotated[
+    Path | None,
+    typer.Option("--data-dir", help="data directory [default: ./traco-data or TRACO_DATA_DIR]"),
+]
 ApiOpt = Annotated[str | None, typer.Option("--api", help="API URL [default: from the data dir]")]
 KeyOpt = Annotated[Path | None, typer.Option("--key", help="member key file [default: <data-dir>/keys/member.key]")]
 
@@ -94,7 +104,9 @@ def init(
     """Write keys and a genesis file into the data dir (kept if they exist)."""
     settings = settings_for(data_dir)
     genesis = init_chain(settings.data_dir, chain_id or settings.chain_id, validators)
-    out.print(f"chain {genesis.chain_id}: {len(genesis.validators)} validators, genesis {DataDir(settings.data_dir).genesis}")
+    out.print(
+        f"chain {genesis.chain_id}: {len(genesis.validators)} validators, genesis {DataDir(settings.data_dir).genesis}"
+    )
 
 
 @app.command()
@@ -134,7 +146,9 @@ def serve_consensus(data_dir: DataDirOpt = None) -> None:
 
 
 @keys_app.command("new")
-def keys_new(out_file: Annotated[Path, typer.Option("--out", help="where to write the key")]) -> None:
+def keys_new(
+    out_file: Annotated[Path, typer.Option("--out", help="where to write the key")],
+) -> None:
     """Generate an Ed25519 member key."""
     if out_file.exists():
         fail(f"{out_file} exists; refusing to overwrite a key")
@@ -269,7 +283,9 @@ def verify_proof(
     extra = ""
     if tx_proof.result is not None:
         extra = f"; receipt {tx_proof.result.receipt.code} proven by block {tx_proof.result.header.height}"
-    out.print(f"[green]VALID[/]: tx {tx_proof.tx.tx_id} is in block {tx_proof.height} of chain {tx_proof.chain_id}{extra}")
+    out.print(
+        f"[green]VALID[/]: tx {tx_proof.tx.tx_id} is in block {tx_proof.height} of chain {tx_proof.chain_id}{extra}"
+    )
 
 
 @audit_app.command("verify")

@@ -77,9 +77,7 @@ class Mesh:
             self.bootstrap = self.broker.bootstrap
         asyncio.run(create_topics(self.bootstrap, genesis.chain_id, settings.tx_partitions))
         if not port_free(settings.api_host, settings.api_port):
-            raise SystemExit(
-                f"port {settings.api_port} is in use; set TRACO_API_PORT or stop what holds it"
-            )
+            raise SystemExit(f"port {settings.api_port} is in use; set TRACO_API_PORT or stop what holds it")
         for i in range(len(genesis.validators)):
             self._spawn(f"validator-{i}", ["serve", "validator", "--index", str(i)])
         self._spawn("consensus-api", ["serve", "consensus"])
@@ -149,9 +147,7 @@ def run_up(settings: Settings, validators: int) -> None:
         url = mesh.start(validators)
         data = Path(settings.data_dir)
         console.print("[bold green]TRACO mesh is up[/]")
-        console.print(
-            f"  broker     {mesh.bootstrap}{'' if settings.kafka_bootstrap else ' (embedded Tansu)'}"
-        )
+        console.print(f"  broker     {mesh.bootstrap}{'' if settings.kafka_bootstrap else ' (embedded Tansu)'}")
         console.print(f"  API        {url}   (OpenAPI docs: {url}/docs)")
         console.print(f"  validators {sum(1 for n in mesh.children if n.startswith('validator'))}")
         console.print(f"  data dir   {data.resolve()}   logs: {DataDir(data).logs.resolve()}")

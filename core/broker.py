@@ -254,8 +254,7 @@ class TansuBroker:
                 continue
             what = f"exited with code {exit_code}" if exit_code is not None else error
             raise BrokerStartError(
-                f"Tansu broker ({binary}) on 127.0.0.1:{port} {what}.\n"
-                f"--- last lines of its log ---\n{tail}"
+                f"Tansu broker ({binary}) on 127.0.0.1:{port} {what}.\n--- last lines of its log ---\n{tail}"
             )
 
     def stop(self) -> None:

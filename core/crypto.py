@@ -83,9 +83,7 @@ _SMALL_ORDER_Y = (
     0x05FC536D880238B13933C6D305ACDFD5F098EFF289F4C345B027B2C28F95E826,  # order 8
     0x7A03AC9277FDC74EC6CC392CFA53202A0F67100D760B3CBA4FD84D3D706A17C7,  # order 8
 )
-_SMALL_ORDER_ENCODINGS = frozenset(
-    (y | sign << 255).to_bytes(32, "little") for y in _SMALL_ORDER_Y for sign in (0, 1)
-)
+_SMALL_ORDER_ENCODINGS = frozenset((y | sign << 255).to_bytes(32, "little") for y in _SMALL_ORDER_Y for sign in (0, 1))
 
 _CHAIN_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _LOWER_HEX_KEY_RE = re.compile(r"[0-9a-f]{64}")
@@ -187,9 +185,7 @@ def parse_address(text: str) -> tuple[str, bytes]:
     chain_id, key_hex = parts[1], parts[2]
     _check_chain_id(chain_id)
     if not is_hex_public_key(key_hex):
-        raise ValueError(
-            f"address {text!r:.120} does not end in a public key of 64 lowercase hex digits"
-        )
+        raise ValueError(f"address {text!r:.120} does not end in a public key of 64 lowercase hex digits")
     return chain_id, bytes.fromhex(key_hex)
 
 
@@ -212,9 +208,7 @@ def _check_chain_id(chain_id: object) -> None:
 # --- key files -------------------------------------------------------------------------
 
 
-def write_key_file(
-    path: str | os.PathLike[str], private_key: bytes, *, overwrite: bool = False
-) -> None:
+def write_key_file(path: str | os.PathLike[str], private_key: bytes, *, overwrite: bool = False) -> None:
     """Write a private key as a mode-0600 JSON key file, atomically.
 
     Refuses (``FileExistsError``) to replace an existing file unless ``overwrite``: a key

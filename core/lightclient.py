@@ -21,9 +21,7 @@ def quorum(total_power: int) -> int:
     return total_power * 2 // 3 + 1
 
 
-def verify_commit(
-    header: BlockHeader, commit: Commit, validators: tuple[GenesisValidator, ...]
-) -> str | None:
+def verify_commit(header: BlockHeader, commit: Commit, validators: tuple[GenesisValidator, ...]) -> str | None:
     """Whether ``commit`` seals ``header`` with > 2/3 of the power of ``validators``.
 
     Unknown signers, duplicate signers and bad signatures are not counted; they make the
@@ -71,9 +69,7 @@ def verify_tx_proof(proof: TxProof, validators: tuple[GenesisValidator, ...]) ->
         return problem
     leaf = merkle.leaf_hash(proof.tx.canonical_bytes())
     path = [bytes.fromhex(h) for h in proof.path]
-    if not merkle.verify_inclusion(
-        leaf, proof.index, proof.header.tx_count, path, bytes.fromhex(proof.header.tx_root)
-    ):
+    if not merkle.verify_inclusion(leaf, proof.index, proof.header.tx_count, path, bytes.fromhex(proof.header.tx_root)):
         return "the Merkle path does not lead from the transaction to the header's tx_root"
     if not proof.tx.signature_valid():
         return "the transaction's own signature does not verify"

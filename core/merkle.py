@@ -131,9 +131,7 @@ def consistency_proof_from_leaf_hashes(hashes: Sequence[bytes], size1: int) -> l
     return proof
 
 
-def verify_inclusion(
-    leaf_hash: bytes, index: int, size: int, proof: Sequence[bytes], root: bytes
-) -> bool:
+def verify_inclusion(leaf_hash: bytes, index: int, size: int, proof: Sequence[bytes], root: bytes) -> bool:
     """True if ``proof`` shows ``leaf_hash`` at ``index`` in the tree of ``size`` with ``root``.
 
     RFC 9162 §2.1.3.2, step by step. Never raises.
@@ -159,9 +157,7 @@ def verify_inclusion(
     return sn == 0 and r == root
 
 
-def verify_consistency(
-    size1: int, size2: int, proof: Sequence[bytes], root1: bytes, root2: bytes
-) -> bool:
+def verify_consistency(size1: int, size2: int, proof: Sequence[bytes], root1: bytes, root2: bytes) -> bool:
     """True if ``proof`` shows tree (``size1``, ``root1``) is a prefix of (``size2``, ``root2``).
 
     RFC 9162 §2.1.4.2, plus the trivial cases it leaves out: equal sizes need an empty proof
@@ -187,9 +183,7 @@ def verify_consistency(
 # --- internals -------------------------------------------------------------------------
 
 
-def _fold_consistency(
-    size1: int, size2: int, path: list[bytes], root1: bytes, root2: bytes
-) -> bool:
+def _fold_consistency(size1: int, size2: int, path: list[bytes], root1: bytes, root2: bytes) -> bool:
     fn, sn = size1 - 1, size2 - 1
     while fn & 1:
         fn >>= 1

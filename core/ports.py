@@ -188,9 +188,7 @@ class StateBatch:
             seen.add(receipt.index)
         for event in self.events:
             if event.height != self.height:
-                raise ValueError(
-                    f"event {event.type} has height {event.height}, the batch {self.height}"
-                )
+                raise ValueError(f"event {event.type} has height {event.height}, the batch {self.height}")
 
 
 class StateStore(ABC):

@@ -51,10 +51,7 @@ def topic(chain_id: str, name: str) -> str:
     Raises ``ValueError`` for a chain id or name that cannot be part of a TRACO topic name.
     """
     if not _CHAIN_ID.fullmatch(chain_id):
-        raise ValueError(
-            f"invalid chain id {chain_id!r}: 1-32 characters of a-z, 0-9 and '-', "
-            "not starting with '-'"
-        )
+        raise ValueError(f"invalid chain id {chain_id!r}: 1-32 characters of a-z, 0-9 and '-', not starting with '-'")
     if not _NAME.fullmatch(name):
         raise ValueError(f"invalid topic name {name!r}: dot-separated words of a-z, 0-9, _ and -")
     return f"{PREFIX}.{chain_id}.{name}"

@@ -70,9 +70,7 @@ HeadersLike = Mapping[str, bytes] | Iterable[tuple[str, bytes]]
 """A header mapping, or the ``(name, value)`` pairs of ``BusMessage.headers``."""
 
 
-def inject_headers(
-    headers: Mapping[str, bytes] | None = None, context: Context | None = None
-) -> dict[str, bytes]:
+def inject_headers(headers: Mapping[str, bytes] | None = None, context: Context | None = None) -> dict[str, bytes]:
     """Return a copy of ``headers`` with ``traceparent``/``tracestate`` of the current span.
 
     ``context`` overrides the current context. If ``headers`` already carries a
@@ -165,15 +163,10 @@ def configure_tracing(service_name: str) -> None:
 
 def _otlp_exporter() -> SpanExporter | None:
     """An OTLP span exporter if an endpoint is configured and a package is installed."""
-    if not (
-        os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-        or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
-    ):
+    if not (os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")):
         return None
     protocol = (
-        os.environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
-        or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
-        or ""
+        os.environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL") or ""
     ).strip()
     modules = {
         "grpc": ["opentelemetry.exporter.otlp.proto.grpc.trace_exporter"],

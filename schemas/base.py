@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Annotated, Any
+from collections.abc import Mapping
+from functools import cached_property
+from typing import Annotated, Any, Self
 
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
@@ -30,9 +32,23 @@ class Model(BaseModel):
         """The model as a plain JSON value (the form that is canonicalised and hashed)."""
         return self.model_dump(mode="json")
 
+    @cached_property
+    def jcs(self) -> bytes:
+        """RFC 8785 canonical JSON of the model, computed once per (immutable) instance."""
+        return canonicalize(self.json_value())
+
     def canonical_bytes(self) -> bytes:
         """RFC 8785 canonical JSON of the model: the one encoding that is signed or hashed."""
-        return canonicalize(self.json_value())
+        return self.jcs
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """A copy without the cached encodings: they describe the original, not the copy."""
+        copied = super().model_copy(update=update, deep=deep)
+        for cls in type(self).__mro__:
+            for name, attr in vars(cls).items():
+                if isinstance(attr, cached_property):
+                    copied.__dict__.pop(name, None)
+        return copied
 
     def canonical_hash(self) -> str:
         """SHA-256 of the canonical bytes, as hex."""

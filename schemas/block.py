@@ -64,9 +64,7 @@ class SealedBlock(Model):
 VoteKind = Literal["prevote", "precommit"]
 
 
-def vote_sign_bytes(
-    chain_id: str, kind: VoteKind, height: int, round_: int, block_hash: str | None
-) -> bytes:
+def vote_sign_bytes(chain_id: str, kind: VoteKind, height: int, round_: int, block_hash: str | None) -> bytes:
     """What a validator signs for a vote; a nil vote signs ``block_hash: null``."""
     return canonicalize(
         {
@@ -79,9 +77,7 @@ def vote_sign_bytes(
     )
 
 
-def proposal_sign_bytes(
-    chain_id: str, height: int, round_: int, block_hash: str, valid_round: int
-) -> bytes:
+def proposal_sign_bytes(chain_id: str, height: int, round_: int, block_hash: str, valid_round: int) -> bytes:
     """What the proposer signs for a proposal (the block itself is bound by its hash)."""
     return canonicalize(
         {

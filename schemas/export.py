@@ -36,10 +36,18 @@ MODELS: dict[str, type[BaseModel]] = {
 # topic suffix -> (key, models carried, description)
 TOPICS: dict[str, tuple[str, list[str], str]] = {
     "tx": ("sender public key (hex)", ["TxEnvelope"], "signed transaction envelopes (the mempool)"),
-    "consensus": ("height", ["ProposalMessage", "VoteMessage", "BlockRequest"], "signed proposals and votes"),
+    "consensus": (
+        "height",
+        ["ProposalMessage", "VoteMessage", "BlockRequest"],
+        "signed proposals and votes",
+    ),
     "blocks": ("height", ["SealedBlock"], "sealed blocks in height order"),
     "receipts": ("tx id", ["Receipt"], "one receipt per transaction"),
-    "events.chain": ("aggregate id, or height for BlockProcessed", ["DomainEvent", "BlockProcessed"], "the chain service's events"),
+    "events.chain": (
+        "aggregate id, or height for BlockProcessed",
+        ["DomainEvent", "BlockProcessed"],
+        "the chain service's events",
+    ),
     "dlq": ("none", [], "undecodable messages with the error"),
 }
 

@@ -9,6 +9,7 @@ as a duplicate, and a changed byte anywhere changes the id and breaks the signat
 from __future__ import annotations
 
 import hashlib
+from functools import cached_property
 from typing import Annotated, Any
 
 from pydantic import Field, StringConstraints
@@ -35,32 +36,35 @@ class TxEnvelope(Model):
     payload: dict[str, Any]
     signature: Hex64
 
-    def signing_bytes(self) -> bytes:
-        """The bytes that are signed and hashed into ``tx_id``."""
+    @cached_property
+    def signed_body(self) -> bytes:
+        """The bytes that are signed and hashed into ``tx_id`` (computed once)."""
         return signing_bytes(self.chain_id, self.kind, self.sender, self.nonce, self.payload)
+
+    def signing_bytes(self) -> bytes:
+        return self.signed_body
 
     def id_matches(self) -> bool:
         """Whether ``tx_id`` is really the hash of the signed content."""
-        return hashlib.sha256(self.signing_bytes()).hexdigest() == self.tx_id
+        return hashlib.sha256(self.signed_body).hexdigest() == self.tx_id
+
+    @cached_property
+    def verified(self) -> bool:
+        """Whether the id matches and the signature verifies (never raises; checked once)."""
+        if not self.id_matches():
+            return False
+        return crypto.verify(bytes.fromhex(self.sender), self.signed_body, bytes.fromhex(self.signature))
 
     def signature_valid(self) -> bool:
-        """Whether the id matches and the signature verifies (never raises)."""
-        body = self.signing_bytes()
-        if hashlib.sha256(body).hexdigest() != self.tx_id:
-            return False
-        return crypto.verify(bytes.fromhex(self.sender), body, bytes.fromhex(self.signature))
+        return self.verified
 
 
 def signing_bytes(chain_id: str, kind: str, sender: str, nonce: int, payload: Any) -> bytes:
     """Canonical JSON of the envelope fields that the signature covers."""
-    return canonicalize(
-        {"chain_id": chain_id, "kind": kind, "sender": sender, "nonce": nonce, "payload": payload}
-    )
+    return canonicalize({"chain_id": chain_id, "kind": kind, "sender": sender, "nonce": nonce, "payload": payload})
 
 
-def sign_tx(
-    private_key: bytes, chain_id: str, kind: str, nonce: int, payload: dict[str, Any]
-) -> TxEnvelope:
+def sign_tx(private_key: bytes, chain_id: str, kind: str, nonce: int, payload: dict[str, Any]) -> TxEnvelope:
     """Build and sign an envelope with a member's private key."""
     sender = crypto.public_key(private_key).hex()
     body = signing_bytes(chain_id, kind, sender, nonce, payload)

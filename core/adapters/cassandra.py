@@ -201,9 +201,7 @@ def schema_statements(keyspace: str, replication: str) -> list[str]:
     """The statements of ``cassandra.cql`` for ``keyspace``, comments removed, in order."""
     text = SCHEMA_FILE.read_text(encoding="utf-8")
     lines = [line for line in text.splitlines() if not line.lstrip().startswith("--")]
-    filled = Template("\n".join(lines)).substitute(
-        keyspace=check_identifier(keyspace), replication=replication
-    )
+    filled = Template("\n".join(lines)).substitute(keyspace=check_identifier(keyspace), replication=replication)
     return [" ".join(s.split()) for s in filled.split(";") if s.strip()]
 
 
@@ -251,8 +249,7 @@ def column(row: Any, name: str) -> Any:
         return getattr(row, name)
     except AttributeError:
         raise StorageError(
-            "the Cassandra session must return named-tuple or dict rows "
-            f"(row factory), got {type(row).__name__}"
+            f"the Cassandra session must return named-tuple or dict rows (row factory), got {type(row).__name__}"
         ) from None
 
 
@@ -272,24 +269,17 @@ class Statements:
 
     @property
     def insert_first_height(self) -> str:
-        return self._q(
-            "INSERT INTO {ks}.component_heights (component, kind, height) VALUES (?, ?, ?) "
-            "IF NOT EXISTS"
-        )
+        return self._q("INSERT INTO {ks}.component_heights (component, kind, height) VALUES (?, ?, ?) IF NOT EXISTS")
 
     @property
     def advance_height(self) -> str:
-        return self._q(
-            "UPDATE {ks}.component_heights SET height = ? WHERE component = ? AND kind = ? "
-            "IF height = ?"
-        )
+        return self._q("UPDATE {ks}.component_heights SET height = ? WHERE component = ? AND kind = ? IF height = ?")
 
     # -- blocks
     @property
     def insert_block(self) -> str:
         return self._q(
-            "INSERT INTO {ks}.blocks (component, height, hash, header, block) "
-            "VALUES (?, ?, ?, ?, ?) IF NOT EXISTS"
+            "INSERT INTO {ks}.blocks (component, height, hash, header, block) VALUES (?, ?, ?, ?, ?) IF NOT EXISTS"
         )
 
     @property
@@ -306,15 +296,11 @@ class Statements:
 
     @property
     def insert_tx_index(self) -> str:
-        return self._q(
-            "INSERT INTO {ks}.tx_index (component, tx_id, height, idx) VALUES (?, ?, ?, ?)"
-        )
+        return self._q("INSERT INTO {ks}.tx_index (component, tx_id, height, idx) VALUES (?, ?, ?, ?)")
 
     @property
     def select_tx_location(self) -> str:
-        return self._q(
-            "SELECT height, idx FROM {ks}.tx_index WHERE component = ? AND tx_id = ? LIMIT 1"
-        )
+        return self._q("SELECT height, idx FROM {ks}.tx_index WHERE component = ? AND tx_id = ? LIMIT 1")
 
     # -- state
     @property
@@ -323,9 +309,7 @@ class Statements:
 
     @property
     def scan_bounded(self) -> str:
-        return self._q(
-            "SELECT key, value FROM {ks}.state WHERE component = ? AND key >= ? AND key < ?"
-        )
+        return self._q("SELECT key, value FROM {ks}.state WHERE component = ? AND key >= ? AND key < ?")
 
     @property
     def scan_unbounded(self) -> str:
@@ -333,9 +317,7 @@ class Statements:
 
     @property
     def upsert_value(self) -> str:
-        return self._q(
-            "INSERT INTO {ks}.state (component, key, value) VALUES (?, ?, ?) USING TIMESTAMP ?"
-        )
+        return self._q("INSERT INTO {ks}.state (component, key, value) VALUES (?, ?, ?) USING TIMESTAMP ?")
 
     @property
     def delete_value(self) -> str:
@@ -343,10 +325,7 @@ class Statements:
 
     @property
     def claim_digest(self) -> str:
-        return self._q(
-            "INSERT INTO {ks}.digests (component, height, state_digest) VALUES (?, ?, ?) "
-            "IF NOT EXISTS"
-        )
+        return self._q("INSERT INTO {ks}.digests (component, height, state_digest) VALUES (?, ?, ?) IF NOT EXISTS")
 
     @property
     def select_digest(self) -> str:
@@ -372,9 +351,7 @@ class Statements:
 
     @property
     def select_receipts_by_tx(self) -> str:
-        return self._q(
-            "SELECT height, receipt FROM {ks}.receipts_by_tx WHERE component = ? AND tx_id = ?"
-        )
+        return self._q("SELECT height, receipt FROM {ks}.receipts_by_tx WHERE component = ? AND tx_id = ?")
 
     @property
     def upsert_rejection(self) -> str:
@@ -386,10 +363,7 @@ class Statements:
 
     @property
     def insert_event(self) -> str:
-        return self._q(
-            "INSERT INTO {ks}.events (component, height, seq, event) VALUES (?, ?, ?, ?) "
-            "USING TIMESTAMP ?"
-        )
+        return self._q("INSERT INTO {ks}.events (component, height, seq, event) VALUES (?, ?, ?, ?) USING TIMESTAMP ?")
 
     @property
     def select_events(self) -> str:
@@ -405,9 +379,7 @@ class Statements:
 
     @property
     def insert_schema_version(self) -> str:
-        return self._q(
-            "INSERT INTO {ks}.schema_version (name, version) VALUES ('traco', ?) IF NOT EXISTS"
-        )
+        return self._q("INSERT INTO {ks}.schema_version (name, version) VALUES ('traco', ?) IF NOT EXISTS")
 
     @property
     def select_schema_version(self) -> str:
@@ -415,11 +387,7 @@ class Statements:
 
     def all(self) -> dict[str, str]:
         """Every statement by name."""
-        return {
-            name: getattr(self, name)
-            for name, value in vars(type(self)).items()
-            if isinstance(value, property)
-        }
+        return {name: getattr(self, name) for name, value in vars(type(self)).items() if isinstance(value, property)}
 
 
 def state_batch_rows(component: str, batch: StateBatch) -> dict[str, list[tuple[object, ...]]]:
@@ -433,16 +401,9 @@ def state_batch_rows(component: str, batch: StateBatch) -> dict[str, list[tuple[
     return {
         "upsert_value": [(component, key, value, ts) for key, value in puts],
         "delete_value": [(ts, component, key) for key in deletes],
-        "insert_receipt": [
-            (component, batch.height, idx, tx_id, raw, ts) for idx, tx_id, raw in receipts
-        ],
-        "insert_receipt_by_tx": [
-            (component, tx_id, batch.height, idx, raw, ts) for idx, tx_id, raw in receipts
-        ],
-        "insert_event": [
-            (component, batch.height, seq, e.model_dump_json(), ts)
-            for seq, e in enumerate(batch.events)
-        ],
+        "insert_receipt": [(component, batch.height, idx, tx_id, raw, ts) for idx, tx_id, raw in receipts],
+        "insert_receipt_by_tx": [(component, tx_id, batch.height, idx, raw, ts) for idx, tx_id, raw in receipts],
+        "insert_event": [(component, batch.height, seq, e.model_dump_json(), ts) for seq, e in enumerate(batch.events)],
     }
 
 
@@ -498,9 +459,7 @@ class _Clusters:
 _CLUSTERS = _Clusters()
 
 
-def ensure_schema(
-    session: Any, keyspace: str, replication_factor: int = 1, datacenter: str | None = None
-) -> None:
+def ensure_schema(session: Any, keyspace: str, replication_factor: int = 1, datacenter: str | None = None) -> None:
     """Create the keyspace and tables of ``cassandra.cql`` that do not exist yet.
 
     Skips all DDL when every table exists (see the module docstring on concurrent schema
@@ -563,9 +522,7 @@ class _Connection:
             ensure_schema(self.session, keyspace, rf, datacenter)
             self.statements = Statements(keyspace)
             with _translate("prepare"):
-                self.prepared = {
-                    name: self._prepare(cql) for name, cql in self.statements.all().items()
-                }
+                self.prepared = {name: self._prepare(cql) for name, cql in self.statements.all().items()}
         except BaseException:
             self.close()
             raise
@@ -610,9 +567,7 @@ class _Connection:
         if not rows:
             return
         with _translate(what):
-            execute_concurrent_with_args(
-                self.session, self.prepared[name], rows, concurrency=INDEX_CONCURRENCY
-            )
+            execute_concurrent_with_args(self.session, self.prepared[name], rows, concurrency=INDEX_CONCURRENCY)
 
     def close(self) -> None:
         if self._cluster_key is not None:
@@ -644,9 +599,7 @@ class CassandraBlockStore(BlockStore):
         connect_timeout: float = 5.0,
     ) -> None:
         self._component = check_component(component)
-        self._db = _Connection(
-            session_or_hosts, keyspace, replication_factor, datacenter, connect_timeout
-        )
+        self._db = _Connection(session_or_hosts, keyspace, replication_factor, datacenter, connect_timeout)
         try:
             self._roll_forward()
         except BaseException:
@@ -668,17 +621,13 @@ class CassandraBlockStore(BlockStore):
                 raise HeightGap(head, height)
         block_hash = block.block_hash()
         if height <= head:
-            stored = self._db.one(
-                "select_block_hash", (self._component, height), "hash", f"block {height}"
-            )
+            stored = self._db.one("select_block_hash", (self._component, height), "hash", f"block {height}")
             if stored is None:
                 raise StorageError(f"block {height} is missing below the stored height {head}")
             if stored != block_hash:
                 raise ForkDetected(height, stored, block_hash)
             return False
-        result = self._db.run(
-            "insert_block", (self._component, *block_row(block)), f"put_block({height})"
-        )
+        result = self._db.run("insert_block", (self._component, *block_row(block)), f"put_block({height})")
         if not result.was_applied:
             stored = column(result.one(), "hash")
             if stored != block_hash:
@@ -689,9 +638,7 @@ class CassandraBlockStore(BlockStore):
 
     def _finish(self, block: SealedBlock) -> None:
         """Steps 2 and 3 of a put: index the transactions, then advance the height."""
-        self._db.concurrent(
-            "insert_tx_index", tx_index_rows(self._component, block), f"index {block.height}"
-        )
+        self._db.concurrent("insert_tx_index", tx_index_rows(self._component, block), f"index {block.height}")
         self._db.advance(self._component, self.KIND, block.height)
 
     def _roll_forward(self) -> int:
@@ -708,15 +655,11 @@ class CassandraBlockStore(BlockStore):
         return None if raw is None else SealedBlock.model_validate_json(raw)
 
     def header(self, height: int) -> BlockHeader | None:
-        raw = self._db.one(
-            "select_header", (self._component, height), "header", f"header({height})"
-        )
+        raw = self._db.one("select_header", (self._component, height), "header", f"header({height})")
         return None if raw is None else BlockHeader.model_validate_json(raw)
 
     def tx_location(self, tx_id: str) -> tuple[int, int] | None:
-        row = self._db.run(
-            "select_tx_location", (self._component, tx_id), f"tx_location({tx_id})"
-        ).one()
+        row = self._db.run("select_tx_location", (self._component, tx_id), f"tx_location({tx_id})").one()
         return None if row is None else (int(column(row, "height")), int(column(row, "idx")))
 
     def blocks(self, start: int, end: int) -> Iterator[SealedBlock]:
@@ -728,9 +671,7 @@ class CassandraBlockStore(BlockStore):
         def submit() -> None:
             nonlocal next_height
             with _translate(f"block({next_height})"):
-                pending.append(
-                    self._db.session.execute_async(statement, (self._component, next_height))
-                )
+                pending.append(self._db.session.execute_async(statement, (self._component, next_height)))
             next_height += 1
 
         while next_height <= end and len(pending) < BLOCK_WINDOW:
@@ -764,9 +705,7 @@ class CassandraStateStore(StateStore):
         connect_timeout: float = 5.0,
     ) -> None:
         self._component = check_component(component)
-        self._db = _Connection(
-            session_or_hosts, keyspace, replication_factor, datacenter, connect_timeout
-        )
+        self._db = _Connection(session_or_hosts, keyspace, replication_factor, datacenter, connect_timeout)
 
     def __repr__(self) -> str:
         return f"CassandraStateStore({self._db.keyspace!r}, {self._component!r})"
@@ -793,18 +732,14 @@ class CassandraStateStore(StateStore):
         statement.fetch_size = SCAN_PAGE
         with _translate(f"scan({prefix!r})"):
             rows = self._db.session.execute(statement)
-        yield from _translated(
-            ((column(r, "key"), bytes(column(r, "value"))) for r in rows), "scan"
-        )
+        yield from _translated(((column(r, "key"), bytes(column(r, "value"))) for r in rows), "scan")
 
     def commit(self, batch: StateBatch) -> bool:
         height = batch.height
         rows = state_batch_rows(self._component, batch)  # type errors before any write
         head = self._db.height(self._component, self.KIND, serial=True)
         if height <= head:
-            stored = self._db.one(
-                "select_digest", (self._component, height), "state_digest", "digest"
-            )
+            stored = self._db.one("select_digest", (self._component, height), "state_digest", "digest")
             if stored is not None:
                 warn_if_diverged(batch, stored)
             return False
@@ -823,9 +758,7 @@ class CassandraStateStore(StateStore):
                     f"this batch has {batch.state_digest}: two executions of one block differ"
                 )
             log.info("finishing an interrupted commit of %s height %d", self._component, height)
-        statement = BatchStatement(
-            batch_type=BatchType.LOGGED, consistency_level=ConsistencyLevel.LOCAL_QUORUM
-        )
+        statement = BatchStatement(batch_type=BatchType.LOGGED, consistency_level=ConsistencyLevel.LOCAL_QUORUM)
         for name, params in rows.items():
             prepared = self._db.prepared[name]
             for values in params:
@@ -843,9 +776,7 @@ class CassandraStateStore(StateStore):
             for row in rows:  # clustered by (height, idx): the first visible one wins
                 if int(column(row, "height")) <= head:
                     return Receipt.model_validate_json(column(row, "receipt"))
-        raw = self._db.one(
-            "select_rejection", (self._component, tx_id), "receipt", f"receipt({tx_id})"
-        )
+        raw = self._db.one("select_rejection", (self._component, tx_id), "receipt", f"receipt({tx_id})")
         return None if raw is None else Receipt.model_validate_json(raw)
 
     def receipts(self, height: int) -> list[Receipt]:

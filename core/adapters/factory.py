@@ -83,9 +83,7 @@ def _component_dir(config: StorageConfig, component: str) -> Path:
 
 def _check_component(component: str) -> str:
     if not _COMPONENT.match(component):
-        raise ValueError(
-            f"component names are letters, digits, '_', '-' and '.', not {component!r}"
-        )
+        raise ValueError(f"component names are letters, digits, '_', '-' and '.', not {component!r}")
     return component
 
 

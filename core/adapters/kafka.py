@@ -219,22 +219,16 @@ class KafkaEventBus(EventBus):
                 wanted[name] = count
         missing = [name for name in wanted if name not in existing]
         if missing:
-            new_topics = [
-                NewTopic(name, wanted[name], self._replication_factor) for name in missing
-            ]
+            new_topics = [NewTopic(name, wanted[name], self._replication_factor) for name in missing]
             try:
-                response = await admin.create_topics(
-                    new_topics, timeout_ms=self._request_timeout_ms
-                )
+                response = await admin.create_topics(new_topics, timeout_ms=self._request_timeout_ms)
             except KafkaError as err:
                 raise BusError(f"creating topics {missing} failed: {err!r}") from err
             for item in response.topic_errors:
                 name, code = item[0], item[1]
                 detail = item[2] if len(item) > 2 else None
                 if code not in (0, _TOPIC_ALREADY_EXISTS):
-                    raise BusError(
-                        f"creating topic {name!r} failed: {for_code(code).__name__} ({detail})"
-                    )
+                    raise BusError(f"creating topic {name!r} failed: {for_code(code).__name__} ({detail})")
         await self._wait_until_visible(wanted)
 
     async def _wait_until_visible(self, wanted: Mapping[str, int]) -> None:
@@ -256,9 +250,7 @@ class KafkaEventBus(EventBus):
                 raise TopicNotReady(
                     name,
                     f"topics not ready after {self._topic_ready_timeout:.0f}s: "
-                    + ", ".join(
-                        f"{n} ({described.get(n, 0)}/{c} partitions)" for n, c in pending.items()
-                    ),
+                    + ", ".join(f"{n} ({described.get(n, 0)}/{c} partitions)" for n, c in pending.items()),
                 )
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.5)
@@ -278,9 +270,7 @@ class KafkaEventBus(EventBus):
         for entry in topics:
             if entry["error_code"] != 0:
                 continue
-            counts[entry["topic"]] = sum(
-                1 for p in entry["partitions"] if p["error_code"] == 0 and p["leader"] >= 0
-            )
+            counts[entry["topic"]] = sum(1 for p in entry["partitions"] if p["error_code"] == 0 and p["leader"] >= 0)
         return counts
 
     async def _refresh_topics(self) -> dict[str, int]:
@@ -380,21 +370,13 @@ class KafkaEventBus(EventBus):
                 slot = (topic, partition)
                 batch = open_batches.get(slot)
                 if batch is None:
-                    batch = open_batches[slot] = _OpenBatch(
-                        producer.create_batch(), topic, partition
-                    )
-                meta = batch.builder.append(
-                    key=message.key, value=message.value, timestamp=None, headers=headers
-                )
+                    batch = open_batches[slot] = _OpenBatch(producer.create_batch(), topic, partition)
+                meta = batch.builder.append(key=message.key, value=message.value, timestamp=None, headers=headers)
                 if meta is None:  # full: send it, start the next one for this partition
                     await self._submit(producer, batch, submitted)
-                    batch = open_batches[slot] = _OpenBatch(
-                        producer.create_batch(), topic, partition
-                    )
+                    batch = open_batches[slot] = _OpenBatch(producer.create_batch(), topic, partition)
                     # An empty batch always takes one record, whatever its size.
-                    meta = batch.builder.append(
-                        key=message.key, value=message.value, timestamp=None, headers=headers
-                    )
+                    meta = batch.builder.append(key=message.key, value=message.value, timestamp=None, headers=headers)
                 batch.slots.append((index, meta.offset))
             for batch in open_batches.values():
                 if batch.slots:
@@ -417,8 +399,7 @@ class KafkaEventBus(EventBus):
         if failure is not None:
             sent = sum(r is not None for r in results)
             raise BusError(
-                f"publish_many: {sent} of {len(messages)} messages acknowledged, "
-                f"{failed} batch(es) failed: {failure!r}"
+                f"publish_many: {sent} of {len(messages)} messages acknowledged, {failed} batch(es) failed: {failure!r}"
             ) from failure
         return [r for r in results if r is not None]
 
@@ -432,9 +413,7 @@ class KafkaEventBus(EventBus):
 
     def _check_message(self, message: OutgoingMessage, partitions: int) -> None:
         if message.partition is not None and not 0 <= message.partition < partitions:
-            raise BusError(
-                f"{message.topic!r} has no partition {message.partition} (it has {partitions})"
-            )
+            raise BusError(f"{message.topic!r} has no partition {message.partition} (it has {partitions})")
         size = len(message.value)
         if message.key is not None:
             size += len(message.key)
@@ -586,11 +565,7 @@ class KafkaEventBus(EventBus):
         headers: dict[str, bytes] = {}
         for name, value in message.headers:
             headers.setdefault(name, value)  # keep the first, as BusMessage.header() does
-        await self.publish(
-            OutgoingMessage(
-                topic=dlq_topic, value=dead_letter_record(message, error), headers=headers
-            )
-        )
+        await self.publish(OutgoingMessage(topic=dlq_topic, value=dead_letter_record(message, error), headers=headers))
 
     # -- helpers --------------------------------------------------------------------------
 

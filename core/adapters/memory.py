@@ -112,14 +112,11 @@ class MemoryEventBus(EventBus):
         for message in messages:
             logs = self._require_topic(message.topic)
             if message.partition is not None and not 0 <= message.partition < len(logs):
-                raise BusError(
-                    f"{message.topic!r} has no partition {message.partition} (it has {len(logs)})"
-                )
+                raise BusError(f"{message.topic!r} has no partition {message.partition} (it has {len(logs)})")
             size = _message_size(message)
             if size > self._max_message_bytes:
                 raise BusError(
-                    f"message of {size} bytes for {message.topic!r} exceeds the "
-                    f"{self._max_message_bytes}-byte limit"
+                    f"message of {size} bytes for {message.topic!r} exceeds the {self._max_message_bytes}-byte limit"
                 )
         trace = inject_headers()
         now_ms = int(time.time() * 1000)
@@ -208,11 +205,7 @@ class MemoryEventBus(EventBus):
         headers: dict[str, bytes] = {}
         for name, value in message.headers:
             headers.setdefault(name, value)
-        await self.publish(
-            OutgoingMessage(
-                topic=dlq_topic, value=dead_letter_record(message, error), headers=headers
-            )
-        )
+        await self.publish(OutgoingMessage(topic=dlq_topic, value=dead_letter_record(message, error), headers=headers))
 
     def _require_started(self) -> None:
         if not self._started:
@@ -223,8 +216,7 @@ class MemoryEventBus(EventBus):
         if logs is None:
             raise TopicNotReady(
                 topic,
-                f"topic {topic!r} does not exist; create it with ensure_topics() first "
-                "(topics are never auto-created)",
+                f"topic {topic!r} does not exist; create it with ensure_topics() first (topics are never auto-created)",
             )
         return logs
 
@@ -241,9 +233,7 @@ def _choose_partitions(topic: str, count: int, partitions: Sequence[int] | None)
     return chosen
 
 
-def _start_positions(
-    topic: str, partitions: list[int], start: StartAt, ends: Mapping[int, int]
-) -> dict[int, int]:
+def _start_positions(topic: str, partitions: list[int], start: StartAt, ends: Mapping[int, int]) -> dict[int, int]:
     if start == "earliest":
         return dict.fromkeys(partitions, 0)
     if start == "latest":
@@ -259,8 +249,7 @@ def _start_positions(
             raise ValueError(f"negative start offset {offset} for partition {partition}")
         if offset > ends[partition]:
             raise OffsetOutOfRange(
-                f"start offset {offset} is past the end ({ends[partition]}) of "
-                f"{topic!r} partition {partition}"
+                f"start offset {offset} is past the end ({ends[partition]}) of {topic!r} partition {partition}"
             )
         positions[partition] = offset
     return positions

@@ -98,9 +98,7 @@ class MemoryBlockStore(BlockStore):
                 raise ForkDetected(height, stored, block_hash)
             if height != len(self._blocks) + 1:
                 raise HeightGap(len(self._blocks), height)
-            self._blocks.append(
-                _StoredBlock(block_hash, block.header.model_dump_json(), block.model_dump_json())
-            )
+            self._blocks.append(_StoredBlock(block_hash, block.header.model_dump_json(), block.model_dump_json()))
             for index, tx in enumerate(block.txs):
                 # A transaction sealed twice (only a faulty quorum could do that) keeps its
                 # first place: that is the occurrence that executed.

@@ -182,9 +182,7 @@ some version had nothing to change (blocks went 1 -> 2 unchanged)."""
 class _Database:
     """One connection with the pragmas, the lock and the error translation both stores share."""
 
-    def __init__(
-        self, path: Path, kind: str, schema: str, readonly: bool, synchronous: Synchronous
-    ) -> None:
+    def __init__(self, path: Path, kind: str, schema: str, readonly: bool, synchronous: Synchronous) -> None:
         self.path = path
         self.kind = kind
         self.readonly = readonly
@@ -203,9 +201,7 @@ class _Database:
     def _connect(self) -> sqlite3.Connection:
         if self.readonly:
             if not self.path.exists():
-                raise StorageError(
-                    f"{self.path}: no {self.kind} store to open read-only (start the writer first)"
-                )
+                raise StorageError(f"{self.path}: no {self.kind} store to open read-only (start the writer first)")
             target = f"{self.path.resolve().as_uri()}?mode=ro"
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -240,10 +236,7 @@ class _Database:
 
     def _create(self, schema: str) -> None:
         conn = self._conn
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS schema_version "
-            "(store TEXT PRIMARY KEY, version INTEGER NOT NULL)"
-        )
+        conn.execute("CREATE TABLE IF NOT EXISTS schema_version (store TEXT PRIMARY KEY, version INTEGER NOT NULL)")
         row = conn.execute("SELECT version FROM schema_version WHERE store = ?", (self.kind,))
         found = row.fetchone()
         if found is None and conn.execute("SELECT 1 FROM schema_version").fetchone() is None:
@@ -258,9 +251,7 @@ class _Database:
                 step = _MIGRATIONS.get((self.kind, version))
                 if step is not None:
                     step(conn)
-            conn.execute(
-                "UPDATE schema_version SET version = ? WHERE store = ?", (SCHEMA_VERSION, self.kind)
-            )
+            conn.execute("UPDATE schema_version SET version = ? WHERE store = ?", (SCHEMA_VERSION, self.kind))
 
     def _check_version(self) -> None:
         try:
@@ -331,9 +322,7 @@ class _Database:
 class SqliteBlockStore(BlockStore):
     """The sealed chain in one SQLite file; see the module docstring."""
 
-    def __init__(
-        self, path: Path, readonly: bool = False, synchronous: Synchronous = "NORMAL"
-    ) -> None:
+    def __init__(self, path: Path, readonly: bool = False, synchronous: Synchronous = "NORMAL") -> None:
         self._db = _Database(Path(path), "blocks", _BLOCK_SCHEMA, readonly, synchronous)
 
     def __repr__(self) -> str:
@@ -383,8 +372,7 @@ class SqliteBlockStore(BlockStore):
         next_height = max(start, 1)
         while next_height <= end:
             rows = self._db.read(
-                "SELECT height, block FROM blocks WHERE height BETWEEN ? AND ? "
-                "ORDER BY height LIMIT ?",
+                "SELECT height, block FROM blocks WHERE height BETWEEN ? AND ? ORDER BY height LIMIT ?",
                 (next_height, end, PAGE_BLOCKS),
             )
             if not rows:
@@ -400,9 +388,7 @@ class SqliteBlockStore(BlockStore):
 class SqliteStateStore(StateStore):
     """A service's state, receipts, events, digests and node meta in one SQLite file."""
 
-    def __init__(
-        self, path: Path, readonly: bool = False, synchronous: Synchronous = "NORMAL"
-    ) -> None:
+    def __init__(self, path: Path, readonly: bool = False, synchronous: Synchronous = "NORMAL") -> None:
         self._db = _Database(Path(path), "state", _STATE_SCHEMA, readonly, synchronous)
 
     def __repr__(self) -> str:
@@ -445,17 +431,14 @@ class SqliteStateStore(StateStore):
         with self._db.write(f"commit({height})") as conn:
             top = conn.execute("SELECT COALESCE(MAX(height), 0) FROM digests").fetchone()[0]
             if height <= top:
-                stored = conn.execute(
-                    "SELECT state_digest FROM digests WHERE height = ?", (height,)
-                ).fetchone()
+                stored = conn.execute("SELECT state_digest FROM digests WHERE height = ?", (height,)).fetchone()
                 if stored is not None:
                     warn_if_diverged(batch, stored[0])
                 return False
             if height != top + 1:
                 raise HeightGap(top, height, "state batch")
             conn.executemany(
-                "INSERT INTO state (key, value) VALUES (?, ?) "
-                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                "INSERT INTO state (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 puts,
             )
             conn.executemany("DELETE FROM state WHERE key = ?", [(k,) for k in deletes])
@@ -464,9 +447,7 @@ class SqliteStateStore(StateStore):
                 receipt_rows,
             )
             if events_json is not None:
-                conn.execute(
-                    "INSERT INTO events (height, events) VALUES (?, ?)", (height, events_json)
-                )
+                conn.execute("INSERT INTO events (height, events) VALUES (?, ?)", (height, events_json))
             # Last, so that a failure anywhere above leaves the height where it was (the
             # transaction is rolled back anyway; this keeps the order obvious).
             conn.execute(
@@ -488,9 +469,7 @@ class SqliteStateStore(StateStore):
         return Receipt.model_validate_json(rows[0][0]) if rows else None
 
     def receipts(self, height: int) -> list[Receipt]:
-        rows = self._db.read(
-            "SELECT receipt FROM receipts WHERE height = ? ORDER BY idx", (height,)
-        )
+        rows = self._db.read("SELECT receipt FROM receipts WHERE height = ? ORDER BY idx", (height,))
         return [Receipt.model_validate_json(raw) for (raw,) in rows]
 
     def put_rejection(self, receipt: Receipt) -> None:

@@ -106,12 +106,8 @@ def create_app(state: ApiState) -> FastAPI:
                 f"nonce {decoded.nonce} is already used; the next nonce is {chain_nonce + 1}",
             )
         topics = api.follower.topics
-        partition, offset = await api.bus.publish(
-            OutgoingMessage(topics.tx, bytes(body), decoded.sender.encode())
-        )
-        api.submitted_nonces[decoded.sender] = max(
-            api.submitted_nonces.get(decoded.sender, 0), decoded.nonce
-        )
+        partition, offset = await api.bus.publish(OutgoingMessage(topics.tx, bytes(body), decoded.sender.encode()))
+        api.submitted_nonces[decoded.sender] = max(api.submitted_nonces.get(decoded.sender, 0), decoded.nonce)
         return Submitted(tx_id=decoded.tx_id, status="pending", partition=partition, offset=offset)
 
     @router.get("/tx/{tx_id}", response_model=Receipt)
@@ -142,7 +138,10 @@ def create_app(state: ApiState) -> FastAPI:
     async def next_nonce(sender: str, api: Deps) -> dict[str, int]:
         """The next nonce a sender should use (sealed nonces plus those submitted here)."""
         chain = api.follower.ledger.chain_nonce(sender)
-        return {"next_nonce": max(chain, api.submitted_nonces.get(sender, 0)) + 1, "sealed_nonce": chain}
+        return {
+            "next_nonce": max(chain, api.submitted_nonces.get(sender, 0)) + 1,
+            "sealed_nonce": chain,
+        }
 
     @router.get("/status", response_model=Status)
     async def status(api: Deps) -> Status:

@@ -62,8 +62,7 @@ def _check_range(config: StorageConfig, component: str, genesis_json: str, start
     store = open_block_store(config, component)
     try:
         return [
-            BlockCheck(b.height, b.block_hash(), check_block(b, genesis), len(b.txs))
-            for b in store.blocks(start, end)
+            BlockCheck(b.height, b.block_hash(), check_block(b, genesis), len(b.txs)) for b in store.blocks(start, end)
         ]
     finally:
         store.close()
@@ -87,7 +86,11 @@ def _ranges(height: int) -> Iterator[tuple[int, int]]:
 
 
 def audit_chain(
-    config: StorageConfig, component: str, genesis: Genesis, workers: int | None, progress: Progress | None = None
+    config: StorageConfig,
+    component: str,
+    genesis: Genesis,
+    workers: int | None,
+    progress: Progress | None = None,
 ) -> AuditReport:
     store = open_block_store(config, component)
     try:
@@ -109,8 +112,12 @@ def audit_chain(
                         problem = rules.check_header(genesis, tip, block.header, block.txs, now_ms=None)
                     if problem is None:
                         problem = rules.check_block_txs(
-                            genesis, rules.admitted_keys(genesis), block.txs, replay_state.get,
-                            lambda _tx_id: False, verified=lambda _tx: True,
+                            genesis,
+                            rules.admitted_keys(genesis),
+                            block.txs,
+                            replay_state.get,
+                            lambda _tx_id: False,
+                            verified=lambda _tx: True,
                         )
                     if problem is not None:
                         for f in futures:
@@ -145,7 +152,12 @@ def run_audit_cli(settings: Settings, component: str, workers: int | None, conso
         cassandra_hosts=settings.cassandra_host_list,
         cassandra_keyspace=settings.cassandra_keyspace,
     )
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, console=console, transient=True) as progress:
         report = audit_chain(config, component, genesis, workers, progress)
     if report.ok:

@@ -112,13 +112,15 @@ class Follower:
                 log.info("gap in %s: asking validators for %d..%d", self.topics.blocks, missing, upto)
                 await self.bus.publish(
                     wire.consensus_message(
-                        self.topics, BlockRequest(from_height=missing, to_height=upto, requester=self.name)
+                        self.topics,
+                        BlockRequest(from_height=missing, to_height=upto, requester=self.name),
                     )
                 )
                 self._gap_since = now
 
     async def wait_for_height(self, height: int, timeout: float) -> bool:
         """Wait until the follower has stored ``height`` (False on timeout)."""
+
         async def reached() -> None:
             async with self.new_height:
                 await self.new_height.wait_for(lambda: self.ledger.height >= height)

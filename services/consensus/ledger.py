@@ -38,6 +38,7 @@ class Ledger:
         self.blocks = blocks
         self.state = state
         self.admitted = rules.admitted_keys(genesis)
+        self._nonces: dict[str, int] = {}
         self._catch_up_state()
         self.tip = self._load_tip()
 
@@ -48,7 +49,11 @@ class Ledger:
         return self.tip.height
 
     def chain_nonce(self, sender: str) -> int:
-        return rules.read_nonce(self.state.get, sender)
+        """Last sealed nonce of ``sender``; cached, since the mempool asks for it constantly."""
+        nonce = self._nonces.get(sender)
+        if nonce is None:
+            nonce = self._nonces[sender] = rules.read_nonce(self.state.get, sender)
+        return nonce
 
     def is_sealed(self, tx_id: str) -> bool:
         return self.blocks.tx_location(tx_id) is not None
@@ -93,6 +98,8 @@ class Ledger:
         """Store and execute the next sealed block (already checked by the caller)."""
         self.blocks.put_block(block)
         result = self._execute(block)
+        for tx in block.txs:
+            self._nonces[tx.sender] = tx.nonce
         self.tip = ChainTip(block.height, block.block_hash(), block.header.time, result.results_root)
         return Applied(block, result)
 

@@ -26,8 +26,14 @@ How a driver uses it (one validator, one machine):
   re-emits this validator's messages for the current height (a restarted peer missed them),
   the timers of the current step, an unanswered ``RequestValue`` and an uncommitted
   ``Decision``. The driver's commit of a decision must therefore be idempotent by height.
+  It also emits ``Relay`` for a few messages of *other* validators (see ``_relay``): send
+  those exactly as they are, with their author's signature; never sign them yourself.
+- ``Decision`` carries the commit (> 2/3 of the power in signed precommits); a validator
+  that syncs sealed blocks instead should check theirs with ``verify_commit`` (and the
+  signatures) before ``StartHeight(h + 1)``.
+- ``Evidence`` names a validator that signed two different messages for one step; report it.
 
-Deviations from the paper, all on the side of safety:
+Deviations from the paper (none weakens safety):
 
 - ``getValue()`` (line 18) is asynchronous: ``RequestValue`` out, ``ValueReady`` in.
 - The propose timeout (line 21) is scheduled for the proposer too (as CometBFT does), so a
@@ -39,6 +45,11 @@ Deviations from the paper, all on the side of safety:
   Byzantine validator cannot raise an honest round: the f+1 rule needs one honest sender);
   messages for height+1 are buffered, at most ``MAX_PENDING_PER_SENDER`` per sender and only
   from current validators; older or later heights are dropped (the driver syncs blocks).
+- Gossip is partial and explicit: ``Resend`` relays the messages a peer needs to make
+  progress (``_relay``), instead of assuming every message reaches everyone.
+- A second, different vote from a validator is reported as ``Evidence`` and, if its value
+  has other support, counted too, as the paper counts every received message (see
+  ``votes.Tally``): otherwise a double voter can stall the chain.
 - A non-validator (``address`` not in the set) runs the same rules without sending anything:
   an observer that still reports decisions.
 """
@@ -117,7 +128,11 @@ class TimingConfig:
     delta_ms: int = 500
 
     def timeout_ms(self, step: Step, round: int) -> int:
-        base = {"propose": self.propose_ms, "prevote": self.prevote_ms}.get(step, self.precommit_ms)
+        base = {
+            "propose": self.propose_ms,
+            "prevote": self.prevote_ms,
+            "precommit": self.precommit_ms,
+        }[step]
         return base + round * self.delta_ms
 
 
@@ -323,9 +338,7 @@ def _start_height(run: _Run, start: StartHeight) -> None:
         return  # never restart a height: that would forget the votes already cast
     carried = old.pending if old.validators is not None and start.height == old.height + 1 else {}
     # Lines 52-53: new height, locks and valid value reset, empty message log.
-    run.s = State(
-        address=old.address, config=old.config, validators=start.validators, height=start.height
-    )
+    run.s = State(address=old.address, config=old.config, validators=start.validators, height=start.height)
     _start_round(run, 0)  # line 54 (and line 10 for the first height)
     _evaluate(run, 0)
     for queue in carried.values():
@@ -567,12 +580,7 @@ def _line49_decide(run: _Run, round: int) -> bool:
 
 def _on_timeout(run: _Run, timeout: TimeoutIn) -> None:
     s = run.s
-    if (
-        s.validators is None
-        or s.decision is not None
-        or timeout.height != s.height
-        or timeout.round != s.round
-    ):
+    if s.validators is None or s.decision is not None or timeout.height != s.height or timeout.round != s.round:
         return
     if timeout.step == "propose" and s.step == "propose":  # lines 57-60
         _cast(run, "prevote", None)
@@ -667,9 +675,7 @@ def to_dict(state: State) -> dict[str, Any]:
             "precommit_ms": state.config.precommit_ms,
             "delta_ms": state.config.delta_ms,
         },
-        "validators": None
-        if vs is None
-        else [{"address": v.address, "power": v.power} for v in vs.validators],
+        "validators": None if vs is None else [{"address": v.address, "power": v.power} for v in vs.validators],
         "height": state.height,
         "round": state.round,
         "step": state.step,
@@ -698,9 +704,7 @@ def from_dict(data: Mapping[str, Any]) -> State:
     vs = (
         None
         if data["validators"] is None
-        else ValidatorSet(
-            tuple(ValidatorInfo(str(v["address"]), int(v["power"])) for v in data["validators"])
-        )
+        else ValidatorSet(tuple(ValidatorInfo(str(v["address"]), int(v["power"])) for v in data["validators"]))
     )
     rounds: dict[int, RoundVotes] = {}
     if vs is not None:

@@ -57,8 +57,7 @@ class Mempool:
         if tx.nonce > chain_nonce + self.max_nonce_gap:
             return Refusal(
                 Code.NONCE_TOO_FAR,
-                f"nonce {tx.nonce} is more than {self.max_nonce_gap} ahead of the next nonce "
-                f"{chain_nonce + 1}",
+                f"nonce {tx.nonce} is more than {self.max_nonce_gap} ahead of the next nonce {chain_nonce + 1}",
             )
         slots = self._by_sender.setdefault(tx.sender, {})
         holder = slots.get(tx.nonce)
@@ -76,13 +75,9 @@ class Mempool:
 
     def has_ready(self, chain_nonce: Callable[[str], int]) -> bool:
         """Whether some sender's next nonce is waiting (so a block can be built now)."""
-        return any(
-            (chain_nonce(sender) + 1) in slots for sender, slots in self._by_sender.items()
-        )
+        return any((chain_nonce(sender) + 1) in slots for sender, slots in self._by_sender.items())
 
-    def select(
-        self, chain_nonce: Callable[[str], int], max_txs: int, max_bytes: int
-    ) -> list[TxEnvelope]:
+    def select(self, chain_nonce: Callable[[str], int], max_txs: int, max_bytes: int) -> list[TxEnvelope]:
         """Transactions for the next block: arrival order, each sender's nonces consecutive."""
         expected: dict[str, int] = {}
         chosen: list[TxEnvelope] = []
@@ -110,9 +105,7 @@ class Mempool:
                 progress = True
         return chosen
 
-    def remove_sealed(
-        self, txs: Iterable[TxEnvelope], chain_nonce: Callable[[str], int]
-    ) -> list[Pending]:
+    def remove_sealed(self, txs: Iterable[TxEnvelope], chain_nonce: Callable[[str], int]) -> list[Pending]:
         """Drop what a sealed block contained, and return pending transactions it made invalid
         (another envelope took their nonce) so that they can be refused with a receipt."""
         senders: set[str] = set()

@@ -64,12 +64,21 @@ def stateless_check(
     that verified this exact envelope before (the mempool) passes ``signature_checked``.
     """
     if tx.chain_id != genesis.chain_id:
-        return Refusal(Code.WRONG_CHAIN, f"transaction is for chain {tx.chain_id!r}, this is {genesis.chain_id!r}")
+        return Refusal(
+            Code.WRONG_CHAIN,
+            f"transaction is for chain {tx.chain_id!r}, this is {genesis.chain_id!r}",
+        )
     size = len(tx.canonical_bytes())
     if size > genesis.params.max_tx_bytes:
-        return Refusal(Code.TOO_LARGE, f"transaction is {size} bytes; the limit is {genesis.params.max_tx_bytes}")
+        return Refusal(
+            Code.TOO_LARGE,
+            f"transaction is {size} bytes; the limit is {genesis.params.max_tx_bytes}",
+        )
     if tx.kind not in genesis.params.kinds:
-        return Refusal(Code.UNKNOWN_KIND, f"unknown transaction kind {tx.kind!r}; known: {', '.join(genesis.params.kinds)}")
+        return Refusal(
+            Code.UNKNOWN_KIND,
+            f"unknown transaction kind {tx.kind!r}; known: {', '.join(genesis.params.kinds)}",
+        )
     if tx.sender not in admitted:
         return Refusal(Code.NOT_ADMITTED, f"sender {tx.sender[:16]}… is not an admitted member key")
     if signature_checked:
@@ -155,7 +164,12 @@ def genesis_tip(genesis: Genesis) -> ChainTip:
 
 
 def build_header(
-    genesis: Genesis, tip: ChainTip, round_: int, now_ms: int, proposer: str, txs: Sequence[TxEnvelope]
+    genesis: Genesis,
+    tip: ChainTip,
+    round_: int,
+    now_ms: int,
+    proposer: str,
+    txs: Sequence[TxEnvelope],
 ) -> BlockHeader:
     vset = validator_set_hash(genesis.validators)
     return BlockHeader(
@@ -174,7 +188,11 @@ def build_header(
 
 
 def check_header(
-    genesis: Genesis, tip: ChainTip, header: BlockHeader, txs: Sequence[TxEnvelope], now_ms: int | None
+    genesis: Genesis,
+    tip: ChainTip,
+    header: BlockHeader,
+    txs: Sequence[TxEnvelope],
+    now_ms: int | None,
 ) -> str | None:
     """Why ``header`` cannot follow ``tip`` (None if it can). ``now_ms=None`` skips the clock check
     (replay and audit have no "now")."""
@@ -262,9 +280,7 @@ class BlockResult:
     checkpoint: BlockProcessed = field(init=False)
 
     def __post_init__(self) -> None:
-        self.checkpoint = BlockProcessed(
-            service=CHAIN_SERVICE, height=self.height, state_digest=self.state_digest
-        )
+        self.checkpoint = BlockProcessed(service=CHAIN_SERVICE, height=self.height, state_digest=self.state_digest)
 
     @property
     def results_root(self) -> str:
@@ -277,9 +293,7 @@ def next_digest(prev_digest: str, events: Sequence[DomainEvent]) -> str:
     return hashlib.sha256(body).hexdigest()
 
 
-def execute_block(
-    block: SealedBlock, read: Callable[[str], bytes | None], prev_digest: str
-) -> BlockResult:
+def execute_block(block: SealedBlock, read: Callable[[str], bytes | None], prev_digest: str) -> BlockResult:
     """Execute the chain's own kinds in block order, deterministically (block time, no clock).
 
     Nonces advance for every sealed transaction, accepted or not: the transaction was ordered,
@@ -347,8 +361,12 @@ def _anchor(
     }
     writes[anchor_key(payload.digest)] = canonicalize(record)
     event = DomainEvent(
-        type="Anchored", service=CHAIN_SERVICE, height=height, tx_id=tx.tx_id,
-        aggregate_id=payload.digest, data=record,
+        type="Anchored",
+        service=CHAIN_SERVICE,
+        height=height,
+        tx_id=tx.tx_id,
+        aggregate_id=payload.digest,
+        data=record,
     )
     return receipt(Code.OK, "anchored", {"digest": payload.digest, "height": height}), [event]
 

@@ -115,9 +115,14 @@ async def serve_consensus_api(settings: Settings) -> None:
         follower = Follower(ledger, bus, name="consensus-api")
         app = create_app(ApiState(follower, bus, settings.max_body_bytes))
         server = uvicorn.Server(
-            uvicorn.Config(app, host=settings.api_host, port=settings.api_port, log_level="warning", lifespan="off")
+            uvicorn.Config(
+                app,
+                host=settings.api_host,
+                port=settings.api_port,
+                log_level="warning",
+                lifespan="off",
+            )
         )
-        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         url = f"http://{settings.api_host}:{settings.api_port}"
         paths.api_file.write_text(json.dumps({"url": url, "pid": os.getpid()}) + "\n")
         loop = asyncio.get_running_loop()

@@ -165,13 +165,9 @@ class Simulation:
     ) -> None:
         self.rng = random.Random(seed)
         self.net = net or NetConfig()
-        self.timing = timing or TimingConfig(
-            propose_ms=200, prevote_ms=100, precommit_ms=100, delta_ms=100
-        )
+        self.timing = timing or TimingConfig(propose_ms=200, prevote_ms=100, precommit_ms=100, delta_ms=100)
         names = [f"v{i}" for i in range(len(powers))]
-        self.validators = ValidatorSet(
-            tuple(ValidatorInfo(n, p) for n, p in zip(names, powers, strict=True))
-        )
+        self.validators = ValidatorSet(tuple(ValidatorInfo(n, p) for n, p in zip(names, powers, strict=True)))
         behaviours = behaviours or {}
         self.nodes = [Node(name, behaviours.get(i, "honest")) for i, name in enumerate(names)]
         self.nodes += [Node(f"observer{i}") for i in range(observers)]
@@ -325,9 +321,9 @@ class Simulation:
         while node.state is not None and node.state.height in self.log:
             h = node.state.height
             sealed = self.log[h]
-            commit_ok = verify_commit(
-                self.validators, h, sealed.value_id, sealed.precommits
-            ) and all(v.signature == fake_signature(v) for v in sealed.precommits)
+            commit_ok = verify_commit(self.validators, h, sealed.value_id, sealed.precommits) and all(
+                v.signature == fake_signature(v) for v in sealed.precommits
+            )
             if not commit_ok:
                 self.violations.append(f"{node.name} refused a bad commit for {h}")
                 return

@@ -34,6 +34,7 @@ from traco.core.ports import BusMessage, EventBus, OutgoingMessage, StateStore
 from traco.schemas.block import Commit, CommitSig, SealedBlock, proposal_sign_bytes, vote_sign_bytes
 from traco.schemas.consensus import BlockRequest, ProposalMessage, VoteMessage
 from traco.schemas.genesis import Genesis
+from traco.schemas.receipt import Code
 from traco.schemas.tx import TxEnvelope
 from traco.services.consensus import machine as m
 from traco.services.consensus import rules, wire
@@ -73,9 +74,7 @@ class _Stats:
 
 
 class Validator:
-    def __init__(
-        self, genesis: Genesis, ledger: Ledger, bus: EventBus, config: ValidatorConfig
-    ) -> None:
+    def __init__(self, genesis: Genesis, ledger: Ledger, bus: EventBus, config: ValidatorConfig) -> None:
         self.genesis = genesis
         self.ledger = ledger
         self.bus = bus
@@ -83,9 +82,7 @@ class Validator:
         self.topics = wire.Topics(genesis.chain_id)
         self.me = crypto.public_key(config.private_key).hex()
         self.n = len(genesis.validators)
-        self.vset = m.ValidatorSet(
-            tuple(m.ValidatorInfo(v.public_key, v.power) for v in genesis.validators)
-        )
+        self.vset = m.ValidatorSet(tuple(m.ValidatorInfo(v.public_key, v.power) for v in genesis.validators))
         self.powers = {v.public_key: v.power for v in genesis.validators}
         self.mempool = Mempool(genesis.params.max_nonce_gap)
         self.candidates: dict[str, _Candidate] = {}
@@ -128,8 +125,18 @@ class Validator:
         raw = self.store.get_meta(TX_REPORTED_KEY)
         return {int(k): v for k, v in orjson.loads(raw).items()} if raw else {}
 
+    async def _forget_reports_of_another_broker(self) -> None:
+        """Reported offsets belong to one broker's log. A partition that now ends before what
+        we reported is a new log (a new broker): report it again from its start."""
+        ends = await self.bus.end_offsets(self.topics.tx)
+        stale = [p for p, offset in self.reported.items() if offset > ends.get(p, 0)]
+        if stale:
+            log.info("tx partitions %s are new logs; refusals are reported from their start", stale)
+            self.reported = {p: o for p, o in self.reported.items() if p not in stale}
+
     async def run(self) -> None:
         """Run until cancelled."""
+        await self._forget_reports_of_another_broker()
         await self._republish_missing_blocks()
         loop = asyncio.get_running_loop()
         self._tasks = [
@@ -232,48 +239,55 @@ class Validator:
         event = m.TimeoutIn(timeout.step, timeout.height, timeout.round)
         loop = asyncio.get_running_loop()
         self._timers = [t for t in self._timers if not t.cancelled()][-64:]
-        self._timers.append(
-            loop.call_later(timeout.duration_ms / 1000, self.inbox.put_nowait, ("timeout", event))
-        )
+        self._timers.append(loop.call_later(timeout.duration_ms / 1000, self.inbox.put_nowait, ("timeout", event)))
 
     async def _broadcast(self, message: m.Proposal | m.Vote) -> None:
-        key = self.config.private_key
-        chain = self.genesis.chain_id
         if isinstance(message, m.Proposal):
-            candidate = self.candidates[message.value_id]
-            signature = crypto.sign(
-                key, proposal_sign_bytes(chain, message.height, message.round, message.value_id, message.valid_round)
-            )
-            wire_msg: ProposalMessage | VoteMessage = ProposalMessage(
-                height=message.height,
-                round=message.round,
-                block_hash=message.value_id,
-                valid_round=message.valid_round,
-                proposer=self.me,
-                signature=signature.hex(),
-                header=candidate.header,
-                txs=candidate.txs,
-            )
-            signed: m.Proposal | m.Vote = m.Proposal(
-                message.height, message.round, message.value_id, message.valid_round, self.me, signature
-            )
-            local: Any = m.ProposalIn(signed, True)
+            await self._broadcast_proposal(message)
         else:
-            signature = crypto.sign(
-                key, vote_sign_bytes(chain, message.kind, message.height, message.round, message.value_id)
-            )
-            wire_msg = VoteMessage(
-                kind=message.kind,
-                height=message.height,
-                round=message.round,
-                block_hash=message.value_id,
-                validator=self.me,
-                signature=signature.hex(),
-            )
-            signed = m.Vote(message.kind, message.height, message.round, message.value_id, self.me, signature)
-            local = m.VoteIn(signed)
+            await self._broadcast_vote(message)
+
+    async def _broadcast_proposal(self, message: m.Proposal) -> None:
+        candidate = self.candidates.get(message.value_id)
+        if candidate is None:
+            # After a restart the machine may re-propose a block this process no longer holds;
+            # without it the round times out and another proposer takes over.
+            log.warning("cannot (re)propose block %s…: its content is not held", message.value_id[:16])
+            return
+        sign_bytes = proposal_sign_bytes(
+            self.genesis.chain_id, message.height, message.round, message.value_id, message.valid_round
+        )
+        signature = crypto.sign(self.config.private_key, sign_bytes)
+        wire_msg = ProposalMessage(
+            height=message.height,
+            round=message.round,
+            block_hash=message.value_id,
+            valid_round=message.valid_round,
+            proposer=self.me,
+            signature=signature.hex(),
+            header=candidate.header,
+            txs=candidate.txs,
+        )
         await self.bus.publish(wire.consensus_message(self.topics, wire_msg))
-        await self._feed(local)
+        signed = m.Proposal(message.height, message.round, message.value_id, message.valid_round, self.me, signature)
+        await self._feed(m.ProposalIn(signed, True))
+
+    async def _broadcast_vote(self, message: m.Vote) -> None:
+        sign_bytes = vote_sign_bytes(
+            self.genesis.chain_id, message.kind, message.height, message.round, message.value_id
+        )
+        signature = crypto.sign(self.config.private_key, sign_bytes)
+        wire_msg = VoteMessage(
+            kind=message.kind,
+            height=message.height,
+            round=message.round,
+            block_hash=message.value_id,
+            validator=self.me,
+            signature=signature.hex(),
+        )
+        await self.bus.publish(wire.consensus_message(self.topics, wire_msg))
+        signed = m.Vote(message.kind, message.height, message.round, message.value_id, self.me, signature)
+        await self._feed(m.VoteIn(signed))
 
     # ------------------------------------------------------------------ transactions
 
@@ -281,7 +295,9 @@ class Validator:
         refusals: list[OutgoingMessage] = []
         reported_changed = False
         for message in batch:
-            duty = message.partition % self.n == self.config.index and message.offset >= self.reported.get(message.partition, 0)
+            duty = message.partition % self.n == self.config.index and message.offset >= self.reported.get(
+                message.partition, 0
+            )
             decoded = rules.decode_tx(message.value, self.genesis.params.max_tx_bytes + 1024)
             if isinstance(decoded, Refusal):
                 if duty:
@@ -327,13 +343,28 @@ class Validator:
         if decoded.height > self.ledger.height:
             self.seen_height_traffic.add(decoded.height)
         if isinstance(decoded, VoteMessage):
-            sign_bytes = vote_sign_bytes(self.genesis.chain_id, decoded.kind, decoded.height, decoded.round, decoded.block_hash)
+            sign_bytes = vote_sign_bytes(
+                self.genesis.chain_id,
+                decoded.kind,
+                decoded.height,
+                decoded.round,
+                decoded.block_hash,
+            )
             signature = bytes.fromhex(decoded.signature)
             if not crypto.verify(bytes.fromhex(sender), sign_bytes, signature):
                 log.warning("dropping vote with a bad signature from %s", sender[:16])
                 return
             await self._feed(
-                m.VoteIn(m.Vote(decoded.kind, decoded.height, decoded.round, decoded.block_hash, sender, signature))
+                m.VoteIn(
+                    m.Vote(
+                        decoded.kind,
+                        decoded.height,
+                        decoded.round,
+                        decoded.block_hash,
+                        sender,
+                        signature,
+                    )
+                )
             )
         else:
             await self._on_proposal(decoded)
@@ -346,7 +377,11 @@ class Validator:
             self.future_proposals = self.future_proposals[-64:]
             return
         sign_bytes = proposal_sign_bytes(
-            self.genesis.chain_id, proposal.height, proposal.round, proposal.block_hash, proposal.valid_round
+            self.genesis.chain_id,
+            proposal.height,
+            proposal.round,
+            proposal.block_hash,
+            proposal.valid_round,
         )
         signature = bytes.fromhex(proposal.signature)
         if not crypto.verify(bytes.fromhex(proposal.proposer), sign_bytes, signature):
@@ -354,12 +389,25 @@ class Validator:
             return
         problem = self._check_proposal(proposal)
         if problem:
-            log.warning("invalid proposal %d/%d from %s: %s", proposal.height, proposal.round, proposal.proposer[:16], problem)
+            log.warning(
+                "invalid proposal %d/%d from %s: %s",
+                proposal.height,
+                proposal.round,
+                proposal.proposer[:16],
+                problem,
+            )
         else:
             self.candidates[proposal.block_hash] = _Candidate(proposal.header, proposal.txs)
         await self._feed(
             m.ProposalIn(
-                m.Proposal(proposal.height, proposal.round, proposal.block_hash, proposal.valid_round, proposal.proposer, signature),
+                m.Proposal(
+                    proposal.height,
+                    proposal.round,
+                    proposal.block_hash,
+                    proposal.valid_round,
+                    proposal.proposer,
+                    signature,
+                ),
                 problem is None,
             )
         )
@@ -433,7 +481,11 @@ class Validator:
     async def _on_decision(self, decision: m.Decision) -> None:
         candidate = self.candidates.get(decision.value_id)
         if candidate is None:
-            log.error("decided %d on a block this node never saw; waiting for it on %s", decision.height, self.topics.blocks)
+            log.error(
+                "decided %d on a block this node never saw; waiting for it on %s",
+                decision.height,
+                self.topics.blocks,
+            )
             return
         commit = Commit(
             height=decision.height,
@@ -457,19 +509,30 @@ class Validator:
         self.last_had_txs = bool(block.txs)
         self.last_block_at = self.last_progress = time.monotonic()
         outputs = wire.block_outputs(
-            self.topics, block, applied.result.receipts, applied.result.events, applied.result.checkpoint
+            self.topics,
+            block,
+            applied.result.receipts,
+            applied.result.events,
+            applied.result.checkpoint,
         )
         if publish_now:
             await self.bus.publish_many(outputs)
             self.blocks_topic_height = max(self.blocks_topic_height, block.height)
         elif self.blocks_topic_height < block.height:
-            self.pending_publish[block.height] = (time.monotonic() + self.config.publish_grace_s, outputs)
+            self.pending_publish[block.height] = (
+                time.monotonic() + self.config.publish_grace_s,
+                outputs,
+            )
         refusals = []
         for pending in stale:
             if pending.partition % self.n == self.config.index:
                 receipt = rules.refusal_receipt(
-                    pending.tx.tx_id, pending.tx.kind,
-                    Refusal(rules.Code.NONCE_REUSED, f"nonce {pending.tx.nonce} was used by another transaction"),
+                    pending.tx.tx_id,
+                    pending.tx.kind,
+                    Refusal(
+                        Code.NONCE_REUSED,
+                        f"nonce {pending.tx.nonce} was used by another transaction",
+                    ),
                 )
                 self.store.put_rejection(receipt)
                 refusals.append(wire.receipt_message(self.topics, receipt))
@@ -529,7 +592,12 @@ class Validator:
             missing = self.ledger.height + 1
             await self.bus.publish(
                 wire.consensus_message(
-                    self.topics, BlockRequest(from_height=missing, to_height=min(self.future_blocks) - 1, requester=self.me)
+                    self.topics,
+                    BlockRequest(
+                        from_height=missing,
+                        to_height=min(self.future_blocks) - 1,
+                        requester=self.me,
+                    ),
                 )
             )
             self.last_progress = now

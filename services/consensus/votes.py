@@ -302,9 +302,7 @@ class Tally:
             votes[vote.validator] = vote
             power = dict(self.power)
             power[vote.value_id] = power.get(vote.value_id, 0) + weight
-            return Added(
-                replace(self, votes=votes, power=power, total=self.total + weight), True, None
-            )
+            return Added(replace(self, votes=votes, power=power, total=self.total + weight), True, None)
         if first.same_as(vote):
             return Added(self, False, None)
         seconds = self.extra.get(vote.validator, ())
@@ -368,17 +366,13 @@ class RoundVotes:
         if added.tally is self.tally(vote.kind):
             return self, added
         changed = (
-            replace(self, prevotes=added.tally)
-            if vote.kind == "prevote"
-            else replace(self, precommits=added.tally)
+            replace(self, prevotes=added.tally) if vote.kind == "prevote" else replace(self, precommits=added.tally)
         )
         if new_sender:
             changed = replace(changed, sender_power=changed.sender_power + weight)
         return changed, added
 
-    def add_proposal(
-        self, proposal: Proposal, valid: bool, weight: int
-    ) -> tuple[RoundVotes, Proposal | None]:
+    def add_proposal(self, proposal: Proposal, valid: bool, weight: int) -> tuple[RoundVotes, Proposal | None]:
         """Record the round's proposal; returns the first proposal if this one conflicts."""
         first = self.proposal
         if first is None:
@@ -399,9 +393,7 @@ class RoundVotes:
             "proposal_valid": self.proposal_valid,
             "proposal_equivocated": self.proposal_equivocated,
             "votes": [  # first votes before conflicting ones, so from_dict recounts the same
-                message_to_dict(v)
-                for tally in (self.prevotes, self.precommits)
-                for v in tally.votes.values()
+                message_to_dict(v) for tally in (self.prevotes, self.precommits) for v in tally.votes.values()
             ]
             + [
                 message_to_dict(v)
@@ -436,9 +428,7 @@ class RoundVotes:
 EMPTY_ROUND = RoundVotes()
 
 
-def verify_commit(
-    validators: ValidatorSet, height: int, value_id: str, precommits: Sequence[Vote]
-) -> bool:
+def verify_commit(validators: ValidatorSet, height: int, value_id: str, precommits: Sequence[Vote]) -> bool:
     """True if ``precommits`` are a well-formed commit of ``value_id`` at ``height``.
 
     All must be precommits for that value at that height in one round, from distinct members

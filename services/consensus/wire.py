@@ -85,17 +85,9 @@ def block_outputs(
 ) -> list[OutgoingMessage]:
     """The block, then its receipts and the chain's events and checkpoint."""
     out = [OutgoingMessage(topics.blocks, block.model_dump_json().encode(), height_key(block.height))]
-    out += [
-        OutgoingMessage(topics.receipts, r.model_dump_json().encode(), r.tx_id.encode())
-        for r in receipts
-    ]
-    out += [
-        OutgoingMessage(topics.events_chain, e.model_dump_json().encode(), e.aggregate_id.encode())
-        for e in events
-    ]
-    out.append(
-        OutgoingMessage(topics.events_chain, checkpoint.model_dump_json().encode(), height_key(block.height))
-    )
+    out += [OutgoingMessage(topics.receipts, r.model_dump_json().encode(), r.tx_id.encode()) for r in receipts]
+    out += [OutgoingMessage(topics.events_chain, e.model_dump_json().encode(), e.aggregate_id.encode()) for e in events]
+    out.append(OutgoingMessage(topics.events_chain, checkpoint.model_dump_json().encode(), height_key(block.height)))
     return out
 
 

@@ -41,7 +41,13 @@ class Kit:
             nonce = self.nonces.get(member, 0) + 1
             self.nonces[member] = nonce
         digest = hashlib.sha256(label.encode()).hexdigest()
-        return sign_tx(self.member_keys[member], self.chain_id, "chain.anchor", nonce, {"digest": digest, "label": label})
+        return sign_tx(
+            self.member_keys[member],
+            self.chain_id,
+            "chain.anchor",
+            nonce,
+            {"digest": digest, "label": label},
+        )
 
     def seal(self, tip: ChainTip, txs: list[TxEnvelope], signers: int = 3, round_: int = 0) -> SealedBlock:
         proposer = crypto.public_key(self.validator_keys[0]).hex()
@@ -52,4 +58,8 @@ class Kit:
             CommitSig(validator=crypto.public_key(k).hex(), signature=crypto.sign(k, message).hex())
             for k in self.validator_keys[:signers]
         )
-        return SealedBlock(header=header, txs=tuple(txs), commit=Commit(height=header.height, round=round_, block_hash=block_hash, signatures=sigs))
+        return SealedBlock(
+            header=header,
+            txs=tuple(txs),
+            commit=Commit(height=header.height, round=round_, block_hash=block_hash, signatures=sigs),
+        )

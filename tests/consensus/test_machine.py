@@ -67,9 +67,7 @@ def not_proposer(round: int, height: int = H, vs: ValidatorSet = FOUR) -> str:
     return next(v.address for v in vs.validators if v.address not in busy)
 
 
-def proposal_in(
-    round: int, value: str, valid_round: int = -1, *, valid: bool = True, height: int = H
-) -> ProposalIn:
+def proposal_in(round: int, value: str, valid_round: int = -1, *, valid: bool = True, height: int = H) -> ProposalIn:
     p = Proposal(height, round, value, valid_round, proposer(round, height), sig("p"))
     return ProposalIn(p, valid)
 
@@ -118,9 +116,7 @@ def loopback(state: State, outputs: Sequence[Output]) -> tuple[State, list[Outpu
     return feed(state, signed_inputs(outputs))
 
 
-def polka(
-    state: State, round: int, value: str | None, voters: Iterable[str]
-) -> tuple[State, list[Output]]:
+def polka(state: State, round: int, value: str | None, voters: Iterable[str]) -> tuple[State, list[Output]]:
     return feed(state, [vote_in("prevote", round, value, v) for v in voters])
 
 
@@ -170,9 +166,7 @@ def test_validator_set_rejects_nonsense_and_ignores_input_order() -> None:
 
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.integers(1, 40), min_size=1, max_size=9), st.integers(0, 10**6))
-def test_proposer_rotation_is_proportional_to_power_and_smooth(
-    powers: list[int], start: int
-) -> None:
+def test_proposer_rotation_is_proportional_to_power_and_smooth(powers: list[int], start: int) -> None:
     vs = ValidatorSet(tuple(ValidatorInfo(f"v{i}", p) for i, p in enumerate(powers)))
     total = vs.total_power
     # Any `total` consecutive heights, from anywhere: each proposes exactly its power.
@@ -535,9 +529,7 @@ def test_after_a_decision_the_height_is_closed_and_the_next_one_buffered() -> No
     state = decided_state(me)
     assert apply(state, vote_in("prevote", 1, None, others(me)[0])) == (state, [])
     assert apply(state, TimeoutIn("precommit", H, 0)) == (state, [])
-    early = [proposal_in(0, "N", height=H + 1)] + [
-        vote_in("prevote", 0, "N", v, height=H + 1) for v in others(me)
-    ]
+    early = [proposal_in(0, "N", height=H + 1)] + [vote_in("prevote", 0, "N", v, height=H + 1) for v in others(me)]
     state, out = feed(state, early)
     assert out == []
     assert apply(state, vote_in("prevote", 0, None, "v1", height=H + 2)) == (state, [])
@@ -552,9 +544,7 @@ def test_after_a_decision_the_height_is_closed_and_the_next_one_buffered() -> No
 def test_the_next_height_buffer_is_bounded_per_sender() -> None:
     me = not_proposer(0)
     state = decided_state(me)
-    spam = [
-        vote_in("prevote", r, None, "v1", height=H + 1) for r in range(2 * MAX_PENDING_PER_SENDER)
-    ]
+    spam = [vote_in("prevote", r, None, "v1", height=H + 1) for r in range(2 * MAX_PENDING_PER_SENDER)]
     state, _ = feed(state, spam)
     assert len(state.pending["v1"]) == MAX_PENDING_PER_SENDER
     state, _ = feed(state, [vote_in("prevote", 0, None, "mallory", height=H + 1)])
@@ -668,17 +658,14 @@ def test_tallies_match_a_slow_recount(votes: list[VoteIn]) -> None:
             tally = state.round_votes(rnd).tally(kind)  # type: ignore[arg-type]
             expected = recount(votes, kind, rnd)  # type: ignore[arg-type]
             assert dict(tally.power) == dict(expected)
-            first_voters = {
-                v.vote.validator for v in votes if (v.vote.kind, v.vote.round) == (kind, rnd)
-            }
+            first_voters = {v.vote.validator for v in votes if (v.vote.kind, v.vote.round) == (kind, rnd)}
             assert tally.total == len(first_voters & {"v0", "v1", "v2", "v3"})
     double_voters = {
         (v.vote.kind, v.vote.round, v.vote.validator)
         for v in votes
         for w in votes
         if v.vote.validator != "mallory"
-        and (v.vote.kind, v.vote.round, v.vote.validator)
-        == (w.vote.kind, w.vote.round, w.vote.validator)
+        and (v.vote.kind, v.vote.round, v.vote.validator) == (w.vote.kind, w.vote.round, w.vote.validator)
         and v.vote.value_id != w.vote.value_id
     }
     assert len([o for o in out if isinstance(o, Evidence)]) == len(double_voters)

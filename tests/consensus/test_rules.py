@@ -11,6 +11,7 @@ from traco.core.adapters.memory_store import MemoryBlockStore, MemoryStateStore
 from traco.core.lightclient import verify_commit
 from traco.schemas.block import Commit, CommitSig
 from traco.schemas.receipt import Code
+from traco.schemas.tx import TxEnvelope
 from traco.services.consensus import rules
 from traco.services.consensus.ledger import Ledger
 from traco.services.consensus.mempool import Mempool
@@ -68,8 +69,15 @@ def test_forged_and_duplicate_commit_signatures_do_not_count(kit: Kit) -> None:
     sigs = block.commit.signatures
     stranger = "ab" * 32
     padded = Commit(
-        height=1, round=0, block_hash=block.block_hash(),
-        signatures=(*sigs, sigs[0], CommitSig(validator=block.header.proposer, signature="00" * 64), CommitSig(validator=stranger, signature=sigs[0].signature)),
+        height=1,
+        round=0,
+        block_hash=block.block_hash(),
+        signatures=(
+            *sigs,
+            sigs[0],
+            CommitSig(validator=block.header.proposer, signature="00" * 64),
+            CommitSig(validator=stranger, signature=sigs[0].signature),
+        ),
     )
     assert verify_commit(block.header, padded, kit.genesis.validators) is not None
 
@@ -95,7 +103,10 @@ def test_headers_that_do_not_follow_the_tip_are_refused(kit: Kit, change: dict[s
 def test_block_transactions_must_be_signed_in_nonce_order_and_new(kit: Kit) -> None:
     ledger = ledger_for(kit)
     a, b = kit.anchor(0, "1"), kit.anchor(0, "2")
-    check = lambda txs: rules.check_block_txs(kit.genesis, ledger.admitted, txs, ledger.state.get, ledger.is_sealed)  # noqa: E731
+
+    def check(txs: list[TxEnvelope]) -> str | None:
+        return rules.check_block_txs(kit.genesis, ledger.admitted, txs, ledger.state.get, ledger.is_sealed)
+
     assert check([a, b]) is None
     assert "nonce" in (check([b, a]) or "")
     assert "twice" in (check([a, a]) or "")

@@ -105,9 +105,7 @@ def test_rfc_sorting_example_3_2_3() -> None:
     ]
     assert list(json.loads(canonicalize(value))) == expected
     # Code-point (UTF-8) order would put the emoji last: exactly where orjson differs.
-    assert list(orjson.loads(orjson.dumps(value, option=orjson.OPT_SORT_KEYS)))[-1] == (
-        "\U0001f600"
-    )
+    assert list(orjson.loads(orjson.dumps(value, option=orjson.OPT_SORT_KEYS)))[-1] == ("\U0001f600")
 
 
 def test_rfc_main_example_3_2_2() -> None:
@@ -234,9 +232,7 @@ def test_unsupported_types_and_keys_are_type_errors(value: object) -> None:
         canonicalize(value)
 
 
-@pytest.mark.parametrize(
-    "value", ["\ud800", ["ok", "x\udfffy"], {"\udc00": 1}, {"k": {"\ud83d": "lone high"}}]
-)
+@pytest.mark.parametrize("value", ["\ud800", ["ok", "x\udfffy"], {"\udc00": 1}, {"k": {"\ud83d": "lone high"}}])
 def test_lone_surrogates_are_rejected(value: object) -> None:
     with pytest.raises(ValueError, match="surrogate"):
         canonicalize(value)
@@ -270,9 +266,7 @@ def test_subclasses_encode_as_their_base_values() -> None:
     class Kind(str, enum.Enum):  # noqa: UP042 - str() of this is "Kind.DOC", not the value
         DOC = "doc.register"
 
-    assert canonicalize({"level": Level.HIGH, Kind.DOC: Kind.DOC}) == (
-        b'{"doc.register":"doc.register","level":3}'
-    )
+    assert canonicalize({"level": Level.HIGH, Kind.DOC: Kind.DOC}) == (b'{"doc.register":"doc.register","level":3}')
 
 
 # --- hashes ----------------------------------------------------------------------------
@@ -303,14 +297,10 @@ FLOATS = st.floats(allow_nan=False, allow_infinity=False)
 SCALARS = st.one_of(st.none(), st.booleans(), SAFE_INTS, st.text(max_size=8))
 
 
-def json_values(
-    scalars: st.SearchStrategy[object], keys: st.SearchStrategy[str] = KEYS
-) -> st.SearchStrategy[object]:
+def json_values(scalars: st.SearchStrategy[object], keys: st.SearchStrategy[str] = KEYS) -> st.SearchStrategy[object]:
     return st.recursive(
         scalars,
-        lambda children: (
-            st.lists(children, max_size=4) | st.dictionaries(keys, children, max_size=4)
-        ),
+        lambda children: st.lists(children, max_size=4) | st.dictionaries(keys, children, max_size=4),
         max_leaves=20,
     )
 

@@ -182,9 +182,7 @@ TORSION = sorted(torsion_encodings())
 
 
 @pytest.mark.parametrize(("seed", "pk", "message", "signature"), VECTORS, ids=VECTOR_IDS)
-def test_rfc8032_vectors_sign_exactly_and_verify(
-    seed: bytes, pk: bytes, message: bytes, signature: bytes
-) -> None:
+def test_rfc8032_vectors_sign_exactly_and_verify(seed: bytes, pk: bytes, message: bytes, signature: bytes) -> None:
     assert public_key(seed) == pk
     assert sign(seed, message) == signature
     assert verify(pk, message, signature)
@@ -192,9 +190,7 @@ def test_rfc8032_vectors_sign_exactly_and_verify(
 
 
 @pytest.mark.parametrize(("seed", "pk", "message", "signature"), VECTORS, ids=VECTOR_IDS)
-def test_tampered_message_or_signature_fails(
-    seed: bytes, pk: bytes, message: bytes, signature: bytes
-) -> None:
+def test_tampered_message_or_signature_fails(seed: bytes, pk: bytes, message: bytes, signature: bytes) -> None:
     assert not verify(pk, message + b"\x00", signature)
     for i in (0, 31, 32, 63):
         tampered = bytearray(signature)
@@ -356,9 +352,7 @@ def test_verify_of_random_key_and_signature_is_false(pk: bytes, signature: bytes
         (None, None, None),
     ],
 )
-def test_verify_wants_exact_bytes_of_exact_lengths(
-    pk: object, message: object, signature: object
-) -> None:
+def test_verify_wants_exact_bytes_of_exact_lengths(pk: object, message: object, signature: object) -> None:
     assert verify(pk, message, signature) is False  # type: ignore[arg-type]
 
 
@@ -494,9 +488,7 @@ def _document(**changes: object) -> dict[str, object]:
         (json.dumps(_document(public_key="ab" * 32)).encode(), "does not match"),
     ],
 )
-def test_malformed_key_files_are_value_errors(
-    tmp_path: Path, content: bytes, complaint: str
-) -> None:
+def test_malformed_key_files_are_value_errors(tmp_path: Path, content: bytes, complaint: str) -> None:
     path = tmp_path / "bad.key"
     path.write_bytes(content)
     with pytest.raises(ValueError, match=complaint):

@@ -63,9 +63,7 @@ async def assert_nothing_more(bus: EventBus, name: str, start: StartAt) -> None:
 
 def remote_span() -> NonRecordingSpan:
     """A span as if a client had sent us its trace context (no SDK needed)."""
-    return NonRecordingSpan(
-        SpanContext(TRACE_ID, SPAN_ID, is_remote=True, trace_flags=TraceFlags(1))
-    )
+    return NonRecordingSpan(SpanContext(TRACE_ID, SPAN_ID, is_remote=True, trace_flags=TraceFlags(1)))
 
 
 class EventBusContract:
@@ -85,17 +83,13 @@ class EventBusContract:
         await bus.ensure_topics([TopicSpec(name, 1)])  # existing topics are left as they are
         assert await bus.end_offsets(name) == {0: 0, 1: 0, 2: 0}
 
-    async def test_every_topic_of_a_chain_can_be_created(
-        self, bus: EventBus, unique_chain: str
-    ) -> None:
+    async def test_every_topic_of_a_chain_can_be_created(self, bus: EventBus, unique_chain: str) -> None:
         await bus.ensure_topics(chain_topics(unique_chain, tx_partitions=3))
         assert len(await bus.end_offsets(topic(unique_chain, "tx"))) == 3
         for single in ("consensus", "blocks", "events.doc", "events.chain", "dlq"):
             assert await bus.end_offsets(topic(unique_chain, single)) == {0: 0}
 
-    async def test_consume_reads_every_partition_the_topic_really_has(
-        self, bus: EventBus, unique_chain: str
-    ) -> None:
+    async def test_consume_reads_every_partition_the_topic_really_has(self, bus: EventBus, unique_chain: str) -> None:
         name = topic(unique_chain, "tx")
         await bus.ensure_topics([TopicSpec(name, 3)])
         await bus.ensure_topics([TopicSpec(name, 1)])  # a caller who believes it has one
@@ -104,15 +98,11 @@ class EventBusContract:
         received = await collect(bus, name, 3)
         assert sorted(m.value for m in received) == [b"p0", b"p1", b"p2"]
 
-    async def test_round_trip_keeps_key_value_headers_and_position(
-        self, bus: EventBus, unique_chain: str
-    ) -> None:
+    async def test_round_trip_keeps_key_value_headers_and_position(self, bus: EventBus, unique_chain: str) -> None:
         name = topic(unique_chain, "receipts")
         await bus.ensure_topics([TopicSpec(name, 2)])
         headers = {"content-type": b"application/json", "x-binary": b"\x00\xff"}
-        partition, offset = await bus.publish(
-            OutgoingMessage(name, b'{"ok":true}', key=b"tx-1", headers=headers)
-        )
+        partition, offset = await bus.publish(OutgoingMessage(name, b'{"ok":true}', key=b"tx-1", headers=headers))
         (message,) = await collect(bus, name, 1)
         assert (message.topic, message.partition, message.offset) == (name, partition, offset)
         assert message.key == b"tx-1"
@@ -121,9 +111,7 @@ class EventBusContract:
         assert message.header("x-binary") == b"\x00\xff"
         assert message.timestamp_ms > 0
 
-    async def test_a_key_keeps_its_partition_and_its_order(
-        self, bus: EventBus, unique_chain: str
-    ) -> None:
+    async def test_a_key_keeps_its_partition_and_its_order(self, bus: EventBus, unique_chain: str) -> None:
         name = topic(unique_chain, "tx")
         await bus.ensure_topics([TopicSpec(name, 3)])
         keys = [b"alice", b"bob", b"carol", b"dave", b"erin"]
@@ -143,9 +131,7 @@ class EventBusContract:
         assert all(seqs == sorted(seqs) for seqs in by_key.values())
         assert all(offs == list(range(len(offs))) for offs in offsets.values())
 
-    async def test_publish_and_publish_many_place_a_key_alike(
-        self, bus: EventBus, unique_chain: str
-    ) -> None:
+    async def test_publish_and_publish_many_place_a_key_alike(self, bus: EventBus, unique_chain: str) -> None:
         name = topic(unique_chain, "tx")
         await bus.ensure_topics([TopicSpec(name, 4)])
         keys = [b"sender-%d" % i for i in range(40)]
@@ -154,9 +140,7 @@ class EventBusContract:
         assert singles == [partition for partition, _ in many]
         assert len(set(singles)) > 1  # the keys are really spread
 
-    async def test_start_earliest_latest_and_mapping(
-        self, bus: EventBus, unique_chain: str
-    ) -> None:
+    async def test_start_earliest_latest_and_mapping(self, bus: EventBus, unique_chain: str) -> None:
         name = topic(unique_chain, "blocks")
         await bus.ensure_topics([TopicSpec(name, 1)])
         await bus.publish_many([OutgoingMessage(name, b"old-%d" % i) for i in range(10)])
@@ -191,9 +175,7 @@ class EventBusContract:
         with pytest.raises(BusError):
             await collect(bus, name, 1, partitions=[1])
 
-    async def test_end_offsets_count_every_acknowledged_message(
-        self, bus: EventBus, unique_chain: str
-    ) -> None:
+    async def test_end_offsets_count_every_acknowledged_message(self, bus: EventBus, unique_chain: str) -> None:
         name = topic(unique_chain, "receipts")
         await bus.ensure_topics([TopicSpec(name, 2)])
         assert await bus.end_offsets(name) == {0: 0, 1: 0}
@@ -209,8 +191,7 @@ class EventBusContract:
         await bus.ensure_topics([TopicSpec(name, 4)])
         count, keys = 2000, 37
         messages = [
-            OutgoingMessage(name, b"%d:" % seq + b"x" * 200, key=b"sender-%d" % (seq % keys))
-            for seq in range(count)
+            OutgoingMessage(name, b"%d:" % seq + b"x" * 200, key=b"sender-%d" % (seq % keys)) for seq in range(count)
         ]
         positions = await bus.publish_many(messages)
         assert len(positions) == count
@@ -226,14 +207,10 @@ class EventBusContract:
         assert sum((await bus.end_offsets(name)).values()) == count
         await assert_nothing_more(bus, name, start=await bus.end_offsets(name))
 
-    async def test_publish_many_of_nothing_returns_nothing(
-        self, bus: EventBus, unique_chain: str
-    ) -> None:
+    async def test_publish_many_of_nothing_returns_nothing(self, bus: EventBus, unique_chain: str) -> None:
         assert await bus.publish_many([]) == []
 
-    async def test_trace_context_travels_with_the_message(
-        self, bus: EventBus, unique_chain: str
-    ) -> None:
+    async def test_trace_context_travels_with_the_message(self, bus: EventBus, unique_chain: str) -> None:
         name = topic(unique_chain, "tx")
         await bus.ensure_topics([TopicSpec(name, 1)])
         foreign = "00-" + "1" * 32 + "-" + "2" * 16 + "-01"
@@ -241,9 +218,7 @@ class EventBusContract:
             await bus.publish(OutgoingMessage(name, b"one"))
             await bus.publish_many([OutgoingMessage(name, b"two"), OutgoingMessage(name, b"3")])
             # A message that already carries a trace (being forwarded) keeps it.
-            await bus.publish(
-                OutgoingMessage(name, b"fwd", headers={"traceparent": foreign.encode()})
-            )
+            await bus.publish(OutgoingMessage(name, b"fwd", headers={"traceparent": foreign.encode()}))
         await bus.publish(OutgoingMessage(name, b"untraced"))
         one, two, three, forwarded, untraced = await collect(bus, name, 5)
         for message in (one, two, three):
@@ -252,14 +227,10 @@ class EventBusContract:
         assert forwarded.header("traceparent") == foreign.encode()
         assert untraced.header("traceparent") is None
 
-    async def test_dead_letter_keeps_the_original_and_the_reason(
-        self, bus: EventBus, unique_chain: str
-    ) -> None:
+    async def test_dead_letter_keeps_the_original_and_the_reason(self, bus: EventBus, unique_chain: str) -> None:
         source, dlq = topic(unique_chain, "blocks"), topic(unique_chain, "dlq")
         await bus.ensure_topics([TopicSpec(source, 1), TopicSpec(dlq, 1)])
-        await bus.publish(
-            OutgoingMessage(source, b"\xffnot json", key=b"7", headers={"x-origin": b"bank-a"})
-        )
+        await bus.publish(OutgoingMessage(source, b"\xffnot json", key=b"7", headers={"x-origin": b"bank-a"}))
         (bad,) = await collect(bus, source, 1)
         await bus.dead_letter(bad, "JSONDecodeError: Expecting value", dlq)
         (letter,) = await collect(bus, dlq, 1)
@@ -269,14 +240,10 @@ class EventBusContract:
         assert base64.b64decode(record["key_b64"]) == b"7"
         assert base64.b64decode(record["value_b64"]) == b"\xffnot json"
         assert record["error"] == "JSONDecodeError: Expecting value"
-        assert {"name": "x-origin", "value_b64": base64.b64encode(b"bank-a").decode()} in record[
-            "headers"
-        ]
+        assert {"name": "x-origin", "value_b64": base64.b64encode(b"bank-a").decode()} in record["headers"]
         assert letter.header("x-origin") == b"bank-a"  # original headers kept on the letter
 
-    async def test_unknown_topics_are_refused_and_not_created(
-        self, bus: EventBus, unique_chain: str
-    ) -> None:
+    async def test_unknown_topics_are_refused_and_not_created(self, bus: EventBus, unique_chain: str) -> None:
         name = topic(unique_chain, "never-created")
         with pytest.raises(TopicNotReady, match="ensure_topics"):
             await bus.publish(OutgoingMessage(name, b"lost?"))
@@ -288,19 +255,13 @@ class EventBusContract:
         with pytest.raises(TopicNotReady):
             await bus.end_offsets(name)
 
-    async def test_a_refused_batch_publishes_nothing(
-        self, bus: EventBus, unique_chain: str
-    ) -> None:
+    async def test_a_refused_batch_publishes_nothing(self, bus: EventBus, unique_chain: str) -> None:
         name = topic(unique_chain, "tx")
         await bus.ensure_topics([TopicSpec(name, 1)])
         with pytest.raises(TopicNotReady):
-            await bus.publish_many(
-                [OutgoingMessage(name, b"ok"), OutgoingMessage(topic(unique_chain, "nope"), b"x")]
-            )
+            await bus.publish_many([OutgoingMessage(name, b"ok"), OutgoingMessage(topic(unique_chain, "nope"), b"x")])
         with pytest.raises(BusError, match="no partition"):
-            await bus.publish_many(
-                [OutgoingMessage(name, b"ok"), OutgoingMessage(name, b"x", partition=3)]
-            )
+            await bus.publish_many([OutgoingMessage(name, b"ok"), OutgoingMessage(name, b"x", partition=3)])
         assert await bus.end_offsets(name) == {0: 0}
 
     async def test_large_messages_round_trip_and_oversized_ones_are_refused(
@@ -370,9 +331,7 @@ class TestKafkaEventBus(EventBusContract):
         choices = list(range(partitions))
         assert kafka_partition(key, partitions) == DefaultPartitioner()(key, choices, choices)
 
-    async def test_idempotence_on_tansu_fails_at_start_with_a_clear_error(
-        self, tansu_broker: str
-    ) -> None:
+    async def test_idempotence_on_tansu_fails_at_start_with_a_clear_error(self, tansu_broker: str) -> None:
         bus = KafkaEventBus(tansu_broker, "idempotent", idempotence=True)
         with pytest.raises(BusError, match="idempotence to False"):
             await bus.start()

@@ -134,12 +134,8 @@ def hashes(names: list[str]) -> list[bytes]:
 def test_hasher_vectors() -> None:
     assert EMPTY_ROOT == ROOTS[0] == root([]) == root_from_leaf_hashes([])
     assert leaf_hash(b"") == ROOTS[1]
-    assert leaf_hash(b"L123456").hex() == (
-        "395aa064aa4c29f7010acfe3f25db9485bbd4b91897b6ad7ad547639252b4d56"
-    )
-    assert node_hash(b"N123", b"N456").hex() == (
-        "aa217fe888e47007fa15edab33c2b492a722cb106c64667fc2b044444de66bbb"
-    )
+    assert leaf_hash(b"L123456").hex() == ("395aa064aa4c29f7010acfe3f25db9485bbd4b91897b6ad7ad547639252b4d56")
+    assert node_hash(b"N123", b"N456").hex() == ("aa217fe888e47007fa15edab33c2b492a722cb106c64667fc2b044444de66bbb")
 
 
 @pytest.mark.parametrize("size", range(9))
@@ -188,9 +184,7 @@ def flip(data: bytes, bit: int = 0) -> bytes:
 
 @settings(max_examples=60, deadline=None)
 @given(leaves=UNIQUE_LEAVES, data=st.data())
-def test_inclusion_matches_reference_and_tampering_fails(
-    leaves: list[bytes], data: st.DataObject
-) -> None:
+def test_inclusion_matches_reference_and_tampering_fails(leaves: list[bytes], data: st.DataObject) -> None:
     size = len(leaves)
     tree_root = root(leaves)
     assert tree_root == ref_mth(leaves)
@@ -225,9 +219,7 @@ def test_inclusion_matches_reference_and_tampering_fails(
 
 @settings(max_examples=60, deadline=None)
 @given(leaves=UNIQUE_LEAVES, data=st.data())
-def test_consistency_matches_reference_and_tampering_fails(
-    leaves: list[bytes], data: st.DataObject
-) -> None:
+def test_consistency_matches_reference_and_tampering_fails(leaves: list[bytes], data: st.DataObject) -> None:
     size2 = len(leaves)
     size1 = data.draw(st.integers(0, size2), label="size1")
     root1, root2 = root(leaves[:size1]), root(leaves)

@@ -67,9 +67,7 @@ def make_tx(seed: object, nonce: int = 1) -> TxEnvelope:
     )
 
 
-def make_block(
-    height: int, n_txs: int = 3, salt: str = "", txs: tuple[TxEnvelope, ...] | None = None
-) -> SealedBlock:
+def make_block(height: int, n_txs: int = 3, salt: str = "", txs: tuple[TxEnvelope, ...] | None = None) -> SealedBlock:
     if txs is None:
         txs = tuple(make_tx(f"{salt}{height}.{i}") for i in range(n_txs))
     header = BlockHeader(
@@ -86,8 +84,7 @@ def make_block(
         next_validator_set_hash=hex32("vals"),
     )
     signatures = tuple(
-        CommitSig(validator=hex32("validator", v), signature=hex64("precommit", salt, height, v))
-        for v in range(3)
+        CommitSig(validator=hex32("validator", v), signature=hex64("precommit", salt, height, v)) for v in range(3)
     )
     commit = Commit(height=height, round=0, block_hash=header.block_hash(), signatures=signatures)
     return SealedBlock(header=header, txs=txs, commit=commit)
@@ -189,9 +186,7 @@ class BlockStoreContract:
         raise NotImplementedError
 
     @pytest.fixture
-    def open_store(
-        self, request: pytest.FixtureRequest, tmp_path: Path
-    ) -> Iterator[_Opener[BlockStore]]:
+    def open_store(self, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[_Opener[BlockStore]]:
         opener = _Opener(lambda: self.make_block_store(request, tmp_path))
         yield opener
         for store in opener.opened:
@@ -231,21 +226,15 @@ class BlockStoreContract:
         assert store.height() == 3
         assert [b.height for b in store.blocks(1, 3)] == [1, 2, 3]
 
-    def test_same_header_with_other_commit_signatures_keeps_the_first(
-        self, store: BlockStore
-    ) -> None:
+    def test_same_header_with_other_commit_signatures_keeps_the_first(self, store: BlockStore) -> None:
         # Validators may each see a different > 2/3 set of precommits for the same block.
         block = make_block(1)
-        other_sigs = block.model_copy(
-            update={"commit": block.commit.model_copy(update={"round": 1})}
-        )
+        other_sigs = block.model_copy(update={"commit": block.commit.model_copy(update={"round": 1})})
         store.put_block(block)
         assert store.put_block(other_sigs) is False
         assert store.block(1) == block
 
-    def test_different_block_at_stored_height_raises_fork_and_keeps_the_stored_one(
-        self, store: BlockStore
-    ) -> None:
+    def test_different_block_at_stored_height_raises_fork_and_keeps_the_stored_one(self, store: BlockStore) -> None:
         chain = make_chain(3)
         for block in chain:
             store.put_block(block)
@@ -321,9 +310,7 @@ class StateStoreContract:
         raise NotImplementedError
 
     @pytest.fixture
-    def open_store(
-        self, request: pytest.FixtureRequest, tmp_path: Path
-    ) -> Iterator[_Opener[StateStore]]:
+    def open_store(self, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[_Opener[StateStore]]:
         opener = _Opener(lambda: self.make_state_store(request, tmp_path))
         yield opener
         for store in opener.opened:
@@ -479,9 +466,7 @@ class StateStoreContract:
         for h in range(1, 6):
             store.commit(make_batch(h, n_events=h))
         assert store.height() == 5
-        assert [store.state_digest(h) for h in range(1, 6)] == [
-            hex32("digest", "", h) for h in range(1, 6)
-        ]
+        assert [store.state_digest(h) for h in range(1, 6)] == [hex32("digest", "", h) for h in range(1, 6)]
         assert [len(store.events(h)) for h in range(1, 6)] == [1, 2, 3, 4, 5]
         assert [e.aggregate_id for e in store.events(3)] == ["doc-3-0", "doc-3-1", "doc-3-2"]
 
@@ -548,9 +533,7 @@ class TestSqliteBlockStore(DurableBlockStoreContract):
         with sqlite3.connect(tmp_path / "blocks.sqlite") as conn:
             assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
-    def test_a_readonly_opener_sees_the_writers_commits(
-        self, store: BlockStore, tmp_path: Path
-    ) -> None:
+    def test_a_readonly_opener_sees_the_writers_commits(self, store: BlockStore, tmp_path: Path) -> None:
         reader = SqliteBlockStore(tmp_path / "blocks.sqlite", readonly=True)
         try:
             assert reader.height() == 0
@@ -570,9 +553,7 @@ class TestSqliteBlockStore(DurableBlockStoreContract):
         with pytest.raises(StorageError, match="start the writer first"):
             SqliteBlockStore(tmp_path / "missing.sqlite", readonly=True)
 
-    def test_another_process_reads_while_this_one_writes(
-        self, store: BlockStore, tmp_path: Path
-    ) -> None:
+    def test_another_process_reads_while_this_one_writes(self, store: BlockStore, tmp_path: Path) -> None:
         target = 30
         reader = textwrap.dedent(
             f"""
@@ -592,9 +573,7 @@ class TestSqliteBlockStore(DurableBlockStoreContract):
             print(len(seen), store.height(), store.block({target}).block_hash(), flush=True)
             """
         )
-        child = subprocess.Popen(
-            [sys.executable, "-c", reader], stdout=subprocess.PIPE, text=True, env=os.environ
-        )
+        child = subprocess.Popen([sys.executable, "-c", reader], stdout=subprocess.PIPE, text=True, env=os.environ)
         assert child.stdout is not None
         assert child.stdout.readline().strip() == "ready"
         chain = make_chain(target, n_txs=20)
@@ -626,9 +605,7 @@ class TestSqliteStateStore(DurableStateStoreContract):
         return SqliteStateStore(tmp_path / "state.sqlite")
 
     @pytest.mark.parametrize("table", ["state", "receipts", "events", "digests"])
-    def test_a_failure_inside_the_transaction_rolls_back_everything(
-        self, store: StateStore, table: str
-    ) -> None:
+    def test_a_failure_inside_the_transaction_rolls_back_everything(self, store: StateStore, table: str) -> None:
         # A TEMP trigger lives on the store's own connection: it makes the insert into one
         # table fail after the statements before it already ran in the same transaction.
         store.commit(make_batch(1, {"a": b"1"}))
@@ -646,9 +623,7 @@ class TestSqliteStateStore(DurableStateStoreContract):
         assert store.commit(make_batch(2, {"a": b"2", "b": b"2"})) is True
         assert store.get("b") == b"2"
 
-    def test_a_readonly_opener_sees_the_writers_commits(
-        self, store: StateStore, tmp_path: Path
-    ) -> None:
+    def test_a_readonly_opener_sees_the_writers_commits(self, store: StateStore, tmp_path: Path) -> None:
         reader = SqliteStateStore(tmp_path / "state.sqlite", readonly=True)
         try:
             for h in range(1, 4):
@@ -735,8 +710,7 @@ def cassandra_session() -> Iterator[Any]:
     """A session on a throwaway keyspace, or a skip that says why there is none."""
     if not CASSANDRA_HOSTS:
         pytest.skip(
-            "Cassandra contract tests need a reachable node: "
-            "set TRACO_CASSANDRA_HOSTS=host[:port],... (unset here)"
+            "Cassandra contract tests need a reachable node: set TRACO_CASSANDRA_HOSTS=host[:port],... (unset here)"
         )
     from cassandra.cluster import Cluster
 
@@ -750,8 +724,7 @@ def cassandra_session() -> Iterator[Any]:
     except Exception as exc:
         cluster.shutdown()
         pytest.skip(
-            f"no Cassandra node reachable within 2 s at TRACO_CASSANDRA_HOSTS="
-            f"{','.join(CASSANDRA_HOSTS)}: {exc}"
+            f"no Cassandra node reachable within 2 s at TRACO_CASSANDRA_HOSTS={','.join(CASSANDRA_HOSTS)}: {exc}"
         )
     keyspace = f"traco_test_{uuid.uuid4().hex[:12]}"
     cassandra_adapter.ensure_schema(session, keyspace)
@@ -769,17 +742,13 @@ def _component_for(request: pytest.FixtureRequest) -> str:
 class TestCassandraBlockStore(DurableBlockStoreContract):
     def make_block_store(self, request: pytest.FixtureRequest, tmp_path: Path) -> BlockStore:
         session = request.getfixturevalue("cassandra_session")
-        return cassandra_adapter.CassandraBlockStore(
-            session, session.traco_test_keyspace, _component_for(request)
-        )
+        return cassandra_adapter.CassandraBlockStore(session, session.traco_test_keyspace, _component_for(request))
 
 
 class TestCassandraStateStore(DurableStateStoreContract):
     def make_state_store(self, request: pytest.FixtureRequest, tmp_path: Path) -> StateStore:
         session = request.getfixturevalue("cassandra_session")
-        return cassandra_adapter.CassandraStateStore(
-            session, session.traco_test_keyspace, _component_for(request)
-        )
+        return cassandra_adapter.CassandraStateStore(session, session.traco_test_keyspace, _component_for(request))
 
 
 class FakeCassandra:
@@ -795,9 +764,7 @@ class FakeCassandra:
 
     def __init__(self, keyspace: str) -> None:
         self.keyspace = keyspace
-        self.names = {
-            cql: name for name, cql in cassandra_adapter.Statements(keyspace).all().items()
-        }
+        self.names = {cql: name for name, cql in cassandra_adapter.Statements(keyspace).all().items()}
         tables = SimpleNamespace(tables=set(cassandra_adapter.schema_tables()))
         self.cluster = SimpleNamespace(metadata=SimpleNamespace(keyspaces={keyspace: tables}))
         self.rows: dict[str, dict[Any, Any]] = defaultdict(dict)
@@ -852,9 +819,7 @@ class FakeCassandra:
     def _live(self, table: str, prefix: tuple[Any, ...]) -> list[tuple[Any, Any]]:
         n = len(prefix)
         found = [
-            (key[n:], cell[1])
-            for key, cell in self.rows[table].items()
-            if key[:n] == prefix and cell[1] is not None
+            (key[n:], cell[1]) for key, cell in self.rows[table].items() if key[:n] == prefix and cell[1] is not None
         ]
         return sorted(found, key=lambda kv: tuple(_cql_order(k) for k in kv[0]))
 
@@ -935,9 +900,7 @@ class FakeCassandra:
         self._lww("receipts", (c, h, idx), ts, raw)
         return _FakeResult([])
 
-    def _insert_receipt_by_tx(
-        self, c: str, tx: str, h: int, idx: int, raw: str, ts: int
-    ) -> _FakeResult:
+    def _insert_receipt_by_tx(self, c: str, tx: str, h: int, idx: int, raw: str, ts: int) -> _FakeResult:
         self._lww("receipts_by_tx", (c, tx, h, idx), ts, raw)
         return _FakeResult([])
 
@@ -1259,9 +1222,7 @@ class StateStoresAgree(RuleBasedStateMachine):
             make_receipt(tx, height, index, data.draw(st.sampled_from(["OK", "NOT_PERMITTED"])))
             for index, tx in enumerate(txs)
         ]
-        events = [
-            make_event(height, i, str(self.salt)) for i in range(data.draw(st.integers(0, 2)))
-        ]
+        events = [make_event(height, i, str(self.salt)) for i in range(data.draw(st.integers(0, 2)))]
         return StateBatch(height, writes, receipts, events, hex32("d", self.salt))
 
     def _both(self, call: Callable[[StateStore], Any]) -> Any:
@@ -1313,9 +1274,7 @@ class StateStoresAgree(RuleBasedStateMachine):
                 assert store_a.events(h) == store_b.events(h)
                 assert store_a.state_digest(h) == store_b.state_digest(h)
             assert [store_a.receipt(t) for t in TX_POOL] == [store_b.receipt(t) for t in TX_POOL]
-            assert [store_a.get_meta(k) for k in ("m1", "m2")] == [
-                store_b.get_meta(k) for k in ("m1", "m2")
-            ]
+            assert [store_a.get_meta(k) for k in ("m1", "m2")] == [store_b.get_meta(k) for k in ("m1", "m2")]
 
     def teardown(self) -> None:
         self.sqlite.close()

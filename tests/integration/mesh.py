@@ -27,9 +27,7 @@ def free_port() -> int:
 
 
 class MeshProcesses:
-    def __init__(
-        self, data_dir: Path, bootstrap: str, api_port: int | None = None, **env: str
-    ) -> None:
+    def __init__(self, data_dir: Path, bootstrap: str, api_port: int | None = None, **env: str) -> None:
         self.data_dir = data_dir
         self.bootstrap = bootstrap
         self.api_port = api_port or free_port()

@@ -124,13 +124,23 @@ def test_api_refuses_bad_input_with_clear_errors(mesh: MeshProcesses, member_key
     r = post(unknown.model_dump_json().encode())
     assert r.status_code == 400 and r.json()["detail"]["code"] == "UNKNOWN_KIND"
 
-    good = sign_tx(member_key, status["chain_id"], "chain.anchor", nonce, {"digest": digest("sig"), "label": "sig"})
+    good = sign_tx(
+        member_key,
+        status["chain_id"],
+        "chain.anchor",
+        nonce,
+        {"digest": digest("sig"), "label": "sig"},
+    )
     bad_sig = good.model_copy(update={"signature": ("00" if good.signature[:2] != "00" else "11") + good.signature[2:]})
     r = post(bad_sig.model_dump_json().encode())
     assert r.status_code == 401 and r.json()["detail"]["code"] == "INVALID_SIGNATURE"
 
     stranger = crypto.generate_private_key()
-    r = post(sign_tx(stranger, status["chain_id"], "chain.anchor", 1, {"digest": digest("x"), "label": "x"}).model_dump_json().encode())
+    r = post(
+        sign_tx(stranger, status["chain_id"], "chain.anchor", 1, {"digest": digest("x"), "label": "x"})
+        .model_dump_json()
+        .encode()
+    )
     assert r.status_code == 403 and r.json()["detail"]["code"] == "NOT_ADMITTED"
 
     r = post(good.model_dump_json().encode())

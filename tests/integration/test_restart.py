@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import sqlite3
 import subprocess
@@ -30,6 +31,7 @@ async def heights_on_topic(bootstrap: str, chain_id: str, expect: int, timeout: 
     await bus.start()
     seen: set[int] = set()
     try:
+
         async def read() -> None:
             async for batch in bus.consume(wire.Topics(chain_id).blocks, start="earliest"):
                 for message in batch:
@@ -37,10 +39,8 @@ async def heights_on_topic(bootstrap: str, chain_id: str, expect: int, timeout: 
                 if len(seen) >= expect:
                     return
 
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(read(), timeout)
-        except TimeoutError:
-            pass
         return seen
     finally:
         await bus.stop()
@@ -113,7 +113,17 @@ def test_new_broker_gets_the_sealed_chain_back_and_the_chain_continues(tmp_path:
             mesh.stop_all()
 
     # The audit passes on the real chain and names the height of a tampered block.
-    audit = [sys.executable, "-m", "traco.cli.main", "audit", "verify", "--data-dir", str(tmp_path), "--component", "validator-0"]
+    audit = [
+        sys.executable,
+        "-m",
+        "traco.cli.main",
+        "audit",
+        "verify",
+        "--data-dir",
+        str(tmp_path),
+        "--component",
+        "validator-0",
+    ]
     ok = subprocess.run(audit, capture_output=True, text=True, timeout=120)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "OK" in ok.stdout
@@ -124,10 +134,18 @@ def test_new_broker_gets_the_sealed_chain_back_and_the_chain_continues(tmp_path:
     db = sqlite3.connect(tampered / "validator-0" / "blocks.sqlite")
     height = receipts[1].height
     (block,) = db.execute("SELECT block FROM blocks WHERE height = ?", (height,)).fetchone()
-    db.execute("UPDATE blocks SET block = ? WHERE height = ?", (block.replace("before-1", "before-X"), height))
+    db.execute(
+        "UPDATE blocks SET block = ? WHERE height = ?",
+        (block.replace("before-1", "before-X"), height),
+    )
     db.commit()
     db.close()
-    bad = subprocess.run([*audit[:-4], "--data-dir", str(tampered), "--component", "validator-0"], capture_output=True, text=True, timeout=120)
+    bad = subprocess.run(
+        [*audit[:-4], "--data-dir", str(tampered), "--component", "validator-0"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert bad.returncode != 0
     assert f"FAILED at height {height}" in bad.stdout
 
@@ -145,10 +163,8 @@ async def read_dlq(bootstrap: str, chain_id: str, timeout: float = 20) -> list[b
                 if found:
                     return
 
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(read(), max(0.1, deadline - time.monotonic()))
-        except TimeoutError:
-            pass
         return found
     finally:
         await bus.stop()
