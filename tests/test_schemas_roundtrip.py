@@ -1,0 +1,69 @@
+"""Every wire type survives JSON and keeps its canonical bytes (the hashed form)."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import BaseModel, ValidationError
+
+from tests.consensus.chainkit import Kit
+from traco.schemas.base import Model
+from traco.schemas.consensus import BlockRequest, ProposalMessage, VoteMessage
+from traco.schemas.events import BlockProcessed, DomainEvent
+from traco.schemas.receipt import Receipt, ReceiptStatus
+from traco.services.consensus import rules
+
+
+def samples() -> list[Model]:
+    kit = Kit()
+    tx = kit.anchor()
+    block = kit.seal(rules.genesis_tip(kit.genesis), [tx, kit.anchor(1)])
+    return [
+        tx,
+        block,
+        block.header,
+        block.commit,
+        kit.genesis,
+        Receipt(tx_id=tx.tx_id, kind=tx.kind, status=ReceiptStatus.ACCEPTED, code="OK", height=1, index=0, service="chain"),
+        BlockProcessed(service="chain", height=1, state_digest="ab" * 32),
+        DomainEvent(type="Anchored", service="chain", height=1, aggregate_id="x", data={"n": 1}),
+        ProposalMessage(
+            height=1,
+            round=0,
+            block_hash=block.block_hash(),
+            valid_round=-1,
+            proposer=block.header.proposer,
+            signature="00" * 64,
+            header=block.header,
+            txs=block.txs,
+        ),
+        VoteMessage(kind="prevote", height=1, round=0, block_hash=None, validator="11" * 32, signature="22" * 64),
+        BlockRequest(from_height=1, to_height=3, requester="api"),
+    ]
+
+
+@pytest.mark.parametrize("value", samples(), ids=lambda v: type(v).__name__)
+def test_round_trip_keeps_value_and_canonical_bytes(value: Model) -> None:
+    again = type(value).model_validate_json(value.model_dump_json())
+    assert again == value
+    assert again.canonical_bytes() == value.canonical_bytes()
+
+
+def test_unknown_fields_are_refused() -> None:
+    tx = Kit().anchor()
+    data = tx.model_dump(mode="json") | {"extra": 1}
+    with pytest.raises(ValidationError):
+        type(tx).model_validate(data)
+
+
+def test_copies_do_not_keep_the_originals_cached_signature_check() -> None:
+    tx = Kit().anchor()
+    assert tx.signature_valid()
+    forged = tx.model_copy(update={"payload": {"digest": "00" * 32, "label": "forged"}})
+    assert not forged.signature_valid()
+    assert forged.canonical_bytes() != tx.canonical_bytes()
+
+
+def test_models_are_frozen() -> None:
+    tx: BaseModel = Kit().anchor()
+    with pytest.raises(ValidationError):
+        tx.nonce = 5  # type: ignore[attr-defined]
