@@ -23,7 +23,9 @@ def samples() -> list[Model]:
         block.header,
         block.commit,
         kit.genesis,
-        Receipt(tx_id=tx.tx_id, kind=tx.kind, status=ReceiptStatus.ACCEPTED, code="OK", height=1, index=0, service="chain"),
+        Receipt(
+            tx_id=tx.tx_id, kind=tx.kind, status=ReceiptStatus.ACCEPTED, code="OK", height=1, index=0, service="chain"
+        ),
         BlockProcessed(service="chain", height=1, state_digest="ab" * 32),
         DomainEvent(type="Anchored", service="chain", height=1, aggregate_id="x", data={"n": 1}),
         ProposalMessage(
