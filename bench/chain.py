@@ -28,6 +28,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import orjson
+
 from traco.core import crypto
 from traco.core.adapters.factory import StorageConfig
 from traco.core.adapters.kafka import KafkaEventBus
@@ -35,7 +37,6 @@ from traco.core.broker import TansuBroker
 from traco.core.ports import OutgoingMessage
 from traco.core.settings import Settings
 from traco.schemas.genesis import Genesis, GenesisMember, GenesisValidator
-from traco.schemas.receipt import Receipt
 from traco.schemas.tx import TxEnvelope, sign_tx
 from traco.services.consensus import wire
 from traco.services.consensus.audit import audit_chain
@@ -99,11 +100,11 @@ class ReceiptWatch:
         async for batch in bus.consume(topic, start="latest"):
             now = time.perf_counter()
             for message in batch:
-                receipt = Receipt.model_validate_json(message.value)
-                if receipt.accepted:
-                    self.seen.setdefault(receipt.tx_id, now)
+                receipt = orjson.loads(message.value)
+                if receipt["status"] == "accepted":
+                    self.seen.setdefault(receipt["tx_id"], now)
                 else:
-                    self.rejected[receipt.tx_id] = receipt.code
+                    self.rejected[receipt["tx_id"]] = receipt["code"]
 
     async def wait_for(self, ids: list[str], timeout: float) -> bool:
         deadline = time.perf_counter() + timeout
@@ -213,9 +214,13 @@ async def main_async(args: argparse.Namespace) -> int:
             broker.stop()
         config = StorageConfig(backend="sqlite", data_dir=data_dir)
         start = time.perf_counter()
-        report = audit_chain(config, "validator-0", genesis, workers=cores)
+        report = audit_chain(config, "validator-0", genesis, workers=cores, replay=False)
         audit_s = time.perf_counter() - start
         audit_rate = report.txs / audit_s if audit_s else 0.0
+        start = time.perf_counter()
+        replayed = audit_chain(config, "validator-0", genesis, workers=cores, replay=True)
+        replay_s = time.perf_counter() - start
+        replay_rate = replayed.txs / replay_s if replay_s else 0.0
         verify = ed25519_rate()
         chain_ceiling = verify * cores / args.validators
         audit_ceiling = verify * cores / 1
@@ -238,7 +243,13 @@ async def main_async(args: argparse.Namespace) -> int:
                 f"({len(lat)} receipts)",
             ),
             (
-                f"audit verify ({report.height} blocks, {report.txs} txs{', OK' if report.ok else ', FAILED'})",
+                "audit verify --replay (also re-executes every block)",
+                f"{replay_rate:,.0f} tx/s",
+                f"{replay_rate / audit_ceiling:.2f} of {audit_ceiling:,.0f}",
+            ),
+            (
+                f"audit verify --no-replay ({report.height} blocks, {report.txs} txs, "
+                f"{'OK' if report.ok else 'FAILED'})",
                 f"{audit_rate:,.0f} tx/s",
                 f"{audit_rate / audit_ceiling:.2f} of {audit_ceiling:,.0f}",
             ),
@@ -255,7 +266,8 @@ async def main_async(args: argparse.Namespace) -> int:
             f"p99 {percentile(lat, 0.99) * 1000:.0f} ms at {args.rate} tx/s"
         )
         print(f"audit: {audit_rate:,.0f} tx/s ({audit_rate / audit_ceiling:.0%} of the verification ceiling)")
-        return 0 if report.ok else 1
+        print(f"audit with replay: {replay_rate:,.0f} tx/s ({replay_rate / audit_ceiling:.0%})")
+        return 0 if report.ok and replayed.ok else 1
 
 
 def _free_port() -> int:

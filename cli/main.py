@@ -293,11 +293,12 @@ def audit_verify(
     data_dir: DataDirOpt = None,
     component: Annotated[str, typer.Option(help="whose block store to audit")] = "consensus",
     workers: Annotated[int, typer.Option(min=0, help="processes verifying signatures; 0 = one per core")] = 0,
+    replay: Annotated[bool, typer.Option(help="re-execute to check every last_results_root")] = True,
 ) -> None:
     """Recheck the whole chain: hash links, commits, tx signatures and Merkle roots."""
     from traco.services.consensus.audit import run_audit_cli
 
-    code = run_audit_cli(settings_for(data_dir), component, workers or None, out)
+    code = run_audit_cli(settings_for(data_dir), component, workers or None, out, replay)
     raise typer.Exit(code)
 
 
