@@ -175,7 +175,8 @@ async def main_async(args: argparse.Namespace) -> int:
 
     cores = os.cpu_count() or 1
     with tempfile.TemporaryDirectory(prefix="traco-bench-") as tmp:
-        data_dir = Path(tmp)
+        data_dir = Path(args.data_dir or tmp)
+        data_dir.mkdir(parents=True, exist_ok=True)
         genesis, keys = write_genesis(data_dir, args.validators, 64)
         broker = TansuBroker(log_path=data_dir / "broker.log")
         broker.start()
@@ -284,6 +285,7 @@ def main() -> int:
     parser.add_argument("--rate", type=int, default=1000)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--validators", type=int, default=4)
+    parser.add_argument("--data-dir", help="keep the run's data and logs here (default: a temporary folder)")
     return asyncio.run(main_async(parser.parse_args()))
 
 

@@ -94,7 +94,7 @@ def create_app(state: ApiState) -> FastAPI:
         decoded = rules.decode_tx(bytes(body), api.max_body_bytes)
         if isinstance(decoded, Refusal):
             raise _refuse(decoded.code, decoded.message)
-        refusal = rules.stateless_check(decoded, ledger.genesis, ledger.admitted)
+        refusal = rules.stateless_check(decoded, ledger.genesis, ledger.admitted, size=len(body))
         if refusal is not None:
             raise _refuse(refusal.code, refusal.message)
         if ledger.is_sealed(decoded.tx_id):

@@ -56,7 +56,11 @@ def decode_tx(raw: bytes, max_tx_bytes: int) -> TxEnvelope | Refusal:
 
 
 def stateless_check(
-    tx: TxEnvelope, genesis: Genesis, admitted: frozenset[str], signature_checked: bool = False
+    tx: TxEnvelope,
+    genesis: Genesis,
+    admitted: frozenset[str],
+    signature_checked: bool = False,
+    size: int | None = None,
 ) -> Refusal | None:
     """Checks that need no chain state: chain, size, kind, admission, id and signature.
 
@@ -68,7 +72,8 @@ def stateless_check(
             Code.WRONG_CHAIN,
             f"transaction is for chain {tx.chain_id!r}, this is {genesis.chain_id!r}",
         )
-    size = len(tx.canonical_bytes())
+    if size is None:  # the submitted bytes' length will do at admission; blocks use canonical
+        size = len(tx.canonical_bytes())
     if size > genesis.params.max_tx_bytes:
         return Refusal(
             Code.TOO_LARGE,

@@ -96,7 +96,11 @@ class Validator:
         self.last_block_at = time.monotonic()
         self.seen_height_traffic: set[int] = set()
         self.answered: dict[int, float] = {}
+        # Consensus traffic, blocks and timers go before transactions: a backlog of submitted
+        # transactions must never delay a vote (that would stall the chain under load).
         self.inbox: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+        self.tx_inbox: asyncio.Queue[tuple[str, Any]] = asyncio.Queue(maxsize=4)
+        self.wakeup = asyncio.Event()
         self.reported = self._load_reported()
         self.state = self._load_machine()
         self.stats = _Stats()
@@ -140,16 +144,18 @@ class Validator:
         await self._republish_missing_blocks()
         loop = asyncio.get_running_loop()
         self._tasks = [
-            loop.create_task(self._pump(self.topics.tx, "tx", "earliest")),
-            loop.create_task(self._pump(self.topics.consensus, "consensus", await self._recent(self.topics.consensus))),
-            loop.create_task(self._pump(self.topics.blocks, "block", "earliest")),
+            loop.create_task(self._pump(self.topics.tx, "tx", "earliest", self.tx_inbox, max_batch=200)),
+            loop.create_task(
+                self._pump(self.topics.consensus, "consensus", await self._recent(self.topics.consensus), self.inbox)
+            ),
+            loop.create_task(self._pump(self.topics.blocks, "block", "earliest", self.inbox)),
             loop.create_task(self._ticker()),
         ]
         if self._running_height() == self.ledger.height + 1:
             await self._feed(m.Resend())
         try:
             while True:
-                kind, item = await self.inbox.get()
+                kind, item = await self._next_input()
                 await self._handle(kind, item)
         finally:
             for task in self._tasks:
@@ -165,14 +171,36 @@ class Validator:
         ends = await self.bus.end_offsets(topic_name)
         return {p: max(0, end - 5000) for p, end in ends.items()}
 
-    async def _pump(self, topic_name: str, kind: str, start: Any) -> None:
-        async for batch in self.bus.consume(topic_name, start=start):
-            await self.inbox.put((kind, batch))
+    async def _next_input(self) -> tuple[str, Any]:
+        """The next thing to handle: consensus traffic first, then a batch of transactions."""
+        while True:
+            if not self.inbox.empty():
+                return self.inbox.get_nowait()
+            if not self.tx_inbox.empty():
+                return self.tx_inbox.get_nowait()
+            self.wakeup.clear()
+            await self.wakeup.wait()
+
+    def _post(self, item: tuple[str, Any]) -> None:
+        self.inbox.put_nowait(item)
+        self.wakeup.set()
+
+    async def _pump(
+        self,
+        topic_name: str,
+        kind: str,
+        start: Any,
+        queue: asyncio.Queue[tuple[str, Any]],
+        max_batch: int = 500,
+    ) -> None:
+        async for batch in self.bus.consume(topic_name, start=start, max_batch=max_batch):
+            await queue.put((kind, batch))  # the bounded tx queue pushes back on the reader
+            self.wakeup.set()
 
     async def _ticker(self) -> None:
         while True:
             await asyncio.sleep(TICK_S)
-            await self.inbox.put(("tick", None))
+            self._post(("tick", None))
 
     async def _republish_missing_blocks(self) -> None:
         """After a broker restart the ``blocks`` topic may be behind our store: fill it in.
@@ -230,6 +258,8 @@ class Validator:
                 self._schedule(output)
             elif isinstance(output, m.RequestValue):
                 self.want_value = (output.height, output.round)
+            elif isinstance(output, m.Relay):
+                await self._relay(output.message)
             elif isinstance(output, m.Decision):
                 await self._on_decision(output)
             elif isinstance(output, m.Evidence):
@@ -239,13 +269,40 @@ class Validator:
         event = m.TimeoutIn(timeout.step, timeout.height, timeout.round)
         loop = asyncio.get_running_loop()
         self._timers = [t for t in self._timers if not t.cancelled()][-64:]
-        self._timers.append(loop.call_later(timeout.duration_ms / 1000, self.inbox.put_nowait, ("timeout", event)))
+        self._timers.append(loop.call_later(timeout.duration_ms / 1000, self._post, ("timeout", event)))
 
     async def _broadcast(self, message: m.Proposal | m.Vote) -> None:
         if isinstance(message, m.Proposal):
             await self._broadcast_proposal(message)
         else:
             await self._broadcast_vote(message)
+
+    async def _relay(self, message: m.Proposal | m.Vote) -> None:
+        """Forward another validator's message as it was signed (the machine's gossip)."""
+        if isinstance(message, m.Vote):
+            wire_msg: ProposalMessage | VoteMessage = VoteMessage(
+                kind=message.kind,
+                height=message.height,
+                round=message.round,
+                block_hash=message.value_id,
+                validator=message.validator,
+                signature=message.signature.hex(),
+            )
+        else:
+            candidate = self.candidates.get(message.value_id)
+            if candidate is None:
+                return
+            wire_msg = ProposalMessage(
+                height=message.height,
+                round=message.round,
+                block_hash=message.value_id,
+                valid_round=message.valid_round,
+                proposer=message.proposer,
+                signature=message.signature.hex(),
+                header=candidate.header,
+                txs=candidate.txs,
+            )
+        await self.bus.publish(wire.consensus_message(self.topics, wire_msg))
 
     async def _broadcast_proposal(self, message: m.Proposal) -> None:
         candidate = self.candidates.get(message.value_id)
@@ -321,7 +378,7 @@ class Validator:
         they have the same id, so their receipt is the original's."""
         if tx.tx_id in self.mempool or self.ledger.is_sealed(tx.tx_id):
             return None
-        refusal = rules.stateless_check(tx, self.genesis, self.ledger.admitted)
+        refusal = rules.stateless_check(tx, self.genesis, self.ledger.admitted, size=len(message.value))
         if refusal is not None:
             return refusal
         return self.mempool.add(tx, len(message.value), message.partition, self.ledger.chain_nonce(tx.sender))
@@ -479,6 +536,8 @@ class Validator:
         await self._feed(m.ValueReady(height, round_, block_hash))
 
     async def _on_decision(self, decision: m.Decision) -> None:
+        if decision.height <= self.ledger.height:
+            return  # already committed (Resend repeats an uncommitted decision only)
         candidate = self.candidates.get(decision.value_id)
         if candidate is None:
             log.error(
@@ -501,7 +560,16 @@ class Validator:
         await self._commit(block, publish_now=candidate.header.proposer == self.me)
 
     async def _commit(self, block: SealedBlock, publish_now: bool) -> None:
+        started = time.monotonic()
         applied = self.ledger.apply(block)
+        log.info(
+            "sealed %d: %d txs, round %d, mempool %d, applied in %.0f ms",
+            block.height,
+            len(block.txs),
+            block.header.round,
+            len(self.mempool),
+            (time.monotonic() - started) * 1000,
+        )
         self.stats.decided += 1
         self.candidates.clear()
         self.seen_height_traffic = {h for h in self.seen_height_traffic if h > block.height}

@@ -45,7 +45,7 @@ from traco.services.consensus.machine import (
     to_dict,
     verify_commit,
 )
-from traco.services.consensus.votes import VoteKind
+from traco.services.consensus.votes import VOTE_KINDS, VoteKind
 
 TIMING = TimingConfig(propose_ms=1000, prevote_ms=500, precommit_ms=400, delta_ms=250)
 FOUR = ValidatorSet(tuple(ValidatorInfo(f"v{i}", 1) for i in range(4)))
@@ -653,10 +653,10 @@ def recount(votes: Sequence[VoteIn], kind: VoteKind, round: int) -> Counter[str 
 def test_tallies_match_a_slow_recount(votes: list[VoteIn]) -> None:
     state = started("observer")  # never sends, never decides without a proposal
     state, out = feed(state, votes)
-    for kind in ("prevote", "precommit"):
+    for kind in VOTE_KINDS:
         for rnd in range(4):
-            tally = state.round_votes(rnd).tally(kind)  # type: ignore[arg-type]
-            expected = recount(votes, kind, rnd)  # type: ignore[arg-type]
+            tally = state.round_votes(rnd).tally(kind)
+            expected = recount(votes, kind, rnd)
             assert dict(tally.power) == dict(expected)
             first_voters = {v.vote.validator for v in votes if (v.vote.kind, v.vote.round) == (kind, rnd)}
             assert tally.total == len(first_voters & {"v0", "v1", "v2", "v3"})

@@ -17,7 +17,8 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from traco.services.consensus.simnet import Behaviour, NetConfig, Simulation
+from traco.services.consensus.machine import Decision, Vote
+from traco.services.consensus.simnet import Behaviour, NetConfig, Simulation, fake_signature
 
 SIM_SETTINGS = settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -37,7 +38,7 @@ def assert_safe(sim: Simulation) -> None:
     problems = sim.safety_violations()
     assert not problems, problems
     byzantine = {n.name for n in sim.nodes if not n.honest}
-    accused = {getattr(e.first, "validator", None) or getattr(e.first, "proposer", None) for e in sim.evidence}
+    accused = {e.first.validator if isinstance(e.first, Vote) else e.first.proposer for e in sim.evidence}
     assert accused <= byzantine, f"honest validators accused: {accused - byzantine}"
 
 
@@ -252,3 +253,25 @@ def test_invalid_blocks_are_never_sealed_even_when_most_are_invalid() -> None:
     assert_safe(sim)
     assert reached
     assert any(not valid for valid in sim.values.values()), "no invalid block was proposed"
+
+
+def test_a_syncing_node_refuses_a_sealed_block_without_a_quorum_commit() -> None:
+    sim = Simulation([1] * 4, seed=11)
+    sim.crash(3, 0)
+    sim.run(3_000)
+    assert sim.log, "nothing sealed"
+    real = sim.log[1]
+    few = real.precommits[:2]  # correctly signed, but only 2 of 4
+    unsigned = Vote("precommit", 1, real.round, "forged", "v0")
+    forged = Vote("precommit", 1, real.round, "forged", "v0", fake_signature(unsigned))
+    for tampered in (
+        Decision(1, real.round, real.value_id, few),
+        Decision(1, real.round, "forged", (forged, forged, forged)),  # one voter, thrice
+    ):
+        sim.log[1] = tampered
+        sim.restart(3, sim.now + 1)
+        sim.run(sim.now + 10)
+        assert 1 not in sim.nodes[3].committed
+        assert sim.violations[-1] == "v3 refused a bad commit for 1"
+        sim.crash(3, sim.now + 1)
+        sim.run(sim.now + 2)
