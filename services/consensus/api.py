@@ -16,12 +16,15 @@ from pydantic import BaseModel
 
 from traco.core import merkle
 from traco.core.ports import EventBus, OutgoingMessage
+from traco.core.tracing import tracer
 from traco.schemas.block import SealedBlock
 from traco.schemas.proof import ResultProof, TxProof
 from traco.schemas.receipt import Code, Receipt
 from traco.services.consensus import rules
 from traco.services.consensus.follower import Follower
 from traco.services.consensus.rules import Refusal
+
+_tracer = tracer(__name__)
 
 _STATUS_FOR: dict[Code, int] = {
     Code.TOO_LARGE: 413,
@@ -106,7 +109,9 @@ def create_app(state: ApiState) -> FastAPI:
                 f"nonce {decoded.nonce} is already used; the next nonce is {chain_nonce + 1}",
             )
         topics = api.follower.topics
-        partition, offset = await api.bus.publish(OutgoingMessage(topics.tx, bytes(body), decoded.sender.encode()))
+        with _tracer.start_as_current_span("tx.submit", attributes={"traco.tx_id": decoded.tx_id}):
+            # the bus puts this span's traceparent on the message; validators carry it to the receipt
+            partition, offset = await api.bus.publish(OutgoingMessage(topics.tx, bytes(body), decoded.sender.encode()))
         api.submitted_nonces[decoded.sender] = max(api.submitted_nonces.get(decoded.sender, 0), decoded.nonce)
         return Submitted(tx_id=decoded.tx_id, status="pending", partition=partition, offset=offset)
 

@@ -98,9 +98,11 @@ class AuditReport:
         return self.problem is None
 
 
-def _ranges(height: int) -> Iterator[tuple[int, int]]:
-    for start in range(1, height + 1, CHUNK):
-        yield start, min(height, start + CHUNK - 1)
+def _ranges(height: int, workers: int) -> Iterator[tuple[int, int]]:
+    """Block ranges small enough that every worker gets several (blocks can be large)."""
+    size = max(1, min(CHUNK, height // (workers * 4)))
+    for start in range(1, height + 1, size):
+        yield start, min(height, start + size - 1)
 
 
 class _Links:
@@ -158,8 +160,9 @@ def audit_chain(
         genesis_json = genesis.model_dump_json()
         report = AuditReport(height=height, txs=0)
         links = _Links(genesis)
-        with ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
-            ranges = list(_ranges(height))
+        processes = workers or os.cpu_count() or 1
+        with ProcessPoolExecutor(max_workers=processes) as pool:
+            ranges = list(_ranges(height, processes))
             futures = [pool.submit(_check_range, config, component, genesis_json, s, e) for s, e in ranges]
             for (start, end), future in zip(ranges, futures, strict=True):
                 checks = future.result()

@@ -22,6 +22,7 @@ class Pending:
     tx: TxEnvelope
     size: int
     partition: int
+    traceparent: bytes | None = None
 
 
 class Mempool:
@@ -47,7 +48,14 @@ class Mempool:
         """Whether this exact envelope (id and signature) was verified when it was admitted."""
         return self._verified.get(tx.tx_id) == tx.signature
 
-    def add(self, tx: TxEnvelope, size: int, partition: int, chain_nonce: int) -> Refusal | None:
+    def traceparent(self, tx_id: str) -> bytes | None:
+        """The W3C trace context the transaction was submitted with, to carry to its receipt."""
+        pending = self._by_id.get(tx_id)
+        return pending.traceparent if pending else None
+
+    def add(
+        self, tx: TxEnvelope, size: int, partition: int, chain_nonce: int, traceparent: bytes | None = None
+    ) -> Refusal | None:
         """Admit a transaction whose signature was already verified; or say why not."""
         if tx.nonce <= chain_nonce:
             return Refusal(
@@ -69,7 +77,7 @@ class Mempool:
         if len(self._by_id) >= self.max_txs:
             return Refusal(Code.MEMPOOL_FULL, "the mempool is full; submit again later")
         slots[tx.nonce] = tx.tx_id
-        self._by_id[tx.tx_id] = Pending(tx, size, partition)
+        self._by_id[tx.tx_id] = Pending(tx, size, partition, traceparent)
         self._verified[tx.tx_id] = tx.signature
         return None
 

@@ -381,7 +381,9 @@ class Validator:
         refusal = rules.stateless_check(tx, self.genesis, self.ledger.admitted, size=len(message.value))
         if refusal is not None:
             return refusal
-        return self.mempool.add(tx, len(message.value), message.partition, self.ledger.chain_nonce(tx.sender))
+        return self.mempool.add(
+            tx, len(message.value), message.partition, self.ledger.chain_nonce(tx.sender), message.header("traceparent")
+        )
 
     # ------------------------------------------------------------------ consensus traffic
 
@@ -561,6 +563,7 @@ class Validator:
 
     async def _commit(self, block: SealedBlock, publish_now: bool) -> None:
         started = time.monotonic()
+        traces = {tx.tx_id: t for tx in block.txs if (t := self.mempool.traceparent(tx.tx_id))}
         applied = self.ledger.apply(block)
         log.info(
             "sealed %d: %d txs, round %d, mempool %d, applied in %.0f ms",
@@ -582,6 +585,7 @@ class Validator:
             applied.result.receipts,
             applied.result.events,
             applied.result.checkpoint,
+            traces,
         )
         if publish_now:
             await self.bus.publish_many(outputs)

@@ -6,6 +6,7 @@ returned as an error string for the caller to dead-letter, never raised into a c
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TypeAlias
 
 import orjson
@@ -82,10 +83,24 @@ def block_outputs(
     receipts: list[Receipt],
     events: list[DomainEvent],
     checkpoint: BlockProcessed,
+    traces: Mapping[str, bytes] | None = None,
 ) -> list[OutgoingMessage]:
-    """The block, then its receipts and the chain's events and checkpoint."""
+    """The block, then its receipts and the chain's events and checkpoint.
+
+    A receipt carries the ``traceparent`` its transaction was submitted with (``traces``), so a
+    trace follows a transaction from submission to its receipt across the Kafka hops.
+    """
+    traces = traces or {}
     out = [OutgoingMessage(topics.blocks, block.model_dump_json().encode(), height_key(block.height))]
-    out += [OutgoingMessage(topics.receipts, r.model_dump_json().encode(), r.tx_id.encode()) for r in receipts]
+    out += [
+        OutgoingMessage(
+            topics.receipts,
+            r.model_dump_json().encode(),
+            r.tx_id.encode(),
+            {"traceparent": traces[r.tx_id]} if r.tx_id in traces else {},
+        )
+        for r in receipts
+    ]
     out += [OutgoingMessage(topics.events_chain, e.model_dump_json().encode(), e.aggregate_id.encode()) for e in events]
     out.append(OutgoingMessage(topics.events_chain, checkpoint.model_dump_json().encode(), height_key(block.height)))
     return out

@@ -17,10 +17,13 @@ from traco.cli.client import Client
 from traco.cli.up import create_topics
 from traco.core import crypto
 from traco.core.adapters.factory import StorageConfig, open_block_store
+from traco.core.adapters.kafka import KafkaEventBus
 from traco.core.lightclient import verify_tx_proof
+from traco.core.ports import OutgoingMessage
 from traco.schemas.proof import TxProof
 from traco.schemas.receipt import Receipt
 from traco.schemas.tx import TxEnvelope, sign_tx
+from traco.services.consensus import wire
 from traco.services.consensus.genesis import DataDir, init_chain, load_genesis
 
 pytestmark = pytest.mark.integration
@@ -191,3 +194,32 @@ def test_crash_one_validator_chain_keeps_sealing_then_restart_all_without_fork(
     for name, hashes in stores.items():
         assert hashes[:top] == reference, f"{name} forked"
     assert [h["prev_hash"] for h in api_chain[1:]] == reference[: top - 1]
+
+
+def test_a_trace_follows_a_transaction_from_submission_to_its_receipt(mesh: MeshProcesses, member_key: bytes) -> None:
+    client = mesh.client()
+    status = client.get_json("/status")
+    nonce = client.next_nonce(crypto.public_key(member_key).hex())
+    tx = sign_tx(member_key, status["chain_id"], "chain.anchor", nonce, {"digest": digest("traced"), "label": "traced"})
+    traceparent = b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    topics = wire.Topics(status["chain_id"])
+
+    async def submit_and_read() -> bytes | None:
+        bus = KafkaEventBus(mesh.bootstrap, client_id="trace-test")
+        await bus.start()
+        try:
+            await bus.publish(
+                OutgoingMessage(
+                    topics.tx, tx.model_dump_json().encode(), tx.sender.encode(), {"traceparent": traceparent}
+                )
+            )
+            async with asyncio.timeout(60):
+                async for batch in bus.consume(topics.receipts, start="earliest"):
+                    for message in batch:
+                        if message.key == tx.tx_id.encode():
+                            return message.header("traceparent")
+        finally:
+            await bus.stop()
+        return None
+
+    assert asyncio.run(submit_and_read()) == traceparent
