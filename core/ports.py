@@ -202,6 +202,16 @@ class StateStore(ABC):
     def get(self, key: str) -> bytes | None:
         """The value of one state key, or None."""
 
+    def get_many(self, keys: Sequence[str]) -> dict[str, bytes]:
+        """The values of the keys that exist (absent keys are left out). Adapters that can
+        read many keys in one round trip override this; execution prefetches a block's keys."""
+        found: dict[str, bytes] = {}
+        for key in keys:
+            value = self.get(key)
+            if value is not None:
+                found[key] = value
+        return found
+
     @abstractmethod
     def scan(self, prefix: str) -> Iterator[tuple[str, bytes]]:
         """All ``(key, value)`` pairs whose key starts with ``prefix``, in key order."""

@@ -402,6 +402,16 @@ class SqliteStateStore(StateStore):
         rows = self._db.read("SELECT value FROM state WHERE key = ?", (key,))
         return bytes(rows[0][0]) if rows else None
 
+    def get_many(self, keys: Sequence[str]) -> dict[str, bytes]:
+        found: dict[str, bytes] = {}
+        unique = list(dict.fromkeys(keys))
+        for i in range(0, len(unique), 500):  # SQLite's default limit is 999 parameters
+            chunk = unique[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            for key, value in self._db.read(f"SELECT key, value FROM state WHERE key IN ({marks})", chunk):
+                found[key] = bytes(value)
+        return found
+
     def scan(self, prefix: str) -> Iterator[tuple[str, bytes]]:
         # Keys compare as UTF-8 bytes (BINARY collation), which is code point order, the
         # same as Python's str order; so the keys with a prefix are one contiguous run that

@@ -105,7 +105,14 @@ class Ledger:
 
     def _execute(self, block: SealedBlock) -> BlockResult:
         prev = self.state.state_digest(block.height - 1) if block.height > 1 else None
-        result = rules.execute_block(block, self.state.get, prev or rules.GENESIS_DIGEST)
+        wanted = set(rules.keys_read_by(block))
+        prefetched = self.state.get_many(list(wanted))
+
+        def read(key: str) -> bytes | None:
+            # a wanted key missing from the prefetch does not exist; others are read directly
+            return prefetched.get(key) if key in wanted else self.state.get(key)
+
+        result = rules.execute_block(block, read, prev or rules.GENESIS_DIGEST)
         self.state.commit(
             StateBatch(
                 height=block.height,

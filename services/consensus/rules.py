@@ -298,6 +298,16 @@ def next_digest(prev_digest: str, events: Sequence[DomainEvent]) -> str:
     return hashlib.sha256(body).hexdigest()
 
 
+def keys_read_by(block: SealedBlock) -> list[str]:
+    """The state keys executing ``block`` will read, so a store can fetch them in one go."""
+    keys = [nonce_key(tx.sender) for tx in block.txs]
+    for tx in block.txs:
+        digest = tx.payload.get("digest") if tx.kind == "chain.anchor" else None
+        if isinstance(digest, str):
+            keys.append(anchor_key(digest))
+    return keys
+
+
 def execute_block(block: SealedBlock, read: Callable[[str], bytes | None], prev_digest: str) -> BlockResult:
     """Execute the chain's own kinds in block order, deterministically (block time, no clock).
 
