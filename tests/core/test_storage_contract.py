@@ -401,6 +401,14 @@ class StateStoreContract:
         assert snapshot(store, keys, txs) == before
         assert store.commit(good) is True  # and the store is still usable
 
+    def test_get_many_returns_exactly_the_keys_that_exist(self, store: StateStore) -> None:
+        values = {f"k/{i}": str(i).encode() for i in range(1200)}  # more than one SQL chunk
+        store.commit(make_batch(1, values))
+        asked = [f"k/{i}" for i in range(0, 1300, 3)] + ["k/3", "missing"]
+        expected = {k: values[k] for k in asked if k in values}
+        assert store.get_many(asked) == expected
+        assert store.get_many([]) == {}
+
     def test_scan_by_prefix_is_ordered_and_exact(self, store: StateStore) -> None:
         keys = ["a", "a/1", "a/2", "a/10", "ab", "a\x00", "aé", "a😀", "b", "b/1", "ba", "é"]
         store.commit(make_batch(1, {k: k.encode() for k in reversed(keys)}))
