@@ -161,13 +161,17 @@ def keys_new(
 @keys_app.command("show")
 def keys_show(
     key_file: Path,
-    chain: Annotated[str, typer.Option(help="chain id for the address")] = "main",
+    chain: Annotated[str | None, typer.Option(help="chain id [default: the data dir's genesis]")] = None,
+    data_dir: DataDirOpt = None,
 ) -> None:
     """Print a key file's address."""
     try:
         key = crypto.read_key_file(key_file)
     except (FileNotFoundError, ValueError) as exc:
         fail(str(exc))
+    if chain is None:
+        genesis_path = DataDir(settings_for(data_dir).data_dir).genesis
+        chain = Genesis.model_validate_json(genesis_path.read_bytes()).chain_id if genesis_path.exists() else "main"
     out.print(crypto.address(chain, crypto.public_key(key)))
 
 

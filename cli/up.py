@@ -141,6 +141,7 @@ def _interrupt(signum: int, frame: object) -> None:
 def run_up(settings: Settings, validators: int) -> None:
     mesh = Mesh(settings)
     # SIGTERM/SIGHUP stop the mesh as Ctrl-C does: children must never outlive `traco up`.
+    signal.signal(signal.SIGINT, _interrupt)  # also when started with SIGINT ignored (e.g. `&`)
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGHUP, _interrupt)
     try:

@@ -475,8 +475,12 @@ class Validator:
         header = proposal.header
         if header.block_hash() != proposal.block_hash:
             return "block_hash is not the hash of the header"
-        if header.proposer != proposal.proposer or header.round != proposal.round:
-            return "header proposer/round differ from the proposal's"
+        if proposal.valid_round < 0:
+            if header.proposer != proposal.proposer or header.round != proposal.round:
+                return "a new block's header must name this proposer and round"
+        elif header.round > proposal.valid_round or header.proposer != self.vset.proposer(header.height, header.round):
+            # a re-proposed block (Tendermint's validValue) keeps the header it was built with
+            return "a re-proposed block's header is not from the round and proposer that built it"
         problem = rules.check_header(self.genesis, self.ledger.tip, header, proposal.txs, now_ms=_now_ms())
         if problem:
             return problem

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -223,3 +225,48 @@ def test_a_trace_follows_a_transaction_from_submission_to_its_receipt(mesh: Mesh
         return None
 
     assert asyncio.run(submit_and_read()) == traceparent
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "traco.cli.main", *args], capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def test_the_readme_tour_works_from_the_command_line(mesh: MeshProcesses, tmp_path: Path) -> None:
+    common = ["--data-dir", str(mesh.data_dir), "--api", mesh.url]
+    payload = json.dumps({"digest": digest("cli tour"), "label": "cli tour"})
+    sent = run_cli("tx", "send", "--kind", "chain.anchor", "--payload", payload, *common)
+    assert sent.returncode == 0, sent.stdout + sent.stderr
+    tx_id = sent.stdout.split()[0]
+    assert '"code": "OK"' in sent.stdout
+
+    again = run_cli("tx", "send", "--kind", "chain.anchor", "--payload", payload, *common)
+    assert again.returncode == 1 and "DUPLICATE_ANCHOR" in again.stderr
+
+    proof_file = tmp_path / "proof.json"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # the receipt part needs the next block
+        assert run_cli("proof", tx_id, "--out", str(proof_file), *common).returncode == 0
+        if json.loads(proof_file.read_text())["result"] is not None:
+            break
+        time.sleep(0.3)
+    genesis = str(DataDir(mesh.data_dir).genesis)
+    ok = run_cli("verify-proof", str(proof_file), "--genesis", genesis)
+    assert ok.returncode == 0 and "VALID" in ok.stdout and "receipt OK" in ok.stdout.replace("\n", " ")
+
+    forged = json.loads(proof_file.read_text())
+    forged["tx"]["payload"]["label"] = "forged"
+    (tmp_path / "forged.json").write_text(json.dumps(forged))
+    bad = run_cli("verify-proof", str(tmp_path / "forged.json"), "--genesis", genesis)
+    assert bad.returncode == 1 and "INVALID" in bad.stderr
+
+    status = run_cli("chain", "status", *common)
+    assert status.returncode == 0 and json.loads(status.stdout)["height"] >= 1
+    assert run_cli("block", "show", "999999", *common).returncode == 1
+
+    key = tmp_path / "new.key"
+    assert run_cli("keys", "new", "--out", str(key)).returncode == 0
+    shown = run_cli("keys", "show", str(key), "--data-dir", str(mesh.data_dir))
+    assert shown.stdout.strip().startswith(f"traco:{json.loads(status.stdout)['chain_id']}:")
+    assert run_cli("keys", "new", "--out", str(key)).returncode == 1  # never overwrites a key

@@ -1,0 +1,92 @@
+"""The validator's check of proposed blocks, including Tendermint's re-proposal of validValue."""
+
+from __future__ import annotations
+
+from tests.consensus.chainkit import Kit
+from traco.core import crypto
+from traco.core.adapters.memory import MemoryEventBus
+from traco.core.adapters.memory_store import MemoryBlockStore, MemoryStateStore
+from traco.schemas.block import proposal_sign_bytes
+from traco.schemas.consensus import ProposalMessage
+from traco.services.consensus import machine as m
+from traco.services.consensus import rules
+from traco.services.consensus.ledger import Ledger
+from traco.services.consensus.validator import Validator, ValidatorConfig
+
+
+def make(kit: Kit) -> Validator:
+    ledger = Ledger(kit.genesis, MemoryBlockStore(), MemoryStateStore())
+    return Validator(kit.genesis, ledger, MemoryEventBus(), ValidatorConfig(1, kit.validator_keys[1], m.TimingConfig()))
+
+
+def proposal(kit: Kit, validator: Validator, built_round: int, round_: int, valid_round: int) -> ProposalMessage:
+    """A signed proposal at (1, round_) of a block built in ``built_round`` by its proposer."""
+    keys = {crypto.public_key(k).hex(): k for k in kit.validator_keys}
+    txs = [kit.anchor(0, "x", nonce=1)]
+    builder = validator.vset.proposer(1, built_round)
+    header = rules.build_header(
+        kit.genesis, validator.ledger.tip, built_round, kit.genesis.genesis_time + 5, builder, txs
+    )
+    proposer = validator.vset.proposer(1, round_)
+    signature = crypto.sign(
+        keys[proposer], proposal_sign_bytes(kit.chain_id, 1, round_, header.block_hash(), valid_round)
+    )
+    return ProposalMessage(
+        height=1,
+        round=round_,
+        block_hash=header.block_hash(),
+        valid_round=valid_round,
+        proposer=proposer,
+        signature=signature.hex(),
+        header=header,
+        txs=tuple(txs),
+    )
+
+
+def test_a_fresh_proposal_must_be_built_in_its_own_round() -> None:
+    kit = Kit()
+    validator = make(kit)
+    assert validator._check_proposal(proposal(kit, validator, built_round=0, round_=0, valid_round=-1)) is None
+    stale = proposal(kit, validator, built_round=0, round_=2, valid_round=-1)
+    assert "must name this proposer and round" in (validator._check_proposal(stale) or "")
+
+
+def test_a_valid_value_is_re_proposed_with_the_header_it_was_built_with() -> None:
+    kit = Kit()
+    validator = make(kit)
+    assert validator._check_proposal(proposal(kit, validator, built_round=0, round_=3, valid_round=1)) is None
+    assert validator._check_proposal(proposal(kit, validator, built_round=1, round_=3, valid_round=1)) is None
+    too_new = proposal(kit, validator, built_round=2, round_=3, valid_round=1)
+    assert "re-proposed" in (validator._check_proposal(too_new) or "")
+
+
+def test_a_re_proposal_naming_the_wrong_builder_is_refused() -> None:
+    kit = Kit()
+    validator = make(kit)
+    tx = kit.anchor(0, "kept", nonce=1)
+    builder = validator.vset.proposer(1, 0)
+    header = rules.build_header(kit.genesis, validator.ledger.tip, 0, kit.genesis.genesis_time + 5, builder, [tx])
+    keys = {crypto.public_key(k).hex(): k for k in kit.validator_keys}
+
+    def reproposal(round_: int, valid_round: int) -> ProposalMessage:
+        proposer = validator.vset.proposer(1, round_)
+        sig = crypto.sign(
+            keys[proposer], proposal_sign_bytes(kit.chain_id, 1, round_, header.block_hash(), valid_round)
+        )
+        return ProposalMessage(
+            height=1,
+            round=round_,
+            block_hash=header.block_hash(),
+            valid_round=valid_round,
+            proposer=proposer,
+            signature=sig.hex(),
+            header=header,
+            txs=(tx,),
+        )
+
+    assert validator._check_proposal(reproposal(3, 1)) is None
+    assert validator._check_proposal(reproposal(3, 0)) is None
+    wrong_builder = header.model_copy(update={"proposer": validator.vset.proposer(1, 1)})
+    forged = reproposal(3, 1).model_copy(update={"header": wrong_builder, "block_hash": wrong_builder.block_hash()})
+    assert wrong_builder.proposer != header.proposer
+    assert "re-proposed" in (validator._check_proposal(forged) or "")
