@@ -280,29 +280,12 @@ class Validator:
     async def _relay(self, message: m.Proposal | m.Vote) -> None:
         """Forward another validator's message as it was signed (the machine's gossip)."""
         if isinstance(message, m.Vote):
-            wire_msg: ProposalMessage | VoteMessage = VoteMessage(
-                kind=message.kind,
-                height=message.height,
-                round=message.round,
-                block_hash=message.value_id,
-                validator=message.validator,
-                signature=message.signature.hex(),
-            )
-        else:
-            candidate = self.candidates.get(message.value_id)
-            if candidate is None:
-                return
-            wire_msg = ProposalMessage(
-                height=message.height,
-                round=message.round,
-                block_hash=message.value_id,
-                valid_round=message.valid_round,
-                proposer=message.proposer,
-                signature=message.signature.hex(),
-                header=candidate.header,
-                txs=candidate.txs,
-            )
-        await self.bus.publish(wire.consensus_message(self.topics, wire_msg))
+            await self.bus.publish(wire.consensus_message(self.topics, wire.vote_message(message)))
+            return
+        candidate = self.candidates.get(message.value_id)
+        if candidate is not None:
+            wire_msg = wire.proposal_message(message, candidate.header, candidate.txs)
+            await self.bus.publish(wire.consensus_message(self.topics, wire_msg))
 
     async def _broadcast_proposal(self, message: m.Proposal) -> None:
         candidate = self.candidates.get(message.value_id)
@@ -315,18 +298,9 @@ class Validator:
             self.genesis.chain_id, message.height, message.round, message.value_id, message.valid_round
         )
         signature = crypto.sign(self.config.private_key, sign_bytes)
-        wire_msg = ProposalMessage(
-            height=message.height,
-            round=message.round,
-            block_hash=message.value_id,
-            valid_round=message.valid_round,
-            proposer=self.me,
-            signature=signature.hex(),
-            header=candidate.header,
-            txs=candidate.txs,
-        )
-        await self.bus.publish(wire.consensus_message(self.topics, wire_msg))
         signed = m.Proposal(message.height, message.round, message.value_id, message.valid_round, self.me, signature)
+        wire_msg = wire.proposal_message(signed, candidate.header, candidate.txs)
+        await self.bus.publish(wire.consensus_message(self.topics, wire_msg))
         await self._feed(m.ProposalIn(signed, True))
 
     async def _broadcast_vote(self, message: m.Vote) -> None:
@@ -334,16 +308,8 @@ class Validator:
             self.genesis.chain_id, message.kind, message.height, message.round, message.value_id
         )
         signature = crypto.sign(self.config.private_key, sign_bytes)
-        wire_msg = VoteMessage(
-            kind=message.kind,
-            height=message.height,
-            round=message.round,
-            block_hash=message.value_id,
-            validator=self.me,
-            signature=signature.hex(),
-        )
-        await self.bus.publish(wire.consensus_message(self.topics, wire_msg))
         signed = m.Vote(message.kind, message.height, message.round, message.value_id, self.me, signature)
+        await self.bus.publish(wire.consensus_message(self.topics, wire.vote_message(signed)))
         await self._feed(m.VoteIn(signed))
 
     # ------------------------------------------------------------------ transactions

@@ -14,10 +14,12 @@ from pydantic import ValidationError
 
 from traco.core.ports import OutgoingMessage
 from traco.core.topics import topic
-from traco.schemas.block import SealedBlock
+from traco.schemas.block import BlockHeader, SealedBlock
 from traco.schemas.consensus import BlockRequest, ProposalMessage, VoteMessage
 from traco.schemas.events import BlockProcessed, DomainEvent
 from traco.schemas.receipt import Receipt
+from traco.schemas.tx import TxEnvelope
+from traco.services.consensus import machine as m
 
 ConsensusMessage: TypeAlias = ProposalMessage | VoteMessage | BlockRequest
 
@@ -38,6 +40,32 @@ class Topics:
         self.receipts = topic(chain_id, "receipts")
         self.events_chain = topic(chain_id, "events.chain")
         self.dlq = topic(chain_id, "dlq")
+
+
+def vote_message(vote: m.Vote) -> VoteMessage:
+    """A machine vote, signed, in its wire form."""
+    return VoteMessage(
+        kind=vote.kind,
+        height=vote.height,
+        round=vote.round,
+        block_hash=vote.value_id,
+        validator=vote.validator,
+        signature=vote.signature.hex(),
+    )
+
+
+def proposal_message(proposal: m.Proposal, header: BlockHeader, txs: tuple[TxEnvelope, ...]) -> ProposalMessage:
+    """A machine proposal, signed, in its wire form with the block it proposes."""
+    return ProposalMessage(
+        height=proposal.height,
+        round=proposal.round,
+        block_hash=proposal.value_id,
+        valid_round=proposal.valid_round,
+        proposer=proposal.proposer,
+        signature=proposal.signature.hex(),
+        header=header,
+        txs=txs,
+    )
 
 
 def decode_consensus(raw: bytes) -> ConsensusMessage | str:

@@ -63,30 +63,8 @@ def test_a_valid_value_is_re_proposed_with_the_header_it_was_built_with() -> Non
 def test_a_re_proposal_naming_the_wrong_builder_is_refused() -> None:
     kit = Kit()
     validator = make(kit)
-    tx = kit.anchor(0, "kept", nonce=1)
-    builder = validator.vset.proposer(1, 0)
-    header = rules.build_header(kit.genesis, validator.ledger.tip, 0, kit.genesis.genesis_time + 5, builder, [tx])
-    keys = {crypto.public_key(k).hex(): k for k in kit.validator_keys}
-
-    def reproposal(round_: int, valid_round: int) -> ProposalMessage:
-        proposer = validator.vset.proposer(1, round_)
-        sig = crypto.sign(
-            keys[proposer], proposal_sign_bytes(kit.chain_id, 1, round_, header.block_hash(), valid_round)
-        )
-        return ProposalMessage(
-            height=1,
-            round=round_,
-            block_hash=header.block_hash(),
-            valid_round=valid_round,
-            proposer=proposer,
-            signature=sig.hex(),
-            header=header,
-            txs=(tx,),
-        )
-
-    assert validator._check_proposal(reproposal(3, 1)) is None
-    assert validator._check_proposal(reproposal(3, 0)) is None
-    wrong_builder = header.model_copy(update={"proposer": validator.vset.proposer(1, 1)})
-    forged = reproposal(3, 1).model_copy(update={"header": wrong_builder, "block_hash": wrong_builder.block_hash()})
-    assert wrong_builder.proposer != header.proposer
+    honest = proposal(kit, validator, built_round=0, round_=3, valid_round=1)
+    wrong_builder = honest.header.model_copy(update={"proposer": validator.vset.proposer(1, 1)})
+    assert wrong_builder.proposer != honest.header.proposer
+    forged = honest.model_copy(update={"header": wrong_builder, "block_hash": wrong_builder.block_hash()})
     assert "re-proposed" in (validator._check_proposal(forged) or "")
