@@ -1,0 +1,138 @@
+"""The contract between a service's pure rules and the service runtime (DESIGN §7).
+
+A service's rules are pure functions: ``execute(state, upstream, tx) -> Accepted | Rejected``
+decides one transaction against the service's own state (after the earlier transactions of the
+same block) and read-only views of its upstream services' state as of the end of the previous
+block; ``mutate(state, event) -> writes`` says how one event changes the state. State is a
+key/value space of canonical-JSON bytes, so the runtime can store it in any ``StateStore`` and
+a replay that applies the same events arrives at the same bytes.
+
+The runtime (not the rules) reads blocks, keeps the overlay of a block's writes, stores the
+writes, events, receipts and height in one storage transaction, and publishes. Rejections are
+values with a receipt code, never exceptions; an exception escaping ``execute`` is a bug in the
+rules and the runtime stops rather than sealing a guess.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from traco.core.canonical import canonicalize
+
+
+@dataclass(frozen=True)
+class TxContext:
+    """One sealed transaction as a service sees it; ``time`` is the block time (ms, UTC)."""
+
+    chain_id: str
+    height: int
+    index: int
+    time: int
+    tx_id: str
+    sender: str
+    kind: str
+    payload: Mapping[str, Any]
+
+
+class StateView(Protocol):
+    """Read access to one service's state (keys are ``/``-separated, values canonical JSON)."""
+
+    def get(self, key: str) -> bytes | None: ...
+
+    def scan(self, prefix: str) -> Iterator[tuple[str, bytes]]: ...
+
+
+@dataclass(frozen=True)
+class Event:
+    """A domain event: stable ``type`` name and ``version``; ``data`` holds JSON values only
+    (integers for amounts, never floats)."""
+
+    type: str
+    aggregate_id: str
+    data: Mapping[str, Any]
+    version: int = 1
+
+
+@dataclass(frozen=True)
+class Accepted:
+    events: tuple[Event, ...]
+    result: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A rejection receipt: ``code`` is an UPPER_SNAKE reason code, ``message`` says why."""
+
+    code: str
+    message: str
+
+
+Outcome = Accepted | Rejected
+
+
+class Domain(Protocol):
+    """What a service's rules module provides to the runtime."""
+
+    service: str
+    kinds: frozenset[str]
+
+    def execute(self, state: StateView, upstream: Mapping[str, StateView], tx: TxContext) -> Outcome: ...
+
+    def mutate(self, state: StateView, event: Event) -> dict[str, bytes | None]: ...
+
+
+def encode(value: Any) -> bytes:
+    """The one encoding of state values: RFC 8785 canonical JSON."""
+    return canonicalize(value)
+
+
+class DictState:
+    """A ``StateView`` over a plain dict, with an optional base view under it.
+
+    The runtime uses it as a block's overlay; tests use it as an in-memory state.
+    """
+
+    def __init__(self, data: Mapping[str, bytes | None] | None = None, base: StateView | None = None) -> None:
+        self.data: dict[str, bytes | None] = dict(data or {})
+        self.base = base
+
+    def get(self, key: str) -> bytes | None:
+        if key in self.data:
+            return self.data[key]
+        return self.base.get(key) if self.base is not None else None
+
+    def scan(self, prefix: str) -> Iterator[tuple[str, bytes]]:
+        merged: dict[str, bytes | None] = {}
+        if self.base is not None:
+            merged.update(self.base.scan(prefix))
+        merged.update({k: v for k, v in self.data.items() if k.startswith(prefix)})
+        for key in sorted(merged):
+            value = merged[key]
+            if value is not None:
+                yield key, value
+
+    def apply(self, writes: Mapping[str, bytes | None]) -> None:
+        self.data.update(writes)
+
+
+def run_block(
+    domain: Domain, state: StateView, upstream: Mapping[str, StateView], txs: list[TxContext]
+) -> tuple[list[tuple[TxContext, Outcome]], dict[str, bytes | None]]:
+    """Execute a block's transactions of ``domain`` in order; each sees the earlier ones' writes.
+
+    Returns each transaction's outcome and the block's combined writes. Pure: this is what the
+    runtime, a replaying auditor and the tests all call.
+    """
+    overlay = DictState(base=state)
+    outcomes: list[tuple[TxContext, Outcome]] = []
+    for tx in txs:
+        if tx.kind not in domain.kinds:
+            continue
+        outcome = domain.execute(overlay, upstream, tx)
+        if isinstance(outcome, Accepted):
+            for event in outcome.events:
+                overlay.apply(domain.mutate(overlay, event))
+        outcomes.append((tx, outcome))
+    return outcomes, overlay.data

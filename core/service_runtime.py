@@ -1,0 +1,332 @@
+"""The service runtime: how every executing service (party, doc, …) follows the chain (DESIGN §7).
+
+For each block H, in height order, it waits until every upstream service has published its
+``BlockProcessed`` checkpoint for H-1 (so a transaction of this service sees its upstreams'
+state as of the end of H-1), brings its projections of the upstreams' state to H-1 by applying
+their events with *their* ``mutate`` functions, executes its own transaction kinds with the
+pure rules, and stores state, projections, receipts, events and the new height in one storage
+transaction. Then it publishes the events, the ``BlockProcessed{height, state_digest}``
+checkpoint and the receipts.
+
+- Position is a height, never an offset: a restarted service resumes from its stored height; one
+  started on an empty store rebuilds from height 1. Processing a block twice changes nothing.
+- Blocks are accepted only with a commit of > 2/3 of the validator power and a ``prev_hash``
+  that links to the last block processed (the light-client check), never on the broker's word.
+- A gap in ``blocks`` is reported with a ``BlockRequest`` on ``consensus``; validators republish.
+- Outputs lost between the commit and the publish (a crash) are republished on start from the
+  store, so downstream services and validators never wait forever.
+- Genesis state (members, roles, …) comes from the genesis file, for this service and for its
+  upstream projections alike, and is written with block 1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+import orjson
+from pydantic import ValidationError
+
+from traco.core.domain import DictState, Domain, Event, StateView
+from traco.core.lightclient import verify_commit
+from traco.core.ports import BusMessage, EventBus, OutgoingMessage, StateBatch, StateStore
+from traco.core.service_exec import GENESIS_DIGEST, ServiceBlockResult, execute_service_block
+from traco.core.topics import topic
+from traco.schemas.block import SealedBlock
+from traco.schemas.consensus import BlockRequest
+from traco.schemas.events import BlockProcessed, DomainEvent
+from traco.schemas.genesis import Genesis
+from traco.schemas.receipt import Receipt
+
+log = logging.getLogger(__name__)
+
+LAST_HASH_KEY = "last_block_hash"
+GAP_REQUEST_AFTER_S = 1.0
+
+
+class PrefixView:
+    """A service's projection of an upstream's state, kept in its own store under a prefix."""
+
+    def __init__(self, base: StateView, prefix: str) -> None:
+        self.base = base
+        self.prefix = prefix
+
+    def get(self, key: str) -> bytes | None:
+        return self.base.get(self.prefix + key)
+
+    def scan(self, prefix: str) -> Iterator[tuple[str, bytes]]:
+        cut = len(self.prefix)
+        for key, value in self.base.scan(self.prefix + prefix):
+            yield key[cut:], value
+
+
+def projection_prefix(service: str) -> str:
+    return f"up/{service}/"
+
+
+def genesis_writes(domain: Domain, events: Sequence[Event]) -> dict[str, bytes | None]:
+    """The state a domain starts from: its genesis events applied in order."""
+    state = DictState()
+    for event in events:
+        state.apply(domain.mutate(state, event))
+    return state.data
+
+
+@dataclass
+class _Upstream:
+    domain: Domain
+    topic: str
+    events: dict[int, list[DomainEvent]] = field(default_factory=dict)
+    completed: int = 0
+
+
+class ServiceRuntime:
+    """Runs one service's rules against the chain, through the event bus."""
+
+    def __init__(
+        self,
+        domain: Domain,
+        genesis: Genesis,
+        store: StateStore,
+        bus: EventBus,
+        upstream: Sequence[Domain] = (),
+        genesis_events: Callable[[str], Sequence[Event]] = lambda _service: (),
+    ) -> None:
+        self.domain = domain
+        self.genesis = genesis
+        self.store = store
+        self.bus = bus
+        chain = genesis.chain_id
+        self.blocks_topic = topic(chain, "blocks")
+        self.consensus_topic = topic(chain, "consensus")
+        self.receipts_topic = topic(chain, "receipts")
+        self.events_topic = topic(chain, f"events.{domain.service}")
+        self.upstream = {u.service: _Upstream(u, topic(chain, f"events.{u.service}")) for u in upstream}
+        self.genesis_events = genesis_events
+        self.early: dict[int, SealedBlock] = {}
+        self.progress = asyncio.Condition()
+        self._gap_since: float | None = None
+
+    @property
+    def height(self) -> int:
+        return self.store.height()
+
+    # ------------------------------------------------------------------ running
+
+    async def run(self) -> None:
+        await self.republish_missing()
+        tasks = [asyncio.create_task(self._follow_blocks()), asyncio.create_task(self._watch_gaps())]
+        tasks += [asyncio.create_task(self._follow_upstream(u)) for u in self.upstream.values()]
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+
+    async def _follow_blocks(self) -> None:
+        async for batch in self.bus.consume(self.blocks_topic, start="earliest"):
+            for message in batch:
+                await self.on_block_message(message)
+
+    async def on_block_message(self, message: BusMessage) -> None:
+        try:
+            block = SealedBlock.model_validate_json(message.value)
+        except ValidationError as exc:
+            log.warning("undecodable block at %s/%d: %s", message.topic, message.offset, exc.errors()[0]["msg"])
+            return
+        if block.height > self.height and len(self.early) < 5000:
+            self.early.setdefault(block.height, block)
+        await self.advance()
+
+    async def _follow_upstream(self, up: _Upstream) -> None:
+        async for batch in self.bus.consume(up.topic, start="earliest"):
+            for message in batch:
+                self.on_upstream_message(up, message)
+            await self.advance()
+
+    def on_upstream_message(self, up: _Upstream, message: BusMessage) -> None:
+        try:
+            data = orjson.loads(message.value)
+            if data.get("type") == "BlockProcessed":
+                checkpoint = BlockProcessed.model_validate(data)
+                up.completed = max(up.completed, checkpoint.height)
+                return
+            event = DomainEvent.model_validate(data)
+        except (orjson.JSONDecodeError, AttributeError, ValidationError) as exc:
+            log.warning("undecodable event on %s at %d: %s", message.topic, message.offset, exc)
+            return
+        if event.height >= self.height and event.height > up.completed:
+            bucket = up.events.setdefault(event.height, [])
+            if event not in bucket:  # a republished duplicate (rules never emit one event twice per tx)
+                bucket.append(event)
+
+    # ------------------------------------------------------------------ executing
+
+    def ready(self, height: int) -> bool:
+        """Block ``height`` is here and every upstream has finished ``height - 1``."""
+        return height in self.early and all(u.completed >= height - 1 for u in self.upstream.values())
+
+    async def advance(self) -> None:
+        """Execute every block that can be executed now, in order."""
+        advanced = False
+        while self.ready(self.height + 1):
+            block = self.early.pop(self.height + 1)
+            problem = self.check(block)
+            if problem:
+                log.warning("refusing block %d: %s", block.height, problem)
+                continue
+            result = self.execute(block)
+            await self.publish(result)
+            advanced = True
+        if advanced:
+            self.early = {h: b for h, b in self.early.items() if h > self.height}
+            async with self.progress:
+                self.progress.notify_all()
+
+    def check(self, block: SealedBlock) -> str | None:
+        problem = verify_commit(block.header, block.commit, self.genesis.validators)
+        if problem:
+            return problem
+        last = self.store.get_meta(LAST_HASH_KEY)
+        expected = last.decode() if last else self.genesis.genesis_hash()
+        if block.header.prev_hash != expected:
+            return f"prev_hash does not link to the last block this service processed ({expected[:16]}…)"
+        return None
+
+    def execute(self, block: SealedBlock) -> ServiceBlockResult:
+        """Execute and store block ``self.height + 1`` (one storage transaction)."""
+        height = block.height
+        first = height == 1
+        writes: dict[str, bytes | None] = {}
+        own: StateView = self.store
+        upstream_views: dict[str, StateView] = {}
+        if first:
+            seed = genesis_writes(self.domain, self.genesis_events(self.domain.service))
+            writes.update(seed)
+            own = DictState(seed, base=self.store)
+        for name, up in self.upstream.items():
+            prefix = projection_prefix(name)
+            base: StateView = PrefixView(self.store, prefix)
+            if first:
+                base = DictState(genesis_writes(up.domain, self.genesis_events(name)), base=base)
+            projection = DictState(base=base)
+            for event in up.events.pop(height - 1, []):
+                projection.apply(
+                    up.domain.mutate(projection, Event(event.type, event.aggregate_id, event.data, event.version))
+                )
+            if isinstance(base, DictState):
+                writes.update({prefix + k: v for k, v in base.data.items()})
+            writes.update({prefix + k: v for k, v in projection.data.items()})
+            upstream_views[name] = projection
+        prev = self.store.state_digest(height - 1) if height > 1 else None
+        result = execute_service_block(self.domain, block, own, upstream_views, prev or GENESIS_DIGEST)
+        writes.update(result.writes)
+        self.store.commit(
+            StateBatch(
+                height=height,
+                writes=writes,
+                receipts=list(result.receipts),
+                events=list(result.events),
+                state_digest=result.checkpoint.state_digest,
+            )
+        )
+        self.store.set_meta(LAST_HASH_KEY, block.block_hash().encode())
+        return result
+
+    # ------------------------------------------------------------------ publishing
+
+    def outputs(
+        self, height: int, receipts: Sequence[Receipt], events: Sequence[DomainEvent], digest: str
+    ) -> list[OutgoingMessage]:
+        out = [
+            OutgoingMessage(self.events_topic, e.model_dump_json().encode(), e.aggregate_id.encode()) for e in events
+        ]
+        checkpoint = BlockProcessed(service=self.domain.service, height=height, state_digest=digest)
+        out.append(OutgoingMessage(self.events_topic, checkpoint.model_dump_json().encode(), str(height).encode()))
+        out += [OutgoingMessage(self.receipts_topic, r.model_dump_json().encode(), r.tx_id.encode()) for r in receipts]
+        return out
+
+    async def publish(self, result: ServiceBlockResult) -> None:
+        await self.bus.publish_many(
+            self.outputs(result.height, result.receipts, result.events, result.checkpoint.state_digest)
+        )
+
+    async def republish_missing(self) -> None:
+        """Publish the outputs of stored heights that never reached the events topic."""
+        last = await _last_checkpoint(self.bus, self.events_topic)
+        if last >= self.height:
+            return
+        log.info("republishing %s outputs of heights %d..%d", self.domain.service, last + 1, self.height)
+        for height in range(last + 1, self.height + 1):
+            digest = self.store.state_digest(height)
+            assert digest is not None
+            await self.bus.publish_many(
+                self.outputs(height, self.store.receipts(height), self.store.events(height), digest)
+            )
+
+    async def _watch_gaps(self) -> None:
+        while True:
+            await asyncio.sleep(0.25)
+            waiting = self.early and (self.height + 1) not in self.early
+            if not waiting:
+                self._gap_since = None
+                continue
+            now = time.monotonic()
+            if self._gap_since is None:
+                self._gap_since = now
+            elif now - self._gap_since >= GAP_REQUEST_AFTER_S:
+                request = BlockRequest(
+                    from_height=self.height + 1, to_height=min(self.early) - 1, requester=self.domain.service
+                )
+                await self.bus.publish(
+                    OutgoingMessage(
+                        self.consensus_topic, request.model_dump_json().encode(), str(request.from_height).encode()
+                    )
+                )
+                self._gap_since = now
+
+    async def wait_for_height(self, height: int, timeout: float) -> bool:
+        async def reached() -> None:
+            async with self.progress:
+                await self.progress.wait_for(lambda: self.height >= height)
+
+        try:
+            await asyncio.wait_for(reached(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+
+async def _last_checkpoint(bus: EventBus, events_topic: str) -> int:
+    """The height of the last ``BlockProcessed`` on a service's events topic (0 if none)."""
+    ends = await bus.end_offsets(events_topic)
+    end = ends.get(0, 0)
+    if end == 0:
+        return 0
+    stream = bus.consume(events_topic, start={0: end - 1})
+    try:
+        async for batch in stream:
+            for message in batch:
+                with contextlib.suppress(orjson.JSONDecodeError, KeyError, TypeError):
+                    data = orjson.loads(message.value)
+                    if data.get("type") == "BlockProcessed":
+                        return int(data["height"])
+            return 0
+    finally:
+        await stream.aclose()  # type: ignore[attr-defined]
+    return 0
+
+
+def upstream_projection(store: StateView, service: str) -> StateView:
+    """Read a stored projection of ``service`` (for a service's HTTP API)."""
+    return PrefixView(store, projection_prefix(service))
+
+
+__all__ = ["PrefixView", "ServiceRuntime", "genesis_writes", "projection_prefix", "upstream_projection"]
