@@ -7,6 +7,7 @@ genesis an auditor or light client starts from.
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 from pydantic import Field
 
@@ -32,6 +33,11 @@ class ChainParams(Model):
     max_block_bytes: int = Field(default=4 * 1024 * 1024, ge=64 * 1024)
     max_nonce_gap: int = Field(default=1000, ge=1)
     kinds: tuple[str, ...] = ("chain.anchor",)
+    services: tuple[str, ...] = Field(
+        default=(),
+        description="executing services in their fixed order; each block's results include their "
+        "receipts and checkpoints, and validators wait for them before proposing the next block",
+    )
 
 
 class Genesis(Model):
@@ -40,6 +46,9 @@ class Genesis(Model):
     validators: tuple[GenesisValidator, ...] = Field(min_length=1)
     members: tuple[GenesisMember, ...] = ()
     params: ChainParams = ChainParams()
+    extensions: dict[str, Any] = Field(
+        default_factory=dict, description="per-service genesis sections, e.g. the party service's members and roles"
+    )
 
     def genesis_hash(self) -> str:
         return self.canonical_hash()

@@ -118,7 +118,7 @@ def create_app(state: ApiState) -> FastAPI:
     @router.get("/tx/{tx_id}", response_model=Receipt)
     async def get_receipt(tx_id: str, api: Deps) -> Receipt:
         """The receipt of a transaction: 404 while it is pending or unknown."""
-        receipt = api.follower.ledger.state.receipt(tx_id)
+        receipt = api.follower.ledger.receipt(tx_id)
         if receipt is None:
             raise HTTPException(404, {"code": "NOT_FOUND", "message": f"no receipt for {tx_id} (yet)"})
         return receipt
@@ -184,7 +184,8 @@ def build_proof(follower: Follower, tx_id: str) -> TxProof | None:
     path = merkle.inclusion_proof(rules.tx_leaves(block.txs), index)
     result = None
     following = ledger.blocks.block(height + 1)
-    receipts, checkpoints = ledger.results(height)
+    results = ledger.results(height)
+    receipts, checkpoints = results if results is not None else ([], [])
     position = next((i for i, r in enumerate(receipts) if r.tx_id == tx_id), None)
     if following is not None and position is not None:
         leaves = rules.results_leaves(receipts, checkpoints)

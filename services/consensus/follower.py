@@ -18,10 +18,12 @@ import time
 from collections.abc import Sequence
 
 from traco.core.ports import BusMessage, EventBus
+from traco.core.topics import topic
 from traco.schemas.block import SealedBlock
 from traco.schemas.consensus import BlockRequest
 from traco.services.consensus import wire
 from traco.services.consensus.ledger import Ledger
+from traco.services.consensus.results import offer_results
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +48,10 @@ class Follower:
             loop.create_task(self._follow_blocks()),
             loop.create_task(self._follow_receipts()),
             loop.create_task(self._watch_gaps()),
+        ]
+        chain = self.ledger.genesis.chain_id
+        self._tasks += [
+            loop.create_task(self._follow_checkpoints(topic(chain, f"events.{s}"))) for s in self.ledger.services
         ]
         try:
             await asyncio.gather(*self._tasks)
@@ -92,13 +98,19 @@ class Follower:
 
     async def _follow_receipts(self) -> None:
         async for batch in self.bus.consume(self.topics.receipts, start="earliest"):
+            if self.ledger.services:
+                offer_results(self.ledger, "receipts", batch)  # the services' sealed receipts
             for message in batch:
                 if b'"height":null' not in message.value:
-                    continue  # a sealed receipt: this node computes those itself
+                    continue  # a sealed receipt: the chain's are computed here, services' offered above
                 receipt = wire.decode_receipt(message.value)
                 if isinstance(receipt, str) or receipt.height is not None:
                     continue
                 self.ledger.state.put_rejection(receipt)
+
+    async def _follow_checkpoints(self, events_topic: str) -> None:
+        async for batch in self.bus.consume(events_topic, start="earliest"):
+            offer_results(self.ledger, "checkpoints", batch)
 
     async def _watch_gaps(self) -> None:
         while True:

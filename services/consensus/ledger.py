@@ -10,7 +10,9 @@ and never differs from a fresh replay.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+
+import orjson
 
 from traco.core.lightclient import verify_commit
 from traco.core.ports import BlockStore, StateBatch, StateStore
@@ -19,6 +21,7 @@ from traco.schemas.events import BlockProcessed
 from traco.schemas.genesis import Genesis
 from traco.schemas.receipt import Receipt
 from traco.services.consensus import rules
+from traco.services.consensus.results import PendingResults
 from traco.services.consensus.rules import BlockResult, ChainTip
 
 log = logging.getLogger(__name__)
@@ -38,6 +41,9 @@ class Ledger:
         self.blocks = blocks
         self.state = state
         self.admitted = rules.admitted_keys(genesis)
+        self.services = genesis.params.services
+        self.pending: dict[int, PendingResults] = {}
+        self.early: dict[int, list[Receipt | BlockProcessed]] = {}
         self._nonces: dict[str, int] = {}
         self._catch_up_state()
         self.tip = self._load_tip()
@@ -64,10 +70,90 @@ class Ledger:
             return None
         return BlockProcessed(service=rules.CHAIN_SERVICE, height=height, state_digest=digest)
 
-    def results(self, height: int) -> tuple[list[Receipt], list[BlockProcessed]]:
-        """What header ``height + 1`` commits to in ``last_results_root``."""
+    def chain_results(self, height: int) -> tuple[list[Receipt], list[BlockProcessed]]:
+        """The chain's own part of a block's results (what the chain publishes)."""
         checkpoint = self.checkpoint(height)
         return self.state.receipts(height), [checkpoint] if checkpoint else []
+
+    def results(self, height: int) -> tuple[list[Receipt], list[BlockProcessed]] | None:
+        """What header ``height + 1`` commits to in ``last_results_root`` (None while the
+        executing services' part has not arrived)."""
+        if not self.services:
+            return self.chain_results(height)
+        raw = self.state.get_meta(f"results/{height}")
+        if raw is None:
+            return None
+        data = orjson.loads(raw)
+        return (
+            [Receipt.model_validate(r) for r in data["receipts"]],
+            [BlockProcessed.model_validate(c) for c in data["checkpoints"]],
+        )
+
+    def receipt(self, tx_id: str) -> Receipt | None:
+        """A transaction's receipt: the chain's, a service's (from the block's results), or a
+        refusal before ordering."""
+        found = self.state.receipt(tx_id)
+        if found is not None and (found.height is not None or not self.services):
+            return found
+        location = self.blocks.tx_location(tx_id)
+        results = self.results(location[0]) if location else None
+        if results is not None:
+            for receipt in results[0]:
+                if receipt.tx_id == tx_id:
+                    return receipt
+        return found
+
+    # ------------------------------------------------------------------ services' results
+
+    def offer_receipt(self, receipt: Receipt) -> bool:
+        """A service's receipt from the receipts topic; True if it completed the tip's results."""
+        height = receipt.height or 0
+        pending = self.pending.get(height)
+        if pending is None:
+            self._stash(height, receipt)
+            return False
+        return pending.offer_receipt(receipt) and self._maybe_complete(pending)
+
+    def offer_checkpoint(self, checkpoint: BlockProcessed) -> bool:
+        """A service's ``BlockProcessed``; True if it completed the tip's results."""
+        pending = self.pending.get(checkpoint.height)
+        if pending is None:
+            self._stash(checkpoint.height, checkpoint)
+            return False
+        return pending.offer_checkpoint(checkpoint) and self._maybe_complete(pending)
+
+    def _stash(self, height: int, item: Receipt | BlockProcessed) -> None:
+        """Results that arrive before this node has applied their block (it is lagging)."""
+        if self.tip.height < height <= self.tip.height + 1000 and len(self.early) < 100_000:
+            self.early.setdefault(height, []).append(item)
+
+    def _replay_early(self, pending: PendingResults) -> None:
+        for item in self.early.pop(pending.height, []):
+            if isinstance(item, Receipt):
+                pending.offer_receipt(item)
+            else:
+                pending.offer_checkpoint(item)
+        self.early = {h: items for h, items in self.early.items() if h > pending.height}
+
+    def _maybe_complete(self, pending: PendingResults) -> bool:
+        if not pending.complete:
+            return False
+        receipts, checkpoints = pending.leaves()
+        record = {
+            "receipts": [r.model_dump(mode="json") for r in receipts],
+            "checkpoints": [c.model_dump(mode="json") for c in checkpoints],
+        }
+        self.state.set_meta(f"results/{pending.height}", orjson.dumps(record))
+        del self.pending[pending.height]
+        if pending.height != self.tip.height:
+            return False
+        self.tip = replace(self.tip, results_root=pending.root())
+        return True
+
+    def waiting_for(self) -> str | None:
+        """What the tip's results still lack (None when complete)."""
+        pending = self.pending.get(self.tip.height)
+        return pending.missing() if pending and self.tip.results_root is None else None
 
     # ------------------------------------------------------------------ writes
 
@@ -82,7 +168,15 @@ class Ledger:
         problem = verify_commit(block.header, block.commit, self.genesis.validators)
         if problem:
             return problem
-        problem = rules.check_header(self.genesis, self.tip, block.header, block.txs, now_ms=None)
+        # Without the services' results of the tip yet, the commit of > 2/3 vouches for the root.
+        problem = rules.check_header(
+            self.genesis,
+            self.tip,
+            block.header,
+            block.txs,
+            now_ms=None,
+            check_results=self.tip.results_root is not None,
+        )
         if problem:
             return problem
         return rules.check_block_txs(
@@ -100,7 +194,18 @@ class Ledger:
         result = self._execute(block)
         for tx in block.txs:
             self._nonces[tx.sender] = tx.nonce
-        self.tip = ChainTip(block.height, block.block_hash(), block.header.time, result.results_root)
+        root: str | None = result.results_root
+        if self.services:
+            self.pending[block.height] = PendingResults.for_block(
+                block, self.services, result.receipts, result.checkpoint
+            )
+            self.pending = {h: p for h, p in self.pending.items() if h > block.height - 1000}
+            root = None
+        self.tip = ChainTip(block.height, block.block_hash(), block.header.time, root)
+        if self.services:
+            pending = self.pending[block.height]
+            self._replay_early(pending)
+            self._maybe_complete(pending)
         return Applied(block, result)
 
     def _execute(self, block: SealedBlock) -> BlockResult:
@@ -143,8 +248,14 @@ class Ledger:
             return rules.genesis_tip(self.genesis)
         header = self.blocks.header(height)
         assert header is not None
-        receipts, checkpoints = self.results(height)
-        return ChainTip(height, header.block_hash(), header.time, rules.results_root(receipts, checkpoints))
+        results = self.results(height)
+        if results is None:  # the services' part is re-collected from their topics
+            block = self.blocks.block(height)
+            assert block is not None
+            receipts, checkpoints = self.chain_results(height)
+            self.pending[height] = PendingResults.for_block(block, self.services, receipts, checkpoints[0])
+            return ChainTip(height, header.block_hash(), header.time, None)
+        return ChainTip(height, header.block_hash(), header.time, rules.results_root(*results))
 
     def close(self) -> None:
         self.blocks.close()

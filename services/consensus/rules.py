@@ -156,7 +156,7 @@ class ChainTip:
     height: int
     block_hash: str
     time: int
-    results_root: str
+    results_root: str | None  # None while executing services' results are still arriving
 
 
 def genesis_tip(genesis: Genesis) -> ChainTip:
@@ -176,6 +176,8 @@ def build_header(
     proposer: str,
     txs: Sequence[TxEnvelope],
 ) -> BlockHeader:
+    if tip.results_root is None:
+        raise ValueError(f"the results of block {tip.height} are not complete yet")
     vset = validator_set_hash(genesis.validators)
     return BlockHeader(
         chain_id=genesis.chain_id,
@@ -198,6 +200,7 @@ def check_header(
     header: BlockHeader,
     txs: Sequence[TxEnvelope],
     now_ms: int | None,
+    check_results: bool = True,
 ) -> str | None:
     """Why ``header`` cannot follow ``tip`` (None if it can). ``now_ms=None`` skips the clock check
     (replay and audit have no "now")."""
@@ -211,7 +214,9 @@ def check_header(
         return f"block time {header.time} is not after the previous block's {tip.time}"
     if now_ms is not None and header.time > now_ms + MAX_FUTURE_DRIFT_MS:
         return f"block time {header.time} is too far in the future"
-    if header.last_results_root != tip.results_root:
+    if check_results and tip.results_root is None:
+        return f"the results of block {tip.height} are not complete yet"
+    if check_results and header.last_results_root != tip.results_root:
         return "last_results_root does not match the results of the previous block"
     vset = validator_set_hash(genesis.validators)
     if header.validator_set_hash != vset or header.next_validator_set_hash != vset:

@@ -31,6 +31,7 @@ import orjson
 
 from traco.core import crypto
 from traco.core.ports import BusMessage, EventBus, OutgoingMessage, StateStore
+from traco.core.topics import topic
 from traco.schemas.block import Commit, CommitSig, SealedBlock, proposal_sign_bytes, vote_sign_bytes
 from traco.schemas.consensus import BlockRequest, ProposalMessage, VoteMessage
 from traco.schemas.genesis import Genesis
@@ -40,6 +41,7 @@ from traco.services.consensus import machine as m
 from traco.services.consensus import rules, wire
 from traco.services.consensus.ledger import Ledger
 from traco.services.consensus.mempool import Mempool
+from traco.services.consensus.results import offer_results
 from traco.services.consensus.rules import Refusal
 
 log = logging.getLogger(__name__)
@@ -151,6 +153,8 @@ class Validator:
             loop.create_task(self._pump(self.topics.blocks, "block", "earliest", self.inbox)),
             loop.create_task(self._ticker()),
         ]
+        for topic_name, kind in self._results_topics():
+            self._tasks.append(loop.create_task(self._pump(topic_name, kind, "earliest", self.inbox)))
         if self._running_height() == self.ledger.height + 1:
             await self._feed(m.Resend())
         try:
@@ -217,7 +221,7 @@ class Validator:
     async def republish(self, start: int, end: int) -> None:
         batch: list[OutgoingMessage] = []
         for block in self.ledger.blocks.blocks(start, end):
-            receipts, checkpoints = self.ledger.results(block.height)
+            receipts, checkpoints = self.ledger.chain_results(block.height)
             events = self.store.events(block.height)
             batch += wire.block_outputs(self.topics, block, receipts, events, checkpoints[0])
             if len(batch) >= 500:
@@ -225,6 +229,13 @@ class Validator:
                 batch = []
         if batch:
             await self.bus.publish_many(batch)
+
+    def _results_topics(self) -> list[tuple[str, str]]:
+        """With executing services, their receipts and checkpoints are part of each block's results."""
+        if not self.ledger.services:
+            return []
+        topics = [(self.topics.receipts, "receipts")]
+        return topics + [(topic(self.genesis.chain_id, f"events.{s}"), "checkpoints") for s in self.ledger.services]
 
     # ------------------------------------------------------------------ dispatch
 
@@ -237,6 +248,9 @@ class Validator:
         elif kind == "block":
             for message in item:
                 await self._on_block_message(message)
+        elif kind in ("receipts", "checkpoints"):
+            if offer_results(self.ledger, kind, item):
+                await self._apply_buffered()  # proposals that waited for these results
         elif kind == "timeout":
             await self._feed(item)
         elif kind == "tick":
@@ -397,7 +411,8 @@ class Validator:
     async def _on_proposal(self, proposal: ProposalMessage) -> None:
         if proposal.height <= self.ledger.height:
             return
-        if proposal.height > self.ledger.height + 1:
+        if proposal.height > self.ledger.height + 1 or self.ledger.tip.results_root is None:
+            # too early: for a future height, or before the services' results of the tip are in
             self.future_proposals.append(proposal)
             self.future_proposals = self.future_proposals[-64:]
             return
@@ -480,8 +495,8 @@ class Validator:
         the configured empty-block interval has passed.
         """
         next_height = self.ledger.height + 1
-        if self._running_height() == next_height:
-            return
+        if self._running_height() == next_height or self.ledger.tip.results_root is None:
+            return  # running already, or the services have not yet reported the tip's results
         interval = self.config.empty_block_interval_s
         if (
             self.last_had_txs
@@ -499,6 +514,8 @@ class Validator:
         if height != self.ledger.height + 1 or height != self._running_height():
             self.want_value = None
             return
+        if self.ledger.tip.results_root is None:
+            return  # asked again once the services' results of the tip are in
         self.want_value = None
         params = self.genesis.params
         txs = self.mempool.select(self.ledger.chain_nonce, params.max_block_txs, params.max_block_bytes)

@@ -185,3 +185,35 @@ def test_genesis_hash_links_block_one(kit: Kit) -> None:
     block = kit.seal(ledger.tip, [])
     assert block.header.prev_hash == kit.genesis.genesis_hash()
     assert block.header.last_results_root == hashlib.sha256(b"").hexdigest()
+
+
+def test_with_executing_services_the_next_header_waits_for_and_commits_their_results() -> None:
+    from traco.schemas.events import BlockProcessed
+    from traco.schemas.receipt import Receipt, ReceiptStatus
+    from traco.schemas.tx import sign_tx
+
+    kit = Kit()
+    params = kit.genesis.params.model_copy(update={"services": ("svc",), "kinds": ("chain.anchor", "svc.do")})
+    kit.genesis = kit.genesis.model_copy(update={"params": params})
+    ledger = ledger_for(kit)
+    own = sign_tx(kit.member_keys[1], kit.chain_id, "svc.do", 1, {"x": 1})
+    block = kit.seal(ledger.tip, [kit.anchor(0, "a"), own])
+    svc_receipt = Receipt(
+        tx_id=own.tx_id, kind="svc.do", status=ReceiptStatus.ACCEPTED, code="OK", height=1, index=1, service="svc"
+    )
+    checkpoint = BlockProcessed(service="svc", height=1, state_digest="ab" * 32)
+    assert not ledger.offer_checkpoint(checkpoint)  # early: stashed until block 1 is applied
+    ledger.apply(block)
+    assert ledger.tip.results_root is None
+    assert "1 receipts" in (ledger.waiting_for() or "")
+    forged = svc_receipt.model_copy(update={"index": 0})
+    assert not ledger.offer_receipt(forged)  # wrong position: not the receipt block 1 waits for
+    assert ledger.offer_receipt(svc_receipt)
+    results = ledger.results(1)
+    assert results is not None
+    receipts, checkpoints = results
+    assert [r.service for r in receipts] == ["chain", "svc"]
+    assert [c.service for c in checkpoints] == ["chain", "svc"]
+    assert ledger.tip.results_root == rules.results_root(receipts, checkpoints)
+    nxt = kit.seal(ledger.tip, [])
+    assert nxt.header.last_results_root == ledger.tip.results_root
