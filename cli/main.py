@@ -142,6 +142,24 @@ def serve_consensus(data_dir: DataDirOpt = None) -> None:
     asyncio.run(serve_consensus_api(settings_for(data_dir)))
 
 
+@serve_app.command("party")
+def serve_party(data_dir: DataDirOpt = None) -> None:
+    """Run the party service (members, roles, governance) and its API."""
+    from traco.services.serve import serve_service
+
+    _logging()
+    asyncio.run(serve_service(settings_for(data_dir), "party"))
+
+
+@serve_app.command("doc")
+def serve_doc(data_dir: DataDirOpt = None) -> None:
+    """Run the doc service (document registry, pledges) and its API."""
+    from traco.services.serve import serve_service
+
+    _logging()
+    asyncio.run(serve_service(settings_for(data_dir), "doc"))
+
+
 # ---------------------------------------------------------------------------- keys
 
 

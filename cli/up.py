@@ -26,7 +26,9 @@ from traco.core.adapters.kafka import KafkaEventBus
 from traco.core.broker import TansuBroker
 from traco.core.settings import Settings
 from traco.core.topics import chain_topics
+from traco.services import registry
 from traco.services.consensus.genesis import DataDir, init_chain
+from traco.services.serve import service_port
 
 console = Console()
 
@@ -80,6 +82,8 @@ class Mesh:
             raise SystemExit(f"port {settings.api_port} is in use; set TRACO_API_PORT or stop what holds it")
         for i in range(len(genesis.validators)):
             self._spawn(f"validator-{i}", ["serve", "validator", "--index", str(i)])
+        for service in genesis.params.services:
+            self._spawn(service, ["serve", service])
         self._spawn("consensus-api", ["serve", "consensus"])
         url = f"http://{settings.api_host}:{settings.api_port}"
         self._wait_for_api(url)
@@ -151,6 +155,9 @@ def run_up(settings: Settings, validators: int) -> None:
         console.print(f"  broker     {mesh.bootstrap}{'' if settings.kafka_bootstrap else ' (embedded Tansu)'}")
         console.print(f"  API        {url}   (OpenAPI docs: {url}/docs)")
         console.print(f"  validators {sum(1 for n in mesh.children if n.startswith('validator'))}")
+        for service in registry.ORDER:
+            if service in mesh.children:
+                console.print(f"  {service:<10} http://{settings.api_host}:{service_port(settings, service)}")
         console.print(f"  data dir   {data.resolve()}   logs: {DataDir(data).logs.resolve()}")
         console.print(
             '  try        traco tx send --kind chain.anchor --payload \'{"digest": "<64 hex>", "label": "hello"}\''

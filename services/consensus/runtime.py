@@ -63,7 +63,7 @@ def make_bus(settings: Settings, client_id: str) -> KafkaEventBus:
     )
 
 
-async def _until_signalled(main: asyncio.Task[None]) -> None:
+async def until_signalled(main: asyncio.Task[None]) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
@@ -98,7 +98,7 @@ async def serve_validator(settings: Settings, index: int) -> None:
             ),
         )
         log.info("validator %d (%s…) at height %d", index, validator.me[:16], ledger.height)
-        await _until_signalled(asyncio.get_running_loop().create_task(validator.run()))
+        await until_signalled(asyncio.get_running_loop().create_task(validator.run()))
     finally:
         await bus.stop()
         ledger.close()
@@ -132,7 +132,7 @@ async def serve_consensus_api(settings: Settings) -> None:
             await tasks
 
         main = loop.create_task(both())
-        await _until_signalled(main)
+        await until_signalled(main)
         tasks.cancel()
     finally:
         with contextlib.suppress(FileNotFoundError):

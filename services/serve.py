@@ -1,0 +1,97 @@
+"""``traco serve party|doc``: one executing service as a process (what a Kubernetes pod runs).
+
+It runs the shared ``ServiceRuntime`` with the service's pure rules and, beside it, the
+service's HTTP API (queries over its own state; transactions are submitted to the consensus
+API's ``POST /tx`` or produced to the ``tx`` topic). The API listens on the consensus API's
+port + 1 + the service's position in ``registry.ORDER`` (party 8701, doc 8702 by default).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import logging
+import os
+from typing import Any
+
+import uvicorn
+from fastapi import APIRouter, FastAPI
+
+from traco.core.adapters.factory import open_state_store
+from traco.core.service_runtime import ServiceRuntime
+from traco.core.settings import Settings
+from traco.core.topics import chain_topics
+from traco.core.tracing import configure_tracing
+from traco.services import registry
+from traco.services.consensus.genesis import DataDir, load_genesis
+from traco.services.consensus.runtime import make_bus, storage_config, until_signalled
+
+log = logging.getLogger(__name__)
+
+
+def service_port(settings: Settings, name: str) -> int:
+    return settings.api_port + 1 + registry.ORDER.index(name)
+
+
+def create_service_app(runtime: ServiceRuntime) -> FastAPI:
+    name = runtime.domain.service
+    app = FastAPI(title=f"TRACO {name} service", version="0.1.0")
+    router = APIRouter()
+
+    @router.get("/status")
+    async def status() -> dict[str, Any]:
+        """Height executed, state digest and what the service is waiting for."""
+        height = runtime.height
+        return {
+            "service": name,
+            "height": height,
+            "state_digest": runtime.store.state_digest(height) if height else None,
+            "kinds": sorted(runtime.domain.kinds),
+            "upstream": {u: s.completed for u, s in runtime.upstream.items()},
+        }
+
+    app.include_router(router)
+    try:
+        module = importlib.import_module(f"traco.services.{name}.api")
+    except ModuleNotFoundError:
+        return app
+    app.include_router(module.router(runtime))
+    return app
+
+
+async def serve_service(settings: Settings, name: str) -> None:
+    configure_tracing(f"traco-{name}")
+    genesis = load_genesis(DataDir(settings.data_dir).genesis)
+    store = open_state_store(storage_config(settings), name)
+    bus = make_bus(settings, name)
+    await bus.start()
+    try:
+        await bus.ensure_topics(chain_topics(genesis.chain_id, tx_partitions=settings.tx_partitions))
+        runtime = ServiceRuntime(
+            registry.domain(name),
+            genesis,
+            store,
+            bus,
+            registry.upstream_domains(name),
+            registry.genesis_events(genesis),
+        )
+        port = service_port(settings, name)
+        server = uvicorn.Server(
+            uvicorn.Config(
+                create_service_app(runtime), host=settings.api_host, port=port, log_level="warning", lifespan="off"
+            )
+        )
+        info = DataDir(settings.data_dir).root / f"{name}-api.json"
+        info.write_text(json.dumps({"url": f"http://{settings.api_host}:{port}", "pid": os.getpid()}) + "\n")
+        log.info("%s service at height %d, API on port %d", name, runtime.height, port)
+        tasks = asyncio.gather(runtime.run(), server.serve())
+
+        async def both() -> None:
+            await tasks
+
+        await until_signalled(asyncio.get_running_loop().create_task(both()))
+        tasks.cancel()
+    finally:
+        await bus.stop()
+        store.close()
