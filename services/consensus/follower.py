@@ -94,6 +94,8 @@ class Follower:
             log.warning("refusing block %d: %s", block.height, problem)
             return False
         self.ledger.apply(block)
+        self.ledger.admitted.at_time(block.header.time)
+        self.ledger.admitted.advance(self.ledger.height)
         return True
 
     async def _follow_receipts(self) -> None:
@@ -109,7 +111,10 @@ class Follower:
                 self.ledger.state.put_rejection(receipt)
 
     async def _follow_checkpoints(self, events_topic: str) -> None:
+        follows_party = events_topic.endswith(".events.party")
         async for batch in self.bus.consume(events_topic, start="earliest"):
+            if follows_party:  # the API refuses non-members as the validators would
+                self.ledger.admitted.offer(batch, self.ledger.height)
             offer_results(self.ledger, "checkpoints", batch)
 
     async def _watch_gaps(self) -> None:

@@ -21,6 +21,7 @@ from traco.schemas.events import BlockProcessed
 from traco.schemas.genesis import Genesis
 from traco.schemas.receipt import Receipt
 from traco.services.consensus import rules
+from traco.services.consensus.admission import Admission
 from traco.services.consensus.results import PendingResults
 from traco.services.consensus.rules import BlockResult, ChainTip
 
@@ -40,7 +41,7 @@ class Ledger:
         self.genesis = genesis
         self.blocks = blocks
         self.state = state
-        self.admitted = rules.admitted_keys(genesis)
+        self.admitted = Admission(genesis)
         self.services = genesis.params.services
         self.pending: dict[int, PendingResults] = {}
         self.early: dict[int, list[Receipt | BlockProcessed]] = {}
@@ -181,7 +182,7 @@ class Ledger:
             return problem
         return rules.check_block_txs(
             self.genesis,
-            self.admitted,
+            rules.Everyone(),  # admission was the validators' to check; the commit vouches for it
             block.txs,
             self.state.get,
             self.is_sealed,

@@ -97,6 +97,7 @@ class Validator:
         self.last_progress = time.monotonic()
         self.last_block_at = time.monotonic()
         self.seen_height_traffic: set[int] = set()
+        self.party_topic = topic(genesis.chain_id, "events.party")
         self.answered: dict[int, float] = {}
         # Consensus traffic, blocks and timers go before transactions: a backlog of submitted
         # transactions must never delay a vote (that would stall the chain under load).
@@ -249,6 +250,8 @@ class Validator:
             for message in item:
                 await self._on_block_message(message)
         elif kind in ("receipts", "checkpoints"):
+            if kind == "checkpoints" and item and item[0].topic == self.party_topic:
+                self.ledger.admitted.offer(item, self.ledger.height)
             if offer_results(self.ledger, kind, item):
                 await self._apply_buffered()  # proposals that waited for these results
         elif kind == "timeout":
@@ -552,6 +555,8 @@ class Validator:
         started = time.monotonic()
         traces = {tx.tx_id: t for tx in block.txs if (t := self.mempool.traceparent(tx.tx_id))}
         applied = self.ledger.apply(block)
+        self.ledger.admitted.at_time(block.header.time)
+        self.ledger.admitted.advance(self.ledger.height)
         log.info(
             "sealed %d: %d txs, round %d, mempool %d, applied in %.0f ms",
             block.height,
