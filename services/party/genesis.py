@@ -1,0 +1,195 @@
+"""The party state at height 0: founding members, the role table, voting rules, validators.
+
+Why events: genesis is expressed as the same events that transactions emit
+(``RulesSet``, ``RoleKindsSet``, ``ValidatorAdded``, ``MemberRegistered`` + ``MemberAdmitted``),
+so there is one ``mutate`` path and an auditor replays genesis exactly like any block. Apply
+``genesis_events(pg)`` in order with ``PARTY.mutate`` to an empty state, as ``genesis_state``
+does, and the result is the state before block 1. Genesis events carry ``height`` 0, ``index``
+= their position in the list and ``time`` = ``genesis_time``.
+
+Founding members need no sponsor and no proof of possession: the consortium writes their keys
+into genesis by hand (or ``development_genesis`` from freshly generated key files).
+Genesis validators are in effect from height 0; the consensus genesis names them too, and the
+runtime must keep the two lists equal (see the report to the integrator).
+
+``development_genesis`` builds the README's cast (``exporter``, ``importer``, ``carrier``,
+``bank-a``, ``bank-b``, ``custodian``, ``kyc``, ``council-1``..``council-3``) and a default role
+table; it is data, and every entry can be changed later by a council vote.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from traco.core.domain import DictState, Event
+from traco.services.party.events import At, event, mutate
+from traco.services.party.models import (
+    DEFAULT_RULES,
+    MAX_POWER,
+    Jurisdiction,
+    Kinds,
+    MemberId,
+    Millis,
+    PublicKey,
+    RoleName,
+    Roles,
+    Rules,
+    Text,
+)
+
+__all__ = [
+    "DEFAULT_ROLE_KINDS",
+    "DEVELOPMENT_CAST",
+    "GenesisMember",
+    "GenesisValidator",
+    "PartyGenesis",
+    "development_genesis",
+    "genesis_events",
+    "genesis_state",
+]
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class GenesisMember(_Config):
+    name: MemberId
+    """Becomes the member id."""
+    organisation: Text
+    jurisdiction: Jurisdiction
+    public_key: PublicKey
+    roles: Roles
+
+
+class GenesisValidator(_Config):
+    public_key: PublicKey
+    power: int = Field(ge=1, le=MAX_POWER)
+
+
+class PartyGenesis(_Config):
+    genesis_time: Millis = 0
+    members: tuple[GenesisMember, ...] = ()
+    role_kinds: dict[RoleName, Kinds] = Field(default_factory=dict)
+    rules: Rules = DEFAULT_RULES
+    validators: tuple[GenesisValidator, ...] = ()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        _unique("member name", [m.name for m in self.members])
+        _unique("member public key", [m.public_key for m in self.members])
+        _unique("validator public key", [v.public_key for v in self.validators])
+        for m in self.members:
+            unknown = sorted(set(m.roles) - set(self.role_kinds))
+            if unknown:
+                raise ValueError(f"member {m.name!r} has roles missing from role_kinds: {unknown}")
+        return self
+
+
+def _unique(what: str, values: list[str]) -> None:
+    seen: set[str] = set()
+    for value in values:
+        if value in seen:
+            raise ValueError(f"{what} {value!r} appears twice")
+        seen.add(value)
+
+
+def genesis_events(pg: PartyGenesis) -> list[Event]:
+    """The events that, applied in order to an empty state, give the party state at height 0."""
+    events: list[Event] = []
+
+    def add(event_type: str, aggregate_id: str, **data: object) -> None:
+        events.append(event(At(0, len(events), pg.genesis_time), event_type, aggregate_id, **data))
+
+    add("RulesSet", "rules", rules=pg.rules.model_dump())
+    for role in sorted(pg.role_kinds):
+        add("RoleKindsSet", f"role:{role}", role=role, kinds=list(pg.role_kinds[role]))
+    for v in pg.validators:
+        add("ValidatorAdded", f"validator:{v.public_key}", public_key=v.public_key, power=v.power, from_height=0)
+    for m in pg.members:
+        add(
+            "MemberRegistered",
+            f"member:{m.name}",
+            member_id=m.name,
+            name=m.name,
+            organisation=m.organisation,
+            jurisdiction=m.jurisdiction,
+            roles=list(m.roles),
+            keys=[m.public_key],
+            primary_key=m.public_key,
+            sponsor=None,
+            sponsor_key=None,
+        )
+        add("MemberAdmitted", f"member:{m.name}", member_id=m.name, roles=list(m.roles))
+    return events
+
+
+def genesis_state(pg: PartyGenesis) -> DictState:
+    """A fresh in-memory state with ``genesis_events(pg)`` applied (what the runtime stores)."""
+    state = DictState()
+    for ev in genesis_events(pg):
+        state.apply(mutate(state, ev))
+    return state
+
+
+# --------------------------------------------------------------------------- development genesis
+
+_EVERY_MEMBER = ("party.register", "party.delegate", "party.agreement", "party.key.rotate")
+_HOLDER = ("doc.transfer", "doc.surrender", "doc.pledge", "doc.share_key")
+"""What a holder of a document may do with it; the doc service checks who holds it."""
+_ISSUER = ("doc.register", "doc.event", "doc.amend")
+"""Issuing and reporting; the doc service checks which role may issue which type or milestone."""
+
+DEFAULT_ROLE_KINDS: Mapping[str, tuple[str, ...]] = {
+    "exporter": (*_ISSUER, *_HOLDER, "trade.*"),
+    "importer": (*_ISSUER, *_HOLDER, "trade.*"),
+    "carrier": (*_ISSUER, "doc.transfer", "doc.surrender", "doc.share_key"),
+    "warehouse": (*_ISSUER, *_HOLDER),
+    "bank": ("doc.event", "doc.release", *_HOLDER, "trade.*"),
+    "insurer": (*_ISSUER, "doc.share_key", "trade.*"),
+    "factor": ("doc.event", "doc.release", *_HOLDER, "trade.*"),
+    "custodian": ("doc.share_key", "trade.*"),
+    "regulator": (*_ISSUER, "doc.share_key"),
+    "kyc_provider": ("party.kyc",),
+    "council": ("party.propose", "party.vote"),
+}
+"""Role -> kinds for development; every role also gets ``party.register``, ``party.delegate``,
+``party.agreement`` and ``party.key.rotate``."""
+
+DEVELOPMENT_CAST: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
+    ("exporter", "Harbour Exports Ltd", "SG", ("exporter",)),
+    ("importer", "Rhine Imports GmbH", "DE", ("importer",)),
+    ("carrier", "Blue Water Lines", "DK", ("carrier",)),
+    ("bank-a", "Bank A plc", "GB", ("bank",)),
+    ("bank-b", "Banque B SA", "FR", ("bank",)),
+    ("custodian", "Alpine Custody AG", "CH", ("custodian",)),
+    ("kyc", "Trusted KYC BV", "NL", ("kyc_provider",)),
+    ("council-1", "Consortium Council Seat 1", "SG", ("council",)),
+    ("council-2", "Consortium Council Seat 2", "GB", ("council",)),
+    ("council-3", "Consortium Council Seat 3", "DE", ("council",)),
+)
+"""``(name, organisation, jurisdiction, roles)`` of the README's development members."""
+
+
+def development_genesis(
+    keys: Mapping[str, str], *, validators: Mapping[str, int] | None = None, genesis_time: int = 0
+) -> PartyGenesis:
+    """The development cast from ``name -> public key hex``; every cast name must be present.
+
+    ``validators`` (public key -> power) is optional: the consensus genesis also lists them.
+    """
+    missing = [name for name, *_ in DEVELOPMENT_CAST if name not in keys]
+    if missing:
+        raise ValueError(f"development genesis needs keys for {missing}")
+    return PartyGenesis(
+        genesis_time=genesis_time,
+        members=tuple(
+            GenesisMember(name=name, organisation=org, jurisdiction=where, public_key=keys[name], roles=list(roles))
+            for name, org, where, roles in DEVELOPMENT_CAST
+        ),
+        role_kinds={role: [*kinds, *_EVERY_MEMBER] for role, kinds in DEFAULT_ROLE_KINDS.items()},
+        validators=tuple(GenesisValidator(public_key=k, power=p) for k, p in (validators or {}).items()),
+    )

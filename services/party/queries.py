@@ -1,0 +1,247 @@
+"""Pure read functions over the party state: who is a member, what may a key submit, who validates.
+
+Why: the doc service (and trade, bridge) decide "may this sender do this?" against the party
+state as of the end of the previous block (DESIGN §7), and the runtime feeds the validator set to
+consensus. They call these functions on a ``StateView`` instead of decoding party keys
+themselves, so the party layout can change behind one module. Nothing here writes, reads a
+clock or does I/O; ``time`` is always the caller's block time in ms.
+
+Key validity: a key is valid at ``time`` while its record has ``valid_until`` null, or
+``time < valid_until`` (a rotated-out key during its overlap). Membership is per member, not
+per key: every valid key of an admitted member has the member's roles.
+
+``council`` returns **member ids** (sorted), not keys: a council seat belongs to the member and
+survives key rotation, and a member votes once whatever key it signs with.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from traco.core.domain import StateView
+from traco.services.party import state as keys
+from traco.services.party.models import DEFAULT_RULES, kind_matches
+
+__all__ = [
+    "COUNCIL_ROLE",
+    "acting_for",
+    "agreement",
+    "agreements_of",
+    "council",
+    "delegation",
+    "delegations",
+    "history",
+    "is_admitted",
+    "kyc_valid",
+    "may_submit",
+    "member",
+    "member_by_id",
+    "member_keys",
+    "members",
+    "proposal",
+    "proposals",
+    "role_kinds",
+    "roles_of",
+    "rules",
+    "scheduled_validators",
+    "validator_set",
+]
+
+COUNCIL_ROLE = "council"
+
+
+# --------------------------------------------------------------------------- members and keys
+
+
+def member(view: StateView, key: str, time: int) -> dict[str, Any] | None:
+    """The member record of ``key`` if the key is valid at ``time`` (any status), else ``None``."""
+    record = keys.load(view, keys.member(key))
+    if record is None:
+        return None
+    valid_until = record["valid_until"]
+    if valid_until is not None and time >= valid_until:
+        return None
+    return record
+
+
+def is_admitted(view: StateView, key: str, time: int) -> bool:
+    """True if ``key`` is a valid key of an admitted (not applied, not suspended) member."""
+    record = member(view, key, time)
+    return record is not None and record["status"] == "admitted"
+
+
+def roles_of(view: StateView, key: str, time: int) -> frozenset[str]:
+    """The roles of the member holding ``key``; empty unless admitted and the key valid."""
+    record = member(view, key, time)
+    if record is None or record["status"] != "admitted":
+        return frozenset()
+    return frozenset(record["roles"])
+
+
+def may_submit(view: StateView, key: str, kind: str, time: int) -> bool:
+    """True if ``key`` is a valid key of an admitted member one of whose roles lists ``kind``
+    (exactly, or through a ``svc.*`` pattern)."""
+    return any(kind_matches(_kinds_of(view, role), kind) for role in sorted(roles_of(view, key, time)))
+
+
+def member_by_id(view: StateView, member_id: str) -> dict[str, Any] | None:
+    """The record of a member by id, as seen through its primary key (any status)."""
+    index = keys.load(view, keys.member_keys(member_id))
+    if index is None:
+        return None
+    return keys.load(view, keys.member(index["primary_key"]))
+
+
+def member_keys(view: StateView, member_id: str) -> list[str]:
+    """Every key the member has ever held (current and rotated-out), sorted."""
+    index = keys.load(view, keys.member_keys(member_id))
+    return [] if index is None else list(index["keys"])
+
+
+def members(view: StateView) -> list[dict[str, Any]]:
+    """Every member record (one per member, via its primary key), by member id."""
+    out = []
+    for _, raw in view.scan(keys.MEMBER_KEYS):
+        record = keys.load(view, keys.member(orjson.loads(raw)["primary_key"]))
+        if record is not None:
+            out.append(record)
+    return out
+
+
+def kyc_valid(view: StateView, key: str, time: int) -> bool:
+    """True if the member holding ``key`` has a ``verified`` KYC attestation not yet expired."""
+    record = member(view, key, time)
+    if record is None or record["kyc"] is None:
+        return False
+    kyc = record["kyc"]
+    return bool(kyc["status"] == "verified" and time < kyc["expires_at"])
+
+
+def council(view: StateView, time: int) -> list[str]:
+    """Member ids (sorted) of admitted members holding the ``council`` role whose primary key is
+    valid at ``time``."""
+    return [
+        record["member_id"]
+        for record in members(view)
+        if record["status"] == "admitted"
+        and COUNCIL_ROLE in record["roles"]
+        and member(view, record["primary_key"], time) is not None
+    ]
+
+
+def history(view: StateView, member_id: str) -> list[dict[str, Any]]:
+    """A member's history in chain order: ``{"type", "height", "index", "time", "data"}`` each."""
+    return [orjson.loads(raw) for _, raw in view.scan(f"{keys.HISTORY}{member_id}/")]
+
+
+# --------------------------------------------------------------------------- roles and rules
+
+
+def _kinds_of(view: StateView, role: str) -> list[str]:
+    record = keys.load(view, keys.role_kinds(role))
+    return [] if record is None else list(record["kinds"])
+
+
+def role_kinds(view: StateView) -> dict[str, list[str]]:
+    """The whole role table: role -> kinds (and ``svc.*`` patterns) it may submit."""
+    return {key.removeprefix(keys.ROLE_KINDS): orjson.loads(raw)["kinds"] for key, raw in view.scan(keys.ROLE_KINDS)}
+
+
+def rules(view: StateView) -> dict[str, int]:
+    """The voting rules for new proposals (the defaults if genesis set none)."""
+    record = keys.load(view, keys.RULES)
+    return DEFAULT_RULES.model_dump() if record is None else record
+
+
+# --------------------------------------------------------------------------- validators
+
+
+def validator_set(view: StateView, height: int) -> list[tuple[str, int]]:
+    """``(public key, power)`` of the validators in effect at ``height``, sorted by public key.
+
+    A change voted in at height h is in effect from h + 2; earlier heights keep the set they had.
+    """
+    out = []
+    for key, raw in view.scan(keys.VALIDATOR):
+        public_key = key.removeprefix(keys.VALIDATOR)
+        latest = orjson.loads(raw)
+        power = latest["power"] if latest["from_height"] <= height else _power_at(view, public_key, height)
+        if power > 0:
+            out.append((public_key, power))
+    return out
+
+
+def _power_at(view: StateView, public_key: str, height: int) -> int:
+    power = 0
+    for key, raw in view.scan(f"{keys.VALIDATOR_CHANGE}{public_key}/"):
+        if int(key.rsplit("/", 1)[1]) > height:
+            break
+        power = orjson.loads(raw)["power"]
+    return int(power)
+
+
+def scheduled_validators(view: StateView) -> dict[str, int]:
+    """The validator set once every voted change is in effect: public key -> power."""
+    out = {}
+    for key, raw in view.scan(keys.VALIDATOR):
+        power = orjson.loads(raw)["power"]
+        if power > 0:
+            out[key.removeprefix(keys.VALIDATOR)] = int(power)
+    return out
+
+
+# --------------------------------------------------------------------------- proposals, agreements
+
+
+def _effective(record: dict[str, Any], time: int) -> dict[str, Any]:
+    if record["status"] == "open" and time > record["deadline"]:
+        return {**record, "status": "expired"}
+    return record
+
+
+def proposal(view: StateView, proposal_id: int, time: int) -> dict[str, Any] | None:
+    """A proposal with its tally; an open proposal past its deadline shows status ``expired``."""
+    record = keys.load(view, keys.proposal(proposal_id))
+    return None if record is None else _effective(record, time)
+
+
+def proposals(view: StateView, time: int, status: str | None = None) -> list[dict[str, Any]]:
+    """Every proposal (optionally only those with effective ``status``), by id."""
+    found = [_effective(orjson.loads(raw), time) for _, raw in view.scan(keys.PROPOSAL)]
+    found.sort(key=lambda record: int(record["proposal_id"]))
+    return [record for record in found if status is None or record["status"] == status]
+
+
+def agreement(view: StateView, agreement_hash: str) -> dict[str, Any] | None:
+    return keys.load(view, keys.agreement(agreement_hash))
+
+
+def agreements_of(view: StateView, member_id: str) -> list[dict[str, Any]]:
+    """Agreements to which ``member_id`` is a party, by hash."""
+    found = (orjson.loads(raw) for _, raw in view.scan(keys.AGREEMENT))
+    return [record for record in found if member_id in record["parties"]]
+
+
+# --------------------------------------------------------------------------- delegations
+
+
+def delegation(view: StateView, member_id: str, principal: str) -> dict[str, Any] | None:
+    return keys.load(view, keys.delegation(member_id, principal))
+
+
+def delegations(view: StateView, member_id: str) -> list[dict[str, Any]]:
+    """A member's delegations (expired ones included), by principal id."""
+    return [orjson.loads(raw) for _, raw in view.scan(f"{keys.DELEGATION}{member_id}/")]
+
+
+def acting_for(view: StateView, member_key: str, principal: str, kind: str, time: int) -> bool:
+    """True if the member holding ``member_key`` may submit ``kind`` on behalf of ``principal``
+    at ``time``: it may submit ``kind`` itself, and an unexpired delegation from ``principal``
+    lists ``kind`` (or a covering ``svc.*``)."""
+    record = member(view, member_key, time)
+    if record is None or not may_submit(view, member_key, kind, time):
+        return False
+    found = delegation(view, record["member_id"], principal)
+    return found is not None and time < found["expires_at"] and kind_matches(found["kinds"], kind)

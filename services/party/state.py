@@ -1,0 +1,80 @@
+"""Where the party service keeps what, in its key/value state (the layout is in ``domain.py``).
+
+One module spells every key so that the rules, the mutators and the queries (which the doc
+service and the runtime call) can never disagree about a prefix. Values are canonical JSON
+objects written with ``traco.core.domain.encode``; ``load`` reads one back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import orjson
+
+from traco.core.domain import StateView
+
+MEMBER = "member/"
+MEMBER_KEYS = "member_keys/"
+ROLE_KINDS = "role_kinds/"
+RULES = "rules"
+PROPOSAL = "proposal/"
+PROPOSAL_SEQ = "proposal_seq"
+AGREEMENT = "agreement/"
+VALIDATOR = "validator/"
+VALIDATOR_CHANGE = "validator_change/"
+DELEGATION = "delegation/"
+HISTORY = "history/"
+
+
+def member(public_key: str) -> str:
+    return f"{MEMBER}{public_key}"
+
+
+def member_keys(member_id: str) -> str:
+    return f"{MEMBER_KEYS}{member_id}"
+
+
+def role_kinds(role: str) -> str:
+    return f"{ROLE_KINDS}{role}"
+
+
+def proposal(proposal_id: int) -> str:
+    return f"{PROPOSAL}{proposal_id}"
+
+
+def agreement(agreement_hash: str) -> str:
+    return f"{AGREEMENT}{agreement_hash}"
+
+
+def validator(public_key: str) -> str:
+    return f"{VALIDATOR}{public_key}"
+
+
+def validator_change(public_key: str, from_height: int) -> str:
+    return f"{VALIDATOR_CHANGE}{public_key}/{from_height:012d}"
+
+
+def principal_id(principal: str) -> str:
+    """A principal's name as a key segment: names may hold ``/`` or any other character."""
+    return hashlib.sha256(principal.encode("utf-8")).hexdigest()
+
+
+def delegation(member_id: str, principal: str) -> str:
+    return f"{DELEGATION}{member_id}/{principal_id(principal)}"
+
+
+def history(member_id: str, height: int, index: int, event_type: str) -> str:
+    """Zero-padded so that a prefix scan returns a member's history in chain order."""
+    return f"{HISTORY}{member_id}/{height:012d}/{index:06d}/{event_type}"
+
+
+def load(view: StateView, key: str) -> dict[str, Any] | None:
+    """The JSON object stored under ``key``, or ``None``."""
+    raw = view.get(key)
+    if raw is None:
+        return None
+    value = orjson.loads(raw)
+    if not isinstance(value, dict):
+        raise ValueError(f"party state {key!r} does not hold a JSON object")
+    return value
