@@ -13,15 +13,26 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated
 
 import typer
-from rich.console import Console
 
-from traco.cli.client import ApiError, Client, api_url
+from traco.cli import doc as doc_cli
+from traco.cli import party as party_cli
+from traco.cli.client import ApiError
+from traco.cli.common import (
+    ApiOpt,
+    DataDirOpt,
+    KeyOpt,
+    client_for,
+    fail,
+    out,
+    print_json,
+    send,
+    settings_for,
+)
 from traco.core import crypto
 from traco.core.lightclient import verify_tx_proof
-from traco.core.settings import Settings
 from traco.schemas.genesis import Genesis
 from traco.schemas.proof import TxProof
 from traco.services.consensus.genesis import DataDir, init_chain
@@ -39,6 +50,8 @@ block_app = typer.Typer(no_args_is_help=True, help="Blocks")
 audit_app = typer.Typer(no_args_is_help=True, help="Auditing")
 serve_app = typer.Typer(no_args_is_help=True, help="Run one component (what a Kubernetes pod runs)")
 schemas_app = typer.Typer(no_args_is_help=True, help="JSON Schemas and AsyncAPI")
+app.add_typer(doc_cli.app, name="doc")
+app.add_typer(party_cli.app, name="party")
 for sub, name in [
     (keys_app, "keys"),
     (tx_app, "tx"),
@@ -49,47 +62,6 @@ for sub, name in [
     (schemas_app, "schemas"),
 ]:
     app.add_typer(sub, name=name)
-
-out = Console()
-err = Console(stderr=True)
-
-DataDirOpt = Annotated[
-    Path | None,
-    typer.Option("--data-dir", help="data directory [default: ./traco-data or TRACO_DATA_DIR]"),
-]
-ApiOpt = Annotated[str | None, typer.Option("--api", help="API URL [default: from the data dir]")]
-KeyOpt = Annotated[Path | None, typer.Option("--key", help="member key file [default: <data-dir>/keys/member.key]")]
-
-
-def fail(message: str, code: int = 1) -> NoReturn:
-    err.print(f"[red]error:[/] {message}")
-    raise typer.Exit(code)
-
-
-def settings_for(data_dir: Path | None) -> Settings:
-    settings = Settings()
-    if data_dir is not None:
-        settings = settings.model_copy(update={"data_dir": data_dir})
-    return settings
-
-
-def client_for(data_dir: Path | None, api: str | None) -> Client:
-    settings = settings_for(data_dir)
-    return Client(api_url(settings.data_dir, api, settings.api_port))
-
-
-def load_key(data_dir: Path | None, key: Path | None) -> bytes:
-    path = key or DataDir(settings_for(data_dir).data_dir).member_key
-    try:
-        return crypto.read_key_file(path)
-    except FileNotFoundError:
-        fail(f"no key file at {path} (run `traco up` or `traco init` first, or pass --key)")
-    except ValueError as exc:
-        fail(f"{path}: {exc}")
-
-
-def print_json(value: Any) -> None:
-    out.print_json(json.dumps(value))
 
 
 # ---------------------------------------------------------------------------- running
@@ -213,21 +185,7 @@ def tx_send(
         fail(f"--payload is not JSON: {exc}")
     if not isinstance(body, dict):
         fail("--payload must be a JSON object")
-    private_key = load_key(data_dir, key)
-    client = client_for(data_dir, api)
-    try:
-        tx = client.send(private_key, kind, body)
-        out.print(tx.tx_id)
-        if no_wait:
-            return
-        receipt = client.wait_receipt(tx.tx_id, timeout)
-    except ApiError as exc:
-        fail(str(exc))
-    if receipt is None:
-        fail(f"no receipt for {tx.tx_id} within {timeout:.0f}s (it may still be sealed later)", 2)
-    print_json(receipt.model_dump(mode="json"))
-    if not receipt.accepted:
-        fail(f"rejected: {receipt.code}: {receipt.message}")
+    send(data_dir, api, key, kind, body, no_wait, timeout)
 
 
 @tx_app.command("show")

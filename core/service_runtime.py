@@ -45,6 +45,7 @@ from traco.schemas.receipt import Receipt
 log = logging.getLogger(__name__)
 
 LAST_HASH_KEY = "last_block_hash"
+LAST_TIME_KEY = "last_block_time"
 GAP_REQUEST_AFTER_S = 1.0
 
 
@@ -238,7 +239,14 @@ class ServiceRuntime:
             )
         )
         self.store.set_meta(LAST_HASH_KEY, block.block_hash().encode())
+        self.store.set_meta(LAST_TIME_KEY, str(block.header.time).encode())
         return result
+
+    @property
+    def block_time(self) -> int:
+        """The time of the last block executed (the "now" of queries; the genesis time before)."""
+        raw = self.store.get_meta(LAST_TIME_KEY)
+        return int(raw) if raw else self.genesis.genesis_time
 
     # ------------------------------------------------------------------ publishing
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from traco.core import crypto
-from traco.schemas.genesis import Genesis, GenesisMember, GenesisValidator
+from traco.schemas.genesis import ChainParams, Genesis, GenesisMember, GenesisValidator
 
 
 @dataclass(frozen=True)
@@ -56,32 +57,57 @@ def load_genesis(path: Path) -> Genesis:
         raise FileNotFoundError(f"no genesis at {path}; run `traco init` first") from None
 
 
-def init_chain(data_dir: Path, chain_id: str, validators: int) -> Genesis:
+def _key(paths: DataDir, name: str) -> bytes:
+    """The private key ``keys/<name>.key``, created on first use."""
+    path = paths.keys / f"{name}.key"
+    if path.exists():
+        return crypto.read_key_file(path)
+    key = crypto.generate_private_key()
+    crypto.write_key_file(path, key)
+    return key
+
+
+def init_chain(data_dir: Path, chain_id: str, validators: int, services: tuple[str, ...] | None = None) -> Genesis:
     """Create keys and genesis if the data dir has none; return the genesis either way.
 
-    An existing genesis is never overwritten: it defines the chain the stores hold.
+    ``services`` are the executing services the chain runs (default: all of them, in their
+    fixed order); with the party service, the development cast (exporter, importer, carrier,
+    bank-a, bank-b, custodian, kyc, council-1..3) gets keys and roles. An existing genesis is
+    never overwritten: it defines the chain the stores hold.
     """
+    from traco.services import registry
+
     paths = DataDir(data_dir)
     if paths.genesis.exists():
         return load_genesis(paths.genesis)
+    services = registry.ORDER if services is None else services
     paths.keys.mkdir(parents=True, exist_ok=True)
-    vals = []
-    for i in range(validators):
-        key_path = paths.validator_key(i)
-        key = crypto.read_key_file(key_path) if key_path.exists() else crypto.generate_private_key()
-        if not key_path.exists():
-            crypto.write_key_file(key_path, key)
-        vals.append(GenesisValidator(name=f"validator-{i}", public_key=crypto.public_key(key).hex(), power=1))
-    if paths.member_key.exists():
-        member = crypto.read_key_file(paths.member_key)
-    else:
-        member = crypto.generate_private_key()
-        crypto.write_key_file(paths.member_key, member)
+    vals = tuple(
+        GenesisValidator(
+            name=f"validator-{i}", public_key=crypto.public_key(_key(paths, f"validator-{i}")).hex(), power=1
+        )
+        for i in range(validators)
+    )
+    member = crypto.public_key(_key(paths, "member")).hex()
+    members = [GenesisMember(name="member", public_key=member, roles=("regulator",))]
+    extensions: dict[str, Any] = {}
+    if "party" in services:
+        from traco.services.party import genesis as party
+
+        cast = {name: crypto.public_key(_key(paths, name)).hex() for name, *_ in party.DEVELOPMENT_CAST}
+        dev = party.development_genesis(cast, validators={v.public_key: v.power for v in vals}, genesis_time=0)
+        dev_member = party.GenesisMember(
+            name="member", organisation="Development member", jurisdiction="SG", public_key=member, roles=["regulator"]
+        )
+        extensions["party"] = dev.model_copy(update={"members": (dev_member, *dev.members)}).model_dump(mode="json")
+        members += [GenesisMember(name=m.name, public_key=m.public_key, roles=tuple(m.roles)) for m in dev.members]
     genesis = Genesis(
         chain_id=chain_id,
         genesis_time=int(time.time() * 1000),
-        validators=tuple(vals),
-        members=(GenesisMember(name="member", public_key=crypto.public_key(member).hex(), roles=("council",)),),
+        validators=vals,
+        members=tuple(members),
+        params=ChainParams(kinds=("chain.anchor", *registry.kinds(services)), services=services),
+        extensions=extensions,
     )
     tmp = paths.genesis.with_suffix(".tmp")
     tmp.write_text(genesis.model_dump_json(indent=2) + "\n")

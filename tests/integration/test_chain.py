@@ -52,7 +52,7 @@ def wait_all(client: Client, txs: list[TxEnvelope], timeout: float = 60) -> list
 def mesh(tansu_broker: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[MeshProcesses]:
     data_dir = tmp_path_factory.mktemp("chain")
     chain_id = f"it{int(time.time() * 1000) % 10**8}"
-    init_chain(data_dir, chain_id, 4)
+    init_chain(data_dir, chain_id, 4, services=())
     asyncio.run(create_topics(tansu_broker, chain_id, 4))
     processes = MeshProcesses(data_dir, tansu_broker)
     for i in range(4):

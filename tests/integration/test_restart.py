@@ -68,7 +68,7 @@ def start_mesh(data_dir: Path, bootstrap: str, chain_id: str) -> MeshProcesses:
 
 def test_new_broker_gets_the_sealed_chain_back_and_the_chain_continues(tmp_path: Path) -> None:
     chain_id = "restart"
-    init_chain(tmp_path, chain_id, 4)
+    init_chain(tmp_path, chain_id, 4, services=())
     key = crypto.read_key_file(DataDir(tmp_path).member_key)
 
     with TansuBroker(log_path=tmp_path / "broker-1.log") as broker:

@@ -1,0 +1,183 @@
+"""``traco doc …``: register, pledge, release, transfer, surrender, show and verify documents.
+
+Every command signs with ``--key`` (default: the data dir's member key; the development cast's
+keys are ``<data-dir>/keys/<name>.key``, e.g. ``--key traco-data/keys/carrier.key``). A refused
+transaction prints its receipt code (e.g. ``ALREADY_PLEDGED``) and exits 1.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from traco.cli.client import ApiError
+from traco.cli.common import (
+    ApiOpt,
+    DataDirOpt,
+    KeyOpt,
+    client_for,
+    fail,
+    out,
+    print_json,
+    resolve_key,
+    send,
+    service_client,
+    settings_for,
+)
+from traco.core.lightclient import verify_tx_proof
+from traco.schemas.proof import TxProof
+from traco.services.consensus.genesis import DataDir, load_genesis
+from traco.services.doc import client as doc_client
+from traco.services.doc import dcsa
+
+app = typer.Typer(no_args_is_help=True, help="Trade documents: registry, title and pledges")
+DocApiOpt = Annotated[str | None, typer.Option("--doc-api", help="doc service URL [default: from the data dir]")]
+
+
+def _payload(build: object) -> dict[str, object]:
+    """Run a payload builder; its ValueError is a usage error, said plainly."""
+    try:
+        return build()  # type: ignore[operator,no-any-return]
+    except ValueError as exc:
+        fail(str(exc))
+
+
+@app.command()
+def register(
+    file: Path,
+    doc_type: Annotated[str, typer.Option("--type", help="bill_of_lading, warehouse_receipt, invoice, …")],
+    business_key: Annotated[str, typer.Option("--business-key", help="NAMESPACE/REFERENCE, e.g. MAEU/BL123")],
+    scope: Annotated[str, typer.Option(help="document, or goods: unique across document types")] = "document",
+    holder: Annotated[str | None, typer.Option(help="first holder: address, hex key or key name")] = None,
+    key: KeyOpt = None,
+    data_dir: DataDirOpt = None,
+    api: ApiOpt = None,
+) -> None:
+    """Register a file's SHA-256 as a document (the file never leaves this machine)."""
+    if not file.is_file():
+        fail(f"{file} is not a file")
+    first_holder = resolve_key(data_dir, holder) if holder else None
+    payload = _payload(
+        lambda: doc_client.register_payload(
+            doc_client.file_sha256(file),
+            doc_type,
+            {**doc_client.parse_business_key(business_key), "scope": scope},
+            holder=first_holder,
+        )
+    )
+    receipt = send(data_dir, api, key, "doc.register", payload)
+    if receipt is not None:
+        out.print(f"document {receipt.result.get('doc_id', receipt.tx_id)}")
+
+
+@app.command()
+def pledge(
+    doc_id: str,
+    to: Annotated[str, typer.Option("--to", help="financier: address, hex key or key name")],
+    amount: Annotated[int, typer.Option(min=1, help="in minor units (cents)")],
+    currency: str = "USD",
+    days: Annotated[int, typer.Option(min=1, help="the pledge expires after this many days")] = 90,
+    key: KeyOpt = None,
+    data_dir: DataDirOpt = None,
+    api: ApiOpt = None,
+) -> None:
+    """Pledge a document to a financier (refused with ALREADY_PLEDGED if it is pledged)."""
+    expires = int(time.time() * 1000) + days * 86_400_000
+    financier = resolve_key(data_dir, to)
+    send(
+        data_dir,
+        api,
+        key,
+        "doc.pledge",
+        _payload(lambda: doc_client.pledge_payload(doc_id, financier, amount, currency, expires)),
+    )
+
+
+@app.command()
+def release(doc_id: str, key: KeyOpt = None, data_dir: DataDirOpt = None, api: ApiOpt = None) -> None:
+    """Release the pledge on a document (the financier, or the holder after expiry)."""
+    send(data_dir, api, key, "doc.release", _payload(lambda: doc_client.release_payload(doc_id)))
+
+
+@app.command()
+def transfer(
+    doc_id: str,
+    to: Annotated[str, typer.Option("--to", help="new holder: address, hex key or key name")],
+    key: KeyOpt = None,
+    data_dir: DataDirOpt = None,
+    api: ApiOpt = None,
+) -> None:
+    """Transfer title of a negotiable document (the holder only)."""
+    recipient = resolve_key(data_dir, to)
+    send(data_dir, api, key, "doc.transfer", _payload(lambda: doc_client.transfer_payload(doc_id, recipient)))
+
+
+@app.command()
+def surrender(doc_id: str, key: KeyOpt = None, data_dir: DataDirOpt = None, api: ApiOpt = None) -> None:
+    """Surrender a document (final)."""
+    send(data_dir, api, key, "doc.surrender", _payload(lambda: doc_client.surrender_payload(doc_id)))
+
+
+@app.command("import-dcsa")
+def import_dcsa(
+    file: Path,
+    holder: Annotated[str | None, typer.Option(help="first holder: address, hex key or key name")] = None,
+    key: KeyOpt = None,
+    data_dir: DataDirOpt = None,
+    api: ApiOpt = None,
+) -> None:
+    """Register a DCSA eBL 3.0 transport document (its JSON) as a bill of lading."""
+    try:
+        raw = file.read_bytes()
+    except OSError as exc:
+        fail(f"cannot read {file}: {exc}")
+    first_holder = resolve_key(data_dir, holder) if holder else None
+    payload = _payload(lambda: dcsa.import_dcsa(raw, holder=first_holder))
+    receipt = send(data_dir, api, key, "doc.register", payload)
+    if receipt is not None:
+        out.print(f"document {receipt.result.get('doc_id', receipt.tx_id)}")
+
+
+@app.command()
+def show(doc_id: str, data_dir: DataDirOpt = None, doc_api: DocApiOpt = None) -> None:
+    """A document, its newest version, pledge, history and endorsements."""
+    try:
+        found = service_client(data_dir, "doc", doc_api).get_json(f"/documents/{doc_id}", allow_404=True)
+    except ApiError as exc:
+        fail(str(exc))
+    if found is None:
+        fail(f"no document {doc_id}")
+    print_json(found)
+
+
+@app.command()
+def verify(file: Path, data_dir: DataDirOpt = None, api: ApiOpt = None, doc_api: DocApiOpt = None) -> None:
+    """Is this file registered, who issued and holds it, is it pledged — with every history
+    entry's inclusion proof checked against the genesis validators (only the hash is sent)."""
+    if not file.is_file():
+        fail(f"{file} is not a file")
+    file_hash = doc_client.file_sha256(file)
+    try:
+        found = service_client(data_dir, "doc", doc_api).get_json(f"/documents/by-hash/{file_hash}", allow_404=True)
+        if found is None:
+            out.print(f"NOT REGISTERED: no document has SHA-256 {file_hash}")
+            raise typer.Exit(1)
+        chain = client_for(data_dir, api)
+        genesis = load_genesis(DataDir(settings_for(data_dir).data_dir).genesis)
+        for entry in found.get("history", []):
+            raw = chain.get_json(f"/proofs/{entry['tx_id']}", allow_404=True)
+            problem = (
+                "not sealed yet" if raw is None else verify_tx_proof(TxProof.model_validate(raw), genesis.validators)
+            )
+            entry["proof"] = "verified" if problem is None else f"FAILED: {problem}"
+    except ApiError as exc:
+        fail(str(exc))
+    print_json(found)
+    failed = [e for e in found.get("history", []) if e["proof"] != "verified"]
+    if failed:
+        fail(f"{len(failed)} history entries could not be proven")
+    pledged = " PLEDGED" if found.get("pledged") else ""
+    out.print(f"[green]REGISTERED[/] {found['doc_id']} ({found['status']}{pledged}); every history entry proven")

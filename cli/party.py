@@ -1,0 +1,98 @@
+"""``traco party …``: members, council proposals and votes.
+
+Proposals name an action as JSON, e.g. ``{"type": "admit_member", "member_id": "acme"}`` or
+``{"type": "grant_role", "member_id": "acme", "role": "bank"}`` (see the party service's docs);
+the council votes with ``traco party vote ID --choice yes --key traco-data/keys/council-1.key``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from traco.cli.client import ApiError
+from traco.cli.common import ApiOpt, DataDirOpt, KeyOpt, fail, out, print_json, send, service_client
+
+app = typer.Typer(no_args_is_help=True, help="Members, roles and council governance")
+PartyApiOpt = Annotated[str | None, typer.Option("--party-api", help="party service URL [default: from the data dir]")]
+
+
+def _get(data_dir: object, party_api: str | None, path: str) -> object:
+    try:
+        return service_client(data_dir, "party", party_api).get_json(path, allow_404=True)  # type: ignore[arg-type]
+    except ApiError as exc:
+        fail(str(exc))
+
+
+@app.command("list")
+def list_members(data_dir: DataDirOpt = None, party_api: PartyApiOpt = None) -> None:
+    """Every member: id, organisation, jurisdiction, status, roles."""
+    members = _get(data_dir, party_api, "/members")
+    if members is None:
+        fail("the party service answered 404 for /members: is it a party service?")
+    table = Table("member", "organisation", "jurisdiction", "status", "roles", "key")
+    for m in members or []:  # type: ignore[attr-defined]
+        table.add_row(
+            m["member_id"],
+            m["organisation"],
+            m["jurisdiction"],
+            m["status"],
+            ", ".join(m["roles"]),
+            m["primary_key"][:16] + "…",
+        )
+    out.print(table)
+
+
+@app.command()
+def show(member_id: str, data_dir: DataDirOpt = None, party_api: PartyApiOpt = None) -> None:
+    """One member with keys, history, agreements and delegations."""
+    found = _get(data_dir, party_api, f"/members/{member_id}")
+    if found is None:
+        fail(f"no member {member_id!r}")
+    print_json(found)
+
+
+@app.command()
+def proposals(
+    status: Annotated[str | None, typer.Option(help="open, passed, rejected, expired, void")] = None,
+    data_dir: DataDirOpt = None,
+    party_api: PartyApiOpt = None,
+) -> None:
+    """Council proposals and their tallies."""
+    print_json(_get(data_dir, party_api, f"/proposals{'?status=' + status if status else ''}"))
+
+
+@app.command()
+def propose(
+    action: Annotated[str, typer.Option(help='JSON, e.g. {"type": "admit_member", "member_id": "acme"}')],
+    description: Annotated[str | None, typer.Option(help="why")] = None,
+    key: KeyOpt = None,
+    data_dir: DataDirOpt = None,
+    api: ApiOpt = None,
+) -> None:
+    """Open a council proposal (council members only); prints its receipt with the proposal id."""
+    try:
+        parsed = json.loads(action)
+    except json.JSONDecodeError as exc:
+        fail(f"--action is not JSON: {exc}")
+    payload: dict[str, object] = {"action": parsed}
+    if description:
+        payload["description"] = description
+    send(data_dir, api, key, "party.propose", payload)
+
+
+@app.command()
+def vote(
+    proposal_id: int,
+    choice: Annotated[str, typer.Option(help="yes, no or abstain")] = "yes",
+    key: KeyOpt = None,
+    data_dir: DataDirOpt = None,
+    api: ApiOpt = None,
+) -> None:
+    """Vote on a proposal (council members only, once each)."""
+    if choice not in ("yes", "no", "abstain"):
+        fail("--choice must be yes, no or abstain")
+    send(data_dir, api, key, "party.vote", {"proposal_id": proposal_id, "choice": choice})

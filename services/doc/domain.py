@@ -1,0 +1,119 @@
+"""TracoDoc's rules (DESIGN §8.2): a registry of trade documents as unique, hash-anchored assets,
+their title, and the pledges that finance them, so that no document is ever financed twice.
+
+This module is the ``Domain`` the service runtime drives (``traco.core.domain``): ``DOC.execute``
+decides one ``doc.*`` transaction, ``DOC.mutate`` applies one of its events. Both are pure: block
+time only (``tx.time``, ms), integers for amounts, no clock, randomness, floats or I/O. The work is
+split by concern: ``payloads`` (schemas), ``rules`` (decisions), ``mutations`` (state),
+``queries`` (key layout and reads), ``tables`` (types, roles, milestones, codes).
+
+Kinds (payload schemas in ``payloads.py``)::
+
+    doc.register    file_hash, type, business_key{namespace, reference, scope}, metadata?, holder?,
+                    negotiable?                         -> result {"doc_id"}  (doc_id = tx_id)
+    doc.event       doc_id, milestone, occurred_at?, location?, details?
+    doc.transfer    doc_id, to
+    doc.surrender   doc_id, reason? ("delivery" | "switch_to_paper" | "cancellation")
+    doc.pledge      doc_id, financier, amount, currency, expires_at, reference?
+    doc.release     doc_id
+    doc.amend       doc_id, file_hash, metadata?, reason?   -> result {"doc_id": new version}
+    doc.share_key   doc_id, keys{recipient public key: sealed box (base64)}
+
+State key layout: see ``queries`` (``doc/<doc_id>``, ``hash/<file_hash>``,
+``bkey/<type|goods>/<NS>/<REF>``, ``hist/<lineage>/<seq>``, ``key/<doc_id>/<recipient>``).
+
+Decisions (the why, in short):
+
+* **Who may submit.** Party decides (``may_submit(view, sender, kind, time)``), else
+  ``NOT_PERMITTED``; party's state is read only through ``traco.services.party.queries``. On top,
+  the document type must fit the issuer's roles (``tables.ISSUER_ROLES``) and a milestone the
+  reporter's (``tables.MILESTONE_ROLES``), else ``WRONG_ROLE``. Parties are identified by member
+  id, so a key rotation does not strip a holder of its documents.
+* **Uniqueness.** A file hash is registered once, ever, by anyone (``DUPLICATE_DOCUMENT``;
+  amendments included). A business key is claimed once by anyone (``DUPLICATE_BUSINESS_KEY``):
+  scope ``document`` makes (type, namespace, reference) unique; scope ``goods`` makes
+  (namespace, reference) unique across *all* types, for references that name the goods (a lot,
+  a consignment), so the same goods cannot be represented by both a B/L and a warehouse receipt.
+  References compare without case and separators (``queries.normalise_reference``).
+* **Holding.** Every document has a holder (the issuer, or the ``holder`` named at registration,
+  who must be an admitted member): for an L/C the beneficiary, for an invoice the creditor. Only
+  negotiable documents (B/L, warehouse receipt, unless registered ``negotiable: false``) can be
+  transferred or surrendered (``NOT_NEGOTIABLE``); any document can be pledged (invoices are
+  financed by factors).
+* **Pledges and expiry.** A pledge is in force while ``block time < expires_at``; from
+  ``expires_at`` on it counts as released without anyone acting. So: a second pledge is
+  ``ALREADY_PLEDGED`` only while the first is in force; transfer, surrender and amendment are
+  ``PLEDGED`` while one is in force and clear an expired one. The financier may release at any
+  time; the holder only after expiry (``PLEDGE_ACTIVE`` before). Pledging to oneself is refused.
+* **Surrender is final.** Every later transaction on the document, including milestones and key
+  sharing, is ``SURRENDERED``.
+* **Amendment.** Only the issuer amends (``NOT_ISSUER``). A document with a pledge in force
+  cannot be amended (``PLEDGED``): the financier lent against a specific file, and silently
+  moving its collateral to new bytes is what it must consent to, by releasing first. The new
+  version (doc_id = the amending tx_id) keeps type, business key, issuer, holder and the
+  lineage's history; the old one becomes ``superseded`` and accepts nothing (``SUPERSEDED``).
+* **Key sharing.** Only the holder or the issuer may share; every recipient must be an admitted
+  member. A share is stored per (version, recipient); sharing again replaces it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from typing import cast
+
+from traco.core.domain import Event, Outcome, StateView, TxContext
+from traco.services.doc import mutations, payloads, rules, tables
+from traco.services.doc.rules import PartyQueries
+from traco.services.doc.tables import Code, reject
+
+PARTY_SERVICE = "party"
+PARTY_QUERIES_MODULE = "traco.services.party.queries"
+
+
+class DocDomain:
+    """The doc service's ``Domain``.
+
+    ``party`` supplies the four party reads; by default the module ``traco.services.party.queries``,
+    imported on first use (so importing this module never depends on the party package).
+    """
+
+    service = tables.SERVICE
+    kinds = tables.KINDS
+
+    def __init__(self, party: PartyQueries | None = None) -> None:
+        self._party = party
+
+    @property
+    def party(self) -> PartyQueries:
+        if self._party is None:
+            self._party = cast(PartyQueries, importlib.import_module(PARTY_QUERIES_MODULE))
+        return self._party
+
+    def execute(self, state: StateView, upstream: Mapping[str, StateView], tx: TxContext) -> Outcome:
+        """Decide one ``doc.*`` transaction; bad input is a ``Rejected``, never an exception."""
+        rule = rules.RULES.get(tx.kind)
+        if rule is None:
+            return reject(Code.UNKNOWN_KIND, f"{tx.kind!r} is not a doc transaction kind")
+        members = upstream[PARTY_SERVICE]
+        party = self.party
+        if not party.may_submit(members, tx.sender, tx.kind, tx.time):
+            return reject(Code.NOT_PERMITTED, f"party does not permit {tx.sender} to submit {tx.kind}")
+        sender = rules.member_ref(party, members, tx.sender, tx.time)
+        if sender is None:
+            return reject(Code.NOT_A_MEMBER, f"{tx.sender} is not a member's key")
+        parsed = payloads.parse(tx.kind, tx.payload)
+        if isinstance(parsed, str):
+            return reject(Code.INVALID_PAYLOAD, parsed)
+        ctx = rules.Context(state=state, members=members, party=party, tx=tx, sender=sender)
+        return rule(ctx, parsed)
+
+    def mutate(self, state: StateView, event: Event) -> dict[str, bytes | None]:
+        """The writes of one doc event (see ``mutations``)."""
+        return mutations.mutate(state, event)
+
+
+DOC = DocDomain()
+"""The doc rules as the runtime uses them."""
+
+__all__ = ["DOC", "DocDomain", "PartyQueries"]

@@ -1,0 +1,373 @@
+"""The decision half of the doc service: one pure function per ``doc.*`` kind.
+
+Each rule gets a ``Context`` (own state after the earlier transactions of the block, party's
+state as of the previous block, the transaction) and a validated payload, and returns
+``Accepted`` with the events that say what happened, or ``Rejected`` with a receipt code. Rules
+never write: ``mutations.py`` turns the events into state, so a replay of the events alone
+rebuilds the same bytes.
+
+Check order is part of the rules (it decides which code a receipt carries when several apply):
+the document's existence and finality first (``UNKNOWN_DOCUMENT``, ``SURRENDERED``,
+``SUPERSEDED``), then the sender's authority (``NOT_HOLDER``, ``NOT_ISSUER``, ``WRONG_ROLE``),
+then the document's encumbrance (``ALREADY_PLEDGED``, ``PLEDGED``), then the counterparty
+(``NOT_A_MEMBER``, ``NOT_FINANCIER``). Block-time checks on the payload (an expiry that is
+already past) come before all of them, as payload checks do.
+
+Parties are identified by member id, not key: a holder who rotates its key (party's
+``party.key.rotate``) still holds its documents. Every party reference in state is
+``{"member_id", "key"}``, the key being the one used at the time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from traco.core.domain import Accepted, Event, Outcome, Rejected, StateView, TxContext
+from traco.services.doc import payloads, queries, tables
+from traco.services.doc.tables import Code, reject
+
+
+class PartyQueries(Protocol):
+    """The four reads of party's state the doc rules use (``traco.services.party.queries``)."""
+
+    def member(self, view: StateView, key: str, time: int) -> Mapping[str, Any] | None: ...
+
+    def is_admitted(self, view: StateView, key: str, time: int) -> bool: ...
+
+    def roles_of(self, view: StateView, key: str, time: int) -> frozenset[str]: ...
+
+    def may_submit(self, view: StateView, key: str, kind: str, time: int) -> bool: ...
+
+
+@dataclass(frozen=True)
+class Context:
+    """Everything one rule may look at."""
+
+    state: StateView
+    members: StateView
+    party: PartyQueries
+    tx: TxContext
+    sender: dict[str, str]
+    """The sender as ``{"member_id", "key"}``."""
+
+    @property
+    def stamp(self) -> dict[str, Any]:
+        return {"tx_id": self.tx.tx_id, "height": self.tx.height, "time": self.tx.time}
+
+    def admitted(self, key: str) -> dict[str, str] | None:
+        """``{"member_id", "key"}`` of an admitted member's key at block time, else ``None``."""
+        if not self.party.is_admitted(self.members, key, self.tx.time):
+            return None
+        return member_ref(self.party, self.members, key, self.tx.time)
+
+    def roles(self, key: str) -> frozenset[str]:
+        return frozenset(self.party.roles_of(self.members, key, self.tx.time))
+
+    def event(self, type_: str, record: Mapping[str, Any], data: Mapping[str, Any]) -> Event:
+        """A domain event about ``record``'s lineage, stamped with the sender and the block."""
+        body = {"doc_id": record["doc_id"], **data, "by": self.sender, **self.stamp}
+        return Event(type=type_, aggregate_id=record["lineage"], data=body)
+
+
+def member_ref(party: PartyQueries, members: StateView, key: str, time: int) -> dict[str, str] | None:
+    """``{"member_id", "key"}`` for a key party knows at ``time``; the key stands in for a
+    missing member id."""
+    record = party.member(members, key, time)
+    if record is None:
+        return None
+    member_id = record.get("member_id")
+    return {"member_id": member_id if isinstance(member_id, str) and member_id else key, "key": key}
+
+
+def same_member(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None) -> bool:
+    return a is not None and b is not None and a["member_id"] == b["member_id"]
+
+
+def _who(ref: Mapping[str, Any]) -> str:
+    return f"member {ref['member_id']}"
+
+
+def _active(ctx: Context, doc_id: str) -> dict[str, Any] | Rejected:
+    """The document if it exists and is neither surrendered nor superseded."""
+    record = queries.document(ctx.state, doc_id)
+    if record is None:
+        return reject(Code.UNKNOWN_DOCUMENT, f"there is no document {doc_id}")
+    if record["status"] == "surrendered":
+        height = record["surrender"]["height"]
+        return reject(Code.SURRENDERED, f"document {doc_id} was surrendered at height {height}; that is final")
+    if record["status"] == "superseded":
+        head = queries.current(ctx.state, doc_id)
+        newest = head["doc_id"] if head is not None else record["next"]
+        return reject(Code.SUPERSEDED, f"document {doc_id} was amended; act on its newest version {newest}")
+    return record
+
+
+def _not_holder(record: Mapping[str, Any], action: str) -> Rejected:
+    return reject(
+        Code.NOT_HOLDER,
+        f"only the holder of document {record['doc_id']} ({_who(record['holder'])}) may {action} it",
+    )
+
+
+def _pledged(record: Mapping[str, Any], pledge: Mapping[str, Any], action: str) -> Rejected:
+    return reject(
+        Code.PLEDGED,
+        f"document {record['doc_id']} is pledged to {_who(pledge['financier'])} until {pledge['expires_at']};"
+        f" it cannot be {action} until the pledge is released or expires",
+    )
+
+
+def _lapsed(record: Mapping[str, Any]) -> str | None:
+    """The tx id of an expired, unreleased pledge that an action is about to clear."""
+    pledge = record.get("pledge")
+    return pledge["tx_id"] if isinstance(pledge, dict) else None
+
+
+# --------------------------------------------------------------------------- kinds
+
+
+def register(ctx: Context, p: payloads.Register) -> Outcome:
+    allowed = tables.ISSUER_ROLES[p.type]
+    roles = ctx.roles(ctx.tx.sender)
+    if not roles & allowed:
+        return reject(
+            Code.WRONG_ROLE,
+            f"a {p.type} is issued by a {' or '.join(sorted(allowed))};"
+            f" the sender's roles are {', '.join(sorted(roles)) or 'none'}",
+        )
+    negotiable = p.type in tables.NEGOTIABLE_TYPES if p.negotiable is None else p.negotiable
+    if negotiable and p.type not in tables.NEGOTIABLE_TYPES:
+        kinds = ", ".join(sorted(tables.NEGOTIABLE_TYPES))
+        return reject(Code.INVALID_PAYLOAD, f"negotiable: a {p.type} cannot be negotiable; only {kinds} can")
+    taken = queries.read(ctx.state, queries.hash_key(p.file_hash))
+    if taken is not None:
+        return reject(
+            Code.DUPLICATE_DOCUMENT, f"a file with SHA-256 {p.file_hash} is already registered as {taken['doc_id']}"
+        )
+    key = p.business_key
+    for index in queries.conflicting_business_keys(p.type, key.namespace, key.reference, key.scope):
+        claim = queries.read(ctx.state, index)
+        if claim is not None:
+            return reject(
+                Code.DUPLICATE_BUSINESS_KEY,
+                f"business key {key.namespace}/{key.reference} ({key.scope} scope) is already claimed"
+                f" by document {claim['doc_id']} (index {index})",
+            )
+    holder: dict[str, str] | None = ctx.sender
+    if p.holder is not None and p.holder != ctx.tx.sender:
+        holder = ctx.admitted(p.holder)
+        if holder is None:
+            return reject(Code.NOT_A_MEMBER, f"holder: {p.holder} is not an admitted member's key")
+    doc_id = ctx.tx.tx_id
+    record = {
+        "doc_id": doc_id,
+        "lineage": doc_id,
+        "version": 1,
+        "previous": None,
+        "next": None,
+        "type": p.type,
+        "negotiable": negotiable,
+        "file_hash": p.file_hash,
+        "business_key": {
+            "namespace": key.namespace,
+            "reference": key.reference,
+            "scope": key.scope,
+            "index": queries.business_key_index(p.type, key.namespace, key.reference, key.scope),
+        },
+        "metadata": p.metadata,
+        "issuer": ctx.sender,
+        "holder": holder,
+        "status": "active",
+        "pledge": None,
+        "surrender": None,
+        "last_milestone": None,
+        "registered": ctx.stamp,
+        "updated": ctx.stamp,
+        "history_length": 0,
+    }
+    event = ctx.event("DocumentRegistered", record, {"document": record})
+    return Accepted((event,), {"doc_id": doc_id})
+
+
+def event(ctx: Context, p: payloads.Event) -> Outcome:
+    if p.occurred_at is not None and p.occurred_at > ctx.tx.time:
+        return reject(Code.INVALID_PAYLOAD, f"occurred_at: {p.occurred_at} is after the block time {ctx.tx.time}")
+    record = _active(ctx, p.doc_id)
+    if isinstance(record, Rejected):
+        return record
+    allowed = tables.MILESTONE_ROLES[p.milestone]
+    roles = ctx.roles(ctx.tx.sender)
+    if not roles & allowed:
+        return reject(
+            Code.WRONG_ROLE,
+            f"milestone {p.milestone!r} is reported by a {' or '.join(sorted(allowed))};"
+            f" the sender's roles are {', '.join(sorted(roles)) or 'none'}",
+        )
+    data = {
+        "milestone": p.milestone,
+        "occurred_at": ctx.tx.time if p.occurred_at is None else p.occurred_at,
+        "location": p.location,
+        "details": p.details,
+    }
+    return Accepted((ctx.event("MilestoneRecorded", record, data),), {"doc_id": p.doc_id})
+
+
+def transfer(ctx: Context, p: payloads.Transfer) -> Outcome:
+    record = _active(ctx, p.doc_id)
+    if isinstance(record, Rejected):
+        return record
+    if not record["negotiable"]:
+        return reject(Code.NOT_NEGOTIABLE, f"document {p.doc_id} ({record['type']}) is not negotiable")
+    if not same_member(ctx.sender, record["holder"]):
+        return _not_holder(record, "transfer")
+    pledge = queries.pledge_in_force(record, ctx.tx.time)
+    if pledge is not None:
+        return _pledged(record, pledge, "transferred")
+    to = ctx.admitted(p.to)
+    if to is None:
+        return reject(Code.NOT_A_MEMBER, f"to: {p.to} is not an admitted member's key")
+    if same_member(to, record["holder"]):
+        return reject(Code.INVALID_PAYLOAD, f"to: {_who(to)} already holds document {p.doc_id}")
+    data = {"from": record["holder"], "to": to, "lapsed_pledge": _lapsed(record)}
+    return Accepted((ctx.event("TitleTransferred", record, data),), {"doc_id": p.doc_id, "holder": to})
+
+
+def surrender(ctx: Context, p: payloads.Surrender) -> Outcome:
+    record = _active(ctx, p.doc_id)
+    if isinstance(record, Rejected):
+        return record
+    if not record["negotiable"]:
+        return reject(Code.NOT_NEGOTIABLE, f"document {p.doc_id} ({record['type']}) is not negotiable")
+    if not same_member(ctx.sender, record["holder"]):
+        return _not_holder(record, "surrender")
+    pledge = queries.pledge_in_force(record, ctx.tx.time)
+    if pledge is not None:
+        return _pledged(record, pledge, "surrendered")
+    data = {"holder": record["holder"], "reason": p.reason, "lapsed_pledge": _lapsed(record)}
+    return Accepted((ctx.event("DocumentSurrendered", record, data),), {"doc_id": p.doc_id})
+
+
+def pledge(ctx: Context, p: payloads.Pledge) -> Outcome:
+    if p.expires_at <= ctx.tx.time:
+        return reject(Code.INVALID_PAYLOAD, f"expires_at: {p.expires_at} is not after the block time {ctx.tx.time}")
+    record = _active(ctx, p.doc_id)
+    if isinstance(record, Rejected):
+        return record
+    if not same_member(ctx.sender, record["holder"]):
+        return _not_holder(record, "pledge")
+    active = queries.pledge_in_force(record, ctx.tx.time)
+    if active is not None:
+        return reject(
+            Code.ALREADY_PLEDGED,
+            f"document {p.doc_id} is already pledged to {_who(active['financier'])} until {active['expires_at']}"
+            f" (pledge {active['tx_id']}); it cannot be financed twice",
+        )
+    financier = ctx.admitted(p.financier)
+    if financier is None:
+        return reject(Code.NOT_A_MEMBER, f"financier: {p.financier} is not an admitted member's key")
+    roles = ctx.roles(p.financier)
+    if not roles & tables.FINANCIER_ROLES:
+        return reject(
+            Code.NOT_FINANCIER,
+            f"financier: {_who(financier)} has roles {', '.join(sorted(roles)) or 'none'};"
+            f" a pledge needs a {' or '.join(sorted(tables.FINANCIER_ROLES))}",
+        )
+    if same_member(financier, record["holder"]):
+        return reject(Code.INVALID_PAYLOAD, "financier: the holder cannot pledge a document to itself")
+    terms = {
+        "financier": financier,
+        "amount": p.amount,
+        "currency": p.currency,
+        "expires_at": p.expires_at,
+        "reference": p.reference,
+        **ctx.stamp,
+    }
+    data = {"pledge": terms, "holder": record["holder"], "lapsed_pledge": _lapsed(record)}
+    return Accepted((ctx.event("DocumentPledged", record, data),), {"doc_id": p.doc_id, "pledge_id": ctx.tx.tx_id})
+
+
+def release(ctx: Context, p: payloads.Release) -> Outcome:
+    record = _active(ctx, p.doc_id)
+    if isinstance(record, Rejected):
+        return record
+    terms = record["pledge"]
+    if terms is None:
+        return reject(Code.NOT_PLEDGED, f"document {p.doc_id} has no pledge to release")
+    in_force = ctx.tx.time < terms["expires_at"]
+    if not same_member(ctx.sender, terms["financier"]):
+        if not same_member(ctx.sender, record["holder"]):
+            return reject(
+                Code.NOT_FINANCIER,
+                f"only the financier ({_who(terms['financier'])}) may release the pledge on document {p.doc_id},"
+                " or the holder once it has expired",
+            )
+        if in_force:
+            return reject(
+                Code.PLEDGE_ACTIVE,
+                f"the pledge on document {p.doc_id} is in force until {terms['expires_at']};"
+                f" until then only the financier ({_who(terms['financier'])}) may release it",
+            )
+    data = {"pledge_id": terms["tx_id"], "financier": terms["financier"], "expired": not in_force}
+    return Accepted((ctx.event("PledgeReleased", record, data),), {"doc_id": p.doc_id})
+
+
+def amend(ctx: Context, p: payloads.Amend) -> Outcome:
+    record = _active(ctx, p.doc_id)
+    if isinstance(record, Rejected):
+        return record
+    if not same_member(ctx.sender, record["issuer"]):
+        return reject(
+            Code.NOT_ISSUER, f"only the issuer of document {p.doc_id} ({_who(record['issuer'])}) may amend it"
+        )
+    active = queries.pledge_in_force(record, ctx.tx.time)
+    if active is not None:
+        return _pledged(record, active, "amended")
+    taken = queries.read(ctx.state, queries.hash_key(p.file_hash))
+    if taken is not None:
+        return reject(
+            Code.DUPLICATE_DOCUMENT, f"a file with SHA-256 {p.file_hash} is already registered as {taken['doc_id']}"
+        )
+    new_id = ctx.tx.tx_id
+    new = {
+        **record,
+        "doc_id": new_id,
+        "version": record["version"] + 1,
+        "previous": record["doc_id"],
+        "next": None,
+        "file_hash": p.file_hash,
+        "metadata": record["metadata"] if p.metadata is None else p.metadata,
+        "pledge": None,
+        "registered": ctx.stamp,
+        "updated": ctx.stamp,
+    }
+    data = {"new_doc_id": new_id, "document": new, "reason": p.reason, "lapsed_pledge": _lapsed(record)}
+    return Accepted((ctx.event("DocumentAmended", record, data),), {"doc_id": new_id, "previous": p.doc_id})
+
+
+def share_key(ctx: Context, p: payloads.ShareKey) -> Outcome:
+    record = _active(ctx, p.doc_id)
+    if isinstance(record, Rejected):
+        return record
+    if not (same_member(ctx.sender, record["holder"]) or same_member(ctx.sender, record["issuer"])):
+        return reject(Code.NOT_HOLDER, f"only the holder or the issuer of document {p.doc_id} may share its key")
+    for recipient in sorted(p.keys):
+        if not ctx.party.is_admitted(ctx.members, recipient, ctx.tx.time):
+            return reject(Code.NOT_A_MEMBER, f"keys.{recipient}: not an admitted member's key")
+    data = {"keys": {recipient: p.keys[recipient] for recipient in sorted(p.keys)}}
+    return Accepted((ctx.event("DocumentKeyShared", record, data),), {"doc_id": p.doc_id, "recipients": len(p.keys)})
+
+
+Rule = Callable[[Context, Any], Outcome]
+
+RULES: dict[str, Rule] = {
+    tables.KIND_REGISTER: register,
+    tables.KIND_EVENT: event,
+    tables.KIND_TRANSFER: transfer,
+    tables.KIND_SURRENDER: surrender,
+    tables.KIND_PLEDGE: pledge,
+    tables.KIND_RELEASE: release,
+    tables.KIND_AMEND: amend,
+    tables.KIND_SHARE_KEY: share_key,
+}

@@ -1,0 +1,164 @@
+"""The doc service's fixed tables: document types, who may issue them, who may report which
+milestone, who may finance, and the receipt codes.
+
+Why tables and not code: these are business facts a consortium argues about ("may a port
+report *discharged*?"), so they live in one place as data the rules look up, and a change is a
+one-line diff that reviewers can read. They are part of the chain's rules all the same: every
+node must run the same tables, so changing one is a software upgrade at an agreed height, not a
+runtime setting.
+
+Roles are party's business roles (DESIGN §8.1, issue 3): exporter, importer, carrier, warehouse,
+bank, insurer, factor, custodian, regulator, kyc_provider, council. Customs authorities and
+chambers of commerce are members with the ``regulator`` role; ports and surveyors have no role of
+their own yet, so milestones they would report are reported by the carrier or the regulator.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Final
+
+from traco.core.domain import Rejected
+
+SERVICE: Final = "doc"
+
+KIND_REGISTER: Final = "doc.register"
+KIND_EVENT: Final = "doc.event"
+KIND_TRANSFER: Final = "doc.transfer"
+KIND_SURRENDER: Final = "doc.surrender"
+KIND_PLEDGE: Final = "doc.pledge"
+KIND_RELEASE: Final = "doc.release"
+KIND_AMEND: Final = "doc.amend"
+KIND_SHARE_KEY: Final = "doc.share_key"
+
+KINDS: Final = frozenset(
+    {
+        KIND_REGISTER,
+        KIND_EVENT,
+        KIND_TRANSFER,
+        KIND_SURRENDER,
+        KIND_PLEDGE,
+        KIND_RELEASE,
+        KIND_AMEND,
+        KIND_SHARE_KEY,
+    }
+)
+
+DOC_TYPES: Final = (
+    "bill_of_lading",
+    "warehouse_receipt",
+    "letter_of_credit",
+    "invoice",
+    "packing_list",
+    "certificate_of_origin",
+    "insurance_certificate",
+    "contract",
+)
+"""The fixed list of document types (issue 3). Order is only for messages."""
+
+NEGOTIABLE_TYPES: Final = frozenset({"bill_of_lading", "warehouse_receipt"})
+"""Documents of title: their holder can transfer them by endorsement and surrender them.
+
+A negotiable type may still be registered as non-negotiable (a straight B/L or a sea waybill,
+``negotiable: false``); the other types can never be made negotiable.
+"""
+
+ISSUER_ROLES: Final[dict[str, frozenset[str]]] = {
+    "bill_of_lading": frozenset({"carrier"}),
+    "warehouse_receipt": frozenset({"warehouse"}),
+    "letter_of_credit": frozenset({"bank"}),
+    "invoice": frozenset({"exporter"}),
+    "packing_list": frozenset({"exporter"}),
+    # Issued by a chamber of commerce or customs (regulator) or self-certified by the exporter
+    # where a trade agreement allows it.
+    "certificate_of_origin": frozenset({"exporter", "regulator"}),
+    "insurance_certificate": frozenset({"insurer"}),
+    "contract": frozenset({"exporter", "importer"}),
+}
+"""Which roles may register (issue) a document of each type: the issuer must hold one of them."""
+
+_CARGO_HANDLERS: Final = frozenset({"carrier", "warehouse"})
+
+MILESTONE_ROLES: Final[dict[str, frozenset[str]]] = {
+    # shipment
+    "booked": frozenset({"carrier"}),
+    "received": _CARGO_HANDLERS,  # cargo received for shipment, or into store
+    "loaded": frozenset({"carrier"}),
+    "departed": frozenset({"carrier"}),
+    "transshipped": frozenset({"carrier"}),
+    "arrived": frozenset({"carrier"}),
+    "discharged": frozenset({"carrier"}),
+    "inspected": frozenset({"regulator", "insurer"}),  # customs, phytosanitary, survey
+    "customs_cleared": frozenset({"regulator"}),
+    "released": frozenset({"carrier", "warehouse", "regulator"}),
+    "delivered": _CARGO_HANDLERS,
+    "stored": frozenset({"warehouse"}),
+    "withdrawn": frozenset({"warehouse"}),
+    "damaged": frozenset({"carrier", "warehouse", "insurer", "importer"}),
+    # contract and payment
+    "signed": frozenset({"exporter", "importer"}),
+    "goods_accepted": frozenset({"importer"}),
+    "goods_rejected": frozenset({"importer"}),
+    "invoiced": frozenset({"exporter"}),
+    "paid": frozenset({"importer", "bank"}),
+    "payment_received": frozenset({"exporter", "bank"}),
+    "disputed": frozenset({"exporter", "importer"}),
+    "dispute_resolved": frozenset({"exporter", "importer"}),
+}
+"""Which roles may report each behaviour milestone against a document (``doc.event``).
+
+The map service scores members on these records (on-time delivery, disputes), so a milestone is
+only as good as the role that vouches for it: a carrier says *loaded*, only an importer says
+*goods_accepted*.
+"""
+
+FINANCIER_ROLES: Final = frozenset({"bank", "factor"})
+"""Roles a member needs to take a document as collateral (``doc.pledge``)."""
+
+SURRENDER_REASONS: Final = ("delivery", "switch_to_paper", "cancellation")
+
+
+class Code(StrEnum):
+    """Receipt codes of ``doc.*`` transactions; every rejection carries one and a message."""
+
+    NOT_PERMITTED = "NOT_PERMITTED"
+    """Party does not let the sender submit this kind (not admitted, or no role grants it)."""
+    INVALID_PAYLOAD = "INVALID_PAYLOAD"
+    """The payload does not match the kind's schema; message ``<field>: <reason>``."""
+    UNKNOWN_KIND = "UNKNOWN_KIND"
+    """Not a doc kind: the runtime routed a transaction here that it should not have."""
+    UNKNOWN_DOCUMENT = "UNKNOWN_DOCUMENT"
+    """No document with that id."""
+    NOT_HOLDER = "NOT_HOLDER"
+    """Only the current holder may do this (``share_key``: the holder or the issuer)."""
+    NOT_ISSUER = "NOT_ISSUER"
+    """Only the issuer may amend a document."""
+    WRONG_ROLE = "WRONG_ROLE"
+    """The sender's roles do not fit: issuing this document type, or reporting this milestone."""
+    DUPLICATE_DOCUMENT = "DUPLICATE_DOCUMENT"
+    """A document with this file hash is already registered (by anyone)."""
+    DUPLICATE_BUSINESS_KEY = "DUPLICATE_BUSINESS_KEY"
+    """The business key is already taken (by anyone; see ``queries.business_key_index``)."""
+    ALREADY_PLEDGED = "ALREADY_PLEDGED"
+    """The document has an active pledge: the duplicate-financing check."""
+    PLEDGED = "PLEDGED"
+    """The document has an active pledge, so it cannot be transferred, surrendered or amended."""
+    NOT_PLEDGED = "NOT_PLEDGED"
+    """There is no pledge to release."""
+    PLEDGE_ACTIVE = "PLEDGE_ACTIVE"
+    """The holder may release a pledge only once it has expired; the financier may at any time."""
+    NOT_FINANCIER = "NOT_FINANCIER"
+    """The named financier lacks the bank/factor role, or the releaser is not the financier."""
+    NOT_NEGOTIABLE = "NOT_NEGOTIABLE"
+    """Transfer and surrender apply to negotiable documents (documents of title) only."""
+    SURRENDERED = "SURRENDERED"
+    """The document was surrendered: that is final, nothing else can happen to it."""
+    SUPERSEDED = "SUPERSEDED"
+    """The document was amended: act on its newest version instead."""
+    NOT_A_MEMBER = "NOT_A_MEMBER"
+    """A party named in the payload (recipient, holder, financier) is not an admitted member."""
+
+
+def reject(code: Code, message: str) -> Rejected:
+    """A rejection receipt with a plain ``str`` code (receipts canonicalise without enums)."""
+    return Rejected(code.value, message)

@@ -1,0 +1,213 @@
+"""Test helpers for the doc rules: a cast of members in a party view, and a tiny ledger that
+runs ``doc.*`` transactions through ``run_block`` exactly as the runtime will.
+
+``Ledger`` keeps the doc state in a ``DictState``, gives every block a height and a block time
+(advancing ``tick`` ms per block unless told otherwise), and records every accepted event so
+tests can replay them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+from traco.core import crypto
+from traco.core.canonical import canonicalize
+from traco.core.domain import Accepted, DictState, Event, Outcome, Rejected, TxContext, encode, run_block
+from traco.services.doc.domain import DocDomain
+from traco.services.doc.rules import PartyQueries
+
+CHAIN = "doctest"
+T0 = 1_700_000_000_000
+DAY = 86_400_000
+FAR_FUTURE = 2**52
+
+
+def party_queries() -> PartyQueries:
+    """The party service's queries module, or the tests' private stand-in if it is missing."""
+    module: ModuleType
+    try:
+        module = importlib.import_module("traco.services.party.queries")
+    except ModuleNotFoundError:
+        from tests.doc import _party_fallback as module
+    return module
+
+
+@dataclass(frozen=True)
+class Actor:
+    """A member key: ``seed`` signs (and opens sealed keys), ``key`` is the hex public key."""
+
+    name: str
+    seed: bytes
+    key: str
+
+    @classmethod
+    def named(cls, name: str) -> Actor:
+        seed = hashlib.sha256(f"doc-test/{name}".encode()).digest()
+        return cls(name, seed, crypto.public_key(seed).hex())
+
+    @property
+    def public(self) -> bytes:
+        return bytes.fromhex(self.key)
+
+
+ROLE_KINDS: dict[str, list[str]] = {
+    **{
+        role: ["doc.*"]
+        for role in ("exporter", "importer", "carrier", "warehouse", "bank", "insurer", "factor", "regulator")
+    },
+    "custodian": ["trade.*"],
+    "kyc_provider": ["party.kyc"],
+    "council": ["party.propose", "party.vote"],
+}
+
+
+@dataclass(frozen=True)
+class MemberSpec:
+    member_id: str
+    roles: tuple[str, ...]
+    status: str = "admitted"
+    valid_until: int | None = None
+
+
+def party_view(members: Mapping[Actor, MemberSpec], role_kinds: Mapping[str, list[str]] = ROLE_KINDS) -> DictState:
+    """Party state as a ``DictState``: ``member/<key>`` and ``role_kinds/<role>`` entries."""
+    data: dict[str, bytes | None] = {}
+    for actor, spec in members.items():
+        data[f"member/{actor.key}"] = encode(
+            {
+                "member_id": spec.member_id,
+                "name": spec.member_id,
+                "organisation": f"{spec.member_id} Ltd",
+                "jurisdiction": "SG",
+                "roles": sorted(spec.roles),
+                "status": spec.status,
+                "kyc": {"status": "verified", "expires_at": FAR_FUTURE, "provider": "kyc"},
+                "primary_key": actor.key,
+                "valid_until": spec.valid_until,
+            }
+        )
+    for role, kinds in role_kinds.items():
+        data[f"role_kinds/{role}"] = encode({"kinds": kinds})
+    return DictState(data)
+
+
+class Cast:
+    """The members every doc test can use."""
+
+    def __init__(self) -> None:
+        self.carrier = Actor.named("carrier")
+        self.carrier2 = Actor.named("carrier2")
+        self.warehouse = Actor.named("warehouse")
+        self.exporter = Actor.named("exporter")
+        self.exporter_old = Actor.named("exporter-old-key")  # rotated out, valid for an overlap
+        self.importer = Actor.named("importer")
+        self.bank_a = Actor.named("bank-a")
+        self.bank_b = Actor.named("bank-b")
+        self.factor = Actor.named("factor")
+        self.insurer = Actor.named("insurer")
+        self.regulator = Actor.named("regulator")
+        self.kyc = Actor.named("kyc")
+        self.applicant = Actor.named("applicant")  # applied, not admitted
+        self.suspended = Actor.named("suspended")
+        self.stranger = Actor.named("stranger")  # unknown to party
+        self.specs: dict[Actor, MemberSpec] = {
+            self.carrier: MemberSpec("carrier", ("carrier",)),
+            self.carrier2: MemberSpec("carrier-two", ("carrier",)),
+            self.warehouse: MemberSpec("warehouse", ("warehouse",)),
+            self.exporter: MemberSpec("exporter", ("exporter",)),
+            self.exporter_old: MemberSpec("exporter", ("exporter",), valid_until=T0 + 30 * DAY),
+            self.importer: MemberSpec("importer", ("importer",)),
+            self.bank_a: MemberSpec("bank-a", ("bank",)),
+            self.bank_b: MemberSpec("bank-b", ("bank",)),
+            self.factor: MemberSpec("factor", ("factor",)),
+            self.insurer: MemberSpec("insurer", ("insurer",)),
+            self.regulator: MemberSpec("regulator", ("regulator",)),
+            self.kyc: MemberSpec("kyc", ("kyc_provider",)),
+            self.applicant: MemberSpec("applicant", ("exporter",), status="applied"),
+            self.suspended: MemberSpec("suspended", ("bank",), status="suspended"),
+        }
+
+    def view(self) -> DictState:
+        return party_view(self.specs)
+
+
+def tx_id_for(height: int, index: int, sender: str, kind: str) -> str:
+    """A stand-in tx id, unique per block position (payloads may be deliberately unencodable)."""
+    body = {"chain": CHAIN, "height": height, "index": index, "sender": sender, "kind": kind}
+    return hashlib.sha256(canonicalize(body)).hexdigest()
+
+
+@dataclass
+class Ledger:
+    """Doc state plus the blocks that made it."""
+
+    party: DictState
+    domain: DocDomain = field(default_factory=lambda: DocDomain(party_queries()))
+    time: int = T0
+    tick: int = 1_000
+    height: int = 0
+    state: DictState = field(default_factory=DictState)
+    events: list[Event] = field(default_factory=list)
+
+    def block(self, txs: Iterable[tuple[Actor, str, Mapping[str, Any]]]) -> list[Outcome]:
+        """Seal one block of ``(sender, kind, payload)`` at the next height and block time."""
+        self.height += 1
+        self.time += self.tick
+        contexts = [
+            TxContext(
+                chain_id=CHAIN,
+                height=self.height,
+                index=i,
+                time=self.time,
+                tx_id=tx_id_for(self.height, i, sender.key, kind),
+                sender=sender.key,
+                kind=kind,
+                payload=payload,
+            )
+            for i, (sender, kind, payload) in enumerate(txs)
+        ]
+        outcomes, writes = run_block(self.domain, self.state, {"party": self.party}, contexts)
+        self.state.apply(writes)
+        for _, outcome in outcomes:
+            if isinstance(outcome, Accepted):
+                self.events.extend(outcome.events)
+        return [outcome for _, outcome in outcomes]
+
+    def submit(self, sender: Actor, kind: str, payload: Mapping[str, Any]) -> Outcome:
+        return self.block([(sender, kind, payload)])[0]
+
+    def ok(self, sender: Actor, kind: str, payload: Mapping[str, Any]) -> Accepted:
+        outcome = self.submit(sender, kind, payload)
+        assert isinstance(outcome, Accepted), f"{kind} was rejected: {outcome}"
+        return outcome
+
+    def code(self, sender: Actor, kind: str, payload: Mapping[str, Any]) -> str:
+        """The receipt code of a transaction that must be rejected."""
+        outcome = self.submit(sender, kind, payload)
+        assert isinstance(outcome, Rejected), f"{kind} was accepted: {outcome}"
+        assert outcome.message, "every rejection carries a human-readable message"
+        return outcome.code
+
+    def snapshot(self) -> dict[str, bytes]:
+        return {k: v for k, v in sorted(self.state.data.items()) if v is not None}
+
+
+def file_hash(label: str) -> str:
+    """A stand-in SHA-256 of a file called ``label``."""
+    return hashlib.sha256(label.encode()).hexdigest()
+
+
+def bl_payload(label: str, reference: str | None = None, **extra: Any) -> dict[str, Any]:
+    """A ``doc.register`` payload for a bill of lading numbered ``reference`` by carrier MAEU."""
+    return {
+        "file_hash": file_hash(label),
+        "type": "bill_of_lading",
+        "business_key": {"namespace": "NMFTA:MAEU", "reference": reference or label.upper()},
+        "metadata": {"vessel": "MAERSK ESSEN", "portOfLoading": "CNSHA"},
+        **extra,
+    }
