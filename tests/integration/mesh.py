@@ -72,6 +72,10 @@ class MeshProcesses:
     def start_validator(self, index: int) -> None:
         self.start(f"validator-{index}", "validator", "--index", str(index))
 
+    def start_service(self, name: str) -> None:
+        """An executing service (party, doc) as ``traco serve NAME`` runs it."""
+        self.start(name, name)
+
     def start_api(self) -> None:
         self.start("consensus-api", "consensus")
         deadline = time.monotonic() + 60

@@ -1,0 +1,268 @@
+"""party and doc end to end: four validators, the party and doc services and the API on the
+real Tansu broker; documents cannot be financed twice; the council admits a member on the
+chain; a killed service resumes and equals a fresh rebuild, digest for digest."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.integration.mesh import MeshProcesses
+from traco.cli.client import Client
+from traco.cli.up import create_topics
+from traco.core import crypto
+from traco.core.adapters.factory import StorageConfig, open_state_store
+from traco.core.adapters.kafka import KafkaEventBus
+from traco.core.adapters.memory_store import MemoryStateStore
+from traco.core.service_runtime import ServiceRuntime
+from traco.schemas.receipt import Receipt
+from traco.services import registry
+from traco.services.consensus.genesis import DataDir, init_chain, load_genesis
+from traco.services.party.proofs import register_message
+
+pytestmark = pytest.mark.integration
+
+
+class Cast:
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+
+    def key(self, name: str) -> bytes:
+        return crypto.read_key_file(DataDir(self.data_dir).keys / f"{name}.key")
+
+    def pub(self, name: str) -> str:
+        return crypto.public_key(self.key(name)).hex()
+
+
+def send(client: Client, key: bytes, kind: str, payload: dict[str, Any]) -> Receipt:
+    tx = client.send(key, kind, payload)
+    receipt = client.wait_receipt(tx.tx_id, 60)
+    assert receipt is not None, f"no receipt for {kind}"
+    return receipt
+
+
+@pytest.fixture(scope="module")
+def mesh(tansu_broker: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[MeshProcesses]:
+    data_dir = tmp_path_factory.mktemp("registry")
+    chain_id = f"rg{int(time.time() * 1000) % 10**8}"
+    genesis = init_chain(data_dir, chain_id, 4)
+    assert genesis.params.services == registry.ORDER
+    asyncio.run(create_topics(tansu_broker, chain_id, 4))
+    processes = MeshProcesses(data_dir, tansu_broker)
+    for service in genesis.params.services:
+        processes.start_service(service)
+    for i in range(4):
+        processes.start_validator(i)
+    processes.start_api()
+    try:
+        yield processes
+    finally:
+        processes.stop_all()
+
+
+def member_id(party: Any) -> str:
+    """Parties appear as ``{"member_id", "key"}``: title follows the member, not one key."""
+    return str(party["member_id"])
+
+
+def bill_of_lading(cast: Cast, client: Client, label: str) -> tuple[str, str]:
+    file_hash = hashlib.sha256(f"B/L {label} {time.time_ns()}".encode()).hexdigest()
+    payload = {
+        "file_hash": file_hash,
+        "type": "bill_of_lading",
+        "business_key": {"namespace": "MAEU", "reference": f"BL-{label}-{time.time_ns()}"},
+        "holder": cast.pub("exporter"),
+    }
+    receipt = send(client, cast.key("carrier"), "doc.register", payload)
+    assert receipt.accepted and receipt.service == "doc", receipt
+    return receipt.result["doc_id"], file_hash
+
+
+def test_a_document_cannot_be_financed_twice(mesh: MeshProcesses) -> None:
+    cast, client = Cast(mesh.data_dir), mesh.client()
+    doc_id, file_hash = bill_of_lading(cast, client, "finance")
+    expires = int(time.time() * 1000) + 86_400_000
+
+    def pledge(to: str) -> Receipt:
+        payload = {
+            "doc_id": doc_id,
+            "financier": cast.pub(to),
+            "amount": 1_000_000,
+            "currency": "USD",
+            "expires_at": expires,
+        }
+        return send(client, cast.key("exporter"), "doc.pledge", payload)
+
+    assert pledge("bank-a").accepted
+    assert pledge("bank-b").code == "ALREADY_PLEDGED"
+    transfer = send(client, cast.key("exporter"), "doc.transfer", {"doc_id": doc_id, "to": cast.pub("importer")})
+    assert not transfer.accepted
+    assert send(client, cast.key("bank-b"), "doc.release", {"doc_id": doc_id}).code != "OK"  # not its pledge
+    assert send(client, cast.key("bank-a"), "doc.release", {"doc_id": doc_id}).accepted
+    assert pledge("bank-b").accepted
+
+    again = send(
+        client,
+        cast.key("carrier"),
+        "doc.register",
+        {
+            "file_hash": file_hash,
+            "type": "bill_of_lading",
+            "business_key": {"namespace": "MAEU", "reference": "OTHER-1"},
+        },
+    )
+    assert again.code == "DUPLICATE_DOCUMENT"
+
+    doc_api = f"http://127.0.0.1:{mesh.api_port + 2}"
+    deadline = time.monotonic() + 30
+    while True:  # the doc API answers from its own state, a moment after the receipt
+        verified = httpx.get(f"{doc_api}/documents/by-hash/{file_hash}", timeout=10).json()
+        if (verified.get("pledged") and verified["pledge"]["financier"] == "bank-b") or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert verified["registered"] is True
+    assert member_id(verified["holder"]) == "exporter" and member_id(verified["issuer"]) == "carrier"
+    assert verified["pledged"] is True and member_id(verified["pledge"]["financier"]) == "bank-b"
+    types = [h["type"] for h in verified["history"]]
+    assert types[0] == "DocumentRegistered" and types.count("DocumentPledged") == 2
+    assert "PledgeReleased" in types
+    assert all(isinstance(h["height"], int) and h["tx_id"] for h in verified["history"])
+    upload = httpx.post(f"{doc_api}/documents/verify", content=b"never registered", timeout=10).json()
+    assert upload == {"file_hash": hashlib.sha256(b"never registered").hexdigest(), "registered": False}
+
+
+def test_the_council_admits_a_member_who_can_then_transact(mesh: MeshProcesses) -> None:
+    cast, client = Cast(mesh.data_dir), mesh.client()
+    chain_id = client.get_json("/status")["chain_id"]
+    applicant = crypto.generate_private_key()
+    applicant_pub = crypto.public_key(applicant).hex()
+    proof = crypto.sign(applicant, register_message(chain_id, "Acme Trading", applicant_pub)).hex()
+
+    before = httpx.post(
+        f"{mesh.url}/tx",
+        content=_signed(applicant, chain_id, "chain.anchor", 1, {"digest": "ab" * 32, "label": "too early"}),
+        timeout=10,
+    )
+    assert before.status_code == 403 and before.json()["detail"]["code"] == "NOT_ADMITTED"
+
+    registered = send(
+        client,
+        cast.key("exporter"),
+        "party.register",
+        {
+            "member_id": "acme",
+            "organisation": "Acme Trading",
+            "jurisdiction": "SG",
+            "roles": ["importer"],
+            "keys": [{"public_key": applicant_pub, "proof": proof}],
+        },
+    )
+    assert registered.accepted, registered
+    proposed = send(
+        client, cast.key("council-1"), "party.propose", {"action": {"type": "admit_member", "member_id": "acme"}}
+    )
+    assert proposed.accepted, proposed
+    proposal_id = proposed.result["proposal_id"]
+    assert send(client, cast.key("exporter"), "party.vote", {"proposal_id": proposal_id, "choice": "yes"}).code in (
+        "NOT_PERMITTED",
+        "NOT_A_MEMBER",
+    )
+    assert send(client, cast.key("council-1"), "party.vote", {"proposal_id": proposal_id, "choice": "yes"}).accepted
+    assert (
+        send(client, cast.key("council-1"), "party.vote", {"proposal_id": proposal_id, "choice": "yes"}).code
+        == "ALREADY_VOTED"
+    )
+    assert send(client, cast.key("council-2"), "party.vote", {"proposal_id": proposal_id, "choice": "yes"}).accepted
+
+    party_api = f"http://127.0.0.1:{mesh.api_port + 1}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        member = httpx.get(f"{party_api}/members/acme", timeout=10).json()
+        if member.get("status") == "admitted":
+            break
+        time.sleep(0.2)
+    assert member["status"] == "admitted"
+    # The validators' admission list follows the party service: the new key may now submit.
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        answer = httpx.post(
+            f"{mesh.url}/tx",
+            content=_signed(applicant, chain_id, "chain.anchor", 1, {"digest": "cd" * 32, "label": "admitted"}),
+            timeout=10,
+        )
+        if answer.status_code == 202:
+            break
+        time.sleep(0.3)
+    assert answer.status_code == 202, answer.text
+    receipt = client.wait_receipt(answer.json()["tx_id"], 60)
+    assert receipt is not None and receipt.accepted
+
+
+def _signed(key: bytes, chain_id: str, kind: str, nonce: int, payload: dict[str, Any]) -> bytes:
+    from traco.schemas.tx import sign_tx
+
+    return sign_tx(key, chain_id, kind, nonce, payload).model_dump_json().encode()
+
+
+def test_a_killed_service_resumes_and_equals_a_fresh_rebuild(mesh: MeshProcesses) -> None:
+    cast, client = Cast(mesh.data_dir), mesh.client()
+    bill_of_lading(cast, client, "before-kill")
+    mesh.kill("doc")
+    pending = [
+        client.send(
+            cast.key("carrier"),
+            "doc.register",
+            {
+                "file_hash": hashlib.sha256(f"while down {i} {time.time_ns()}".encode()).hexdigest(),
+                "type": "bill_of_lading",
+                "business_key": {"namespace": "MAEU", "reference": f"DOWN-{i}-{time.time_ns()}"},
+            },
+        )
+        for i in range(3)
+    ]
+    time.sleep(1)
+    mesh.start_service("doc")
+    receipts = [client.wait_receipt(tx.tx_id, 60) for tx in pending]
+    assert all(r is not None and r.accepted for r in receipts), receipts
+    height = client.get_json("/status")["height"]
+
+    genesis = load_genesis(DataDir(mesh.data_dir).genesis)
+
+    async def rebuild() -> MemoryStateStore:
+        bus = KafkaEventBus(mesh.bootstrap, client_id="rebuild")
+        await bus.start()
+        store = MemoryStateStore()
+        runtime = ServiceRuntime(
+            registry.domain("doc"),
+            genesis,
+            store,
+            bus,
+            registry.upstream_domains("doc"),
+            registry.genesis_events(genesis),
+        )
+        task = asyncio.create_task(runtime.run())
+        try:
+            assert await runtime.wait_for_height(height, 60)
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await bus.stop()
+        return store
+
+    fresh = asyncio.run(rebuild())
+    resumed = open_state_store(StorageConfig(backend="sqlite", data_dir=mesh.data_dir), "doc", readonly=True)
+    try:
+        assert [resumed.state_digest(h) for h in range(1, height + 1)] == [
+            fresh.state_digest(h) for h in range(1, height + 1)
+        ]
+    finally:
+        resumed.close()
