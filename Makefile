@@ -35,6 +35,7 @@ check: lint typecheck test
 
 bench: $(STAMP)
 	$(BIN)/python bench/chain.py
+	$(BIN)/python bench/registry.py
 
 schemas: $(STAMP)
 	$(BIN)/traco schemas export --out schemas/json

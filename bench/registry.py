@@ -1,0 +1,202 @@
+"""Document registry benchmark (``make bench``): registrations and pledges executed end to end,
+and how fast each service rebuilds from an empty store.
+
+On the real Tansu broker, with four validators, the party and doc services and the API (as
+``traco up`` runs them): pre-signed ``doc.register`` transactions (the carrier registers bills
+of lading held by the exporter) are produced to the ``tx`` topic in waves of at most 900 (the
+mempool holds a sender's nonces up to 1,000 ahead), and the rate is receipts from the doc
+service per second from the first produce to the last receipt; then the exporter pledges
+every document to a bank, the same way. Finally the mesh stops and the party and doc services
+are rebuilt in-process from the broker's ``blocks`` and events topics into empty stores:
+blocks/s and tx/s. Not a test: it measures and prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import hashlib
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import orjson
+
+from traco.core import crypto
+from traco.core.adapters.kafka import KafkaEventBus
+from traco.core.adapters.memory_store import MemoryStateStore
+from traco.core.broker import TansuBroker
+from traco.core.ports import OutgoingMessage
+from traco.core.service_runtime import ServiceRuntime
+from traco.core.settings import Settings
+from traco.schemas.tx import TxEnvelope, sign_tx
+from traco.services import registry
+from traco.services.consensus import wire
+from traco.services.consensus.genesis import DataDir, init_chain, load_genesis
+
+WAVE = 900
+
+
+class Receipts:
+    def __init__(self) -> None:
+        self.seen: dict[str, tuple[float, str]] = {}
+
+    async def run(self, bus: KafkaEventBus, topic: str) -> None:
+        async for batch in bus.consume(topic, start="latest"):
+            now = time.perf_counter()
+            for message in batch:
+                receipt = orjson.loads(message.value)
+                if receipt.get("height") is not None:
+                    self.seen.setdefault(receipt["tx_id"], (now, receipt["code"]))
+
+    async def wait(self, ids: list[str], timeout: float) -> None:
+        deadline = time.perf_counter() + timeout
+        while time.perf_counter() < deadline and not all(i in self.seen for i in ids):
+            await asyncio.sleep(0.05)
+
+
+async def offer(bus: KafkaEventBus, topics: wire.Topics, watch: Receipts, txs: list[TxEnvelope]) -> tuple[float, int]:
+    """Produce in waves; return (tx/s from first produce to last receipt, accepted count)."""
+    start = time.perf_counter()
+    for i in range(0, len(txs), WAVE):
+        wave = txs[i : i + WAVE]
+        await bus.publish_many(
+            [OutgoingMessage(topics.tx, t.model_dump_json().encode(), t.sender.encode()) for t in wave]
+        )
+        await watch.wait([t.tx_id for t in wave], timeout=300)
+    done = [watch.seen[t.tx_id] for t in txs if t.tx_id in watch.seen]
+    end = max((at for at, _ in done), default=start)
+    accepted = sum(1 for _, code in done if code == "OK")
+    return (len(done) / (end - start) if end > start else 0.0), accepted
+
+
+async def rebuild(bootstrap: str, data_dir: Path, service: str, height: int) -> tuple[float, float, int]:
+    genesis = load_genesis(DataDir(data_dir).genesis)
+    bus = KafkaEventBus(bootstrap, client_id=f"rebuild-{service}")
+    await bus.start()
+    runtime = ServiceRuntime(
+        registry.domain(service),
+        genesis,
+        MemoryStateStore(),
+        bus,
+        registry.upstream_domains(service),
+        registry.genesis_events(genesis),
+    )
+    start = time.perf_counter()
+    task = asyncio.create_task(runtime.run())
+    try:
+        await runtime.wait_for_height(height, 600)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await bus.stop()
+    seconds = time.perf_counter() - start
+    txs = sum(len(runtime.store.receipts(h)) for h in range(1, runtime.height + 1))
+    return runtime.height / seconds, txs / seconds, runtime.height
+
+
+async def main_async(args: argparse.Namespace) -> int:
+    from traco.cli.up import Mesh
+
+    with tempfile.TemporaryDirectory(prefix="traco-bench-registry-") as tmp:
+        data_dir = Path(args.data_dir or tmp)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        with TansuBroker(log_path=data_dir / "broker.log") as broker:
+            genesis = init_chain(data_dir, "benchreg", 4)
+            settings = Settings(data_dir=data_dir, kafka_bootstrap=broker.bootstrap, api_port=_free_port())
+            mesh = Mesh(settings)
+            keys = {
+                n: crypto.read_key_file(DataDir(data_dir).keys / f"{n}.key") for n in ("carrier", "exporter", "bank-a")
+            }
+            pub = {n: crypto.public_key(k).hex() for n, k in keys.items()}
+            try:
+                await asyncio.to_thread(mesh.start, 4)
+                topics = wire.Topics(genesis.chain_id)
+                bus = KafkaEventBus(broker.bootstrap, client_id="bench")
+                await bus.start()
+                watch = Receipts()
+                watcher = asyncio.create_task(watch.run(bus, topics.receipts))
+                await asyncio.sleep(2)
+                registrations = []
+                for i in range(args.docs):
+                    payload = {
+                        "file_hash": hashlib.sha256(f"bench document {i} {time.time_ns()}".encode()).hexdigest(),
+                        "type": "bill_of_lading",
+                        "business_key": {"namespace": "MAEU", "reference": f"BENCH{i}X{time.time_ns()}"},
+                        "holder": pub["exporter"],
+                    }
+                    registrations.append(sign_tx(keys["carrier"], genesis.chain_id, "doc.register", i + 1, payload))
+                print(f"registering {args.docs} documents…")
+                reg_rate, reg_ok = await offer(bus, topics, watch, registrations)
+                expires = int(time.time() * 1000) + 86_400_000
+                pledges = [
+                    sign_tx(
+                        keys["exporter"],
+                        genesis.chain_id,
+                        "doc.pledge",
+                        i + 1,
+                        {
+                            "doc_id": tx.tx_id,
+                            "financier": pub["bank-a"],
+                            "amount": 100_000,
+                            "currency": "USD",
+                            "expires_at": expires,
+                        },
+                    )
+                    for i, tx in enumerate(registrations)
+                ]
+                print(f"pledging {args.docs} documents…")
+                pledge_rate, pledge_ok = await offer(bus, topics, watch, pledges)
+                watcher.cancel()
+                await bus.stop()
+            finally:
+                await asyncio.to_thread(mesh.stop)
+            status_height = _chain_height(data_dir)
+            print("rebuilding party and doc from the topics into empty stores…")
+            party = await rebuild(broker.bootstrap, data_dir, "party", status_height)
+            doc = await rebuild(broker.bootstrap, data_dir, "doc", status_height)
+    cores = os.cpu_count() or 1
+    rows = [
+        (f"doc.register end to end ({reg_ok} accepted)", f"{reg_rate:,.0f} tx/s"),
+        (f"doc.pledge end to end ({pledge_ok} accepted)", f"{pledge_rate:,.0f} tx/s"),
+        (f"party rebuild ({party[2]} blocks)", f"{party[0]:,.0f} blocks/s, {party[1]:,.0f} tx/s"),
+        (f"doc rebuild ({doc[2]} blocks)", f"{doc[0]:,.0f} blocks/s, {doc[1]:,.0f} tx/s"),
+    ]
+    width = max(len(r[0]) for r in rows)
+    print(f"\n{'measure (' + str(cores) + ' cores)'.ljust(width)}  value")
+    for name, value in rows:
+        print(f"{name.ljust(width)}  {value}")
+    return 0 if reg_ok == args.docs and pledge_ok == args.docs else 1
+
+
+def _chain_height(data_dir: Path) -> int:
+    from traco.core.adapters.factory import StorageConfig, open_block_store
+
+    store = open_block_store(StorageConfig(backend="sqlite", data_dir=data_dir), "validator-0", readonly=True)
+    try:
+        return store.height()
+    finally:
+        store.close()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--docs", type=int, default=2000)
+    parser.add_argument("--data-dir", help="keep the run's data and logs here")
+    return asyncio.run(main_async(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
