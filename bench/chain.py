@@ -33,7 +33,7 @@ import orjson
 from traco.core import crypto
 from traco.core.adapters.factory import StorageConfig
 from traco.core.adapters.kafka import KafkaEventBus
-from traco.core.broker import TansuBroker
+from traco.core.broker import TansuBroker, free_port
 from traco.core.ports import OutgoingMessage
 from traco.core.settings import Settings
 from traco.schemas.genesis import Genesis, GenesisMember, GenesisValidator
@@ -183,7 +183,7 @@ async def main_async(args: argparse.Namespace) -> int:
         settings = Settings(
             data_dir=data_dir,
             kafka_bootstrap=broker.bootstrap,
-            api_port=_free_port(),
+            api_port=free_port(),
             chain_id=CHAIN,
         )
         mesh = Mesh(settings)
@@ -268,14 +268,6 @@ async def main_async(args: argparse.Namespace) -> int:
         print(f"audit: {audit_rate:,.0f} tx/s ({audit_rate / audit_ceiling:.0%} of the verification ceiling)")
         print(f"audit with replay: {replay_rate:,.0f} tx/s ({replay_rate / audit_ceiling:.0%})")
         return 0 if report.ok and replayed.ok else 1
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def main() -> int:

@@ -28,7 +28,7 @@ import orjson
 from traco.core import crypto
 from traco.core.adapters.kafka import KafkaEventBus
 from traco.core.adapters.memory_store import MemoryStateStore
-from traco.core.broker import TansuBroker
+from traco.core.broker import TansuBroker, free_port
 from traco.core.ports import OutgoingMessage
 from traco.core.service_runtime import ServiceRuntime
 from traco.core.settings import Settings
@@ -107,7 +107,7 @@ async def main_async(args: argparse.Namespace) -> int:
         data_dir.mkdir(parents=True, exist_ok=True)
         with TansuBroker(log_path=data_dir / "broker.log") as broker:
             genesis = init_chain(data_dir, "benchreg", 4)
-            settings = Settings(data_dir=data_dir, kafka_bootstrap=broker.bootstrap, api_port=_free_port())
+            settings = Settings(data_dir=data_dir, kafka_bootstrap=broker.bootstrap, api_port=free_port())
             mesh = Mesh(settings)
             keys = {
                 n: crypto.read_key_file(DataDir(data_dir).keys / f"{n}.key") for n in ("carrier", "exporter", "bank-a")
@@ -181,14 +181,6 @@ def _chain_height(data_dir: Path) -> int:
         return store.height()
     finally:
         store.close()
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def main() -> int:
