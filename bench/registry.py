@@ -90,10 +90,10 @@ async def rebuild(bootstrap: str, data_dir: Path, service: str, height: int) -> 
     try:
         await runtime.wait_for_height(height, 600)
     finally:
+        await bus.stop()  # ends every consumer of the bus cleanly, then the runtime's loops
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-        await bus.stop()
     seconds = time.perf_counter() - start
     txs = sum(len(runtime.store.receipts(h)) for h in range(1, runtime.height + 1))
     return runtime.height / seconds, txs / seconds, runtime.height

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import subprocess
@@ -216,10 +217,12 @@ def test_a_trace_follows_a_transaction_from_submission_to_its_receipt(mesh: Mesh
                 )
             )
             async with asyncio.timeout(60):
-                async for batch in bus.consume(topics.receipts, start="earliest"):
-                    for message in batch:
-                        if message.key == tx.tx_id.encode():
-                            return message.header("traceparent")
+                # aclosing: leaving the loop early must close the consumer now, not at garbage collection
+                async with contextlib.aclosing(bus.consume(topics.receipts, start="earliest")) as stream:
+                    async for batch in stream:
+                        for message in batch:
+                            if message.key == tx.tx_id.encode():
+                                return message.header("traceparent")
         finally:
             await bus.stop()
         return None

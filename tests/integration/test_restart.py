@@ -33,11 +33,12 @@ async def heights_on_topic(bootstrap: str, chain_id: str, expect: int, timeout: 
     try:
 
         async def read() -> None:
-            async for batch in bus.consume(wire.Topics(chain_id).blocks, start="earliest"):
-                for message in batch:
-                    seen.add(int((message.key or b"0").decode()))
-                if len(seen) >= expect:
-                    return
+            async with contextlib.aclosing(bus.consume(wire.Topics(chain_id).blocks, start="earliest")) as stream:
+                async for batch in stream:
+                    for message in batch:
+                        seen.add(int((message.key or b"0").decode()))
+                    if len(seen) >= expect:
+                        return
 
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(read(), timeout)
@@ -158,10 +159,11 @@ async def read_dlq(bootstrap: str, chain_id: str, timeout: float = 20) -> list[b
         deadline = time.monotonic() + timeout
 
         async def read() -> None:
-            async for batch in bus.consume(wire.Topics(chain_id).dlq, start="earliest"):
-                found.extend(m.value for m in batch)
-                if found:
-                    return
+            async with contextlib.aclosing(bus.consume(wire.Topics(chain_id).dlq, start="earliest")) as stream:
+                async for batch in stream:
+                    found.extend(m.value for m in batch)
+                    if found:
+                        return
 
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(read(), max(0.1, deadline - time.monotonic()))
