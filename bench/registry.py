@@ -29,6 +29,7 @@ from traco.core import crypto
 from traco.core.adapters.kafka import KafkaEventBus
 from traco.core.adapters.memory_store import MemoryStateStore
 from traco.core.broker import TansuBroker, free_port
+from traco.core.errors import BusError
 from traco.core.ports import OutgoingMessage
 from traco.core.service_runtime import ServiceRuntime
 from traco.core.settings import Settings
@@ -92,7 +93,7 @@ async def rebuild(bootstrap: str, data_dir: Path, service: str, height: int) -> 
     finally:
         await bus.stop()  # ends every consumer of the bus cleanly, then the runtime's loops
         task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
+        with contextlib.suppress(asyncio.CancelledError, BusError):  # its loops saw the bus stop
             await task
     seconds = time.perf_counter() - start
     txs = sum(len(runtime.store.receipts(h)) for h in range(1, runtime.height + 1))

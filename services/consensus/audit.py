@@ -13,19 +13,22 @@ per core); the links and the replay, which are cheap and sequential, run in the 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import orjson
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from traco.core.adapters.factory import StorageConfig, open_block_store
+from traco.core.adapters.factory import StorageConfig, open_block_store, open_state_store
 from traco.core.lightclient import verify_commit
 from traco.core.settings import Settings
 from traco.schemas.block import SealedBlock
+from traco.schemas.events import BlockProcessed
 from traco.schemas.genesis import Genesis
+from traco.schemas.receipt import Receipt
 from traco.services.consensus import rules
 from traco.services.consensus.genesis import DataDir, load_genesis
 
@@ -108,7 +111,9 @@ def _ranges(height: int, workers: int) -> Iterator[tuple[int, int]]:
 class _Links:
     """The sequential checks: hash links, times, nonce order, and (replaying) results roots."""
 
-    def __init__(self, genesis: Genesis) -> None:
+    def __init__(self, genesis: Genesis, recorded: Callable[[int], bytes | None] | None = None) -> None:
+        self.recorded = recorded  # the audited node's record of services' results, if any
+        self.last = 0  # the audited chain's height: its results are not committed yet
         self.prev_hash = genesis.genesis_hash()
         self.prev_time = genesis.genesis_time
         self.height = 0
@@ -136,11 +141,34 @@ class _Links:
         self.height, self.prev_hash, self.prev_time = block.height, block.block_hash, block.time
         return None
 
-    def execute(self, block: SealedBlock) -> None:
+    def execute(self, block: SealedBlock) -> str | None:
+        """Re-execute the chain's kinds. With executing services, the services' part of the
+        results comes from the audited node's record; the replayed chain part must match it,
+        and the next header must commit to the whole."""
         result = rules.execute_block(block, self.state.get, self.digest)
         self.state.update(result.writes)
         self.digest = result.state_digest
         self.results_root = result.results_root
+        if self.recorded is None:
+            return None
+        raw = self.recorded(block.height)
+        if raw is None:
+            self.results_root = None  # the next header, if any, cannot be checked
+            return (
+                None
+                if block.height == self.last
+                else (f"this node has no record of the services' results of block {block.height}")
+            )
+        record = orjson.loads(raw)
+        chain_part = [r for r in record["receipts"] if r["service"] == rules.CHAIN_SERVICE]
+        if chain_part != [r.model_dump(mode="json") for r in result.receipts]:
+            return f"the recorded chain receipts of block {block.height} differ from the replay"
+        if record["checkpoints"][0] != result.checkpoint.model_dump(mode="json"):
+            return f"the recorded chain checkpoint of block {block.height} differs from the replay"
+        receipts = [Receipt.model_validate(r) for r in record["receipts"]]
+        checkpoints = [BlockProcessed.model_validate(c) for c in record["checkpoints"]]
+        self.results_root = rules.results_root(receipts, checkpoints)
+        return None
 
 
 def audit_chain(
@@ -153,13 +181,15 @@ def audit_chain(
 ) -> AuditReport:
     """Audit ``component``'s block store. Workers verify signatures and roots; the parent
     checks the links and, with ``replay``, re-executes to check every ``last_results_root``."""
+    state = open_state_store(config, component, readonly=True) if replay and genesis.params.services else None
     store = open_block_store(config, component, readonly=True)
     try:
         height = store.height()
         task = progress.add_task("verifying", total=height) if progress else None
         genesis_json = genesis.model_dump_json()
         report = AuditReport(height=height, txs=0)
-        links = _Links(genesis)
+        links = _Links(genesis, (lambda h: state.get_meta(f"results/{h}")) if state is not None else None)
+        links.last = height
         processes = workers or os.cpu_count() or 1
         with ProcessPoolExecutor(max_workers=processes) as pool:
             ranges = list(_ranges(height, processes))
@@ -170,7 +200,7 @@ def audit_chain(
                 for check in checks:
                     problem = links.check(check, replay)
                     if problem is None and blocks is not None:
-                        links.execute(next(blocks))
+                        problem = links.execute(next(blocks))
                     if problem is not None:
                         for f in futures:
                             f.cancel()
@@ -186,6 +216,8 @@ def audit_chain(
         return report
     finally:
         store.close()
+        if state is not None:
+            state.close()
 
 
 def run_audit_cli(
