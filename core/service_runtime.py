@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -34,10 +33,10 @@ from pydantic import ValidationError
 from traco.core.domain import DictState, Domain, Event, StateView
 from traco.core.lightclient import verify_commit
 from traco.core.ports import BusMessage, EventBus, OutgoingMessage, StateBatch, StateStore
+from traco.core.positions import last_message, watch_for_gaps
 from traco.core.service_exec import GENESIS_DIGEST, ServiceBlockResult, execute_service_block
 from traco.core.topics import topic
 from traco.schemas.block import SealedBlock
-from traco.schemas.consensus import BlockRequest
 from traco.schemas.events import BlockProcessed, DomainEvent
 from traco.schemas.genesis import Genesis
 from traco.schemas.receipt import Receipt
@@ -46,7 +45,6 @@ log = logging.getLogger(__name__)
 
 LAST_HASH_KEY = "last_block_hash"
 LAST_TIME_KEY = "last_block_time"
-GAP_REQUEST_AFTER_S = 1.0
 
 
 class PrefixView:
@@ -110,7 +108,6 @@ class ServiceRuntime:
         self.genesis_events = genesis_events
         self.early: dict[int, SealedBlock] = {}
         self.progress = asyncio.Condition()
-        self._gap_since: float | None = None
 
     @property
     def height(self) -> int:
@@ -120,7 +117,10 @@ class ServiceRuntime:
 
     async def run(self) -> None:
         await self.republish_missing()
-        tasks = [asyncio.create_task(self._follow_blocks()), asyncio.create_task(self._watch_gaps())]
+        tasks = [
+            asyncio.create_task(self._follow_blocks()),
+            asyncio.create_task(watch_for_gaps(self.bus, self.consensus_topic, self.domain.service, self._gap)),
+        ]
         tasks += [asyncio.create_task(self._follow_upstream(u)) for u in self.upstream.values()]
         try:
             await asyncio.gather(*tasks)
@@ -279,26 +279,10 @@ class ServiceRuntime:
                 self.outputs(height, self.store.receipts(height), self.store.events(height), digest)
             )
 
-    async def _watch_gaps(self) -> None:
-        while True:
-            await asyncio.sleep(0.25)
-            waiting = self.early and (self.height + 1) not in self.early
-            if not waiting:
-                self._gap_since = None
-                continue
-            now = time.monotonic()
-            if self._gap_since is None:
-                self._gap_since = now
-            elif now - self._gap_since >= GAP_REQUEST_AFTER_S:
-                request = BlockRequest(
-                    from_height=self.height + 1, to_height=min(self.early) - 1, requester=self.domain.service
-                )
-                await self.bus.publish(
-                    OutgoingMessage(
-                        self.consensus_topic, request.model_dump_json().encode(), str(request.from_height).encode()
-                    )
-                )
-                self._gap_since = now
+    def _gap(self) -> tuple[int, int] | None:
+        if not self.early or (self.height + 1) in self.early:
+            return None
+        return self.height + 1, min(self.early) - 1
 
     async def wait_for_height(self, height: int, timeout: float) -> bool:
         async def reached() -> None:
@@ -314,21 +298,13 @@ class ServiceRuntime:
 
 async def _last_checkpoint(bus: EventBus, events_topic: str) -> int:
     """The height of the last ``BlockProcessed`` on a service's events topic (0 if none)."""
-    ends = await bus.end_offsets(events_topic)
-    end = ends.get(0, 0)
-    if end == 0:
+    message = await last_message(bus, events_topic)
+    if message is None:
         return 0
-    stream = bus.consume(events_topic, start={0: end - 1})
-    try:
-        async for batch in stream:
-            for message in batch:
-                with contextlib.suppress(orjson.JSONDecodeError, KeyError, TypeError):
-                    data = orjson.loads(message.value)
-                    if data.get("type") == "BlockProcessed":
-                        return int(data["height"])
-            return 0
-    finally:
-        await stream.aclose()  # type: ignore[attr-defined]
+    with contextlib.suppress(orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
+        data = orjson.loads(message.value)
+        if data.get("type") == "BlockProcessed":
+            return int(data["height"])
     return 0
 
 

@@ -14,20 +14,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Sequence
 
 from traco.core.ports import BusMessage, EventBus
+from traco.core.positions import watch_for_gaps
 from traco.core.topics import topic
 from traco.schemas.block import SealedBlock
-from traco.schemas.consensus import BlockRequest
 from traco.services.consensus import wire
 from traco.services.consensus.ledger import Ledger
 from traco.services.consensus.results import offer_results
 
 log = logging.getLogger(__name__)
-
-GAP_REQUEST_AFTER_S = 1.0
 
 
 class Follower:
@@ -39,7 +36,6 @@ class Follower:
         self.early: dict[int, SealedBlock] = {}
         self.rejected_blocks = 0
         self.new_height = asyncio.Condition()
-        self._gap_since: float | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
     async def run(self) -> None:
@@ -47,7 +43,7 @@ class Follower:
         self._tasks = [
             loop.create_task(self._follow_blocks()),
             loop.create_task(self._follow_receipts()),
-            loop.create_task(self._watch_gaps()),
+            loop.create_task(watch_for_gaps(self.bus, self.topics.consensus, self.name, self._gap)),
         ]
         chain = self.ledger.genesis.chain_id
         self._tasks += [
@@ -117,25 +113,9 @@ class Follower:
                 self.ledger.admitted.offer(batch, self.ledger.height)
             offer_results(self.ledger, "checkpoints", batch)
 
-    async def _watch_gaps(self) -> None:
-        while True:
-            await asyncio.sleep(0.25)
-            if not self.early:
-                self._gap_since = None
-                continue
-            now = time.monotonic()
-            if self._gap_since is None:
-                self._gap_since = now
-            elif now - self._gap_since >= GAP_REQUEST_AFTER_S:
-                missing, upto = self.ledger.height + 1, min(self.early) - 1
-                log.info("gap in %s: asking validators for %d..%d", self.topics.blocks, missing, upto)
-                await self.bus.publish(
-                    wire.consensus_message(
-                        self.topics,
-                        BlockRequest(from_height=missing, to_height=upto, requester=self.name),
-                    )
-                )
-                self._gap_since = now
+    def _gap(self) -> tuple[int, int] | None:
+        """Heights missing between the stored chain and the blocks that arrived early."""
+        return (self.ledger.height + 1, min(self.early) - 1) if self.early else None
 
     async def wait_for_height(self, height: int, timeout: float) -> bool:
         """Wait until the follower has stored ``height`` (False on timeout)."""

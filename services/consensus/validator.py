@@ -31,6 +31,7 @@ import orjson
 
 from traco.core import crypto
 from traco.core.ports import BusMessage, EventBus, OutgoingMessage, StateStore
+from traco.core.positions import last_message
 from traco.core.topics import topic
 from traco.schemas.block import Commit, CommitSig, SealedBlock, proposal_sign_bytes, vote_sign_bytes
 from traco.schemas.consensus import BlockRequest, ProposalMessage, VoteMessage
@@ -676,17 +677,8 @@ def _now_ms() -> int:
 
 async def last_height_on_topic(bus: EventBus, blocks_topic: str) -> int:
     """The height of the last message on the ``blocks`` topic (0 when empty)."""
-    ends = await bus.end_offsets(blocks_topic)
-    end = ends.get(0, 0)
-    if end == 0:
-        return 0
-    stream = bus.consume(blocks_topic, start={0: end - 1})
+    message = await last_message(bus, blocks_topic)
     try:
-        async for batch in stream:
-            for message in batch:
-                with contextlib.suppress(ValueError):
-                    return int((message.key or b"0").decode())
-            return 0
-    finally:
-        await stream.aclose()  # type: ignore[attr-defined]
-    return 0
+        return int((message.key or b"0").decode()) if message is not None else 0
+    except ValueError:
+        return 0
