@@ -18,7 +18,6 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-import orjson
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -26,11 +25,10 @@ from traco.core.adapters.factory import StorageConfig, open_block_store, open_st
 from traco.core.lightclient import verify_commit
 from traco.core.settings import Settings
 from traco.schemas.block import SealedBlock
-from traco.schemas.events import BlockProcessed
 from traco.schemas.genesis import Genesis
-from traco.schemas.receipt import Receipt
 from traco.services.consensus import rules
 from traco.services.consensus.genesis import DataDir, load_genesis
+from traco.services.consensus.results import decode_results
 
 CHUNK = 64
 
@@ -159,14 +157,11 @@ class _Links:
                 if block.height == self.last
                 else (f"this node has no record of the services' results of block {block.height}")
             )
-        record = orjson.loads(raw)
-        chain_part = [r for r in record["receipts"] if r["service"] == rules.CHAIN_SERVICE]
-        if chain_part != [r.model_dump(mode="json") for r in result.receipts]:
+        receipts, checkpoints = decode_results(raw)
+        if [r for r in receipts if r.service == rules.CHAIN_SERVICE] != result.receipts:
             return f"the recorded chain receipts of block {block.height} differ from the replay"
-        if record["checkpoints"][0] != result.checkpoint.model_dump(mode="json"):
+        if checkpoints[0] != result.checkpoint:
             return f"the recorded chain checkpoint of block {block.height} differs from the replay"
-        receipts = [Receipt.model_validate(r) for r in record["receipts"]]
-        checkpoints = [BlockProcessed.model_validate(c) for c in record["checkpoints"]]
         self.results_root = rules.results_root(receipts, checkpoints)
         return None
 

@@ -12,8 +12,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 
-import orjson
-
 from traco.core.lightclient import verify_commit
 from traco.core.ports import BlockStore, StateBatch, StateStore
 from traco.schemas.block import SealedBlock
@@ -22,7 +20,7 @@ from traco.schemas.genesis import Genesis
 from traco.schemas.receipt import Receipt
 from traco.services.consensus import rules
 from traco.services.consensus.admission import Admission
-from traco.services.consensus.results import PendingResults
+from traco.services.consensus.results import PendingResults, decode_results, encode_results
 from traco.services.consensus.rules import BlockResult, ChainTip
 
 log = logging.getLogger(__name__)
@@ -84,11 +82,7 @@ class Ledger:
         raw = self.state.get_meta(f"results/{height}")
         if raw is None:
             return None
-        data = orjson.loads(raw)
-        return (
-            [Receipt.model_validate(r) for r in data["receipts"]],
-            [BlockProcessed.model_validate(c) for c in data["checkpoints"]],
-        )
+        return decode_results(raw)
 
     def receipt(self, tx_id: str) -> Receipt | None:
         """A transaction's receipt: the chain's, a service's (from the block's results), or a
@@ -140,11 +134,7 @@ class Ledger:
         if not pending.complete:
             return False
         receipts, checkpoints = pending.leaves()
-        record = {
-            "receipts": [r.model_dump(mode="json") for r in receipts],
-            "checkpoints": [c.model_dump(mode="json") for c in checkpoints],
-        }
-        self.state.set_meta(f"results/{pending.height}", orjson.dumps(record))
+        self.state.set_meta(f"results/{pending.height}", encode_results(receipts, checkpoints))
         del self.pending[pending.height]
         if pending.height != self.tip.height:
             return False

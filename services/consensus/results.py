@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import orjson
 from pydantic import ValidationError
 
 from traco.core.ports import BusMessage
@@ -24,6 +25,27 @@ from traco.services.consensus import rules
 
 if TYPE_CHECKING:
     from traco.services.consensus.ledger import Ledger
+
+
+Results = tuple[list[Receipt], list[BlockProcessed]]
+
+
+def encode_results(receipts: Sequence[Receipt], checkpoints: Sequence[BlockProcessed]) -> bytes:
+    """How a node records a block's complete results (``results/<height>`` in its store)."""
+    return orjson.dumps(
+        {
+            "receipts": [r.model_dump(mode="json") for r in receipts],
+            "checkpoints": [c.model_dump(mode="json") for c in checkpoints],
+        }
+    )
+
+
+def decode_results(raw: bytes) -> Results:
+    data = orjson.loads(raw)
+    return (
+        [Receipt.model_validate(r) for r in data["receipts"]],
+        [BlockProcessed.model_validate(c) for c in data["checkpoints"]],
+    )
 
 
 def service_of(kind: str) -> str:
