@@ -8,12 +8,14 @@ verifier can print exactly what is wrong with a forged or damaged proof.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Container, Iterable, Mapping, Sequence
 
 from traco.core import crypto, merkle
 from traco.schemas.block import BlockHeader, Commit, vote_sign_bytes
-from traco.schemas.genesis import GenesisValidator, validator_set_hash
-from traco.schemas.proof import TxProof
+from traco.schemas.genesis import HasPower, ValidatorPower, validator_set, validator_set_hash
+from traco.schemas.proof import TxProof, ValidatorChange
+
+Validators = Sequence[HasPower]
 
 
 def quorum(total_power: int) -> int:
@@ -21,7 +23,7 @@ def quorum(total_power: int) -> int:
     return total_power * 2 // 3 + 1
 
 
-def verify_commit(header: BlockHeader, commit: Commit, validators: tuple[GenesisValidator, ...]) -> str | None:
+def verify_commit(header: BlockHeader, commit: Commit, validators: Validators) -> str | None:
     """Whether ``commit`` seals ``header`` with > 2/3 of the power of ``validators``.
 
     Unknown signers, duplicate signers and bad signatures are not counted; they make the
@@ -32,39 +34,112 @@ def verify_commit(header: BlockHeader, commit: Commit, validators: tuple[Genesis
             f"header {header.height} was sealed by another validator set "
             "than the trusted one (validator_set_hash differs)"
         )
-    block_hash = header.block_hash()
-    if commit.height != header.height or commit.block_hash != block_hash:
-        return f"the commit is for {commit.height}/{commit.block_hash[:16]}…, not this header"
+    problem = commit_mismatch(header, commit)
+    if problem:
+        return problem
     return verify_signatures(header.chain_id, commit, {v.public_key: v.power for v in validators})
 
 
-def verify_signatures(chain_id: str, commit: Commit, powers: Mapping[str, int]) -> str | None:
-    """Count the power of valid, distinct precommit signatures in ``commit``."""
+def commit_mismatch(header: BlockHeader, commit: Commit) -> str | None:
+    """Why ``commit`` is not a commit of ``header`` at all (None if it is)."""
+    if commit.height != header.height or commit.block_hash != header.block_hash():
+        return f"the commit is for {commit.height}/{commit.block_hash[:16]}…, not this header"
+    return None
+
+
+def valid_signers(chain_id: str, commit: Commit, known: Container[str] | None = None) -> frozenset[str]:
+    """The distinct keys whose precommit signature in ``commit`` verifies (only ``known`` ones,
+    if given: a signature from outside the set is not worth verifying)."""
     message = vote_sign_bytes(chain_id, "precommit", commit.height, commit.round, commit.block_hash)
-    total = sum(powers.values())
     counted: set[str] = set()
-    power = 0
     for sig in commit.signatures:
-        if sig.validator in counted or sig.validator not in powers:
+        if sig.validator in counted or (known is not None and sig.validator not in known):
             continue
         if crypto.verify(bytes.fromhex(sig.validator), message, bytes.fromhex(sig.signature)):
             counted.add(sig.validator)
-            power += powers[sig.validator]
+    return frozenset(counted)
+
+
+def quorum_shortfall(height: int, signers: Iterable[str], powers: Mapping[str, int]) -> str | None:
+    """Why the power of ``signers`` in ``powers`` is not more than 2/3 (None if it is)."""
+    total = sum(powers.values())
+    power = sum(powers.get(key, 0) for key in set(signers))
     if power < quorum(total):
         return (
-            f"commit of height {commit.height} has valid signatures for {power} of {total} "
+            f"commit of height {height} has valid signatures for {power} of {total} "
             f"voting power; more than 2/3 ({quorum(total)}) is needed"
         )
     return None
 
 
-def verify_tx_proof(proof: TxProof, validators: tuple[GenesisValidator, ...]) -> str | None:
-    """The full light-client check of a ``TxProof`` against a trusted validator set."""
+def verify_signatures(chain_id: str, commit: Commit, powers: Mapping[str, int]) -> str | None:
+    """Count the power of valid, distinct precommit signatures in ``commit``."""
+    return quorum_shortfall(commit.height, valid_signers(chain_id, commit, powers), powers)
+
+
+def next_validators(
+    header: BlockHeader, carried: Iterable[HasPower] | None, current: Validators
+) -> tuple[ValidatorPower, ...] | str:
+    """The validator set from ``header.height + 1`` on, given the set ``current`` that sealed
+    ``header`` and what the block carries (``SealedBlock.next_validators``), or why they do not fit.
+
+    A block carries the next set only when it changes, so a reader that has checked every
+    block from genesis knows every height's set from the chain alone.
+    """
+    if carried is None:
+        if header.next_validator_set_hash != header.validator_set_hash:
+            return f"block {header.height} changes the validator set but does not carry the new one"
+        return validator_set(current)
+    new = validator_set(carried)
+    if not new:
+        return f"block {header.height} carries an empty validator set"
+    if len({v.public_key for v in new}) != len(new):
+        return f"block {header.height} carries a validator set with a key twice"
+    if validator_set_hash(new) != header.next_validator_set_hash:
+        return f"the validator set block {header.height} carries does not hash to its next_validator_set_hash"
+    if header.next_validator_set_hash == header.validator_set_hash:
+        return f"block {header.height} carries a validator set although the set does not change"
+    return new
+
+
+def follow_changes(
+    trusted: Validators, changes: Sequence[ValidatorChange], height: int
+) -> tuple[ValidatorPower, ...] | str:
+    """The validator set at ``height``, from a trusted earlier set and the sealed headers that
+    changed it since (each checked against the set before it), or why the chain of changes fails.
+
+    Between two changes the set stays the same, so these headers are all a light client needs:
+    a prover that leaves one out only makes the check fail, never pass.
+    """
+    current = validator_set(trusted)
+    last = 0
+    for change in changes:
+        if change.header.height <= last:
+            return "validator-set changes are not in height order"
+        last = change.header.height
+        if change.header.height >= height:
+            break
+        problem = verify_commit(change.header, change.commit, current)
+        if problem:
+            return f"validator-set change at height {change.header.height}: {problem}"
+        found = next_validators(change.header, change.next_validators, current)
+        if isinstance(found, str):
+            return found
+        current = found
+    return current
+
+
+def verify_tx_proof(proof: TxProof, validators: Validators) -> str | None:
+    """The full light-client check of a ``TxProof`` against a trusted validator set (the genesis
+    set, followed through the proof's validator-set changes)."""
     if proof.header.chain_id != proof.chain_id or proof.tx.chain_id != proof.chain_id:
         return "the proof mixes chain ids"
     if proof.header.height != proof.height:
         return "the header is not at the proof's height"
-    problem = verify_commit(proof.header, proof.commit, validators)
+    at_height = follow_changes(validators, proof.validator_changes, proof.height)
+    if isinstance(at_height, str):
+        return at_height
+    problem = verify_commit(proof.header, proof.commit, at_height)
     if problem:
         return problem
     leaf = merkle.leaf_hash(proof.tx.canonical_bytes())
@@ -78,9 +153,12 @@ def verify_tx_proof(proof: TxProof, validators: tuple[GenesisValidator, ...]) ->
     return None
 
 
-def _verify_result(proof: TxProof, validators: tuple[GenesisValidator, ...]) -> str | None:
+def _verify_result(proof: TxProof, trusted: Validators) -> str | None:
     result = proof.result
     assert result is not None
+    validators = follow_changes(trusted, proof.validator_changes, proof.height + 1)
+    if isinstance(validators, str):
+        return validators
     if result.receipt.tx_id != proof.tx.tx_id:
         return "the receipt is for another transaction"
     if result.header.height != proof.height + 1:

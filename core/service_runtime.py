@@ -10,8 +10,10 @@ checkpoint and the receipts.
 
 - Position is a height, never an offset: a restarted service resumes from its stored height; one
   started on an empty store rebuilds from height 1. Processing a block twice changes nothing.
-- Blocks are accepted only with a commit of > 2/3 of the validator power and a ``prev_hash``
-  that links to the last block processed (the light-client check), never on the broker's word.
+- Blocks are accepted only with a commit of > 2/3 of the power of the height's validator set
+  and a ``prev_hash`` that links to the last block processed (the light-client check), never on
+  the broker's word. The set is the genesis set until a block announces a new one
+  (``next_validators``); the runtime keeps it with its state.
 - A gap in ``blocks`` is reported with a ``BlockRequest`` on ``consensus``; validators republish.
 - Outputs lost between the commit and the publish (a crash) are republished on start from the
   store, so downstream services and validators never wait forever.
@@ -31,20 +33,25 @@ import orjson
 from pydantic import ValidationError
 
 from traco.core.domain import DictState, Domain, Event, StateView
-from traco.core.lightclient import verify_commit
+from traco.core.lightclient import next_validators, verify_commit
 from traco.core.ports import BusMessage, EventBus, OutgoingMessage, StateBatch, StateStore
 from traco.core.positions import last_message, watch_for_gaps
 from traco.core.service_exec import GENESIS_DIGEST, ServiceBlockResult, execute_service_block
 from traco.core.topics import topic
 from traco.schemas.block import SealedBlock
 from traco.schemas.events import BlockProcessed, DomainEvent
-from traco.schemas.genesis import Genesis
+from traco.schemas.genesis import Genesis, ValidatorPower, validator_set
 from traco.schemas.receipt import Receipt
 
 log = logging.getLogger(__name__)
 
-LAST_HASH_KEY = "last_block_hash"
-LAST_TIME_KEY = "last_block_time"
+RUNTIME_PREFIX = "runtime/"
+"""The runtime's own bookkeeping, written with the block's state in one storage transaction
+(no domain uses this prefix): a crash can never leave the height and the link apart."""
+LAST_HASH_KEY = RUNTIME_PREFIX + "last_block_hash"
+LAST_TIME_KEY = RUNTIME_PREFIX + "last_block_time"
+VALIDATORS_KEY = RUNTIME_PREFIX + "validators"
+_OLD_META_KEYS = {LAST_HASH_KEY: "last_block_hash", LAST_TIME_KEY: "last_block_time"}
 
 
 class PrefixView:
@@ -191,11 +198,28 @@ class ServiceRuntime:
             async with self.progress:
                 self.progress.notify_all()
 
+    def _bookkeeping(self, key: str) -> bytes | None:
+        """A runtime record; stores written before it moved into the state keep it in meta."""
+        found = self.store.get(key)
+        return found if found is not None else self.store.get_meta(_OLD_META_KEYS.get(key, key))
+
+    @property
+    def validators(self) -> tuple[ValidatorPower, ...]:
+        """The validator set of the next height to execute."""
+        raw = self.store.get(VALIDATORS_KEY)
+        if raw is None:
+            return validator_set(self.genesis.validators)
+        return tuple(ValidatorPower.model_validate(v) for v in orjson.loads(raw))
+
     def check(self, block: SealedBlock) -> str | None:
-        problem = verify_commit(block.header, block.commit, self.genesis.validators)
+        current = self.validators
+        problem = verify_commit(block.header, block.commit, current)
         if problem:
             return problem
-        last = self.store.get_meta(LAST_HASH_KEY)
+        upcoming = next_validators(block.header, block.next_validators, current)
+        if isinstance(upcoming, str):
+            return upcoming
+        last = self._bookkeeping(LAST_HASH_KEY)
         expected = last.decode() if last else self.genesis.genesis_hash()
         if block.header.prev_hash != expected:
             return f"prev_hash does not link to the last block this service processed ({expected[:16]}…)"
@@ -229,6 +253,10 @@ class ServiceRuntime:
         prev = self.store.state_digest(height - 1) if height > 1 else None
         result = execute_service_block(self.domain, block, own, upstream_views, prev or GENESIS_DIGEST)
         writes.update(result.writes)
+        writes[LAST_HASH_KEY] = block.block_hash().encode()
+        writes[LAST_TIME_KEY] = str(block.header.time).encode()
+        if block.next_validators is not None:
+            writes[VALIDATORS_KEY] = orjson.dumps([v.json_value() for v in block.next_validators])
         self.store.commit(
             StateBatch(
                 height=height,
@@ -238,14 +266,12 @@ class ServiceRuntime:
                 state_digest=result.checkpoint.state_digest,
             )
         )
-        self.store.set_meta(LAST_HASH_KEY, block.block_hash().encode())
-        self.store.set_meta(LAST_TIME_KEY, str(block.header.time).encode())
         return result
 
     @property
     def block_time(self) -> int:
         """The time of the last block executed (the "now" of queries; the genesis time before)."""
-        raw = self.store.get_meta(LAST_TIME_KEY)
+        raw = self._bookkeeping(LAST_TIME_KEY)
         return int(raw) if raw else self.genesis.genesis_time
 
     # ------------------------------------------------------------------ publishing

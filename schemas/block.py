@@ -14,6 +14,7 @@ from pydantic import Field
 
 from traco.core.canonical import canonicalize
 from traco.schemas.base import ChainId, Hex32, Hex64, Model
+from traco.schemas.genesis import ValidatorPower
 from traco.schemas.tx import TxEnvelope
 
 
@@ -52,6 +53,11 @@ class SealedBlock(Model):
     header: BlockHeader
     txs: tuple[TxEnvelope, ...]
     commit: Commit
+    next_validators: tuple[ValidatorPower, ...] | None = Field(
+        default=None,
+        description="the validator set from the next height on, in canonical order; present only "
+        "when it differs from this block's set (header.next_validator_set_hash is its hash)",
+    )
 
     @property
     def height(self) -> int:

@@ -7,7 +7,8 @@ genesis an auditor or light client starts from.
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, Protocol
 
 from pydantic import Field
 
@@ -54,7 +55,33 @@ class Genesis(Model):
         return self.canonical_hash()
 
 
-def validator_set_hash(validators: tuple[GenesisValidator, ...]) -> str:
-    """Hash of the ordered (public key, power) list: what headers commit to."""
-    body = canonicalize([{"public_key": v.public_key, "power": v.power} for v in validators])
+class ValidatorPower(Model):
+    """One member of a validator set as headers commit to it: a key and its voting power."""
+
+    public_key: Hex32
+    power: int = Field(ge=1, le=10**9)
+
+
+class HasPower(Protocol):
+    @property
+    def public_key(self) -> str: ...
+
+    @property
+    def power(self) -> int: ...
+
+
+def validator_set(validators: Iterable[HasPower]) -> tuple[ValidatorPower, ...]:
+    """A validator set in its one canonical order (by public key), whatever order it came in.
+
+    The genesis file, the party service and the machine each list validators in their own
+    order; headers, blocks and proofs use this one.
+    """
+    return tuple(
+        sorted((ValidatorPower(public_key=v.public_key, power=v.power) for v in validators), key=lambda v: v.public_key)
+    )
+
+
+def validator_set_hash(validators: Iterable[HasPower]) -> str:
+    """Hash of the canonical (public key, power) list: what headers commit to."""
+    body = canonicalize([{"public_key": v.public_key, "power": v.power} for v in validator_set(validators)])
     return hashlib.sha256(body).hexdigest()

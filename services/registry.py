@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from traco.core.domain import Domain, Event
-from traco.schemas.genesis import Genesis
+from traco.schemas.genesis import Genesis, validator_set
 
 ORDER: tuple[str, ...] = ("party", "doc")
 """Executing services in their fixed order (results, upstream reads)."""
@@ -47,6 +47,11 @@ def genesis_events(genesis: Genesis) -> Callable[[str], list[Event]]:
         if service == "party" and section is not None:
             party_genesis = importlib.import_module("traco.services.party.genesis")
             model = party_genesis.PartyGenesis.model_validate(section)
+            chain_set = validator_set(genesis.validators)
+            if not model.validators:  # the party state starts from the chain's own set
+                model = model.model_copy(update={"validators": chain_set})
+            elif validator_set(model.validators) != chain_set:
+                raise ValueError("the party section's validators differ from the genesis validators")
             return list(party_genesis.genesis_events(model))
         return []
 

@@ -20,7 +20,7 @@ from traco.core.domain import DictState, Domain, Event
 from traco.core.ports import BusMessage
 from traco.core.service_runtime import genesis_writes
 from traco.schemas.events import BlockProcessed, DomainEvent
-from traco.schemas.genesis import Genesis
+from traco.schemas.genesis import Genesis, ValidatorPower, validator_set
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +53,15 @@ class Admission:
         if self.state is None:
             return key in self.genesis_members
         return bool(self._queries.is_admitted(self.state, key, self.time))
+
+    def validators(self, height: int) -> tuple[ValidatorPower, ...] | None:
+        """The validator set the party service scheduled for ``height`` (None without party: the
+        set never changes). Changes voted at h take effect at h + 2, so the state of the end of
+        H-1, which every validator holds before proposing H, knows the set of H + 1."""
+        if self.state is None:
+            return None
+        scheduled = self._queries.validator_set(self.state, height)
+        return validator_set(ValidatorPower(public_key=key, power=power) for key, power in scheduled)
 
     def at_time(self, block_time: int) -> None:
         """Judge key validity (rotations, suspensions) as of the chain's last block time."""

@@ -18,10 +18,11 @@ from traco.core import merkle
 from traco.core.ports import EventBus, OutgoingMessage
 from traco.core.tracing import tracer
 from traco.schemas.block import SealedBlock
-from traco.schemas.proof import ResultProof, TxProof
+from traco.schemas.proof import ResultProof, TxProof, ValidatorChange
 from traco.schemas.receipt import Code, Receipt
 from traco.services.consensus import rules
 from traco.services.consensus.follower import Follower
+from traco.services.consensus.ledger import Ledger
 from traco.services.consensus.rules import Refusal
 
 _tracer = tracer(__name__)
@@ -158,10 +159,25 @@ def create_app(state: ApiState) -> FastAPI:
             height=ledger.height,
             block_hash=header.block_hash() if header else None,
             block_time=header.time if header else None,
-            validators=[v.model_dump() for v in ledger.genesis.validators],
+            validators=[v.model_dump() for v in ledger.tip.validators],
             genesis_hash=ledger.genesis.genesis_hash(),
             refused_blocks=api.follower.rejected_blocks,
         )
+
+    @router.get("/validators")
+    async def validators(api: Deps, height: int | None = None) -> dict[str, Any]:
+        """The validator set of a height (default: the next one), and the heights that changed it."""
+        ledger = api.follower.ledger
+        at = ledger.height + 1 if height is None else height
+        if at < 1 or at > ledger.height + 1:
+            raise HTTPException(
+                404, {"code": "NOT_FOUND", "message": f"height {at} is not between 1 and {ledger.height + 1}"}
+            )
+        return {
+            "height": at,
+            "validators": [v.model_dump() for v in ledger.validators_at(at)],
+            "changed_at": ledger.validator_change_heights(),
+        }
 
     @router.get("/genesis")
     async def genesis(api: Deps) -> JSONResponse:
@@ -206,4 +222,17 @@ def build_proof(follower: Follower, tx_id: str) -> TxProof | None:
         commit=block.commit,
         path=tuple(h.hex() for h in path),
         result=result,
+        validator_changes=validator_changes(ledger, height + 1),
     )
+
+
+def validator_changes(ledger: Ledger, before: int) -> tuple[ValidatorChange, ...]:
+    """The sealed blocks below ``before`` that changed the validator set, as a light client needs them."""
+    changes = []
+    for height in ledger.validator_change_heights():
+        if height >= before:
+            break
+        block = ledger.blocks.block(height)
+        assert block is not None and block.next_validators is not None
+        changes.append(ValidatorChange(header=block.header, commit=block.commit, next_validators=block.next_validators))
+    return tuple(changes)

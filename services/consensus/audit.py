@@ -1,13 +1,15 @@
 """``traco audit verify``: recheck the whole chain from its blocks alone.
 
 What is checked, for every height: the header hash is what the commit signed; the commit has
-valid precommit signatures of > 2/3 of the validator power; ``tx_root`` and ``tx_count`` match
+valid precommit signatures of > 2/3 of the power of that height's validator set (the genesis
+set, then each set a sealed block announced in ``next_validators``); ``tx_root`` and ``tx_count`` match
 the transactions; every transaction's id and Ed25519 signature; ``prev_hash`` links to the
 previous header (the genesis hash at height 1); block times increase; and, by re-executing the
 chain's own kinds from genesis, every ``last_results_root`` and the nonce order of each sender.
 
 Signature checks dominate the cost, so ranges of blocks are verified in worker processes (one
-per core); the links and the replay, which are cheap and sequential, run in the parent.
+per core), which report whose precommit signatures verify; which validator set a height has,
+the quorum, the links and the replay are cheap and sequential, and run in the parent.
 """
 
 from __future__ import annotations
@@ -22,10 +24,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from traco.core.adapters.factory import StorageConfig, open_block_store, open_state_store
-from traco.core.lightclient import verify_commit
+from traco.core.lightclient import commit_mismatch, next_validators, quorum_shortfall, valid_signers
 from traco.core.settings import Settings
-from traco.schemas.block import SealedBlock
-from traco.schemas.genesis import Genesis
+from traco.schemas.block import BlockHeader, SealedBlock
+from traco.schemas.genesis import Genesis, ValidatorPower, validator_set, validator_set_hash
 from traco.services.consensus import rules
 from traco.services.consensus.genesis import DataDir, load_genesis
 from traco.services.consensus.results import decode_results
@@ -37,18 +39,22 @@ CHUNK = 64
 class BlockCheck:
     """What a worker learned about one block: enough for the parent to check the links."""
 
-    height: int
+    header: BlockHeader
     block_hash: str
-    prev_hash: str
-    time: int
-    last_results_root: str
+    signers: frozenset[str]
+    next_validators: tuple[ValidatorPower, ...] | None
     problem: str | None
     nonces: tuple[tuple[str, int], ...]
 
+    @property
+    def height(self) -> int:
+        return self.header.height
+
 
 def check_block(block: SealedBlock, genesis: Genesis) -> str | None:
-    """Everything about one block that needs no other block."""
-    problem = verify_commit(block.header, block.commit, genesis.validators)
+    """Everything about one block that needs no other block (the commit's signers are counted
+    by the parent, which knows each height's validator set)."""
+    problem = commit_mismatch(block.header, block.commit)
     if problem:
         return problem
     if block.header.chain_id != genesis.chain_id:
@@ -73,11 +79,10 @@ def _check_range(config: StorageConfig, component: str, genesis_json: str, start
     try:
         return [
             BlockCheck(
-                b.height,
+                b.header,
                 b.block_hash(),
-                b.header.prev_hash,
-                b.header.time,
-                b.header.last_results_root,
+                valid_signers(genesis.chain_id, b.commit),
+                b.next_validators,
                 check_block(b, genesis),
                 tuple((tx.sender, tx.nonce) for tx in b.txs),
             )
@@ -119,24 +124,36 @@ class _Links:
         self.state: dict[str, bytes | None] = {}
         self.digest = rules.GENESIS_DIGEST
         self.results_root = rules.genesis_tip(genesis).results_root
+        self.validators = validator_set(genesis.validators)
+        self.validators_hash = validator_set_hash(self.validators)
 
     def check(self, block: BlockCheck, replay: bool) -> str | None:
+        header = block.header
         if block.height != self.height + 1:
             return f"height {block.height} follows {self.height}"
         if block.problem:
             return block.problem
-        if block.prev_hash != self.prev_hash:
+        if header.validator_set_hash != self.validators_hash:
+            return "sealed by another validator set than the one this chain scheduled for the height"
+        problem = quorum_shortfall(block.height, block.signers, {v.public_key: v.power for v in self.validators})
+        if problem:
+            return problem
+        upcoming = next_validators(header, block.next_validators, self.validators)
+        if isinstance(upcoming, str):
+            return upcoming
+        if header.prev_hash != self.prev_hash:
             return f"prev_hash does not link to block {self.height}"
-        if block.time <= self.prev_time:
+        if header.time <= self.prev_time:
             return "block time does not increase"
-        if replay and block.last_results_root != self.results_root:
+        if replay and header.last_results_root != self.results_root:
             return "last_results_root does not match the replayed results of the previous block"
         for sender, nonce in block.nonces:
             expected = self.nonces.get(sender, 0) + 1
             if nonce != expected:
                 return f"sender {sender[:16]}… used nonce {nonce}, expected {expected}"
             self.nonces[sender] = nonce
-        self.height, self.prev_hash, self.prev_time = block.height, block.block_hash, block.time
+        self.height, self.prev_hash, self.prev_time = block.height, block.block_hash, header.time
+        self.validators, self.validators_hash = upcoming, header.next_validator_set_hash
         return None
 
     def execute(self, block: SealedBlock) -> str | None:

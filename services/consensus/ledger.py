@@ -12,11 +12,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 
-from traco.core.lightclient import verify_commit
+from traco.core.lightclient import next_validators, verify_commit
 from traco.core.ports import BlockStore, StateBatch, StateStore
 from traco.schemas.block import SealedBlock
 from traco.schemas.events import BlockProcessed
-from traco.schemas.genesis import Genesis
+from traco.schemas.genesis import Genesis, ValidatorPower, validator_set
 from traco.schemas.receipt import Receipt
 from traco.services.consensus import rules
 from traco.services.consensus.admission import Admission
@@ -156,9 +156,12 @@ class Ledger:
         """
         if block.height != self.tip.height + 1:
             return f"block {block.height} does not follow height {self.tip.height}"
-        problem = verify_commit(block.header, block.commit, self.genesis.validators)
+        problem = verify_commit(block.header, block.commit, self.tip.validators)
         if problem:
             return problem
+        upcoming = next_validators(block.header, block.next_validators, self.tip.validators)
+        if isinstance(upcoming, str):
+            return upcoming
         # Without the services' results of the tip yet, the commit of > 2/3 vouches for the root.
         problem = rules.check_header(
             self.genesis,
@@ -192,7 +195,8 @@ class Ledger:
             )
             self.pending = {h: p for h, p in self.pending.items() if h > block.height - 1000}
             root = None
-        self.tip = ChainTip(block.height, block.block_hash(), block.header.time, root)
+        upcoming = block.next_validators or self.tip.validators
+        self.tip = ChainTip(block.height, block.block_hash(), block.header.time, root, upcoming)
         if self.services:
             pending = self.pending[block.height]
             self._replay_early(pending)
@@ -233,20 +237,34 @@ class Ledger:
             for block in self.blocks.blocks(executed + 1, stored):
                 self._execute(block)
 
+    def validators_at(self, height: int) -> tuple[ValidatorPower, ...]:
+        """The validator set of ``height`` (up to the tip's next height), from the recorded changes."""
+        current = validator_set(self.genesis.validators)
+        for from_height, members in rules.validator_history(self.state.scan):
+            if from_height > height:
+                break
+            current = members
+        return current
+
+    def validator_change_heights(self) -> list[int]:
+        """Heights of the blocks that changed the validator set (each carries the new set)."""
+        return [from_height - 1 for from_height, _ in rules.validator_history(self.state.scan)]
+
     def _load_tip(self) -> ChainTip:
         height = self.blocks.height()
         if height == 0:
             return rules.genesis_tip(self.genesis)
         header = self.blocks.header(height)
         assert header is not None
+        upcoming = self.validators_at(height + 1)
         results = self.results(height)
         if results is None:  # the services' part is re-collected from their topics
             block = self.blocks.block(height)
             assert block is not None
             receipts, checkpoints = self.chain_results(height)
             self.pending[height] = PendingResults.for_block(block, self.services, receipts, checkpoints[0])
-            return ChainTip(height, header.block_hash(), header.time, None)
-        return ChainTip(height, header.block_hash(), header.time, rules.results_root(*results))
+            return ChainTip(height, header.block_hash(), header.time, None, upcoming)
+        return ChainTip(height, header.block_hash(), header.time, rules.results_root(*results), upcoming)
 
     def close(self) -> None:
         self.blocks.close()

@@ -9,7 +9,7 @@ auditor and a light client cannot disagree about what is valid.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Container, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +21,7 @@ from traco.core.canonical import canonicalize
 from traco.schemas.base import ZERO_HASH
 from traco.schemas.block import BlockHeader, SealedBlock
 from traco.schemas.events import BlockProcessed, DomainEvent
-from traco.schemas.genesis import Genesis, validator_set_hash
+from traco.schemas.genesis import Genesis, ValidatorPower, validator_set, validator_set_hash
 from traco.schemas.receipt import Code, Receipt, ReceiptStatus
 from traco.schemas.tx import TxEnvelope
 
@@ -164,6 +164,7 @@ class ChainTip:
     block_hash: str
     time: int
     results_root: str | None  # None while executing services' results are still arriving
+    validators: tuple[ValidatorPower, ...]  # the set of height + 1, in canonical order
 
 
 def genesis_tip(genesis: Genesis) -> ChainTip:
@@ -172,7 +173,16 @@ def genesis_tip(genesis: Genesis) -> ChainTip:
         block_hash=genesis.genesis_hash(),
         time=genesis.genesis_time,
         results_root=merkle.root([]).hex(),
+        validators=validator_set(genesis.validators),
     )
+
+
+def carried_validators(
+    current: Sequence[ValidatorPower], upcoming: Sequence[ValidatorPower]
+) -> tuple[ValidatorPower, ...] | None:
+    """What a block carries in ``next_validators``: the upcoming set when it differs, else None."""
+    new = validator_set(upcoming)
+    return None if validator_set_hash(new) == validator_set_hash(current) else new
 
 
 def build_header(
@@ -182,10 +192,13 @@ def build_header(
     now_ms: int,
     proposer: str,
     txs: Sequence[TxEnvelope],
+    next_validators: Sequence[ValidatorPower] | None = None,
 ) -> BlockHeader:
+    """Header ``tip.height + 1``; ``next_validators`` is the set from the height after it on
+    (default: unchanged)."""
     if tip.results_root is None:
         raise ValueError(f"the results of block {tip.height} are not complete yet")
-    vset = validator_set_hash(genesis.validators)
+    vset = validator_set_hash(tip.validators)
     return BlockHeader(
         chain_id=genesis.chain_id,
         height=tip.height + 1,
@@ -197,7 +210,7 @@ def build_header(
         last_results_root=tip.results_root,
         proposer=proposer,
         validator_set_hash=vset,
-        next_validator_set_hash=vset,
+        next_validator_set_hash=vset if next_validators is None else validator_set_hash(next_validators),
     )
 
 
@@ -208,9 +221,12 @@ def check_header(
     txs: Sequence[TxEnvelope],
     now_ms: int | None,
     check_results: bool = True,
+    next_validators: Sequence[ValidatorPower] | None = None,
 ) -> str | None:
     """Why ``header`` cannot follow ``tip`` (None if it can). ``now_ms=None`` skips the clock check
-    (replay and audit have no "now")."""
+    (replay and audit have no "now"); ``next_validators=None`` skips the check of the next
+    validator set (a sealed block's commit vouches for it; a proposal is checked against the
+    set the party service scheduled)."""
     if header.chain_id != genesis.chain_id:
         return f"chain id {header.chain_id!r} is not {genesis.chain_id!r}"
     if header.height != tip.height + 1:
@@ -225,9 +241,10 @@ def check_header(
         return f"the results of block {tip.height} are not complete yet"
     if check_results and header.last_results_root != tip.results_root:
         return "last_results_root does not match the results of the previous block"
-    vset = validator_set_hash(genesis.validators)
-    if header.validator_set_hash != vset or header.next_validator_set_hash != vset:
-        return "validator set hash does not match the current validator set"
+    if header.validator_set_hash != validator_set_hash(tip.validators):
+        return "validator_set_hash does not match the validator set of this height"
+    if next_validators is not None and header.next_validator_set_hash != validator_set_hash(next_validators):
+        return "next_validator_set_hash does not match the validator set scheduled for the next height"
     if header.tx_count != len(txs):
         return f"tx_count {header.tx_count} but the block carries {len(txs)}"
     if header.tx_root != tx_root(txs):
@@ -340,7 +357,42 @@ def execute_block(block: SealedBlock, read: Callable[[str], bytes | None], prev_
             receipt, new_events = _anchor(tx, height, index, block.header.time, get, writes)
             receipts.append(receipt)
             events.extend(new_events)
+    if block.next_validators is not None:
+        events.append(_record_validator_change(block, writes))
     return BlockResult(height, receipts, writes, events, next_digest(prev_digest, events))
+
+
+def validators_key(from_height: int) -> str:
+    return f"validators/{from_height:012d}"
+
+
+def _record_validator_change(block: SealedBlock, writes: dict[str, bytes | None]) -> DomainEvent:
+    """Keep every validator set with the height it starts at, so a node restarts knowing the
+    current set and can prove each change to a light client."""
+    assert block.next_validators is not None
+    from_height = block.height + 1
+    members = [v.json_value() for v in block.next_validators]
+    writes[validators_key(from_height)] = canonicalize(members)
+    return DomainEvent(
+        type="ValidatorSetChanged",
+        service=CHAIN_SERVICE,
+        height=block.height,
+        tx_id=None,
+        aggregate_id="validators",
+        data={"from_height": from_height, "validators": members},
+    )
+
+
+ValidatorHistory = list[tuple[int, tuple[ValidatorPower, ...]]]
+
+
+def validator_history(scan: Callable[[str], Iterable[tuple[str, bytes]]]) -> ValidatorHistory:
+    """``(from_height, set)`` of every change recorded by execution, in height order."""
+    out = []
+    for key, raw in scan("validators/"):
+        members = tuple(ValidatorPower.model_validate(v) for v in orjson.loads(raw))
+        out.append((int(key.rsplit("/", 1)[1]), members))
+    return sorted(out)
 
 
 def _anchor(

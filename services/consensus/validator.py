@@ -35,7 +35,7 @@ from traco.core.positions import last_message
 from traco.core.topics import topic
 from traco.schemas.block import Commit, CommitSig, SealedBlock, proposal_sign_bytes, vote_sign_bytes
 from traco.schemas.consensus import BlockRequest, ProposalMessage, VoteMessage
-from traco.schemas.genesis import Genesis
+from traco.schemas.genesis import Genesis, ValidatorPower
 from traco.schemas.receipt import Code
 from traco.schemas.tx import TxEnvelope
 from traco.services.consensus import machine as m
@@ -68,6 +68,7 @@ class _Candidate:
 
     header: Any
     txs: tuple[TxEnvelope, ...]
+    next_validators: tuple[ValidatorPower, ...] | None  # what the sealed block carries
 
 
 @dataclass
@@ -84,9 +85,7 @@ class Validator:
         self.config = config
         self.topics = wire.Topics(genesis.chain_id)
         self.me = crypto.public_key(config.private_key).hex()
-        self.n = len(genesis.validators)
-        self.vset = m.ValidatorSet(tuple(m.ValidatorInfo(v.public_key, v.power) for v in genesis.validators))
-        self.powers = {v.public_key: v.power for v in genesis.validators}
+        self._vset: tuple[tuple[ValidatorPower, ...], m.ValidatorSet] | None = None
         self.mempool = Mempool(genesis.params.max_nonce_gap)
         self.candidates: dict[str, _Candidate] = {}
         self.future_proposals: list[ProposalMessage] = []
@@ -118,6 +117,33 @@ class Validator:
     @property
     def store(self) -> StateStore:
         return self.ledger.state
+
+    @property
+    def vset(self) -> m.ValidatorSet:
+        """The validator set of the height after the tip (it changes only by council vote)."""
+        current = self.ledger.tip.validators
+        if self._vset is None or self._vset[0] is not current:
+            self._vset = (current, m.ValidatorSet(tuple(m.ValidatorInfo(v.public_key, v.power) for v in current)))
+        return self._vset[1]
+
+    def _duty(self, number: int) -> bool:
+        """Whether this validator writes the refusal or dead letter for a partition or offset:
+        one validator of the current set each, so they are not written n times."""
+        members = [v.address for v in self.vset.validators]
+        return self.me in members and number % len(members) == members.index(self.me)
+
+    def _ready(self) -> bool:
+        """Whether this node may propose or vote on the next height: it holds the results of the
+        tip and, with a party service, the party state of the tip (admission and the next
+        validator set are judged on it)."""
+        admitted = self.ledger.admitted
+        return self.ledger.tip.results_root is not None and (
+            not admitted.follows_party or admitted.height >= self.ledger.height
+        )
+
+    def _next_validators(self, height: int) -> tuple[ValidatorPower, ...]:
+        """The set from ``height + 1`` on: as the party service scheduled it, else unchanged."""
+        return self.ledger.admitted.validators(height + 1) or self.ledger.tip.validators
 
     # ------------------------------------------------------------------ start-up
 
@@ -251,9 +277,10 @@ class Validator:
             for message in item:
                 await self._on_block_message(message)
         elif kind in ("receipts", "checkpoints"):
+            party_before = self.ledger.admitted.height
             if kind == "checkpoints" and item and item[0].topic == self.party_topic:
                 self.ledger.admitted.offer(item, self.ledger.height)
-            if offer_results(self.ledger, kind, item):
+            if offer_results(self.ledger, kind, item) or self.ledger.admitted.height > party_before:
                 await self._apply_buffered()  # proposals that waited for these results
         elif kind == "timeout":
             await self._feed(item)
@@ -336,9 +363,7 @@ class Validator:
         refusals: list[OutgoingMessage] = []
         reported_changed = False
         for message in batch:
-            duty = message.partition % self.n == self.config.index and message.offset >= self.reported.get(
-                message.partition, 0
-            )
+            duty = self._duty(message.partition) and message.offset >= self.reported.get(message.partition, 0)
             decoded = rules.decode_tx(message.value, self.genesis.params.max_tx_bytes + 1024)
             if isinstance(decoded, Refusal):
                 if duty:
@@ -374,14 +399,14 @@ class Validator:
     async def _on_consensus(self, message: BusMessage) -> None:
         decoded = wire.decode_consensus(message.value)
         if isinstance(decoded, str):
-            if message.offset % self.n == self.config.index:
+            if self._duty(message.offset):
                 await self.bus.dead_letter(message, decoded, self.topics.dlq)
             return
         if isinstance(decoded, BlockRequest):
             await self._on_block_request(decoded)
             return
         sender = decoded.proposer if isinstance(decoded, ProposalMessage) else decoded.validator
-        if sender == self.me or sender not in self.powers:
+        if sender == self.me or sender not in self.vset:
             return
         if decoded.height > self.ledger.height:
             self.seen_height_traffic.add(decoded.height)
@@ -415,7 +440,7 @@ class Validator:
     async def _on_proposal(self, proposal: ProposalMessage) -> None:
         if proposal.height <= self.ledger.height:
             return
-        if proposal.height > self.ledger.height + 1 or self.ledger.tip.results_root is None:
+        if proposal.height > self.ledger.height + 1 or not self._ready():
             # too early: for a future height, or before the services' results of the tip are in
             self.future_proposals.append(proposal)
             self.future_proposals = self.future_proposals[-64:]
@@ -441,7 +466,8 @@ class Validator:
                 problem,
             )
         else:
-            self.candidates[proposal.block_hash] = _Candidate(proposal.header, proposal.txs)
+            carried = rules.carried_validators(self.ledger.tip.validators, self._next_validators(proposal.height))
+            self.candidates[proposal.block_hash] = _Candidate(proposal.header, proposal.txs, carried)
         await self._feed(
             m.ProposalIn(
                 m.Proposal(
@@ -466,7 +492,14 @@ class Validator:
         elif header.round > proposal.valid_round or header.proposer != self.vset.proposer(header.height, header.round):
             # a re-proposed block (Tendermint's validValue) keeps the header it was built with
             return "a re-proposed block's header is not from the round and proposer that built it"
-        problem = rules.check_header(self.genesis, self.ledger.tip, header, proposal.txs, now_ms=_now_ms())
+        problem = rules.check_header(
+            self.genesis,
+            self.ledger.tip,
+            header,
+            proposal.txs,
+            now_ms=_now_ms(),
+            next_validators=self._next_validators(header.height),
+        )
         if problem:
             return problem
         return rules.check_block_txs(
@@ -499,7 +532,7 @@ class Validator:
         the configured empty-block interval has passed.
         """
         next_height = self.ledger.height + 1
-        if self._running_height() == next_height or self.ledger.tip.results_root is None:
+        if self._running_height() == next_height or not self._ready():
             return  # running already, or the services have not yet reported the tip's results
         interval = self.config.empty_block_interval_s
         if (
@@ -518,14 +551,16 @@ class Validator:
         if height != self.ledger.height + 1 or height != self._running_height():
             self.want_value = None
             return
-        if self.ledger.tip.results_root is None:
+        if not self._ready():
             return  # asked again once the services' results of the tip are in
         self.want_value = None
         params = self.genesis.params
         txs = self.mempool.select(self.ledger.chain_nonce, params.max_block_txs, params.max_block_bytes)
-        header = rules.build_header(self.genesis, self.ledger.tip, round_, _now_ms(), self.me, txs)
+        upcoming = self._next_validators(height)
+        header = rules.build_header(self.genesis, self.ledger.tip, round_, _now_ms(), self.me, txs, upcoming)
         block_hash = header.block_hash()
-        self.candidates[block_hash] = _Candidate(header, tuple(txs))
+        carried = rules.carried_validators(self.ledger.tip.validators, upcoming)
+        self.candidates[block_hash] = _Candidate(header, tuple(txs), carried)
         await self._feed(m.ValueReady(height, round_, block_hash))
 
     async def _on_decision(self, decision: m.Decision) -> None:
@@ -549,7 +584,9 @@ class Validator:
                 if v.value_id == decision.value_id
             ),
         )
-        block = SealedBlock(header=candidate.header, txs=candidate.txs, commit=commit)
+        block = SealedBlock(
+            header=candidate.header, txs=candidate.txs, commit=commit, next_validators=candidate.next_validators
+        )
         await self._commit(block, publish_now=candidate.header.proposer == self.me)
 
     async def _commit(self, block: SealedBlock, publish_now: bool) -> None:
@@ -590,7 +627,7 @@ class Validator:
             )
         refusals = []
         for pending in stale:
-            if pending.partition % self.n == self.config.index:
+            if self._duty(pending.partition):
                 receipt = rules.refusal_receipt(
                     pending.tx.tx_id,
                     pending.tx.kind,
@@ -622,7 +659,7 @@ class Validator:
     async def _on_block_message(self, message: BusMessage) -> None:
         decoded = wire.decode_block(message.value)
         if isinstance(decoded, str):
-            if message.offset % self.n == self.config.index:
+            if self._duty(message.offset):
                 await self.bus.dead_letter(message, decoded, self.topics.dlq)
             return
         self.blocks_topic_height = max(self.blocks_topic_height, decoded.height)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from collections.abc import Mapping
 from typing import Any
 
@@ -73,7 +74,7 @@ class Chain:
 
     def block(self, *txs: Any) -> SealedBlock:
         block = self.kit.seal(self.tip, list(txs))
-        self.tip = rules.ChainTip(block.height, block.block_hash(), block.header.time, self.tip.results_root)
+        self.tip = replace(self.tip, height=block.height, block_hash=block.block_hash(), time=block.header.time)
         return block
 
 
