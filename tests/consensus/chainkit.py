@@ -72,7 +72,9 @@ class Kit:
             header=header,
             txs=tuple(txs),
             commit=Commit(height=header.height, round=round_, block_hash=block_hash, signatures=sigs),
-            next_validators=None if next_validators is None else rules.carried_validators(tip.validators, next_validators),
+            next_validators=None
+            if next_validators is None
+            else rules.carried_validators(tip.validators, next_validators),
         )
 
     def power_set(self, keys: list[bytes]) -> tuple[ValidatorPower, ...]:
