@@ -168,7 +168,7 @@ def _verify_result(proof: TxProof, trusted: Validators) -> str | None:
     problem = verify_commit(result.header, result.commit, validators)
     if problem:
         return f"results block: {problem}"
-    leaf = merkle.leaf_hash(result.receipt.canonical_bytes())
+    leaf = merkle.leaf_hash(result.receipt.leaf_bytes())
     path = [bytes.fromhex(h) for h in result.path]
     if not merkle.verify_inclusion(
         leaf, result.index, result.size, path, bytes.fromhex(result.header.last_results_root)

@@ -1,7 +1,11 @@
 """Receipts: one per transaction, accepted or rejected with a reason code (DESIGN §3, §7).
 
 Receipts of a block are part of its results and are hashed into the next header's
-``last_results_root``, so every field is deterministic: no clock, no node name.
+``last_results_root``, so every field is deterministic: no clock, no node name. The
+``message`` is for people and is left out of the hash (``leaf_bytes``), as Tendermint leaves a
+transaction's log out of its results hash: the code, status and result are what nodes must
+agree on, and the wording (some of it from pydantic's validation errors) may change between
+library versions without forking the chain (decision 0011).
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from typing import Any
 
 from pydantic import Field
 
+from traco.core.canonical import canonicalize
 from traco.schemas.base import Hex32, Model
 
 
@@ -59,3 +64,9 @@ class Receipt(Model):
     @property
     def accepted(self) -> bool:
         return self.status is ReceiptStatus.ACCEPTED
+
+    def leaf_bytes(self) -> bytes:
+        """What ``last_results_root`` commits to: the canonical receipt without ``message``."""
+        body = self.json_value()
+        del body["message"]
+        return canonicalize(body)

@@ -175,7 +175,8 @@ class _Links:
                 else (f"this node has no record of the services' results of block {block.height}")
             )
         receipts, checkpoints = decode_results(raw)
-        if [r for r in receipts if r.service == rules.CHAIN_SERVICE] != result.receipts:
+        recorded_chain = [r.leaf_bytes() for r in receipts if r.service == rules.CHAIN_SERVICE]
+        if recorded_chain != [r.leaf_bytes() for r in result.receipts]:
             return f"the recorded chain receipts of block {block.height} differ from the replay"
         if checkpoints[0] != result.checkpoint:
             return f"the recorded chain checkpoint of block {block.height} differs from the replay"

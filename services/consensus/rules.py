@@ -148,8 +148,9 @@ def tx_root(txs: Sequence[TxEnvelope]) -> str:
 
 
 def results_leaves(receipts: Sequence[Receipt], checkpoints: Sequence[BlockProcessed]) -> list[bytes]:
-    """What a header's ``last_results_root`` covers: receipts in block order, then checkpoints."""
-    return [r.canonical_bytes() for r in receipts] + [c.canonical_bytes() for c in checkpoints]
+    """What a header's ``last_results_root`` covers: receipts in block order (without their
+    human-readable message), then checkpoints."""
+    return [r.leaf_bytes() for r in receipts] + [c.canonical_bytes() for c in checkpoints]
 
 
 def results_root(receipts: Sequence[Receipt], checkpoints: Sequence[BlockProcessed]) -> str:

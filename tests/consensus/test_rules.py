@@ -217,3 +217,26 @@ def test_with_executing_services_the_next_header_waits_for_and_commits_their_res
     assert ledger.tip.results_root == rules.results_root(receipts, checkpoints)
     nxt = kit.seal(ledger.tip, [])
     assert nxt.header.last_results_root == ledger.tip.results_root
+
+
+def test_the_results_root_commits_to_codes_and_results_but_not_to_wording() -> None:
+    from traco.schemas.events import BlockProcessed
+    from traco.schemas.receipt import Receipt, ReceiptStatus
+
+    checkpoint = BlockProcessed(service="chain", height=1, state_digest="0" * 64)
+    receipt = Receipt(
+        tx_id="a" * 64,
+        kind="doc.pledge",
+        status=ReceiptStatus.REJECTED,
+        code="ALREADY_PLEDGED",
+        message="document is pledged until height 9",
+        height=1,
+        index=0,
+        service="doc",
+        result={"until": 9},
+    )
+    root = rules.results_root([receipt], [checkpoint])
+    reworded = receipt.model_copy(update={"message": "this document is already pledged"})
+    assert rules.results_root([reworded], [checkpoint]) == root
+    for change in ({"code": "NOT_HOLDER"}, {"result": {"until": 10}}, {"status": ReceiptStatus.ACCEPTED}):
+        assert rules.results_root([receipt.model_copy(update=change)], [checkpoint]) != root
