@@ -45,8 +45,9 @@ Decisions (the why, in short):
   ``ALREADY_PLEDGED`` only while the first is in force; transfer, surrender and amendment are
   ``PLEDGED`` while one is in force and clear an expired one. The financier may release at any
   time; the holder only after expiry (``PLEDGE_ACTIVE`` before). Pledging to oneself is refused.
-* **Surrender is final.** Every later transaction on the document, including milestones and key
-  sharing, is ``SURRENDERED``.
+* **Surrender is final** for title: every later transfer, pledge, release, amendment,
+  surrender or key sharing is ``SURRENDERED``. Milestones are still recorded (release and
+  delivery of the cargo follow the surrender of its B/L; damage, payment, disputes can follow).
 * **Amendment.** Only the issuer amends (``NOT_ISSUER``). A document with a pledge in force
   cannot be amended (``PLEDGED``): the financier lent against a specific file, and silently
   moving its collateral to new bytes is what it must consent to, by releasing first. The new

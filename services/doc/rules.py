@@ -89,12 +89,18 @@ def _who(ref: Mapping[str, Any]) -> str:
     return f"member {ref['member_id']}"
 
 
-def _active(ctx: Context, doc_id: str) -> dict[str, Any] | Rejected:
-    """The document if it exists and is neither surrendered nor superseded."""
+def _active(ctx: Context, doc_id: str, surrendered_ok: bool = False) -> dict[str, Any] | Rejected:
+    """The document if it exists and is neither surrendered nor superseded.
+
+    ``surrendered_ok``: surrender ends title (no transfer, pledge, amendment after it), not the
+    record of what happens to the goods: a B/L is surrendered to the carrier *for* the release
+    and delivery of the cargo, and damage, payment or a dispute can follow. Milestones are
+    behaviour records (on-time delivery, disputes feed credit scores), so they stay open.
+    """
     record = queries.document(ctx.state, doc_id)
     if record is None:
         return reject(Code.UNKNOWN_DOCUMENT, f"there is no document {doc_id}")
-    if record["status"] == "surrendered":
+    if record["status"] == "surrendered" and not surrendered_ok:
         height = record["surrender"]["height"]
         return reject(Code.SURRENDERED, f"document {doc_id} was surrendered at height {height}; that is final")
     if record["status"] == "superseded":
@@ -194,7 +200,7 @@ def register(ctx: Context, p: payloads.Register) -> Outcome:
 def event(ctx: Context, p: payloads.Event) -> Outcome:
     if p.occurred_at is not None and p.occurred_at > ctx.tx.time:
         return reject(Code.INVALID_PAYLOAD, f"occurred_at: {p.occurred_at} is after the block time {ctx.tx.time}")
-    record = _active(ctx, p.doc_id)
+    record = _active(ctx, p.doc_id, surrendered_ok=True)
     if isinstance(record, Rejected):
         return record
     allowed = tables.MILESTONE_ROLES[p.milestone]

@@ -108,8 +108,17 @@ def test_a_surrendered_document_is_final(ledger: Ledger, cast: Cast, bl: str) ->
                                        "expires_at": expires}),
         (cast.exporter, "doc.release", {"doc_id": bl}),
         (cast.carrier, "doc.amend", {"doc_id": bl, "file_hash": file_hash("bl-1 v2")}),
-        (cast.carrier, "doc.event", {"doc_id": bl, "milestone": "delivered"}),
         (cast.exporter, "doc.share_key", client.share_key_payload(bl, b"k" * 32, [cast.importer.key])),
     ]  # fmt: skip
     for sender, kind, payload in attempts:
         assert ledger.code(sender, kind, payload) == "SURRENDERED", kind
+
+
+def test_what_happens_to_the_goods_after_surrender_is_still_recorded(ledger: Ledger, cast: Cast, bl: str) -> None:
+    ledger.ok(cast.exporter, "doc.surrender", {"doc_id": bl, "reason": "delivery"})
+    ledger.ok(cast.carrier, "doc.event", {"doc_id": bl, "milestone": "released"})
+    ledger.ok(cast.carrier, "doc.event", {"doc_id": bl, "milestone": "delivered"})
+    record = queries.document(ledger.state, bl)
+    assert record is not None and record["status"] == "surrendered"
+    assert record["last_milestone"]["milestone"] == "delivered"
+    assert ledger.code(cast.exporter, "doc.event", {"doc_id": bl, "milestone": "loaded"}) == "WRONG_ROLE"
