@@ -35,6 +35,9 @@ Decisions (the why, in short):
   (namespace, reference) unique across *all* types, for references that name the goods (a lot,
   a consignment), so the same goods cannot be represented by both a B/L and a warehouse receipt.
   References compare without case and separators (``queries.normalise_reference``).
+  A namespace the council assigned to a member in party (``assign_namespace``: a carrier's
+  SCAC, a warehouse's code) is that member's alone (``NOT_NAMESPACE_OWNER``), so no other issuer
+  can squat its numbers; an unassigned namespace is open to any issuer of the type.
 * **Holding.** Every document has a holder (the issuer, or the ``holder`` named at registration,
   who must be an admitted member): for an L/C the beneficiary, for an invoice the creditor. Only
   negotiable documents (B/L, warehouse receipt, unless registered ``negotiable: false``) can be

@@ -8,7 +8,7 @@ rebuilds the same bytes.
 
 Check order is part of the rules (it decides which code a receipt carries when several apply):
 the document's existence and finality first (``UNKNOWN_DOCUMENT``, ``SURRENDERED``,
-``SUPERSEDED``), then the sender's authority (``NOT_HOLDER``, ``NOT_ISSUER``, ``WRONG_ROLE``),
+``SUPERSEDED``), then the sender's authority (``NOT_HOLDER``, ``NOT_ISSUER``, ``WRONG_ROLE``, ``NOT_NAMESPACE_OWNER``),
 then the document's encumbrance (``ALREADY_PLEDGED``, ``PLEDGED``), then the counterparty
 (``NOT_A_MEMBER``, ``NOT_FINANCIER``). Block-time checks on the payload (an expiry that is
 already past) come before all of them, as payload checks do.
@@ -30,7 +30,7 @@ from traco.services.doc.tables import Code, reject
 
 
 class PartyQueries(Protocol):
-    """The four reads of party's state the doc rules use (``traco.services.party.queries``)."""
+    """The reads of party's state the doc rules use (``traco.services.party.queries``)."""
 
     def member(self, view: StateView, key: str, time: int) -> Mapping[str, Any] | None: ...
 
@@ -39,6 +39,8 @@ class PartyQueries(Protocol):
     def roles_of(self, view: StateView, key: str, time: int) -> frozenset[str]: ...
 
     def may_submit(self, view: StateView, key: str, kind: str, time: int) -> bool: ...
+
+    def namespace_owner(self, view: StateView, namespace: str) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -142,6 +144,13 @@ def register(ctx: Context, p: payloads.Register) -> Outcome:
             Code.WRONG_ROLE,
             f"a {p.type} is issued by a {' or '.join(sorted(allowed))};"
             f" the sender's roles are {', '.join(sorted(roles)) or 'none'}",
+        )
+    owner = ctx.party.namespace_owner(ctx.members, p.business_key.namespace)
+    if owner is not None and owner != ctx.sender["member_id"]:
+        return reject(
+            Code.NOT_NAMESPACE_OWNER,
+            f"business-key namespace {p.business_key.namespace} is assigned to member {owner};"
+            " only it registers documents under it",
         )
     negotiable = p.type in tables.NEGOTIABLE_TYPES if p.negotiable is None else p.negotiable
     if negotiable and p.type not in tables.NEGOTIABLE_TYPES:

@@ -135,6 +135,8 @@ class Code(StrEnum):
     """Only the issuer may amend a document."""
     WRONG_ROLE = "WRONG_ROLE"
     """The sender's roles do not fit: issuing this document type, or reporting this milestone."""
+    NOT_NAMESPACE_OWNER = "NOT_NAMESPACE_OWNER"
+    """The business key's namespace is assigned (by the council) to another member."""
     DUPLICATE_DOCUMENT = "DUPLICATE_DOCUMENT"
     """A document with this file hash is already registered (by anyone)."""
     DUPLICATE_BUSINESS_KEY = "DUPLICATE_BUSINESS_KEY"

@@ -85,6 +85,11 @@ def router(runtime: ServiceRuntime) -> APIRouter:
             raise _not_found(f"agreement {agreement_hash[:16]}…")
         return record
 
+    @api.get("/namespaces/{namespace}")
+    async def namespace(namespace: str) -> dict[str, Any]:
+        """Which member a business-key namespace is assigned to (null: open to any issuer)."""
+        return {"namespace": namespace.upper(), "member_id": queries.namespace_owner(view, namespace)}
+
     @api.get("/validators")
     async def validators(height: int | None = None) -> list[dict[str, Any]]:
         """The validator set in effect at a height (default: the next one)."""

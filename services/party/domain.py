@@ -33,9 +33,9 @@ Payloads (keys hex lowercase, times ms since the epoch, all integers):
 * ``party.propose`` ``{action, description?}`` and ``party.vote`` ``{proposal_id, choice:
   yes|no|abstain}`` — see ``governance.py``. Actions (tagged by ``type``): ``admit_member
   {member_id, roles?}``, ``suspend_member {member_id}``, ``add_validator {public_key, power}``,
-  ``remove_validator {public_key}``, ``grant_role {member_id, role}``, ``revoke_role {member_id,
-  role}``, ``set_role_kinds {role, kinds}``, ``set_rules {rules: {quorum, threshold_num,
-  threshold_den, timeout_ms}}``.
+  ``remove_validator {public_key}``, ``assign_namespace {namespace, member_id | null}``,
+  ``grant_role {member_id, role}``, ``revoke_role {member_id, role}``, ``set_role_kinds {role,
+  kinds}``, ``set_rules {rules: {quorum, threshold_num, threshold_den, timeout_ms}}``.
 * ``party.delegate`` ``{principal, principal_key?, kinds: [kind or svc.*], expires_at?}`` — the
   sender's member submits ``kinds`` for a named non-member until ``expires_at`` (at most ~1
   year ahead); each kind must be one the member may submit itself. ``principal_key`` may not be
@@ -62,6 +62,8 @@ State layout (values are canonical JSON objects):
   removed from ``from_height`` on); ``validator_change/<key>/<from_height:012d>`` → ``{power}``
   is the full schedule, so ``queries.validator_set(h)`` answers for any past height.
   Genesis validators have ``from_height`` 0.
+* ``namespace/<NAMESPACE upper-case>`` → ``{member_id}``: who alone registers documents under
+  that business-key namespace (the doc service checks it).
 * ``delegation/<member_id>/<sha256(principal)>`` → ``{member_id, principal, principal_key,
   kinds, expires_at, recorded_at, height}``.
 * ``history/<member_id>/<height:012d>/<index:06d>/<event type>`` → ``{type, height, index,

@@ -176,6 +176,11 @@ def _validator_removed(view: StateView, data: Data) -> Writes:
     return _schedule_validator(data["public_key"], 0, data["from_height"])
 
 
+def _namespace_assigned(view: StateView, data: Data) -> Writes:
+    owner = data["member_id"]
+    return {keys.namespace(data["namespace"]): None if owner is None else encode({"member_id": owner})}
+
+
 # --------------------------------------------------------------------------- agreements, delegations
 
 
@@ -280,6 +285,7 @@ _MUTATORS: Mapping[str, Callable[[StateView, Data], Writes]] = {
     "RulesSet": _rules_set,
     "ValidatorAdded": _validator_added,
     "ValidatorRemoved": _validator_removed,
+    "NamespaceAssigned": _namespace_assigned,
     "AgreementRecorded": _agreement_recorded,
     "DelegationRecorded": _delegation_recorded,
     "DelegationRevoked": _delegation_revoked,

@@ -33,6 +33,7 @@ from traco.services.party.models import (
     Kinds,
     MemberId,
     Millis,
+    Namespace,
     PublicKey,
     RoleName,
     Roles,
@@ -63,6 +64,8 @@ class GenesisMember(_Config):
     jurisdiction: Jurisdiction
     public_key: PublicKey
     roles: Roles
+    namespaces: tuple[Namespace, ...] = ()
+    """Business-key namespaces assigned to the member from the start (see ``assign_namespace``)."""
 
 
 class GenesisValidator(_Config):
@@ -82,6 +85,7 @@ class PartyGenesis(_Config):
         _unique("member name", [m.name for m in self.members])
         _unique("member public key", [m.public_key for m in self.members])
         _unique("validator public key", [v.public_key for v in self.validators])
+        _unique("namespace", [n.upper() for m in self.members for n in m.namespaces])
         for m in self.members:
             unknown = sorted(set(m.roles) - set(self.role_kinds))
             if unknown:
@@ -124,6 +128,9 @@ def genesis_events(pg: PartyGenesis) -> list[Event]:
             sponsor_key=None,
         )
         add("MemberAdmitted", f"member:{m.name}", member_id=m.name, roles=list(m.roles))
+        for namespace in m.namespaces:
+            name = namespace.upper()
+            add("NamespaceAssigned", f"namespace:{name}", namespace=name, member_id=m.name)
     return events
 
 
@@ -173,6 +180,10 @@ DEVELOPMENT_CAST: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
 )
 """``(name, organisation, jurisdiction, roles)`` of the README's development members."""
 
+DEVELOPMENT_NAMESPACES: Mapping[str, tuple[str, ...]] = {"carrier": ("MAEU", "NMFTA:MAEU")}
+"""Business-key namespaces the development cast holds: the README's and the DCSA sample's
+carrier code, so that only the development carrier registers B/Ls under it."""
+
 
 def development_genesis(
     keys: Mapping[str, str], *, validators: Mapping[str, int] | None = None, genesis_time: int = 0
@@ -187,7 +198,14 @@ def development_genesis(
     return PartyGenesis(
         genesis_time=genesis_time,
         members=tuple(
-            GenesisMember(name=name, organisation=org, jurisdiction=where, public_key=keys[name], roles=list(roles))
+            GenesisMember(
+                name=name,
+                organisation=org,
+                jurisdiction=where,
+                public_key=keys[name],
+                roles=list(roles),
+                namespaces=DEVELOPMENT_NAMESPACES.get(name, ()),
+            )
             for name, org, where, roles in DEVELOPMENT_CAST
         ),
         role_kinds={role: [*kinds, *_EVERY_MEMBER] for role, kinds in DEFAULT_ROLE_KINDS.items()},

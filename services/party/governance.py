@@ -46,6 +46,7 @@ from traco.services.party.models import (
     Action,
     AddValidator,
     AdmitMember,
+    AssignNamespace,
     GrantRole,
     Propose,
     RemoveValidator,
@@ -99,6 +100,19 @@ def check_action(view: StateView, action: Action, time: int) -> Rejected | None:
                 return reject(Code.UNKNOWN_VALIDATOR, f"{key[:16]}… is not in the validator set")
             if len(scheduled) == 1:
                 return reject(Code.INVALID_ACTION, "removing the last validator would stop the chain")
+            return None
+        case AssignNamespace(namespace=namespace, member_id=member_id):
+            owner = queries.namespace_owner(view, namespace)
+            if member_id is None:
+                return (
+                    None
+                    if owner is not None
+                    else reject(Code.INVALID_ACTION, f"namespace {namespace!r} is not assigned to anyone")
+                )
+            if queries.member_by_id(view, member_id) is None:
+                return reject(Code.UNKNOWN_MEMBER, f"no member with id {member_id!r}")
+            if owner == member_id:
+                return reject(Code.INVALID_ACTION, f"namespace {namespace!r} is already {member_id!r}'s")
             return None
         case SetRoleKinds(role=role, kinds=kinds):
             if role == queries.COUNCIL_ROLE and not all(kind_matches(kinds, k) for k in GOVERNANCE_KINDS):
@@ -168,6 +182,9 @@ def action_events(view: StateView, action: Action, at: At) -> list[Event]:
         case RemoveValidator(public_key=key):
             start = at.height + VALIDATOR_DELAY
             return [event(at, "ValidatorRemoved", f"validator:{key}", public_key=key, from_height=start)]
+        case AssignNamespace(namespace=namespace, member_id=member_id):
+            name = namespace.upper()
+            return [event(at, "NamespaceAssigned", f"namespace:{name}", namespace=name, member_id=member_id)]
         case SetRoleKinds(role=role, kinds=kinds):
             return [event(at, "RoleKindsSet", f"role:{role}", role=role, kinds=list(kinds))]
         case SetRules(rules=rules):

@@ -64,6 +64,8 @@ def _distinct_sorted(values: list[str]) -> list[str]:
     return sorted(values)
 
 
+Namespace = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")]
+"""A business-key namespace, as the doc service spells it (``MAEU``, ``NMFTA:MAEU``)."""
 PublicKey = Annotated[str, StringConstraints(pattern=KEY_PATTERN)]
 """An Ed25519 public key: 64 lowercase hex digits."""
 Signature = Annotated[str, StringConstraints(pattern=SIGNATURE_PATTERN)]
@@ -221,6 +223,16 @@ class RemoveValidator(Payload):
     public_key: PublicKey
 
 
+class AssignNamespace(Payload):
+    """Give a business-key namespace (a carrier's SCAC or ``NMFTA:<code>``, a warehouse's code…)
+    to a member: from then on only that member registers documents under it, so no one can
+    squat another issuer's B/L numbers. ``member_id: null`` frees the namespace again."""
+
+    type: Literal["assign_namespace"]
+    namespace: Namespace
+    member_id: MemberId | None
+
+
 class GrantRole(Payload):
     type: Literal["grant_role"]
     member_id: MemberId
@@ -247,7 +259,15 @@ class SetRules(Payload):
 
 
 Action = Annotated[
-    AdmitMember | SuspendMember | AddValidator | RemoveValidator | GrantRole | RevokeRole | SetRoleKinds | SetRules,
+    AdmitMember
+    | SuspendMember
+    | AddValidator
+    | RemoveValidator
+    | AssignNamespace
+    | GrantRole
+    | RevokeRole
+    | SetRoleKinds
+    | SetRules,
     Field(discriminator="type"),
 ]
 

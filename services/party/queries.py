@@ -40,6 +40,7 @@ __all__ = [
     "member_by_id",
     "member_keys",
     "members",
+    "namespace_owner",
     "proposal",
     "proposals",
     "role_kinds",
@@ -92,6 +93,12 @@ def member_by_id(view: StateView, member_id: str) -> dict[str, Any] | None:
     if index is None:
         return None
     return keys.load(view, keys.member(index["primary_key"]))
+
+
+def namespace_owner(view: StateView, namespace: str) -> str | None:
+    """The member id a business-key namespace is assigned to (``None``: open to any issuer)."""
+    record = keys.load(view, keys.namespace(namespace))
+    return None if record is None else str(record["member_id"])
 
 
 def member_keys(view: StateView, member_id: str) -> list[str]:

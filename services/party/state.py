@@ -24,6 +24,7 @@ AGREEMENT = "agreement/"
 VALIDATOR = "validator/"
 VALIDATOR_CHANGE = "validator_change/"
 DELEGATION = "delegation/"
+NAMESPACE = "namespace/"
 HISTORY = "history/"
 
 
@@ -53,6 +54,11 @@ def validator(public_key: str) -> str:
 
 def validator_change(public_key: str, from_height: int) -> str:
     return f"{VALIDATOR_CHANGE}{public_key}/{from_height:012d}"
+
+
+def namespace(name: str) -> str:
+    """Namespaces compare without case (``nmfta:maeu`` is ``NMFTA:MAEU``), as the doc service's do."""
+    return f"{NAMESPACE}{name.upper()}"
 
 
 def principal_id(principal: str) -> str:

@@ -9,10 +9,8 @@ tests can replay them.
 from __future__ import annotations
 
 import hashlib
-import importlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from types import ModuleType
 from typing import Any
 
 from traco.core import crypto
@@ -20,6 +18,8 @@ from traco.core.canonical import canonicalize
 from traco.core.domain import Accepted, DictState, Event, Outcome, Rejected, TxContext, encode, run_block
 from traco.services.doc.domain import DocDomain
 from traco.services.doc.rules import PartyQueries
+from traco.services.party import queries as party_query_module
+from traco.services.party import state as party_keys
 
 CHAIN = "doctest"
 T0 = 1_700_000_000_000
@@ -28,13 +28,8 @@ FAR_FUTURE = 2**52
 
 
 def party_queries() -> PartyQueries:
-    """The party service's queries module, or the tests' private stand-in if it is missing."""
-    module: ModuleType
-    try:
-        module = importlib.import_module("traco.services.party.queries")
-    except ModuleNotFoundError:
-        from tests.doc import _party_fallback as module
-    return module
+    """The party service's queries, which the doc rules read party's state through."""
+    return party_query_module
 
 
 @dataclass(frozen=True)
@@ -74,9 +69,16 @@ class MemberSpec:
     valid_until: int | None = None
 
 
-def party_view(members: Mapping[Actor, MemberSpec], role_kinds: Mapping[str, list[str]] = ROLE_KINDS) -> DictState:
-    """Party state as a ``DictState``: ``member/<key>`` and ``role_kinds/<role>`` entries."""
+def party_view(
+    members: Mapping[Actor, MemberSpec],
+    role_kinds: Mapping[str, list[str]] = ROLE_KINDS,
+    namespaces: Mapping[str, str] | None = None,
+) -> DictState:
+    """Party state as a ``DictState``: ``member/<key>``, ``role_kinds/<role>`` and
+    ``namespace/<NS>`` (namespace -> owning member id) entries, in party's own layout."""
     data: dict[str, bytes | None] = {}
+    for namespace, owner in (namespaces or {}).items():
+        data[party_keys.namespace(namespace)] = encode({"member_id": owner})
     for actor, spec in members.items():
         data[f"member/{actor.key}"] = encode(
             {
@@ -132,8 +134,10 @@ class Cast:
             self.suspended: MemberSpec("suspended", ("bank",), status="suspended"),
         }
 
+        self.namespaces = {"HLCU": "carrier-two"}  # MAEU stays open to any carrier
+
     def view(self) -> DictState:
-        return party_view(self.specs)
+        return party_view(self.specs, namespaces=self.namespaces)
 
 
 def tx_id_for(height: int, index: int, sender: str, kind: str) -> str:

@@ -154,3 +154,15 @@ def test_a_straight_bill_of_lading_is_not_negotiable(ledger: Ledger, cast: Cast)
 def test_only_documents_of_title_can_be_negotiable(ledger: Ledger, cast: Cast) -> None:
     payload = {**register("inv-1", "invoice", "MEMBER:EXPORTER", "INV-1"), "negotiable": True}
     assert ledger.code(cast.exporter, "doc.register", payload) == "INVALID_PAYLOAD"
+
+
+def test_an_assigned_namespace_is_its_owners_alone(ledger: Ledger, cast: Cast) -> None:
+    """HLCU is carrier-two's (council-assigned in party): no other carrier can squat its B/L numbers."""
+    squat = register("squat", "bill_of_lading", "hlcu", "HLCU-BL-1")
+    assert ledger.code(cast.carrier, "doc.register", squat) == "NOT_NAMESPACE_OWNER"
+    ledger.ok(cast.carrier2, "doc.register", register("own", "bill_of_lading", "HLCU", "HLCU-BL-1"))
+    # an unassigned namespace is open to any issuer of the type; uniqueness still holds
+    ledger.ok(cast.carrier, "doc.register", register("open", "bill_of_lading", "MAEU", "BL-9"))
+    assert ledger.code(cast.carrier2, "doc.register", register("open-2", "bill_of_lading", "MAEU", "BL-9")) == (
+        "DUPLICATE_BUSINESS_KEY"
+    )

@@ -97,6 +97,7 @@ def test_the_council_changes_the_validator_set_and_consensus_follows(mesh: MeshP
     party_url = f"http://127.0.0.1:{mesh.api_port + 1}"
     with Client(party_url) as party:
         scheduled = party.get_json(f"/validators?height={passed + 2}")
+        assert party.get_json("/namespaces/maeu") == {"namespace": "MAEU", "member_id": "carrier"}
     assert {v["public_key"] for v in scheduled} == {v.public_key for v in with_new}
 
     passed = council_passes(client, cast, {"type": "remove_validator", "public_key": removed_key})

@@ -313,3 +313,51 @@ def test_no_council_means_no_proposals() -> None:
     )
     lonely = Chain(genesis_state(bare))
     lonely.refused("NO_COUNCIL", "bank-a", "party.propose", {"action": {"type": "suspend_member", "member_id": "bank"}})
+
+
+def test_business_key_namespaces_are_assigned_by_vote(chain: Chain) -> None:
+    assert queries.namespace_owner(chain.state, "maeu") == "carrier"  # the development carrier's, any case
+    assert queries.namespace_owner(chain.state, "HLCU") is None
+    chain.pass_proposal({"type": "assign_namespace", "namespace": "hlcu", "member_id": "exporter"})
+    assert queries.namespace_owner(chain.state, "HLCU") == "exporter"
+    chain.refused(
+        "INVALID_ACTION",
+        "council-1",
+        "party.propose",
+        {"action": {"type": "assign_namespace", "namespace": "HLCU", "member_id": "exporter"}},
+    )
+    chain.refused(
+        "UNKNOWN_MEMBER",
+        "council-1",
+        "party.propose",
+        {"action": {"type": "assign_namespace", "namespace": "OOLU", "member_id": "nobody"}},
+    )
+    chain.refused(
+        "INVALID_PAYLOAD",
+        "council-1",
+        "party.propose",
+        {"action": {"type": "assign_namespace", "namespace": "bad/namespace", "member_id": "exporter"}},
+    )
+    chain.pass_proposal({"type": "assign_namespace", "namespace": "HLCU", "member_id": None})
+    assert queries.namespace_owner(chain.state, "HLCU") is None
+    chain.refused(
+        "INVALID_ACTION",
+        "council-1",
+        "party.propose",
+        {"action": {"type": "assign_namespace", "namespace": "HLCU", "member_id": None}},
+    )
+
+
+def test_genesis_refuses_a_namespace_held_twice() -> None:
+    def member(name: str) -> GenesisMember:
+        return GenesisMember(
+            name=name,
+            organisation=name,
+            jurisdiction="SG",
+            public_key=pub(name),
+            roles=["carrier"],
+            namespaces=("MAEU",) if name == "a" else ("maeu",),
+        )
+
+    with pytest.raises(ValueError, match="namespace 'MAEU' appears twice"):
+        PartyGenesis(members=(member("a"), member("b")), role_kinds={"carrier": ["doc.*"]})
