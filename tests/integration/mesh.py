@@ -6,17 +6,22 @@ Processes are started exactly as ``traco up`` starts them (``python -m traco.cli
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 
 from traco.cli.client import Client
+from traco.cli.up import create_topics
 from traco.core.broker import free_port
+from traco.schemas.genesis import Genesis
 from traco.services.consensus.genesis import DataDir
 
 
@@ -114,3 +119,20 @@ class MeshProcesses:
     def alive(self, name: str) -> bool:
         proc = self.procs.get(name)
         return proc is not None and proc.poll() is None
+
+
+@contextlib.contextmanager
+def running_mesh(data_dir: Path, bootstrap: str, genesis: Genesis, validators: int) -> Iterator[MeshProcesses]:
+    """The chain's topics, every service its genesis runs, validators ``0..validators-1`` and the
+    API, started as ``traco up`` starts them; all stopped afterwards."""
+    asyncio.run(create_topics(bootstrap, genesis.chain_id, 4))
+    processes = MeshProcesses(data_dir, bootstrap)
+    for service in genesis.params.services:
+        processes.start_service(service)
+    for i in range(validators):
+        processes.start_validator(i)
+    processes.start_api()
+    try:
+        yield processes
+    finally:
+        processes.stop_all()

@@ -15,9 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.mesh import MeshProcesses
+from tests.integration.mesh import MeshProcesses, running_mesh
 from traco.cli.client import Client
-from traco.cli.up import create_topics
 from traco.core import crypto
 from traco.core.adapters.factory import StorageConfig, open_block_store
 from traco.core.adapters.kafka import KafkaEventBus
@@ -53,16 +52,9 @@ def wait_all(client: Client, txs: list[TxEnvelope], timeout: float = 60) -> list
 def mesh(tansu_broker: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[MeshProcesses]:
     data_dir = tmp_path_factory.mktemp("chain")
     chain_id = f"it{int(time.time() * 1000) % 10**8}"
-    init_chain(data_dir, chain_id, 4, services=())
-    asyncio.run(create_topics(tansu_broker, chain_id, 4))
-    processes = MeshProcesses(data_dir, tansu_broker)
-    for i in range(4):
-        processes.start_validator(i)
-    processes.start_api()
-    try:
+    genesis = init_chain(data_dir, chain_id, 4, services=())
+    with running_mesh(data_dir, tansu_broker, genesis, validators=4) as processes:
         yield processes
-    finally:
-        processes.stop_all()
 
 
 @pytest.fixture(scope="module")

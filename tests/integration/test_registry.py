@@ -15,9 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.mesh import MeshProcesses
+from tests.integration.mesh import MeshProcesses, running_mesh
 from traco.cli.client import Client
-from traco.cli.up import create_topics
 from traco.core import crypto
 from traco.core.adapters.factory import StorageConfig, open_state_store
 from traco.core.adapters.kafka import KafkaEventBus
@@ -56,17 +55,8 @@ def mesh(tansu_broker: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     chain_id = f"rg{int(time.time() * 1000) % 10**8}"
     genesis = init_chain(data_dir, chain_id, 4)
     assert genesis.params.services == registry.ORDER
-    asyncio.run(create_topics(tansu_broker, chain_id, 4))
-    processes = MeshProcesses(data_dir, tansu_broker)
-    for service in genesis.params.services:
-        processes.start_service(service)
-    for i in range(4):
-        processes.start_validator(i)
-    processes.start_api()
-    try:
+    with running_mesh(data_dir, tansu_broker, genesis, validators=4) as processes:
         yield processes
-    finally:
-        processes.stop_all()
 
 
 def member_id(party: Any) -> str:

@@ -9,7 +9,6 @@ from the genesis file alone.
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 import sys
 import time
@@ -18,10 +17,9 @@ from typing import Any
 
 import pytest
 
-from tests.integration.mesh import MeshProcesses
+from tests.integration.mesh import MeshProcesses, running_mesh
 from tests.integration.test_registry import Cast, bill_of_lading, send
 from traco.cli.client import Client
-from traco.cli.up import create_topics
 from traco.core import crypto
 from traco.core.lightclient import verify_tx_proof
 from traco.schemas.genesis import ValidatorPower, validator_set, validator_set_hash
@@ -39,17 +37,8 @@ def mesh(tansu_broker: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     chain_id = f"vs{int(time.time() * 1000) % 10**8}"
     genesis = init_chain(data_dir, chain_id, 4)
     crypto.write_key_file(DataDir(data_dir).validator_key(NEW), crypto.generate_private_key())
-    asyncio.run(create_topics(tansu_broker, chain_id, 4))
-    processes = MeshProcesses(data_dir, tansu_broker)
-    for service in genesis.params.services:
-        processes.start_service(service)
-    for i in range(NEW + 1):
-        processes.start_validator(i)
-    processes.start_api()
-    try:
+    with running_mesh(data_dir, tansu_broker, genesis, validators=NEW + 1) as processes:
         yield processes
-    finally:
-        processes.stop_all()
 
 
 def validator_pub(mesh: MeshProcesses, index: int) -> str:
