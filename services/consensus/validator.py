@@ -85,7 +85,7 @@ class Validator:
         self.config = config
         self.topics = wire.Topics(genesis.chain_id)
         self.me = crypto.public_key(config.private_key).hex()
-        self._vset: tuple[tuple[ValidatorPower, ...], m.ValidatorSet] | None = None
+        self._vset: tuple[tuple[ValidatorPower, ...], m.ValidatorSet, list[str]] | None = None
         self.mempool = Mempool(genesis.params.max_nonce_gap)
         self.candidates: dict[str, _Candidate] = {}
         self.future_proposals: list[ProposalMessage] = []
@@ -121,15 +121,21 @@ class Validator:
     @property
     def vset(self) -> m.ValidatorSet:
         """The validator set of the height after the tip (it changes only by council vote)."""
+        return self._current_set()[1]
+
+    def _current_set(self) -> tuple[tuple[ValidatorPower, ...], m.ValidatorSet, list[str]]:
+        """The tip's next validator set, as the machine takes it and as an address list; cached
+        until the tip announces another set."""
         current = self.ledger.tip.validators
         if self._vset is None or self._vset[0] is not current:
-            self._vset = (current, m.ValidatorSet(tuple(m.ValidatorInfo(v.public_key, v.power) for v in current)))
-        return self._vset[1]
+            vset = m.ValidatorSet(tuple(m.ValidatorInfo(v.public_key, v.power) for v in current))
+            self._vset = (current, vset, [v.address for v in vset.validators])
+        return self._vset
 
     def _duty(self, number: int) -> bool:
         """Whether this validator writes the refusal or dead letter for a partition or offset:
         one validator of the current set each, so they are not written n times."""
-        members = [v.address for v in self.vset.validators]
+        members = self._current_set()[2]
         return self.me in members and number % len(members) == members.index(self.me)
 
     def _ready(self) -> bool:
@@ -456,7 +462,8 @@ class Validator:
         if not crypto.verify(bytes.fromhex(proposal.proposer), sign_bytes, signature):
             log.warning("dropping proposal with a bad signature from %s", proposal.proposer[:16])
             return
-        problem = self._check_proposal(proposal)
+        upcoming = self._next_validators(proposal.height)
+        problem = self._check_proposal(proposal, upcoming)
         if problem:
             log.warning(
                 "invalid proposal %d/%d from %s: %s",
@@ -466,7 +473,7 @@ class Validator:
                 problem,
             )
         else:
-            carried = rules.carried_validators(self.ledger.tip.validators, self._next_validators(proposal.height))
+            carried = rules.carried_validators(self.ledger.tip.validators, upcoming)
             self.candidates[proposal.block_hash] = _Candidate(proposal.header, proposal.txs, carried)
         await self._feed(
             m.ProposalIn(
@@ -482,7 +489,9 @@ class Validator:
             )
         )
 
-    def _check_proposal(self, proposal: ProposalMessage) -> str | None:
+    def _check_proposal(self, proposal: ProposalMessage, upcoming: tuple[ValidatorPower, ...]) -> str | None:
+        """Why this validator refuses the proposal; ``upcoming`` is the set it expects from the
+        height after the proposal's (the header must commit to it)."""
         header = proposal.header
         if header.block_hash() != proposal.block_hash:
             return "block_hash is not the hash of the header"
@@ -498,7 +507,7 @@ class Validator:
             header,
             proposal.txs,
             now_ms=_now_ms(),
-            next_validators=self._next_validators(header.height),
+            next_validators=upcoming,
         )
         if problem:
             return problem
