@@ -11,6 +11,7 @@ library versions without forking the chain (decision 0011).
 from __future__ import annotations
 
 from enum import StrEnum
+from functools import cached_property
 from typing import Any
 
 from pydantic import Field
@@ -65,8 +66,13 @@ class Receipt(Model):
     def accepted(self) -> bool:
         return self.status is ReceiptStatus.ACCEPTED
 
-    def leaf_bytes(self) -> bytes:
-        """What ``last_results_root`` commits to: the canonical receipt without ``message``."""
+    @cached_property
+    def _leaf(self) -> bytes:
         body = self.json_value()
         del body["message"]
         return canonicalize(body)
+
+    def leaf_bytes(self) -> bytes:
+        """What ``last_results_root`` commits to: the canonical receipt without ``message``
+        (computed once per immutable instance: results roots are computed more than once)."""
+        return self._leaf
