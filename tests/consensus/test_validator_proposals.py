@@ -8,6 +8,7 @@ from traco.core.adapters.memory import MemoryEventBus
 from traco.core.adapters.memory_store import MemoryBlockStore, MemoryStateStore
 from traco.schemas.block import proposal_sign_bytes
 from traco.schemas.consensus import ProposalMessage
+from traco.schemas.genesis import ValidatorPower
 from traco.services.consensus import machine as m
 from traco.services.consensus import rules
 from traco.services.consensus.ledger import Ledger
@@ -19,13 +20,25 @@ def make(kit: Kit) -> Validator:
     return Validator(kit.genesis, ledger, MemoryEventBus(), ValidatorConfig(1, kit.validator_keys[1], m.TimingConfig()))
 
 
-def proposal(kit: Kit, validator: Validator, built_round: int, round_: int, valid_round: int) -> ProposalMessage:
+def check(validator: Validator, proposal: ProposalMessage) -> str | None:
+    """The validator's verdict, expecting the validator set it derives itself for the next height."""
+    return validator._check_proposal(proposal, validator._next_validators(proposal.height))
+
+
+def proposal(
+    kit: Kit,
+    validator: Validator,
+    built_round: int,
+    round_: int,
+    valid_round: int,
+    next_validators: tuple[ValidatorPower, ...] | None = None,
+) -> ProposalMessage:
     """A signed proposal at (1, round_) of a block built in ``built_round`` by its proposer."""
     keys = {crypto.public_key(k).hex(): k for k in kit.validator_keys}
     txs = [kit.anchor(0, "x", nonce=1)]
     builder = validator.vset.proposer(1, built_round)
     header = rules.build_header(
-        kit.genesis, validator.ledger.tip, built_round, kit.genesis.genesis_time + 5, builder, txs
+        kit.genesis, validator.ledger.tip, built_round, kit.genesis.genesis_time + 5, builder, txs, next_validators
     )
     proposer = validator.vset.proposer(1, round_)
     signature = crypto.sign(
@@ -46,18 +59,18 @@ def proposal(kit: Kit, validator: Validator, built_round: int, round_: int, vali
 def test_a_fresh_proposal_must_be_built_in_its_own_round() -> None:
     kit = Kit()
     validator = make(kit)
-    assert validator._check_proposal(proposal(kit, validator, built_round=0, round_=0, valid_round=-1)) is None
+    assert check(validator, proposal(kit, validator, built_round=0, round_=0, valid_round=-1)) is None
     stale = proposal(kit, validator, built_round=0, round_=2, valid_round=-1)
-    assert "must name this proposer and round" in (validator._check_proposal(stale) or "")
+    assert "must name this proposer and round" in (check(validator, stale) or "")
 
 
 def test_a_valid_value_is_re_proposed_with_the_header_it_was_built_with() -> None:
     kit = Kit()
     validator = make(kit)
-    assert validator._check_proposal(proposal(kit, validator, built_round=0, round_=3, valid_round=1)) is None
-    assert validator._check_proposal(proposal(kit, validator, built_round=1, round_=3, valid_round=1)) is None
+    assert check(validator, proposal(kit, validator, built_round=0, round_=3, valid_round=1)) is None
+    assert check(validator, proposal(kit, validator, built_round=1, round_=3, valid_round=1)) is None
     too_new = proposal(kit, validator, built_round=2, round_=3, valid_round=1)
-    assert "re-proposed" in (validator._check_proposal(too_new) or "")
+    assert "re-proposed" in (check(validator, too_new) or "")
 
 
 def test_a_re_proposal_naming_the_wrong_builder_is_refused() -> None:
@@ -67,4 +80,12 @@ def test_a_re_proposal_naming_the_wrong_builder_is_refused() -> None:
     wrong_builder = honest.header.model_copy(update={"proposer": validator.vset.proposer(1, 1)})
     assert wrong_builder.proposer != honest.header.proposer
     forged = honest.model_copy(update={"header": wrong_builder, "block_hash": wrong_builder.block_hash()})
-    assert "re-proposed" in (validator._check_proposal(forged) or "")
+    assert "re-proposed" in (check(validator, forged) or "")
+
+
+def test_a_proposal_announcing_a_set_nobody_scheduled_is_refused() -> None:
+    kit = Kit()
+    validator = make(kit)
+    unscheduled = kit.power_set([crypto.generate_private_key() for _ in range(4)])
+    problem = check(validator, proposal(kit, validator, 0, 0, -1, next_validators=unscheduled))
+    assert problem is not None and "next_validator_set_hash" in problem
