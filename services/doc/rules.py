@@ -229,17 +229,26 @@ def event(ctx: Context, p: payloads.Event) -> Outcome:
     return Accepted((ctx.event("MilestoneRecorded", record, data),), {"doc_id": p.doc_id})
 
 
-def transfer(ctx: Context, p: payloads.Transfer) -> Outcome:
-    record = _active(ctx, p.doc_id)
+def _free_title(ctx: Context, doc_id: str, action: str, done: str) -> dict[str, Any] | Rejected:
+    """A live, negotiable document whose holder is the sender and which no pledge in force
+    encumbers: what giving up title (transfer, surrender) needs, in the rules' check order."""
+    record = _active(ctx, doc_id)
     if isinstance(record, Rejected):
         return record
     if not record["negotiable"]:
-        return reject(Code.NOT_NEGOTIABLE, f"document {p.doc_id} ({record['type']}) is not negotiable")
+        return reject(Code.NOT_NEGOTIABLE, f"document {doc_id} ({record['type']}) is not negotiable")
     if not same_member(ctx.sender, record["holder"]):
-        return _not_holder(record, "transfer")
+        return _not_holder(record, action)
     pledge = queries.pledge_in_force(record, ctx.tx.time)
     if pledge is not None:
-        return _pledged(record, pledge, "transferred")
+        return _pledged(record, pledge, done)
+    return record
+
+
+def transfer(ctx: Context, p: payloads.Transfer) -> Outcome:
+    record = _free_title(ctx, p.doc_id, "transfer", "transferred")
+    if isinstance(record, Rejected):
+        return record
     to = ctx.admitted(p.to)
     if to is None:
         return reject(Code.NOT_A_MEMBER, f"to: {p.to} is not an admitted member's key")
@@ -250,16 +259,9 @@ def transfer(ctx: Context, p: payloads.Transfer) -> Outcome:
 
 
 def surrender(ctx: Context, p: payloads.Surrender) -> Outcome:
-    record = _active(ctx, p.doc_id)
+    record = _free_title(ctx, p.doc_id, "surrender", "surrendered")
     if isinstance(record, Rejected):
         return record
-    if not record["negotiable"]:
-        return reject(Code.NOT_NEGOTIABLE, f"document {p.doc_id} ({record['type']}) is not negotiable")
-    if not same_member(ctx.sender, record["holder"]):
-        return _not_holder(record, "surrender")
-    pledge = queries.pledge_in_force(record, ctx.tx.time)
-    if pledge is not None:
-        return _pledged(record, pledge, "surrendered")
     data = {"holder": record["holder"], "reason": p.reason, "lapsed_pledge": _lapsed(record)}
     return Accepted((ctx.event("DocumentSurrendered", record, data),), {"doc_id": p.doc_id})
 
