@@ -91,7 +91,6 @@ class EventBus(ABC):
     async def publish_many(self, messages: Sequence[OutgoingMessage]) -> list[tuple[int, int]]:
         """Publish a batch, in order per partition, and wait until every one is acknowledged."""
 
-    @abstractmethod
     def consume(
         self,
         topic: str,
@@ -101,8 +100,20 @@ class EventBus(ABC):
     ) -> AsyncIterator[list[BusMessage]]:
         """Yield batches of messages from ``topic`` (all partitions unless given), forever.
 
-        ``start`` is ``"earliest"``, ``"latest"`` or a ``{partition: offset}`` mapping.
+        ``start`` is ``"earliest"``, ``"latest"`` or a ``{partition: offset}`` mapping. Bad
+        arguments raise ``ValueError`` here, at the call, not at the first iteration.
         """
+        if max_batch < 1:
+            raise ValueError(f"max_batch must be at least 1, got {max_batch}")
+        if isinstance(start, str) and start not in ("earliest", "latest"):
+            raise ValueError(f"start must be 'earliest', 'latest' or a mapping, got {start!r}")
+        return self._consume(topic, start, partitions, max_batch)
+
+    @abstractmethod
+    def _consume(
+        self, topic: str, start: StartAt, partitions: Sequence[int] | None, max_batch: int
+    ) -> AsyncIterator[list[BusMessage]]:
+        """The adapter's reading loop, given checked arguments."""
 
     @abstractmethod
     async def end_offsets(self, topic: str) -> dict[int, int]:

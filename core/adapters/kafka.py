@@ -59,10 +59,11 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import ConsumerStoppedError, KafkaError, for_code
 from opentelemetry.trace import SpanKind
 
-from ..errors import BusError, OffsetOutOfRange, TopicNotReady
+from ..errors import BusError, TopicNotReady
 from ..ports import BusMessage, EventBus, OutgoingMessage, StartAt, TopicSpec
 from ..topics import dead_letter_record
 from ..tracing import TRACEPARENT, inject_headers, tracer
+from .partitions import choose_partitions, start_positions
 
 __all__ = ["KafkaEventBus"]
 
@@ -427,19 +428,6 @@ class KafkaEventBus(EventBus):
 
     # -- consuming ------------------------------------------------------------------------
 
-    def consume(
-        self,
-        topic: str,
-        start: StartAt = "earliest",
-        partitions: Sequence[int] | None = None,
-        max_batch: int = 500,
-    ) -> AsyncIterator[list[BusMessage]]:
-        if max_batch < 1:
-            raise ValueError(f"max_batch must be at least 1, got {max_batch}")
-        if isinstance(start, str) and start not in ("earliest", "latest"):
-            raise ValueError(f"start must be 'earliest', 'latest' or a mapping, got {start!r}")
-        return self._consume(topic, start, partitions, max_batch)
-
     async def _consume(
         self,
         topic: str,
@@ -450,10 +438,10 @@ class KafkaEventBus(EventBus):
         self._require_producer()
         # Refresh: the topic may have more partitions now than when it was ensured.
         count = await self._require_topic(topic, refresh=True)
-        chosen = _choose_partitions(topic, count, partitions)
+        chosen = choose_partitions(topic, count, partitions)
         tps = [TopicPartition(topic, p) for p in chosen]
         begins, ends = await self._offset_range(tps)
-        positions = _start_positions(topic, chosen, start, begins, ends)
+        positions = start_positions(topic, chosen, start, begins, ends)
         if not self._started:
             return  # stopped meanwhile: end like every other consumer of this bus
         consumer = self._new_consumer()
@@ -596,48 +584,6 @@ def _to_bus_message(record: Any) -> BusMessage:
         tuple((name, value if value is not None else b"") for name, value in record.headers),
         record.timestamp,
     )
-
-
-def _choose_partitions(topic: str, count: int, partitions: Sequence[int] | None) -> list[int]:
-    if partitions is None:
-        return list(range(count))
-    chosen = sorted(set(partitions))
-    if not chosen:
-        raise ValueError("partitions must not be empty (use None for all partitions)")
-    missing = [p for p in chosen if not 0 <= p < count]
-    if missing:
-        raise BusError(f"{topic!r} has {count} partitions; no partition {missing}")
-    return chosen
-
-
-def _start_positions(
-    topic: str,
-    partitions: list[int],
-    start: StartAt,
-    begins: Mapping[int, int],
-    ends: Mapping[int, int],
-) -> dict[int, int]:
-    """Concrete start offsets; partitions a mapping does not name start at the beginning."""
-    if start == "earliest":
-        return {p: begins[p] for p in partitions}
-    if start == "latest":
-        return {p: ends[p] for p in partitions}
-    if isinstance(start, str):
-        raise ValueError(f"start must be 'earliest', 'latest' or a mapping, got {start!r}")
-    extra = sorted(set(start) - set(partitions))
-    if extra:
-        raise ValueError(f"start names partitions {extra} that are not being consumed")
-    positions = {p: begins[p] for p in partitions}
-    for partition, offset in start.items():
-        if offset < 0:
-            raise ValueError(f"negative start offset {offset} for partition {partition}")
-        if not begins[partition] <= offset <= ends[partition]:
-            raise OffsetOutOfRange(
-                f"start offset {offset} is outside [{begins[partition]}, {ends[partition]}] "
-                f"of {topic!r} partition {partition}"
-            )
-        positions[partition] = offset
-    return positions
 
 
 _M = 0x5BD1E995

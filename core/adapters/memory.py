@@ -30,12 +30,13 @@ from __future__ import annotations
 import asyncio
 import time
 import zlib
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Sequence
 
-from ..errors import BusError, OffsetOutOfRange, TopicNotReady
+from ..errors import BusError, TopicNotReady
 from ..ports import BusMessage, EventBus, OutgoingMessage, StartAt, TopicSpec
 from ..topics import dead_letter_record
 from ..tracing import TRACEPARENT, inject_headers
+from .partitions import choose_partitions, start_positions
 
 __all__ = ["MemoryBroker", "MemoryEventBus"]
 
@@ -152,19 +153,6 @@ class MemoryEventBus(EventBus):
         await asyncio.sleep(0)
         return results
 
-    def consume(
-        self,
-        topic: str,
-        start: StartAt = "earliest",
-        partitions: Sequence[int] | None = None,
-        max_batch: int = 500,
-    ) -> AsyncIterator[list[BusMessage]]:
-        if max_batch < 1:
-            raise ValueError(f"max_batch must be at least 1, got {max_batch}")
-        if isinstance(start, str) and start not in ("earliest", "latest"):
-            raise ValueError(f"start must be 'earliest', 'latest' or a mapping, got {start!r}")
-        return self._consume(topic, start, partitions, max_batch)
-
     async def _consume(
         self,
         topic: str,
@@ -174,9 +162,9 @@ class MemoryEventBus(EventBus):
     ) -> AsyncIterator[list[BusMessage]]:
         self._require_started()
         logs = self._require_topic(topic)
-        chosen = _choose_partitions(topic, len(logs), partitions)
+        chosen = choose_partitions(topic, len(logs), partitions)
         ends = {p: len(logs[p]) for p in chosen}
-        positions = _start_positions(topic, chosen, start, ends)
+        positions = start_positions(topic, chosen, start, dict.fromkeys(chosen, 0), ends)
         rotation = 0
         while self._started:
             wakeup = self.broker.wakeup_event()
@@ -219,37 +207,3 @@ class MemoryEventBus(EventBus):
                 f"topic {topic!r} does not exist; create it with ensure_topics() first (topics are never auto-created)",
             )
         return logs
-
-
-def _choose_partitions(topic: str, count: int, partitions: Sequence[int] | None) -> list[int]:
-    if partitions is None:
-        return list(range(count))
-    chosen = sorted(set(partitions))
-    if not chosen:
-        raise ValueError("partitions must not be empty (use None for all partitions)")
-    missing = [p for p in chosen if not 0 <= p < count]
-    if missing:
-        raise BusError(f"{topic!r} has {count} partitions; no partition {missing}")
-    return chosen
-
-
-def _start_positions(topic: str, partitions: list[int], start: StartAt, ends: Mapping[int, int]) -> dict[int, int]:
-    if start == "earliest":
-        return dict.fromkeys(partitions, 0)
-    if start == "latest":
-        return {p: ends[p] for p in partitions}
-    if isinstance(start, str):
-        raise ValueError(f"start must be 'earliest', 'latest' or a mapping, got {start!r}")
-    extra = sorted(set(start) - set(partitions))
-    if extra:
-        raise ValueError(f"start names partitions {extra} that are not being consumed")
-    positions = dict.fromkeys(partitions, 0)
-    for partition, offset in start.items():
-        if offset < 0:
-            raise ValueError(f"negative start offset {offset} for partition {partition}")
-        if offset > ends[partition]:
-            raise OffsetOutOfRange(
-                f"start offset {offset} is past the end ({ends[partition]}) of {topic!r} partition {partition}"
-            )
-        positions[partition] = offset
-    return positions
