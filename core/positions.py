@@ -62,3 +62,21 @@ async def watch_for_gaps(
             key = str(request.from_height).encode()
             await bus.publish(OutgoingMessage(consensus_topic, request.model_dump_json().encode(), key))
             since = now
+
+
+async def wait_for_height(progress: asyncio.Condition, height: Callable[[], int], target: int, timeout: float) -> bool:
+    """Wait until ``height()`` reaches ``target``, woken by ``progress`` (False on timeout).
+
+    The follower and the service runtime notify their condition after each stored block;
+    tests and benchmarks wait on it instead of polling.
+    """
+
+    async def reached() -> None:
+        async with progress:
+            await progress.wait_for(lambda: height() >= target)
+
+    try:
+        await asyncio.wait_for(reached(), timeout)
+    except TimeoutError:
+        return False
+    return True

@@ -35,7 +35,7 @@ from pydantic import ValidationError
 from traco.core.domain import DictState, Domain, Event, StateView
 from traco.core.lightclient import next_validators, verify_commit
 from traco.core.ports import BusMessage, EventBus, OutgoingMessage, StateBatch, StateStore
-from traco.core.positions import last_message, watch_for_gaps
+from traco.core.positions import last_message, wait_for_height, watch_for_gaps
 from traco.core.service_exec import GENESIS_DIGEST, ServiceBlockResult, execute_service_block
 from traco.core.topics import topic
 from traco.schemas.block import SealedBlock
@@ -311,15 +311,8 @@ class ServiceRuntime:
         return self.height + 1, min(self.early) - 1
 
     async def wait_for_height(self, height: int, timeout: float) -> bool:
-        async def reached() -> None:
-            async with self.progress:
-                await self.progress.wait_for(lambda: self.height >= height)
-
-        try:
-            await asyncio.wait_for(reached(), timeout)
-        except TimeoutError:
-            return False
-        return True
+        """Wait until this service has executed ``height`` (False on timeout)."""
+        return await wait_for_height(self.progress, lambda: self.height, height, timeout)
 
 
 async def _last_checkpoint(bus: EventBus, events_topic: str) -> int:

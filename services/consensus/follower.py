@@ -17,7 +17,7 @@ import logging
 from collections.abc import Sequence
 
 from traco.core.ports import BusMessage, EventBus
-from traco.core.positions import watch_for_gaps
+from traco.core.positions import wait_for_height, watch_for_gaps
 from traco.core.topics import topic
 from traco.schemas.block import SealedBlock
 from traco.services.consensus import wire
@@ -119,13 +119,4 @@ class Follower:
 
     async def wait_for_height(self, height: int, timeout: float) -> bool:
         """Wait until the follower has stored ``height`` (False on timeout)."""
-
-        async def reached() -> None:
-            async with self.new_height:
-                await self.new_height.wait_for(lambda: self.ledger.height >= height)
-
-        try:
-            await asyncio.wait_for(reached(), timeout)
-        except TimeoutError:
-            return False
-        return True
+        return await wait_for_height(self.new_height, lambda: self.ledger.height, height, timeout)
