@@ -83,11 +83,42 @@ def genesis_writes(domain: Domain, events: Sequence[Event]) -> dict[str, bytes |
 
 
 @dataclass
-class _Upstream:
+class Upstream:
+    """What one follower of an upstream service holds of its ``events.<service>`` topic: its
+    events by height until they are applied, and the last height it checkpointed.
+
+    Used by every executing service for its upstreams and by the validators for party (the
+    admission list and the validator set): one reading of the topic, one way to apply it.
+    """
+
     domain: Domain
     topic: str
     events: dict[int, list[DomainEvent]] = field(default_factory=dict)
     completed: int = 0
+
+    def offer(self, message: BusMessage, keep_from: int) -> None:
+        """Take one message: a checkpoint moves ``completed``; an event of a height from
+        ``keep_from`` on that is not yet checkpointed is kept once (republished duplicates are
+        dropped: rules never emit one event twice per transaction)."""
+        try:
+            data = orjson.loads(message.value)
+            if data.get("type") == "BlockProcessed":
+                checkpoint = BlockProcessed.model_validate(data)
+                self.completed = max(self.completed, checkpoint.height)
+                return
+            event = DomainEvent.model_validate(data)
+        except (orjson.JSONDecodeError, AttributeError, ValidationError) as exc:
+            log.warning("undecodable event on %s at %d: %s", message.topic, message.offset, exc)
+            return
+        if event.height >= keep_from and event.height > self.completed:
+            bucket = self.events.setdefault(event.height, [])
+            if event not in bucket:
+                bucket.append(event)
+
+    def apply(self, height: int, state: DictState) -> None:
+        """Apply (and forget) the events of ``height`` to ``state`` with the upstream's own rules."""
+        for event in self.events.pop(height, []):
+            state.apply(self.domain.mutate(state, Event(event.type, event.aggregate_id, event.data, event.version)))
 
 
 class ServiceRuntime:
@@ -111,7 +142,7 @@ class ServiceRuntime:
         self.consensus_topic = topic(chain, "consensus")
         self.receipts_topic = topic(chain, "receipts")
         self.events_topic = topic(chain, f"events.{domain.service}")
-        self.upstream = {u.service: _Upstream(u, topic(chain, f"events.{u.service}")) for u in upstream}
+        self.upstream = {u.service: Upstream(u, topic(chain, f"events.{u.service}")) for u in upstream}
         self.genesis_events = genesis_events
         self.early: dict[int, SealedBlock] = {}
         self.progress = asyncio.Condition()
@@ -153,27 +184,11 @@ class ServiceRuntime:
             self.early.setdefault(block.height, block)
         await self.advance()
 
-    async def _follow_upstream(self, up: _Upstream) -> None:
+    async def _follow_upstream(self, up: Upstream) -> None:
         async for batch in self.bus.consume(up.topic, start="earliest"):
             for message in batch:
-                self.on_upstream_message(up, message)
+                up.offer(message, keep_from=self.height)  # block H + 1 needs the events of H
             await self.advance()
-
-    def on_upstream_message(self, up: _Upstream, message: BusMessage) -> None:
-        try:
-            data = orjson.loads(message.value)
-            if data.get("type") == "BlockProcessed":
-                checkpoint = BlockProcessed.model_validate(data)
-                up.completed = max(up.completed, checkpoint.height)
-                return
-            event = DomainEvent.model_validate(data)
-        except (orjson.JSONDecodeError, AttributeError, ValidationError) as exc:
-            log.warning("undecodable event on %s at %d: %s", message.topic, message.offset, exc)
-            return
-        if event.height >= self.height and event.height > up.completed:
-            bucket = up.events.setdefault(event.height, [])
-            if event not in bucket:  # a republished duplicate (rules never emit one event twice per tx)
-                bucket.append(event)
 
     # ------------------------------------------------------------------ executing
 
@@ -242,10 +257,7 @@ class ServiceRuntime:
             if first:
                 base = DictState(genesis_writes(up.domain, self.genesis_events(name)), base=base)
             projection = DictState(base=base)
-            for event in up.events.pop(height - 1, []):
-                projection.apply(
-                    up.domain.mutate(projection, Event(event.type, event.aggregate_id, event.data, event.version))
-                )
+            up.apply(height - 1, projection)
             if isinstance(base, DictState):
                 writes.update({prefix + k: v for k, v in base.data.items()})
             writes.update({prefix + k: v for k, v in projection.data.items()})
@@ -332,4 +344,4 @@ def upstream_projection(store: StateView, service: str) -> StateView:
     return PrefixView(store, projection_prefix(service))
 
 
-__all__ = ["PrefixView", "ServiceRuntime", "genesis_writes", "projection_prefix", "upstream_projection"]
+__all__ = ["PrefixView", "ServiceRuntime", "Upstream", "genesis_writes", "projection_prefix", "upstream_projection"]

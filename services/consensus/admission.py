@@ -1,28 +1,24 @@
-"""Who may submit transactions: the member admission list, which lives on the chain (DESIGN §6).
+"""Who may submit transactions and who validates next: the member admission list and the
+validator schedule, which live on the chain (DESIGN §6).
 
 Without a party service it is the genesis member list. With one, it is the party service's
 state, which validators follow the way any downstream service does: they apply the party
 service's events with the party rules' own ``mutate``, height by height as each
 ``BlockProcessed`` checkpoint arrives. Validators already wait for party's checkpoint of H-1
 before proposing or voting for H, so every validator checks block H against the same
-admission list: party's state at the end of H-1.
+admission list, and the same validator set for H+1: party's state at the end of H-1.
 """
 
 from __future__ import annotations
 
 import importlib
-import logging
 from collections.abc import Sequence
 
-from pydantic import ValidationError
-
-from traco.core.domain import DictState, Domain, Event
+from traco.core.domain import DictState
 from traco.core.ports import BusMessage
-from traco.core.service_runtime import genesis_writes
-from traco.schemas.events import BlockProcessed, DomainEvent
+from traco.core.service_runtime import Upstream, genesis_writes
+from traco.core.topics import topic
 from traco.schemas.genesis import Genesis, ValidatorPower, validator_set
-
-log = logging.getLogger(__name__)
 
 
 class Admission:
@@ -30,22 +26,26 @@ class Admission:
 
     def __init__(self, genesis: Genesis) -> None:
         self.genesis_members = frozenset(m.public_key for m in genesis.members)
-        self.party: Domain | None = None
         self.state: DictState | None = None
         self.time = genesis.genesis_time
         self.height = 0
-        self.checkpointed = 0
-        self._events: dict[int, list[DomainEvent]] = {}
+        self.upstream: Upstream | None = None
         if "party" in genesis.params.services:
             from traco.services import registry
 
-            self.party = registry.domain("party")
-            self.state = DictState(genesis_writes(self.party, registry.genesis_events(genesis)("party")))
+            party = registry.domain("party")
+            self.upstream = Upstream(party, topic(genesis.chain_id, "events.party"))
+            self.state = DictState(genesis_writes(party, registry.genesis_events(genesis)("party")))
             self._queries = importlib.import_module("traco.services.party.queries")
 
     @property
     def follows_party(self) -> bool:
-        return self.party is not None
+        return self.upstream is not None
+
+    @property
+    def checkpointed(self) -> int:
+        """The last height party has published a checkpoint for."""
+        return self.upstream.completed if self.upstream is not None else 0
 
     def __contains__(self, key: object) -> bool:
         if not isinstance(key, str):
@@ -70,29 +70,16 @@ class Admission:
     def offer(self, batch: Sequence[BusMessage], limit: int) -> None:
         """Messages from ``events.party``; events are applied once their height is checkpointed
         and not beyond ``limit`` (the chain height this node has reached)."""
-        if self.party is None:
+        if self.upstream is None:
             return
         for message in batch:
-            try:
-                if b'"BlockProcessed"' in message.value:
-                    checkpoint = BlockProcessed.model_validate_json(message.value)
-                    self.checkpointed = max(self.checkpointed, checkpoint.height)
-                else:
-                    event = DomainEvent.model_validate_json(message.value)
-                    if event.height > self.height:
-                        bucket = self._events.setdefault(event.height, [])
-                        if event not in bucket:
-                            bucket.append(event)
-            except ValidationError as exc:
-                log.warning("undecodable party event at offset %d: %s", message.offset, exc.errors()[0]["msg"])
+            self.upstream.offer(message, keep_from=self.height + 1)
         self.advance(limit)
 
     def advance(self, limit: int) -> None:
         """Apply checkpointed heights up to ``limit``: never ahead of this node's own chain."""
-        if self.party is None or self.state is None:
+        if self.upstream is None or self.state is None:
             return
-        target = min(self.checkpointed, limit)
-        for height in range(self.height + 1, target + 1):
-            for e in self._events.pop(height, []):
-                self.state.apply(self.party.mutate(self.state, Event(e.type, e.aggregate_id, e.data, e.version)))
+        for height in range(self.height + 1, min(self.upstream.completed, limit) + 1):
+            self.upstream.apply(height, self.state)
             self.height = height
