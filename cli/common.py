@@ -53,6 +53,18 @@ def load_key(data_dir: Path | None, key: Path | None) -> bytes:
         fail(f"{path}: {exc}")
 
 
+def fetch(client: Client, path: str, missing: str | None = None) -> Any:
+    """GET ``path`` as JSON (None on 404). An API error ends the command with its message, and
+    so does a 404 when ``missing`` says what was not found."""
+    try:
+        found = client.get_json(path, allow_404=True)
+    except ApiError as exc:
+        fail(str(exc))
+    if found is None and missing is not None:
+        fail(missing)
+    return found
+
+
 def print_json(value: Any) -> None:
     out.print_json(json.dumps(value))
 

@@ -20,6 +20,7 @@ from traco.cli.common import (
     KeyOpt,
     client_for,
     fail,
+    fetch,
     out,
     print_json,
     resolve_key,
@@ -144,13 +145,7 @@ def import_dcsa(
 @app.command()
 def show(doc_id: str, data_dir: DataDirOpt = None, doc_api: DocApiOpt = None) -> None:
     """A document, its newest version, pledge, history and endorsements."""
-    try:
-        found = service_client(data_dir, "doc", doc_api).get_json(f"/documents/{doc_id}", allow_404=True)
-    except ApiError as exc:
-        fail(str(exc))
-    if found is None:
-        fail(f"no document {doc_id}")
-    print_json(found)
+    print_json(fetch(service_client(data_dir, "doc", doc_api), f"/documents/{doc_id}", f"no document {doc_id}"))
 
 
 @app.command()

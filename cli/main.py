@@ -26,6 +26,7 @@ from traco.cli.common import (
     KeyOpt,
     client_for,
     fail,
+    fetch,
     out,
     print_json,
     send,
@@ -191,13 +192,7 @@ def tx_send(
 @tx_app.command("show")
 def tx_show(tx_id: str, data_dir: DataDirOpt = None, api: ApiOpt = None) -> None:
     """Print a transaction's receipt."""
-    try:
-        found = client_for(data_dir, api).get_json(f"/tx/{tx_id}", allow_404=True)
-    except ApiError as exc:
-        fail(str(exc))
-    if found is None:
-        fail(f"no receipt for {tx_id} (pending or unknown)")
-    print_json(found)
+    print_json(fetch(client_for(data_dir, api), f"/tx/{tx_id}", f"no receipt for {tx_id} (pending or unknown)"))
 
 
 @chain_app.command("status")
@@ -212,13 +207,7 @@ def chain_status(data_dir: DataDirOpt = None, api: ApiOpt = None) -> None:
 @block_app.command("show")
 def block_show(height: int, data_dir: DataDirOpt = None, api: ApiOpt = None) -> None:
     """Print a sealed block."""
-    try:
-        found = client_for(data_dir, api).get_json(f"/blocks/{height}", allow_404=True)
-    except ApiError as exc:
-        fail(str(exc))
-    if found is None:
-        fail(f"no block at height {height}")
-    print_json(found)
+    print_json(fetch(client_for(data_dir, api), f"/blocks/{height}", f"no block at height {height}"))
 
 
 @app.command()
@@ -229,12 +218,7 @@ def proof(
     out_file: Annotated[Path | None, typer.Option("--out", help="write the proof to a file")] = None,
 ) -> None:
     """Print (or save) a light-client proof: header, commit and Merkle path of a transaction."""
-    try:
-        found = client_for(data_dir, api).get_json(f"/proofs/{tx_id}", allow_404=True)
-    except ApiError as exc:
-        fail(str(exc))
-    if found is None:
-        fail(f"{tx_id} is not sealed (yet)")
+    found = fetch(client_for(data_dir, api), f"/proofs/{tx_id}", f"{tx_id} is not sealed (yet)")
     if out_file:
         out_file.write_text(json.dumps(found, indent=2) + "\n")
         out.print(f"proof written to {out_file}")

@@ -8,23 +8,20 @@ the council votes with ``traco party vote ID --choice yes --key traco-data/keys/
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from traco.cli.client import ApiError
-from traco.cli.common import ApiOpt, DataDirOpt, KeyOpt, fail, out, print_json, send, service_client
+from traco.cli.common import ApiOpt, DataDirOpt, KeyOpt, fail, fetch, out, print_json, send, service_client
 
 app = typer.Typer(no_args_is_help=True, help="Members, roles and council governance")
 PartyApiOpt = Annotated[str | None, typer.Option("--party-api", help="party service URL [default: from the data dir]")]
 
 
-def _get(data_dir: object, party_api: str | None, path: str) -> object:
-    try:
-        return service_client(data_dir, "party", party_api).get_json(path, allow_404=True)  # type: ignore[arg-type]
-    except ApiError as exc:
-        fail(str(exc))
+def _get(data_dir: Path | None, party_api: str | None, path: str) -> Any:
+    return fetch(service_client(data_dir, "party", party_api), path)
 
 
 @app.command("list")
@@ -34,7 +31,7 @@ def list_members(data_dir: DataDirOpt = None, party_api: PartyApiOpt = None) -> 
     if members is None:
         fail("the party service answered 404 for /members: is it a party service?")
     table = Table("member", "organisation", "jurisdiction", "status", "roles", "key")
-    for m in members or []:  # type: ignore[attr-defined]
+    for m in members:
         table.add_row(
             m["member_id"],
             m["organisation"],

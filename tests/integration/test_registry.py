@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -271,3 +272,59 @@ def test_the_audit_replays_a_chain_with_services(mesh: MeshProcesses) -> None:
     done = subprocess.run(audit, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "OK" in done.stdout
+
+
+def test_the_readme_document_and_council_tour_works_from_the_command_line(mesh: MeshProcesses, tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "traco.cli.main", *args, "--data-dir", str(mesh.data_dir)]
+        env = {**os.environ, "COLUMNS": "200"}  # rich wraps long ids at the terminal width
+        return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False, env=env)
+
+    keys = DataDir(mesh.data_dir).keys
+    bl = tmp_path / "bl.pdf"
+    bl.write_bytes(f"bill of lading {time.time_ns()}".encode())
+    reference = f"MAEU/BL{time.time_ns()}"
+    registered = cli(
+        "doc", "register", str(bl), "--type", "bill_of_lading", "--business-key", reference,
+        "--holder", "exporter", "--key", str(keys / "carrier.key"),
+    )  # fmt: skip
+    assert registered.returncode == 0, registered.stdout + registered.stderr
+    doc_id = registered.stdout.split("document ")[-1].split()[0]
+
+    first = cli("doc", "pledge", doc_id, "--to", "bank-a", "--amount", "1000000", "--key", str(keys / "exporter.key"))
+    assert first.returncode == 0, first.stdout + first.stderr
+    second = cli("doc", "pledge", doc_id, "--to", "bank-b", "--amount", "1000000", "--key", str(keys / "exporter.key"))
+    assert second.returncode == 1 and "ALREADY_PLEDGED" in second.stdout + second.stderr
+    again = cli(
+        "doc", "register", str(bl), "--type", "bill_of_lading", "--business-key", f"{reference}-2",
+        "--key", str(keys / "carrier.key"),
+    )  # fmt: skip
+    assert again.returncode == 1 and "DUPLICATE_DOCUMENT" in again.stdout + again.stderr
+    assert cli("doc", "release", doc_id, "--key", str(keys / "bank-a.key")).returncode == 0
+
+    verified = cli("doc", "verify", str(bl))
+    assert verified.returncode == 0 and "every history entry proven" in verified.stdout, verified.stdout
+    shown = cli("doc", "show", doc_id)
+    document = json.loads(shown.stdout)
+    assert document["document"]["holder"]["member_id"] == "exporter" and document["pledge_in_force"] is None
+    assert cli("doc", "show", "0" * 64).returncode == 1
+
+    listed = cli("party", "list")
+    assert listed.returncode == 0 and "council-1" in listed.stdout
+    action = json.dumps({"type": "grant_role", "member_id": "bank-b", "role": "factor"})
+    proposed = cli("party", "propose", "--action", action, "--key", str(keys / "council-1.key"))
+    assert proposed.returncode == 0, proposed.stdout + proposed.stderr
+    receipt = json.loads(proposed.stdout[proposed.stdout.index("{") :])  # after the tx id line
+    proposal_id = str(receipt["result"]["proposal_id"])
+    for member in ("council-1", "council-2"):
+        voted = cli("party", "vote", proposal_id, "--choice", "yes", "--key", str(keys / f"{member}.key"))
+        assert voted.returncode == 0, voted.stdout + voted.stderr
+    passed = json.loads(cli("party", "proposals", "--status", "passed").stdout)
+    assert int(proposal_id) in [p["proposal_id"] for p in passed]
+    member = json.loads(cli("party", "show", "bank-b").stdout)
+    assert "factor" in member["roles"]
+    assert cli("party", "show", "nobody").returncode == 1
