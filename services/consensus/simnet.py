@@ -64,12 +64,11 @@ from .machine import (
     Vote,
     VoteIn,
     apply,
-    from_dict,
     initial_state,
     message_to_dict,
-    to_dict,
     verify_commit,
 )
+from .machine_state import from_dict, to_dict
 
 Behaviour = Literal["honest", "equivocate", "double_vote", "nil_voter"]
 

@@ -39,7 +39,7 @@ from traco.schemas.genesis import Genesis, ValidatorPower
 from traco.schemas.receipt import Code
 from traco.schemas.tx import TxEnvelope
 from traco.services.consensus import machine as m
-from traco.services.consensus import rules, wire
+from traco.services.consensus import machine_state, rules, wire
 from traco.services.consensus.ledger import Ledger
 from traco.services.consensus.mempool import Mempool
 from traco.services.consensus.results import offer_results
@@ -156,7 +156,7 @@ class Validator:
     def _load_machine(self) -> m.State:
         raw = self.store.get_meta(STATE_META_KEY)
         if raw is not None:
-            state = m.from_dict(orjson.loads(raw))
+            state = machine_state.from_dict(orjson.loads(raw))
             if state.height == self.ledger.height + 1 and state.validators is not None:
                 return state
         return m.initial_state(self.me, self.config.timing)
@@ -301,7 +301,7 @@ class Validator:
         broadcasts = [o for o in outputs if isinstance(o, m.Broadcast)]
         if broadcasts:
             # Persist before anything signed leaves: no double signing after a crash.
-            self.store.set_meta(STATE_META_KEY, orjson.dumps(m.to_dict(self.state)))
+            self.store.set_meta(STATE_META_KEY, orjson.dumps(machine_state.to_dict(self.state)))
         for output in outputs:
             if isinstance(output, m.Broadcast):
                 await self._broadcast(output.message)

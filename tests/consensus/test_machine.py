@@ -40,11 +40,10 @@ from traco.services.consensus.machine import (
     Vote,
     VoteIn,
     apply,
-    from_dict,
     initial_state,
-    to_dict,
     verify_commit,
 )
+from traco.services.consensus.machine_state import from_dict, to_dict
 from traco.services.consensus.votes import VOTE_KINDS, VoteKind
 
 TIMING = TimingConfig(propose_ms=1000, prevote_ms=500, precommit_ms=400, delta_ms=250)
