@@ -11,6 +11,7 @@ import orjson
 import pytest
 
 from tests.consensus.chainkit import Kit
+from traco.core import crypto
 from traco.core.adapters.memory import MemoryBroker, MemoryEventBus
 from traco.core.adapters.memory_store import MemoryStateStore
 from traco.core.domain import Accepted, Event, Outcome, Rejected, StateView, TxContext, encode
@@ -72,9 +73,18 @@ class Chain:
         self.nonce += 1
         return sign_tx(self.kit.member_keys[0], self.kit.chain_id, kind, self.nonce, payload)
 
-    def block(self, *txs: Any) -> SealedBlock:
-        block = self.kit.seal(self.tip, list(txs))
-        self.tip = replace(self.tip, height=block.height, block_hash=block.block_hash(), time=block.header.time)
+    def block(self, *txs: Any, keys: list[bytes] | None = None, announce: list[bytes] | None = None) -> SealedBlock:
+        """The next block, sealed by ``keys`` (default: the genesis validators); ``announce``
+        hands the chain over to a validator set of those keys from the next height on."""
+        upcoming = None if announce is None else self.kit.power_set(announce)
+        block = self.kit.seal(self.tip, list(txs), keys=keys, next_validators=upcoming)
+        self.tip = replace(
+            self.tip,
+            height=block.height,
+            block_hash=block.block_hash(),
+            time=block.header.time,
+            validators=block.next_validators or self.tip.validators,
+        )
         return block
 
 
@@ -170,3 +180,28 @@ async def test_blocks_without_a_valid_commit_or_link_are_refused(kit: Kit) -> No
         assert counter.height == 1
     finally:
         task.cancel()
+
+
+async def test_a_service_follows_an_announced_validator_set_across_a_restart(kit: Kit) -> None:
+    broker = MemoryBroker()
+    chain = Chain(kit)
+    feeder = MemoryEventBus(broker)
+    await feeder.start()
+    successors = [crypto.generate_private_key() for _ in range(4)]
+    kept = MemoryStateStore()
+    counter, task = await start(kit, broker, Counter(), kept)
+    await publish(feeder, chain.block(chain.tx("counter.add", {"n": 1}), announce=successors))
+    await publish(feeder, chain.block(chain.tx("counter.add", {"n": 2}), keys=successors[:3]))
+    assert await counter.wait_for_height(2, 5)
+    task.cancel()
+    restarted, restarted_task = await start(kit, broker, Counter(), kept)
+    try:
+        by_old_set = chain.kit.seal(chain.tip, [chain.tx("counter.add", {"n": 90})])
+        await publish(feeder, by_old_set)
+        assert not await restarted.wait_for_height(3, 0.5)
+        await publish(feeder, chain.block(chain.tx("counter.add", {"n": 3}), keys=successors[1:]))
+        assert await restarted.wait_for_height(3, 5)
+        assert orjson.loads(kept.get("total") or b"") == 106
+        assert restarted.validators == kit.power_set(successors)
+    finally:
+        restarted_task.cancel()
