@@ -149,16 +149,18 @@ def verify_tx_proof(proof: TxProof, validators: Validators) -> str | None:
     if not proof.tx.signature_valid():
         return "the transaction's own signature does not verify"
     if proof.result is not None:
-        return _verify_result(proof, validators)
+        # only a change announced by the transaction's own block can differ at the next height
+        own = [c for c in proof.validator_changes if c.header.height == proof.height]
+        at_next = follow_changes(at_height, own, proof.height + 1)
+        if isinstance(at_next, str):
+            return at_next
+        return _verify_result(proof, at_next)
     return None
 
 
-def _verify_result(proof: TxProof, trusted: Validators) -> str | None:
+def _verify_result(proof: TxProof, validators: Validators) -> str | None:
     result = proof.result
     assert result is not None
-    validators = follow_changes(trusted, proof.validator_changes, proof.height + 1)
-    if isinstance(validators, str):
-        return validators
     if result.receipt.tx_id != proof.tx.tx_id:
         return "the receipt is for another transaction"
     if result.header.height != proof.height + 1:

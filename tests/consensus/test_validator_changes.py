@@ -210,3 +210,18 @@ def test_the_party_state_starts_from_the_genesis_validators(tmp_path: Path) -> N
     )
     with pytest.raises(ValueError, match="differ from the genesis validators"):
         registry.genesis_events(wrong)("party")
+
+
+def test_a_receipt_proof_crosses_a_change_announced_by_its_own_block(kit: Kit) -> None:
+    from types import SimpleNamespace
+
+    from traco.services.consensus.api import build_proof
+
+    ledger = Ledger(kit.genesis, MemoryBlockStore(), MemoryStateStore())
+    blocks = changed_chain(kit, ledger, new_keys())
+    proof = build_proof(SimpleNamespace(ledger=ledger), blocks[0].txs[0].tx_id)  # type: ignore[arg-type]
+    assert proof is not None and proof.result is not None
+    assert [c.header.height for c in proof.validator_changes] == [1]  # the tx's own block
+    assert verify_tx_proof(proof, kit.genesis.validators) is None
+    hidden = proof.model_copy(update={"validator_changes": ()})
+    assert "results block" in (verify_tx_proof(hidden, kit.genesis.validators) or "")
