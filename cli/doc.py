@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
+from rich.markup import escape
 
 from traco.cli.client import ApiError
 from traco.cli.common import (
@@ -28,7 +30,6 @@ from traco.cli.common import (
     service_client,
     settings_for,
 )
-from traco.core.lightclient import verify_tx_proof
 from traco.schemas.proof import TxProof
 from traco.services.consensus.genesis import DataDir, load_genesis
 from traco.services.doc import client as doc_client
@@ -149,30 +150,65 @@ def show(doc_id: str, data_dir: DataDirOpt = None, doc_api: DocApiOpt = None) ->
 
 
 @app.command()
-def verify(file: Path, data_dir: DataDirOpt = None, api: ApiOpt = None, doc_api: DocApiOpt = None) -> None:
+def verify(
+    file: Path,
+    data_dir: DataDirOpt = None,
+    api: ApiOpt = None,
+    doc_api: DocApiOpt = None,
+    wait: Annotated[
+        float, typer.Option(min=0, help="seconds to wait for entries whose outcome is not sealed yet")
+    ] = 10,
+) -> None:
     """Is this file registered, who issued and holds it, is it pledged — with every history
-    entry's inclusion proof checked against the genesis validators (only the hash is sent)."""
+    entry proven: its transaction on this chain (the genesis file's), sealed and accepted by
+    doc, saying what the entry says (only the hash is sent)."""
     if not file.is_file():
         fail(f"{file} is not a file")
     file_hash = doc_client.file_sha256(file)
+    try:
+        genesis = load_genesis(DataDir(settings_for(data_dir).data_dir).genesis)
+    except FileNotFoundError as exc:
+        fail(str(exc))
+    chain = client_for(data_dir, api)
+
+    def proof_of(tx_id: str) -> TxProof | str | None:
+        raw = chain.get_json(f"/proofs/{tx_id}", allow_404=True)
+        if raw is None:
+            return None
+        try:
+            return TxProof.model_validate(raw)
+        except ValidationError as exc:
+            return f"the API served a malformed proof ({exc.errors()[0]['msg']})"
+
+    deadline = time.monotonic() + wait
     try:
         found = service_client(data_dir, "doc", doc_api).get_json(f"/documents/by-hash/{file_hash}", allow_404=True)
         if found is None:
             out.print(f"NOT REGISTERED: no document has SHA-256 {file_hash}")
             raise typer.Exit(1)
-        chain = client_for(data_dir, api)
-        genesis = load_genesis(DataDir(settings_for(data_dir).data_dir).genesis)
-        for entry in found.get("history", []):
-            raw = chain.get_json(f"/proofs/{entry['tx_id']}", allow_404=True)
-            problem = (
-                "not sealed yet" if raw is None else verify_tx_proof(TxProof.model_validate(raw), genesis.validators)
-            )
-            entry["proof"] = "verified" if problem is None else f"FAILED: {problem}"
+        if not isinstance(found, dict) or found.get("file_hash") != file_hash:
+            fail(f"the doc service answered for another file than SHA-256 {file_hash}")
+        while True:  # an entry of the newest block waits for the next block to prove its outcome
+            verdicts, problem = doc_client.verify_history(found, proof_of, genesis.validators, genesis.chain_id)
+            statuses = {v.status for v in verdicts}
+            if "pending" not in statuses or "failed" in statuses or time.monotonic() >= deadline:
+                break
+            time.sleep(0.5)
     except ApiError as exc:
         fail(str(exc))
+    for entry, verdict in zip(found.get("history", []), verdicts, strict=False):
+        if isinstance(entry, dict):
+            entry["proof"] = verdict.describe()
     print_json(found)
-    failed = [e for e in found.get("history", []) if e["proof"] != "verified"]
-    if failed:
-        fail(f"{len(failed)} history entries could not be proven")
+    colour = {"proven": "green", "pending": "yellow", "failed": "red"}
+    for v in verdicts:
+        line = f"  #{v.seq} {v.type:<20} block {v.height}  tx {v.tx_id[:16]}…  "
+        out.print(escape(line) + f"[{colour[v.status]}]{escape(v.describe())}[/]", highlight=False)
+    unproven = [v for v in verdicts if v.status != "proven"]
+    if problem or unproven:
+        fail(problem or f"{len(unproven)} of {len(verdicts)} history entries are not proven")
     pledged = " PLEDGED" if found.get("pledged") else ""
-    out.print(f"[green]REGISTERED[/] {found['doc_id']} ({found['status']}{pledged}); every history entry proven")
+    out.print(
+        f"[green]REGISTERED[/] {found.get('doc_id')} ({found.get('status')}{pledged}); every history entry proven "
+        f"({len(verdicts)}, on chain {genesis.chain_id})"
+    )

@@ -230,8 +230,11 @@ def proof(
 def verify_proof(
     proof_file: Path,
     genesis: Annotated[Path, typer.Option("--genesis", help="the trusted genesis file")],
+    tx_id: Annotated[str | None, typer.Option("--tx-id", help="the transaction the proof must be for")] = None,
+    code: Annotated[str | None, typer.Option("--code", help="the receipt code the proof must prove, e.g. OK")] = None,
 ) -> None:
-    """Check a proof from the genesis validator set alone (no network, no chain)."""
+    """Check a proof from the genesis validator set alone (no network, no chain): on this
+    genesis's chain, and (if given) for this transaction and this receipt code."""
     try:
         trusted = Genesis.model_validate_json(genesis.read_bytes())
         tx_proof = TxProof.model_validate_json(proof_file.read_bytes())
@@ -239,9 +242,10 @@ def verify_proof(
         fail(str(exc))
     except ValueError as exc:
         fail(f"cannot read the proof or genesis: {exc}")
-    if tx_proof.chain_id != trusted.chain_id:
-        fail(f"the proof is for chain {tx_proof.chain_id!r}, the genesis for {trusted.chain_id!r}")
-    problem = verify_tx_proof(tx_proof, trusted.validators)
+    expected_receipt = None if code is None else {"code": code}
+    problem = verify_tx_proof(
+        tx_proof, trusted.validators, trusted.chain_id, tx_id=tx_id and tx_id.lower(), receipt=expected_receipt
+    )
     if problem:
         fail(f"INVALID: {problem}")
     extra = ""

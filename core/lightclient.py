@@ -4,11 +4,18 @@ These functions need only a trusted validator set, never the rest of the chain, 
 an auditor, a bridge relayer or a counterparty holding a ``TxProof`` has. Every check returns
 a reason string on failure (``None`` when it passes) instead of raising, so a command-line
 verifier can print exactly what is wrong with a forged or damaged proof.
+
+A proof is only worth what it is checked against (DESIGN §13): ``verify_tx_proof`` always takes
+the trusted chain id and, where the caller knows them, the transaction id and receipt fields it
+expects, so that a perfectly valid proof of *another* transaction, chain or outcome never
+verifies. What the transaction's payload must say is the caller's business (``traco doc verify``
+compares it with the history entry it proves); the proof makes the payload authentic.
 """
 
 from __future__ import annotations
 
 from collections.abc import Container, Iterable, Mapping, Sequence
+from typing import Any
 
 from traco.core import crypto, merkle
 from traco.schemas.block import BlockHeader, Commit, vote_sign_bytes
@@ -129,11 +136,34 @@ def follow_changes(
     return current
 
 
-def verify_tx_proof(proof: TxProof, validators: Validators) -> str | None:
+RECEIPT_FIELDS = frozenset({"tx_id", "kind", "status", "code", "height", "index", "service", "result"})
+"""The receipt fields a verifier may expect: those ``last_results_root`` commits to. ``message``
+is not committed (decision 0011), so expecting it would prove nothing."""
+
+
+def verify_tx_proof(
+    proof: TxProof,
+    validators: Validators,
+    chain_id: str,
+    *,
+    tx_id: str | None = None,
+    receipt: Mapping[str, Any] | None = None,
+) -> str | None:
     """The full light-client check of a ``TxProof`` against a trusted validator set (the genesis
-    set, followed through the proof's validator-set changes)."""
-    if proof.header.chain_id != proof.chain_id or proof.tx.chain_id != proof.chain_id:
-        return "the proof mixes chain ids"
+    set, followed through the proof's validator-set changes), bound to what the caller expects.
+
+    ``chain_id`` is the trusted chain's id (the genesis file's): a proof from any other chain
+    fails, even one sealed by the same keys. ``tx_id``, when given, is the transaction the caller
+    wants proven: a valid proof of any other transaction fails. ``receipt``, when given, maps
+    receipt fields (``RECEIPT_FIELDS``) to the values the caller expects, e.g. ``{"code": "OK",
+    "service": "doc"}``; the proof must then carry the receipt, proven by the next header.
+    Whatever the caller passes, a proven receipt must be the transaction's own: same id, kind,
+    height and index in its block. Expecting a field outside ``RECEIPT_FIELDS`` is a bug in the
+    caller and raises ``ValueError``.
+    """
+    problem = _expected(proof, chain_id, tx_id, receipt)
+    if problem:
+        return problem
     if proof.header.height != proof.height:
         return "the header is not at the proof's height"
     at_height = follow_changes(validators, proof.validator_changes, proof.height)
@@ -147,22 +177,62 @@ def verify_tx_proof(proof: TxProof, validators: Validators) -> str | None:
     if not merkle.verify_inclusion(leaf, proof.index, proof.header.tx_count, path, bytes.fromhex(proof.header.tx_root)):
         return "the Merkle path does not lead from the transaction to the header's tx_root"
     if not proof.tx.signature_valid():
-        return "the transaction's own signature does not verify"
+        return "the transaction's id or signature does not verify"
+    if proof.result is None:
+        return None
+    # only a change announced by the transaction's own block can differ at the next height
+    own = [c for c in proof.validator_changes if c.header.height == proof.height]
+    at_next = follow_changes(at_height, own, proof.height + 1)
+    if isinstance(at_next, str):
+        return at_next
+    problem = _verify_result(proof, at_next)
+    if problem or receipt is None:
+        return problem
+    proven = proof.result.receipt.json_value()
+    for name, value in receipt.items():
+        if proven[name] != value:
+            return f"the proven receipt has {name} {proven[name]!r}, not the expected {value!r}"
+    return None
+
+
+def _expected(proof: TxProof, chain_id: str, tx_id: str | None, receipt: Mapping[str, Any] | None) -> str | None:
+    """Why the proof is not about what the caller expects (checked before any signature)."""
+    if receipt is not None and not receipt.keys() <= RECEIPT_FIELDS:
+        unknown = ", ".join(sorted(set(receipt) - RECEIPT_FIELDS))
+        raise ValueError(f"cannot expect receipt field(s) {unknown}: only {', '.join(sorted(RECEIPT_FIELDS))}")
+    if proof.chain_id != chain_id:
+        return f"the proof is for chain {proof.chain_id!r}, not {chain_id!r}"
+    headers = [proof.header, *(c.header for c in proof.validator_changes)]
     if proof.result is not None:
-        # only a change announced by the transaction's own block can differ at the next height
-        own = [c for c in proof.validator_changes if c.header.height == proof.height]
-        at_next = follow_changes(at_height, own, proof.height + 1)
-        if isinstance(at_next, str):
-            return at_next
-        return _verify_result(proof, at_next)
+        headers.append(proof.result.header)
+    for header in headers:
+        if header.chain_id != chain_id:
+            return f"header {header.height} in the proof is of chain {header.chain_id!r}, not {chain_id!r}"
+    if proof.tx.chain_id != chain_id:
+        return f"the transaction is for chain {proof.tx.chain_id!r}, not {chain_id!r}"
+    if tx_id is not None and proof.tx.tx_id != tx_id:
+        return f"the proof is for transaction {proof.tx.tx_id[:16]}…, not {tx_id[:16]}…"
+    if receipt is not None and proof.result is None:
+        return (
+            f"the proof carries no receipt (block {proof.height + 1} is not sealed yet), "
+            "so the transaction's outcome is not proven"
+        )
     return None
 
 
 def _verify_result(proof: TxProof, validators: Validators) -> str | None:
     result = proof.result
     assert result is not None
-    if result.receipt.tx_id != proof.tx.tx_id:
+    receipt = result.receipt
+    if receipt.tx_id != proof.tx.tx_id:
         return "the receipt is for another transaction"
+    if receipt.kind != proof.tx.kind:
+        return f"the receipt is for kind {receipt.kind!r}, the transaction is {proof.tx.kind!r}"
+    if (receipt.height, receipt.index) != (proof.height, proof.index):
+        return (
+            f"the receipt places the transaction at {receipt.height}/{receipt.index}, "
+            f"the proof at {proof.height}/{proof.index}"
+        )
     if result.header.height != proof.height + 1:
         return "the results header is not the next block"
     if result.header.prev_hash != proof.header.block_hash():

@@ -13,6 +13,14 @@ both signs transactions and receives sealed boxes. A sealed box (libsodium
 ``crypto_box_seal``: ephemeral X25519 + XSalsa20-Poly1305) can be opened only with the
 recipient's private key; not even the sender can open it afterwards. Caveat: the box does not
 say who sealed it; the chain does (the ``doc.share_key`` transaction's signed sender).
+
+Verifying a file (``traco doc verify``): the doc service's answer is untrusted, so every history
+entry it shows is checked against a light-client proof of *its* transaction (``verify_history``):
+the proof must be for the entry's tx id, on the trusted chain, with an accepted doc receipt, and
+the proven transaction's kind and payload must be what the entry claims (file hash, holder,
+financier, amount, …). Member ids (``member_id``) come from party's state and are not proven
+by a transaction, only the keys are; and inclusion proofs cannot show that the service left
+no entry out (the ``seq`` numbers must at least run 0, 1, 2, … without a gap).
 """
 
 from __future__ import annotations
@@ -21,8 +29,10 @@ import base64
 import binascii
 import hashlib
 import os
-from collections.abc import Iterable, Mapping
-from typing import Any
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Literal
 
 import nacl.bindings
 import nacl.exceptions
@@ -30,7 +40,11 @@ import nacl.public
 from pydantic import ValidationError
 
 from traco.core import crypto
-from traco.services.doc import payloads
+from traco.core.lightclient import Validators, verify_tx_proof
+from traco.schemas.proof import TxProof
+from traco.schemas.receipt import Receipt
+from traco.schemas.tx import TxEnvelope
+from traco.services.doc import payloads, tables
 
 _CHUNK = 1 << 20
 
@@ -210,8 +224,204 @@ def _checked(model: type[payloads.Payload], payload: dict[str, Any]) -> dict[str
     return {name: value for name, value in dumped.items() if value is not None}
 
 
+# --------------------------------------------------------------------------- verifying history
+
+HISTORY_KINDS: dict[str, str] = {
+    "DocumentRegistered": tables.KIND_REGISTER,
+    "MilestoneRecorded": tables.KIND_EVENT,
+    "TitleTransferred": tables.KIND_TRANSFER,
+    "DocumentSurrendered": tables.KIND_SURRENDER,
+    "DocumentPledged": tables.KIND_PLEDGE,
+    "PledgeReleased": tables.KIND_RELEASE,
+    "DocumentAmended": tables.KIND_AMEND,
+    "DocumentKeyShared": tables.KIND_SHARE_KEY,
+}
+"""Which transaction kind makes each type of history entry."""
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+ProofSource = Callable[[str], TxProof | str | None]
+"""A tx id's proof, a reason it could not be had (e.g. malformed), or None if none exists yet."""
+
+
+@dataclass(frozen=True)
+class EntryVerdict:
+    """What ``verify_history`` concluded about one history entry: ``proven`` (its transaction
+    and accepted receipt are proven and say what the entry says), ``pending`` (nothing wrong,
+    but its outcome is not proven yet: its block or the next is not sealed) or ``failed``."""
+
+    seq: Any
+    type: str
+    tx_id: str
+    height: Any
+    status: Literal["proven", "pending", "failed"]
+    reason: str = ""
+
+    def describe(self) -> str:
+        return self.status if not self.reason else f"{self.status}: {self.reason}"
+
+
+def verify_history(
+    found: Mapping[str, Any], proof_of: ProofSource, validators: Validators, chain_id: str
+) -> tuple[list[EntryVerdict], str | None]:
+    """Check every history entry of a ``/documents/by-hash`` answer against the proof of its
+    transaction; returns each entry's verdict and what is wrong with the history as a whole
+    (``None`` if nothing): entries numbered with a gap, or no proven entry registering the file."""
+    versions = {v.get("doc_id") for v in found.get("versions", []) if isinstance(v, Mapping)}
+    raw = found.get("history")
+    if not isinstance(raw, list):
+        return [], "the doc service's answer has no history"
+    history = [e if isinstance(e, Mapping) else {} for e in raw]
+    verdicts = [_verify_entry(entry, versions, proof_of, validators, chain_id) for entry in history]
+    if [entry.get("seq") for entry in history] != list(range(len(history))):
+        return verdicts, f"the history's entries are not numbered 0 to {len(history) - 1} in order: some may be hidden"
+    file_hash, doc_id = found.get("file_hash"), found.get("doc_id")
+    if not any(_registers(e, v, file_hash, doc_id) for e, v in zip(history, verdicts, strict=True)):
+        return verdicts, f"no proven history entry registers document {str(doc_id)[:16]}… with this file's SHA-256"
+    return verdicts, None
+
+
+def _registers(entry: Mapping[str, Any], verdict: EntryVerdict, file_hash: Any, doc_id: Any) -> bool:
+    """Whether a proven entry registers ``doc_id`` with this file (as a first version or by amending)."""
+    details = entry.get("details")
+    if verdict.status != "proven" or not isinstance(details, Mapping) or details.get("file_hash") != file_hash:
+        return False
+    if verdict.type == "DocumentRegistered":
+        return bool(entry.get("doc_id") == doc_id)
+    return verdict.type == "DocumentAmended" and bool(details.get("new_doc_id") == doc_id)
+
+
+def _verify_entry(
+    entry: Mapping[str, Any], versions: set[Any], proof_of: ProofSource, validators: Validators, chain_id: str
+) -> EntryVerdict:
+    tx_id = entry.get("tx_id")
+    failed = EntryVerdict(entry.get("seq"), str(entry.get("type")), str(tx_id), entry.get("height"), "failed")
+    kind = HISTORY_KINDS.get(failed.type)
+    if not isinstance(tx_id, str) or not _HEX64.fullmatch(tx_id):
+        return replace(failed, reason="the entry's tx_id is not a transaction id")
+    if kind is None:
+        return replace(failed, reason=f"unknown history entry type {failed.type!r:.40}")
+    if entry.get("doc_id") not in versions:
+        return replace(failed, reason=f"the entry is about {str(entry.get('doc_id'))[:16]}…, not this document")
+    proof = proof_of(tx_id)
+    if proof is None:
+        return replace(failed, status="pending", reason="no proof yet (not sealed)")
+    if isinstance(proof, str):
+        return replace(failed, reason=proof)
+    expected = {"kind": kind, "service": tables.SERVICE, "status": "accepted", "code": "OK"}
+    receipt = None if proof.result is None else proof.result.receipt
+    problem = verify_tx_proof(proof, validators, chain_id, tx_id=tx_id, receipt=expected if receipt else None)
+    if problem is None:
+        try:
+            problem = entry_mismatch(entry, proof.tx, proof.height, proof.header.time, receipt)
+        except (KeyError, TypeError, AttributeError) as exc:
+            problem = f"the entry is malformed ({type(exc).__name__}: {exc})"
+    if problem is not None:
+        return replace(failed, reason=problem)
+    if receipt is None:
+        waiting = f"ordered in block {proof.height}; its outcome is proven once block {proof.height + 1} is sealed"
+        return replace(failed, status="pending", reason=waiting)
+    return replace(failed, status="proven")
+
+
+def entry_mismatch(
+    entry: Mapping[str, Any], tx: TxEnvelope, height: int, time: int, receipt: Receipt | None
+) -> str | None:
+    """What a history entry claims that its (proven) transaction, block and receipt do not say,
+    or None. Raises ``KeyError``/``TypeError`` on an entry that lacks the fields of its type."""
+    kind = HISTORY_KINDS[entry["type"]]
+    if tx.kind != kind:
+        return f"a {entry['type']} entry is made by a {kind} transaction, the proven one is {tx.kind}"
+    parsed = payloads.parse(kind, tx.payload)
+    if isinstance(parsed, str):
+        return f"the proven transaction's payload is invalid ({parsed}): it changed nothing"
+    claims: list[tuple[str, Any, Any]] = [
+        ("height", entry["height"], height),
+        ("time", entry["time"], time),
+        ("sender key", entry["by"]["key"], tx.sender),
+        *_payload_claims(entry, parsed, tx, time),
+    ]
+    if receipt is not None:
+        claims += _result_claims(entry, receipt, tx)
+    for name, claimed, proven in claims:
+        if claimed != proven:
+            return f"the entry says {name} {claimed!r:.80}, the proven transaction {proven!r:.80}"
+    return None
+
+
+def _payload_claims(
+    entry: Mapping[str, Any], p: payloads.Payload, tx: TxEnvelope, time: int
+) -> Sequence[tuple[str, Any, Any]]:
+    """``(what, the entry's claim, the transaction's value)`` for each payload field the entry shows."""
+    d = entry["details"]
+    if isinstance(p, payloads.Register):
+        negotiable = p.type in tables.NEGOTIABLE_TYPES if p.negotiable is None else p.negotiable
+        key = p.business_key
+        return [
+            ("doc_id", entry["doc_id"], tx.tx_id),
+            ("file_hash", d["file_hash"], p.file_hash),
+            ("type", d["type"], p.type),
+            ("business key", _business_key(d["business_key"]), (key.namespace, key.reference, key.scope)),
+            ("issuer key", d["issuer"]["key"], tx.sender),
+            ("holder key", d["holder"]["key"], p.holder or tx.sender),
+            ("negotiable", d["negotiable"], negotiable),
+        ]
+    claims: list[tuple[str, Any, Any]] = [("doc_id", entry["doc_id"], getattr(p, "doc_id", None))]
+    if isinstance(p, payloads.Event):
+        occurred = time if p.occurred_at is None else p.occurred_at
+        claims += [
+            ("milestone", d["milestone"], p.milestone),
+            ("occurred_at", d["occurred_at"], occurred),
+            ("location", d["location"], p.location),
+            ("details", d["details"], p.details),
+        ]
+    elif isinstance(p, payloads.Transfer):
+        claims.append(("new holder key", d["to"]["key"], p.to))
+    elif isinstance(p, payloads.Surrender):
+        claims.append(("reason", d["reason"], p.reason))
+    elif isinstance(p, payloads.Pledge):
+        claims += [
+            ("financier key", d["financier"]["key"], p.financier),
+            ("amount", d["amount"], p.amount),
+            ("currency", d["currency"], p.currency),
+            ("expires_at", d["expires_at"], p.expires_at),
+            ("reference", d["reference"], p.reference),
+        ]
+    elif isinstance(p, payloads.Amend):
+        claims += [
+            ("new doc_id", d["new_doc_id"], tx.tx_id),
+            ("file_hash", d["file_hash"], p.file_hash),
+            ("reason", d["reason"], p.reason),
+        ]
+    elif isinstance(p, payloads.ShareKey):
+        claims.append(("recipients", d["recipients"], sorted(p.keys)))
+    return claims
+
+
+def _business_key(claimed: Mapping[str, Any]) -> tuple[Any, Any, Any]:
+    return claimed["namespace"], claimed["reference"], claimed["scope"]
+
+
+def _result_claims(entry: Mapping[str, Any], receipt: Receipt, tx: TxEnvelope) -> list[tuple[str, Any, Any]]:
+    """The proven receipt's result must name the entry's document (and the pledge or version)."""
+    result = receipt.result
+    if entry["type"] == "DocumentRegistered":
+        return [("doc_id", entry["doc_id"], result.get("doc_id"))]
+    if entry["type"] == "DocumentAmended":
+        return [
+            ("new doc_id", entry["details"]["new_doc_id"], result.get("doc_id")),
+            ("doc_id", entry["doc_id"], result.get("previous")),
+        ]
+    claims = [("doc_id", entry["doc_id"], result.get("doc_id"))]
+    if entry["type"] == "DocumentPledged":
+        claims.append(("pledge id", tx.tx_id, result.get("pledge_id")))
+    return claims
+
+
 __all__ = [
+    "HISTORY_KINDS",
+    "EntryVerdict",
     "amend_payload",
+    "entry_mismatch",
     "event_payload",
     "file_sha256",
     "open_sealed_key",
@@ -224,4 +434,5 @@ __all__ = [
     "share_key_payload",
     "surrender_payload",
     "transfer_payload",
+    "verify_history",
 ]

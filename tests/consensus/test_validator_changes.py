@@ -144,15 +144,16 @@ def test_a_light_client_follows_the_change_from_the_genesis_set(kit: Kit) -> Non
     successors = new_keys()
     changed_chain(kit, ledger, successors)
     proof = proof_of(ledger, 3)
-    assert verify_tx_proof(proof, kit.genesis.validators) is None
+    assert verify_tx_proof(proof, kit.genesis.validators, kit.chain_id) is None
 
     missing = proof.model_copy(update={"validator_changes": ()})
-    assert "another validator set" in (verify_tx_proof(missing, kit.genesis.validators) or "")
+    assert "another validator set" in (verify_tx_proof(missing, kit.genesis.validators, kit.chain_id) or "")
     change = proof.validator_changes[0]
     forged_set = kit.power_set(new_keys())
     forged = change.model_copy(update={"next_validators": forged_set})
     assert "does not hash to" in (
-        verify_tx_proof(proof.model_copy(update={"validator_changes": (forged,)}), kit.genesis.validators) or ""
+        verify_tx_proof(proof.model_copy(update={"validator_changes": (forged,)}), kit.genesis.validators, kit.chain_id)
+        or ""
     )
     # a change "sealed" by keys that were never validators does not count
     impostors = new_keys()
@@ -222,6 +223,6 @@ def test_a_receipt_proof_crosses_a_change_announced_by_its_own_block(kit: Kit) -
     proof = build_proof(SimpleNamespace(ledger=ledger), blocks[0].txs[0].tx_id)  # type: ignore[arg-type]
     assert proof is not None and proof.result is not None
     assert [c.header.height for c in proof.validator_changes] == [1]  # the tx's own block
-    assert verify_tx_proof(proof, kit.genesis.validators) is None
+    assert verify_tx_proof(proof, kit.genesis.validators, kit.chain_id) is None
     hidden = proof.model_copy(update={"validator_changes": ()})
-    assert "results block" in (verify_tx_proof(hidden, kit.genesis.validators) or "")
+    assert "results block" in (verify_tx_proof(hidden, kit.genesis.validators, kit.chain_id) or "")

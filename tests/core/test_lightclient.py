@@ -1,0 +1,152 @@
+"""Light-client proofs bind what they claim (DESIGN §13): the chain, the transaction and its
+outcome. A perfectly valid proof of something else never verifies, and says why."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from tests.consensus.chainkit import Kit
+from traco.core.adapters.memory_store import MemoryBlockStore, MemoryStateStore
+from traco.core.lightclient import verify_tx_proof
+from traco.schemas.proof import TxProof
+from traco.schemas.receipt import ReceiptStatus
+from traco.schemas.tx import sign_tx
+from traco.services.consensus.api import build_proof
+from traco.services.consensus.ledger import Ledger
+
+
+def sealed_ledger(kit: Kit, labels: list[list[str]]) -> Ledger:
+    """A chain with one block per list of anchor labels, and one empty block that seals the
+    last block's receipts."""
+    ledger = Ledger(kit.genesis, MemoryBlockStore(), MemoryStateStore())
+    for block_labels in [*labels, []]:
+        block = kit.seal(ledger.tip, [kit.anchor(label=label) for label in block_labels])
+        assert ledger.check_sealed(block) is None
+        ledger.apply(block)
+    return ledger
+
+
+def proof(ledger: Ledger, tx_id: str) -> TxProof:
+    found = build_proof(SimpleNamespace(ledger=ledger), tx_id)  # type: ignore[arg-type]
+    assert found is not None
+    return found
+
+
+@pytest.fixture
+def kit() -> Kit:
+    return Kit()
+
+
+@pytest.fixture
+def ledger(kit: Kit) -> Ledger:
+    return sealed_ledger(kit, [["first", "second"], ["first"]])  # the second "first" is a duplicate
+
+
+def tx_ids(ledger: Ledger, height: int) -> list[str]:
+    block = ledger.blocks.block(height)
+    assert block is not None
+    return [tx.tx_id for tx in block.txs]
+
+
+def test_a_proof_verifies_for_its_own_transaction_chain_and_outcome(kit: Kit, ledger: Ledger) -> None:
+    first, _second = tx_ids(ledger, 1)
+    found = proof(ledger, first)
+    assert found.result is not None
+    expected = {"code": "OK", "status": "accepted", "service": "chain", "result": found.result.receipt.result}
+    assert verify_tx_proof(found, kit.genesis.validators, kit.chain_id, tx_id=first, receipt=expected) is None
+
+
+def test_a_valid_proof_of_another_transaction_is_refused(kit: Kit, ledger: Ledger) -> None:
+    first, second = tx_ids(ledger, 1)
+    other = proof(ledger, second)
+    assert verify_tx_proof(other, kit.genesis.validators, kit.chain_id) is None  # valid in itself
+    problem = verify_tx_proof(other, kit.genesis.validators, kit.chain_id, tx_id=first)
+    assert problem == f"the proof is for transaction {second[:16]}…, not {first[:16]}…"
+
+
+def test_a_proof_from_another_chain_sealed_by_the_same_keys_is_refused(kit: Kit) -> None:
+    # a test chain run by the same validators: its proofs are perfectly sealed by the trusted keys
+    twin = Kit(validator_keys=kit.validator_keys, member_keys=kit.member_keys, chain_id="twin")
+    other_chain = sealed_ledger(twin, [["first"]])
+    (tx_id,) = tx_ids(other_chain, 1)
+    foreign = proof(other_chain, tx_id)
+    assert verify_tx_proof(foreign, twin.genesis.validators, "twin") is None
+    assert kit.genesis.validators == twin.genesis.validators
+
+    problem = verify_tx_proof(foreign, kit.genesis.validators, kit.chain_id, tx_id=tx_id)
+    assert problem == "the proof is for chain 'twin', not 'unit'"
+    relabelled = foreign.model_copy(update={"chain_id": kit.chain_id})
+    problem = verify_tx_proof(relabelled, kit.genesis.validators, kit.chain_id, tx_id=tx_id)
+    assert problem == "header 1 in the proof is of chain 'twin', not 'unit'"
+
+
+def test_a_proof_whose_results_header_is_from_another_chain_is_refused(kit: Kit, ledger: Ledger) -> None:
+    twin = Kit(validator_keys=kit.validator_keys, member_keys=kit.member_keys, chain_id="twin")
+    other_chain = sealed_ledger(twin, [["first", "second"]])
+    own = proof(ledger, tx_ids(ledger, 1)[0])
+    foreign = proof(other_chain, tx_ids(other_chain, 1)[0])
+    assert own.result is not None and foreign.result is not None
+    mixed = own.model_copy(update={"result": own.result.model_copy(update={"header": foreign.result.header})})
+    assert "header 2 in the proof is of chain 'twin'" in (
+        verify_tx_proof(mixed, kit.genesis.validators, kit.chain_id) or ""
+    )
+
+
+def test_a_different_payload_does_not_verify(kit: Kit, ledger: Ledger) -> None:
+    first, _ = tx_ids(ledger, 1)
+    found = proof(ledger, first)
+    edited = found.tx.model_copy(update={"payload": {**found.tx.payload, "label": "edited"}})
+    problem = verify_tx_proof(found.model_copy(update={"tx": edited}), kit.genesis.validators, kit.chain_id)
+    assert problem == "the Merkle path does not lead from the transaction to the header's tx_root"
+    # the sender re-signs another payload under the same nonce: a valid envelope, not the sealed one
+    resigned = sign_tx(kit.member_keys[0], kit.chain_id, "chain.anchor", found.tx.nonce, {**edited.payload})
+    assert resigned.signature_valid()
+    problem = verify_tx_proof(
+        found.model_copy(update={"tx": resigned}), kit.genesis.validators, kit.chain_id, tx_id=resigned.tx_id
+    )
+    assert problem == "the Merkle path does not lead from the transaction to the header's tx_root"
+
+
+def test_the_proven_receipt_must_be_the_expected_outcome(kit: Kit, ledger: Ledger) -> None:
+    (duplicate,) = tx_ids(ledger, 2)
+    found = proof(ledger, duplicate)
+    assert found.result is not None and found.result.receipt.code == "DUPLICATE_ANCHOR"
+    problem = verify_tx_proof(found, kit.genesis.validators, kit.chain_id, tx_id=duplicate, receipt={"code": "OK"})
+    assert problem == "the proven receipt has code 'DUPLICATE_ANCHOR', not the expected 'OK'"
+    problem = verify_tx_proof(found, kit.genesis.validators, kit.chain_id, receipt={"service": "doc"})
+    assert problem == "the proven receipt has service 'chain', not the expected 'doc'"
+    # a receipt edited to say OK is no longer the one the next header commits to
+    edited = found.result.receipt.model_copy(update={"code": "OK", "status": ReceiptStatus.ACCEPTED})
+    forged = found.model_copy(update={"result": found.result.model_copy(update={"receipt": edited})})
+    problem = verify_tx_proof(forged, kit.genesis.validators, kit.chain_id, receipt={"code": "OK"})
+    assert problem == "the receipt is not in the next header's last_results_root"
+
+
+def test_a_receipt_of_another_transaction_or_position_is_refused(kit: Kit, ledger: Ledger) -> None:
+    first, second = tx_ids(ledger, 1)
+    own, other = proof(ledger, first), proof(ledger, second)
+    assert own.result is not None and other.result is not None
+    swapped = own.model_copy(update={"result": other.result})
+    assert verify_tx_proof(swapped, kit.genesis.validators, kit.chain_id) == "the receipt is for another transaction"
+    moved = own.result.receipt.model_copy(update={"index": 1})
+    misplaced = own.model_copy(update={"result": own.result.model_copy(update={"receipt": moved})})
+    assert verify_tx_proof(misplaced, kit.genesis.validators, kit.chain_id) == (
+        "the receipt places the transaction at 1/1, the proof at 1/0"
+    )
+
+
+def test_an_expected_outcome_needs_a_proven_receipt(kit: Kit, ledger: Ledger) -> None:
+    first, _ = tx_ids(ledger, 1)
+    found = proof(ledger, first)
+    unproven = found.model_copy(update={"result": None})
+    assert verify_tx_proof(unproven, kit.genesis.validators, kit.chain_id) is None  # ordered, no more
+    problem = verify_tx_proof(unproven, kit.genesis.validators, kit.chain_id, receipt={"code": "OK"})
+    assert problem is not None and problem.startswith("the proof carries no receipt (block 2 is not sealed yet)")
+
+
+def test_expecting_an_uncommitted_receipt_field_is_a_bug(kit: Kit, ledger: Ledger) -> None:
+    found = proof(ledger, tx_ids(ledger, 1)[0])
+    with pytest.raises(ValueError, match="message"):
+        verify_tx_proof(found, kit.genesis.validators, kit.chain_id, receipt={"message": "anchored"})
