@@ -15,11 +15,14 @@ rules and the runtime stops rather than sealing a guess.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from traco.core.canonical import canonicalize
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -130,9 +133,27 @@ def run_block(
     for tx in txs:
         if tx.kind not in domain.kinds:
             continue
-        outcome = domain.execute(overlay, upstream, tx)
+        outcomes.append((tx, _execute_one(domain, overlay, upstream, tx)))
+    return outcomes, overlay.data
+
+
+def _execute_one(domain: Domain, overlay: DictState, upstream: Mapping[str, StateView], tx: TxContext) -> Outcome:
+    """One transaction, all or nothing: its writes reach ``overlay`` only if every step passed.
+
+    A rule that raises (a bug, or a payload no rule foresaw) must not stop the service on this
+    block forever: the transaction is rejected with ``EXECUTION_FAILED`` naming the exception's
+    type, which every replica computes alike (the message is not part of the results root).
+    """
+    scratch = DictState(base=overlay)
+    try:
+        outcome = domain.execute(scratch, upstream, tx)
         if isinstance(outcome, Accepted):
             for event in outcome.events:
-                overlay.apply(domain.mutate(overlay, event))
-        outcomes.append((tx, outcome))
-    return outcomes, overlay.data
+                scratch.apply(domain.mutate(scratch, event))
+    except Exception as exc:  # deliberately broad: see the docstring
+        log.error("%s: %s failed on tx %s: %r", domain.service, tx.kind, tx.tx_id, exc)
+        return Rejected(
+            "EXECUTION_FAILED", f"the {domain.service} rules failed on this transaction: {type(exc).__name__}"
+        )
+    overlay.apply(scratch.data)
+    return outcome

@@ -87,10 +87,12 @@ def execute_service_block(
                     service=domain.service,
                     height=tx.height,
                     tx_id=tx.tx_id,
+                    tx_index=tx.index,
+                    event_index=n,
                     aggregate_id=e.aggregate_id,
                     data=dict(e.data),
                 )
-                for e in outcome.events
+                for n, e in enumerate(outcome.events)
             )
         else:
             receipts.append(

@@ -30,13 +30,14 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import orjson
-from pydantic import ValidationError
 
+from traco.core import merkle
+from traco.core.boundary import Rejected, decode_model
 from traco.core.domain import DictState, Domain, Event, StateView
 from traco.core.lightclient import next_validators, verify_commit
 from traco.core.ports import BusMessage, EventBus, OutgoingMessage, StateBatch, StateStore
 from traco.core.positions import last_message, wait_for_height, watch_for_gaps
-from traco.core.service_exec import GENESIS_DIGEST, ServiceBlockResult, execute_service_block
+from traco.core.service_exec import GENESIS_DIGEST, ServiceBlockResult, execute_service_block, next_digest
 from traco.core.topics import topic
 from traco.schemas.block import SealedBlock
 from traco.schemas.events import BlockProcessed, DomainEvent
@@ -51,6 +52,10 @@ RUNTIME_PREFIX = "runtime/"
 LAST_HASH_KEY = RUNTIME_PREFIX + "last_block_hash"
 LAST_TIME_KEY = RUNTIME_PREFIX + "last_block_time"
 VALIDATORS_KEY = RUNTIME_PREFIX + "validators"
+MAX_EARLY_BLOCKS = 5000
+"""Blocks ahead of the next height kept in memory; later ones are fetched again (``_gap``)."""
+MAX_CANDIDATES_PER_HEIGHT = 8
+"""Different blocks claiming one height kept until checked (forgeries are refused by ``check``)."""
 _OLD_META_KEYS = {LAST_HASH_KEY: "last_block_hash", LAST_TIME_KEY: "last_block_time"}
 
 
@@ -85,40 +90,85 @@ def genesis_writes(domain: Domain, events: Sequence[Event]) -> dict[str, bytes |
 @dataclass
 class Upstream:
     """What one follower of an upstream service holds of its ``events.<service>`` topic: its
-    events by height until they are applied, and the last height it checkpointed.
+    events by height until they are applied, and the last height whose checkpoint it verified.
 
     Used by every executing service for its upstreams and by the validators for party (the
     admission list and the validator set): one reading of the topic, one way to apply it.
+
+    Nothing on the topic is taken on its word (DESIGN §13): every message passes the boundary
+    decoder; events are kept once per position ``(height, tx index, event index)``, never merged
+    by equality; and a height counts as complete only when a checkpoint for exactly the next
+    height carries the digest recomputed over the events held for it
+    (``state_digest_H = SHA-256(state_digest_{H-1} ‖ events of H)``), from the genesis digest
+    on. A checkpoint that does not match is refused loudly and the height waits: until
+    checkpoints are signed by the node key, a forger can delay a follower, and it is reported.
     """
 
     domain: Domain
     topic: str
-    events: dict[int, list[DomainEvent]] = field(default_factory=dict)
+    events: dict[int, dict[tuple[int, int, int], DomainEvent]] = field(default_factory=dict)
+    checkpoints: dict[int, set[str]] = field(default_factory=dict)
     completed: int = 0
+    digest: str = GENESIS_DIGEST
+    refused: int = 0
+    mismatched: set[int] = field(default_factory=set)
 
     def offer(self, message: BusMessage, keep_from: int) -> None:
-        """Take one message: a checkpoint moves ``completed``; an event of a height from
-        ``keep_from`` on that is not yet checkpointed is kept once (republished duplicates are
-        dropped: rules never emit one event twice per transaction)."""
-        try:
-            data = orjson.loads(message.value)
-            if data.get("type") == "BlockProcessed":
-                checkpoint = BlockProcessed.model_validate(data)
-                self.completed = max(self.completed, checkpoint.height)
+        """Take one message. Events of heights from ``keep_from`` on are kept for applying;
+        earlier ones only until their checkpoint is verified (the digest chain needs them)."""
+        del keep_from  # every height is kept until verified; applied ones are dropped by apply
+        if b'"BlockProcessed"' in message.value:
+            checkpoint = decode_model(BlockProcessed, message.value, 4096)
+            if isinstance(checkpoint, Rejected):
+                self._refuse(message, checkpoint.reason)
                 return
-            event = DomainEvent.model_validate(data)
-        except (orjson.JSONDecodeError, AttributeError, ValidationError) as exc:
-            log.warning("undecodable event on %s at %d: %s", message.topic, message.offset, exc)
+            if checkpoint.height > self.completed:
+                self.checkpoints.setdefault(checkpoint.height, set()).add(checkpoint.state_digest)
+                self._verify()
             return
-        if event.height >= keep_from and event.height > self.completed:
-            bucket = self.events.setdefault(event.height, [])
-            if event not in bucket:
-                bucket.append(event)
+        event = decode_model(DomainEvent, message.value, 1 << 20)
+        if isinstance(event, Rejected):
+            self._refuse(message, event.reason)
+            return
+        if event.height > self.completed:
+            self.events.setdefault(event.height, {}).setdefault(event.position, event)
+            self._verify()
+
+    def _refuse(self, message: BusMessage, reason: str) -> None:
+        self.refused += 1
+        log.warning("refusing a message on %s at %d: %s", message.topic, message.offset, reason)
+
+    def _verify(self) -> None:
+        """Complete every next height whose checkpoint matches the events held for it."""
+        while (claims := self.checkpoints.get(self.completed + 1)) is not None:
+            height = self.completed + 1
+            held = self.events.get(height, {})
+            digest = next_digest(self.digest, [held[p] for p in sorted(held)])
+            if digest not in claims:
+                if height not in self.mismatched:
+                    self.mismatched.add(height)
+                    log.error(
+                        "%s events of height %d do not match its checkpoint (%d events held); waiting",
+                        self.domain.service,
+                        height,
+                        len(held),
+                    )
+                return
+            del self.checkpoints[height]
+            self.completed, self.digest = height, digest
 
     def apply(self, height: int, state: DictState) -> None:
-        """Apply (and forget) the events of ``height`` to ``state`` with the upstream's own rules."""
-        for event in self.events.pop(height, []):
-            state.apply(self.domain.mutate(state, Event(event.type, event.aggregate_id, event.data, event.version)))
+        """Apply (and forget) the events of ``height`` to ``state`` with the upstream's own rules,
+        in position order. An event its rules cannot apply is reported and skipped."""
+        held = self.events.pop(height, {})
+        for height_before in [h for h in self.events if h < height]:
+            del self.events[height_before]  # verified, and never to be applied by this follower
+        for position in sorted(held):
+            event = held[position]
+            try:
+                state.apply(self.domain.mutate(state, Event(event.type, event.aggregate_id, event.data, event.version)))
+            except Exception as exc:
+                log.error("%s event at %s cannot be applied: %r", self.domain.service, position, exc)
 
 
 class ServiceRuntime:
@@ -144,8 +194,10 @@ class ServiceRuntime:
         self.events_topic = topic(chain, f"events.{domain.service}")
         self.upstream = {u.service: Upstream(u, topic(chain, f"events.{u.service}")) for u in upstream}
         self.genesis_events = genesis_events
-        self.early: dict[int, SealedBlock] = {}
+        self.early: dict[int, list[SealedBlock]] = {}
+        self.highest_seen = 0
         self.progress = asyncio.Condition()
+        self._advancing = asyncio.Lock()
 
     @property
     def height(self) -> int:
@@ -175,13 +227,21 @@ class ServiceRuntime:
                 await self.on_block_message(message)
 
     async def on_block_message(self, message: BusMessage) -> None:
-        try:
-            block = SealedBlock.model_validate_json(message.value)
-        except ValidationError as exc:
-            log.warning("undecodable block at %s/%d: %s", message.topic, message.offset, exc.errors()[0]["msg"])
+        if _claims_height_at_most(message, self.height):
+            return  # executed already: no need to decode it
+        block = decode_model(SealedBlock, message.value, 32 << 20, what="block")
+        if isinstance(block, Rejected):
+            log.warning("undecodable block at %s/%d: %s", message.topic, message.offset, block.reason)
             return
-        if block.height > self.height and len(self.early) < 5000:
-            self.early.setdefault(block.height, block)
+        self.highest_seen = max(self.highest_seen, block.height)
+        if block.height > self.height:
+            if len(self.early) >= MAX_EARLY_BLOCKS and block.height > max(self.early):
+                return  # asked for again through the gap watcher once the buffer drains
+            bucket = self.early.setdefault(block.height, [])
+            if len(bucket) < MAX_CANDIDATES_PER_HEIGHT and block not in bucket:
+                bucket.append(block)  # a forged twin must not push the real block out
+            if len(self.early) > MAX_EARLY_BLOCKS:
+                del self.early[max(self.early)]
         await self.advance()
 
     async def _follow_upstream(self, up: Upstream) -> None:
@@ -197,21 +257,25 @@ class ServiceRuntime:
         return height in self.early and all(u.completed >= height - 1 for u in self.upstream.values())
 
     async def advance(self) -> None:
-        """Execute every block that can be executed now, in order."""
-        advanced = False
-        while self.ready(self.height + 1):
-            block = self.early.pop(self.height + 1)
-            problem = self.check(block)
-            if problem:
-                log.warning("refusing block %d: %s", block.height, problem)
-                continue
-            result = self.execute(block)
-            await self.publish(result)
-            advanced = True
-        if advanced:
-            self.early = {h: b for h, b in self.early.items() if h > self.height}
-            async with self.progress:
-                self.progress.notify_all()
+        """Execute every block that can be executed now, in order; one caller at a time (the
+        blocks reader and each upstream reader all call it)."""
+        async with self._advancing:
+            advanced = False
+            while self.ready(self.height + 1):
+                candidates = self.early.pop(self.height + 1)
+                for block in candidates:
+                    problem = self.check(block)
+                    if problem:
+                        log.warning("refusing block %d: %s", block.height, problem)
+                        continue
+                    result = self.execute(block)
+                    await self.publish(result)
+                    advanced = True
+                    break
+            if advanced:
+                self.early = {h: b for h, b in self.early.items() if h > self.height}
+                async with self.progress:
+                    self.progress.notify_all()
 
     def _bookkeeping(self, key: str) -> bytes | None:
         """A runtime record; stores written before it moved into the state keep it in meta."""
@@ -227,6 +291,18 @@ class ServiceRuntime:
         return tuple(ValidatorPower.model_validate(v) for v in orjson.loads(raw))
 
     def check(self, block: SealedBlock) -> str | None:
+        """Why ``block`` is not the next block of this chain: the light-client check (commit of
+        > 2/3 of the height's set, the announced next set), its transactions are exactly those
+        the header commits to, and ``prev_hash`` links to the last block executed."""
+        header = block.header
+        if header.chain_id != self.genesis.chain_id:
+            return f"chain id {header.chain_id!r} is not {self.genesis.chain_id!r}"
+        if header.height != self.height + 1:
+            return f"height {header.height} does not follow {self.height}"
+        if header.tx_count != len(block.txs):
+            return f"tx_count {header.tx_count} but the block carries {len(block.txs)}"
+        if merkle.root([tx.canonical_bytes() for tx in block.txs]).hex() != header.tx_root:
+            return "tx_root does not match the transactions"
         current = self.validators
         problem = verify_commit(block.header, block.commit, current)
         if problem:
@@ -300,9 +376,18 @@ class ServiceRuntime:
         return out
 
     async def publish(self, result: ServiceBlockResult) -> None:
-        await self.bus.publish_many(
-            self.outputs(result.height, result.receipts, result.events, result.checkpoint.state_digest)
-        )
+        await self._publish(result.height, result.receipts, result.events, result.checkpoint.state_digest)
+
+    async def _publish(
+        self, height: int, receipts: Sequence[Receipt], events: Sequence[DomainEvent], digest: str
+    ) -> None:
+        """Receipts first, then events and the checkpoint: a checkpoint on the topic means its
+        receipts were acknowledged before it, so a restart republishes from the last checkpoint."""
+        out = self.outputs(height, receipts, events, digest)
+        receipts_out = [m for m in out if m.topic == self.receipts_topic]
+        if receipts_out:
+            await self.bus.publish_many(receipts_out)
+        await self.bus.publish_many([m for m in out if m.topic != self.receipts_topic])
 
     async def republish_missing(self) -> None:
         """Publish the outputs of stored heights that never reached the events topic."""
@@ -313,18 +398,27 @@ class ServiceRuntime:
         for height in range(last + 1, self.height + 1):
             digest = self.store.state_digest(height)
             assert digest is not None
-            await self.bus.publish_many(
-                self.outputs(height, self.store.receipts(height), self.store.events(height), digest)
-            )
+            await self._publish(height, self.store.receipts(height), self.store.events(height), digest)
 
     def _gap(self) -> tuple[int, int] | None:
-        if not self.early or (self.height + 1) in self.early:
+        """The heights to ask for: up to the first early block, or up to the highest block seen
+        when the buffer is empty (blocks beyond it were let go), so a rebuild never stalls."""
+        if (self.height + 1) in self.early:
             return None
-        return self.height + 1, min(self.early) - 1
+        if self.early:
+            return self.height + 1, min(self.early) - 1
+        return (self.height + 1, self.highest_seen) if self.highest_seen > self.height else None
 
     async def wait_for_height(self, height: int, timeout: float) -> bool:
         """Wait until this service has executed ``height`` (False on timeout)."""
         return await wait_for_height(self.progress, lambda: self.height, height, timeout)
+
+
+def _claims_height_at_most(message: BusMessage, height: int) -> bool:
+    """Whether a ``blocks`` message's key names a height this service has executed. Anyone can
+    write the key, but skipping a message that claims an old height loses nothing."""
+    key = message.key
+    return key is not None and 0 < len(key) <= 16 and key.isdigit() and int(key) <= height
 
 
 async def _last_checkpoint(bus: EventBus, events_topic: str) -> int:

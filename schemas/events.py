@@ -31,5 +31,18 @@ class DomainEvent(Model):
     service: str
     height: int = Field(ge=1)
     tx_id: Hex32 | None = None
+    tx_index: int | None = Field(
+        default=None,
+        ge=0,
+        description="the transaction's index in its block; None for "
+        "an event no transaction caused (a clause, a validator-set change)",
+    )
+    event_index: int = Field(default=0, ge=0, description="the event's number among its transaction's events")
     aggregate_id: str
     data: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def position(self) -> tuple[int, int, int]:
+        """``(height, tx index, event index)``: a reader drops a duplicate by position, never by
+        equality (two equal payments are two events). Events no transaction caused sort first."""
+        return (self.height, -1 if self.tx_index is None else self.tx_index, self.event_index)

@@ -54,6 +54,14 @@ class Admission:
             return key in self.genesis_members
         return bool(self._queries.is_admitted(self.state, key, self.time))
 
+    def member_of(self, key: str) -> str:
+        """The member a key belongs to (its mempool quota is the member's, all keys together);
+        the key itself without a party service or for a key party does not know."""
+        if self.state is None:
+            return key
+        record = self._queries.member(self.state, key, self.time)
+        return str(record["member_id"]) if record is not None and "member_id" in record else key
+
     def validators(self, height: int) -> tuple[ValidatorPower, ...] | None:
         """The validator set the party service scheduled for ``height`` (None without party: the
         set never changes). Changes voted at h take effect at h + 2, so the state of the end of

@@ -20,10 +20,10 @@ from traco.core.tracing import tracer
 from traco.schemas.block import SealedBlock
 from traco.schemas.proof import ResultProof, TxProof, ValidatorChange
 from traco.schemas.receipt import Code, Receipt
-from traco.services.consensus import rules
+from traco.services.consensus import rules, validity
 from traco.services.consensus.follower import Follower
 from traco.services.consensus.ledger import Ledger
-from traco.services.consensus.rules import Refusal
+from traco.services.consensus.validity import Refusal, SignatureCache
 
 _tracer = tracer(__name__)
 
@@ -63,6 +63,7 @@ class ApiState:
         self.bus = bus
         self.max_body_bytes = max_body_bytes
         self.submitted_nonces: dict[str, int] = {}
+        self.signatures = SignatureCache(capacity=50_000)
 
 
 def get_api(request: Request) -> ApiState:
@@ -95,10 +96,10 @@ def create_app(state: ApiState) -> FastAPI:
             body += chunk
             if len(body) > api.max_body_bytes:
                 raise _refuse(Code.TOO_LARGE, f"body exceeds {api.max_body_bytes} bytes")
-        decoded = rules.decode_tx(bytes(body), api.max_body_bytes)
+        decoded = validity.decode_tx(bytes(body), ledger.genesis.params.max_tx_bytes)
         if isinstance(decoded, Refusal):
             raise _refuse(decoded.code, decoded.message)
-        refusal = rules.stateless_check(decoded, ledger.genesis, ledger.admitted, size=len(body))
+        refusal = validity.check_tx(decoded, ledger.genesis, ledger.admitted, api.signatures)
         if refusal is not None:
             raise _refuse(refusal.code, refusal.message)
         if ledger.is_sealed(decoded.tx_id):

@@ -18,7 +18,7 @@ from traco.schemas.block import SealedBlock
 from traco.schemas.events import BlockProcessed
 from traco.schemas.genesis import Genesis, ValidatorPower, validator_set
 from traco.schemas.receipt import Receipt
-from traco.services.consensus import rules
+from traco.services.consensus import rules, validity
 from traco.services.consensus.admission import Admission
 from traco.services.consensus.results import PendingResults, decode_results, encode_results
 from traco.services.consensus.rules import BlockResult, ChainTip
@@ -151,8 +151,10 @@ class Ledger:
     def check_sealed(self, block: SealedBlock, verify_tx_signatures: bool = False) -> str | None:
         """Why ``block`` cannot be the next block of this chain (None if it can).
 
-        A commit of > 2/3 of the validators vouches that the validators checked every
-        transaction signature; replaying auditors pass ``verify_tx_signatures`` to recheck.
+        The transactions pass the one validity rule (``validity.check_tx``); a commit of > 2/3
+        of the validators vouches for admission and for the signatures (the honest validators
+        among the signers checked them), so those are rechecked only with
+        ``verify_tx_signatures`` (replaying auditors).
         """
         if block.height != self.tip.height + 1:
             return f"block {block.height} does not follow height {self.tip.height}"
@@ -173,13 +175,13 @@ class Ledger:
         )
         if problem:
             return problem
-        return rules.check_block_txs(
+        return validity.check_block_txs(
             self.genesis,
-            rules.Everyone(),  # admission was the validators' to check; the commit vouches for it
+            validity.Everyone(),
             block.txs,
-            self.state.get,
+            self.chain_nonce,
             self.is_sealed,
-            verified=None if verify_tx_signatures else (lambda _tx: True),
+            validity.SignatureCache() if verify_tx_signatures else validity.Vouched(),
         )
 
     def apply(self, block: SealedBlock) -> Applied:

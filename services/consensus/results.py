@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import orjson
-from pydantic import ValidationError
 
+from traco.core.boundary import Rejected, decode_model
 from traco.core.ports import BusMessage
 from traco.schemas.block import SealedBlock
 from traco.schemas.events import BlockProcessed
@@ -118,23 +118,20 @@ class PendingResults:
 
 def offer_results(ledger: Ledger, kind: str, batch: Sequence[BusMessage]) -> bool:
     """Feed receipts (``kind="receipts"``) or checkpoints from a services' events topic to the
-    ledger; True if the tip's results became complete. Other messages are skipped cheaply."""
+    ledger; True if the tip's results became complete. Other messages are skipped cheaply, and
+    nothing undecodable is taken (whoever checks the topic dead-letters it)."""
     completed = False
     for message in batch:
         if kind == "receipts":
             if b'"height":null' in message.value:
                 continue
-            try:
-                receipt = Receipt.model_validate_json(message.value)
-            except ValidationError:
-                continue
-            completed |= ledger.offer_receipt(receipt)
+            receipt = decode_model(Receipt, message.value, 1 << 20)
+            if not isinstance(receipt, Rejected):
+                completed |= ledger.offer_receipt(receipt)
         else:
             if b'"BlockProcessed"' not in message.value:
                 continue
-            try:
-                checkpoint = BlockProcessed.model_validate_json(message.value)
-            except ValidationError:
-                continue
-            completed |= ledger.offer_checkpoint(checkpoint)
+            checkpoint = decode_model(BlockProcessed, message.value, 4096)
+            if not isinstance(checkpoint, Rejected):
+                completed |= ledger.offer_checkpoint(checkpoint)
     return completed

@@ -1,15 +1,16 @@
-"""The chain's own rules, as pure functions: admission of a transaction, building and checking
-a block, executing the chain's transaction kinds, and the results that the next header commits.
+"""The chain's own rules, as pure functions: building and checking a block header, executing
+the chain's transaction kinds, and the results that the next header commits. The validity of
+one transaction is ``validity.py``'s.
 
-No I/O here: the validator driver (``node.py``), the follower (``follower.py``), the auditor
-(``audit.py``) and the tests all call these same functions, so a validator, a replaying
-auditor and a light client cannot disagree about what is valid.
+No I/O here: the validator, the follower (``follower.py``), the auditor (``audit.py``) and the
+tests all call these same functions, so a validator, a replaying auditor and a light client
+cannot disagree about what is valid.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Container, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +25,7 @@ from traco.schemas.events import BlockProcessed, DomainEvent
 from traco.schemas.genesis import Genesis, ValidatorPower, validator_set, validator_set_hash
 from traco.schemas.receipt import Code, Receipt, ReceiptStatus
 from traco.schemas.tx import TxEnvelope
+from traco.services.consensus.validity import Refusal
 
 CHAIN_SERVICE = "chain"
 """The name under which the consensus service executes the chain's own kinds (``chain.*``)."""
@@ -32,79 +34,7 @@ MAX_FUTURE_DRIFT_MS = 30_000
 """How far ahead of a validator's clock a proposed block time may be before it is refused."""
 
 
-# --------------------------------------------------------------------------- admission
-
-
-@dataclass(frozen=True)
-class Refusal:
-    """Why a transaction cannot enter a block: becomes a rejected receipt with no height."""
-
-    code: Code
-    message: str
-
-
-def decode_tx(raw: bytes, max_tx_bytes: int) -> TxEnvelope | Refusal:
-    """Parse a submitted envelope; malformed input becomes a ``Refusal``, never an exception."""
-    if len(raw) > max_tx_bytes:
-        return Refusal(Code.TOO_LARGE, f"transaction is {len(raw)} bytes; the limit is {max_tx_bytes}")
-    try:
-        return TxEnvelope.model_validate_json(raw)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ())) or "envelope"
-        return Refusal(Code.MALFORMED, f"{where}: {first.get('msg', 'invalid')}")
-
-
-def stateless_check(
-    tx: TxEnvelope,
-    genesis: Genesis,
-    admitted: Container[str],
-    signature_checked: bool = False,
-    size: int | None = None,
-) -> Refusal | None:
-    """Checks that need no chain state: chain, size, kind, admission, id and signature.
-
-    The signature is checked last because it is by far the most expensive check; a caller
-    that verified this exact envelope before (the mempool) passes ``signature_checked``.
-    """
-    if tx.chain_id != genesis.chain_id:
-        return Refusal(
-            Code.WRONG_CHAIN,
-            f"transaction is for chain {tx.chain_id!r}, this is {genesis.chain_id!r}",
-        )
-    if size is None:  # the submitted bytes' length will do at admission; blocks use canonical
-        size = len(tx.canonical_bytes())
-    if size > genesis.params.max_tx_bytes:
-        return Refusal(
-            Code.TOO_LARGE,
-            f"transaction is {size} bytes; the limit is {genesis.params.max_tx_bytes}",
-        )
-    if tx.kind not in genesis.params.kinds:
-        return Refusal(
-            Code.UNKNOWN_KIND,
-            f"unknown transaction kind {tx.kind!r}; known: {', '.join(genesis.params.kinds)}",
-        )
-    if tx.sender not in admitted:
-        return Refusal(Code.NOT_ADMITTED, f"sender {tx.sender[:16]}… is not an admitted member key")
-    if signature_checked:
-        return None
-    if not tx.id_matches():
-        return Refusal(Code.INVALID_TX_ID, "tx_id is not the SHA-256 of the signed content")
-    if not tx.signature_valid():
-        return Refusal(Code.INVALID_SIGNATURE, "the signature does not verify against the sender key")
-    return None
-
-
-class Everyone:
-    """Admits every key: for blocks whose commit already vouches for admission (sync, replay)."""
-
-    def __contains__(self, key: object) -> bool:
-        return True
-
-
-def admitted_keys(genesis: Genesis) -> frozenset[str]:
-    """Member keys allowed to submit (the party service will change these by vote)."""
-    return frozenset(m.public_key for m in genesis.members)
+# --------------------------------------------------------------------------- refusals
 
 
 def refusal_receipt(tx_id: str, kind: str, refusal: Refusal) -> Receipt:
@@ -250,44 +180,6 @@ def check_header(
         return f"tx_count {header.tx_count} but the block carries {len(txs)}"
     if header.tx_root != tx_root(txs):
         return "tx_root does not match the transactions"
-    return None
-
-
-def check_block_txs(
-    genesis: Genesis,
-    admitted: Container[str],
-    txs: Sequence[TxEnvelope],
-    read: Callable[[str], bytes | None],
-    is_sealed: Callable[[str], bool],
-    verified: Callable[[TxEnvelope], bool] | None = None,
-) -> str | None:
-    """Why these transactions cannot be a block on top of the state ``read`` sees (None if ok).
-
-    ``verified`` lets the validator skip signatures it already checked when the transaction
-    reached its mempool; everything else is rechecked.
-    """
-    seen: set[str] = set()
-    nonces: dict[str, int] = {}
-    total = 0
-    for i, tx in enumerate(txs):
-        if tx.tx_id in seen or is_sealed(tx.tx_id):
-            return f"tx {i} ({tx.tx_id[:16]}…) is already on the chain or twice in the block"
-        seen.add(tx.tx_id)
-        checked = verified is not None and verified(tx)
-        refusal = stateless_check(tx, genesis, admitted, signature_checked=checked)
-        if refusal is not None:
-            return f"tx {i} ({tx.tx_id[:16]}…): {refusal.code.value} {refusal.message}"
-        last = nonces.get(tx.sender)
-        if last is None:
-            last = read_nonce(read, tx.sender)
-        if tx.nonce != last + 1:
-            return f"tx {i} ({tx.tx_id[:16]}…): nonce {tx.nonce}, expected {last + 1}"
-        nonces[tx.sender] = tx.nonce
-        total += len(tx.canonical_bytes())
-    if len(txs) > genesis.params.max_block_txs:
-        return f"{len(txs)} transactions; the limit is {genesis.params.max_block_txs}"
-    if total > genesis.params.max_block_bytes:
-        return f"{total} bytes of transactions; the limit is {genesis.params.max_block_bytes}"
     return None
 
 
@@ -445,6 +337,7 @@ def _anchor(
         service=CHAIN_SERVICE,
         height=height,
         tx_id=tx.tx_id,
+        tx_index=index,
         aggregate_id=payload.digest,
         data=record,
     )

@@ -10,8 +10,8 @@ from collections.abc import Mapping
 from typing import TypeAlias
 
 import orjson
-from pydantic import ValidationError
 
+from traco.core.boundary import Rejected, decode_model
 from traco.core.ports import OutgoingMessage
 from traco.core.topics import topic
 from traco.schemas.block import BlockHeader, SealedBlock
@@ -68,32 +68,37 @@ def proposal_message(proposal: m.Proposal, header: BlockHeader, txs: tuple[TxEnv
     )
 
 
+MAX_CONSENSUS_BYTES = 32 << 20
+"""The largest consensus message read (a proposal carries its block's transactions)."""
+MAX_BLOCK_BYTES = 32 << 20
+"""The largest sealed block read from ``blocks``."""
+
+
 def decode_consensus(raw: bytes) -> ConsensusMessage | str:
+    """A message from ``consensus`` as a checked value, or why not (never raises)."""
+    if len(raw) > MAX_CONSENSUS_BYTES:
+        return f"consensus message is {len(raw)} bytes; the limit is {MAX_CONSENSUS_BYTES}"
     try:
         kind = orjson.loads(raw).get("type")
     except (orjson.JSONDecodeError, AttributeError) as exc:
         return f"not a JSON object: {exc}"
     model = _BY_TYPE.get(kind) if isinstance(kind, str) else None
     if model is None:
-        return f"unknown consensus message type {kind!r}"
-    try:
-        return model.model_validate_json(raw)
-    except ValidationError as exc:
-        return f"invalid {kind}: {exc.errors()[0].get('msg')} at {exc.errors()[0].get('loc')}"
+        return f"unknown consensus message type {str(kind)[:64]!r}"
+    decoded = decode_model(model, raw, what=kind)
+    return decoded.reason if isinstance(decoded, Rejected) else decoded
 
 
 def decode_block(raw: bytes) -> SealedBlock | str:
-    try:
-        return SealedBlock.model_validate_json(raw)
-    except ValidationError as exc:
-        return f"invalid block: {exc.errors()[0].get('msg')} at {exc.errors()[0].get('loc')}"
+    """A message from ``blocks`` as a checked value, or why not (never raises). Decoding is not
+    trusting: the caller still checks the commit, the roots and the link."""
+    decoded = decode_model(SealedBlock, raw, MAX_BLOCK_BYTES, what="block")
+    return decoded.reason if isinstance(decoded, Rejected) else decoded
 
 
 def decode_receipt(raw: bytes) -> Receipt | str:
-    try:
-        return Receipt.model_validate_json(raw)
-    except ValidationError as exc:
-        return f"invalid receipt: {exc.errors()[0].get('msg')} at {exc.errors()[0].get('loc')}"
+    decoded = decode_model(Receipt, raw, 1 << 20, what="receipt")
+    return decoded.reason if isinstance(decoded, Rejected) else decoded
 
 
 def height_key(height: int) -> bytes:

@@ -1,4 +1,4 @@
-"""The chain's own rules: admission, headers, execution, results, the light client."""
+"""The chain's own rules: headers, execution, results, the light client (validity: test_validity.py)."""
 
 from __future__ import annotations
 
@@ -10,11 +10,8 @@ from tests.consensus.chainkit import Kit
 from traco.core.adapters.memory_store import MemoryBlockStore, MemoryStateStore
 from traco.core.lightclient import verify_commit
 from traco.schemas.block import Commit, CommitSig
-from traco.schemas.receipt import Code
-from traco.schemas.tx import TxEnvelope
 from traco.services.consensus import rules
 from traco.services.consensus.ledger import Ledger
-from traco.services.consensus.mempool import Mempool
 
 
 @pytest.fixture
@@ -100,41 +97,6 @@ def test_headers_that_do_not_follow_the_tip_are_refused(kit: Kit, change: dict[s
     assert problem is not None and reason.split("_")[0] in problem
 
 
-def test_block_transactions_must_be_signed_in_nonce_order_and_new(kit: Kit) -> None:
-    ledger = ledger_for(kit)
-    a, b = kit.anchor(0, "1"), kit.anchor(0, "2")
-
-    def check(txs: list[TxEnvelope]) -> str | None:
-        return rules.check_block_txs(kit.genesis, ledger.admitted, txs, ledger.state.get, ledger.is_sealed)
-
-    assert check([a, b]) is None
-    assert "nonce" in (check([b, a]) or "")
-    assert "twice" in (check([a, a]) or "")
-    forged = a.model_copy(update={"payload": {"digest": "00" * 32, "label": "forged"}})
-    assert "INVALID_TX_ID" in (check([forged]) or "")
-    resigned = a.model_copy(update={"signature": kit.anchor(1, "z").signature})
-    assert "INVALID_SIGNATURE" in (check([resigned]) or "")
-
-
-def test_stateless_checks_give_specific_codes(kit: Kit) -> None:
-    admitted = rules.admitted_keys(kit.genesis)
-    tx = kit.anchor()
-    assert rules.stateless_check(tx, kit.genesis, admitted) is None
-    other_chain = Kit(chain_id="other")
-    refusal = rules.stateless_check(other_chain.anchor(), kit.genesis, admitted)
-    assert refusal is not None and refusal.code is Code.WRONG_CHAIN
-    outsider = Kit(chain_id="unit").anchor()
-    refusal = rules.stateless_check(outsider, kit.genesis, admitted)
-    assert refusal is not None and refusal.code is Code.NOT_ADMITTED
-
-
-def test_decode_tx_refuses_garbage_without_raising() -> None:
-    for raw in [b"", b"{", b"[]", b'{"chain_id": 1}', b"\xff\xfe", b"x" * 100_000]:
-        refusal = rules.decode_tx(raw, 64 * 1024)
-        assert isinstance(refusal, rules.Refusal)
-        assert refusal.code in (Code.MALFORMED, Code.TOO_LARGE)
-
-
 def test_anchor_payload_is_validated(kit: Kit) -> None:
     ledger = ledger_for(kit)
     bad = kit.anchor()
@@ -147,37 +109,6 @@ def test_anchor_payload_is_validated(kit: Kit) -> None:
     codes = [r.code for r in ledger.state.receipts(1)]
     assert codes == ["OK", "INVALID_PAYLOAD"]
     assert ok.nonce == 2
-
-
-def test_mempool_orders_by_nonce_waits_for_gaps_and_refuses_reuse(kit: Kit) -> None:
-    pool = Mempool(max_nonce_gap=10)
-    t1, t2, t3 = (kit.anchor(0, str(i)) for i in range(3))
-    nonce = {t1.sender: 0}
-    assert pool.add(t3, 100, 0, 0) is None
-    assert not pool.has_ready(lambda s: nonce.get(s, 0))
-    assert pool.add(t2, 100, 0, 0) is None
-    assert pool.add(t1, 100, 0, 0) is None
-    assert pool.select(lambda s: nonce.get(s, 0), 10, 10_000) == [t1, t2, t3]
-    clash = kit.anchor(0, "clash", nonce=2)
-    refusal = pool.add(clash, 100, 0, 0)
-    assert refusal is not None and refusal.code is Code.NONCE_REUSED
-    far = kit.anchor(0, "far", nonce=50)
-    refusal = pool.add(far, 100, 0, 0)
-    assert refusal is not None and refusal.code is Code.NONCE_TOO_FAR
-    # a block sealed t1 and a *different* nonce-2 envelope: t2 becomes stale
-    nonce[t1.sender] = 2
-    stale = pool.remove_sealed([t1], lambda s: nonce.get(s, 0))
-    assert [p.tx for p in stale] == [t2]
-    assert pool.select(lambda s: nonce.get(s, 0), 10, 10_000) == [t3]
-
-
-def test_mempool_respects_block_limits(kit: Kit) -> None:
-    pool = Mempool()
-    txs = [kit.anchor(0, str(i)) for i in range(10)]
-    for tx in txs:
-        pool.add(tx, 100, 0, 0)
-    assert pool.select(lambda s: 0, 4, 10_000) == txs[:4]
-    assert pool.select(lambda s: 0, 100, 250) == txs[:2]
 
 
 def test_genesis_hash_links_block_one(kit: Kit) -> None:

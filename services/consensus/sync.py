@@ -1,0 +1,102 @@
+"""A validator's block sync: sealed blocks it did not decide itself (it was down or slow), read
+from ``blocks`` (CometBFT's block-sync reactor).
+
+A block from the topic is only a claim: it is applied only when ``Ledger.check_sealed`` accepts
+it (a > 2/3 commit of the height's validator set, the header's roots and counts match its
+transactions, ``prev_hash`` links, every transaction passes the validity rule). Undecodable
+messages are dead-lettered by one validator; decodable blocks that fail the check are logged
+and ignored (a late duplicate of an honest block looks the same as a forgery until checked).
+
+Blocks ahead of the tip wait in a bounded buffer; when the tip stops moving while blocks wait,
+the gap is asked for with a ``BlockRequest`` on ``consensus``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from traco.core.ports import BusMessage, EventBus
+from traco.schemas.block import SealedBlock
+from traco.schemas.consensus import BlockRequest
+from traco.services.consensus import wire
+from traco.services.consensus.ledger import Ledger
+from traco.services.consensus.publisher import Publisher
+
+log = logging.getLogger(__name__)
+
+MAX_EARLY_BLOCKS = 1000
+"""Blocks ahead of the tip kept while the gap before them is filled."""
+
+
+class BlockSync:
+    def __init__(
+        self,
+        ledger: Ledger,
+        bus: EventBus,
+        topics: wire.Topics,
+        publisher: Publisher,
+        me: str,
+        duty: Callable[[int], bool],
+        commit: Callable[[SealedBlock], Awaitable[None]],
+    ) -> None:
+        self.ledger = ledger
+        self.bus = bus
+        self.topics = topics
+        self.publisher = publisher
+        self.me = me
+        self.duty = duty
+        self.commit = commit  # applies a checked block as if this node had decided it
+        self.early: dict[int, SealedBlock] = {}
+
+    async def on_message(self, message: BusMessage) -> None:
+        if _claims_old_height(message, self.ledger.height):
+            return  # a block this node holds: nothing to learn, no need to decode it
+        decoded = wire.decode_block(message.value)
+        if isinstance(decoded, str):
+            if self.duty(message.offset):
+                await self.bus.dead_letter(message, decoded, self.topics.dlq)
+            return
+        if decoded.height <= self.ledger.height:
+            return
+        if decoded.height == self.ledger.height + 1:
+            await self.try_apply(decoded)
+        elif len(self.early) < MAX_EARLY_BLOCKS or decoded.height < max(self.early):
+            self.early[decoded.height] = decoded
+            if len(self.early) > MAX_EARLY_BLOCKS:
+                del self.early[max(self.early)]
+
+    async def try_apply(self, block: SealedBlock) -> bool:
+        problem = self.ledger.check_sealed(block)
+        if problem:
+            log.warning("ignoring block %d from the blocks topic: %s", block.height, problem)
+            return False
+        log.info("syncing block %d from the blocks topic", block.height)
+        self.publisher.saw_block(block.height)
+        await self.commit(block)
+        return True
+
+    async def apply_early(self) -> None:
+        """Blocks that arrived early, now that the tip has moved."""
+        while (block := self.early.pop(self.ledger.height + 1, None)) is not None:
+            await self.try_apply(block)
+        self.early = {h: b for h, b in self.early.items() if h > self.ledger.height}
+
+    async def request_gap(self, stalled_s: float, last_progress: float) -> bool:
+        """Ask validators to republish the blocks between the tip and the early ones; True if asked."""
+        if not self.early or time.monotonic() - last_progress <= stalled_s:
+            return False
+        request = BlockRequest(from_height=self.ledger.height + 1, to_height=min(self.early) - 1, requester=self.me)
+        if request.to_height < request.from_height:
+            return False
+        await self.bus.publish(wire.consensus_message(self.topics, request))
+        return True
+
+
+def _claims_old_height(message: BusMessage, height: int) -> bool:
+    """Whether the message's key names a height this node already holds. The key is anyone's to
+    write, but skipping a message that only claims an old height loses nothing: the block at
+    that height is already sealed here."""
+    key = message.key
+    return key is not None and 0 < len(key) <= 16 and key.isdigit() and int(key) <= height
