@@ -54,6 +54,8 @@ LAST_TIME_KEY = RUNTIME_PREFIX + "last_block_time"
 VALIDATORS_KEY = RUNTIME_PREFIX + "validators"
 MAX_EARLY_BLOCKS = 5000
 """Blocks ahead of the next height kept in memory; later ones are fetched again (``_gap``)."""
+MAX_HEIGHTS_AHEAD = 100_000
+"""Upstream events and checkpoints further ahead of the last verified height are refused."""
 MAX_CANDIDATES_PER_HEIGHT = 8
 """Different blocks claiming one height kept until checked (forgeries are refused by ``check``)."""
 _OLD_META_KEYS = {LAST_HASH_KEY: "last_block_hash", LAST_TIME_KEY: "last_block_time"}
@@ -122,15 +124,19 @@ class Upstream:
             if isinstance(checkpoint, Rejected):
                 self._refuse(message, checkpoint.reason)
                 return
-            if checkpoint.height > self.completed:
-                self.checkpoints.setdefault(checkpoint.height, set()).add(checkpoint.state_digest)
+            if checkpoint.height > self.completed + MAX_HEIGHTS_AHEAD:
+                self._refuse(message, f"checkpoint of height {checkpoint.height} is far beyond {self.completed}")
+            elif checkpoint.height > self.completed:
+                claims = self.checkpoints.setdefault(checkpoint.height, set())
+                if len(claims) < MAX_CANDIDATES_PER_HEIGHT:
+                    claims.add(checkpoint.state_digest)
                 self._verify()
             return
         event = decode_model(DomainEvent, message.value, 1 << 20)
         if isinstance(event, Rejected):
             self._refuse(message, event.reason)
             return
-        if event.height > self.completed:
+        if self.completed < event.height <= self.completed + MAX_HEIGHTS_AHEAD:
             self.events.setdefault(event.height, {}).setdefault(event.position, event)
             self._verify()
 
@@ -227,8 +233,6 @@ class ServiceRuntime:
                 await self.on_block_message(message)
 
     async def on_block_message(self, message: BusMessage) -> None:
-        if _claims_height_at_most(message, self.height):
-            return  # executed already: no need to decode it
         block = decode_model(SealedBlock, message.value, 32 << 20, what="block")
         if isinstance(block, Rejected):
             log.warning("undecodable block at %s/%d: %s", message.topic, message.offset, block.reason)
@@ -412,13 +416,6 @@ class ServiceRuntime:
     async def wait_for_height(self, height: int, timeout: float) -> bool:
         """Wait until this service has executed ``height`` (False on timeout)."""
         return await wait_for_height(self.progress, lambda: self.height, height, timeout)
-
-
-def _claims_height_at_most(message: BusMessage, height: int) -> bool:
-    """Whether a ``blocks`` message's key names a height this service has executed. Anyone can
-    write the key, but skipping a message that claims an old height loses nothing."""
-    key = message.key
-    return key is not None and 0 < len(key) <= 16 and key.isdigit() and int(key) <= height
 
 
 async def _last_checkpoint(bus: EventBus, events_topic: str) -> int:

@@ -34,11 +34,11 @@ class BlockSync:
     def __init__(
         self,
         ledger: Ledger,
-        bus: EventBus,
         topics: wire.Topics,
+        bus: EventBus,
         publisher: Publisher,
         me: str,
-        duty: Callable[[int], bool],
+        dead_letter: Callable[[BusMessage, str], Awaitable[None]],
         commit: Callable[[SealedBlock], Awaitable[None]],
     ) -> None:
         self.ledger = ledger
@@ -46,17 +46,14 @@ class BlockSync:
         self.topics = topics
         self.publisher = publisher
         self.me = me
-        self.duty = duty
+        self.dead_letter = dead_letter  # writes once, by the validator whose duty it is
         self.commit = commit  # applies a checked block as if this node had decided it
         self.early: dict[int, SealedBlock] = {}
 
     async def on_message(self, message: BusMessage) -> None:
-        if _claims_old_height(message, self.ledger.height):
-            return  # a block this node holds: nothing to learn, no need to decode it
         decoded = wire.decode_block(message.value)
         if isinstance(decoded, str):
-            if self.duty(message.offset):
-                await self.bus.dead_letter(message, decoded, self.topics.dlq)
+            await self.dead_letter(message, decoded)
             return
         if decoded.height <= self.ledger.height:
             return
@@ -93,10 +90,3 @@ class BlockSync:
         await self.bus.publish(wire.consensus_message(self.topics, request))
         return True
 
-
-def _claims_old_height(message: BusMessage, height: int) -> bool:
-    """Whether the message's key names a height this node already holds. The key is anyone's to
-    write, but skipping a message that only claims an old height loses nothing: the block at
-    that height is already sealed here."""
-    key = message.key
-    return key is not None and 0 < len(key) <= 16 and key.isdigit() and int(key) <= height

@@ -42,6 +42,7 @@ from traco.schemas.genesis import Genesis, ValidatorPower
 from traco.schemas.receipt import Code
 from traco.services.consensus import machine as m
 from traco.services.consensus import machine_state, proposals, rules, wire
+from traco.services.consensus.deadletters import DeadLetters
 from traco.services.consensus.intake import TxIntake
 from traco.services.consensus.ledger import Ledger
 from traco.services.consensus.mempool import Mempool
@@ -89,7 +90,10 @@ class Validator:
         self.mempool = Mempool(genesis.params.max_nonce_gap, max_per_member=config.max_pending_per_member)
         self.intake = TxIntake(genesis, ledger, bus, self.topics, self.mempool, self.signatures, self._duty)
         self.publisher = Publisher(ledger, bus, self.topics, config.publish_grace_s)
-        self.sync = BlockSync(ledger, bus, self.topics, self.publisher, self.me, self._duty, self._commit_synced)
+        self.dead_letters = DeadLetters(ledger.state, bus, self.topics.dlq)
+        self.sync = BlockSync(
+            ledger, self.topics, bus, self.publisher, self.me, self._dead_letter_duty, self._commit_synced
+        )
         self.candidates: dict[str, Candidate] = {}
         self.future_proposals: list[ProposalMessage] = []
         self.want_value: tuple[int, int] | None = None
@@ -271,10 +275,12 @@ class Validator:
             await self._dead_letter(message, f"internal error handling {kind}: {type(exc).__name__}: {exc}"[:500])
 
     async def _dead_letter(self, message: BusMessage, reason: str) -> None:
-        try:
-            await self.bus.dead_letter(message, reason, self.topics.dlq)
-        except Exception:
-            log.exception("could not dead-letter %s/%d", message.topic, message.offset)
+        await self.dead_letters.send(message, reason)
+
+    async def _dead_letter_duty(self, message: BusMessage, reason: str) -> None:
+        """Dead letters of ``consensus`` and ``blocks``: one validator per offset writes them."""
+        if self._duty(message.offset):
+            await self.dead_letters.send(message, reason)
 
     async def _handle(self, kind: str, item: Any) -> None:
         if kind == "tx":
@@ -357,8 +363,7 @@ class Validator:
     async def _on_consensus(self, message: BusMessage) -> None:
         decoded = wire.decode_consensus(message.value)
         if isinstance(decoded, str):
-            if self._duty(message.offset):
-                await self.bus.dead_letter(message, decoded, self.topics.dlq)
+            await self._dead_letter_duty(message, decoded)
             return
         if isinstance(decoded, BlockRequest):
             await self.publisher.answer(decoded)
