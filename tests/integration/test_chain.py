@@ -80,16 +80,16 @@ def test_anchors_are_sealed_with_receipts_and_proofs(mesh: MeshProcesses, member
             break
         time.sleep(0.2)
     genesis = load_genesis(DataDir(mesh.data_dir).genesis)
-    assert verify_tx_proof(proof, genesis.validators) is None
+    assert verify_tx_proof(proof, genesis.validators, genesis.chain_id) is None
     assert proof.result is not None and proof.result.receipt.code == "OK"
 
     forged = proof.model_copy(update={"index": (proof.index + 1) % max(2, proof.header.tx_count)})
     if proof.header.tx_count > 1:
-        assert verify_tx_proof(forged, genesis.validators) is not None
+        assert verify_tx_proof(forged, genesis.validators, genesis.chain_id) is not None
     stripped = proof.model_copy(
         update={"commit": proof.commit.model_copy(update={"signatures": proof.commit.signatures[:2]})}
     )
-    assert "2/3" in (verify_tx_proof(stripped, genesis.validators) or "")
+    assert "2/3" in (verify_tx_proof(stripped, genesis.validators, genesis.chain_id) or "")
 
 
 def test_the_same_anchor_twice_is_rejected(mesh: MeshProcesses, member_key: bytes) -> None:

@@ -114,9 +114,9 @@ def test_the_council_changes_the_validator_set_and_consensus_follows(mesh: MeshP
         tx_id = block["txs"][0]["tx_id"] if block["txs"] else None
     proof = TxProof.model_validate(client.get_json(f"/proofs/{tx_id}"))
     assert len(proof.validator_changes) == 2
-    assert verify_tx_proof(proof, genesis.validators) is None
+    assert verify_tx_proof(proof, genesis.validators, genesis.chain_id) is None
     stripped = proof.model_copy(update={"validator_changes": proof.validator_changes[:1]})
-    assert "another validator set" in (verify_tx_proof(stripped, genesis.validators) or "")
+    assert "another validator set" in (verify_tx_proof(stripped, genesis.validators, genesis.chain_id) or "")
 
     # the auditor walks the same changes from the genesis file
     audit = [sys.executable, "-m", "traco.cli.main", "audit", "verify", "--data-dir", str(mesh.data_dir)]
