@@ -259,14 +259,25 @@ def verify_proof(
 @audit_app.command("verify")
 def audit_verify(
     data_dir: DataDirOpt = None,
-    component: Annotated[str, typer.Option(help="whose block store to audit")] = "consensus",
+    component: Annotated[
+        str, typer.Option(help="whose block store to audit (and whose record of results to compare)")
+    ] = "consensus",
     workers: Annotated[int, typer.Option(min=0, help="processes verifying signatures; 0 = one per core")] = 0,
-    replay: Annotated[bool, typer.Option(help="re-execute to check every last_results_root")] = True,
+    replay: Annotated[
+        bool, typer.Option(help="re-execute the chain and its services to check every last_results_root")
+    ] = True,
+    from_topic: Annotated[
+        bool,
+        typer.Option(
+            "--from-topic", help="read the blocks from the chain's blocks topic (TRACO_KAFKA_BOOTSTRAP), not a store"
+        ),
+    ] = False,
 ) -> None:
-    """Recheck the whole chain: hash links, commits, tx signatures and Merkle roots."""
+    """Recheck the whole chain: hash links, commits, tx signatures, Merkle roots and, replaying
+    every service from genesis, each header's results root."""
     from traco.services.consensus.audit import run_audit_cli
 
-    code = run_audit_cli(settings_for(data_dir), component, workers or None, out, replay)
+    code = run_audit_cli(settings_for(data_dir), component, workers or None, out, replay, from_topic)
     raise typer.Exit(code)
 
 

@@ -24,6 +24,7 @@ from traco.core.adapters.memory_store import MemoryStateStore
 from traco.core.ports import BusMessage
 from traco.core.service_runtime import ServiceRuntime
 from traco.schemas.block import SealedBlock
+from traco.schemas.events import BlockProcessed
 from traco.schemas.receipt import Receipt
 from traco.schemas.tx import TxEnvelope, sign_tx
 from traco.services import registry
@@ -101,9 +102,15 @@ class ServiceChain:
 
     # ------------------------------------------------------------------ sealing
 
-    def seal(self, txs: list[TxEnvelope], tamper: Callable[[Receipt], Receipt] | None = None) -> SealedBlock:
-        """Seal, store and execute the next block. ``tamper`` rewrites the services' receipts
-        before the ledger collects them, so the *next* header commits to the tampered results."""
+    def seal(
+        self,
+        txs: list[TxEnvelope],
+        tamper: Callable[[Receipt], Receipt] | None = None,
+        tamper_checkpoint: Callable[[BlockProcessed], BlockProcessed] | None = None,
+    ) -> SealedBlock:
+        """Seal, store and execute the next block. ``tamper`` (``tamper_checkpoint``) rewrites the
+        services' receipts (checkpoints) before the ledger collects them, so the *next* header
+        commits to the tampered results, as if the validators had been given them."""
         block = self.kit.seal(self.ledger.tip, txs)
         problem = self.ledger.check_sealed(block)
         assert problem is None, problem
@@ -124,7 +131,9 @@ class ServiceChain:
         for result in results:
             for receipt in result.receipts:
                 self.ledger.offer_receipt(tamper(receipt) if tamper else receipt)
-            self.ledger.offer_checkpoint(result.checkpoint)
+            self.ledger.offer_checkpoint(
+                tamper_checkpoint(result.checkpoint) if tamper_checkpoint else result.checkpoint
+            )
         assert self.ledger.tip.results_root is not None, self.ledger.waiting_for()
         self.blocks.append(block)
         return block

@@ -1,0 +1,306 @@
+"""Replaying a chain's results from its blocks alone (DESIGN §5, §7): the chain's own kinds and
+every executing service, in lockstep, so that an auditor checks each header's
+``last_results_root`` without trusting any node's record of what the services did.
+
+``ServiceReplay`` runs the services' pure domains (``genesis.params.services``, in that order)
+exactly as each service's runtime does: state seeded at height 1 from the genesis
+(``registry.genesis_events`` → ``genesis_writes``), then for every block
+``execute_service_block(domain, block, own state, upstream views, previous digest)``, where
+each upstream view is that upstream's state as of the end of the previous block. ``ChainReplay``
+adds the chain's own kinds (``rules.execute_block``) and assembles each block's results as a
+validator does (``PendingResults.leaves``: receipts in block order, then the checkpoints of the
+chain and of each service in genesis order), giving the root the next header must carry.
+``differences`` compares a node's record of a block's results with the replay, naming the
+service, the transaction and what differs.
+
+Why the upstream view is the upstream's own replayed state: the runtime keeps, per downstream
+service, a projection of each upstream built by applying the upstream's events with the
+upstream's ``mutate`` from the same genesis writes; the upstream's own state is made by that
+same ``mutate`` over those same events (``run_block``), so the bytes are the same, and replaying
+each service once halves the work. The tests check the replay against the runtime on one chain.
+
+Caveats: every service's whole state is held in memory (one dict per service); a service the
+registry does not know, or one whose upstream the chain does not run, cannot be replayed and
+raises ``ValueError`` when the replay is built.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from traco.core.domain import DictState, Domain, Event, StateView
+from traco.core.service_exec import GENESIS_DIGEST, ServiceBlockResult, execute_service_block
+from traco.core.service_runtime import genesis_writes
+from traco.schemas.block import BlockHeader, SealedBlock
+from traco.schemas.events import BlockProcessed
+from traco.schemas.genesis import Genesis
+from traco.schemas.receipt import Receipt
+from traco.services.consensus import rules
+from traco.services.consensus.results import PendingResults, Results, decode_results
+
+
+class ServiceReplay:
+    """Every executing service's pure rules, run over the blocks in height order from genesis."""
+
+    def __init__(
+        self,
+        domains: Sequence[Domain],
+        upstream: Mapping[str, Sequence[str]],
+        genesis_events: Callable[[str], Sequence[Event]],
+    ) -> None:
+        self.domains = tuple(domains)
+        names = [d.service for d in self.domains]
+        for name in names:
+            missing = [u for u in upstream.get(name, ()) if u not in names[: names.index(name)]]
+            if missing:
+                raise ValueError(f"service {name} reads {', '.join(missing)}, which the replay does not run before it")
+        self.upstream = {name: tuple(upstream.get(name, ())) for name in names}
+        self.genesis_events = genesis_events
+        self.states = {name: DictState() for name in names}
+        self.digests = dict.fromkeys(names, GENESIS_DIGEST)
+        self.height = 0
+
+    @classmethod
+    def for_genesis(cls, genesis: Genesis) -> ServiceReplay:
+        """The services ``genesis.params.services`` names, with their registered rules and genesis."""
+        from traco.services import registry
+
+        return cls(
+            [registry.domain(name) for name in genesis.params.services],
+            registry.UPSTREAM,
+            registry.genesis_events(genesis),
+        )
+
+    @property
+    def services(self) -> tuple[str, ...]:
+        return tuple(self.states)
+
+    def state(self, service: str) -> StateView:
+        """A service's replayed state after the last block executed."""
+        return self.states[service]
+
+    def execute(self, block: SealedBlock) -> tuple[ServiceBlockResult, ...]:
+        """Block ``height + 1`` for every service, in genesis order. Every service sees its
+        upstreams as of the end of the previous block: no state changes until all have run."""
+        if block.height != self.height + 1:
+            raise ValueError(f"block {block.height} does not follow the replay's height {self.height}")
+        if block.height == 1:
+            for domain in self.domains:
+                self.states[domain.service].apply(genesis_writes(domain, self.genesis_events(domain.service)))
+        results = tuple(
+            execute_service_block(
+                domain,
+                block,
+                self.states[domain.service],
+                {u: self.states[u] for u in self.upstream[domain.service]},
+                self.digests[domain.service],
+            )
+            for domain in self.domains
+        )
+        for result, domain in zip(results, self.domains, strict=True):
+            self.states[domain.service].apply(result.writes)
+            self.digests[domain.service] = result.checkpoint.state_digest
+        self.height = block.height
+        return results
+
+
+@dataclass(frozen=True)
+class ReplayedResults:
+    """Everything a block did, replayed: what header ``height + 1`` must commit to."""
+
+    height: int
+    chain: rules.BlockResult
+    services: Mapping[str, ServiceBlockResult]
+    receipts: tuple[Receipt, ...]
+    checkpoints: tuple[BlockProcessed, ...]
+
+    @property
+    def root(self) -> str:
+        return rules.results_root(self.receipts, self.checkpoints)
+
+
+class ChainReplay:
+    """The chain's own kinds and every executing service, replayed from genesis block by block."""
+
+    def __init__(self, genesis: Genesis, services: ServiceReplay | None = None) -> None:
+        self.genesis = genesis
+        self.services = services if services is not None else ServiceReplay.for_genesis(genesis)
+        self.chain_state: dict[str, bytes | None] = {}
+        self.chain_digest = rules.GENESIS_DIGEST
+
+    @property
+    def height(self) -> int:
+        return self.services.height
+
+    def execute(self, block: SealedBlock) -> ReplayedResults:
+        chain = rules.execute_block(block, self.chain_state.get, self.chain_digest)
+        self.chain_state.update(chain.writes)
+        self.chain_digest = chain.state_digest
+        executed = self.services.execute(block)
+        pending = PendingResults.for_block(block, self.services.services, chain.receipts, chain.checkpoint)
+        for result in executed:
+            for receipt in result.receipts:
+                pending.offer_receipt(receipt)
+            pending.offer_checkpoint(result.checkpoint)
+        if not pending.complete:  # a kind the chain admits but no replayed rule executes
+            raise ValueError(f"block {block.height}: the replay gives no result for {pending.missing()}")
+        receipts, checkpoints = pending.leaves()
+        by_service = {r.checkpoint.service: r for r in executed}
+        return ReplayedResults(block.height, chain, by_service, tuple(receipts), tuple(checkpoints))
+
+
+class ResultsAudit:
+    """What the audit makes of results: the replay, each header's ``last_results_root`` checked
+    against it, and the audited node's record (``recorded(height)``: its ``results/<h>``, or
+    None) compared with it. A record is never needed, only compared; where the header commits
+    to exactly the node's record and the replay differs, the record names what differs.
+
+    Decoding a record costs as much as a third of replaying doc's rules, so ``execute`` takes
+    the record's root when someone (the audit's workers) computed it: a record with the
+    replay's root is the replay, leaf for leaf; only a different one is read and compared."""
+
+    def __init__(self, genesis: Genesis, recorded: Callable[[int], bytes | None] | None) -> None:
+        self.replay = ChainReplay(genesis)
+        self.recorded = recorded
+        self.root = rules.genesis_tip(genesis).results_root
+        self.last: ReplayedResults | None = None
+        self.last_record: Results | None = None  # the previous block's record, if it differs
+        self.last_record_agrees = False
+        self.compared = 0
+        self.divergences: list[Difference] = []
+        self.blame: Difference | None = None
+
+    def problem(self, header: BlockHeader) -> str | None:
+        """Why ``header`` does not commit to the replayed results of the block before it."""
+        if header.last_results_root == self.root:
+            return None
+        height, record, replayed = header.height - 1, self.last_record, self.last
+        if record is not None and replayed is not None and rules.results_root(*record) == header.last_results_root:
+            found = differences(record, replayed)
+            if found:
+                self.blame = found[0]
+                more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+                first = found[0].describe("sealed")
+                return f"last_results_root commits to results that differ from the replay: {first}{more}"
+        if self.last_record_agrees:
+            known = "this node's record of them agrees with the replay"
+        else:
+            known = "this node has no record of them" if record is None else "nor this node's record of them"
+        digests = ", ".join(f"{c.service} {c.state_digest[:16]}…" for c in (replayed.checkpoints if replayed else ()))
+        return (
+            f"last_results_root does not match the replayed results of block {height} ({known}); "
+            f"replayed checkpoints: {digests or 'none'}"
+        )
+
+    def execute(self, block: SealedBlock, record_root: str | None = None) -> None:
+        """Replay ``block`` and compare the node's record of its results (``record_root``: that
+        record's root, if already known; None: look the record up)."""
+        replayed = self.replay.execute(block)
+        self.last, self.root, self.last_record, self.last_record_agrees = replayed, replayed.root, None, False
+        if self.recorded is None:
+            return
+        if record_root is not None and record_root == replayed.root:
+            self.compared += 1
+            self.last_record_agrees = True
+            return
+        raw = self.recorded(block.height)
+        if raw is None:
+            return
+        try:
+            self.last_record = decode_results(raw)
+        except (ValueError, KeyError, TypeError) as exc:
+            self.divergences.append(Difference(block.height, "?", None, f"an unreadable record ({exc})", "results"))
+            return
+        self.compared += 1
+        found = differences(self.last_record, replayed)
+        self.divergences += found
+        self.last_record_agrees = not found
+
+
+def record_root(raw: bytes | None) -> str | None:
+    """The root of a node's record of a block's results (None if there is none or it is
+    unreadable: then ``ResultsAudit.execute`` reads it and says so)."""
+    if raw is None:
+        return None
+    try:
+        return rules.results_root(*decode_results(raw))
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+# --------------------------------------------------------------------------- comparing
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One way a record of a block's results differs from the replay."""
+
+    height: int
+    service: str
+    tx_id: str | None  # None: the service's checkpoint
+    recorded: str
+    replayed: str
+
+    def describe(self, recorded_as: str = "recorded") -> str:
+        what = f"{self.service} receipt of tx {self.tx_id}" if self.tx_id else f"{self.service} checkpoint"
+        return f"block {self.height}, {what}: {self.recorded} {recorded_as}, {self.replayed} replayed"
+
+
+def differences(recorded: Results, replayed: ReplayedResults) -> list[Difference]:
+    """How ``recorded`` (a node's ``results/<h>``, or what a header was sealed over) differs from
+    the replay: receipts in block order, then checkpoints chain first. Empty when the two give
+    the same leaves in the same order."""
+    receipts, checkpoints = recorded
+    height = replayed.height
+    found: list[Difference] = []
+    theirs = {r.tx_id: r for r in receipts}
+    for mine in replayed.receipts:
+        other = theirs.pop(mine.tx_id, None)
+        if other is None:
+            found.append(Difference(height, mine.service, mine.tx_id, "no receipt", _receipt(mine)))
+        elif other.leaf_bytes() != mine.leaf_bytes():
+            field = _first_field(other, mine)
+            found.append(Difference(height, mine.service, mine.tx_id, _receipt(other, field), _receipt(mine, field)))
+    for other in theirs.values():
+        found.append(Difference(height, other.service, other.tx_id, _receipt(other), "no receipt"))
+    recorded_checkpoints = {c.service: c for c in checkpoints}
+    for mine_cp in replayed.checkpoints:
+        other_cp = recorded_checkpoints.pop(mine_cp.service, None)
+        if other_cp is None or other_cp.canonical_bytes() != mine_cp.canonical_bytes():
+            shown = "no checkpoint" if other_cp is None else _checkpoint(other_cp)
+            found.append(Difference(height, mine_cp.service, None, shown, _checkpoint(mine_cp)))
+    for other_cp in recorded_checkpoints.values():
+        found.append(Difference(height, other_cp.service, None, _checkpoint(other_cp), "no checkpoint"))
+    if not found and rules.results_root(receipts, checkpoints) != replayed.root:
+        found.append(Difference(height, "?", None, "the same results in another order", "block order"))
+    return found
+
+
+_FIELDS = ("code", "status", "result", "service", "kind", "height", "index")
+
+
+def _first_field(a: Receipt, b: Receipt) -> str:
+    va, vb = a.json_value(), b.json_value()
+    return next((f for f in _FIELDS if va[f] != vb[f]), "code")
+
+
+def _receipt(receipt: Receipt, field: str = "code") -> str:
+    value: Any = receipt.json_value()[field]
+    return f"{field} {value if isinstance(value, str) else repr(value)}"[:160]
+
+
+def _checkpoint(checkpoint: BlockProcessed) -> str:
+    return f"height {checkpoint.height} digest {checkpoint.state_digest[:16]}…"
+
+
+__all__ = [
+    "ChainReplay",
+    "Difference",
+    "ReplayedResults",
+    "ResultsAudit",
+    "ServiceReplay",
+    "differences",
+    "record_root",
+]
