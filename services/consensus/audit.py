@@ -41,7 +41,7 @@ from traco.core.settings import Settings
 from traco.core.topics import topic
 from traco.schemas.block import BlockHeader, SealedBlock
 from traco.schemas.genesis import Genesis, ValidatorPower, validator_set, validator_set_hash
-from traco.services.consensus import rules, wire
+from traco.services.consensus import rules, validity, wire
 from traco.services.consensus.audit_replay import Difference, ResultsAudit, record_root
 from traco.services.consensus.genesis import DataDir, load_genesis
 
@@ -67,7 +67,9 @@ class BlockCheck:
 
 def check_block(block: SealedBlock, genesis: Genesis) -> str | None:
     """Everything about one block that needs no other block (the commit's signers are counted
-    by the parent, which knows each height's validator set)."""
+    by the parent, which knows each height's validator set; nonces across blocks are the
+    parent's too). Each transaction passes the one validity rule (``validity.check_tx``: chain,
+    canonical size, kind, id, signature), admission aside: the commit vouches for it."""
     problem = commit_mismatch(block.header, block.commit)
     if problem:
         return problem
@@ -77,14 +79,17 @@ def check_block(block: SealedBlock, genesis: Genesis) -> str | None:
         return f"tx_count {block.header.tx_count} but {len(block.txs)} transactions"
     if block.header.tx_root != rules.tx_root(block.txs):
         return "tx_root does not match the transactions"
-    for i, tx in enumerate(block.txs):
-        if tx.chain_id != genesis.chain_id:
-            return f"tx {i} ({tx.tx_id[:16]}…) is for chain {tx.chain_id!r}"
-        if not tx.id_matches():
-            return f"tx {i}: tx_id is not the hash of its content"
-        if not tx.signature_valid():
-            return f"tx {i} ({tx.tx_id[:16]}…): invalid signature"
-    return None
+    first_nonces: dict[str, int] = {}
+    for tx in block.txs:
+        first_nonces.setdefault(tx.sender, tx.nonce)
+    return validity.check_block_txs(
+        genesis,
+        validity.Everyone(),
+        block.txs,
+        lambda sender: first_nonces[sender] - 1,  # within the block; the parent links blocks
+        lambda _tx_id: False,  # a repeated id repeats its sender's nonce: the parent refuses it
+        validity.SignatureCache(capacity=max(1, len(block.txs))),
+    )
 
 
 def block_check(block: SealedBlock, genesis: Genesis) -> BlockCheck:

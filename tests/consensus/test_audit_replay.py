@@ -182,3 +182,31 @@ def test_an_audit_without_replay_does_not_look_at_results(tmp_path: Path) -> Non
         StorageConfig(backend="sqlite", data_dir=chain.data_dir), "node", chain.genesis, workers=1, replay=False
     )
     assert report.ok and report.replayed == ()
+
+
+def test_every_transaction_passes_the_one_validity_rule(tmp_path: Path) -> None:
+    """A block sealed with a transaction no validator should have taken (here: a kind the chain
+    does not run, then a bad signature) fails the audit at that block, whatever its commit."""
+    from tests.consensus.chainkit import Kit
+    from traco.core.adapters.factory import open_block_store
+    from traco.schemas.tx import TxEnvelope, sign_tx
+    from traco.services.consensus.ledger import Ledger
+
+    def unknown_kind(kit: Kit) -> TxEnvelope:
+        return sign_tx(kit.member_keys[0], kit.chain_id, "trade.buy", 2, {})
+
+    def bad_signature(kit: Kit) -> TxEnvelope:
+        return kit.anchor(label="b").model_copy(update={"signature": "00" * 64})
+
+    for bad, reason in [(unknown_kind, "UNKNOWN_KIND"), (bad_signature, "INVALID_SIGNATURE")]:
+        kit = Kit()
+        config = StorageConfig(backend="sqlite", data_dir=tmp_path / reason)
+        ledger = Ledger(kit.genesis, open_block_store(config, "node"), open_state_store(config, "node"))
+        try:
+            ledger.apply(kit.seal(ledger.tip, [kit.anchor(label="a")]))
+            ledger.apply(kit.seal(ledger.tip, [bad(kit)]))  # stored without the validators' checks
+        finally:
+            ledger.close()
+        report = audit_chain(config, "node", kit.genesis, workers=1)
+        assert report.first_bad_height == 2, reason
+        assert report.problem is not None and report.problem.startswith("tx 0 (") and reason in report.problem
