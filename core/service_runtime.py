@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -35,12 +36,14 @@ from traco.core import merkle
 from traco.core.boundary import Rejected, decode_model
 from traco.core.domain import DictState, Domain, Event, StateView
 from traco.core.lightclient import next_validators, verify_commit
+from traco.core.nodes import NodeKey, check_signed
 from traco.core.ports import BusMessage, EventBus, OutgoingMessage, StateBatch, StateStore
 from traco.core.positions import last_message, wait_for_height, watch_for_gaps
 from traco.core.service_exec import GENESIS_DIGEST, ServiceBlockResult, execute_service_block, next_digest
-from traco.core.topics import topic
+from traco.core.service_state import commit_state, seal
+from traco.core.topics import node_topic, topic
 from traco.schemas.block import SealedBlock
-from traco.schemas.events import BlockProcessed, DomainEvent
+from traco.schemas.events import BlockProcessed, DomainEvent, SignedCheckpoint
 from traco.schemas.genesis import Genesis, ValidatorPower, validator_set
 from traco.schemas.receipt import Receipt
 
@@ -56,6 +59,8 @@ MAX_EARLY_BLOCKS = 5000
 """Blocks ahead of the next height kept in memory; later ones are fetched again (``_gap``)."""
 MAX_HEIGHTS_AHEAD = 100_000
 """Upstream events and checkpoints further ahead of the last verified height are refused."""
+MAX_EVENTS_PER_HEIGHT = 500_000
+"""Distinct events kept for one upstream height before its checkpoint arrives."""
 MAX_CANDIDATES_PER_HEIGHT = 8
 """Different blocks claiming one height kept until checked (forgeries are refused by ``check``)."""
 _OLD_META_KEYS = {LAST_HASH_KEY: "last_block_hash", LAST_TIME_KEY: "last_block_time"}
@@ -91,90 +96,132 @@ def genesis_writes(domain: Domain, events: Sequence[Event]) -> dict[str, bytes |
 
 @dataclass
 class Upstream:
-    """What one follower of an upstream service holds of its ``events.<service>`` topic: its
-    events by height until they are applied, and the last height whose checkpoint it verified.
+    """What one follower of an upstream service holds of its events topic: events by height
+    until they are applied, and the last height whose checkpoint it verified.
 
     Used by every executing service for its upstreams and by the validators for party (the
     admission list and the validator set): one reading of the topic, one way to apply it.
 
-    Nothing on the topic is taken on its word (DESIGN §13): every message passes the boundary
-    decoder; events are kept once per position ``(height, tx index, event index)``, never merged
-    by equality; and a height counts as complete only when a checkpoint for exactly the next
-    height carries the digest recomputed over the events held for it
-    (``state_digest_H = SHA-256(state_digest_{H-1} ‖ events of H)``), from the genesis digest
-    on. A checkpoint that does not match is refused loudly and the height waits: until
-    checkpoints are signed by the node key, a forger can delay a follower, and it is reported.
+    Nothing on the topic is taken on its word (DESIGN §13). Every message passes the boundary
+    decoder. A height completes only when a checkpoint for exactly the next height is verified:
+
+    - with ``signer`` (a node's id and public key), only a ``SignedCheckpoint`` signed by that
+      node counts; it lists the hash of each event it covers, so exactly those events are
+      applied and a forged event on the topic is never picked, whatever its position;
+    - without, a plain ``BlockProcessed`` whose digest equals the one recomputed over the first
+      event seen at each position ``(height, tx index, event index)``.
+
+    Either way the digest chain (``state_digest_H = SHA-256(state_digest_{H-1} ‖ events of H)``)
+    is recomputed from the genesis digest on. A mismatch is reported and the height waits.
     """
 
     domain: Domain
     topic: str
-    events: dict[int, dict[tuple[int, int, int], DomainEvent]] = field(default_factory=dict)
-    checkpoints: dict[int, set[str]] = field(default_factory=dict)
+    signer: tuple[str, str] | None = None
+    chain_id: str = ""
+    events: dict[int, dict[bytes, DomainEvent]] = field(default_factory=dict)
+    checkpoints: dict[int, list[tuple[str, tuple[str, ...] | None]]] = field(default_factory=dict)
+    verified: dict[int, list[DomainEvent]] = field(default_factory=dict)
     completed: int = 0
     digest: str = GENESIS_DIGEST
     refused: int = 0
     mismatched: set[int] = field(default_factory=set)
 
-    def offer(self, message: BusMessage, keep_from: int) -> None:
-        """Take one message. Events of heights from ``keep_from`` on are kept for applying;
-        earlier ones only until their checkpoint is verified (the digest chain needs them)."""
-        del keep_from  # every height is kept until verified; applied ones are dropped by apply
-        if b'"BlockProcessed"' in message.value:
-            checkpoint = decode_model(BlockProcessed, message.value, 4096)
-            if isinstance(checkpoint, Rejected):
-                self._refuse(message, checkpoint.reason)
-                return
-            if checkpoint.height > self.completed + MAX_HEIGHTS_AHEAD:
-                self._refuse(message, f"checkpoint of height {checkpoint.height} is far beyond {self.completed}")
-            elif checkpoint.height > self.completed:
-                claims = self.checkpoints.setdefault(checkpoint.height, set())
-                if len(claims) < MAX_CANDIDATES_PER_HEIGHT:
-                    claims.add(checkpoint.state_digest)
-                self._verify()
+    def offer(self, message: BusMessage, keep_from: int = 0) -> None:
+        """Take one message (``keep_from`` is accepted for callers' symmetry; events are kept
+        until their height is applied or passed)."""
+        if b'"SignedCheckpoint"' in message.value or b'"BlockProcessed"' in message.value:
+            self._offer_checkpoint(message)
             return
         event = decode_model(DomainEvent, message.value, 1 << 20)
         if isinstance(event, Rejected):
             self._refuse(message, event.reason)
             return
         if self.completed < event.height <= self.completed + MAX_HEIGHTS_AHEAD:
-            self.events.setdefault(event.height, {}).setdefault(event.position, event)
+            held = self.events.setdefault(event.height, {})
+            if len(held) < MAX_EVENTS_PER_HEIGHT:
+                held.setdefault(hashlib.sha256(event.canonical_bytes()).digest(), event)
+            self._verify()
+
+    def accept_local(self, height: int, events: Sequence[DomainEvent], digest: str) -> None:
+        """The upstream's own result, handed over inside one node's process (nothing to check:
+        the same process computed it)."""
+        if height != self.completed + 1:
+            raise ValueError(f"{self.domain.service} result of height {height} does not follow {self.completed}")
+        self.verified[height] = list(events)
+        self.completed, self.digest = height, digest
+
+    def _offer_checkpoint(self, message: BusMessage) -> None:
+        hashes: tuple[str, ...] | None = None
+        if self.signer is not None:
+            signed = decode_model(SignedCheckpoint, message.value, 64 << 20)
+            if isinstance(signed, Rejected):
+                self._refuse(message, signed.reason)
+                return
+            problem = check_signed(self.chain_id, signed, *self.signer)
+            if problem:
+                self._refuse(message, problem)
+                return
+            checkpoint, hashes = signed.checkpoint, signed.event_hashes
+        else:
+            plain = decode_model(BlockProcessed, message.value, 4096)
+            if isinstance(plain, Rejected):
+                self._refuse(message, plain.reason)
+                return
+            checkpoint = plain
+        if checkpoint.height > self.completed + MAX_HEIGHTS_AHEAD:
+            self._refuse(message, f"checkpoint of height {checkpoint.height} is far beyond {self.completed}")
+        elif checkpoint.height > self.completed:
+            claims = self.checkpoints.setdefault(checkpoint.height, [])
+            if len(claims) < MAX_CANDIDATES_PER_HEIGHT:
+                claims.append((checkpoint.state_digest, hashes))
             self._verify()
 
     def _refuse(self, message: BusMessage, reason: str) -> None:
         self.refused += 1
         log.warning("refusing a message on %s at %d: %s", message.topic, message.offset, reason)
 
+    def _chosen(self, height: int, hashes: tuple[str, ...] | None) -> list[DomainEvent] | None:
+        held = self.events.get(height, {})
+        if hashes is not None:
+            picked = [held.get(bytes.fromhex(h)) for h in hashes]
+            return None if any(e is None for e in picked) else [e for e in picked if e is not None]
+        first: dict[tuple[int, int, int], DomainEvent] = {}
+        for event in held.values():
+            first.setdefault(event.position, event)
+        return [first[p] for p in sorted(first)]
+
     def _verify(self) -> None:
-        """Complete every next height whose checkpoint matches the events held for it."""
+        """Complete every next height with a checkpoint that the events held bear out."""
         while (claims := self.checkpoints.get(self.completed + 1)) is not None:
             height = self.completed + 1
-            held = self.events.get(height, {})
-            digest = next_digest(self.digest, [held[p] for p in sorted(held)])
-            if digest not in claims:
+            for state_digest, hashes in claims:
+                events = self._chosen(height, hashes)
+                if events is not None and next_digest(self.digest, events) == state_digest:
+                    break
+            else:
                 if height not in self.mismatched:
                     self.mismatched.add(height)
                     log.error(
-                        "%s events of height %d do not match its checkpoint (%d events held); waiting",
-                        self.domain.service,
-                        height,
-                        len(held),
+                        "%s events of height %d do not match its checkpoint; waiting", self.domain.service, height
                     )
                 return
             del self.checkpoints[height]
-            self.completed, self.digest = height, digest
+            self.events.pop(height, None)
+            self.verified[height] = events
+            self.completed, self.digest = height, state_digest
 
     def apply(self, height: int, state: DictState) -> None:
-        """Apply (and forget) the events of ``height`` to ``state`` with the upstream's own rules,
-        in position order. An event its rules cannot apply is reported and skipped."""
-        held = self.events.pop(height, {})
-        for height_before in [h for h in self.events if h < height]:
-            del self.events[height_before]  # verified, and never to be applied by this follower
-        for position in sorted(held):
-            event = held[position]
+        """Apply (and forget) the verified events of ``height`` to ``state`` with the upstream's
+        own rules. An event its rules cannot apply is reported and skipped."""
+        events = self.verified.pop(height, [])
+        for earlier in [h for h in self.verified if h < height]:
+            del self.verified[earlier]  # verified, and never to be applied by this follower
+        for event in events:
             try:
                 state.apply(self.domain.mutate(state, Event(event.type, event.aggregate_id, event.data, event.version)))
             except Exception as exc:
-                log.error("%s event at %s cannot be applied: %r", self.domain.service, position, exc)
+                log.error("%s event at %s cannot be applied: %r", self.domain.service, event.position, exc)
 
 
 class ServiceRuntime:
@@ -188,22 +235,34 @@ class ServiceRuntime:
         bus: EventBus,
         upstream: Sequence[Domain] = (),
         genesis_events: Callable[[str], Sequence[Event]] = lambda _service: (),
+        node: NodeKey | None = None,
     ) -> None:
+        """With ``node``, outputs go to the node's own topics with checkpoints signed by its key,
+        and upstream checkpoints count only when signed by that same key (DESIGN §6 Nodes)."""
         self.domain = domain
         self.genesis = genesis
         self.store = store
         self.bus = bus
+        self.node = node
         chain = genesis.chain_id
         self.blocks_topic = topic(chain, "blocks")
         self.consensus_topic = topic(chain, "consensus")
-        self.receipts_topic = topic(chain, "receipts")
-        self.events_topic = topic(chain, f"events.{domain.service}")
-        self.upstream = {u.service: Upstream(u, topic(chain, f"events.{u.service}")) for u in upstream}
+        self.receipts_topic = self._output_topic("receipts")
+        self.events_topic = self._output_topic(f"events.{domain.service}")
+        trusted = (node.id, node.public_key) if node is not None else None
+        self.upstream = {
+            u.service: Upstream(u, self._output_topic(f"events.{u.service}"), signer=trusted, chain_id=chain)
+            for u in upstream
+        }
         self.genesis_events = genesis_events
         self.early: dict[int, list[SealedBlock]] = {}
         self.highest_seen = 0
         self.progress = asyncio.Condition()
         self._advancing = asyncio.Lock()
+
+    def _output_topic(self, name: str) -> str:
+        chain = self.genesis.chain_id
+        return node_topic(chain, self.node.id, name) if self.node is not None else topic(chain, name)
 
     @property
     def height(self) -> int:
@@ -345,6 +404,10 @@ class ServiceRuntime:
         prev = self.store.state_digest(height - 1) if height > 1 else None
         result = execute_service_block(self.domain, block, own, upstream_views, prev or GENESIS_DIGEST)
         writes.update(result.writes)
+        state_root, tree_writes = commit_state(self.store, writes)
+        result = seal(result, state_root, tree_writes)
+        writes.update(tree_writes)
+        writes[checkpoint_key(height)] = result.checkpoint.model_dump_json().encode()
         writes[LAST_HASH_KEY] = block.block_hash().encode()
         writes[LAST_TIME_KEY] = str(block.header.time).encode()
         if block.next_validators is not None:
@@ -368,26 +431,42 @@ class ServiceRuntime:
 
     # ------------------------------------------------------------------ publishing
 
+    def checkpoint(self, height: int) -> BlockProcessed:
+        """The checkpoint of an executed height, as it was sealed (stores written before the
+        roots existed have only the digest)."""
+        raw = self.store.get(checkpoint_key(height))
+        if raw is not None:
+            return BlockProcessed.model_validate_json(raw)
+        digest = self.store.state_digest(height)
+        assert digest is not None, f"{self.domain.service} has not executed height {height}"
+        return BlockProcessed(service=self.domain.service, height=height, state_digest=digest)
+
     def outputs(
-        self, height: int, receipts: Sequence[Receipt], events: Sequence[DomainEvent], digest: str
+        self, receipts: Sequence[Receipt], events: Sequence[DomainEvent], checkpoint: BlockProcessed
     ) -> list[OutgoingMessage]:
+        """Events, then the checkpoint (signed by the node key, carrying the receipts, when this
+        runtime belongs to a node), then each receipt for readers that follow one transaction."""
         out = [
             OutgoingMessage(self.events_topic, e.model_dump_json().encode(), e.aggregate_id.encode()) for e in events
         ]
-        checkpoint = BlockProcessed(service=self.domain.service, height=height, state_digest=digest)
-        out.append(OutgoingMessage(self.events_topic, checkpoint.model_dump_json().encode(), str(height).encode()))
+        key = str(checkpoint.height).encode()
+        if self.node is not None:
+            signed = self.node.sign(self.genesis.chain_id, checkpoint, receipts, events)
+            out.append(OutgoingMessage(self.events_topic, signed.model_dump_json().encode(), key))
+        else:
+            out.append(OutgoingMessage(self.events_topic, checkpoint.model_dump_json().encode(), key))
         out += [OutgoingMessage(self.receipts_topic, r.model_dump_json().encode(), r.tx_id.encode()) for r in receipts]
         return out
 
     async def publish(self, result: ServiceBlockResult) -> None:
-        await self._publish(result.height, result.receipts, result.events, result.checkpoint.state_digest)
+        await self._publish(result.receipts, result.events, result.checkpoint)
 
     async def _publish(
-        self, height: int, receipts: Sequence[Receipt], events: Sequence[DomainEvent], digest: str
+        self, receipts: Sequence[Receipt], events: Sequence[DomainEvent], checkpoint: BlockProcessed
     ) -> None:
         """Receipts first, then events and the checkpoint: a checkpoint on the topic means its
         receipts were acknowledged before it, so a restart republishes from the last checkpoint."""
-        out = self.outputs(height, receipts, events, digest)
+        out = self.outputs(receipts, events, checkpoint)
         receipts_out = [m for m in out if m.topic == self.receipts_topic]
         if receipts_out:
             await self.bus.publish_many(receipts_out)
@@ -400,9 +479,7 @@ class ServiceRuntime:
             return
         log.info("republishing %s outputs of heights %d..%d", self.domain.service, last + 1, self.height)
         for height in range(last + 1, self.height + 1):
-            digest = self.store.state_digest(height)
-            assert digest is not None
-            await self._publish(height, self.store.receipts(height), self.store.events(height), digest)
+            await self._publish(self.store.receipts(height), self.store.events(height), self.checkpoint(height))
 
     def _gap(self) -> tuple[int, int] | None:
         """The heights to ask for: up to the first early block, or up to the highest block seen
@@ -423,11 +500,18 @@ async def _last_checkpoint(bus: EventBus, events_topic: str) -> int:
     message = await last_message(bus, events_topic)
     if message is None:
         return 0
-    with contextlib.suppress(orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
+    with contextlib.suppress(orjson.JSONDecodeError, KeyError, TypeError, AttributeError, ValueError):
         data = orjson.loads(message.value)
         if data.get("type") == "BlockProcessed":
             return int(data["height"])
+        if data.get("type") == "SignedCheckpoint":
+            return int(data["checkpoint"]["height"])
     return 0
+
+
+def checkpoint_key(height: int) -> str:
+    """Where a runtime keeps the checkpoint it sealed for ``height`` (bookkeeping, not state)."""
+    return f"{RUNTIME_PREFIX}checkpoint/{height:012d}"
 
 
 def upstream_projection(store: StateView, service: str) -> StateView:

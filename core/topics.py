@@ -64,11 +64,29 @@ def events_topic(chain_id: str, service: str) -> str:
     return topic(chain_id, f"events.{service}")
 
 
+def node_topic(chain_id: str, node_id: str, name: str) -> str:
+    """A topic of one node's outputs, e.g. ``traco.main.node.n0.receipts`` (DESIGN §3)."""
+    if not _SERVICE.fullmatch(node_id):
+        raise ValueError(f"invalid node id {node_id!r}")
+    return topic(chain_id, f"node.{node_id}.{name}")
+
+
+def node_topics(
+    chain_id: str, node_id: str, receipts_partitions: int = 4, services: Iterable[str] = DEFAULT_SERVICES
+) -> list[TopicSpec]:
+    """The topics node ``node_id`` writes: its receipts, each service's events, its dead letters."""
+    specs = [TopicSpec(node_topic(chain_id, node_id, RECEIPTS), receipts_partitions)]
+    specs += [TopicSpec(node_topic(chain_id, node_id, f"events.{svc}"), 1) for svc in services]
+    specs.append(TopicSpec(node_topic(chain_id, node_id, DLQ), 1))
+    return specs
+
+
 def chain_topics(
     chain_id: str,
     tx_partitions: int = 4,
     receipts_partitions: int = 4,
     services: Iterable[str] = DEFAULT_SERVICES,
+    nodes: Iterable[str] = (),
 ) -> list[TopicSpec]:
     """Every topic chain ``chain_id`` needs, with the partition counts of DESIGN §3."""
     for label, count in (
@@ -88,6 +106,8 @@ def chain_topics(
     ]
     specs.extend(TopicSpec(events_topic(chain_id, svc), 1) for svc in service_list)
     specs.append(TopicSpec(topic(chain_id, DLQ), 1))
+    for node_id in nodes:
+        specs.extend(node_topics(chain_id, node_id, receipts_partitions, service_list))
     return specs
 
 

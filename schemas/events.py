@@ -6,7 +6,9 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from traco.schemas.base import Hex32, Model
+from traco.core.canonical import canonicalize
+from traco.schemas.base import Hex32, Hex64, Model
+from traco.schemas.receipt import Receipt
 
 
 class BlockProcessed(Model):
@@ -21,6 +23,45 @@ class BlockProcessed(Model):
     service: str
     height: int = Field(ge=0)
     state_digest: Hex32
+    receipts_root: Hex32 | None = Field(
+        default=None, description="RFC 6962 root over the service's receipts of the height, in block order"
+    )
+    state_root: Hex32 | None = Field(
+        default=None, description="sparse Merkle root over the service's whole state after the height (core/smt.py)"
+    )
+
+
+CHECKPOINT_PURPOSE = "traco/checkpoint/v1"
+
+
+def checkpoint_sign_bytes(chain_id: str, node: str, checkpoint: BlockProcessed, event_hashes: tuple[str, ...]) -> bytes:
+    """What a node key signs for a checkpoint: tagged with its purpose, so the signature can
+    never be taken for a vote, a transaction or anything else the key signs. The receipts are
+    bound through ``receipts_root``, the events through their hashes."""
+    body = {
+        "purpose": CHECKPOINT_PURPOSE,
+        "chain_id": chain_id,
+        "node": node,
+        "checkpoint": checkpoint.json_value(),
+        "event_hashes": list(event_hashes),
+    }
+    return canonicalize(body)
+
+
+class SignedCheckpoint(Model):
+    """A node's checkpoint of one service at one height, signed by the node key, with the
+    receipts its ``receipts_root`` covers (so a reader needs this one message to trust them)."""
+
+    type: Literal["SignedCheckpoint"] = "SignedCheckpoint"
+    node: str
+    checkpoint: BlockProcessed
+    receipts: tuple[Receipt, ...] = ()
+    event_hashes: tuple[Hex32, ...] = Field(
+        default=(),
+        description="SHA-256 of each event's canonical JSON, in position order: exactly the events "
+        "the checkpoint's state_digest covers, so a reader picks them out of whatever else is on the topic",
+    )
+    signature: Hex64
 
 
 class DomainEvent(Model):

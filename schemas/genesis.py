@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from typing import Any, Protocol
+from typing import Annotated, Any, Protocol
 
-from pydantic import Field
+from pydantic import Field, StringConstraints
 
 from traco.core.canonical import canonicalize
 from traco.schemas.base import ChainId, Hex32, Model
@@ -26,6 +26,20 @@ class GenesisMember(Model):
     name: str
     public_key: Hex32
     roles: tuple[str, ...] = ()
+
+
+NodeId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")]
+"""A node's registered name: part of its topic names (``traco.<chain>.node.<id>.…``)."""
+
+
+class GenesisNode(Model):
+    """A node (DESIGN §6 Nodes): one member's installation of a validator or an observer with
+    its own replica of every executing service, under one node key. A validator node's key is
+    its validator key."""
+
+    id: NodeId
+    public_key: Hex32
+    member: str | None = Field(default=None, description="the member that runs the node")
 
 
 class ChainParams(Model):
@@ -46,6 +60,9 @@ class Genesis(Model):
     genesis_time: int = Field(ge=0, description="milliseconds since the Unix epoch (UTC)")
     validators: tuple[GenesisValidator, ...] = Field(min_length=1)
     members: tuple[GenesisMember, ...] = ()
+    nodes: tuple[GenesisNode, ...] = Field(
+        default=(), description="registered nodes; without any, validator i runs node n<i> under its validator key"
+    )
     params: ChainParams = ChainParams()
     extensions: dict[str, Any] = Field(
         default_factory=dict, description="per-service genesis sections, e.g. the party service's members and roles"
@@ -53,6 +70,19 @@ class Genesis(Model):
 
     def genesis_hash(self) -> str:
         return self.canonical_hash()
+
+    def node_list(self) -> tuple[GenesisNode, ...]:
+        """The registered nodes, or one per validator (``n0``, ``n1``, …) when none are listed."""
+        if self.nodes:
+            return self.nodes
+        return tuple(GenesisNode(id=f"n{i}", public_key=v.public_key) for i, v in enumerate(self.validators))
+
+    def node(self, node_id: str) -> GenesisNode:
+        """The node called ``node_id``; ``KeyError`` naming the known ones if there is none."""
+        for node in self.node_list():
+            if node.id == node_id:
+                return node
+        raise KeyError(f"no node {node_id!r} in the genesis; known: {', '.join(n.id for n in self.node_list())}")
 
 
 class ValidatorPower(Model):

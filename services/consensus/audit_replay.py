@@ -33,6 +33,7 @@ from typing import Any
 from traco.core.domain import DictState, Domain, Event, StateView
 from traco.core.service_exec import GENESIS_DIGEST, ServiceBlockResult, execute_service_block
 from traco.core.service_runtime import genesis_writes
+from traco.core.service_state import commit_state, seal
 from traco.schemas.block import BlockHeader, SealedBlock
 from traco.schemas.events import BlockProcessed
 from traco.schemas.genesis import Genesis
@@ -86,10 +87,12 @@ class ServiceReplay:
         upstreams as of the end of the previous block: no state changes until all have run."""
         if block.height != self.height + 1:
             raise ValueError(f"block {block.height} does not follow the replay's height {self.height}")
+        seeds: dict[str, dict[str, bytes | None]] = {d.service: {} for d in self.domains}
         if block.height == 1:
             for domain in self.domains:
-                self.states[domain.service].apply(genesis_writes(domain, self.genesis_events(domain.service)))
-        results = tuple(
+                seeds[domain.service] = genesis_writes(domain, self.genesis_events(domain.service))
+                self.states[domain.service].apply(seeds[domain.service])
+        executed = [
             execute_service_block(
                 domain,
                 block,
@@ -98,12 +101,17 @@ class ServiceReplay:
                 self.digests[domain.service],
             )
             for domain in self.domains
-        )
+        ]
+        results = []
+        for result, domain in zip(executed, self.domains, strict=True):
+            state = self.states[domain.service]
+            root, tree_writes = commit_state(state, {**seeds[domain.service], **result.writes})
+            results.append(seal(result, root, tree_writes))
         for result, domain in zip(results, self.domains, strict=True):
             self.states[domain.service].apply(result.writes)
             self.digests[domain.service] = result.checkpoint.state_digest
         self.height = block.height
-        return results
+        return tuple(results)
 
 
 @dataclass(frozen=True)

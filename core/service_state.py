@@ -1,0 +1,90 @@
+"""A service's state commitment and its checkpoint's roots (DESIGN §6 Nodes), purely.
+
+Each checkpoint commits to ``{service, height, state_digest, receipts_root, state_root}``:
+
+- ``receipts_root``: RFC 6962 root over the service's receipts of the height in block order
+  (their leaf bytes, without the human-readable message, as in the results root);
+- ``state_root``: the sparse Merkle root (``core/smt.py``) over the service's *own* state —
+  every key except the runtime's bookkeeping (``runtime/``), its projections of upstream
+  services (``up/``: those are committed by the upstream's own root) and the tree's nodes
+  (``smt/``). So a balance, a hold or a pledge can be proven against a signed checkpoint.
+
+The tree's nodes are stored in the service's own store under ``smt/<hex hash>``, written in the
+same storage transaction as the state they commit to; nodes the new root no longer reaches
+are deleted (one version kept: proofs are served for the latest height).
+
+The runtime, the replaying auditor and the tests all call ``commit_state`` and ``seal``, so
+they cannot disagree about a root.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+
+from traco.core import merkle
+from traco.core.domain import StateView
+from traco.core.service_exec import ServiceBlockResult
+from traco.core.smt import EMPTY_ROOT, StateTree
+from traco.schemas.receipt import Receipt
+
+SMT_PREFIX = "smt/"
+STATE_ROOT_KEY = "runtime/state_root"
+NOT_STATE = ("runtime/", "up/", SMT_PREFIX)
+"""Key prefixes that are not part of a service's own state."""
+
+
+class StoredNodes:
+    """The tree's nodes as a service store (or any ``StateView``) holds them."""
+
+    def __init__(self, view: StateView) -> None:
+        self.view = view
+
+    def get(self, node_hash: bytes, /) -> bytes | None:
+        return self.view.get(SMT_PREFIX + node_hash.hex())
+
+
+def own_changes(writes: Mapping[str, bytes | None]) -> dict[str, bytes | None]:
+    """The writes that change the service's own state."""
+    return {k: v for k, v in writes.items() if not k.startswith(NOT_STATE)}
+
+
+def stored_root(view: StateView) -> bytes:
+    """The state root after the last height committed (the empty root before the first)."""
+    raw = view.get(STATE_ROOT_KEY)
+    return bytes.fromhex(raw.decode()) if raw else EMPTY_ROOT
+
+
+def commit_state(view: StateView, writes: Mapping[str, bytes | None]) -> tuple[bytes, dict[str, bytes | None]]:
+    """The new state root after ``writes`` on top of ``view`` (the state of the height before),
+    and the writes that store it: new nodes, deleted stale nodes, the root itself."""
+    update = StateTree(StoredNodes(view)).apply(stored_root(view), own_changes(writes))
+    out: dict[str, bytes | None] = {SMT_PREFIX + h.hex(): None for h in update.stale}
+    out.update({SMT_PREFIX + h.hex(): node for h, node in update.new_nodes.items()})
+    out[STATE_ROOT_KEY] = update.root.hex().encode()
+    return update.root, out
+
+
+def receipts_root(receipts: Sequence[Receipt]) -> str:
+    return merkle.root([r.leaf_bytes() for r in receipts]).hex()
+
+
+def seal(result: ServiceBlockResult, state_root: bytes, extra_writes: Mapping[str, bytes | None]) -> ServiceBlockResult:
+    """``result`` with its checkpoint's roots filled in and the tree's writes added."""
+    checkpoint = result.checkpoint.model_copy(
+        update={"receipts_root": receipts_root(result.receipts), "state_root": state_root.hex()}
+    )
+    return dataclasses.replace(result, checkpoint=checkpoint, writes={**result.writes, **extra_writes})
+
+
+__all__ = [
+    "NOT_STATE",
+    "SMT_PREFIX",
+    "STATE_ROOT_KEY",
+    "StoredNodes",
+    "commit_state",
+    "own_changes",
+    "receipts_root",
+    "seal",
+    "stored_root",
+]
