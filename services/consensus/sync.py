@@ -89,4 +89,3 @@ class BlockSync:
             return False
         await self.bus.publish(wire.consensus_message(self.topics, request))
         return True
-
