@@ -9,8 +9,14 @@ breaks a property can be replayed exactly from its seed and settings; Hypothesis
 What it simulates, the way the Kafka driver would behave:
 
 - **Network**: every message gets a seeded delay in ``[min_delay_ms, max_delay_ms]``, so
-  messages are reordered; each copy may be lost (``loss``) or duplicated (``duplicate``).
-  Nodes call ``Resend`` on a timer when they have made no progress, which recovers losses.
+  messages are reordered; each copy may be lost (``loss``), duplicated (``duplicate``) or
+  delayed far beyond the timeouts (``late``: up to ``late_ms`` more). Nodes call ``Resend``
+  on a timer when they have made no progress, which recovers losses.
+- **Partitions that heal** (``partition``): for a window of virtual time only nodes of one
+  group hear each other. A message that would arrive across groups meanwhile is lost, or,
+  with ``hold``, arrives after the heal (a broker's backlog read by a consumer that
+  reconnects). This is what makes locks matter: some validators lock on a value in a round
+  whose polka or commit the others only learn rounds later, or never.
 - **Driver duties**: fake but checked signatures (a deterministic digest per signer and
   message), block building on ``RequestValue`` (value ids ``"<node>/h<h>/r<r>"`` are unique per
   node, height and round; a share ``invalid_rate`` of them is marked invalid, as if the
@@ -20,12 +26,25 @@ What it simulates, the way the Kafka driver would behave:
   reloads its state through ``to_dict`` → JSON → ``from_dict`` (proving the state is
   serialisable), calls ``Resend`` and catches up on heights it missed from the **decided log**
   (the sealed-block store: each decision with its > 2/3 precommits), checking the commit
-  before accepting it, as a real validator syncing blocks would.
-- **Byzantine nodes** run an honest machine but tamper with what leaves it:
-  ``"equivocate"`` sends a different proposal (a valid twin value) to half of its peers;
-  ``"double_vote"`` sends half of its peers a conflicting vote (the equivocator's twin of the
-  value if there is one, else nil for a value and a forged value for nil); ``"nil_voter"``
-  turns every vote into nil. Byzantine nodes never write the decided log.
+  before accepting it, as a real validator syncing blocks would. A crash with ``amnesia``
+  loses the disk too: the node restarts from an empty machine at the height after its last
+  committed block, free to vote again in a round it already voted in. Such a node is
+  *faulty* (it may sign conflicting votes), so it counts against f like a Byzantine one.
+- **Byzantine nodes** run an honest machine but tamper with what leaves it. The peers are
+  split once into two halves (``split``, side B; seeded when not given):
+  ``"equivocate"`` sends side B a different proposal (a valid twin value);
+  ``"double_vote"`` sends side B a conflicting vote (the equivocator's twin of the value if
+  there is one, else nil for a value and a forged value for nil); ``"nil_voter"`` turns
+  every vote into nil; ``"withhold"`` sends its precommits to side B only ``withhold_ms``
+  late (never, if 0); ``"twin"`` runs two honest machines under the one key (the Twins
+  method of Bano et al.), one talking to each side: they build different valid values,
+  propose and vote independently, and so equivocate the way a real attacker would, with
+  votes that are each correct for what that copy saw. Byzantine nodes never write the
+  decided log.
+- **Validator-set changes** (``set_changes``): powers per node from a height on; every
+  node's driver starts each height with the set the schedule gives for it (all nodes agree
+  on the schedule, as they would reading it from the chain). A node whose power is 0 at a
+  height is an observer there. Commits are checked against the set of their own height.
 - **Observers**: extra nodes outside the validator set that only listen.
 
 Caveat: the driver here is an idealisation (commit and block building take a fixed virtual
@@ -34,11 +53,12 @@ time, validity is a global lookup); it exists to stress the consensus rules, not
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import heapq
 import json
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -70,7 +90,7 @@ from .machine import (
 )
 from .machine_state import from_dict, to_dict
 
-Behaviour = Literal["honest", "equivocate", "double_vote", "nil_voter"]
+Behaviour = Literal["honest", "equivocate", "double_vote", "nil_voter", "withhold", "twin"]
 
 FIRST_HEIGHT = 1
 
@@ -83,10 +103,48 @@ class NetConfig:
     max_delay_ms: int = 40
     loss: float = 0.0
     duplicate: float = 0.0
+    late: float = 0.0  # share of message copies delayed beyond the timeouts ...
+    late_ms: int = 1500  # ... by up to this much more
+    withhold_ms: int = 2000  # how late a "withhold" validator's precommits reach side B; 0: never
     resend_every_ms: int = 400
     build_ms: int = 5
     commit_ms: int = 3
     invalid_rate: float = 0.0
+
+
+Kind = Literal["proposal", "prevote", "precommit", "block"]
+KINDS: tuple[Kind, ...] = ("proposal", "prevote", "precommit", "block")
+
+
+@dataclass(frozen=True, slots=True)
+class Cut:
+    """From ``start_ms`` to ``end_ms`` nothing crosses the directed ``links`` (src, dst):
+    a partition, a one-way link failure, a withheld vote. Optionally only for one height,
+    some rounds and some kinds of message ("block": a sealed block its writer published, so
+    a node on the other side cannot sync it; blocks have no round). Cut messages are lost;
+    with ``hold`` they arrive after the heal, with ``delay_ms`` that much later than sent."""
+
+    start_ms: int
+    end_ms: int
+    links: frozenset[tuple[int, int]]
+    hold: bool = False
+    delay_ms: int = 0
+    height: int | None = None
+    rounds: frozenset[int] | None = None
+    kinds: frozenset[Kind] | None = None
+
+    def cuts(self, src: int, dst: int, at_ms: int, height: int, round: int | None, kind: Kind) -> bool:
+        return (
+            self.start_ms <= at_ms < self.end_ms
+            and (src, dst) in self.links
+            and (self.height is None or height == self.height)
+            and (self.rounds is None or round is None or round in self.rounds)
+            and (self.kinds is None or kind in self.kinds)
+        )
+
+
+def _kind(message: Proposal | Vote) -> Kind:
+    return message.kind if isinstance(message, Vote) else "proposal"
 
 
 @dataclass(slots=True)
@@ -94,12 +152,14 @@ class Node:
     name: str
     behaviour: Behaviour = "honest"
     state: State | None = None  # None while crashed
-    disk: State | None = None  # the last persisted state
+    disk: State | None = None  # the last persisted state; None after an amnesic crash
     committed: dict[int, str] = field(default_factory=dict)  # the node's block store
     decided: dict[int, str] = field(default_factory=dict)  # its own machine's decisions
     incarnation: int = 0
     last_tick_view: tuple[int, int, str, bool] | None = None
     restarts: int = 0
+    amnesic: bool = False  # has lost its disk once: faulty from then on
+    builder_tag: str = ""  # told apart from a twin of the same key in the values it builds
 
     @property
     def alive(self) -> bool:
@@ -107,7 +167,7 @@ class Node:
 
     @property
     def honest(self) -> bool:
-        return self.behaviour == "honest"
+        return self.behaviour == "honest" and not self.amnesic
 
     @property
     def height(self) -> int:
@@ -117,8 +177,10 @@ class Node:
 
 @dataclass(frozen=True, slots=True)
 class _Deliver:
+    src: int
     node: int
     message: Proposal | Vote
+    delayed: bool = False  # already held back by a cut: deliver it now
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +195,7 @@ class _Local:
 @dataclass(frozen=True, slots=True)
 class _Fault:
     node: int
-    what: Literal["crash", "restart"]
+    what: Literal["crash", "amnesia", "restart"]
 
 
 _Event = _Deliver | _Local | _Fault
@@ -149,8 +211,32 @@ def _signed(message: Proposal | Vote) -> Proposal | Vote:
     return replace(message, signature=fake_signature(message))
 
 
+def _validator_set(names: Sequence[str], powers: Sequence[int]) -> ValidatorSet:
+    return ValidatorSet(tuple(ValidatorInfo(n, p) for n, p in zip(names, powers, strict=True) if p > 0))
+
+
+@dataclass(frozen=True, slots=True)
+class SplitRound:
+    """What the Byzantine twins say to whom in one round of a split-brain attack.
+
+    The first copies talk only to ``first``, the second copies only to ``second``; the
+    first copies' precommits reach only ``first_precommits`` (withheld from the rest of
+    ``first``), and the second copies' prevotes reach ``second_prevotes_late`` late.
+    """
+
+    first: frozenset[int]
+    second: frozenset[int]
+    first_precommits: frozenset[int] | None = None
+    second_prevotes_late: frozenset[int] = frozenset()
+
+
 class Simulation:
-    """n validators (plus optional observers) on one simulated network."""
+    """n validators (plus optional observers and Byzantine twins) on one simulated network.
+
+    Node indices: validators ``0 .. len(powers)-1`` (a power of 0 is a node outside the
+    genesis set, for ``set_changes``), then ``observers``, then the second copy of each
+    ``"twin"`` validator (``twin_of`` maps it to the first).
+    """
 
     def __init__(
         self,
@@ -159,34 +245,49 @@ class Simulation:
         seed: int,
         net: NetConfig | None = None,
         timing: TimingConfig | None = None,
-        behaviours: dict[int, Behaviour] | None = None,
+        behaviours: Mapping[int, Behaviour] | None = None,
         observers: int = 0,
+        split: Collection[int] | None = None,
+        set_changes: Mapping[int, Sequence[int]] | None = None,
     ) -> None:
         self.rng = random.Random(seed)
         self.net = net or NetConfig()
         self.timing = timing or TimingConfig(propose_ms=200, prevote_ms=100, precommit_ms=100, delta_ms=100)
         names = [f"v{i}" for i in range(len(powers))]
-        self.validators = ValidatorSet(tuple(ValidatorInfo(n, p) for n, p in zip(names, powers, strict=True)))
+        changes = sorted({FIRST_HEIGHT: powers, **(set_changes or {})}.items())
+        self._set_heights = [h for h, _ in changes]
+        self._sets = [_validator_set(names, p) for _, p in changes]
+        self.validators = self._sets[0]
         behaviours = behaviours or {}
-        self.nodes = [Node(name, behaviours.get(i, "honest")) for i, name in enumerate(names)]
-        self.nodes += [Node(f"observer{i}") for i in range(observers)]
+        self.nodes = [Node(name, behaviours.get(i, "honest"), builder_tag=name) for i, name in enumerate(names)]
+        self.nodes += [Node(f"observer{i}", builder_tag=f"observer{i}") for i in range(observers)]
+        self.twin_of: dict[int, int] = {}
+        for i in sorted(i for i, b in behaviours.items() if b == "twin"):
+            self.twin_of[len(self.nodes)] = i
+            self.nodes.append(Node(names[i], "twin", builder_tag=f"{names[i]}'"))
         self.now = 0
         self._queue: list[tuple[int, int, _Event]] = []
         self._seq = 0
+        self.cuts: list[Cut] = []
         self.values: dict[str, bool] = {}  # every value ever built: is it valid?
         self.twins: dict[str, str] = {}  # equivocation pairs, both directions
         self.log: dict[int, Decision] = {}  # the decided log (sealed blocks with commits)
+        self._writers: dict[int, list[int]] = {}  # who published each sealed block
         self.evidence: list[Evidence] = []
         self.violations: list[str] = []
         self.steps = 0
         # A fixed split of the peers for Byzantine tampering: half see one story.
         order = list(range(len(self.nodes)))
         self.rng.shuffle(order)
-        self._side_b = frozenset(order[: len(order) // 2])
+        self._side_b = frozenset(order[: len(order) // 2] if split is None else split)
         for i, node in enumerate(self.nodes):
             node.state = node.disk = initial_state(node.name, self.timing)
             self._feed(i, StartHeight(FIRST_HEIGHT, self.validators))
             self._push(self.rng.randint(1, self.net.resend_every_ms), _Local(i, 0, "tick"))
+
+    def validators_at(self, height: int) -> ValidatorSet:
+        """The validator set of ``height`` under the schedule every node follows."""
+        return self._sets[max(0, bisect.bisect_right(self._set_heights, height) - 1)]
 
     # -- scheduling ---------------------------------------------------------------------------
 
@@ -194,11 +295,87 @@ class Simulation:
         self._seq += 1
         heapq.heappush(self._queue, (self.now + delay_ms, self._seq, event))
 
-    def crash(self, node: int, at_ms: int) -> None:
-        self._push(at_ms - self.now, _Fault(node, "crash"))
+    def crash(self, node: int, at_ms: int, *, amnesia: bool = False) -> None:
+        """Stop ``node`` at ``at_ms``; with ``amnesia`` it also loses its persisted state."""
+        self._push(at_ms - self.now, _Fault(node, "amnesia" if amnesia else "crash"))
 
     def restart(self, node: int, at_ms: int) -> None:
         self._push(at_ms - self.now, _Fault(node, "restart"))
+
+    def partition(
+        self,
+        groups: Iterable[Iterable[int]],
+        start_ms: int,
+        end_ms: int,
+        *,
+        hold: bool = False,
+        height: int | None = None,
+        rounds: Iterable[int] | None = None,
+        kinds: Iterable[Kind] | None = None,
+    ) -> None:
+        """Split the network into ``groups`` (a node in none is alone) from ``start_ms`` until
+        it heals at ``end_ms``; with ``height``/``rounds``/``kinds``, only for those messages."""
+        group_of = {i: g for g, members in enumerate(groups) for i in members}
+        everyone = range(len(self.nodes))
+        links = [(a, b) for a in everyone for b in everyone if group_of.get(a, -1 - a) != group_of.get(b, -1 - b)]
+        self.cut(links, start_ms, end_ms, hold=hold, height=height, rounds=rounds, kinds=kinds)
+
+    def cut(
+        self,
+        links: Iterable[tuple[int, int]],
+        start_ms: int,
+        end_ms: int,
+        *,
+        hold: bool = False,
+        delay_ms: int = 0,
+        height: int | None = None,
+        rounds: Iterable[int] | None = None,
+        kinds: Iterable[Kind] | None = None,
+    ) -> None:
+        """Cut the directed ``links`` (src, dst): a withheld vote, a one-way link failure."""
+        only_rounds = None if rounds is None else frozenset(rounds)
+        only_kinds = None if kinds is None else frozenset(kinds)
+        links = frozenset((a, b) for a, b in links if a != b)
+        self.cuts.append(Cut(start_ms, end_ms, links, hold, delay_ms, height, only_rounds, only_kinds))
+
+    def split_brain(
+        self,
+        height: int,
+        plan: Sequence[SplitRound],
+        *,
+        isolate: Collection[int] = (),
+        heal_ms: int,
+        late_ms: int = 300,
+        hold: bool = True,
+    ) -> None:
+        """Play ``plan[r]`` in round r of ``height`` until ``heal_ms``, with every ``"twin"``.
+
+        This is how a Byzantine proposer makes locks matter: by showing different valid
+        values to different parts of the network and withholding votes, it gets some honest
+        validators to lock on one value while the next proposers see a polka for another,
+        or none. ``isolate`` lists honest nodes cut off right after they vote in the attacked
+        height (their precommits and sealed block reach no one until the heal), so the
+        others cannot simply copy their decision and must rely on their locks.
+        """
+        everyone = range(len(self.nodes))
+        firsts, seconds = set(self.twin_of.values()), set(self.twin_of)
+
+        def talk(copies: set[int], to: Collection[int], kinds: Iterable[Kind] | None, r: int) -> None:
+            allowed = set(to) | copies
+            links = [(z, j) for z in copies for j in everyone if j not in allowed]
+            self.cut(links, 0, heal_ms, hold=hold, height=height, rounds=[r], kinds=kinds)
+
+        for r, step in enumerate(plan):
+            if step.first_precommits is None:
+                talk(firsts, step.first, None, r)
+            else:
+                talk(firsts, step.first, ("proposal", "prevote"), r)
+                talk(firsts, step.first_precommits, ("precommit",), r)
+            talk(seconds, step.second, None, r)
+            late = [(z, j) for z in seconds for j in step.second_prevotes_late]
+            self.cut(late, 0, heal_ms, delay_ms=late_ms, height=height, rounds=[r], kinds=("prevote",))
+        cut_off = [(i, j) for i in isolate for j in everyone]
+        self.cut(cut_off, 0, heal_ms, hold=hold, height=height, kinds=("precommit", "block"))
 
     def run(self, until_ms: int) -> None:
         """Process every event up to virtual time ``until_ms``."""
@@ -220,16 +397,25 @@ class Simulation:
 
     def _dispatch(self, event: _Event) -> None:
         if isinstance(event, _Fault):
-            if event.what == "crash":
-                self._crash(event.node)
-            else:
+            if event.what == "restart":
                 self._restart(event.node)
+            else:
+                self._crash(event.node, amnesia=event.what == "amnesia")
             return
         node = self.nodes[event.node]
         if node.state is None:
             return  # crashed: in-flight input is lost
         if isinstance(event, _Deliver):
-            self._receive(event.node, event.message)
+            m = event.message
+            cut = next(
+                (c for c in self.cuts if c.cuts(event.src, event.node, self.now, m.height, m.round, _kind(m))), None
+            )
+            if cut is None or event.delayed:
+                self._receive(event.node, event.message)
+            elif cut.delay_ms > 0:
+                self._push(cut.delay_ms, replace(event, delayed=True))
+            elif cut.hold:
+                self._push(cut.end_ms - self.now + self.rng.randint(0, self.net.max_delay_ms), event)
         elif event.incarnation == node.incarnation:  # timers die with the process
             if event.what == "tick":
                 self._tick(event.node)
@@ -254,7 +440,7 @@ class Simulation:
         elif isinstance(output, Relay):
             for dst in range(len(self.nodes)):
                 if dst != i:
-                    self._send(dst, output.message)
+                    self._send(i, dst, output.message)
         elif isinstance(output, ScheduleTimeout):
             timeout = TimeoutIn(output.step, output.height, output.round)
             self._push(output.duration_ms, _Local(i, node.incarnation, timeout))
@@ -268,7 +454,7 @@ class Simulation:
             self.evidence.append(output)
 
     def _build(self, node: Node, height: int, round: int) -> str:
-        value = f"{node.name}/h{height}/r{round}"
+        value = f"{node.builder_tag}/h{height}/r{round}"
         if value not in self.values:
             honest_builder = node.behaviour == "honest"
             broken = honest_builder and self.rng.random() < self.net.invalid_rate
@@ -291,15 +477,17 @@ class Simulation:
     def _on_decision(self, i: int, decision: Decision) -> None:
         node = self.nodes[i]
         h, v = decision.height, decision.value_id
-        if not verify_commit(self.validators, h, v, decision.precommits):
+        validators = self.validators_at(h)
+        if not verify_commit(validators, h, v, decision.precommits):
             self.violations.append(f"{node.name} decided {h} without a quorum commit")
         if node.decided.setdefault(h, v) != v:
             self.violations.append(f"{node.name} decided {h} twice: {node.decided[h]} / {v}")
-        if node.honest and node.name in self.validators:
+        if node.honest and node.name in validators:
+            self._writers.setdefault(h, []).append(i)
             sealed = self.log.setdefault(h, decision)
             if sealed.value_id != v:
                 self.violations.append(f"fork at {h}: {sealed.value_id} vs {v} ({node.name})")
-        commit = StartHeight(h + 1, self.validators)
+        commit = StartHeight(h + 1, self.validators_at(h + 1))
         self._push(self.net.commit_ms, _Local(i, node.incarnation, commit))
         node.committed.setdefault(h, v)
 
@@ -319,8 +507,11 @@ class Simulation:
         node = self.nodes[i]
         while node.state is not None and node.state.height in self.log:
             h = node.state.height
+            writers = self._writers.get(h, [])
+            if writers and all(any(c.cuts(w, i, self.now, h, None, "block") for c in self.cuts) for w in writers):
+                return  # every published copy of the block is on the other side of a cut
             sealed = self.log[h]
-            commit_ok = verify_commit(self.validators, h, sealed.value_id, sealed.precommits) and all(
+            commit_ok = verify_commit(self.validators_at(h), h, sealed.value_id, sealed.precommits) and all(
                 v.signature == fake_signature(v) for v in sealed.precommits
             )
             if not commit_ok:
@@ -328,26 +519,31 @@ class Simulation:
                 return
             if node.committed.setdefault(h, sealed.value_id) != sealed.value_id:
                 self.violations.append(f"{node.name} committed {h} differently from the log")
-            self._feed(i, StartHeight(h + 1, self.validators))
+            self._feed(i, StartHeight(h + 1, self.validators_at(h + 1)))
 
-    def _crash(self, i: int) -> None:
+    def _crash(self, i: int, *, amnesia: bool) -> None:
         node = self.nodes[i]
         node.state = None
         node.incarnation += 1
+        if amnesia:
+            node.disk = None
+            node.amnesic = True
 
     def _restart(self, i: int) -> None:
         node = self.nodes[i]
         if node.state is not None:
             return
-        assert node.disk is not None
-        node.state = from_dict(json.loads(json.dumps(to_dict(node.disk))))
-        if node.state != node.disk:
-            self.violations.append(f"{node.name}: state changed through to_dict/from_dict")
+        if node.disk is None:  # amnesia: only the block store survived
+            node.state = initial_state(node.name, self.timing)
+        else:
+            node.state = from_dict(json.loads(json.dumps(to_dict(node.disk))))
+            if node.state != node.disk:
+                self.violations.append(f"{node.name}: state changed through to_dict/from_dict")
         node.incarnation += 1
         node.restarts += 1
         node.last_tick_view = None
         if node.height >= node.state.height:  # committed blocks the machine had not started
-            self._feed(i, StartHeight(node.height + 1, self.validators))
+            self._feed(i, StartHeight(node.height + 1, self.validators_at(node.height + 1)))
         self._sync(i)
         self._feed(i, Resend())
         self._push(self.net.resend_every_ms, _Local(i, node.incarnation, "tick"))
@@ -357,12 +553,18 @@ class Simulation:
     def _broadcast(self, src: int, message: Proposal | Vote) -> None:
         sender = self.nodes[src]
         for dst in range(len(self.nodes)):
-            if dst == src or sender.honest:
-                self._send(dst, message)  # a Byzantine node does not lie to itself
+            if dst == src or sender.behaviour in ("honest", "twin"):
+                self._send(src, dst, message)  # a Byzantine node does not lie to itself
             elif sender.behaviour == "nil_voter" and isinstance(message, Vote):
-                self._send(dst, _signed(replace(message, value_id=None)))
+                self._send(src, dst, _signed(replace(message, value_id=None)))
+            elif sender.behaviour == "withhold":
+                withheld = dst in self._side_b and isinstance(message, Vote) and message.kind == "precommit"
+                if not withheld:
+                    self._send(src, dst, message)
+                elif self.net.withhold_ms > 0:
+                    self._send(src, dst, message, extra_ms=self.net.withhold_ms)
             else:
-                self._send(dst, self._tamper(sender, message) if dst in self._side_b else message)
+                self._send(src, dst, self._tamper(sender, message) if dst in self._side_b else message)
 
     def _tamper(self, sender: Node, message: Proposal | Vote) -> Proposal | Vote:
         """What a Byzantine sender tells the other half of the network."""
@@ -377,18 +579,25 @@ class Simulation:
             return _signed(replace(message, value_id=other))
         return message
 
-    def _send(self, dst: int, message: Proposal | Vote) -> None:
+    def _send(self, src: int, dst: int, message: Proposal | Vote, *, extra_ms: int = 0) -> None:
         if self.rng.random() < self.net.loss:
             return
         copies = 2 if self.rng.random() < self.net.duplicate else 1
         for _ in range(copies):
-            delay = self.rng.randint(self.net.min_delay_ms, self.net.max_delay_ms)
-            self._push(delay, _Deliver(dst, message))
+            delay = self.rng.randint(self.net.min_delay_ms, self.net.max_delay_ms) + extra_ms
+            if self.net.late > 0 and self.rng.random() < self.net.late:
+                delay += self.rng.randint(self.net.max_delay_ms, self.net.late_ms)
+            self._push(delay, _Deliver(src, dst, message))
 
     # -- checks -------------------------------------------------------------------------------
 
     def honest_nodes(self) -> list[Node]:
         return [n for n in self.nodes if n.honest]
+
+    def honest_validators(self, height: int) -> list[int]:
+        """Indices of the honest nodes that are validators at ``height``."""
+        validators = self.validators_at(height)
+        return [i for i, n in enumerate(self.nodes) if n.honest and n.name in validators]
 
     def safety_violations(self) -> list[str]:
         """Agreement and validity over every honest node, plus anything seen during the run."""
@@ -405,7 +614,7 @@ class Simulation:
                     problems.append(f"height {h} decided {v!r}, never proposed as valid")
         return problems
 
-    def min_height(self, nodes: Sequence[int]) -> int:
+    def min_height(self, nodes: Iterable[int]) -> int:
         """Lowest committed height among ``nodes``."""
         return min(self.nodes[i].height for i in nodes)
 
