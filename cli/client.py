@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -22,13 +23,21 @@ def api_url(data_dir: Path, explicit: str | None, default_port: int = 8700) -> s
     """``--api`` wins; else the address a running ``traco up`` wrote into the data dir."""
     if explicit:
         return explicit.rstrip("/")
-    api_file = DataDir(data_dir).api_file
+    api_file = node_api_file(data_dir, "api.json")
     if api_file.exists():
         try:
             return str(json.loads(api_file.read_text())["url"]).rstrip("/")
         except (ValueError, KeyError):
             pass
     return f"http://127.0.0.1:{default_port}"
+
+
+def node_api_file(data_dir: Path, filename: str) -> Path:
+    """Where the node the CLI talks to wrote an API's address: node 0's in the data dir itself,
+    another node's (``--node`` or ``TRACO_NODE``) under ``nodes/<id>/``."""
+    node = os.environ.get("TRACO_NODE")
+    root = DataDir(data_dir).root
+    return root / "nodes" / node / filename if node else root / filename
 
 
 class Client:

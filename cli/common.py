@@ -9,7 +9,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 from rich.console import Console
 
-from traco.cli.client import ApiError, Client, api_url
+from traco.cli.client import ApiError, Client, api_url, node_api_file
 from traco.core import crypto
 from traco.core.settings import Settings
 from traco.schemas.receipt import Receipt
@@ -102,7 +102,7 @@ def service_client(data_dir: Path | None, service: str, explicit: str | None = N
     settings = settings_for(data_dir)
     if explicit:
         return Client(explicit.rstrip("/"))
-    info = DataDir(settings.data_dir).root / f"{service}-api.json"
+    info = node_api_file(settings.data_dir, f"{service}-api.json")
     try:
         return Client(str(json.loads(info.read_text())["url"]))
     except (FileNotFoundError, ValueError, KeyError):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -44,6 +45,19 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="TRACO trade-finance ledger",
 )
+
+
+@app.callback()
+def choose_node(
+    node: Annotated[
+        str | None, typer.Option("--node", envvar="TRACO_NODE", help="the node whose APIs to use [default: n0]")
+    ] = None,
+) -> None:
+    """TRACO trade-finance ledger."""
+    if node:
+        os.environ["TRACO_NODE"] = node
+
+
 keys_app = typer.Typer(no_args_is_help=True, help="Member keys")
 tx_app = typer.Typer(no_args_is_help=True, help="Transactions")
 chain_app = typer.Typer(no_args_is_help=True, help="The chain")
@@ -104,6 +118,18 @@ def serve_validator(index: Annotated[int, typer.Option(min=0)], data_dir: DataDi
 
     _logging()
     asyncio.run(run(settings_for(data_dir), index))
+
+
+@serve_app.command("node")
+def serve_node(
+    node: Annotated[str, typer.Option("--node", help="the node's registered id (n0, n1, …)")] = "n0",
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Run one node: its validator and its replica of every service, and their APIs."""
+    from traco.services.node.serve import serve_node as run
+
+    _logging()
+    asyncio.run(run(settings_for(data_dir), node))
 
 
 @serve_app.command("consensus")
@@ -260,8 +286,9 @@ def verify_proof(
 def audit_verify(
     data_dir: DataDirOpt = None,
     component: Annotated[
-        str, typer.Option(help="whose block store to audit (and whose record of results to compare)")
-    ] = "consensus",
+        str | None,
+        typer.Option(help="whose block store to audit (and whose record of results) [default: the node's chain]"),
+    ] = None,
     workers: Annotated[int, typer.Option(min=0, help="processes verifying signatures; 0 = one per core")] = 0,
     replay: Annotated[
         bool, typer.Option(help="re-execute the chain and its services to check every last_results_root")
@@ -277,7 +304,11 @@ def audit_verify(
     every service from genesis, each header's results root."""
     from traco.services.consensus.audit import run_audit_cli
 
-    code = run_audit_cli(settings_for(data_dir), component, workers or None, out, replay, from_topic)
+    settings = settings_for(data_dir)
+    if component is None:
+        node_chain = f"{os.environ.get('TRACO_NODE') or 'n0'}-chain"
+        component = node_chain if (settings.data_dir / node_chain).exists() else "consensus"
+    code = run_audit_cli(settings, component, workers or None, out, replay, from_topic)
     raise typer.Exit(code)
 
 

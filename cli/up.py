@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,11 +43,11 @@ def port_free(host: str, port: int) -> bool:
     return True
 
 
-async def create_topics(bootstrap: str, chain_id: str, tx_partitions: int) -> None:
+async def create_topics(bootstrap: str, chain_id: str, tx_partitions: int, nodes: Sequence[str] = ()) -> None:
     bus = KafkaEventBus(bootstrap, client_id="traco-up")
     await bus.start()
     try:
-        await bus.ensure_topics(chain_topics(chain_id, tx_partitions=tx_partitions))
+        await bus.ensure_topics(chain_topics(chain_id, tx_partitions=tx_partitions, nodes=nodes))
     finally:
         await bus.stop()
 
@@ -77,16 +78,14 @@ class Mesh:
             self.broker = TansuBroker(port=port, log_path=paths.logs / "broker.log")
             self.broker.start()
             self.bootstrap = self.broker.bootstrap
-        asyncio.run(create_topics(self.bootstrap, genesis.chain_id, settings.tx_partitions))
+        nodes = [n.id for n in genesis.node_list()]
+        asyncio.run(create_topics(self.bootstrap, genesis.chain_id, settings.tx_partitions, nodes))
         if not port_free(settings.api_host, settings.api_port):
             raise SystemExit(f"port {settings.api_port} is in use; set TRACO_API_PORT or stop what holds it")
-        for i in range(len(genesis.validators)):
-            self._spawn(f"validator-{i}", ["serve", "validator", "--index", str(i)])
-        for service in genesis.params.services:
-            self._spawn(service, ["serve", service])
-        self._spawn("consensus-api", ["serve", "consensus"])
+        for node_id in nodes:
+            self._spawn(f"node-{node_id}", ["serve", "node", "--node", node_id])
         url = f"http://{settings.api_host}:{settings.api_port}"
-        self._wait_for_api(url)
+        self._wait_for_api(url, first=f"node-{nodes[0]}")
         return url
 
     def _spawn(self, name: str, args: list[str]) -> None:
@@ -104,14 +103,12 @@ class Mesh:
                 start_new_session=True,
             )
 
-    def _wait_for_api(self, url: str, timeout: float = 60.0) -> None:
+    def _wait_for_api(self, url: str, first: str, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             dead = self.dead()
-            if "consensus-api" in dead:
-                raise SystemExit(
-                    f"the consensus API exited; see {DataDir(self.settings.data_dir).logs}/consensus-api.log"
-                )
+            if first in dead:
+                raise SystemExit(f"{first} exited; see {DataDir(self.settings.data_dir).logs}/{first}.log")
             try:
                 if httpx.get(f"{url}/status", timeout=1.0).is_success:
                     return
@@ -138,6 +135,10 @@ class Mesh:
             self.broker.stop()
 
 
+def first_node(mesh: Mesh) -> str:
+    return next(iter(mesh.children), "node-n0").removeprefix("node-")
+
+
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -153,11 +154,10 @@ def run_up(settings: Settings, validators: int) -> None:
         data = Path(settings.data_dir)
         console.print("[bold green]TRACO mesh is up[/]")
         console.print(f"  broker     {mesh.bootstrap}{'' if settings.kafka_bootstrap else ' (embedded Tansu)'}")
-        console.print(f"  API        {url}   (OpenAPI docs: {url}/docs)")
-        console.print(f"  validators {sum(1 for n in mesh.children if n.startswith('validator'))}")
+        console.print(f"  nodes      {', '.join(n.removeprefix('node-') for n in mesh.children)} (one process each)")
+        console.print(f"  API        {url}   (node {first_node(mesh)}; OpenAPI docs: {url}/docs)")
         for service in registry.ORDER:
-            if service in mesh.children:
-                console.print(f"  {service:<10} http://{settings.api_host}:{service_port(settings, service)}")
+            console.print(f"  {service:<10} http://{settings.api_host}:{service_port(settings, service)}")
         console.print(f"  data dir   {data.resolve()}   logs: {DataDir(data).logs.resolve()}")
         console.print(
             '  try        traco tx send --kind chain.anchor --payload \'{"digest": "<64 hex>", "label": "hello"}\''

@@ -12,9 +12,9 @@ admission list, and the same validator set for H+1: party's state at the end of 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 
-from traco.core.domain import DictState
+from traco.core.domain import DictState, StateView
 from traco.core.ports import BusMessage
 from traco.core.service_runtime import Upstream, genesis_writes
 from traco.core.topics import topic
@@ -26,10 +26,11 @@ class Admission:
 
     def __init__(self, genesis: Genesis) -> None:
         self.genesis_members = frozenset(m.public_key for m in genesis.members)
-        self.state: DictState | None = None
+        self.state: StateView | None = None
         self.time = genesis.genesis_time
         self.height = 0
         self.upstream: Upstream | None = None
+        self._local_height: Callable[[], int] | None = None
         if "party" in genesis.params.services:
             from traco.services import registry
 
@@ -38,9 +39,18 @@ class Admission:
             self.state = DictState(genesis_writes(party, registry.genesis_events(genesis)("party")))
             self._queries = importlib.import_module("traco.services.party.queries")
 
+    def follow_local(self, view: StateView, height: Callable[[], int]) -> None:
+        """Judge admission on this node's own party replica (same process): nothing read from
+        a topic is involved, so nothing forged on one can change who is admitted. Until the
+        replica has executed block 1 (which writes party's genesis state) the genesis state
+        built here stands in for it."""
+        self.state = _LocalParty(view, self.state, height)
+        self.upstream = None
+        self._local_height = height
+
     @property
     def follows_party(self) -> bool:
-        return self.upstream is not None
+        return self.upstream is not None or self._local_height is not None
 
     @property
     def checkpointed(self) -> int:
@@ -75,6 +85,11 @@ class Admission:
         """Judge key validity (rotations, suspensions) as of the chain's last block time."""
         self.time = block_time
 
+    @property
+    def party_height(self) -> int:
+        """The height of the party state admission is judged on."""
+        return self._local_height() if self._local_height is not None else self.height
+
     def offer(self, batch: Sequence[BusMessage], limit: int) -> None:
         """Messages from ``events.party``; events are applied once their height is checkpointed
         and not beyond ``limit`` (the chain height this node has reached)."""
@@ -86,8 +101,27 @@ class Admission:
 
     def advance(self, limit: int) -> None:
         """Apply checkpointed heights up to ``limit``: never ahead of this node's own chain."""
-        if self.upstream is None or self.state is None:
+        if self.upstream is None or not isinstance(self.state, DictState):
             return
         for height in range(self.height + 1, min(self.upstream.completed, limit) + 1):
             self.upstream.apply(height, self.state)
             self.height = height
+
+
+class _LocalParty:
+    """A node's party replica as admission reads it: its store once block 1 is executed, the
+    genesis state before."""
+
+    def __init__(self, store: StateView, genesis_state: StateView | None, height: Callable[[], int]) -> None:
+        self.store = store
+        self.genesis_state = genesis_state
+        self.height = height
+
+    def _view(self) -> StateView:
+        return self.store if self.height() > 0 or self.genesis_state is None else self.genesis_state
+
+    def get(self, key: str) -> bytes | None:
+        return self._view().get(key)
+
+    def scan(self, prefix: str) -> Iterator[tuple[str, bytes]]:
+        return self._view().scan(prefix)

@@ -33,7 +33,12 @@ MAX_ANSWERED_BLOCKS = 200
 
 
 class Publisher:
-    def __init__(self, ledger: Ledger, bus: EventBus, topics: wire.Topics, grace_s: float) -> None:
+    def __init__(
+        self, ledger: Ledger, bus: EventBus, topics: wire.Topics, grace_s: float, own_outputs: bool = False
+    ) -> None:
+        """``own_outputs``: this validator belongs to a node, whose chain receipts and events go
+        to its own topics at every commit (the block itself is still published once)."""
+        self.own_outputs = own_outputs
         self.ledger = ledger
         self.bus = bus
         self.topics = topics
@@ -50,7 +55,14 @@ class Publisher:
     async def committed(
         self, block: SealedBlock, result: BlockResult, traces: Mapping[str, bytes], publish_now: bool
     ) -> None:
-        outputs = wire.block_outputs(self.topics, block, result.receipts, result.events, result.checkpoint, traces)
+        if self.own_outputs:
+            # a node writes its own chain outputs every time; only the block is shared
+            await self.bus.publish_many(
+                wire.chain_outputs(self.topics, block, result.receipts, result.events, result.checkpoint, traces)
+            )
+            outputs = [wire.block_message(self.topics, block)]
+        else:
+            outputs = wire.block_outputs(self.topics, block, result.receipts, result.events, result.checkpoint, traces)
         if publish_now:
             await self.bus.publish_many(outputs)
             self.topic_height = max(self.topic_height, block.height)
@@ -92,9 +104,12 @@ class Publisher:
     async def republish(self, start: int, end: int) -> None:
         batch: list[OutgoingMessage] = []
         for block in self.ledger.blocks.blocks(start, end):
-            receipts, checkpoints = self.ledger.chain_results(block.height)
-            events = self.ledger.state.events(block.height)
-            batch += wire.block_outputs(self.topics, block, receipts, events, checkpoints[0])
+            if self.own_outputs:
+                batch.append(wire.block_message(self.topics, block))
+            else:
+                receipts, checkpoints = self.ledger.chain_results(block.height)
+                events = self.ledger.state.events(block.height)
+                batch += wire.block_outputs(self.topics, block, receipts, events, checkpoints[0])
             if len(batch) >= 500:
                 await self.bus.publish_many(batch)
                 batch = []

@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,18 +78,31 @@ class _Stats:
 
 
 class Validator:
-    def __init__(self, genesis: Genesis, ledger: Ledger, bus: EventBus, config: ValidatorConfig) -> None:
+    def __init__(
+        self,
+        genesis: Genesis,
+        ledger: Ledger,
+        bus: EventBus,
+        config: ValidatorConfig,
+        node_id: str | None = None,
+        after_commit: Callable[[SealedBlock], Awaitable[None]] | None = None,
+    ) -> None:
+        """Inside a node (``node_id``), the node's services run in this process: ``after_commit``
+        executes them and hands their results to the ledger, so no result is read from a topic;
+        refusals, dead letters and the chain's outputs go to the node's own topics."""
         self.genesis = genesis
         self.ledger = ledger
         self.bus = bus
         self.config = config
-        self.topics = wire.Topics(genesis.chain_id)
+        self.node_id = node_id
+        self.after_commit = after_commit
+        self.topics = wire.Topics(genesis.chain_id, node_id)
         self.me = crypto.public_key(config.private_key).hex()
         self._vset: tuple[tuple[ValidatorPower, ...], m.ValidatorSet, list[str]] | None = None
         self.signatures = SignatureCache()
         self.mempool = Mempool(genesis.params.max_nonce_gap, max_per_member=config.max_pending_per_member)
         self.intake = TxIntake(genesis, ledger, bus, self.topics, self.mempool, self.signatures, self._duty)
-        self.publisher = Publisher(ledger, bus, self.topics, config.publish_grace_s)
+        self.publisher = Publisher(ledger, bus, self.topics, config.publish_grace_s, own_outputs=node_id is not None)
         self.dead_letters = DeadLetters(ledger.state, bus, self.topics.dlq)
         self.sync = BlockSync(
             ledger, self.topics, bus, self.publisher, self.me, self._dead_letter_duty, self._commit_synced
@@ -134,7 +147,10 @@ class Validator:
 
     def _duty(self, number: int) -> bool:
         """Whether this validator writes the refusal or dead letter for a partition or offset:
-        one validator of the current set each, so they are not written n times."""
+        in a node, always (each node records what it refused); otherwise one validator of the
+        current set each, so they are not written n times to the shared topics."""
+        if self.node_id is not None:
+            return True
         members = self._current_set()[2]
         return self.me in members and number % len(members) == members.index(self.me)
 
@@ -144,7 +160,7 @@ class Validator:
         validator set are judged on it)."""
         admitted = self.ledger.admitted
         return self.ledger.tip.results_root is not None and (
-            not admitted.follows_party or admitted.height >= self.ledger.height
+            not admitted.follows_party or admitted.party_height >= self.ledger.height
         )
 
     def _next_validators(self, height: int) -> tuple[ValidatorPower, ...]:
@@ -232,7 +248,7 @@ class Validator:
 
     def _results_topics(self) -> list[tuple[str, str]]:
         """With executing services, their receipts and checkpoints are part of each block's results."""
-        if not self.ledger.services:
+        if not self.ledger.services or self.after_commit is not None:
             return []
         topics = [(self.topics.receipts, "receipts")]
         return topics + [(topic(self.genesis.chain_id, f"events.{s}"), "checkpoints") for s in self.ledger.services]
@@ -497,6 +513,8 @@ class Validator:
         traces = {tx.tx_id: t for tx in block.txs if (t := self.mempool.traceparent(tx.tx_id))}
         applied = self.ledger.apply(block)
         self.ledger.admitted.at_time(block.header.time)
+        if self.after_commit is not None:
+            await self.after_commit(block)  # the node's services execute it: results, admission
         self.ledger.admitted.advance(self.ledger.height)
         log.info(
             "sealed %d: %d txs, round %d, mempool %d, applied in %.0f ms",

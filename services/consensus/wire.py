@@ -13,7 +13,7 @@ import orjson
 
 from traco.core.boundary import Rejected, decode_model
 from traco.core.ports import OutgoingMessage
-from traco.core.topics import topic
+from traco.core.topics import node_topic, topic
 from traco.schemas.block import BlockHeader, SealedBlock
 from traco.schemas.consensus import BlockRequest, ProposalMessage, VoteMessage
 from traco.schemas.events import BlockProcessed, DomainEvent
@@ -31,15 +31,20 @@ _BY_TYPE: dict[str, type[ProposalMessage] | type[VoteMessage] | type[BlockReques
 
 
 class Topics:
-    """The topic names of one chain."""
+    """The topic names of one chain; a node's own outputs (receipts, the chain's events, dead
+    letters) go to its node-scoped topics when ``node_id`` is given (DESIGN §3)."""
 
-    def __init__(self, chain_id: str) -> None:
+    def __init__(self, chain_id: str, node_id: str | None = None) -> None:
         self.tx = topic(chain_id, "tx")
         self.consensus = topic(chain_id, "consensus")
         self.blocks = topic(chain_id, "blocks")
-        self.receipts = topic(chain_id, "receipts")
-        self.events_chain = topic(chain_id, "events.chain")
-        self.dlq = topic(chain_id, "dlq")
+
+        def own(name: str) -> str:
+            return node_topic(chain_id, node_id, name) if node_id is not None else topic(chain_id, name)
+
+        self.receipts = own("receipts")
+        self.events_chain = own("events.chain")
+        self.dlq = own("dlq")
 
 
 def vote_message(vote: m.Vote) -> VoteMessage:
@@ -110,7 +115,11 @@ def consensus_message(topics: Topics, message: ConsensusMessage) -> OutgoingMess
     return OutgoingMessage(topics.consensus, message.model_dump_json().encode(), height_key(height))
 
 
-def block_outputs(
+def block_message(topics: Topics, block: SealedBlock) -> OutgoingMessage:
+    return OutgoingMessage(topics.blocks, block.model_dump_json().encode(), height_key(block.height))
+
+
+def chain_outputs(
     topics: Topics,
     block: SealedBlock,
     receipts: list[Receipt],
@@ -118,14 +127,13 @@ def block_outputs(
     checkpoint: BlockProcessed,
     traces: Mapping[str, bytes] | None = None,
 ) -> list[OutgoingMessage]:
-    """The block, then its receipts and the chain's events and checkpoint.
+    """The chain's receipts, events and checkpoint of a block.
 
     A receipt carries the ``traceparent`` its transaction was submitted with (``traces``), so a
     trace follows a transaction from submission to its receipt across the Kafka hops.
     """
     traces = traces or {}
-    out = [OutgoingMessage(topics.blocks, block.model_dump_json().encode(), height_key(block.height))]
-    out += [
+    out = [
         OutgoingMessage(
             topics.receipts,
             r.model_dump_json().encode(),
@@ -137,6 +145,18 @@ def block_outputs(
     out += [OutgoingMessage(topics.events_chain, e.model_dump_json().encode(), e.aggregate_id.encode()) for e in events]
     out.append(OutgoingMessage(topics.events_chain, checkpoint.model_dump_json().encode(), height_key(block.height)))
     return out
+
+
+def block_outputs(
+    topics: Topics,
+    block: SealedBlock,
+    receipts: list[Receipt],
+    events: list[DomainEvent],
+    checkpoint: BlockProcessed,
+    traces: Mapping[str, bytes] | None = None,
+) -> list[OutgoingMessage]:
+    """The block, then its chain outputs."""
+    return [block_message(topics, block), *chain_outputs(topics, block, receipts, events, checkpoint, traces)]
 
 
 def receipt_message(topics: Topics, receipt: Receipt) -> OutgoingMessage:

@@ -75,13 +75,21 @@ class MeshProcesses:
         """An executing service (party, doc) as ``traco serve NAME`` runs it."""
         self.start(name, name)
 
+    def start_node(self, node_id: str) -> None:
+        """A node (validator and service replicas in one process) as ``traco up`` starts it."""
+        self.start(f"node-{node_id}", "node", "--node", node_id)
+
     def start_api(self) -> None:
         self.start("consensus-api", "consensus")
+        self.wait_for_api("consensus-api")
+
+    def wait_for_api(self, name: str) -> None:
+        """Until the consensus API of process ``name`` answers on ``self.url``."""
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            proc = self.procs["consensus-api"]
+            proc = self.procs[name]
             if proc.poll() is not None:
-                raise RuntimeError(f"API exited: {self.log('consensus-api')[-3000:]}")
+                raise RuntimeError(f"{name} exited: {self.log(name)[-3000:]}")
             try:
                 if httpx.get(f"{self.url}/status", timeout=1).is_success:
                     return
@@ -119,6 +127,22 @@ class MeshProcesses:
     def alive(self, name: str) -> bool:
         proc = self.procs.get(name)
         return proc is not None and proc.poll() is None
+
+
+@contextlib.contextmanager
+def running_nodes(data_dir: Path, bootstrap: str, genesis: Genesis, **env: str) -> Iterator[MeshProcesses]:
+    """Every node of the genesis, each one process, as ``traco up`` starts them; node 0's APIs
+    answer on the mesh's ``url`` (and the next ports). All stopped afterwards."""
+    nodes = [n.id for n in genesis.node_list()]
+    asyncio.run(create_topics(bootstrap, genesis.chain_id, 4, nodes))
+    processes = MeshProcesses(data_dir, bootstrap, **env)
+    for node_id in nodes:
+        processes.start_node(node_id)
+    processes.wait_for_api(f"node-{nodes[0]}")
+    try:
+        yield processes
+    finally:
+        processes.stop_all()
 
 
 @contextlib.contextmanager

@@ -1,0 +1,177 @@
+"""A node (DESIGN §6 Nodes): one member's installation in one process — a validator (or a
+non-voting observer) and its own replica of every executing service, under one node key.
+
+Why one process: a validator must take the results it votes on from its own node, never from
+whoever writes to a topic. Here they never touch Kafka on the way: when the validator commits
+block H (decided or synced), ``execute`` runs each service on it in the upstream order
+(party → doc), hands each service's events to its downstreams in memory, and gives the ledger
+every receipt and checkpoint, so the results root of H is this node's own computation. The
+validator then prevotes a proposal for H+1 only if its ``last_results_root`` is that root
+(``rules.check_header``), and admission is judged on the node's own party replica.
+
+What leaves the process: the shared ``blocks`` and ``consensus`` traffic, and the node's own
+topics — ``node.<id>.receipts``, ``node.<id>.events.<svc>`` (events, then the checkpoint
+signed by the node key), ``node.<id>.dlq``.
+
+Restart: the services catch up from the node's own block store before the validator starts,
+and the results of the tip are recomputed from the services' stores.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from traco.core.nodes import NodeKey
+from traco.core.ports import EventBus, StateStore
+from traco.core.service_exec import ServiceBlockResult
+from traco.core.service_runtime import ServiceRuntime
+from traco.schemas.block import SealedBlock
+from traco.schemas.genesis import Genesis
+from traco.services import registry
+from traco.services.consensus.ledger import Ledger
+from traco.services.consensus.validator import Validator, ValidatorConfig
+
+log = logging.getLogger(__name__)
+
+
+class ResultsDiverged(RuntimeError):
+    """A service of this node refused a block the chain sealed: its replica is not the chain's."""
+
+
+class Node:
+    def __init__(
+        self,
+        genesis: Genesis,
+        key: NodeKey,
+        ledger: Ledger,
+        service_stores: dict[str, StateStore],
+        bus: EventBus,
+        validator: ValidatorConfig | None,
+    ) -> None:
+        self.genesis = genesis
+        self.key = key
+        self.ledger = ledger
+        self.bus = bus
+        self.runtimes: dict[str, ServiceRuntime] = {
+            name: ServiceRuntime(
+                registry.domain(name),
+                genesis,
+                service_stores[name],
+                bus,
+                registry.upstream_domains(name),
+                registry.genesis_events(genesis),
+                node=key,
+            )
+            for name in genesis.params.services
+        }
+        if "party" in self.runtimes:
+            party = self.runtimes["party"]
+            ledger.admitted.follow_local(party.store, lambda: party.height)
+        self.validator = (
+            Validator(genesis, ledger, bus, validator, node_id=key.id, after_commit=self.execute)
+            if validator is not None
+            else None
+        )
+        self.stopped: str | None = None  # why this node stopped executing, if it did
+
+    @property
+    def id(self) -> str:
+        return self.key.id
+
+    # ------------------------------------------------------------------ executing
+
+    async def execute(self, block: SealedBlock) -> None:
+        """Run every service on ``block`` and give the ledger this node's results of it. Whatever
+        goes wrong stops this node's execution loudly: its validator then never votes on
+        results it did not compute."""
+        if self.stopped is not None:
+            return
+        try:
+            await self._execute(block)
+        except Exception as exc:
+            log.exception("executing block %d failed", block.height)
+            self._stop(f"executing block {block.height} failed: {exc!r}")
+
+    async def _execute(self, block: SealedBlock) -> None:
+        results: list[ServiceBlockResult] = []
+        for name, runtime in self.runtimes.items():
+            if runtime.height >= block.height:
+                results.append(self._stored_result(runtime, block.height))
+                continue
+            self._feed_upstreams(runtime, block.height)
+            problem = runtime.check(block)
+            if problem:
+                self._stop(f"{name} refuses block {block.height} the chain sealed: {problem}")
+                return
+            result = runtime.execute(block)
+            await runtime.publish(result)
+            results.append(result)
+            async with runtime.progress:
+                runtime.progress.notify_all()
+        for result in results:
+            for receipt in result.receipts:
+                self.ledger.offer_receipt(receipt)
+            self.ledger.offer_checkpoint(result.checkpoint)
+        if self.ledger.tip.height == block.height and self.ledger.tip.results_root is None:
+            self._stop(f"the results of block {block.height} are incomplete: {self.ledger.waiting_for()}")
+
+    def _feed_upstreams(self, runtime: ServiceRuntime, height: int) -> None:
+        """The upstreams' events of ``height - 1``, from their replicas in this process."""
+        previous = height - 1
+        if previous < 1:
+            return
+        for name, upstream in runtime.upstream.items():
+            if previous in upstream.verified:
+                continue
+            source = self.runtimes[name]
+            digest = source.store.state_digest(previous)
+            if digest is None:
+                raise RuntimeError(
+                    f"{name} has not executed {previous}, needed by {runtime.domain.service} at {height}"
+                )
+            upstream.accept_local(previous, source.store.events(previous), digest)
+
+    @staticmethod
+    def _stored_result(runtime: ServiceRuntime, height: int) -> ServiceBlockResult:
+        """What a service already executed (before a restart), as its store holds it."""
+        return ServiceBlockResult(
+            height=height,
+            receipts=tuple(runtime.store.receipts(height)),
+            events=tuple(runtime.store.events(height)),
+            writes={},
+            checkpoint=runtime.checkpoint(height),
+        )
+
+    def _stop(self, reason: str) -> None:
+        """Stop executing loudly rather than vote on results this node cannot stand behind."""
+        if self.stopped is None:
+            self.stopped = reason
+            log.critical("node %s stops executing: %s; rebuild its service stores from the blocks", self.id, reason)
+
+    # ------------------------------------------------------------------ starting
+
+    async def catch_up(self) -> None:
+        """Bring every service to the ledger's height from the node's own block store, and the
+        ledger's pending results of the tip from the services."""
+        lowest = min((r.height for r in self.runtimes.values()), default=self.ledger.height)
+        if lowest > self.ledger.height:
+            self._stop(f"a service store is at height {lowest}, beyond the block store's {self.ledger.height}")
+            return
+        for runtime in self.runtimes.values():
+            await runtime.republish_missing()
+        start = max(1, lowest + 1) if lowest < self.ledger.height else self.ledger.height
+        if self.ledger.height == 0:
+            return
+        if lowest < self.ledger.height:
+            log.info("node %s: services catch up from height %d to %d", self.id, lowest + 1, self.ledger.height)
+        for block in self.ledger.blocks.blocks(start, self.ledger.height):
+            await self.execute(block)
+
+    def services_at(self) -> dict[str, int]:
+        return {name: runtime.height for name, runtime in self.runtimes.items()}
+
+
+def node_components(node_id: str, services: Sequence[str]) -> dict[str, str]:
+    """The storage component of each of a node's stores: ``<id>-chain``, ``<id>-<service>``."""
+    return {"chain": f"{node_id}-chain", **{s: f"{node_id}-{s}" for s in services}}

@@ -1,0 +1,153 @@
+"""``traco serve node --node ID``: one node as one process (what ``traco up`` starts four of).
+
+The node's validator and service replicas run as tasks of one event loop (``node.py``), and
+the process serves the node's APIs: consensus on ``api_port + 10 × i``, party and doc on the
+next ports (``i`` is the node's place in the genesis node list, so node 0 answers on 8700,
+8701, 8702 by default). Node 0 also writes the API addresses into the data dir, where the CLI
+finds them; every node writes its own under ``nodes/<id>/``.
+
+Stores: ``<data-dir>/<id>-chain/`` (blocks and chain state) and ``<id>-<service>/``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+from pathlib import Path
+
+import uvicorn
+from fastapi import FastAPI
+
+from traco.core import crypto
+from traco.core.adapters.factory import open_block_store, open_state_store
+from traco.core.nodes import NodeKey
+from traco.core.settings import Settings
+from traco.core.supervise import run_all
+from traco.core.topics import chain_topics
+from traco.core.tracing import configure_tracing
+from traco.schemas.genesis import Genesis
+from traco.services import registry
+from traco.services.consensus import machine as m
+from traco.services.consensus.api import ApiState, create_app
+from traco.services.consensus.follower import Follower
+from traco.services.consensus.genesis import DataDir, load_genesis
+from traco.services.consensus.ledger import Ledger
+from traco.services.consensus.runtime import make_bus, storage_config, until_signalled
+from traco.services.consensus.validator import ValidatorConfig
+from traco.services.node.node import Node, node_components
+from traco.services.serve import create_service_app
+
+log = logging.getLogger(__name__)
+
+
+def node_key_file(paths: DataDir, genesis: Genesis, node_id: str) -> Path:
+    """A validator node's key is its validator key; another node's is ``keys/<id>.key``."""
+    node = genesis.node(node_id)
+    for i, validator in enumerate(genesis.validators):
+        if validator.public_key == node.public_key:
+            return paths.validator_key(i)
+    return paths.keys / f"{node_id}.key"
+
+
+def node_ports(settings: Settings, genesis: Genesis, node_id: str) -> dict[str, int]:
+    index = [n.id for n in genesis.node_list()].index(node_id)
+    base = settings.api_port + 10 * index
+    return {"consensus": base, **{s: base + 1 + registry.ORDER.index(s) for s in genesis.params.services}}
+
+
+def all_topics(settings: Settings, genesis: Genesis) -> list:  # type: ignore[type-arg]
+    return chain_topics(
+        genesis.chain_id, tx_partitions=settings.tx_partitions, nodes=[n.id for n in genesis.node_list()]
+    )
+
+
+async def serve_node(settings: Settings, node_id: str) -> None:
+    configure_tracing(f"traco-node-{node_id}")
+    paths = DataDir(settings.data_dir)
+    genesis = load_genesis(paths.genesis)
+    registered = genesis.node(node_id)
+    private_key = crypto.read_key_file(node_key_file(paths, genesis, node_id))
+    key = NodeKey(node_id, private_key)
+    if key.public_key != registered.public_key:
+        raise SystemExit(f"the key file of node {node_id} is not the key the genesis registers for it")
+    config = storage_config(settings)
+    components = node_components(node_id, genesis.params.services)
+    chain = components["chain"]
+    ledger = Ledger(genesis, open_block_store(config, chain), open_state_store(config, chain))
+    stores = {s: open_state_store(config, components[s]) for s in genesis.params.services}
+    bus = make_bus(settings, f"node-{node_id}")
+    await bus.start()
+    try:
+        await bus.ensure_topics(all_topics(settings, genesis))
+        index = next((i for i, v in enumerate(genesis.validators) if v.public_key == key.public_key), None)
+        validator = (
+            ValidatorConfig(
+                index=index,
+                private_key=private_key,
+                timing=m.TimingConfig(
+                    propose_ms=settings.timeout_propose_ms,
+                    prevote_ms=settings.timeout_prevote_ms,
+                    precommit_ms=settings.timeout_precommit_ms,
+                    delta_ms=settings.timeout_delta_ms,
+                ),
+                empty_block_interval_s=settings.empty_block_interval_s,
+                publish_grace_s=settings.publish_grace_s,
+            )
+            if index is not None
+            else None
+        )
+        if validator is None:
+            raise SystemExit(f"node {node_id} is not a validator; observer nodes are not runnable yet")
+        node = Node(genesis, key, ledger, stores, bus, validator)
+        await node.catch_up()
+        assert node.validator is not None
+        log.info("node %s at height %d, services %s", node_id, ledger.height, node.services_at())
+        ports = node_ports(settings, genesis, node_id)
+        consensus_api = ApiState(Follower(ledger, bus), bus, settings.max_body_bytes)
+        apps: dict[str, FastAPI] = {"consensus": create_app(consensus_api)}
+        apps.update({name: create_service_app(runtime) for name, runtime in node.runtimes.items()})
+        servers = [
+            uvicorn.Server(
+                uvicorn.Config(app, host=settings.api_host, port=ports[name], log_level="warning", lifespan="off")
+            )
+            for name, app in apps.items()
+        ]
+        written = _write_api_files(paths, settings, genesis, node_id, ports)
+        loop = asyncio.get_running_loop()
+        tasks = [loop.create_task(node.validator.run())] + [loop.create_task(s.serve()) for s in servers]
+
+        async def everything() -> None:
+            await run_all(tasks)
+
+        try:
+            await until_signalled(loop.create_task(everything()))
+        finally:
+            for path in written:
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+    finally:
+        await bus.stop()
+        ledger.close()
+        for store in stores.values():
+            store.close()
+
+
+def _write_api_files(
+    paths: DataDir, settings: Settings, genesis: Genesis, node_id: str, ports: dict[str, int]
+) -> list[Path]:
+    """Where the CLI finds the APIs: node 0's in the data dir itself, every node's under nodes/."""
+    own = paths.root / "nodes" / node_id
+    own.mkdir(parents=True, exist_ok=True)
+    written = []
+    first = genesis.node_list()[0].id == node_id
+    for name, port in ports.items():
+        record = json.dumps({"url": f"http://{settings.api_host}:{port}", "pid": os.getpid(), "node": node_id}) + "\n"
+        filename = "api.json" if name == "consensus" else f"{name}-api.json"
+        targets = [own / filename] + ([paths.root / filename] if first else [])
+        for target in targets:
+            target.write_text(record)
+            written.append(target)
+    return written
