@@ -49,6 +49,7 @@ class BlockSync:
         self.dead_letter = dead_letter  # writes once, by the validator whose duty it is
         self.commit = commit  # applies a checked block as if this node had decided it
         self.early: dict[int, SealedBlock] = {}
+        self.diverged_at: int | None = None  # the height whose results this node computed otherwise
 
     async def on_message(self, message: BusMessage) -> None:
         decoded = wire.decode_block(message.value)
@@ -58,14 +59,17 @@ class BlockSync:
         if decoded.height <= self.ledger.height:
             return
         if decoded.height == self.ledger.height + 1:
-            await self.try_apply(decoded)
+            await self.try_apply(decoded, message)
         elif len(self.early) < MAX_EARLY_BLOCKS or decoded.height < max(self.early):
             self.early[decoded.height] = decoded
             if len(self.early) > MAX_EARLY_BLOCKS:
                 del self.early[max(self.early)]
 
-    async def try_apply(self, block: SealedBlock) -> bool:
+    async def try_apply(self, block: SealedBlock, message: BusMessage | None = None) -> bool:
         problem = self.ledger.check_sealed(block)
+        if problem and "last_results_root" in problem and block.height > 1:
+            await self._diverged(block, message)
+            return False
         if problem:
             log.warning("ignoring block %d from the blocks topic: %s", block.height, problem)
             return False
@@ -73,6 +77,23 @@ class BlockSync:
         self.publisher.saw_block(block.height)
         await self.commit(block)
         return True
+
+    async def _diverged(self, block: SealedBlock, message: BusMessage | None) -> None:
+        """A block whose commit verifies but whose header commits to other results of the block
+        before than this node computed: this node's services diverge from the chain. Said once,
+        loudly (log, dead letter); the node stops here instead of forking."""
+        height = block.height - 1
+        if self.diverged_at == height:
+            return
+        self.diverged_at = height
+        reason = (
+            f"results diverge: block {block.height}, sealed by the validators, commits to results of block "
+            f"{height} that differ from this node's own ({self.ledger.tip.results_root}); this node stops at "
+            f"{height} until its service stores are rebuilt from the blocks"
+        )
+        log.critical(reason)
+        if message is not None:
+            await self.dead_letter(message, reason)
 
     async def apply_early(self) -> None:
         """Blocks that arrived early, now that the tip has moved."""

@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import httpx
@@ -58,11 +58,11 @@ class MeshProcesses:
         env.update(self.extra_env)
         return env
 
-    def start(self, name: str, *args: str) -> None:
+    def start(self, name: str, *args: str, module: str = "traco.cli.main", **env: str) -> None:
         with (DataDir(self.data_dir).logs / f"{name}.log").open("ab") as log:
             self.procs[name] = subprocess.Popen(
-                [sys.executable, "-m", "traco.cli.main", "serve", *args],
-                env=self.env(),
+                [sys.executable, "-m", module, "serve", *args],
+                env={**self.env(), **env},
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
@@ -75,9 +75,10 @@ class MeshProcesses:
         """An executing service (party, doc) as ``traco serve NAME`` runs it."""
         self.start(name, name)
 
-    def start_node(self, node_id: str) -> None:
-        """A node (validator and service replicas in one process) as ``traco up`` starts it."""
-        self.start(f"node-{node_id}", "node", "--node", node_id)
+    def start_node(self, node_id: str, module: str = "traco.cli.main", **env: str) -> None:
+        """A node (validator and service replicas in one process) as ``traco up`` starts it;
+        ``module`` may name a test wrapper around the CLI (e.g. one that injects a fault)."""
+        self.start(f"node-{node_id}", "node", "--node", node_id, module=module, **env)
 
     def start_api(self) -> None:
         self.start("consensus-api", "consensus")
@@ -130,14 +131,22 @@ class MeshProcesses:
 
 
 @contextlib.contextmanager
-def running_nodes(data_dir: Path, bootstrap: str, genesis: Genesis, **env: str) -> Iterator[MeshProcesses]:
+def running_nodes(
+    data_dir: Path,
+    bootstrap: str,
+    genesis: Genesis,
+    modules: Mapping[str, str] | None = None,
+    node_env: Mapping[str, Mapping[str, str]] | None = None,
+) -> Iterator[MeshProcesses]:
     """Every node of the genesis, each one process, as ``traco up`` starts them; node 0's APIs
-    answer on the mesh's ``url`` (and the next ports). All stopped afterwards."""
+    answer on the mesh's ``url`` (and the next ports). ``modules`` and ``node_env`` change how
+    given nodes start (a fault-injecting wrapper, a hash seed). All stopped afterwards."""
     nodes = [n.id for n in genesis.node_list()]
     asyncio.run(create_topics(bootstrap, genesis.chain_id, 4, nodes))
-    processes = MeshProcesses(data_dir, bootstrap, **env)
+    processes = MeshProcesses(data_dir, bootstrap)
     for node_id in nodes:
-        processes.start_node(node_id)
+        module = (modules or {}).get(node_id, "traco.cli.main")
+        processes.start_node(node_id, module, **(node_env or {}).get(node_id, {}))
     processes.wait_for_api(f"node-{nodes[0]}")
     try:
         yield processes
