@@ -80,3 +80,9 @@ async def wait_for_height(progress: asyncio.Condition, height: Callable[[], int]
     except TimeoutError:
         return False
     return True
+
+
+def loop_time() -> float:
+    """The event loop's clock: monotonic, and virtual where a test runs the loop on virtual time
+    (so timeouts, grace periods and back-offs can all be simulated)."""
+    return asyncio.get_running_loop().time()

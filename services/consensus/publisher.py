@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Mapping
 
 from traco.core.ports import EventBus, OutgoingMessage
-from traco.core.positions import last_message
+from traco.core.positions import last_message, loop_time
 from traco.schemas.block import SealedBlock
 from traco.schemas.consensus import BlockRequest
 from traco.services.consensus import wire
@@ -67,10 +66,10 @@ class Publisher:
             await self.bus.publish_many(outputs)
             self.topic_height = max(self.topic_height, block.height)
         elif self.topic_height < block.height:
-            self.pending[block.height] = (time.monotonic() + self.grace_s, outputs)
+            self.pending[block.height] = (loop_time() + self.grace_s, outputs)
 
     async def on_tick(self) -> None:
-        now = time.monotonic()
+        now = loop_time()
         for height, (deadline, outputs) in list(self.pending.items()):
             if height <= self.topic_height:
                 del self.pending[height]
@@ -120,7 +119,7 @@ class Publisher:
         end = min(request.to_height, self.ledger.height, request.from_height + MAX_ANSWERED_BLOCKS - 1)
         if request.from_height > end:
             return
-        now = time.monotonic()
+        now = loop_time()
         if self.answered.get(request.from_height, 0.0) > now - 2.0:
             return  # already answered this gap a moment ago
         self.answered = {h: t for h, t in self.answered.items() if t > now - 2.0}

@@ -14,10 +14,10 @@ the gap is asked for with a ``BlockRequest`` on ``consensus``.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Awaitable, Callable
 
 from traco.core.ports import BusMessage, EventBus
+from traco.core.positions import loop_time
 from traco.schemas.block import SealedBlock
 from traco.schemas.consensus import BlockRequest
 from traco.services.consensus import wire
@@ -103,7 +103,7 @@ class BlockSync:
 
     async def request_gap(self, stalled_s: float, last_progress: float) -> bool:
         """Ask validators to republish the blocks between the tip and the early ones; True if asked."""
-        if not self.early or time.monotonic() - last_progress <= stalled_s:
+        if not self.early or loop_time() - last_progress <= stalled_s:
             return False
         request = BlockRequest(from_height=self.ledger.height + 1, to_height=min(self.early) - 1, requester=self.me)
         if request.to_height < request.from_height:

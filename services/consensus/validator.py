@@ -34,6 +34,7 @@ import orjson
 
 from traco.core import crypto
 from traco.core.ports import BusMessage, EventBus, StartAt, StateStore
+from traco.core.positions import loop_time
 from traco.core.supervise import run_all, supervised
 from traco.core.topics import topic
 from traco.schemas.block import Commit, CommitSig, SealedBlock
@@ -111,7 +112,7 @@ class Validator:
         self.future_proposals: list[ProposalMessage] = []
         self.want_value: tuple[int, int] | None = None
         self.last_had_txs = False
-        self.last_progress = self.last_block_at = self.last_purge = time.monotonic()
+        self.last_progress = self.last_block_at = self.last_purge = 0.0  # loop time; set in run()
         self.seen_height_traffic: set[int] = set()
         self.party_topic = topic(genesis.chain_id, "events.party")
         self.inbox: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
@@ -179,6 +180,7 @@ class Validator:
 
     async def run(self) -> None:
         """Run until cancelled; raises ``SupervisorGaveUp`` if a reader keeps failing."""
+        self.last_progress = self.last_block_at = self.last_purge = loop_time()
         await self.intake.forget_reports_of_another_broker()
         await self.publisher.fill_topic(self.config.index)
         loop = asyncio.get_running_loop()
@@ -445,10 +447,10 @@ class Validator:
             self.last_had_txs
             or next_height in self.seen_height_traffic
             or self.mempool.has_ready(self.ledger.chain_nonce)
-            or (interval > 0 and time.monotonic() - self.last_block_at >= interval)
+            or (interval > 0 and loop_time() - self.last_block_at >= interval)
         ):
             await self._feed(m.StartHeight(next_height, self.vset))
-            self.last_progress = time.monotonic()
+            self.last_progress = loop_time()
 
     async def _maybe_propose(self) -> None:
         if self.want_value is None:
@@ -509,7 +511,7 @@ class Validator:
         self.state = m.initial_state(self.me, self.config.timing)
 
     async def _commit(self, block: SealedBlock, publish_now: bool) -> None:
-        started = time.monotonic()
+        started = time.perf_counter()
         traces = {tx.tx_id: t for tx in block.txs if (t := self.mempool.traceparent(tx.tx_id))}
         applied = self.ledger.apply(block)
         self.ledger.admitted.at_time(block.header.time)
@@ -522,14 +524,14 @@ class Validator:
             len(block.txs),
             block.header.round,
             len(self.mempool),
-            (time.monotonic() - started) * 1000,
+            (time.perf_counter() - started) * 1000,
         )
         self.stats.decided += 1
         self.candidates.clear()
         self.seen_height_traffic = {h for h in self.seen_height_traffic if h > block.height}
         stale = self.mempool.remove_sealed(block.txs, self.ledger.chain_nonce)
         self.last_had_txs = bool(block.txs)
-        self.last_block_at = self.last_progress = time.monotonic()
+        self.last_block_at = self.last_progress = loop_time()
         await self.publisher.committed(block, applied.result, traces, publish_now)
         if stale:
             await self.intake.refuse_pending(
@@ -550,7 +552,7 @@ class Validator:
     # ------------------------------------------------------------------ housekeeping
 
     async def _on_tick(self) -> None:
-        now = time.monotonic()
+        now = loop_time()
         await self.publisher.on_tick()
         if now - self.last_purge > PURGE_EVERY_S:
             self.last_purge = now
