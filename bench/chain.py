@@ -1,6 +1,7 @@
 """Chain benchmark (``make bench``): sealed tx/s, latency at a fixed load, audit speed.
 
-One run, on the real Tansu broker with four validator processes, as ``traco up`` runs them:
+One run, on the real Tansu broker with four node processes (validator and services each), as
+``traco up`` runs them:
 
 1. sealed throughput: pre-signed ``chain.anchor`` transactions from 64 members are produced to
    the ``tx`` topic as fast as the broker takes them; the rate is transactions whose accepted
@@ -9,7 +10,9 @@ One run, on the real Tansu broker with four validator processes, as ``traco up``
 2. latency: a fixed offered load (1,000 tx/s by default) for a few seconds, p50/p99 from
    produce to receipt;
 3. audit: ``audit verify`` of the whole chain that the run produced, in tx/s;
-4. the Ed25519 ceiling measured in the same run: verifications/s on one core × cores ÷
+4. each node process's CPU seconds while it sealed the throughput load, per 1,000 transactions
+   and as a multiple of one Ed25519 verification;
+5. the Ed25519 ceiling measured in the same run: verifications/s on one core × cores ÷
    verifications per transaction (each of the n validators verifies each transaction once;
    the audit verifies it once).
 
@@ -164,6 +167,15 @@ def ed25519_rate(seconds: float = 2.0) -> float:
     return count / (time.perf_counter() - start)
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used (Linux /proc), 0 if it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(values: list[float], p: float) -> float:
     if not values:
         return float("nan")
@@ -190,7 +202,7 @@ async def main_async(args: argparse.Namespace) -> int:
         nonces: dict[int, int] = {}
         try:
             await asyncio.to_thread(mesh.start, args.validators)
-            topics = wire.Topics(CHAIN)
+            topics = wire.Topics(CHAIN, "n0")  # node n0's receipts: what a member reads
             bus = KafkaEventBus(broker.bootstrap, client_id="bench", linger_ms=5)
             await bus.start()
             watch = ReceiptWatch()
@@ -199,7 +211,9 @@ async def main_async(args: argparse.Namespace) -> int:
             warm = make_txs(keys, 200, nonces, "warm")
             await throughput(bus, topics, watch, warm)
             print(f"offering {args.txs} signed chain.anchor transactions as fast as possible…")
+            cpu_before = {name: process_cpu_seconds(p.pid) for name, p in mesh.children.items()}
             sealed_rate = await throughput(bus, topics, watch, make_txs(keys, args.txs, nonces, "load"))
+            cpu = {name: process_cpu_seconds(p.pid) - cpu_before[name] for name, p in mesh.children.items()}
             print(f"offering {args.rate} tx/s for {args.seconds}s…")
             lat = await latency(bus, topics, watch, make_txs(keys, args.rate * args.seconds, nonces, "lat"), args.rate)
             print(f"offering {args.light_rate} tx/s for {args.seconds}s…")
@@ -212,11 +226,11 @@ async def main_async(args: argparse.Namespace) -> int:
             broker.stop()
         config = StorageConfig(backend="sqlite", data_dir=data_dir)
         start = time.perf_counter()
-        report = audit_chain(config, "validator-0", genesis, workers=cores, replay=False)
+        report = audit_chain(config, "n0-chain", genesis, workers=cores, replay=False)
         audit_s = time.perf_counter() - start
         audit_rate = report.txs / audit_s if audit_s else 0.0
         start = time.perf_counter()
-        replayed = audit_chain(config, "validator-0", genesis, workers=cores, replay=True)
+        replayed = audit_chain(config, "n0-chain", genesis, workers=cores, replay=True)
         replay_s = time.perf_counter() - start
         replay_rate = replayed.txs / replay_s if replay_s else 0.0
         verify = ed25519_rate()
@@ -254,6 +268,16 @@ async def main_async(args: argparse.Namespace) -> int:
                 f"{audit_rate / audit_ceiling:.2f} of {audit_ceiling:,.0f}",
             ),
         ]
+        verify_us = 1e6 / verify
+        for name, seconds in sorted(cpu.items()):
+            per_tx_us = seconds / args.txs * 1e6
+            rows.append(
+                (
+                    f"CPU of {name} while sealing the {args.txs:,} (s per 1,000 tx)",
+                    f"{seconds / args.txs * 1000:.3f} s",
+                    f"{per_tx_us:,.0f} µs/tx = {per_tx_us / verify_us:.1f} × one verify",
+                )
+            )
         width = max(len(r[0]) for r in rows)
         print()
         print(f"{'measure'.ljust(width)}  {'value':>16}  ratio to ceiling")

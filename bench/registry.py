@@ -31,6 +31,7 @@ from traco.core.adapters.kafka import KafkaEventBus
 from traco.core.adapters.memory_store import MemoryStateStore
 from traco.core.broker import TansuBroker, free_port
 from traco.core.errors import BusError
+from traco.core.nodes import NodeKey
 from traco.core.ports import OutgoingMessage
 from traco.core.service_runtime import ServiceRuntime
 from traco.core.settings import Settings
@@ -76,9 +77,12 @@ async def offer(bus: KafkaEventBus, topics: wire.Topics, watch: Receipts, txs: l
 
 
 async def rebuild(bootstrap: str, data_dir: Path, service: str, height: int) -> tuple[float, float, int]:
-    genesis = load_genesis(DataDir(data_dir).genesis)
+    paths = DataDir(data_dir)
+    genesis = load_genesis(paths.genesis)
     bus = KafkaEventBus(bootstrap, client_id=f"rebuild-{service}")
     await bus.start()
+    # a replica of node n0's service, trusting n0's signed checkpoints for its upstreams (its
+    # republished outputs are byte-identical to n0's, so readers drop them as duplicates)
     runtime = ServiceRuntime(
         registry.domain(service),
         genesis,
@@ -86,6 +90,7 @@ async def rebuild(bootstrap: str, data_dir: Path, service: str, height: int) -> 
         bus,
         registry.upstream_domains(service),
         registry.genesis_events(genesis),
+        node=NodeKey("n0", crypto.read_key_file(paths.validator_key(0))),
     )
     start = time.perf_counter()
     task = asyncio.create_task(runtime.run())
@@ -118,7 +123,7 @@ async def main_async(args: argparse.Namespace) -> int:
             pub = {n: crypto.public_key(k).hex() for n, k in keys.items()}
             try:
                 await asyncio.to_thread(mesh.start, 4)
-                topics = wire.Topics(genesis.chain_id)
+                topics = wire.Topics(genesis.chain_id, "n0")
                 bus = KafkaEventBus(broker.bootstrap, client_id="bench")
                 await bus.start()
                 watch = Receipts()
@@ -193,7 +198,7 @@ async def main_async(args: argparse.Namespace) -> int:
 def _chain_height(data_dir: Path) -> int:
     from traco.core.adapters.factory import StorageConfig, open_block_store
 
-    store = open_block_store(StorageConfig(backend="sqlite", data_dir=data_dir), "validator-0", readonly=True)
+    store = open_block_store(StorageConfig(backend="sqlite", data_dir=data_dir), "n0-chain", readonly=True)
     try:
         return store.height()
     finally:

@@ -18,9 +18,11 @@ from collections.abc import Container, Iterable, Mapping, Sequence
 from typing import Any
 
 from traco.core import crypto, merkle
+from traco.core.smt import verify_state_proof
 from traco.schemas.block import BlockHeader, Commit, vote_sign_bytes
 from traco.schemas.genesis import HasPower, ValidatorPower, validator_set, validator_set_hash
 from traco.schemas.proof import TxProof, ValidatorChange
+from traco.schemas.state_proof import StateValueProof
 
 Validators = Sequence[HasPower]
 
@@ -247,3 +249,34 @@ def _verify_result(proof: TxProof, validators: Validators) -> str | None:
     ):
         return "the receipt is not in the next header's last_results_root"
     return None
+
+
+def verify_state_value_proof(
+    proof: StateValueProof, validators: Validators, chain_id: str, service: str, key: str
+) -> str | None:
+    """Whether ``proof`` shows, from the trusted validator set alone, that ``service``'s key
+    ``key`` held ``proof.value`` after block ``proof.height`` on chain ``chain_id`` (None if it
+    does, else why not). A proof of another chain, service, key, height or value never passes."""
+    if proof.chain_id != chain_id or proof.header.chain_id != chain_id:
+        return f"the proof is for chain {proof.chain_id!r}, not {chain_id!r}"
+    if proof.service != service or proof.checkpoint.service != service:
+        return f"the proof is about service {proof.checkpoint.service!r}, not {service!r}"
+    if proof.key != key:
+        return "the proof is about another key"
+    if proof.checkpoint.height != proof.height or proof.header.height != proof.height + 1:
+        return "the checkpoint, the header and the proof's height do not line up"
+    if proof.checkpoint.state_root is None:
+        return "the checkpoint commits to no state root"
+    at_height = follow_changes(validators, proof.validator_changes, proof.header.height)
+    if isinstance(at_height, str):
+        return at_height
+    problem = verify_commit(proof.header, proof.commit, at_height)
+    if problem:
+        return problem
+    leaf = merkle.leaf_hash(proof.checkpoint.canonical_bytes())
+    path = [bytes.fromhex(h) for h in proof.path]
+    if not merkle.verify_inclusion(leaf, proof.index, proof.size, path, bytes.fromhex(proof.header.last_results_root)):
+        return "the checkpoint is not in the next header's last_results_root"
+    value = None if proof.value is None else bytes.fromhex(proof.value)
+    problem = verify_state_proof(bytes.fromhex(proof.checkpoint.state_root), key, value, proof.state)
+    return None if problem is None else f"state: {problem}"

@@ -10,8 +10,8 @@ Each checkpoint commits to ``{service, height, state_digest, receipts_root, stat
   (``smt/``). So a balance, a hold or a pledge can be proven against a signed checkpoint.
 
 The tree's nodes are stored in the service's own store under ``smt/<hex hash>``, written in the
-same storage transaction as the state they commit to; nodes the new root no longer reaches
-are deleted (one version kept: proofs are served for the latest height).
+same storage transaction as the state they commit to; nodes a new root no longer reaches are
+deleted one height later, so the tree of the height before the last stays provable.
 
 The runtime, the replaying auditor and the tests all call ``commit_state`` and ``seal``, so
 they cannot disagree about a root.
@@ -19,8 +19,11 @@ they cannot disagree about a root.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 from collections.abc import Mapping, Sequence
+
+import orjson
 
 from traco.core import merkle
 from traco.core.domain import StateView
@@ -30,6 +33,8 @@ from traco.schemas.receipt import Receipt
 
 SMT_PREFIX = "smt/"
 STATE_ROOT_KEY = "runtime/state_root"
+STALE_KEY = "runtime/stale_nodes"
+UNDO_KEY = "runtime/undo"
 NOT_STATE = ("runtime/", "up/", SMT_PREFIX)
 """Key prefixes that are not part of a service's own state."""
 
@@ -57,12 +62,41 @@ def stored_root(view: StateView) -> bytes:
 
 def commit_state(view: StateView, writes: Mapping[str, bytes | None]) -> tuple[bytes, dict[str, bytes | None]]:
     """The new state root after ``writes`` on top of ``view`` (the state of the height before),
-    and the writes that store it: new nodes, deleted stale nodes, the root itself."""
-    update = StateTree(StoredNodes(view)).apply(stored_root(view), own_changes(writes))
-    out: dict[str, bytes | None] = {SMT_PREFIX + h.hex(): None for h in update.stale}
+    and the writes that store it: new nodes, the root itself, and what keeps the height before
+    provable one height longer (its stale nodes are deleted a height late, and the changed keys'
+    previous values are kept in ``runtime/undo``): a proof is served for the last height whose
+    results a sealed header commits to, which is the height before the one just executed."""
+    changes = own_changes(writes)
+    update = StateTree(StoredNodes(view)).apply(stored_root(view), changes)
+    out: dict[str, bytes | None] = {}
+    created = {SMT_PREFIX + h.hex() for h in update.new_nodes}
+    for key in _hashes(view.get(STALE_KEY)):
+        if key not in created:
+            out[key] = None
     out.update({SMT_PREFIX + h.hex(): node for h, node in update.new_nodes.items()})
+    out[STALE_KEY] = b"".join(update.stale)
+    out[UNDO_KEY] = orjson.dumps({k: _b64(view.get(k)) for k in sorted(changes)})
     out[STATE_ROOT_KEY] = update.root.hex().encode()
     return update.root, out
+
+
+def previous_value(view: StateView, key: str) -> bytes | None:
+    """``key``'s value as of the height before the last one executed (``runtime/undo``)."""
+    raw = view.get(UNDO_KEY)
+    undo = orjson.loads(raw) if raw else {}
+    if key in undo:
+        old = undo[key]
+        return None if old is None else base64.b64decode(old)
+    return view.get(key)
+
+
+def _hashes(raw: bytes | None) -> list[str]:
+    data = raw or b""
+    return [SMT_PREFIX + data[i : i + 32].hex() for i in range(0, len(data), 32)]
+
+
+def _b64(value: bytes | None) -> str | None:
+    return None if value is None else base64.b64encode(value).decode()
 
 
 def receipts_root(receipts: Sequence[Receipt]) -> str:
@@ -84,6 +118,7 @@ __all__ = [
     "StoredNodes",
     "commit_state",
     "own_changes",
+    "previous_value",
     "receipts_root",
     "seal",
     "stored_root",

@@ -16,6 +16,9 @@ from __future__ import annotations
 from pydantic import Field
 
 from traco.schemas.base import Hex32, Model
+from traco.schemas.block import BlockHeader, Commit
+from traco.schemas.events import BlockProcessed
+from traco.schemas.proof import ValidatorChange
 
 
 class StateLeaf(Model):
@@ -37,3 +40,25 @@ class StateProof(Model):
         description="the leaf the path ends in after len(siblings) steps (the key's own leaf for an "
         "inclusion proof, another key's for a non-inclusion proof), or null for an empty subtree"
     )
+
+
+class StateValueProof(Model):
+    """That key ``key`` of service ``service`` held ``value`` (hex; null: no value) after block
+    ``height``, provable from a trusted validator set alone: the key's path to the checkpoint's
+    ``state_root`` (``state``), the checkpoint's leaf in header ``height + 1``'s
+    ``last_results_root`` (``index``/``size``/``path``), that header's commit, and every
+    validator-set change before it. Verified by ``traco.core.lightclient.verify_state_value_proof``."""
+
+    chain_id: str
+    service: str
+    key: str
+    value: str | None = Field(description="the value's bytes as hex, or null where the key has no value")
+    height: int = Field(ge=1)
+    checkpoint: BlockProcessed
+    state: StateProof
+    index: int = Field(ge=0)
+    size: int = Field(ge=1)
+    path: tuple[Hex32, ...]
+    header: BlockHeader = Field(description="header height + 1, whose last_results_root covers the checkpoint")
+    commit: Commit
+    validator_changes: tuple[ValidatorChange, ...] = ()

@@ -37,6 +37,7 @@ from traco.services.consensus.genesis import DataDir, load_genesis
 from traco.services.consensus.ledger import Ledger
 from traco.services.consensus.runtime import make_bus, storage_config, until_signalled
 from traco.services.consensus.validator import ValidatorConfig
+from traco.services.node import state_proofs
 from traco.services.node.node import Node, node_components
 from traco.services.serve import create_service_app
 
@@ -108,6 +109,7 @@ async def serve_node(settings: Settings, node_id: str) -> None:
         ports = node_ports(settings, genesis, node_id)
         consensus_api = ApiState(Follower(ledger, bus), bus, settings.max_body_bytes)
         apps: dict[str, FastAPI] = {"consensus": create_app(consensus_api)}
+        apps["consensus"].include_router(state_proofs.router(ledger, node.runtimes))
         apps.update({name: create_service_app(runtime) for name, runtime in node.runtimes.items()})
         servers = [
             uvicorn.Server(

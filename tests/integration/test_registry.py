@@ -5,6 +5,7 @@ chain; a killed service resumes and equals a fresh rebuild, digest for digest.""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -20,10 +21,12 @@ from tests.integration.mesh import MeshProcesses, running_nodes
 from traco.cli.client import Client
 from traco.core import crypto
 from traco.core.adapters.factory import StorageConfig, open_state_store
+from traco.core.lightclient import verify_state_value_proof
 from traco.core.service_runtime import checkpoint_key
 from traco.schemas.receipt import Receipt
+from traco.schemas.state_proof import StateValueProof
 from traco.services import registry
-from traco.services.consensus.genesis import DataDir, init_chain
+from traco.services.consensus.genesis import DataDir, init_chain, load_genesis
 from traco.services.party.proofs import register_message
 
 pytestmark = pytest.mark.integration
@@ -323,3 +326,35 @@ def test_the_readme_document_and_council_tour_works_from_the_command_line(mesh: 
     member = json.loads(cli("party", "show", "bank-b").stdout)
     assert "factor" in member["roles"]
     assert cli("party", "show", "nobody").returncode == 1
+
+
+def test_a_document_record_is_proven_to_a_light_client_from_the_genesis_alone(mesh: MeshProcesses) -> None:
+    """The doc record of a registered document, proven against the signed-over state root of
+    a sealed checkpoint: state proof → checkpoint in the next header's results root → commit."""
+    cast, client = Cast(mesh.data_dir), mesh.client()
+    doc_id, _ = bill_of_lading(cast, client, "proven")
+    bill_of_lading(cast, client, "one more block")  # the record's height is now provable
+    genesis = load_genesis(DataDir(mesh.data_dir).genesis)
+    key = f"doc/{doc_id}"
+    deadline = time.monotonic() + 30
+    while True:
+        answer = httpx.get(f"{mesh.url}/state/doc/proof", params={"key": key}, timeout=10)
+        proof = StateValueProof.model_validate(answer.json()) if answer.status_code == 200 else None
+        if (proof is not None and proof.value is not None) or time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
+    assert proof is not None and proof.value is not None, answer.text
+    assert verify_state_value_proof(proof, genesis.validators, genesis.chain_id, "doc", key) is None
+    assert json.loads(bytes.fromhex(proof.value))["doc_id"] == doc_id
+    # a proof binds exactly its claim
+    other_value = proof.model_copy(update={"value": b"{}".hex()})
+    assert "state" in (verify_state_value_proof(other_value, genesis.validators, genesis.chain_id, "doc", key) or "")
+    assert verify_state_value_proof(proof, genesis.validators, genesis.chain_id, "doc", "doc/other") is not None
+    assert verify_state_value_proof(proof, genesis.validators, genesis.chain_id, "party", key) is not None
+    assert verify_state_value_proof(proof, genesis.validators, "elsewhere", "doc", key) is not None
+    absent = httpx.get(f"{mesh.url}/state/doc/proof", params={"key": "doc/" + "0" * 64}, timeout=10).json()
+    absent_proof = StateValueProof.model_validate(absent)
+    assert absent_proof.value is None
+    assert (
+        verify_state_value_proof(absent_proof, genesis.validators, genesis.chain_id, "doc", "doc/" + "0" * 64) is None
+    )
