@@ -76,6 +76,7 @@ from .machine import (
     ScheduleTimeout,
     StartHeight,
     State,
+    Step,
     TimeoutIn,
     TimingConfig,
     ValidatorInfo,
@@ -93,6 +94,7 @@ from .machine_state import from_dict, to_dict
 Behaviour = Literal["honest", "equivocate", "double_vote", "nil_voter", "withhold", "twin"]
 
 FIRST_HEIGHT = 1
+_STEPS: tuple[Step, ...] = ("propose", "prevote", "precommit")
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,6 +271,7 @@ class Simulation:
         self._queue: list[tuple[int, int, _Event]] = []
         self._seq = 0
         self.cuts: list[Cut] = []
+        self._triggers: list[tuple[int, tuple[int, int, int], int, bool]] = []
         self.values: dict[str, bool] = {}  # every value ever built: is it valid?
         self.twins: dict[str, str] = {}  # equivocation pairs, both directions
         self.log: dict[int, Decision] = {}  # the decided log (sealed blocks with commits)
@@ -301,6 +304,13 @@ class Simulation:
 
     def restart(self, node: int, at_ms: int) -> None:
         self._push(at_ms - self.now, _Fault(node, "restart"))
+
+    def crash_after(
+        self, node: int, height: int, round: int, step: Step, *, down_ms: int, amnesia: bool = False
+    ) -> None:
+        """Crash ``node`` once its machine has reached ``step`` of ``round`` at ``height`` (it
+        has sent what that step sends), and restart it ``down_ms`` later."""
+        self._triggers.append((node, (height, round, _STEPS.index(step)), down_ms, amnesia))
 
     def partition(
         self,
@@ -432,6 +442,16 @@ class Simulation:
         self.steps += 1
         for output in outputs:
             self._act(i, output)
+        if self._triggers:
+            self._fire_triggers(i, node.state)
+
+    def _fire_triggers(self, i: int, state: State) -> None:
+        where = (state.height, state.round, _STEPS.index(state.step))
+        for trigger in [t for t in self._triggers if t[0] == i and where >= t[1]]:
+            self._triggers.remove(trigger)
+            _, _, down_ms, amnesia = trigger
+            self._push(0, _Fault(i, "amnesia" if amnesia else "crash"))
+            self._push(down_ms, _Fault(i, "restart"))
 
     def _act(self, i: int, output: Output) -> None:
         node = self.nodes[i]

@@ -314,6 +314,30 @@ def test_a_polka_in_a_later_round_unlocks() -> None:
     assert votes_sent(out, "prevote") == ["B"]
 
 
+def test_a_polka_older_than_the_lock_does_not_unlock() -> None:
+    me = next(v.address for v in FOUR.validators if v.address not in {proposer(r) for r in range(3)})
+    state = started(me)
+    state, out = apply(state, TimeoutIn("propose", H, 0))  # no proposal in round 0: nil
+    state, _ = loopback(state, out)
+    state, _ = polka(state, 0, "B", others(me))  # the others saw B win round 0
+    state, out = apply(state, TimeoutIn("prevote", H, 0))
+    state, _ = loopback(state, out)
+    state, _ = feed(state, [vote_in("precommit", 0, None, v) for v in others(me)])
+    state, _ = apply(state, TimeoutIn("precommit", H, 0))
+    state, out = apply(state, proposal_in(1, "A"))  # round 1: lock on A
+    state, _ = loopback(state, out)
+    state, out = polka(state, 1, "A", others(me)[:2])
+    state, _ = loopback(state, out)
+    assert (state.locked_value, state.locked_round) == ("A", 1)
+    state, _ = feed(state, [vote_in("precommit", 1, None, v) for v in others(me)[:2]])
+    state, _ = apply(state, TimeoutIn("precommit", H, 1))
+    assert state.round == 2
+    # Round 2 re-proposes B citing round 0: its polka is verified (line 28) but older than
+    # the lock, and B is not the locked value (line 29: lockedRound 1 > vr 0).
+    state, out = apply(state, proposal_in(2, "B", valid_round=0))
+    assert votes_sent(out, "prevote") == [None]
+
+
 def test_a_proposal_citing_an_unseen_polka_waits_then_prevotes_nil() -> None:
     me = not_proposer(0)
     state = locked_on_a_in_round_0(me)
