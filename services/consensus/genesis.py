@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from traco.core import crypto
-from traco.schemas.genesis import ChainParams, Genesis, GenesisMember, GenesisValidator
+from traco.schemas.genesis import ChainParams, Genesis, GenesisMember, GenesisNode, GenesisValidator
 
 
 @dataclass(frozen=True)
@@ -67,8 +67,14 @@ def _key(paths: DataDir, name: str) -> bytes:
     return key
 
 
-def init_chain(data_dir: Path, chain_id: str, validators: int, services: tuple[str, ...] | None = None) -> Genesis:
+def init_chain(
+    data_dir: Path, chain_id: str, validators: int, services: tuple[str, ...] | None = None, observers: int = 0
+) -> Genesis:
     """Create keys and genesis if the data dir has none; return the genesis either way.
+
+    Every validator runs node ``n<i>`` under its validator key; ``observers`` more nodes
+    (``n<validators>``, …, keys ``keys/n<i>.key``) follow the chain without voting until the
+    council adds their key to the validator set. All belong to the development member.
 
     ``services`` are the executing services the chain runs (default: all of them, in their
     fixed order); with the party service, the development cast (exporter, importer, carrier,
@@ -101,11 +107,16 @@ def init_chain(data_dir: Path, chain_id: str, validators: int, services: tuple[s
         )
         extensions["party"] = dev.model_copy(update={"members": (dev_member, *dev.members)}).model_dump(mode="json")
         members += [GenesisMember(name=m.name, public_key=m.public_key, roles=tuple(m.roles)) for m in dev.members]
+    nodes = [GenesisNode(id=f"n{i}", public_key=v.public_key, member="member") for i, v in enumerate(vals)]
+    for i in range(validators, validators + observers):
+        observer = crypto.public_key(_key(paths, f"n{i}")).hex()
+        nodes.append(GenesisNode(id=f"n{i}", public_key=observer, member="member"))
     genesis = Genesis(
         chain_id=chain_id,
         genesis_time=int(time.time() * 1000),
         validators=vals,
         members=tuple(members),
+        nodes=tuple(nodes),
         params=ChainParams(kinds=("chain.anchor", *registry.kinds(services)), services=services),
         extensions=extensions,
     )

@@ -83,25 +83,21 @@ async def serve_node(settings: Settings, node_id: str) -> None:
     await bus.start()
     try:
         await bus.ensure_topics(all_topics(settings, genesis))
-        index = next((i for i, v in enumerate(genesis.validators) if v.public_key == key.public_key), None)
-        validator = (
-            ValidatorConfig(
-                index=index,
-                private_key=private_key,
-                timing=m.TimingConfig(
-                    propose_ms=settings.timeout_propose_ms,
-                    prevote_ms=settings.timeout_prevote_ms,
-                    precommit_ms=settings.timeout_precommit_ms,
-                    delta_ms=settings.timeout_delta_ms,
-                ),
-                empty_block_interval_s=settings.empty_block_interval_s,
-                publish_grace_s=settings.publish_grace_s,
-            )
-            if index is not None
-            else None
+        index = [n.id for n in genesis.node_list()].index(node_id)
+        # Every node runs the consensus machine: a node whose key is not in the validator set
+        # follows as an observer (it sends nothing) and votes once the council adds its key.
+        validator = ValidatorConfig(
+            index=index,
+            private_key=private_key,
+            timing=m.TimingConfig(
+                propose_ms=settings.timeout_propose_ms,
+                prevote_ms=settings.timeout_prevote_ms,
+                precommit_ms=settings.timeout_precommit_ms,
+                delta_ms=settings.timeout_delta_ms,
+            ),
+            empty_block_interval_s=settings.empty_block_interval_s,
+            publish_grace_s=settings.publish_grace_s,
         )
-        if validator is None:
-            raise SystemExit(f"node {node_id} is not a validator; observer nodes are not runnable yet")
         node = Node(genesis, key, ledger, stores, bus, validator)
         await node.catch_up()
         assert node.validator is not None

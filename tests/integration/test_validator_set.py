@@ -1,9 +1,9 @@
 """Validator-set changes voted by the council reach consensus (DESIGN §6, §8.1), end to end.
 
-Four validators, the party and doc services and the API on the real Tansu broker, plus a fifth
-validator process whose key is in no genesis. The council adds it and removes validator 0;
-once both changes are in effect, validators 0 and 1 are killed and the chain still seals: only
-possible if the new validator really votes. Light-client proofs and the audit follow the set
+Four validator nodes on the real Tansu broker, plus a fifth node whose key is in no genesis
+validator set: it follows as an observer. The council adds its key and removes validator 0;
+once both changes are in effect, nodes 0 and 1 are killed and the chain still seals: only
+possible if the former observer really votes. Light-client proofs and the audit follow the set
 from the genesis file alone.
 """
 
@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.mesh import MeshProcesses, running_mesh
+from tests.integration.mesh import MeshProcesses, running_nodes
 from tests.integration.test_registry import Cast, bill_of_lading, send
 from traco.cli.client import Client
 from traco.core import crypto
@@ -28,21 +28,23 @@ from traco.services.consensus.genesis import DataDir, init_chain, load_genesis
 
 pytestmark = pytest.mark.integration
 
-NEW = 4  # the index of the validator the council adds
+NEW = 4  # the observer node (n4) whose key the council adds to the validator set
 
 
 @pytest.fixture(scope="module")
 def mesh(tansu_broker: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[MeshProcesses]:
     data_dir = tmp_path_factory.mktemp("validator-set")
     chain_id = f"vs{int(time.time() * 1000) % 10**8}"
-    genesis = init_chain(data_dir, chain_id, 4)
-    crypto.write_key_file(DataDir(data_dir).validator_key(NEW), crypto.generate_private_key())
-    with running_mesh(data_dir, tansu_broker, genesis, validators=NEW + 1) as processes:
+    genesis = init_chain(data_dir, chain_id, 4, observers=1)
+    with running_nodes(data_dir, tansu_broker, genesis) as processes:
         yield processes
 
 
 def validator_pub(mesh: MeshProcesses, index: int) -> str:
-    return crypto.public_key(crypto.read_key_file(DataDir(mesh.data_dir).validator_key(index))).hex()
+    """The key of node ``n<index>`` (a validator key for 0..3, the observer's for 4)."""
+    paths = DataDir(mesh.data_dir)
+    path = paths.validator_key(index) if index < NEW else paths.keys / f"n{index}.key"
+    return crypto.public_key(crypto.read_key_file(path)).hex()
 
 
 def council_passes(client: Client, cast: Cast, action: dict[str, Any]) -> int:
@@ -94,32 +96,44 @@ def test_the_council_changes_the_validator_set_and_consensus_follows(mesh: MeshP
     without_0 = validator_set(v for v in with_new if v.public_key != removed_key)
     assert client.get_json(f"/blocks/{passed + 2}")["header"]["validator_set_hash"] == validator_set_hash(without_0)
 
-    # validator 0 is out of the set and validator 1 crashes: three of the four left are up,
-    # and one of those three is the new validator, so the chain seals only if it votes
-    mesh.kill("validator-0")
-    mesh.kill("validator-1")
-    doc_id, _ = bill_of_lading(cast, client, "after-the-change")
-    status = client.get_json("/status")
-    last = client.get_json(f"/blocks/{status['height']}")
-    assert new_key in {s["validator"] for s in last["commit"]["signatures"]}
-    assert removed_key not in {s["validator"] for s in last["commit"]["signatures"]}
-    assert doc_id
+    # validator 0 is out of the set and node 1 crashes: three of the four left are up, and one
+    # of those three is the former observer, so the chain seals only if it votes; from here on
+    # the test reads node n2's API (node n0's process is gone)
+    mesh.kill("node-n0")
+    mesh.kill("node-n1")
+    with Client(f"http://127.0.0.1:{mesh.api_port + 20}") as client:
+        doc_id, _ = bill_of_lading(cast, client, "after-the-change")
+        status = client.get_json("/status")
+        last = client.get_json(f"/blocks/{status['height']}")
+        assert new_key in {s["validator"] for s in last["commit"]["signatures"]}
+        assert removed_key not in {s["validator"] for s in last["commit"]["signatures"]}
+        assert doc_id
 
-    # a light client that trusts only the genesis file follows both changes
-    tx_id = last["txs"][0]["tx_id"] if last["txs"] else None
-    height = status["height"]
-    while tx_id is None:
-        height -= 1
-        block = client.get_json(f"/blocks/{height}")
-        tx_id = block["txs"][0]["tx_id"] if block["txs"] else None
-    proof = TxProof.model_validate(client.get_json(f"/proofs/{tx_id}"))
-    assert len(proof.validator_changes) == 2
-    assert verify_tx_proof(proof, genesis.validators, genesis.chain_id) is None
-    stripped = proof.model_copy(update={"validator_changes": proof.validator_changes[:1]})
-    assert "another validator set" in (verify_tx_proof(stripped, genesis.validators, genesis.chain_id) or "")
+        # a light client that trusts only the genesis file follows both changes
+        tx_id = last["txs"][0]["tx_id"] if last["txs"] else None
+        height = status["height"]
+        while tx_id is None:
+            height -= 1
+            block = client.get_json(f"/blocks/{height}")
+            tx_id = block["txs"][0]["tx_id"] if block["txs"] else None
+        proof = TxProof.model_validate(client.get_json(f"/proofs/{tx_id}"))
+        assert len(proof.validator_changes) == 2
+        assert verify_tx_proof(proof, genesis.validators, genesis.chain_id) is None
+        stripped = proof.model_copy(update={"validator_changes": proof.validator_changes[:1]})
+        assert "another validator set" in (verify_tx_proof(stripped, genesis.validators, genesis.chain_id) or "")
 
-    # the auditor walks the same changes from the genesis file
-    audit = [sys.executable, "-m", "traco.cli.main", "audit", "verify", "--data-dir", str(mesh.data_dir)]
-    done = subprocess.run(audit, capture_output=True, text=True, timeout=120, check=False)
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "OK" in done.stdout
+        # the auditor walks the same changes from the genesis file
+        audit = [
+            sys.executable,
+            "-m",
+            "traco.cli.main",
+            "--node",
+            "n2",
+            "audit",
+            "verify",
+            "--data-dir",
+            str(mesh.data_dir),
+        ]
+        done = subprocess.run(audit, capture_output=True, text=True, timeout=120, check=False)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "OK" in done.stdout
