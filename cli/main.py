@@ -133,30 +133,39 @@ def serve_node(
 
 
 @serve_app.command("consensus")
-def serve_consensus(data_dir: DataDirOpt = None) -> None:
+def serve_consensus(
+    node: Annotated[str, typer.Option("--node", help="the node whose results the API serves")] = "n0",
+    data_dir: DataDirOpt = None,
+) -> None:
     """Run the consensus API and its follower."""
     from traco.services.consensus.runtime import serve_consensus_api
 
     _logging()
-    asyncio.run(serve_consensus_api(settings_for(data_dir)))
+    asyncio.run(serve_consensus_api(settings_for(data_dir), node))
 
 
 @serve_app.command("party")
-def serve_party(data_dir: DataDirOpt = None) -> None:
+def serve_party(
+    node: Annotated[str, typer.Option("--node", help="the node this replica belongs to")] = "n0",
+    data_dir: DataDirOpt = None,
+) -> None:
     """Run the party service (members, roles, governance) and its API."""
     from traco.services.serve import serve_service
 
     _logging()
-    asyncio.run(serve_service(settings_for(data_dir), "party"))
+    asyncio.run(serve_service(settings_for(data_dir), "party", node))
 
 
 @serve_app.command("doc")
-def serve_doc(data_dir: DataDirOpt = None) -> None:
+def serve_doc(
+    node: Annotated[str, typer.Option("--node", help="the node this replica belongs to")] = "n0",
+    data_dir: DataDirOpt = None,
+) -> None:
     """Run the doc service (document registry, pledges) and its API."""
     from traco.services.serve import serve_service
 
     _logging()
-    asyncio.run(serve_service(settings_for(data_dir), "doc"))
+    asyncio.run(serve_service(settings_for(data_dir), "doc", node))
 
 
 # ---------------------------------------------------------------------------- keys

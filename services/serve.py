@@ -18,14 +18,15 @@ from typing import Any
 import uvicorn
 from fastapi import APIRouter, FastAPI
 
+from traco.core import crypto
 from traco.core.adapters.factory import open_state_store
+from traco.core.nodes import NodeKey
 from traco.core.service_runtime import ServiceRuntime
 from traco.core.settings import Settings
-from traco.core.topics import chain_topics
 from traco.core.tracing import configure_tracing
 from traco.services import registry
 from traco.services.consensus.genesis import DataDir, load_genesis
-from traco.services.consensus.runtime import make_bus, storage_config, until_signalled
+from traco.services.consensus.runtime import all_topics, make_bus, storage_config, until_signalled
 
 log = logging.getLogger(__name__)
 
@@ -60,14 +61,23 @@ def create_service_app(runtime: ServiceRuntime) -> FastAPI:
     return app
 
 
-async def serve_service(settings: Settings, name: str) -> None:
+async def serve_service(settings: Settings, name: str, node_id: str = "n0") -> None:
+    """Service ``name`` of node ``node_id`` as a process of its own: it signs its checkpoints
+    with the node key, writes to the node's topics and trusts only its node's upstreams. Its
+    store is the one the node process would use (``<node>-<service>``)."""
+    from traco.services.node.serve import node_key_file, node_ports
+
     configure_tracing(f"traco-{name}")
-    genesis = load_genesis(DataDir(settings.data_dir).genesis)
-    store = open_state_store(storage_config(settings), name)
-    bus = make_bus(settings, name)
+    paths = DataDir(settings.data_dir)
+    genesis = load_genesis(paths.genesis)
+    key = NodeKey(node_id, crypto.read_key_file(node_key_file(paths, genesis, node_id)))
+    if key.public_key != genesis.node(node_id).public_key:
+        raise SystemExit(f"the key file of node {node_id} is not the key the genesis registers for it")
+    store = open_state_store(storage_config(settings), f"{node_id}-{name}")
+    bus = make_bus(settings, f"{node_id}-{name}")
     await bus.start()
     try:
-        await bus.ensure_topics(chain_topics(genesis.chain_id, tx_partitions=settings.tx_partitions))
+        await bus.ensure_topics(all_topics(settings, genesis))
         runtime = ServiceRuntime(
             registry.domain(name),
             genesis,
@@ -75,8 +85,9 @@ async def serve_service(settings: Settings, name: str) -> None:
             bus,
             registry.upstream_domains(name),
             registry.genesis_events(genesis),
+            node=key,
         )
-        port = service_port(settings, name)
+        port = node_ports(settings, genesis, node_id)[name]
         server = uvicorn.Server(
             uvicorn.Config(
                 create_service_app(runtime), host=settings.api_host, port=port, log_level="warning", lifespan="off"

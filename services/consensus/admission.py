@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 from traco.core.domain import DictState, StateView
 from traco.core.ports import BusMessage
 from traco.core.service_runtime import Upstream, genesis_writes
-from traco.core.topics import topic
+from traco.core.topics import node_topic, topic
 from traco.schemas.genesis import Genesis, ValidatorPower, validator_set
 
 
@@ -47,6 +47,17 @@ class Admission:
         self.state = _LocalParty(view, self.state, height)
         self.upstream = None
         self._local_height = height
+
+    def trust_node(self, chain_id: str, node_id: str, public_key: str) -> None:
+        """Follow party's events from node ``node_id``'s own topic, counting only checkpoints
+        that node signed (and exactly the events they list)."""
+        if self.upstream is not None:
+            self.upstream = Upstream(
+                self.upstream.domain,
+                node_topic(chain_id, node_id, "events.party"),
+                signer=(node_id, public_key),
+                chain_id=chain_id,
+            )
 
     @property
     def follows_party(self) -> bool:

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 from traco.core.ports import BusMessage, EventBus
 from traco.core.positions import wait_for_height, watch_for_gaps
-from traco.core.topics import topic
+from traco.core.topics import node_topic, topic
 from traco.schemas.block import SealedBlock
 from traco.services.consensus import wire
 from traco.services.consensus.ledger import Ledger
@@ -28,11 +28,14 @@ log = logging.getLogger(__name__)
 
 
 class Follower:
-    def __init__(self, ledger: Ledger, bus: EventBus, name: str = "follower") -> None:
+    def __init__(self, ledger: Ledger, bus: EventBus, name: str = "follower", node_id: str | None = None) -> None:
+        """With ``node_id``, it serves that node: reads the node's own topics (and the ledger
+        should trust only that node's signed checkpoints, ``Ledger.trust_node``)."""
         self.ledger = ledger
         self.bus = bus
         self.name = name
-        self.topics = wire.Topics(ledger.genesis.chain_id)
+        self.node_id = node_id
+        self.topics = wire.Topics(ledger.genesis.chain_id, node_id)
         self.early: dict[int, SealedBlock] = {}
         self.rejected_blocks = 0
         self.new_height = asyncio.Condition()
@@ -46,9 +49,12 @@ class Follower:
             loop.create_task(watch_for_gaps(self.bus, self.topics.consensus, self.name, self._gap)),
         ]
         chain = self.ledger.genesis.chain_id
-        self._tasks += [
-            loop.create_task(self._follow_checkpoints(topic(chain, f"events.{s}"))) for s in self.ledger.services
-        ]
+
+        def events(service: str) -> str:
+            name = f"events.{service}"
+            return node_topic(chain, self.node_id, name) if self.node_id is not None else topic(chain, name)
+
+        self._tasks += [loop.create_task(self._follow_checkpoints(events(s))) for s in self.ledger.services]
         try:
             await asyncio.gather(*self._tasks)
         finally:

@@ -40,12 +40,20 @@ class Ledger:
         self.blocks = blocks
         self.state = state
         self.admitted = Admission(genesis)
+        self.trusted_node: tuple[str, str] | None = None
         self.services = genesis.params.services
         self.pending: dict[int, PendingResults] = {}
         self.early: dict[int, list[Receipt | BlockProcessed]] = {}
         self._nonces: dict[str, int] = {}
         self._catch_up_state()
         self.tip = self._load_tip()
+
+    def trust_node(self, node_id: str, public_key: str) -> None:
+        """Take the services' results (and party's state for admission) only from checkpoints
+        that node ``node_id`` signed: the layout where a node's validator, services and API run
+        as separate processes (DESIGN §6 Nodes)."""
+        self.trusted_node = (node_id, public_key)
+        self.admitted.trust_node(self.genesis.chain_id, node_id, public_key)
 
     # ------------------------------------------------------------------ reads
 

@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING
 import orjson
 
 from traco.core.boundary import Rejected, decode_model
+from traco.core.nodes import check_signed
 from traco.core.ports import BusMessage
 from traco.schemas.block import SealedBlock
-from traco.schemas.events import BlockProcessed
+from traco.schemas.events import BlockProcessed, SignedCheckpoint
 from traco.schemas.receipt import Receipt
 from traco.services.consensus import rules
 
@@ -120,6 +121,8 @@ def offer_results(ledger: Ledger, kind: str, batch: Sequence[BusMessage]) -> boo
     """Feed receipts (``kind="receipts"``) or checkpoints from a services' events topic to the
     ledger; True if the tip's results became complete. Other messages are skipped cheaply, and
     nothing undecodable is taken (whoever checks the topic dead-letters it)."""
+    if ledger.trusted_node is not None:
+        return _offer_signed(ledger, kind, batch, *ledger.trusted_node)
     completed = False
     for message in batch:
         if kind == "receipts":
@@ -134,4 +137,22 @@ def offer_results(ledger: Ledger, kind: str, batch: Sequence[BusMessage]) -> boo
             checkpoint = decode_model(BlockProcessed, message.value, 4096)
             if not isinstance(checkpoint, Rejected):
                 completed |= ledger.offer_checkpoint(checkpoint)
+    return completed
+
+
+def _offer_signed(ledger: Ledger, kind: str, batch: Sequence[BusMessage], node_id: str, public_key: str) -> bool:
+    """Results only from checkpoints the trusted node signed, with the receipts they carry
+    (which must hash to their ``receipts_root``): whatever else is on a topic is ignored."""
+    if kind != "checkpoints":
+        return False
+    completed = False
+    for message in batch:
+        if b'"SignedCheckpoint"' not in message.value:
+            continue
+        signed = decode_model(SignedCheckpoint, message.value, 64 << 20)
+        if isinstance(signed, Rejected) or check_signed(ledger.genesis.chain_id, signed, node_id, public_key):
+            continue
+        for receipt in signed.receipts:
+            completed |= ledger.offer_receipt(receipt)
+        completed |= ledger.offer_checkpoint(signed.checkpoint)
     return completed

@@ -13,15 +13,18 @@ import json
 import logging
 import os
 import signal
+from pathlib import Path
 
 import uvicorn
 
 from traco.core import crypto
 from traco.core.adapters.factory import StorageConfig, open_block_store, open_state_store
 from traco.core.adapters.kafka import KafkaEventBus
+from traco.core.ports import TopicSpec
 from traco.core.settings import Settings
 from traco.core.topics import chain_topics
 from traco.core.tracing import configure_tracing
+from traco.schemas.genesis import Genesis
 from traco.services.consensus import machine as m
 from traco.services.consensus.api import ApiState, create_app
 from traco.services.consensus.follower import Follower
@@ -72,21 +75,40 @@ async def until_signalled(main: asyncio.Task[None]) -> None:
         await main
 
 
+def all_topics(settings: Settings, genesis: Genesis) -> list[TopicSpec]:
+    """Every topic of the chain and of its registered nodes."""
+    nodes = [n.id for n in genesis.node_list()]
+    return chain_topics(genesis.chain_id, tx_partitions=settings.tx_partitions, nodes=nodes)
+
+
+def node_of_key(genesis: Genesis, public_key: str) -> str | None:
+    """The registered node that runs under ``public_key`` (None if none does)."""
+    return next((n.id for n in genesis.node_list() if n.public_key == public_key), None)
+
+
 async def serve_validator(settings: Settings, index: int) -> None:
+    """Validator INDEX as a process of its own: its node's services run as other processes
+    (``traco serve party|doc --node``), and it takes their results only from checkpoints its
+    node key signed."""
     configure_tracing(f"traco-validator-{index}")
     paths = DataDir(settings.data_dir)
     ledger = open_ledger(settings, f"validator-{index}")
+    private_key = crypto.read_key_file(paths.validator_key(index))
+    public_key = crypto.public_key(private_key).hex()
+    node_id = node_of_key(ledger.genesis, public_key)
+    if node_id is not None:
+        ledger.trust_node(node_id, public_key)
     bus = make_bus(settings, f"validator-{index}")
     await bus.start()
     try:
-        await bus.ensure_topics(chain_topics(ledger.genesis.chain_id, tx_partitions=settings.tx_partitions))
+        await bus.ensure_topics(all_topics(settings, ledger.genesis))
         validator = Validator(
             ledger.genesis,
             ledger,
             bus,
             ValidatorConfig(
                 index=index,
-                private_key=crypto.read_key_file(paths.validator_key(index)),
+                private_key=private_key,
                 timing=m.TimingConfig(
                     propose_ms=settings.timeout_propose_ms,
                     prevote_ms=settings.timeout_prevote_ms,
@@ -96,35 +118,48 @@ async def serve_validator(settings: Settings, index: int) -> None:
                 empty_block_interval_s=settings.empty_block_interval_s,
                 publish_grace_s=settings.publish_grace_s,
             ),
+            node_id=node_id,
         )
-        log.info("validator %d (%s…) at height %d", index, validator.me[:16], ledger.height)
+        log.info("validator %d (%s…) of node %s at height %d", index, validator.me[:16], node_id, ledger.height)
         await until_signalled(asyncio.get_running_loop().create_task(validator.run()))
     finally:
         await bus.stop()
         ledger.close()
 
 
-async def serve_consensus_api(settings: Settings) -> None:
+async def serve_consensus_api(settings: Settings, node_id: str = "n0") -> None:
+    """The consensus API of node ``node_id`` as a process of its own: it trusts only results
+    that node signed."""
     configure_tracing("traco-consensus-api")
     paths = DataDir(settings.data_dir)
     ledger = open_ledger(settings, "consensus")
+    node = ledger.genesis.node(node_id)
+    ledger.trust_node(node.id, node.public_key)
+    written: list[Path] = []
     bus = make_bus(settings, "consensus-api")
     await bus.start()
     try:
-        await bus.ensure_topics(chain_topics(ledger.genesis.chain_id, tx_partitions=settings.tx_partitions))
-        follower = Follower(ledger, bus, name="consensus-api")
+        await bus.ensure_topics(all_topics(settings, ledger.genesis))
+        follower = Follower(ledger, bus, name="consensus-api", node_id=node.id)
+        index = [n.id for n in ledger.genesis.node_list()].index(node.id)
+        port = settings.api_port + 10 * index
         app = create_app(ApiState(follower, bus, settings.max_body_bytes))
         server = uvicorn.Server(
             uvicorn.Config(
                 app,
                 host=settings.api_host,
-                port=settings.api_port,
+                port=port,
                 log_level="warning",
                 lifespan="off",
             )
         )
-        url = f"http://{settings.api_host}:{settings.api_port}"
-        paths.api_file.write_text(json.dumps({"url": url, "pid": os.getpid()}) + "\n")
+        url = f"http://{settings.api_host}:{port}"
+        own = paths.root / "nodes" / node.id
+        own.mkdir(parents=True, exist_ok=True)
+        first = ledger.genesis.node_list()[0].id == node.id
+        for target in [own / "api.json"] + ([paths.api_file] if first else []):
+            target.write_text(json.dumps({"url": url, "pid": os.getpid(), "node": node.id}) + "\n")
+            written.append(target)
         loop = asyncio.get_running_loop()
         tasks = asyncio.gather(follower.run(), server.serve())
 
@@ -135,7 +170,8 @@ async def serve_consensus_api(settings: Settings) -> None:
         await until_signalled(main)
         tasks.cancel()
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            paths.api_file.unlink()
+        for target in written:
+            with contextlib.suppress(FileNotFoundError):
+                target.unlink()
         await bus.stop()
         ledger.close()

@@ -36,7 +36,7 @@ from traco.core import crypto
 from traco.core.ports import BusMessage, EventBus, StartAt, StateStore
 from traco.core.positions import loop_time
 from traco.core.supervise import run_all, supervised
-from traco.core.topics import topic
+from traco.core.topics import node_topic, topic
 from traco.schemas.block import Commit, CommitSig, SealedBlock
 from traco.schemas.consensus import BlockRequest, ProposalMessage
 from traco.schemas.genesis import Genesis, ValidatorPower
@@ -114,7 +114,7 @@ class Validator:
         self.last_had_txs = False
         self.last_progress = self.last_block_at = self.last_purge = 0.0  # loop time; set in run()
         self.seen_height_traffic: set[int] = set()
-        self.party_topic = topic(genesis.chain_id, "events.party")
+        self.party_topic = self._service_topic("party")
         self.inbox: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         self.tx_inbox: asyncio.Queue[tuple[str, Any]] = asyncio.Queue(maxsize=4)
         self.wakeup = asyncio.Event()
@@ -252,8 +252,16 @@ class Validator:
         """With executing services, their receipts and checkpoints are part of each block's results."""
         if not self.ledger.services or self.after_commit is not None:
             return []
-        topics = [(self.topics.receipts, "receipts")]
-        return topics + [(topic(self.genesis.chain_id, f"events.{s}"), "checkpoints") for s in self.ledger.services]
+        checkpoints = [(self._service_topic(s), "checkpoints") for s in self.ledger.services]
+        if self.ledger.trusted_node is not None:
+            return checkpoints  # signed checkpoints carry their receipts
+        return [(self.topics.receipts, "receipts"), *checkpoints]
+
+    def _service_topic(self, service: str) -> str:
+        """Where this validator's node publishes a service's events and checkpoints."""
+        if self.node_id is not None:
+            return node_topic(self.genesis.chain_id, self.node_id, f"events.{service}")
+        return topic(self.genesis.chain_id, f"events.{service}")
 
     # ------------------------------------------------------------------ dispatch
 

@@ -26,7 +26,6 @@ from traco.core.adapters.factory import open_block_store, open_state_store
 from traco.core.nodes import NodeKey
 from traco.core.settings import Settings
 from traco.core.supervise import run_all
-from traco.core.topics import chain_topics
 from traco.core.tracing import configure_tracing
 from traco.schemas.genesis import Genesis
 from traco.services import registry
@@ -35,7 +34,7 @@ from traco.services.consensus.api import ApiState, create_app
 from traco.services.consensus.follower import Follower
 from traco.services.consensus.genesis import DataDir, load_genesis
 from traco.services.consensus.ledger import Ledger
-from traco.services.consensus.runtime import make_bus, storage_config, until_signalled
+from traco.services.consensus.runtime import all_topics, make_bus, storage_config, until_signalled
 from traco.services.consensus.validator import ValidatorConfig
 from traco.services.node import state_proofs
 from traco.services.node.node import Node, node_components
@@ -57,12 +56,6 @@ def node_ports(settings: Settings, genesis: Genesis, node_id: str) -> dict[str, 
     index = [n.id for n in genesis.node_list()].index(node_id)
     base = settings.api_port + 10 * index
     return {"consensus": base, **{s: base + 1 + registry.ORDER.index(s) for s in genesis.params.services}}
-
-
-def all_topics(settings: Settings, genesis: Genesis) -> list:  # type: ignore[type-arg]
-    return chain_topics(
-        genesis.chain_id, tx_partitions=settings.tx_partitions, nodes=[n.id for n in genesis.node_list()]
-    )
 
 
 async def serve_node(settings: Settings, node_id: str) -> None:

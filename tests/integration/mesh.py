@@ -156,13 +156,14 @@ def running_nodes(
 
 @contextlib.contextmanager
 def running_mesh(data_dir: Path, bootstrap: str, genesis: Genesis, validators: int) -> Iterator[MeshProcesses]:
-    """The chain's topics, every service its genesis runs, validators ``0..validators-1`` and the
-    API, started as ``traco up`` starts them; all stopped afterwards."""
-    asyncio.run(create_topics(bootstrap, genesis.chain_id, 4))
+    """The split layout: each node's validator, service replicas and node 0's API as processes
+    of their own (``traco serve validator|party|doc|consensus``), as an operator may run them
+    as separate pods; all stopped afterwards."""
+    asyncio.run(create_topics(bootstrap, genesis.chain_id, 4, [n.id for n in genesis.node_list()]))
     processes = MeshProcesses(data_dir, bootstrap)
-    for service in genesis.params.services:
-        processes.start_service(service)
     for i in range(validators):
+        for service in genesis.params.services:  # each validator's node has its own replicas
+            processes.start(f"{service}-n{i}", service, "--node", f"n{i}")
         processes.start_validator(i)
     processes.start_api()
     try:

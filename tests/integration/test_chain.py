@@ -197,7 +197,7 @@ def test_a_trace_follows_a_transaction_from_submission_to_its_receipt(mesh: Mesh
     nonce = client.next_nonce(crypto.public_key(member_key).hex())
     tx = sign_tx(member_key, status["chain_id"], "chain.anchor", nonce, {"digest": digest("traced"), "label": "traced"})
     traceparent = b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-    topics = wire.Topics(status["chain_id"])
+    topics = wire.Topics(status["chain_id"], "n0")  # node n0's receipts
 
     async def submit_and_read() -> bytes | None:
         bus = KafkaEventBus(mesh.bootstrap, client_id="trace-test")

@@ -159,7 +159,7 @@ async def read_dlq(bootstrap: str, chain_id: str, timeout: float = 20) -> list[b
         deadline = time.monotonic() + timeout
 
         async def read() -> None:
-            async with contextlib.aclosing(bus.consume(wire.Topics(chain_id).dlq, start="earliest")) as stream:
+            async with contextlib.aclosing(bus.consume(wire.Topics(chain_id, "n0").dlq, start="earliest")) as stream:
                 async for batch in stream:
                     found.extend(m.value for m in batch)
                     if found:
