@@ -36,7 +36,7 @@ import orjson
 from traco.core import crypto
 from traco.core.adapters.factory import StorageConfig
 from traco.core.adapters.kafka import KafkaEventBus
-from traco.core.broker import TansuBroker, free_port
+from traco.core.broker import TansuBroker, free_port_block
 from traco.core.ports import OutgoingMessage
 from traco.core.settings import Settings
 from traco.schemas.genesis import Genesis, GenesisMember, GenesisValidator
@@ -195,7 +195,7 @@ async def main_async(args: argparse.Namespace) -> int:
         settings = Settings(
             data_dir=data_dir,
             kafka_bootstrap=broker.bootstrap,
-            api_port=free_port(),
+            api_port=free_port_block(64),
             chain_id=CHAIN,
         )
         mesh = Mesh(settings)

@@ -29,7 +29,7 @@ import orjson
 from traco.core import crypto
 from traco.core.adapters.kafka import KafkaEventBus
 from traco.core.adapters.memory_store import MemoryStateStore
-from traco.core.broker import TansuBroker, free_port
+from traco.core.broker import TansuBroker, free_port_block
 from traco.core.errors import BusError
 from traco.core.nodes import NodeKey
 from traco.core.ports import OutgoingMessage
@@ -114,7 +114,7 @@ async def main_async(args: argparse.Namespace) -> int:
         data_dir.mkdir(parents=True, exist_ok=True)
         with TansuBroker(log_path=data_dir / "broker.log") as broker:
             genesis = init_chain(data_dir, "benchreg", 4)
-            settings = Settings(data_dir=data_dir, kafka_bootstrap=broker.bootstrap, api_port=free_port())
+            settings = Settings(data_dir=data_dir, kafka_bootstrap=broker.bootstrap, api_port=free_port_block(64))
             mesh = Mesh(settings)
             keys = {
                 n: crypto.read_key_file(DataDir(data_dir).keys / f"{n}.key")

@@ -41,6 +41,7 @@ import atexit
 import contextlib
 import logging
 import os
+import random
 import signal
 import socket
 import struct
@@ -69,6 +70,27 @@ def free_port(host: str = "127.0.0.1") -> int:
         sock.bind((host, 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def free_port_block(span: int, host: str = "127.0.0.1", low: int = 20_000, high: int = 32_000) -> int:
+    """The first port of ``span`` consecutive TCP ports that were all free a moment ago, below
+    Linux's ephemeral range (32768+), so that outgoing connections cannot take one of them
+    between the choice and the bind (a node serves its APIs on ``base + 10 × i + k``)."""
+    rng = random.Random()
+    for _ in range(200):
+        base = rng.randrange(low, high - span)
+        if all(_bindable(host, port) for port in range(base, base + span)):
+            return base
+    raise OSError(f"no {span} consecutive free ports between {low} and {high}")
+
+
+def _bindable(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
 
 
 def _parse_bootstrap(bootstrap: str) -> list[tuple[str, int]]:

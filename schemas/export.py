@@ -14,9 +14,10 @@ from pydantic import BaseModel
 
 from traco.schemas.block import SealedBlock
 from traco.schemas.consensus import BlockRequest, ProposalMessage, VoteMessage
-from traco.schemas.events import BlockProcessed, DomainEvent
+from traco.schemas.events import BlockProcessed, DomainEvent, SignedCheckpoint
 from traco.schemas.genesis import Genesis
 from traco.schemas.proof import TxProof
+from traco.schemas.state_proof import StateValueProof
 from traco.schemas.receipt import Receipt
 from traco.schemas.tx import TxEnvelope
 
@@ -31,6 +32,8 @@ MODELS: dict[str, type[BaseModel]] = {
     "DomainEvent": DomainEvent,
     "Genesis": Genesis,
     "TxProof": TxProof,
+    "SignedCheckpoint": SignedCheckpoint,
+    "StateValueProof": StateValueProof,
 }
 
 # topic suffix -> (key, models carried, description)
@@ -42,13 +45,18 @@ TOPICS: dict[str, tuple[str, list[str], str]] = {
         "signed proposals and votes",
     ),
     "blocks": ("height", ["SealedBlock"], "sealed blocks in height order"),
-    "receipts": ("tx id", ["Receipt"], "one receipt per transaction"),
-    "events.chain": (
-        "aggregate id, or height for BlockProcessed",
+    "node.{node}.receipts": ("tx id", ["Receipt"], "node {node}'s receipt per transaction"),
+    "node.{node}.events.chain": (
+        "aggregate id, or height for the checkpoint",
         ["DomainEvent", "BlockProcessed"],
-        "the chain service's events",
+        "the chain's events on node {node}, then its checkpoint",
     ),
-    "dlq": ("none", [], "undecodable messages with the error"),
+    "node.{node}.events.{service}": (
+        "aggregate id, or height for the checkpoint",
+        ["DomainEvent", "SignedCheckpoint"],
+        "node {node}'s events of a service, then its checkpoint signed by the node key",
+    ),
+    "node.{node}.dlq": ("none", [], "what node {node} could not decode or refused, with the error"),
 }
 
 

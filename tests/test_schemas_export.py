@@ -21,7 +21,17 @@ def test_checked_in_schema_is_current(name: str) -> None:
 
 def test_asyncapi_names_every_topic_and_its_payloads() -> None:
     doc = json.loads((JSON_DIR / "asyncapi.json").read_text())
-    assert set(doc["channels"]) == {"tx", "consensus", "blocks", "receipts", "events.chain", "dlq"}
+    assert set(doc["channels"]) == {
+        "tx",
+        "consensus",
+        "blocks",
+        "node.{node}.receipts",
+        "node.{node}.events.chain",
+        "node.{node}.events.{service}",
+        "node.{node}.dlq",
+    }
+    signed = doc["channels"]["node.{node}.events.{service}"]["messages"]
+    assert signed["SignedCheckpoint"] == {"$ref": "#/components/messages/SignedCheckpoint"}
     assert doc["channels"]["blocks"]["messages"] == {"SealedBlock": {"$ref": "#/components/messages/SealedBlock"}}
     envelope = doc["components"]["schemas"]["TxEnvelope"]
     assert envelope["additionalProperties"] is False

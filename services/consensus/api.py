@@ -8,6 +8,7 @@ what is wrong; a transaction that passes is produced to the ``tx`` topic and ans
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
@@ -55,10 +56,18 @@ class Status(BaseModel):
     validators: list[dict[str, Any]]
     genesis_hash: str
     refused_blocks: int
+    node: dict[str, Any] | None = None  # the node's id, its services' heights and whether it stopped
 
 
 class ApiState:
-    def __init__(self, follower: Follower, bus: EventBus, max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        follower: Follower,
+        bus: EventBus,
+        max_body_bytes: int,
+        node_status: Callable[[], dict[str, Any]] | None = None,
+    ) -> None:
+        self.node_status = node_status
         self.follower = follower
         self.bus = bus
         self.max_body_bytes = max_body_bytes
@@ -163,6 +172,7 @@ def create_app(state: ApiState) -> FastAPI:
             validators=[v.model_dump() for v in ledger.tip.validators],
             genesis_hash=ledger.genesis.genesis_hash(),
             refused_blocks=api.follower.rejected_blocks,
+            node=api.node_status() if api.node_status is not None else None,
         )
 
     @router.get("/validators")

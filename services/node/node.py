@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 from traco.core.nodes import NodeKey
 from traco.core.ports import EventBus, StateStore
@@ -170,6 +171,17 @@ class Node:
 
     def services_at(self) -> dict[str, int]:
         return {name: runtime.height for name, runtime in self.runtimes.items()}
+
+    def status(self) -> dict[str, Any]:
+        """What ``GET /status`` shows of the node: whether it executes, and where it diverged."""
+        diverged = self.validator.sync.diverged_at if self.validator is not None else None
+        return {
+            "id": self.id,
+            "services": self.services_at(),
+            "executing": self.stopped is None and diverged is None,
+            "stopped": self.stopped,
+            "diverged_at": diverged,
+        }
 
 
 def node_components(node_id: str, services: Sequence[str]) -> dict[str, str]:

@@ -96,7 +96,7 @@ async def serve_node(settings: Settings, node_id: str) -> None:
         assert node.validator is not None
         log.info("node %s at height %d, services %s", node_id, ledger.height, node.services_at())
         ports = node_ports(settings, genesis, node_id)
-        consensus_api = ApiState(Follower(ledger, bus), bus, settings.max_body_bytes)
+        consensus_api = ApiState(Follower(ledger, bus), bus, settings.max_body_bytes, node.status)
         apps: dict[str, FastAPI] = {"consensus": create_app(consensus_api)}
         apps["consensus"].include_router(state_proofs.router(ledger, node.runtimes))
         apps.update({name: create_service_app(runtime) for name, runtime in node.runtimes.items()})

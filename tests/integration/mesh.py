@@ -20,7 +20,7 @@ import httpx
 
 from traco.cli.client import Client
 from traco.cli.up import create_topics
-from traco.core.broker import free_port
+from traco.core.broker import free_port_block
 from traco.schemas.genesis import Genesis
 from traco.services.consensus.genesis import DataDir
 
@@ -29,7 +29,7 @@ class MeshProcesses:
     def __init__(self, data_dir: Path, bootstrap: str, api_port: int | None = None, **env: str) -> None:
         self.data_dir = data_dir
         self.bootstrap = bootstrap
-        self.api_port = api_port or free_port()
+        self.api_port = api_port or free_port_block(64)  # node i: api_port + 10 i + 0..2
         self.extra_env = env
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self._client: Client | None = None
@@ -144,11 +144,11 @@ def running_nodes(
     nodes = [n.id for n in genesis.node_list()]
     asyncio.run(create_topics(bootstrap, genesis.chain_id, 4, nodes))
     processes = MeshProcesses(data_dir, bootstrap)
-    for node_id in nodes:
-        module = (modules or {}).get(node_id, "traco.cli.main")
-        processes.start_node(node_id, module, **(node_env or {}).get(node_id, {}))
-    processes.wait_for_api(f"node-{nodes[0]}")
-    try:
+    try:  # a mesh that fails to start is stopped too: no process outlives its test
+        for node_id in nodes:
+            module = (modules or {}).get(node_id, "traco.cli.main")
+            processes.start_node(node_id, module, **(node_env or {}).get(node_id, {}))
+        processes.wait_for_api(f"node-{nodes[0]}")
         yield processes
     finally:
         processes.stop_all()
@@ -161,12 +161,12 @@ def running_mesh(data_dir: Path, bootstrap: str, genesis: Genesis, validators: i
     as separate pods; all stopped afterwards."""
     asyncio.run(create_topics(bootstrap, genesis.chain_id, 4, [n.id for n in genesis.node_list()]))
     processes = MeshProcesses(data_dir, bootstrap)
-    for i in range(validators):
-        for service in genesis.params.services:  # each validator's node has its own replicas
-            processes.start(f"{service}-n{i}", service, "--node", f"n{i}")
-        processes.start_validator(i)
-    processes.start_api()
-    try:
+    try:  # a mesh that fails to start is stopped too: no process outlives its test
+        for i in range(validators):
+            for service in genesis.params.services:  # each validator's node has its own replicas
+                processes.start(f"{service}-n{i}", service, "--node", f"n{i}")
+            processes.start_validator(i)
+        processes.start_api()
         yield processes
     finally:
         processes.stop_all()

@@ -21,6 +21,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from tests.integration.mesh import MeshProcesses, running_nodes
 from tests.integration.test_registry import Cast, bill_of_lading
+from traco.cli.client import Client
 from traco.core.adapters.factory import StorageConfig, open_state_store
 from traco.core.service_runtime import checkpoint_key
 from traco.core.topics import topic
@@ -82,6 +83,9 @@ def test_a_diverging_node_is_outvoted_reports_it_and_the_audit_names_the_height(
     assert any("results diverge" in str(letter["error"]) for letter in letters), letters
     assert "results diverge" in mesh.log("node-n3")
     assert mesh.alive("node-n3")  # stopped executing, not crashed
+    with Client(f"http://127.0.0.1:{mesh.api_port + 30}") as n3:
+        reported = n3.get_json("/status")["node"]
+    assert reported["id"] == "n3" and reported["executing"] is False and reported["diverged_at"] is not None
 
     # its validator prevoted nil on a proposal over the honest results
     n3_key = genesis.validators[3].public_key
