@@ -25,9 +25,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import orjson
@@ -41,6 +42,7 @@ from traco.core.ports import BusMessage, EventBus, OutgoingMessage, StateBatch, 
 from traco.core.positions import last_message, wait_for_height, watch_for_gaps
 from traco.core.service_exec import GENESIS_DIGEST, ServiceBlockResult, execute_service_block, next_digest
 from traco.core.service_state import commit_state, seal
+from traco.core.supervise import run_all, supervised
 from traco.core.topics import node_topic, topic
 from traco.schemas.block import SealedBlock
 from traco.schemas.events import BlockProcessed, DomainEvent, SignedCheckpoint
@@ -270,20 +272,24 @@ class ServiceRuntime:
     # ------------------------------------------------------------------ running
 
     async def run(self) -> None:
+        """Follow the chain until cancelled. Each reader is supervised: one that fails is
+        restarted with back-off (reading again by height loses nothing), one that keeps failing
+        raises ``SupervisorGaveUp`` here, so the process ends with an error."""
         await self.republish_missing()
+        service = self.domain.service
+
+        def gaps() -> Awaitable[None]:
+            return watch_for_gaps(self.bus, self.consensus_topic, service, self._gap)
+
         tasks = [
-            asyncio.create_task(self._follow_blocks()),
-            asyncio.create_task(watch_for_gaps(self.bus, self.consensus_topic, self.domain.service, self._gap)),
+            asyncio.create_task(supervised(f"{service}: blocks reader", self._follow_blocks)),
+            asyncio.create_task(supervised(f"{service}: gap watcher", gaps)),
         ]
-        tasks += [asyncio.create_task(self._follow_upstream(u)) for u in self.upstream.values()]
-        try:
-            await asyncio.gather(*tasks)
-        finally:
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+        tasks += [
+            asyncio.create_task(supervised(f"{service}: {u.topic} reader", functools.partial(self._follow_upstream, u)))
+            for u in self.upstream.values()
+        ]
+        await run_all(tasks)
 
     async def _follow_blocks(self) -> None:
         async for batch in self.bus.consume(self.blocks_topic, start="earliest"):

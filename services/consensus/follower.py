@@ -12,12 +12,13 @@ noticed, and it asks the validators to republish the missing heights.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import functools
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from traco.core.ports import BusMessage, EventBus
 from traco.core.positions import wait_for_height, watch_for_gaps
+from traco.core.supervise import run_all, supervised
 from traco.core.topics import node_topic, topic
 from traco.schemas.block import SealedBlock
 from traco.services.consensus import wire
@@ -42,27 +43,29 @@ class Follower:
         self._tasks: list[asyncio.Task[None]] = []
 
     async def run(self) -> None:
+        """Follow until cancelled; every reader supervised (restart with back-off, an error out
+        of ``run`` when one keeps failing)."""
         loop = asyncio.get_running_loop()
-        self._tasks = [
-            loop.create_task(self._follow_blocks()),
-            loop.create_task(self._follow_receipts()),
-            loop.create_task(watch_for_gaps(self.bus, self.topics.consensus, self.name, self._gap)),
-        ]
         chain = self.ledger.genesis.chain_id
 
         def events(service: str) -> str:
             name = f"events.{service}"
             return node_topic(chain, self.node_id, name) if self.node_id is not None else topic(chain, name)
 
-        self._tasks += [loop.create_task(self._follow_checkpoints(events(s))) for s in self.ledger.services]
-        try:
-            await asyncio.gather(*self._tasks)
-        finally:
-            for task in self._tasks:
-                task.cancel()
-            for task in self._tasks:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+        def gaps() -> Awaitable[None]:
+            return watch_for_gaps(self.bus, self.topics.consensus, self.name, self._gap)
+
+        readers: list[tuple[str, Callable[[], Awaitable[None]]]] = [
+            ("blocks reader", self._follow_blocks),
+            ("receipts reader", self._follow_receipts),
+            ("gap watcher", gaps),
+        ]
+        readers += [
+            (f"{s} checkpoints reader", functools.partial(self._follow_checkpoints, events(s)))
+            for s in self.ledger.services
+        ]
+        self._tasks = [loop.create_task(supervised(f"{self.name}: {name}", make)) for name, make in readers]
+        await run_all(self._tasks)
 
     async def _follow_blocks(self) -> None:
         async for batch in self.bus.consume(self.topics.blocks, start="earliest"):
