@@ -17,8 +17,8 @@ from traco.schemas.consensus import BlockRequest, ProposalMessage, VoteMessage
 from traco.schemas.events import BlockProcessed, DomainEvent, SignedCheckpoint
 from traco.schemas.genesis import Genesis
 from traco.schemas.proof import TxProof
-from traco.schemas.state_proof import StateValueProof
 from traco.schemas.receipt import Receipt
+from traco.schemas.state_proof import StateValueProof
 from traco.schemas.tx import TxEnvelope
 
 MODELS: dict[str, type[BaseModel]] = {
