@@ -81,6 +81,22 @@ def all_topics(settings: Settings, genesis: Genesis) -> list[TopicSpec]:
     return chain_topics(genesis.chain_id, tx_partitions=settings.tx_partitions, nodes=nodes)
 
 
+def validator_config(settings: Settings, index: int, private_key: bytes) -> ValidatorConfig:
+    """A validator's settings: its key, place (staggers republishing) and the timeouts."""
+    return ValidatorConfig(
+        index=index,
+        private_key=private_key,
+        timing=m.TimingConfig(
+            propose_ms=settings.timeout_propose_ms,
+            prevote_ms=settings.timeout_prevote_ms,
+            precommit_ms=settings.timeout_precommit_ms,
+            delta_ms=settings.timeout_delta_ms,
+        ),
+        empty_block_interval_s=settings.empty_block_interval_s,
+        publish_grace_s=settings.publish_grace_s,
+    )
+
+
 def node_of_key(genesis: Genesis, public_key: str) -> str | None:
     """The registered node that runs under ``public_key`` (None if none does)."""
     return next((n.id for n in genesis.node_list() if n.public_key == public_key), None)
@@ -106,18 +122,7 @@ async def serve_validator(settings: Settings, index: int) -> None:
             ledger.genesis,
             ledger,
             bus,
-            ValidatorConfig(
-                index=index,
-                private_key=private_key,
-                timing=m.TimingConfig(
-                    propose_ms=settings.timeout_propose_ms,
-                    prevote_ms=settings.timeout_prevote_ms,
-                    precommit_ms=settings.timeout_precommit_ms,
-                    delta_ms=settings.timeout_delta_ms,
-                ),
-                empty_block_interval_s=settings.empty_block_interval_s,
-                publish_grace_s=settings.publish_grace_s,
-            ),
+            validator_config(settings, index, private_key),
             node_id=node_id,
         )
         log.info("validator %d (%s…) of node %s at height %d", index, validator.me[:16], node_id, ledger.height)

@@ -29,13 +29,17 @@ from traco.core.supervise import run_all
 from traco.core.tracing import configure_tracing
 from traco.schemas.genesis import Genesis
 from traco.services import registry
-from traco.services.consensus import machine as m
 from traco.services.consensus.api import ApiState, create_app
 from traco.services.consensus.follower import Follower
 from traco.services.consensus.genesis import DataDir, load_genesis
 from traco.services.consensus.ledger import Ledger
-from traco.services.consensus.runtime import all_topics, make_bus, storage_config, until_signalled
-from traco.services.consensus.validator import ValidatorConfig
+from traco.services.consensus.runtime import (
+    all_topics,
+    make_bus,
+    storage_config,
+    until_signalled,
+    validator_config,
+)
 from traco.services.node import state_proofs
 from traco.services.node.node import Node, node_components
 from traco.services.serve import create_service_app
@@ -79,18 +83,7 @@ async def serve_node(settings: Settings, node_id: str) -> None:
         index = [n.id for n in genesis.node_list()].index(node_id)
         # Every node runs the consensus machine: a node whose key is not in the validator set
         # follows as an observer (it sends nothing) and votes once the council adds its key.
-        validator = ValidatorConfig(
-            index=index,
-            private_key=private_key,
-            timing=m.TimingConfig(
-                propose_ms=settings.timeout_propose_ms,
-                prevote_ms=settings.timeout_prevote_ms,
-                precommit_ms=settings.timeout_precommit_ms,
-                delta_ms=settings.timeout_delta_ms,
-            ),
-            empty_block_interval_s=settings.empty_block_interval_s,
-            publish_grace_s=settings.publish_grace_s,
-        )
+        validator = validator_config(settings, index, private_key)
         node = Node(genesis, key, ledger, stores, bus, validator)
         await node.catch_up()
         assert node.validator is not None
