@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: up test check lint typecheck bench install clean schemas
+.PHONY: up test check lint typecheck bench install clean schemas named-mutants mutants
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,17 @@ check: lint typecheck test
 bench: $(STAMP)
 	$(BIN)/python bench/chain.py
 	$(BIN)/python bench/registry.py
+
+# Mutants of the consensus lock, polka, quorum and proposer rules; every one must be killed.
+named-mutants: $(STAMP)
+	$(BIN)/python tools/named_mutants.py
+
+# mutmut over machine.py and votes.py, stopped after MUTANTS_MINUTES; report in MUTANTS_REPORT.
+MUTANTS_MINUTES ?= 30
+MUTANTS_REPORT ?= mutation-report.txt
+mutants: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,mutation]'
+	$(BIN)/python tools/named_mutants.py mutmut --minutes $(MUTANTS_MINUTES) --report $(MUTANTS_REPORT)
 
 schemas: $(STAMP)
 	$(BIN)/traco schemas export --out schemas/json
