@@ -12,11 +12,13 @@ What it simulates, the way the Kafka driver would behave:
   messages are reordered; each copy may be lost (``loss``), duplicated (``duplicate``) or
   delayed far beyond the timeouts (``late``: up to ``late_ms`` more). Nodes call ``Resend``
   on a timer when they have made no progress, which recovers losses.
-- **Partitions that heal** (``partition``): for a window of virtual time only nodes of one
-  group hear each other. A message that would arrive across groups meanwhile is lost, or,
-  with ``hold``, arrives after the heal (a broker's backlog read by a consumer that
-  reconnects). This is what makes locks matter: some validators lock on a value in a round
-  whose polka or commit the others only learn rounds later, or never.
+- **Partitions that heal** (``partition``, and ``cut`` for one-way links): for a window of
+  virtual time messages do not cross between groups. A cut may cover only one height, some
+  rounds and some kinds of message (proposal, prevote, precommit, or the sealed block a
+  node publishes, which others then cannot sync). A cut message is lost, arrives after the
+  heal (``hold``: a broker's backlog read by a consumer that reconnects) or arrives
+  ``delay_ms`` late. This is what makes locks matter: some validators lock on a value in a
+  round whose polka or commit the others only learn rounds later, or never.
 - **Driver duties**: fake but checked signatures (a deterministic digest per signer and
   message), block building on ``RequestValue`` (value ids ``"<node>/h<h>/r<r>"`` are unique per
   node, height and round; a share ``invalid_rate`` of them is marked invalid, as if the
@@ -30,6 +32,7 @@ What it simulates, the way the Kafka driver would behave:
   loses the disk too: the node restarts from an empty machine at the height after its last
   committed block, free to vote again in a round it already voted in. Such a node is
   *faulty* (it may sign conflicting votes), so it counts against f like a Byzantine one.
+  ``crash_after`` crashes a node at a step of its own (say, right after it precommitted).
 - **Byzantine nodes** run an honest machine but tamper with what leaves it. The peers are
   split once into two halves (``split``, side B; seeded when not given):
   ``"equivocate"`` sends side B a different proposal (a valid twin value);
@@ -37,10 +40,12 @@ What it simulates, the way the Kafka driver would behave:
   there is one, else nil for a value and a forged value for nil); ``"nil_voter"`` turns
   every vote into nil; ``"withhold"`` sends its precommits to side B only ``withhold_ms``
   late (never, if 0); ``"twin"`` runs two honest machines under the one key (the Twins
-  method of Bano et al.), one talking to each side: they build different valid values,
-  propose and vote independently, and so equivocate the way a real attacker would, with
-  votes that are each correct for what that copy saw. Byzantine nodes never write the
-  decided log.
+  method of Bano et al.): they build different valid values, propose and vote
+  independently, and so equivocate the way a real attacker would, with votes that are each
+  correct for what that copy saw. Both talk to everyone (each peer keeps whichever proposal
+  reaches it first) unless ``split_brain`` gives them a plan: per round of one height, whom
+  each copy talks to and whom it withholds its precommits from (``SplitRound``). Byzantine
+  nodes never write the decided log.
 - **Validator-set changes** (``set_changes``): powers per node from a height on; every
   node's driver starts each height with the set the schedule gives for it (all nodes agree
   on the schedule, as they would reading it from the chain). A node whose power is 0 at a
@@ -124,7 +129,7 @@ class Cut:
     a partition, a one-way link failure, a withheld vote. Optionally only for one height,
     some rounds and some kinds of message ("block": a sealed block its writer published, so
     a node on the other side cannot sync it; blocks have no round). Cut messages are lost;
-    with ``hold`` they arrive after the heal, with ``delay_ms`` that much later than sent."""
+    with ``hold`` they arrive after the heal, with ``delay_ms`` that much later."""
 
     start_ms: int
     end_ms: int

@@ -10,6 +10,9 @@ properties users rely on:
 and the liveness cases check that the chain keeps sealing with f validators down or
 Byzantine, stops without forking with f+1 down, and resumes when they return. Virtual time
 is in milliseconds; the timeouts are 200/100/100 ms + 100 ms per round.
+
+Partitions, amnesia, withheld votes, validator-set changes and the split-brain attacks on
+the lock rules are in ``test_simulation_faults.py``.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ def nets(max_loss: float = 0.05, max_invalid: float = 0.3) -> st.SearchStrategy[
         max_delay_ms=st.integers(5, 80),
         loss=st.floats(0, max_loss),
         duplicate=st.floats(0, 0.2),
+        late=st.floats(0, 0.05),  # a few messages arrive after several timeouts
+        late_ms=st.integers(200, 2000),
         invalid_rate=st.floats(0, max_invalid),
     )
 
