@@ -15,11 +15,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import looptime
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.consensus.chainkit import Kit
 from traco.core.adapters.memory import MemoryBroker, MemoryEventBus
@@ -254,6 +257,59 @@ def test_runs_are_repeatable_in_outcome(label: str) -> None:
             await cluster.submit(*txs)
             await cluster.until(lambda: {tx.tx_id for tx in txs} <= cluster.sealed(0))
             cluster.check_agreement()
+        finally:
+            await cluster.stop()
+
+    run_virtual(scenario)
+
+
+JSONISH = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=12,
+)
+
+
+def hostile_bytes() -> st.SearchStrategy[bytes]:
+    """Garbage, JSON of any shape, and JSON shaped like the real messages with wrong values."""
+    shaped = st.fixed_dictionaries(
+        {"type": st.sampled_from(["vote", "proposal", "block_request", "x"])},
+        optional={
+            "height": st.integers(-5, 2**64),
+            "round": st.integers(-5, 2**64),
+            "kind": st.sampled_from(["prevote", "precommit", "other"]),
+            "header": JSONISH,
+            "txs": st.lists(JSONISH, max_size=3),
+            "block_hash": st.none() | st.text(max_size=70),
+        },
+    )
+    return (
+        st.binary(max_size=300)
+        | JSONISH.map(lambda v: json.dumps(v).encode())
+        | shaped.map(lambda v: json.dumps(v).encode())
+    )
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.sampled_from(["tx", "consensus", "blocks"]), hostile_bytes()), min_size=1, max_size=20))
+def test_whatever_is_written_to_the_topics_the_chain_keeps_sealing_and_agreeing(
+    hostile: list[tuple[str, bytes]],
+) -> None:
+    kit = Kit()
+    cluster = Cluster(kit)
+    txs = anchors(kit, 0, 3, "amid-garbage")
+
+    async def scenario() -> None:
+        await cluster.start()
+        try:
+            await cluster.client.publish_many(
+                [OutgoingMessage(topic(kit.chain_id, name), value, b"k") for name, value in hostile]
+            )
+            await cluster.submit(*txs)
+            wanted = {tx.tx_id for tx in txs}
+            await cluster.until(lambda: all(wanted <= cluster.sealed(i) for i in range(4)))
+            cluster.check_agreement()
+            assert all(not task.done() for task in cluster.tasks.values())  # no validator stopped
         finally:
             await cluster.stop()
 
