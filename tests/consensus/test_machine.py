@@ -41,6 +41,7 @@ from traco.services.consensus.machine import (
     VoteIn,
     apply,
     initial_state,
+    message_from_dict,
     verify_commit,
 )
 from traco.services.consensus.machine_state import from_dict, to_dict
@@ -186,6 +187,14 @@ def test_proposer_rotation_is_proportional_to_power_and_smooth(powers: list[int]
 
 def test_proposer_rotation_of_equal_powers_is_plain_round_robin() -> None:
     assert [FOUR.proposer(h, 0) for h in range(8)] == ["v0", "v1", "v2", "v3"] * 2
+
+
+def test_weighted_proposer_rotation_is_the_interleaving_the_docstring_promises() -> None:
+    # Slots at (2j + 1) / 2w, ties by address: every node must derive exactly this order.
+    three = ValidatorSet((ValidatorInfo("a", 1), ValidatorInfo("b", 2), ValidatorInfo("c", 3)))
+    assert [three.proposer(0, r) for r in range(6)] == ["c", "b", "a", "c", "b", "c"]
+    two = ValidatorSet((ValidatorInfo("a", 1), ValidatorInfo("b", 4)))
+    assert [two.proposer(0, r) for r in range(5)] == ["b", "b", "a", "b", "b"]
 
 
 def test_proposer_rotation_with_a_million_units_of_power() -> None:
@@ -525,6 +534,8 @@ def test_an_equivocating_proposer_is_reported_and_its_first_proposal_kept() -> N
     assert Evidence(a.proposal, b.proposal) in out
     assert state.round_votes(0).proposal == a.proposal
     assert votes_sent(out, "prevote") == ["A"]
+    state, out = apply(state, proposal_in(0, "C"))  # once reported is enough
+    assert not [o for o in out if isinstance(o, Evidence)]
 
 
 def test_an_observer_never_sends_but_still_decides() -> None:
@@ -567,6 +578,14 @@ def test_after_a_decision_the_height_is_closed_and_the_next_one_buffered() -> No
     assert apply(state, proposal_in(0, "old")) == (state, [])  # older heights are ignored
 
 
+def test_a_next_height_message_is_buffered_once_however_often_it_comes() -> None:
+    me = not_proposer(0)
+    state = decided_state(me)
+    early = vote_in("prevote", 0, None, "v1", height=H + 1)
+    state, _ = feed(state, [early, early, replace(early, vote=replace(early.vote, signature=b"other"))])
+    assert len(state.pending["v1"]) == 1
+
+
 def test_the_next_height_buffer_is_bounded_per_sender() -> None:
     me = not_proposer(0)
     state = decided_state(me)
@@ -586,6 +605,8 @@ def messy_state() -> State:
     state = started(me)
     state, out = apply(state, proposal_in(0, "A"))
     state, _ = loopback(state, out)
+    state, _ = feed(state, [proposal_in(0, "Y")])  # an equivocating proposer
+    assert state.round_votes(0).proposal_equivocated
     state, _ = polka(state, 0, "A", others(me)[:2])
     state, _ = feed(state, [vote_in("prevote", 0, "Z", others(me)[0])])  # evidence
     state, _ = feed(state, [vote_in("precommit", 3, None, others(me)[2])])
@@ -634,6 +655,59 @@ def test_resend_repeats_own_messages_timers_and_relays_what_peers_may_have_misse
     relayed = [o.message for o in out if isinstance(o, Relay)]
     assert sorted(m.validator for m in relayed if isinstance(m, Vote)) == sorted(others(me)[:2])
     assert all(m.signature for m in relayed)
+
+
+def test_a_precommit_timeout_in_the_propose_step_starts_the_next_round_without_a_prevote() -> None:
+    me = not_proposer(0)
+    state = started(me)
+    state, out = feed(state, [vote_in("precommit", 0, None, v) for v in others(me)])  # line 47
+    assert ScheduleTimeout("precommit", H, 0, 400) in out
+    state, out = apply(state, TimeoutIn("precommit", H, 0))  # lines 65-67, still in propose
+    assert state.round == 1
+    assert votes_sent(out, "prevote") == []
+
+
+def test_once_the_proposer_has_proposed_or_timed_out_a_resend_no_longer_asks_for_a_value() -> None:
+    me = proposer(0)
+    timed_out, _ = apply(started(me), TimeoutIn("propose", H, 0))
+    proposed, _ = apply(started(me), ValueReady(H, 0, "A"))
+    for state in (timed_out, proposed):
+        _, out = apply(state, Resend())
+        assert not [o for o in out if isinstance(o, RequestValue)]
+
+
+def test_a_restarted_validator_waiting_in_prevote_gets_its_prevote_timer_back_and_no_other() -> None:
+    me = not_proposer(0)
+    state = started(me)
+    state, out = apply(state, proposal_in(0, "A"))
+    state, _ = loopback(state, out)
+    state, out = feed(state, [vote_in("prevote", 0, None, others(me)[0]), vote_in("prevote", 0, "B", others(me)[1])])
+    assert ScheduleTimeout("prevote", H, 0, 500) in out  # line 34: 3 of 4 prevotes, no polka
+    restarted = from_dict(json.loads(json.dumps(to_dict(state))))
+    _, out = apply(restarted, Resend())
+    assert ScheduleTimeout("prevote", H, 0, 500) in out  # timers die with the process
+    state, out = apply(restarted, TimeoutIn("prevote", H, 0))  # lines 61-64: precommit nil
+    _, out = apply(state, Resend())
+    assert not [o for o in out if isinstance(o, ScheduleTimeout) and o.step == "prevote"]
+
+
+def test_resend_relays_the_round_and_the_polka_behind_the_valid_value() -> None:
+    me = not_proposer(0)
+    state = locked_on_a_in_round_0(me)  # valid value A from round 0, now in round 1
+    state, out = apply(state, proposal_in(1, "B"))
+    state, _ = feed(state, [vote_in("prevote", 1, "B", others(me)[0])])
+    _, out = apply(state, Resend())
+    relayed = {(type(m).__name__, m.round, m.value_id) for m in (o.message for o in out if isinstance(o, Relay))}
+    assert ("Proposal", 1, "B") in relayed  # the current round: its proposal ...
+    assert ("Vote", 1, "B") in relayed  # ... and its votes
+    assert ("Vote", 0, "A") in relayed  # the proof of the valid value, which line 28 asks for
+
+
+def test_a_message_without_a_signature_decodes_unsigned() -> None:
+    vote = message_from_dict(
+        {"type": "vote", "kind": "prevote", "height": 1, "round": 0, "value_id": None, "validator": "v0"}
+    )
+    assert vote == Vote("prevote", 1, 0, None, "v0", b"")
 
 
 def test_resend_after_a_decision_repeats_the_decision() -> None:
