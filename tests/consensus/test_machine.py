@@ -239,6 +239,22 @@ def test_happy_path_one_validator_step_by_step() -> None:
     assert state.decision == decision
 
 
+def test_a_lone_validator_moves_only_on_its_own_signed_messages() -> None:
+    solo = ValidatorSet((ValidatorInfo("v0", 1),))  # quorum 1: a value nobody voted has no power
+    state, out = apply(initial_state("v0", TIMING), StartHeight(H, solo))
+    assert RequestValue(H, 0) in out
+    state, out = apply(state, ValueReady(H, 0, "A"))
+    state, out = loopback(state, out)  # the proposal is back: prevote
+    assert votes_sent(out, "prevote") == ["A"]
+    assert votes_sent(out, "precommit") == []
+    state, out = loopback(state, out)  # the prevote is back: a polka of one, precommit
+    assert votes_sent(out, "precommit") == ["A"]
+    assert not [o for o in out if isinstance(o, Decision)]
+    state, out = loopback(state, out)  # the precommit is back: decide
+    decisions = [o for o in out if isinstance(o, Decision)]
+    assert [(d.value_id, len(d.precommits)) for d in decisions] == [("A", 1)]
+
+
 def test_proposer_asks_for_a_value_and_counts_its_own_proposal_when_it_comes_back() -> None:
     me = proposer(0)
     state, out = apply(initial_state(me, TIMING), StartHeight(H, FOUR))
