@@ -242,7 +242,8 @@ class Simulation:
 
     Node indices: validators ``0 .. len(powers)-1`` (a power of 0 is a node outside the
     genesis set, for ``set_changes``), then ``observers``, then the second copy of each
-    ``"twin"`` validator (``twin_of`` maps it to the first).
+    ``"twin"`` validator (``twin_of`` maps it to the first). ``split`` is side B of the
+    tampering behaviours (node indices; a seeded half when not given).
     """
 
     def __init__(
@@ -278,7 +279,7 @@ class Simulation:
         self.cuts: list[Cut] = []
         self._triggers: list[tuple[int, tuple[int, int, int], int, bool]] = []
         self.values: dict[str, bool] = {}  # every value ever built: is it valid?
-        self.twins: dict[str, str] = {}  # equivocation pairs, both directions
+        self.twin_values: dict[str, str] = {}  # an equivocator's value pairs, both directions
         self.log: dict[int, Decision] = {}  # the decided log (sealed blocks with commits)
         self._writers: dict[int, list[int]] = {}  # who published each sealed block
         self.evidence: list[Evidence] = []
@@ -487,7 +488,7 @@ class Simulation:
             if node.behaviour == "equivocate":
                 twin = value + "/twin"
                 self.values[twin] = True
-                self.twins[value], self.twins[twin] = twin, value
+                self.twin_values[value], self.twin_values[twin] = twin, value
         return value
 
     def _receive(self, i: int, message: Proposal | Vote) -> None:
@@ -594,13 +595,13 @@ class Simulation:
     def _tamper(self, sender: Node, message: Proposal | Vote) -> Proposal | Vote:
         """What a Byzantine sender tells the other half of the network."""
         if sender.behaviour == "equivocate" and isinstance(message, Proposal):
-            twin = self.twins.get(message.value_id)
+            twin = self.twin_values.get(message.value_id)
             if twin is not None:
                 return _signed(replace(message, value_id=twin))
         elif sender.behaviour == "double_vote" and isinstance(message, Vote):
             v = message.value_id
             forged = f"forged/{sender.name}/h{message.height}/r{message.round}"
-            other = self.twins.get(v, None) if v is not None else forged
+            other = self.twin_values.get(v, None) if v is not None else forged
             return _signed(replace(message, value_id=other))
         return message
 
