@@ -465,6 +465,25 @@ def test_f_plus_one_in_a_later_round_skips_ahead() -> None:
     assert ScheduleTimeout("propose", H, 5, 1000 + 5 * 250) in out
 
 
+def test_a_proposer_skipped_past_its_round_stops_asking_for_a_value() -> None:
+    me = proposer(0)
+    state = started(me)  # awaiting its value for round 0 (line 18)
+    state, _ = feed(state, [vote_in("prevote", 1, None, v) for v in others(me)[:2]])
+    assert state.round == 1  # line 55; round 1 belongs to another proposer
+    _, out = apply(state, Resend())
+    assert not [o for o in out if isinstance(o, RequestValue)]
+
+
+def test_late_precommits_of_an_earlier_round_still_decide() -> None:
+    me = not_proposer(0)
+    state = started(me)
+    state, _ = feed(state, [proposal_in(0, "A"), *(vote_in("prevote", 1, None, v) for v in others(me)[:2])])
+    assert state.round == 1  # skipped on (line 55) before round 0 was decided
+    state, out = feed(state, [vote_in("precommit", 0, "A", v) for v in others(me)])
+    decisions = [o for o in out if isinstance(o, Decision)]
+    assert [(d.round, d.value_id) for d in decisions] == [(0, "A")]  # line 49, any round
+
+
 def test_one_heavy_validator_is_f_plus_one_by_itself() -> None:
     vs = ValidatorSet((ValidatorInfo("big", 4), *(ValidatorInfo(f"s{i}", 2) for i in range(3))))
     me = "s0"
@@ -480,6 +499,8 @@ def test_rounds_too_far_ahead_are_dropped() -> None:
     after, out = feed(state, [vote_in("prevote", far, None, v) for v in others(me)])
     assert after == state
     assert out == []
+    state, _ = feed(state, [vote_in("prevote", far - 1, None, v) for v in others(me)[:2]])
+    assert state.round == MAX_ROUNDS_AHEAD  # the last round still taken (line 55)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -493,6 +514,7 @@ def test_a_proposal_from_the_wrong_proposer_is_ignored() -> None:
     bad = ProposalIn(Proposal(H, 0, "X", -1, impostor, b"s"), True)
     assert apply(state, bad) == (state, [])
     assert apply(state, proposal_in(2, "Y", valid_round=2))[0].round_votes(2).proposal is None
+    assert apply(state, proposal_in(0, "Y", valid_round=-2))[0].round_votes(0).proposal is None
 
 
 def test_votes_from_non_validators_are_ignored() -> None:
