@@ -443,6 +443,24 @@ def test_timeouts_grow_with_the_round_and_stale_ones_are_ignored() -> None:
         assert apply(state, stale) == (state, [])
 
 
+def test_every_round_arms_its_own_prevote_and_precommit_timeouts() -> None:
+    me = not_proposer(0)
+    state = started(me)
+    for r in (0, 1):  # lines 34 and 47 fire "for the first time" in each round
+        state, out = apply(state, TimeoutIn("propose", H, r))
+        state, _ = loopback(state, out)
+        state, out = feed(
+            state, [vote_in("prevote", r, None, others(me)[0]), vote_in("prevote", r, "B", others(me)[1])]
+        )
+        assert ScheduleTimeout("prevote", H, r, 500 + r * 250) in out
+        state, out = apply(state, TimeoutIn("prevote", H, r))
+        state, _ = loopback(state, out)
+        state, out = feed(state, [vote_in("precommit", r, None, v) for v in others(me)[:2]])
+        assert ScheduleTimeout("precommit", H, r, 400 + r * 250) in out
+        state, _ = apply(state, TimeoutIn("precommit", H, r))
+        assert state.round == r + 1
+
+
 def test_the_prevote_timeout_starts_only_after_two_thirds_of_any_prevotes() -> None:
     me = not_proposer(0)
     state = started(me)
