@@ -52,7 +52,9 @@ def genesis_events(genesis: Genesis) -> Callable[[str], list[Event]]:
                 model = model.model_copy(update={"validators": chain_set})
             elif validator_set(model.validators) != chain_set:
                 raise ValueError("the party section's validators differ from the genesis validators")
-            return list(party_genesis.genesis_events(model))
+            events: list[Event] = list(party_genesis.genesis_events(model))
+            nodes: list[Event] = party_genesis.node_events(genesis.nodes, len(events), model.genesis_time)
+            return events + nodes
         return []
 
     return events

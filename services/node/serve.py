@@ -23,6 +23,7 @@ from fastapi import FastAPI
 
 from traco.core import crypto
 from traco.core.adapters.factory import open_block_store, open_state_store
+from traco.core.domain import StateView
 from traco.core.nodes import NodeKey
 from traco.core.settings import Settings
 from traco.core.supervise import run_all
@@ -56,6 +57,17 @@ def node_key_file(paths: DataDir, genesis: Genesis, node_id: str) -> Path:
     return paths.keys / f"{node_id}.key"
 
 
+def registered_key(genesis: Genesis, party: StateView | None, node_id: str, height: int) -> str | None:
+    """The key the chain registers for ``node_id`` at ``height``: from the node's own party
+    replica once it has state (rotations are recorded there), else None (the genesis decides)."""
+    if party is None or party.get(f"node/{node_id}") is None:
+        return None
+    from traco.services.party import queries
+
+    found: str | None = queries.node_key_at(party, node_id, height)
+    return found
+
+
 def node_ports(settings: Settings, genesis: Genesis, node_id: str) -> dict[str, int]:
     index = [n.id for n in genesis.node_list()].index(node_id)
     base = settings.api_port + 10 * index
@@ -69,13 +81,14 @@ async def serve_node(settings: Settings, node_id: str) -> None:
     registered = genesis.node(node_id)
     private_key = crypto.read_key_file(node_key_file(paths, genesis, node_id))
     key = NodeKey(node_id, private_key)
-    if key.public_key != registered.public_key:
-        raise SystemExit(f"the key file of node {node_id} is not the key the genesis registers for it")
     config = storage_config(settings)
     components = node_components(node_id, genesis.params.services)
     chain = components["chain"]
     ledger = Ledger(genesis, open_block_store(config, chain), open_state_store(config, chain))
     stores = {s: open_state_store(config, components[s]) for s in genesis.params.services}
+    expected = registered_key(genesis, stores.get("party"), node_id, ledger.height + 1) or registered.public_key
+    if key.public_key != expected:
+        raise SystemExit(f"the key file of node {node_id} is not the key the chain registers for it ({expected})")
     bus = make_bus(settings, f"node-{node_id}")
     await bus.start()
     try:

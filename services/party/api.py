@@ -90,6 +90,20 @@ def router(runtime: ServiceRuntime) -> APIRouter:
         """Which member a business-key namespace is assigned to (null: open to any issuer)."""
         return {"namespace": namespace.upper(), "member_id": queries.namespace_owner(view, namespace)}
 
+    @api.get("/nodes")
+    async def nodes() -> list[dict[str, Any]]:
+        """The registered nodes: member, and every key with the height it counts from."""
+        return queries.nodes(view)
+
+    @api.get("/nodes/{node_id}")
+    async def node(node_id: str, height: int | None = None) -> dict[str, Any]:
+        """A node, and the key it signs with at ``height`` (default: the next height)."""
+        record = queries.node(view, node_id)
+        if record is None:
+            raise _not_found(f"node {node_id!r}")
+        at = height if height is not None else runtime.height + 1
+        return {**record, "height": at, "key": queries.node_key_at(view, node_id, at)}
+
     @api.get("/validators")
     async def validators(height: int | None = None) -> list[dict[str, Any]]:
         """The validator set in effect at a height (default: the next one)."""

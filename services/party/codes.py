@@ -39,6 +39,8 @@ class Code(StrEnum):
     UNKNOWN_PROPOSAL = "UNKNOWN_PROPOSAL"
     UNKNOWN_DELEGATION = "UNKNOWN_DELEGATION"
     """A revocation names a delegation that does not exist."""
+    UNKNOWN_NODE = "UNKNOWN_NODE"
+    """No node is registered under that id."""
     ALREADY_VOTED = "ALREADY_VOTED"
     PROPOSAL_CLOSED = "PROPOSAL_CLOSED"
     """The proposal has already passed, failed or been voided."""

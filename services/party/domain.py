@@ -77,7 +77,7 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
-from traco.core.domain import Accepted, Event, Outcome, StateView, TxContext
+from traco.core.domain import Accepted, Event, Outcome, Rejected, StateView, TxContext
 from traco.services.party import governance, queries
 from traco.services.party import state as keys
 from traco.services.party.codes import Code, reject
@@ -91,11 +91,19 @@ from traco.services.party.models import (
     Payload,
     Propose,
     Register,
+    RegisterNode,
     RotateKey,
+    RotateNodeKey,
     Vote,
     first_error,
 )
-from traco.services.party.proofs import agreement_message, register_message, rotate_message, verify_hex
+from traco.services.party.proofs import (
+    agreement_message,
+    node_key_message,
+    register_message,
+    rotate_message,
+    verify_hex,
+)
 
 __all__ = ["KINDS", "PARTY", "PartyDomain"]
 
@@ -235,6 +243,55 @@ def rotate_key(view: StateView, tx: TxContext, sender: Sender, p: RotateKey) -> 
     return Accepted((rotated,), {"member_id": member_id, "valid_until": valid_until, "primary_key": primary})
 
 
+def register_node(view: StateView, tx: TxContext, sender: Sender, p: RegisterNode) -> Outcome:
+    """A node of the sender's member, under a key it proves it holds; ids and keys are unique."""
+    member_id = sender["member_id"]
+    if queries.node(view, p.node_id) is not None:
+        return reject(Code.ALREADY_REGISTERED, f"node {p.node_id!r} is already registered")
+    problem = _node_key_problem(view, tx, member_id, p.node_id, p.public_key, p.proof)
+    if problem is not None:
+        return problem
+    registered = event(
+        At.of(tx), "NodeRegistered", f"node:{p.node_id}",
+        node_id=p.node_id, member_id=member_id, public_key=p.public_key, from_height=tx.height,
+    )  # fmt: skip
+    return Accepted((registered,), {"node_id": p.node_id, "member_id": member_id})
+
+
+def rotate_node_key(view: StateView, tx: TxContext, sender: Sender, p: RotateNodeKey) -> Outcome:
+    """The node's own member replaces its key, counting from two heights on."""
+    member_id = sender["member_id"]
+    record = queries.node(view, p.node_id)
+    if record is None:
+        return reject(Code.UNKNOWN_NODE, f"no node {p.node_id!r} is registered")
+    if record["member_id"] != member_id:
+        return reject(Code.NOT_PERMITTED, f"node {p.node_id!r} belongs to member {record['member_id']!r}")
+    problem = _node_key_problem(view, tx, member_id, p.node_id, p.new_key, p.proof)
+    if problem is not None:
+        return problem
+    from_height = tx.height + NODE_KEY_DELAY
+    rotated = event(
+        At.of(tx), "NodeKeyRotated", f"node:{p.node_id}",
+        node_id=p.node_id, member_id=member_id, old_key=queries.node_key_at(view, p.node_id, tx.height),
+        new_key=p.new_key, from_height=from_height,
+    )  # fmt: skip
+    return Accepted((rotated,), {"node_id": p.node_id, "from_height": from_height})
+
+
+NODE_KEY_DELAY = 2
+"""A rotated node key counts from this many heights after the rotation (as validator changes)."""
+
+
+def _node_key_problem(
+    view: StateView, tx: TxContext, member_id: str, node_id: str, public_key: str, proof: str
+) -> Rejected | None:
+    if view.get(keys.node_key(public_key)) is not None:
+        return reject(Code.ALREADY_REGISTERED, f"key {_short(public_key)} is already a node key")
+    if not verify_hex(public_key, node_key_message(tx.chain_id, member_id, node_id, public_key), proof):
+        return reject(Code.BAD_KEY_PROOF, f"the proof for node key {_short(public_key)} does not verify")
+    return None
+
+
 def delegate(view: StateView, tx: TxContext, sender: Sender, p: Delegate) -> Outcome:
     member_id = sender["member_id"]
     aggregate = f"delegation:{member_id}:{keys.principal_id(p.principal)}"
@@ -292,6 +349,8 @@ _ROUTES: Mapping[str, Route] = {
     "party.propose": _route(Propose, governance.propose),
     "party.vote": _route(Vote, governance.vote),
     "party.delegate": _route(Delegate, delegate),
+    "party.node.register": _route(RegisterNode, register_node),
+    "party.node.rotate": _route(RotateNodeKey, rotate_node_key),
 }
 
 KINDS = frozenset(_ROUTES)

@@ -181,6 +181,28 @@ def _namespace_assigned(view: StateView, data: Data) -> Writes:
     return {keys.namespace(data["namespace"]): None if owner is None else encode({"member_id": owner})}
 
 
+# --------------------------------------------------------------------------- nodes
+
+
+def _node_registered(view: StateView, data: Data) -> Writes:
+    """``node/<id>`` keeps every key the node had, each with the height it counts from."""
+    record = {
+        "node_id": data["node_id"],
+        "member_id": data["member_id"],
+        "keys": [{"public_key": data["public_key"], "from_height": data["from_height"]}],
+    }
+    return {keys.node(data["node_id"]): encode(record), keys.node_key(data["public_key"]): encode(data["node_id"])}
+
+
+def _node_key_rotated(view: StateView, data: Data) -> Writes:
+    record = keys.load(view, keys.node(data["node_id"]))
+    if record is None:
+        raise ValueError(f"party event names unknown node {data['node_id']!r}")
+    entry = {"public_key": data["new_key"], "from_height": data["from_height"]}
+    updated = {**record, "keys": [*record["keys"], entry]}
+    return {keys.node(data["node_id"]): encode(updated), keys.node_key(data["new_key"]): encode(data["node_id"])}
+
+
 # --------------------------------------------------------------------------- agreements, delegations
 
 
@@ -286,6 +308,8 @@ _MUTATORS: Mapping[str, Callable[[StateView, Data], Writes]] = {
     "ValidatorAdded": _validator_added,
     "ValidatorRemoved": _validator_removed,
     "NamespaceAssigned": _namespace_assigned,
+    "NodeRegistered": _node_registered,
+    "NodeKeyRotated": _node_key_rotated,
     "AgreementRecorded": _agreement_recorded,
     "DelegationRecorded": _delegation_recorded,
     "DelegationRevoked": _delegation_revoked,

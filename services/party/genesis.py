@@ -19,8 +19,8 @@ table; it is data, and every entry can be changed later by a council vote.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Self
+from collections.abc import Mapping, Sequence
+from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -134,6 +134,22 @@ def genesis_events(pg: PartyGenesis) -> list[Event]:
     return events
 
 
+def node_events(nodes: Sequence[Any], first_index: int, genesis_time: int) -> list[Event]:
+    """The genesis file's registered nodes (each bound to a member), as party events of height 0."""
+    return [
+        event(
+            At(0, first_index + i, genesis_time),
+            "NodeRegistered",
+            f"node:{n.id}",
+            node_id=n.id,
+            member_id=n.member,
+            public_key=n.public_key,
+            from_height=0,
+        )
+        for i, n in enumerate(nodes)
+    ]
+
+
 def genesis_state(pg: PartyGenesis) -> DictState:
     """A fresh in-memory state with ``genesis_events(pg)`` applied (what the runtime stores)."""
     state = DictState()
@@ -144,7 +160,14 @@ def genesis_state(pg: PartyGenesis) -> DictState:
 
 # --------------------------------------------------------------------------- development genesis
 
-_EVERY_MEMBER = ("party.register", "party.delegate", "party.agreement", "party.key.rotate")
+_EVERY_MEMBER = (
+    "party.register",
+    "party.delegate",
+    "party.agreement",
+    "party.key.rotate",
+    "party.node.register",
+    "party.node.rotate",
+)
 _HOLDER = ("doc.transfer", "doc.surrender", "doc.pledge", "doc.share_key")
 """What a holder of a document may do with it; the doc service checks who holds it."""
 _ISSUER = ("doc.register", "doc.event", "doc.amend")
@@ -164,7 +187,7 @@ DEFAULT_ROLE_KINDS: Mapping[str, tuple[str, ...]] = {
     "council": ("party.propose", "party.vote"),
 }
 """Role -> kinds for development; every role also gets ``party.register``, ``party.delegate``,
-``party.agreement`` and ``party.key.rotate``."""
+``party.agreement``, ``party.key.rotate`` and the node kinds."""
 
 DEVELOPMENT_CAST: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
     ("exporter", "Harbour Exports Ltd", "SG", ("exporter",)),

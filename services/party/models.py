@@ -181,6 +181,30 @@ class RotateKey(Payload):
     overlap_ms: int = Field(default=DEFAULT_KEY_OVERLAP_MS, ge=0, le=MAX_KEY_OVERLAP_MS)
 
 
+NodeId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")]
+
+
+class RegisterNode(Payload):
+    """``party.node.register``: the sender's member runs a node called ``node_id`` under
+    ``public_key`` (DESIGN §6 Nodes: node keys are registered on the chain, bound to a member)."""
+
+    node_id: NodeId
+    public_key: PublicKey
+    proof: Signature
+    """``public_key``'s signature over ``proofs.node_key_message(chain_id, member_id, node_id, public_key)``."""
+
+
+class RotateNodeKey(Payload):
+    """``party.node.rotate``: the node's member replaces its key; the new key counts from two
+    heights on (as validator-set changes do), so whoever checks a signed checkpoint of a height
+    knows which key signs it."""
+
+    node_id: NodeId
+    new_key: PublicKey
+    proof: Signature
+    """``new_key``'s signature over ``proofs.node_key_message(chain_id, member_id, node_id, new_key)``."""
+
+
 class Delegate(Payload):
     """``party.delegate``: submit ``kinds`` on behalf of a named non-member until ``expires_at``.
 

@@ -28,6 +28,12 @@ def rotate_message(chain_id: str, member_id: str, old_key: str, new_key: str) ->
     return canonicalize({"chain_id": chain_id, "member_id": member_id, "old_key": old_key, "public_key": new_key})
 
 
+def node_key_message(chain_id: str, member_id: str, node_id: str, public_key: str) -> bytes:
+    """Signed by a node key registered or rotated in: binds it to one node of one member."""
+    body = {"purpose": "traco/node-key/v1", "chain_id": chain_id, "member_id": member_id, "node_id": node_id}
+    return canonicalize({**body, "public_key": public_key})
+
+
 def agreement_message(chain_id: str, agreement_hash: str, parties: Iterable[str]) -> bytes:
     """Signed by every party key of ``party.agreement``; ``parties`` is the set of keys (sorted here)."""
     return canonicalize({"chain_id": chain_id, "agreement_hash": agreement_hash, "parties": sorted(parties)})

@@ -252,3 +252,27 @@ def acting_for(view: StateView, member_key: str, principal: str, kind: str, time
         return False
     found = delegation(view, record["member_id"], principal)
     return found is not None and time < found["expires_at"] and kind_matches(found["kinds"], kind)
+
+
+# --------------------------------------------------------------------------- nodes
+
+
+def node(view: StateView, node_id: str) -> dict[str, Any] | None:
+    """A registered node: its member and every key it had, each with the height it counts from."""
+    return keys.load(view, keys.node(node_id))
+
+
+def nodes(view: StateView) -> list[dict[str, Any]]:
+    return [orjson.loads(raw) for _, raw in view.scan(keys.NODE)]
+
+
+def node_key_at(view: StateView, node_id: str, height: int) -> str | None:
+    """The key node ``node_id`` signs with at ``height`` (None if it is not registered by then)."""
+    record = node(view, node_id)
+    if record is None:
+        return None
+    current = None
+    for entry in record["keys"]:
+        if entry["from_height"] <= height:
+            current = entry["public_key"]
+    return current

@@ -26,6 +26,8 @@ VALIDATOR_CHANGE = "validator_change/"
 DELEGATION = "delegation/"
 NAMESPACE = "namespace/"
 HISTORY = "history/"
+NODE = "node/"
+NODE_KEY = "node_key/"
 
 
 def member(public_key: str) -> str:
@@ -73,6 +75,14 @@ def delegation(member_id: str, principal: str) -> str:
 def history(member_id: str, height: int, index: int, event_type: str) -> str:
     """Zero-padded so that a prefix scan returns a member's history in chain order."""
     return f"{HISTORY}{member_id}/{height:012d}/{index:06d}/{event_type}"
+
+
+def node(node_id: str) -> str:
+    return f"{NODE}{node_id}"
+
+
+def node_key(public_key: str) -> str:
+    return f"{NODE_KEY}{public_key}"
 
 
 def load(view: StateView, key: str) -> dict[str, Any] | None:

@@ -358,3 +358,12 @@ def test_a_document_record_is_proven_to_a_light_client_from_the_genesis_alone(me
     assert (
         verify_state_value_proof(absent_proof, genesis.validators, genesis.chain_id, "doc", "doc/" + "0" * 64) is None
     )
+
+
+def test_the_nodes_are_registered_on_the_chain_bound_to_their_member(mesh: MeshProcesses) -> None:
+    with Client(f"http://127.0.0.1:{mesh.api_port + 1}") as party:
+        nodes = party.get_json("/nodes")
+        n0 = party.get_json("/nodes/n0")
+    genesis = load_genesis(DataDir(mesh.data_dir).genesis)
+    assert [n["node_id"] for n in nodes] == ["n0", "n1", "n2", "n3"]
+    assert n0["member_id"] == "member" and n0["key"] == genesis.validators[0].public_key

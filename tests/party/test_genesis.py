@@ -70,6 +70,8 @@ def test_member_records_have_the_fixed_layout() -> None:
                 "party.agreement",
                 "party.delegate",
                 "party.key.rotate",
+                "party.node.register",
+                "party.node.rotate",
                 "party.propose",
                 "party.register",
                 "party.vote",

@@ -40,6 +40,8 @@ def test_domain_declares_service_and_kinds() -> None:
             "party.propose",
             "party.vote",
             "party.delegate",
+            "party.node.register",
+            "party.node.rotate",
         }
     )
 
