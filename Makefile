@@ -25,8 +25,8 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check core schemas services cli tests bench
-	$(BIN)/ruff format --check core schemas services cli tests bench
+	$(BIN)/ruff check core schemas services cli tests bench tools
+	$(BIN)/ruff format --check core schemas services cli tests bench tools
 
 typecheck: $(STAMP)
 	$(BIN)/mypy src/traco

@@ -16,8 +16,9 @@ from collections.abc import Callable, Iterator, Sequence
 
 from traco.core.domain import DictState, StateView
 from traco.core.ports import BusMessage
-from traco.core.service_runtime import Upstream, genesis_writes
+from traco.core.service_runtime import genesis_writes
 from traco.core.topics import node_topic, topic
+from traco.core.upstream import Upstream
 from traco.schemas.genesis import Genesis, ValidatorPower, validator_set
 
 

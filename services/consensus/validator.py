@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +44,7 @@ from traco.schemas.receipt import Code
 from traco.services.consensus import machine as m
 from traco.services.consensus import machine_state, proposals, rules, wire
 from traco.services.consensus.deadletters import DeadLetters
+from traco.services.consensus.inbox import Inbox
 from traco.services.consensus.intake import TxIntake
 from traco.services.consensus.ledger import Ledger
 from traco.services.consensus.mempool import Mempool
@@ -74,7 +75,6 @@ class ValidatorConfig:
 @dataclass
 class _Stats:
     decided: int = 0
-    handler_failures: int = 0
     started: float = field(default_factory=time.monotonic)
 
 
@@ -115,9 +115,7 @@ class Validator:
         self.last_progress = self.last_block_at = self.last_purge = 0.0  # loop time; set in run()
         self.seen_height_traffic: set[int] = set()
         self.party_topic = self._service_topic("party")
-        self.inbox: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
-        self.tx_inbox: asyncio.Queue[tuple[str, Any]] = asyncio.Queue(maxsize=4)
-        self.wakeup = asyncio.Event()
+        self.inbox = Inbox(bus, self._handle, self._after_each, self._dead_letter)
         self.state = self._load_machine()
         self.stats = _Stats()
         self._timers: list[asyncio.TimerHandle] = []
@@ -185,14 +183,17 @@ class Validator:
         await self.publisher.fill_topic(self.config.index)
         loop = asyncio.get_running_loop()
         recent = await self._recent(self.topics.consensus)
-        readers: list[tuple[str, str, StartAt, asyncio.Queue[tuple[str, Any]], int]] = [
-            (self.topics.tx, "tx", "earliest", self.tx_inbox, 200),
-            (self.topics.consensus, "consensus", recent, self.inbox, 500),
-            (self.topics.blocks, "block", "earliest", self.inbox, 500),
+        readers: list[tuple[str, str, StartAt, int]] = [
+            (self.topics.tx, "tx", "earliest", 200),
+            (self.topics.consensus, "consensus", recent, 500),
         ]
-        readers += [(name, kind, "earliest", self.inbox, 500) for name, kind in self._results_topics()]
-        tasks = [loop.create_task(supervised(f"reader of {r[0]}", self._reader(*r))) for r in readers]
-        tasks.append(loop.create_task(supervised("ticker", self._ticker)))
+        readers += [(self.topics.blocks, "block", "earliest", 500)]
+        readers += [(name, kind, "earliest", 500) for name, kind in self._results_topics()]
+        tasks = [
+            loop.create_task(supervised(f"reader of {name}", self.inbox.reader(name, kind, start, batch)))
+            for name, kind, start, batch in readers
+        ]
+        tasks.append(loop.create_task(supervised("ticker", lambda: self.inbox.ticker(TICK_S))))
         tasks.append(loop.create_task(self._main_loop()))
         try:
             await run_all(tasks)
@@ -203,50 +204,12 @@ class Validator:
     async def _main_loop(self) -> None:
         if self._running_height() == self.ledger.height + 1:
             await self._feed(m.Resend())
-        while True:
-            kind, item = await self._next_input()
-            await self._handle_guarded(kind, item)
+        await self.inbox.loop()
 
     async def _recent(self, topic_name: str) -> dict[int, int]:
         """Start reading consensus traffic a little before the end: old heights are useless."""
         ends = await self.bus.end_offsets(topic_name)
         return {p: max(0, end - 5000) for p, end in ends.items()}
-
-    def _reader(
-        self, topic_name: str, kind: str, start: StartAt, queue: asyncio.Queue[tuple[str, Any]], max_batch: int
-    ) -> Any:
-        """A reader of one topic, restartable: after a failure it resumes after the last batch
-        it handed on (so a restart neither skips nor repeats a batch)."""
-        position: dict[int, int] = {}
-
-        async def read() -> None:
-            begin: StartAt = dict(position) if position else start
-            async for batch in self.bus.consume(topic_name, start=begin, max_batch=max_batch):
-                await queue.put((kind, batch))  # the bounded tx queue pushes back on the reader
-                self.wakeup.set()
-                for message in batch:
-                    position[message.partition] = message.offset + 1
-
-        return read
-
-    async def _ticker(self) -> None:
-        while True:
-            await asyncio.sleep(TICK_S)
-            self._post(("tick", None))
-
-    async def _next_input(self) -> tuple[str, Any]:
-        """The next thing to handle: consensus traffic first, then a batch of transactions."""
-        while True:
-            if not self.inbox.empty():
-                return self.inbox.get_nowait()
-            if not self.tx_inbox.empty():
-                return self.tx_inbox.get_nowait()
-            self.wakeup.clear()
-            await self.wakeup.wait()
-
-    def _post(self, item: tuple[str, Any]) -> None:
-        self.inbox.put_nowait(item)
-        self.wakeup.set()
 
     def _results_topics(self) -> list[tuple[str, str]]:
         """With executing services, their receipts and checkpoints are part of each block's results."""
@@ -265,40 +228,9 @@ class Validator:
 
     # ------------------------------------------------------------------ dispatch
 
-    async def _handle_guarded(self, kind: str, item: Any) -> None:
-        """Handle one input; a failure is the message's fault or a bug, never the loop's end."""
-        messages: Sequence[BusMessage] = item if isinstance(item, list) else []
-        try:
-            await self._handle(kind, item)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            self.stats.handler_failures += 1
-            log.exception("handling %s failed", kind)
-            reason = f"internal error handling {kind}: {type(exc).__name__}: {exc}"[:500]
-            if len(messages) > 1:
-                # one of them is to blame: handle them one by one so the others still count
-                for message in messages:
-                    await self._handle_one_guarded(kind, message)
-            elif messages:
-                await self._dead_letter(messages[0], reason)
-        try:
-            await self._maybe_start_height()
-            await self._maybe_propose()
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            self.stats.handler_failures += 1
-            log.exception("starting or proposing height %d failed", self.ledger.height + 1)
-
-    async def _handle_one_guarded(self, kind: str, message: BusMessage) -> None:
-        try:
-            await self._handle(kind, [message])
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.exception("handling a %s message at %s/%d failed", kind, message.topic, message.offset)
-            await self._dead_letter(message, f"internal error handling {kind}: {type(exc).__name__}: {exc}"[:500])
+    async def _after_each(self) -> None:
+        await self._maybe_start_height()
+        await self._maybe_propose()
 
     async def _dead_letter(self, message: BusMessage, reason: str) -> None:
         await self.dead_letters.send(message, reason)
@@ -352,7 +284,7 @@ class Validator:
         event = m.TimeoutIn(timeout.step, timeout.height, timeout.round)
         loop = asyncio.get_running_loop()
         self._timers = [t for t in self._timers if not t.cancelled()][-64:]
-        self._timers.append(loop.call_later(timeout.duration_ms / 1000, self._post, ("timeout", event)))
+        self._timers.append(loop.call_later(timeout.duration_ms / 1000, self.inbox.post, ("timeout", event)))
 
     # ------------------------------------------------------------------ consensus traffic out
 
