@@ -26,6 +26,7 @@ class DeadLetters:
         self.dlq_topic = dlq_topic
         raw = store.get_meta(META_KEY)
         self.next: dict[str, int] = orjson.loads(raw) if raw else {}
+        self.written = 0  # dead letters written by this process (a metric)
 
     async def send(self, message: BusMessage, reason: str) -> None:
         """Dead-letter ``message`` unless this node already did (never raises)."""
@@ -38,6 +39,7 @@ class DeadLetters:
             log.exception("could not dead-letter %s at %d", where, message.offset)
             return
         self.next[where] = message.offset + 1
+        self.written += 1
         self.store.set_meta(META_KEY, orjson.dumps(self.next))
 
     def forget_beyond(self, ends: dict[str, int]) -> None:

@@ -172,6 +172,31 @@ class Node:
     def services_at(self) -> dict[str, int]:
         return {name: runtime.height for name, runtime in self.runtimes.items()}
 
+    def metrics(self) -> str:
+        """Prometheus text exposition of what an operator alerts on (``GET /metrics``)."""
+        validator = self.validator
+        diverged = validator.sync.diverged_at if validator is not None else None
+        lines = [
+            "# TYPE traco_block_height gauge",
+            f"traco_block_height {self.ledger.height}",
+            "# TYPE traco_results_diverged gauge",
+            f"traco_results_diverged {0 if diverged is None else 1}",
+            "# TYPE traco_node_executing gauge",
+            f"traco_node_executing {1 if self.stopped is None and diverged is None else 0}",
+            "# TYPE traco_service_height gauge",
+            *(f'traco_service_height{{service="{n}"}} {h}' for n, h in self.services_at().items()),
+        ]
+        if validator is not None:
+            lines += [
+                "# TYPE traco_dead_letters_total counter",
+                f"traco_dead_letters_total {validator.dead_letters.written}",
+                "# TYPE traco_handler_failures_total counter",
+                f"traco_handler_failures_total {validator.inbox.failures}",
+                "# TYPE traco_mempool_size gauge",
+                f"traco_mempool_size {len(validator.mempool)}",
+            ]
+        return "\n".join(lines) + "\n"
+
     def status(self) -> dict[str, Any]:
         """What ``GET /status`` shows of the node: whether it executes, and where it diverged."""
         diverged = self.validator.sync.diverged_at if self.validator is not None else None

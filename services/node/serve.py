@@ -19,7 +19,8 @@ import os
 from pathlib import Path
 
 import uvicorn
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import PlainTextResponse
 
 from traco.core import crypto
 from traco.core.adapters.factory import open_block_store, open_state_store
@@ -105,6 +106,7 @@ async def serve_node(settings: Settings, node_id: str) -> None:
         consensus_api = ApiState(Follower(ledger, bus), bus, settings.max_body_bytes, node.status)
         apps: dict[str, FastAPI] = {"consensus": create_app(consensus_api)}
         apps["consensus"].include_router(state_proofs.router(ledger, node.runtimes))
+        apps["consensus"].include_router(metrics_router(node))
         apps.update({name: create_service_app(runtime) for name, runtime in node.runtimes.items()})
         servers = [
             uvicorn.Server(
@@ -130,6 +132,17 @@ async def serve_node(settings: Settings, node_id: str) -> None:
         ledger.close()
         for store in stores.values():
             store.close()
+
+
+def metrics_router(node: Node) -> APIRouter:
+    router = APIRouter()
+
+    @router.get("/metrics", response_class=PlainTextResponse)
+    async def metrics() -> str:
+        """Height, results divergence, execution, dead letters, handler failures (Prometheus text)."""
+        return node.metrics()
+
+    return router
 
 
 def _write_api_files(

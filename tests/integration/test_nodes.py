@@ -85,7 +85,11 @@ def test_a_diverging_node_is_outvoted_reports_it_and_the_audit_names_the_height(
     assert mesh.alive("node-n3")  # stopped executing, not crashed
     with Client(f"http://127.0.0.1:{mesh.api_port + 30}") as n3:
         reported = n3.get_json("/status")["node"]
+        metrics = n3.http.get("/metrics").text
     assert reported["id"] == "n3" and reported["executing"] is False and reported["diverged_at"] is not None
+    assert "traco_results_diverged 1" in metrics and "traco_node_executing 0" in metrics
+    with Client(mesh.url) as n0:
+        assert "traco_results_diverged 0" in n0.http.get("/metrics").text
 
     # its validator prevoted nil on a proposal over the honest results
     n3_key = genesis.validators[3].public_key
