@@ -726,8 +726,11 @@ def test_a_precommit_timeout_in_the_propose_step_starts_the_next_round_without_a
 def test_once_the_proposer_has_proposed_or_timed_out_a_resend_no_longer_asks_for_a_value() -> None:
     me = proposer(0)
     timed_out, _ = apply(started(me), TimeoutIn("propose", H, 0))
-    proposed, _ = apply(started(me), ValueReady(H, 0, "A"))
-    for state in (timed_out, proposed):
+    proposed, out = apply(started(me), ValueReady(H, 0, "A"))
+    prevoted, _ = loopback(proposed, out)  # lines 22-27 on our own proposal
+    other = locked_on_a_in_round_0(not_proposer(0))
+    reproposal, _ = apply(other, proposal_in(1, "A", valid_round=0))  # lines 28-33
+    for state in (timed_out, proposed, prevoted, reproposal):
         _, out = apply(state, Resend())
         assert not [o for o in out if isinstance(o, RequestValue)]
 
