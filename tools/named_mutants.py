@@ -368,7 +368,7 @@ def mutmut_run(args: argparse.Namespace) -> int:
         diff = subprocess.run([mutmut, "show", name], cwd=repo, env=env, capture_output=True, text=True).stdout
         lines += [f"--- {name}", diff.rstrip(), ""]
     report.write_text("\n".join(lines) + "\n")
-    print("\n".join(lines[: 8 + len(statuses)]))
+    print("\n".join(lines[: lines.index("survivors:")]))
     print(f"report: {report}; mutmut's own files: {repo / 'mutants'}")
     return 0
 
