@@ -421,6 +421,29 @@ def test_an_invalid_proposal_gets_a_nil_prevote_and_is_never_decided() -> None:
     assert state.decision is None
 
 
+def test_a_polka_for_a_block_this_validator_finds_invalid_neither_locks_nor_precommits() -> None:
+    me = not_proposer(0)
+    state = started(me)
+    state, out = apply(state, proposal_in(0, "BAD", valid=False))
+    state, _ = loopback(state, out)
+    state, out = polka(state, 0, "BAD", others(me))  # the others found it valid: line 36 asks valid(v)
+    assert votes_sent(out, "precommit") == []
+    assert (state.locked_value, state.valid_value) == (None, None)
+
+
+def test_a_polka_that_arrives_before_the_one_a_proposal_cites_still_locks_once_prevoted() -> None:
+    me = not_proposer(0)
+    state = started(me)
+    state, _ = feed(state, [vote_in("prevote", 1, "A", v) for v in others(me)])  # skip to round 1 (line 55)
+    state, out = apply(state, proposal_in(1, "A", valid_round=0))  # cites a polka not seen yet: wait
+    assert state.round == 1
+    assert state.step == "propose"
+    state, out = polka(state, 0, "A", others(me))  # the cited polka: line 28 prevotes, then line 36
+    assert votes_sent(out, "prevote") == ["A"]
+    assert votes_sent(out, "precommit") == ["A"]
+    assert (state.locked_value, state.locked_round) == ("A", 1)
+
+
 # ---------------------------------------------------------------------------------------------
 # Timeouts and rounds
 
