@@ -221,7 +221,8 @@ def test_happy_path_one_validator_step_by_step() -> None:
 
     state, out = loopback(state, out)
     state, out = polka(state, 0, "block-A", others(me)[:2])  # now 3 of 4 prevotes
-    assert votes_sent(out, "precommit") == ["block-A"]  # lines 36-41
+    assert votes_sent(out, "precommit") == ["block-A"]  # lines 36-40
+    assert state.step == "precommit"  # line 41
     assert ScheduleTimeout("prevote", H, 0, 500) in out  # line 34
     assert (state.locked_value, state.locked_round) == ("block-A", 0)
     assert (state.valid_value, state.valid_round) == ("block-A", 0)
