@@ -181,7 +181,7 @@ class ServiceRuntime:
     async def _follow_upstream(self, up: Upstream) -> None:
         async for batch in self.bus.consume(up.topic, start="earliest"):
             for message in batch:
-                up.offer(message, keep_from=self.height)  # block H + 1 needs the events of H
+                up.offer(message)
             await self.advance()
 
     # ------------------------------------------------------------------ executing

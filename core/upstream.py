@@ -59,9 +59,8 @@ class Upstream:
     refused: int = 0
     mismatched: set[int] = field(default_factory=set)
 
-    def offer(self, message: BusMessage, keep_from: int = 0) -> None:
-        """Take one message (``keep_from`` is accepted for callers' symmetry; events are kept
-        until their height is applied or passed)."""
+    def offer(self, message: BusMessage) -> None:
+        """Take one message; events are kept until their height is applied or passed."""
         if b'"SignedCheckpoint"' in message.value or b'"BlockProcessed"' in message.value:
             self._offer_checkpoint(message)
             return

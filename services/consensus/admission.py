@@ -108,7 +108,7 @@ class Admission:
         if self.upstream is None:
             return
         for message in batch:
-            self.upstream.offer(message, keep_from=self.height + 1)
+            self.upstream.offer(message)
         self.advance(limit)
 
     def advance(self, limit: int) -> None:

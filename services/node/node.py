@@ -108,6 +108,7 @@ class Node:
             result = runtime.execute(block)
             await runtime.publish(result)
             results.append(result)
+            self._hand_over(name, result)
             async with runtime.progress:
                 runtime.progress.notify_all()
         for result in results:
@@ -117,8 +118,17 @@ class Node:
         if self.ledger.tip.height == block.height and self.ledger.tip.results_root is None:
             self._stop(f"the results of block {block.height} are incomplete: {self.ledger.waiting_for()}")
 
+    def _hand_over(self, name: str, result: ServiceBlockResult) -> None:
+        """``name``'s events of this height, straight to the services downstream of it (they
+        apply them before the next height): no reading back from the store."""
+        for runtime in self.runtimes.values():
+            upstream = runtime.upstream.get(name)
+            if upstream is not None:
+                upstream.accept_local(result.height, result.events, result.checkpoint.state_digest)
+
     def _feed_upstreams(self, runtime: ServiceRuntime, height: int) -> None:
-        """The upstreams' events of ``height - 1``, from their replicas in this process."""
+        """The upstreams' events of ``height - 1`` that were not handed over in memory (after a
+        restart), from their replicas' stores in this process."""
         previous = height - 1
         if previous < 1:
             return

@@ -127,7 +127,7 @@ class ServiceChain:
                     continue
                 for offset, item in enumerate(published):
                     message = BusMessage(upstream.topic, 0, offset, None, item.model_dump_json().encode())
-                    upstream.offer(message, keep_from=runtime.height)
+                    upstream.offer(message)
         for result in results:
             for receipt in result.receipts:
                 self.ledger.offer_receipt(tamper(receipt) if tamper else receipt)
