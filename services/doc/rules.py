@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from traco.core.domain import Accepted, Event, Outcome, Rejected, StateView, TxContext
+from traco.core.timefmt import iso_utc
 from traco.services.doc import payloads, queries, tables
 from traco.services.doc.tables import Code, reject
 
@@ -122,7 +123,7 @@ def _not_holder(record: Mapping[str, Any], action: str) -> Rejected:
 def _pledged(record: Mapping[str, Any], pledge: Mapping[str, Any], action: str) -> Rejected:
     return reject(
         Code.PLEDGED,
-        f"document {record['doc_id']} is pledged to {_who(pledge['financier'])} until {pledge['expires_at']};"
+        f"document {record['doc_id']} is pledged to {_who(pledge['financier'])} until {iso_utc(pledge['expires_at'])};"
         f" it cannot be {action} until the pledge is released or expires",
     )
 
@@ -208,7 +209,10 @@ def register(ctx: Context, p: payloads.Register) -> Outcome:
 
 def event(ctx: Context, p: payloads.Event) -> Outcome:
     if p.occurred_at is not None and p.occurred_at > ctx.tx.time:
-        return reject(Code.INVALID_PAYLOAD, f"occurred_at: {p.occurred_at} is after the block time {ctx.tx.time}")
+        return reject(
+            Code.INVALID_PAYLOAD,
+            f"occurred_at: {iso_utc(p.occurred_at)} is after the block time {iso_utc(ctx.tx.time)}",
+        )
     record = _active(ctx, p.doc_id, surrendered_ok=True)
     if isinstance(record, Rejected):
         return record
@@ -268,7 +272,10 @@ def surrender(ctx: Context, p: payloads.Surrender) -> Outcome:
 
 def pledge(ctx: Context, p: payloads.Pledge) -> Outcome:
     if p.expires_at <= ctx.tx.time:
-        return reject(Code.INVALID_PAYLOAD, f"expires_at: {p.expires_at} is not after the block time {ctx.tx.time}")
+        return reject(
+            Code.INVALID_PAYLOAD,
+            f"expires_at: {iso_utc(p.expires_at)} is not after the block time {iso_utc(ctx.tx.time)}",
+        )
     record = _active(ctx, p.doc_id)
     if isinstance(record, Rejected):
         return record
@@ -278,8 +285,8 @@ def pledge(ctx: Context, p: payloads.Pledge) -> Outcome:
     if active is not None:
         return reject(
             Code.ALREADY_PLEDGED,
-            f"document {p.doc_id} is already pledged to {_who(active['financier'])} until {active['expires_at']}"
-            f" (pledge {active['tx_id']}); it cannot be financed twice",
+            f"document {p.doc_id} is already pledged to {_who(active['financier'])}"
+            f" until {iso_utc(active['expires_at'])} (pledge {active['tx_id']}); it cannot be financed twice",
         )
     financier = ctx.admitted(p.financier)
     if financier is None:
@@ -323,7 +330,7 @@ def release(ctx: Context, p: payloads.Release) -> Outcome:
         if in_force:
             return reject(
                 Code.PLEDGE_ACTIVE,
-                f"the pledge on document {p.doc_id} is in force until {terms['expires_at']};"
+                f"the pledge on document {p.doc_id} is in force until {iso_utc(terms['expires_at'])};"
                 f" until then only the financier ({_who(terms['financier'])}) may release it",
             )
     data = {"pledge_id": terms["tx_id"], "financier": terms["financier"], "expired": not in_force}

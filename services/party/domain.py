@@ -78,6 +78,7 @@ from typing import Any, TypeVar
 from pydantic import ValidationError
 
 from traco.core.domain import Accepted, Event, Outcome, Rejected, StateView, TxContext
+from traco.core.timefmt import duration, iso_utc
 from traco.services.party import governance, queries
 from traco.services.party import state as keys
 from traco.services.party.codes import Code, reject
@@ -163,7 +164,8 @@ def kyc(view: StateView, tx: TxContext, sender: Sender, p: Kyc) -> Outcome:
     if not tx.time < p.expires_at <= tx.time + MAX_KYC_VALIDITY_MS:
         return reject(
             Code.INVALID_PAYLOAD,
-            f"expires_at: must be after the block time {tx.time} and at most {MAX_KYC_VALIDITY_MS} ms after it",
+            f"expires_at: must be after the block time {iso_utc(tx.time)}"
+            f" and at most {duration(MAX_KYC_VALIDITY_MS)} after it",
         )
     recorded = event(
         At.of(tx),
@@ -305,7 +307,8 @@ def delegate(view: StateView, tx: TxContext, sender: Sender, p: Delegate) -> Out
     if p.expires_at is None or not tx.time < p.expires_at <= tx.time + MAX_DELEGATION_MS:
         return reject(
             Code.INVALID_PAYLOAD,
-            f"expires_at: must be after the block time {tx.time} and at most {MAX_DELEGATION_MS} ms after it",
+            f"expires_at: must be after the block time {iso_utc(tx.time)}"
+            f" and at most {duration(MAX_DELEGATION_MS)} after it",
         )
     for kind in p.kinds:
         if not queries.may_submit(view, tx.sender, kind, tx.time):

@@ -38,6 +38,7 @@ from typing import Any, Literal
 from pydantic import TypeAdapter
 
 from traco.core.domain import Accepted, Event, Outcome, Rejected, StateView, TxContext
+from traco.core.timefmt import iso_utc
 from traco.services.party import queries
 from traco.services.party import state as keys
 from traco.services.party.codes import Code, reject
@@ -232,7 +233,10 @@ def vote(view: StateView, tx: TxContext, sender: Mapping[str, Any], payload: Vot
     if record["status"] != "open":
         return reject(Code.PROPOSAL_CLOSED, f"proposal {pid} is already {record['status']}")
     if tx.time > record["deadline"]:
-        return reject(Code.PROPOSAL_EXPIRED, f"proposal {pid} expired at {record['deadline']} (block time {tx.time})")
+        return reject(
+            Code.PROPOSAL_EXPIRED,
+            f"proposal {pid} expired at {iso_utc(record['deadline'])} (block time {iso_utc(tx.time)})",
+        )
     member_id = sender["member_id"]
     if member_id not in record["council"]:
         return reject(Code.NOT_PERMITTED, f"{member_id!r} was not on the council when proposal {pid} was made")
