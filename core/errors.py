@@ -19,11 +19,19 @@ Hierarchy::
     │   └── OffsetOutOfRange        a consumer asked to start past the end of a partition
     ├── BrokerStartError            the embedded broker's binary is missing, or it died or did
     │                               not answer a metadata request in time
-    └── StorageError                a block or state store failed (file, database, driver); the
-        │                           driver's own error is ``__cause__``
-        ├── ForkDetected            a *different* block offered at a height that already holds
-        │                           a sealed one: two blocks sealed at one height
-        └── HeightGap               a block or state batch that is not at stored height + 1
+    ├── StorageError                a block or state store failed (file, database, driver); the
+    │   │                           driver's own error is ``__cause__``
+    │   ├── ForkDetected            a *different* block offered at a height that already holds
+    │   │                           a sealed one: two blocks sealed at one height
+    │   └── HeightGap               a block or state batch that is not at stored height + 1
+    └── KeyCustodyError             a private key cannot be used (docs/key-custody.md)
+        ├── KeyFileError            a key file is missing, malformed, of an unknown version or
+        │                           tampered with, or would overwrite another file
+        ├── WrongPassphrase         an encrypted key file does not open with the passphrase
+        ├── PassphraseUnavailable   no passphrase source: no environment variable, no file, no
+        │                           terminal to ask on
+        └── SignerError             a signer (an HSM through PKCS#11) could not be opened, logged
+                                    into, find its key, or sign
 
 Add new classes under the closest parent and extend the drawing above.
 """
@@ -110,3 +118,23 @@ class HeightGap(StorageError):
 
     def __reduce__(self) -> tuple[type[HeightGap], tuple[int, int, str]]:
         return (type(self), (self.stored_height, self.offered_height, self.what))
+
+
+class KeyCustodyError(TracoError):
+    """A private key could not be made usable; the message says what to do about it."""
+
+
+class KeyFileError(KeyCustodyError):
+    """A key file is missing, malformed, of an unknown format version or was tampered with."""
+
+
+class WrongPassphrase(KeyCustodyError):
+    """The passphrase does not open an encrypted key file (or the file's ciphertext changed)."""
+
+
+class PassphraseUnavailable(KeyCustodyError):
+    """An encrypted key needs a passphrase and no source of one is configured."""
+
+
+class SignerError(KeyCustodyError):
+    """A signer could not be opened, logged into, find its key, or sign."""
