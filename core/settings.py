@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -47,6 +47,21 @@ class Settings(BaseSettings):
     timeout_precommit_ms: int = 500
     timeout_delta_ms: int = 500
     max_body_bytes: int = Field(default=64 * 1024, description="HTTP request body limit")
+    # Key custody (docs/key-custody.md): where the node's key is and how it is opened.
+    node_key_file: Path | None = Field(
+        default=None, description="the node's key file (e.g. a read-only Secret mount) instead of the data dir's"
+    )
+    key_passphrase: SecretStr | None = Field(default=None, description="opens encrypted key files")
+    key_passphrase_file: Path | None = Field(
+        default=None, description="a file holding the passphrase (trailing newline stripped)"
+    )
+    signer: Literal["file", "pkcs11"] = Field(
+        default="file", description="sign with a key file, or with an HSM's key through PKCS#11"
+    )
+    pkcs11_module: Path | None = Field(default=None, description="the HSM vendor's PKCS#11 library (.so)")
+    pkcs11_token_label: str | None = Field(default=None, description="the token holding the keys")
+    pkcs11_pin: SecretStr | None = Field(default=None, description="the token's user PIN")
+    pkcs11_pin_file: Path | None = Field(default=None, description="a file holding the user PIN")
 
     @property
     def cassandra_host_list(self) -> tuple[str, ...]:
