@@ -24,7 +24,7 @@ import httpx
 from rich.console import Console
 
 from traco.core.adapters.kafka import KafkaEventBus
-from traco.core.broker import TansuBroker
+from traco.core.broker import EMBEDDED_MISSING, TansuBroker, embedded_broker_installed
 from traco.core.settings import Settings
 from traco.core.topics import chain_topics
 from traco.services import registry
@@ -63,6 +63,8 @@ class Mesh:
 
     def start(self, validators: int) -> str:
         settings = self.settings
+        if not settings.kafka_bootstrap and not embedded_broker_installed():
+            raise SystemExit(EMBEDDED_MISSING)  # before anything is written: one line, no traceback
         paths = DataDir(settings.data_dir)
         genesis = init_chain(settings.data_dir, settings.chain_id, validators)
         if len(genesis.validators) != validators:

