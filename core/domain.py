@@ -27,7 +27,14 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class TxContext:
-    """One sealed transaction as a service sees it; ``time`` is the block time (ms, UTC)."""
+    """One sealed transaction as a service sees it; ``time`` is the block time (ms, UTC).
+
+    A command another service addressed to this one (``Command``) is decided by the same rules
+    through the same context: then ``origin`` names the commanding service, ``tx_id`` is the
+    command's id, ``index`` is -1 (commands run before the block's transactions) and ``sender``
+    is the command's authority — the sender of the transaction that caused it, never a value
+    the commanding rules chose.
+    """
 
     chain_id: str
     height: int
@@ -37,6 +44,18 @@ class TxContext:
     sender: str
     kind: str
     payload: Mapping[str, Any]
+    origin: str | None = None
+
+
+@dataclass(frozen=True)
+class BlockContext:
+    """What a clause (``end_block``) may depend on: the block's height and time, nothing else
+    (DESIGN §7: clauses are driven only by height and time, so every replica fires the same)."""
+
+    chain_id: str
+    height: int
+    time: int
+    tx_count: int
 
 
 class StateView(Protocol):
@@ -59,9 +78,50 @@ class Event:
 
 
 @dataclass(frozen=True)
+class Command:
+    """A request from a later service to an earlier one (DESIGN §7 Commands): ``target``
+    executes ``kind`` with ``payload`` at the start of the next height, under its own rules.
+
+    The rules that return it choose only what to ask; the runtime adds who asks (the
+    originating transaction's sender) and an id, so no rule can borrow another's authority.
+    """
+
+    target: str
+    kind: str
+    payload: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
 class Accepted:
     events: tuple[Event, ...]
     result: Mapping[str, Any] = field(default_factory=dict)
+    commands: tuple[Command, ...] = ()
+
+
+@dataclass(frozen=True)
+class ClauseEffect:
+    """One firing of a clause at the end of a block: ``clause`` names it (``hold_expiry``),
+    ``subject`` what it acted on (a hold id); it gets a system receipt naming both."""
+
+    clause: str
+    subject: str
+    events: tuple[Event, ...]
+    commands: tuple[Command, ...] = ()
+
+
+@dataclass(frozen=True)
+class CommandOutcome:
+    """What became of a command this service sent, as the target recorded it (seen by the
+    origin two heights after it asked, so that it can complete or unwind)."""
+
+    command_id: str
+    target: str
+    kind: str
+    payload: Mapping[str, Any]
+    authority: str
+    accepted: bool
+    code: str
+    result: Mapping[str, Any]
 
 
 @dataclass(frozen=True)
@@ -76,7 +136,18 @@ Outcome = Accepted | Rejected
 
 
 class Domain(Protocol):
-    """What a service's rules module provides to the runtime."""
+    """What a service's rules module provides to the runtime.
+
+    Optional hooks, found by name (a domain without them has no such behaviour):
+
+    - ``genesis(section: Mapping | None, genesis) -> Sequence[Event]``: the events that give
+      the service its state at height 0, from its section of the genesis file.
+    - ``end_block(state, upstream, block: BlockContext) -> Sequence[ClauseEffect]``: the
+      service's clauses, run after the block's transactions.
+    - ``command_kinds: frozenset[str]``: the kinds other services may command it to execute.
+    - ``on_command_outcome(state, upstream, outcome: CommandOutcome, block) -> Sequence[Event]``:
+      how it completes or unwinds when a command it sent was executed or refused.
+    """
 
     service: str
     kinds: frozenset[str]
@@ -133,11 +204,11 @@ def run_block(
     for tx in txs:
         if tx.kind not in domain.kinds:
             continue
-        outcomes.append((tx, _execute_one(domain, overlay, upstream, tx)))
+        outcomes.append((tx, execute_one(domain, overlay, upstream, tx)))
     return outcomes, overlay.data
 
 
-def _execute_one(domain: Domain, overlay: DictState, upstream: Mapping[str, StateView], tx: TxContext) -> Outcome:
+def execute_one(domain: Domain, overlay: DictState, upstream: Mapping[str, StateView], tx: TxContext) -> Outcome:
     """One transaction, all or nothing: its writes reach ``overlay`` only if every step passed.
 
     A rule that raises (a bug, or a payload no rule foresaw) must not stop the service on this

@@ -33,7 +33,8 @@ import orjson
 
 from traco.core import merkle
 from traco.core.boundary import Rejected, decode_model
-from traco.core.domain import DictState, Domain, Event, StateView
+from traco.core.commands import outcomes_for, requests_for
+from traco.core.domain import CommandOutcome, DictState, Domain, Event, StateView
 from traco.core.lightclient import next_validators, verify_commit
 from traco.core.nodes import NodeKey
 from traco.core.ports import BusMessage, EventBus, OutgoingMessage, StateBatch, StateStore
@@ -103,9 +104,15 @@ class ServiceRuntime:
         upstream: Sequence[Domain] = (),
         genesis_events: Callable[[str], Sequence[Event]] = lambda _service: (),
         node: NodeKey | None = None,
+        commanders: Sequence[Domain] = (),
+        order: Sequence[str] = (),
     ) -> None:
         """With ``node``, outputs go to the node's own topics with checkpoints signed by its key,
-        and upstream checkpoints count only when signed by that same key (DESIGN §6 Nodes)."""
+        and upstream checkpoints count only when signed by that same key (DESIGN §6 Nodes).
+
+        ``commanders`` are the later services that may send this one commands: it reads their
+        events for nothing else, and waits for their checkpoint of H-1 before executing H, as
+        for its upstreams (DESIGN §7). ``order`` is the service order commands are ranked by."""
         self.domain = domain
         self.genesis = genesis
         self.store = store
@@ -121,6 +128,11 @@ class ServiceRuntime:
             u.service: Upstream(u, self._output_topic(f"events.{u.service}"), signer=trusted, chain_id=chain)
             for u in upstream
         }
+        self.commanders = {
+            c.service: Upstream(c, self._output_topic(f"events.{c.service}"), signer=trusted, chain_id=chain)
+            for c in commanders
+        }
+        self.order = tuple(order)
         self.genesis_events = genesis_events
         self.early: dict[int, list[SealedBlock]] = {}
         self.highest_seen = 0
@@ -153,7 +165,7 @@ class ServiceRuntime:
         ]
         tasks += [
             asyncio.create_task(supervised(f"{service}: {u.topic} reader", functools.partial(self._follow_upstream, u)))
-            for u in self.upstream.values()
+            for u in (*self.upstream.values(), *self.commanders.values())
         ]
         await run_all(tasks)
 
@@ -188,7 +200,8 @@ class ServiceRuntime:
 
     def ready(self, height: int) -> bool:
         """Block ``height`` is here and every upstream has finished ``height - 1``."""
-        return height in self.early and all(u.completed >= height - 1 for u in self.upstream.values())
+        followed = (*self.upstream.values(), *self.commanders.values())
+        return height in self.early and all(u.completed >= height - 1 for u in followed)
 
     async def advance(self) -> None:
         """Execute every block that can be executed now, in order; one caller at a time (the
@@ -257,6 +270,7 @@ class ServiceRuntime:
         writes: dict[str, bytes | None] = {}
         own: StateView = self.store
         upstream_views: dict[str, StateView] = {}
+        outcomes: list[CommandOutcome] = []
         if first:
             seed = genesis_writes(self.domain, self.genesis_events(self.domain.service))
             writes.update(seed)
@@ -267,13 +281,17 @@ class ServiceRuntime:
             if first:
                 base = DictState(genesis_writes(up.domain, self.genesis_events(name)), base=base)
             projection = DictState(base=base)
-            up.apply(height - 1, projection)
+            outcomes += outcomes_for(self.domain.service, up.apply(height - 1, projection))
             if isinstance(base, DictState):
                 writes.update({prefix + k: v for k, v in base.data.items()})
             writes.update({prefix + k: v for k, v in projection.data.items()})
             upstream_views[name] = projection
         prev = self.store.state_digest(height - 1) if height > 1 else None
-        result = execute_service_block(self.domain, block, own, upstream_views, prev or GENESIS_DIGEST)
+        sent = {name: c.take(height - 1) for name, c in self.commanders.items()}
+        requests = requests_for(self.domain.service, sent, self.order)
+        result = execute_service_block(
+            self.domain, block, own, upstream_views, prev or GENESIS_DIGEST, requests, outcomes
+        )
         writes.update(result.writes)
         state_root, tree_writes = commit_state(self.store, writes)
         result = seal(result, state_root, tree_writes)

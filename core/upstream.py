@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from traco.core.boundary import Rejected, decode_model
+from traco.core.commands import RUNTIME_EVENTS
 from traco.core.domain import DictState, Domain, Event
 from traco.core.nodes import check_signed
 from traco.core.ports import BusMessage
@@ -141,17 +142,27 @@ class Upstream:
             self.verified[height] = events
             self.completed, self.digest = height, state_digest
 
-    def apply(self, height: int, state: DictState) -> None:
-        """Apply (and forget) the verified events of ``height`` to ``state`` with the upstream's
-        own rules. An event its rules cannot apply is reported and skipped."""
+    def take(self, height: int) -> list[DomainEvent]:
+        """The verified events of ``height``, forgotten here (with any earlier ones left over)."""
         events = self.verified.pop(height, [])
         for earlier in [h for h in self.verified if h < height]:
             del self.verified[earlier]  # verified, and never to be applied by this follower
+        return events
+
+    def apply(self, height: int, state: DictState) -> list[DomainEvent]:
+        """Apply (and forget) the verified events of ``height`` to ``state`` with the upstream's
+        own rules, and return them. The runtime's own events (commands and their outcomes) are
+        not the upstream's state and are not applied. An event its rules cannot apply is
+        reported and skipped."""
+        events = self.take(height)
         for event in events:
+            if event.type in RUNTIME_EVENTS:
+                continue
             try:
                 state.apply(self.domain.mutate(state, Event(event.type, event.aggregate_id, event.data, event.version)))
             except Exception as exc:
                 log.error("%s event at %s cannot be applied: %r", self.domain.service, event.position, exc)
+        return events
 
 
 __all__ = ["Upstream"]

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from traco.core.domain import Domain, Event
-from traco.schemas.genesis import Genesis, validator_set
+from traco.schemas.genesis import Genesis
 
 ORDER: tuple[str, ...] = ("party", "doc")
 """Executing services in their fixed order (results, upstream reads)."""
@@ -30,8 +30,18 @@ def domain(name: str) -> Domain:
     return found
 
 
+COMMANDERS: dict[str, tuple[str, ...]] = {"party": (), "doc": ()}
+"""The later services that may send each service commands (DESIGN §7): it waits for their
+checkpoint of H-1 before executing H, so a rebuild runs every service in lockstep."""
+
+
 def upstream_domains(name: str) -> list[Domain]:
     return [domain(u) for u in UPSTREAM.get(name, ())]
+
+
+def commander_domains(name: str, active: Sequence[str]) -> list[Domain]:
+    """The services among ``active`` (the chain's) that may command ``name``."""
+    return [domain(c) for c in COMMANDERS.get(name, ()) if c in active]
 
 
 def kinds(names: Sequence[str]) -> tuple[str, ...]:
@@ -40,21 +50,14 @@ def kinds(names: Sequence[str]) -> tuple[str, ...]:
 
 
 def genesis_events(genesis: Genesis) -> Callable[[str], list[Event]]:
-    """The events that give each service its state at height 0, from the genesis file."""
+    """The events that give each service its state at height 0: each domain reads its own
+    section of the genesis file (``Domain.genesis``); a domain without the hook starts empty."""
 
     def events(service: str) -> list[Event]:
+        seed = getattr(domain(service), "genesis", None)
+        if seed is None:
+            return []
         section: Any = genesis.extensions.get(service)
-        if service == "party" and section is not None:
-            party_genesis = importlib.import_module("traco.services.party.genesis")
-            model = party_genesis.PartyGenesis.model_validate(section)
-            chain_set = validator_set(genesis.validators)
-            if not model.validators:  # the party state starts from the chain's own set
-                model = model.model_copy(update={"validators": chain_set})
-            elif validator_set(model.validators) != chain_set:
-                raise ValueError("the party section's validators differ from the genesis validators")
-            events: list[Event] = list(party_genesis.genesis_events(model))
-            nodes: list[Event] = party_genesis.node_events(genesis.nodes, len(events), model.genesis_time)
-            return events + nodes
-        return []
+        return list(seed(section, genesis))
 
     return events

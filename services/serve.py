@@ -86,6 +86,8 @@ async def serve_service(settings: Settings, name: str, node_id: str = "n0") -> N
             registry.upstream_domains(name),
             registry.genesis_events(genesis),
             node=key,
+            commanders=registry.commander_domains(name, genesis.params.services),
+            order=genesis.params.services,
         )
         port = node_ports(settings, genesis, node_id)[name]
         server = uvicorn.Server(

@@ -30,12 +30,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from traco.core.domain import DictState, Domain, Event, StateView
+from traco.core.commands import CommandRequest, outcomes_for, requests_for
+from traco.core.domain import CommandOutcome, DictState, Domain, Event, StateView
 from traco.core.service_exec import GENESIS_DIGEST, ServiceBlockResult, execute_service_block
 from traco.core.service_runtime import genesis_writes
 from traco.core.service_state import commit_state, seal
 from traco.schemas.block import BlockHeader, SealedBlock
-from traco.schemas.events import BlockProcessed
+from traco.schemas.events import BlockProcessed, DomainEvent
 from traco.schemas.genesis import Genesis
 from traco.schemas.receipt import Receipt
 from traco.services.consensus import rules
@@ -50,7 +51,9 @@ class ServiceReplay:
         domains: Sequence[Domain],
         upstream: Mapping[str, Sequence[str]],
         genesis_events: Callable[[str], Sequence[Event]],
+        commanders: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
+        """``commanders[s]``: the later services whose commands ``s`` executes (DESIGN §7)."""
         self.domains = tuple(domains)
         names = [d.service for d in self.domains]
         for name in names:
@@ -58,6 +61,8 @@ class ServiceReplay:
             if missing:
                 raise ValueError(f"service {name} reads {', '.join(missing)}, which the replay does not run before it")
         self.upstream = {name: tuple(upstream.get(name, ())) for name in names}
+        self.commanders = {name: tuple(c for c in (commanders or {}).get(name, ()) if c in names) for name in names}
+        self.last_events: dict[str, tuple[DomainEvent, ...]] = {name: () for name in names}
         self.genesis_events = genesis_events
         self.states = {name: DictState() for name in names}
         self.digests = dict.fromkeys(names, GENESIS_DIGEST)
@@ -72,6 +77,7 @@ class ServiceReplay:
             [registry.domain(name) for name in genesis.params.services],
             registry.UPSTREAM,
             registry.genesis_events(genesis),
+            registry.COMMANDERS,
         )
 
     @property
@@ -99,6 +105,8 @@ class ServiceReplay:
                 self.states[domain.service],
                 {u: self.states[u] for u in self.upstream[domain.service]},
                 self.digests[domain.service],
+                self._requests(domain.service),
+                self._outcomes(domain.service),
             )
             for domain in self.domains
         ]
@@ -110,8 +118,18 @@ class ServiceReplay:
         for result, domain in zip(results, self.domains, strict=True):
             self.states[domain.service].apply(result.writes)
             self.digests[domain.service] = result.checkpoint.state_digest
+            self.last_events[domain.service] = result.events
         self.height = block.height
         return tuple(results)
+
+    def _requests(self, service: str) -> list[CommandRequest]:
+        """The commands the previous height's events of ``service``'s commanders sent it."""
+        sent = {c: self.last_events[c] for c in self.commanders[service]}
+        return requests_for(service, sent, self.services)
+
+    def _outcomes(self, service: str) -> list[CommandOutcome]:
+        """What the previous height's upstream events say of ``service``'s commands."""
+        return [o for u in self.upstream[service] for o in outcomes_for(service, self.last_events[u])]
 
 
 @dataclass(frozen=True)

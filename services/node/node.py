@@ -63,6 +63,8 @@ class Node:
                 registry.upstream_domains(name),
                 registry.genesis_events(genesis),
                 node=key,
+                commanders=registry.commander_domains(name, genesis.params.services),
+                order=genesis.params.services,
             )
             for name in genesis.params.services
         }
@@ -122,17 +124,17 @@ class Node:
         """``name``'s events of this height, straight to the services downstream of it (they
         apply them before the next height): no reading back from the store."""
         for runtime in self.runtimes.values():
-            upstream = runtime.upstream.get(name)
-            if upstream is not None:
-                upstream.accept_local(result.height, result.events, result.checkpoint.state_digest)
+            for follower in (runtime.upstream.get(name), runtime.commanders.get(name)):
+                if follower is not None:
+                    follower.accept_local(result.height, result.events, result.checkpoint.state_digest)
 
     def _feed_upstreams(self, runtime: ServiceRuntime, height: int) -> None:
-        """The upstreams' events of ``height - 1`` that were not handed over in memory (after a
-        restart), from their replicas' stores in this process."""
+        """The upstreams' and commanders' events of ``height - 1`` that were not handed over in
+        memory (after a restart), from their replicas' stores in this process."""
         previous = height - 1
         if previous < 1:
             return
-        for name, upstream in runtime.upstream.items():
+        for name, upstream in (*runtime.upstream.items(), *runtime.commanders.items()):
             if previous in upstream.verified:
                 continue
             source = self.runtimes[name]

@@ -79,10 +79,12 @@ from pydantic import ValidationError
 
 from traco.core.domain import Accepted, Event, Outcome, Rejected, StateView, TxContext
 from traco.core.timefmt import duration, iso_utc
+from traco.schemas.genesis import Genesis
 from traco.services.party import governance, queries
 from traco.services.party import state as keys
 from traco.services.party.codes import Code, reject
 from traco.services.party.events import At, event, mutate
+from traco.services.party.genesis import genesis_state_events
 from traco.services.party.models import (
     MAX_DELEGATION_MS,
     MAX_KYC_VALIDITY_MS,
@@ -364,6 +366,13 @@ class PartyDomain:
 
     service = "party"
     kinds = KINDS
+
+    def genesis(self, section: Mapping[str, Any] | None, chain: Genesis) -> list[Event]:
+        """Party's state at height 0: its genesis section (members, roles, rules), the chain's
+        validator set, and the chain's registered nodes (``genesis.genesis_state_events``)."""
+        if section is None:
+            return []
+        return genesis_state_events(section, chain)
 
     def execute(self, state: StateView, upstream: Mapping[str, StateView], tx: TxContext) -> Outcome:
         """Decide one ``party.*`` transaction against the party state (party has no upstream)."""

@@ -25,6 +25,7 @@ from typing import Any, Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from traco.core.domain import DictState, Event
+from traco.schemas.genesis import Genesis, validator_set
 from traco.services.party.events import At, event, mutate
 from traco.services.party.models import (
     DEFAULT_RULES,
@@ -234,3 +235,16 @@ def development_genesis(
         role_kinds={role: [*kinds, *_EVERY_MEMBER] for role, kinds in DEFAULT_ROLE_KINDS.items()},
         validators=tuple(GenesisValidator(public_key=k, power=p) for k, p in (validators or {}).items()),
     )
+
+
+def genesis_state_events(section: Mapping[str, Any], chain: Genesis) -> list[Event]:
+    """The party section of a genesis file as events: the section's own, with the chain's
+    validator set (the section may restate it, but never differ), then the chain's nodes."""
+    model = PartyGenesis.model_validate(section)
+    chain_set = validator_set(chain.validators)
+    if not model.validators:  # the party state starts from the chain's own set
+        model = model.model_copy(update={"validators": chain_set})
+    elif validator_set(model.validators) != chain_set:
+        raise ValueError("the party section's validators differ from the genesis validators")
+    events: list[Event] = list(genesis_events(model))
+    return events + node_events(chain.nodes, len(events), model.genesis_time)
