@@ -24,6 +24,7 @@ import httpx
 from rich.console import Console
 
 from traco.core.adapters.kafka import KafkaEventBus
+from traco.core.adapters.kafka_config import KafkaConfig
 from traco.core.broker import EMBEDDED_MISSING, TansuBroker, embedded_broker_installed
 from traco.core.settings import Settings
 from traco.core.topics import chain_topics
@@ -43,8 +44,10 @@ def port_free(host: str, port: int) -> bool:
     return True
 
 
-async def create_topics(bootstrap: str, chain_id: str, tx_partitions: int, nodes: Sequence[str] = ()) -> None:
-    bus = KafkaEventBus(bootstrap, client_id="traco-up")
+async def create_topics(
+    bootstrap: str, chain_id: str, tx_partitions: int, nodes: Sequence[str] = (), kafka: KafkaConfig | None = None
+) -> None:
+    bus = KafkaEventBus(bootstrap, client_id="traco-up", kafka=kafka)
     await bus.start()
     try:
         await bus.ensure_topics(chain_topics(chain_id, tx_partitions=tx_partitions, nodes=nodes))
@@ -81,7 +84,9 @@ class Mesh:
             self.broker.start()
             self.bootstrap = self.broker.bootstrap
         nodes = [n.id for n in genesis.node_list()]
-        asyncio.run(create_topics(self.bootstrap, genesis.chain_id, settings.tx_partitions, nodes))
+        asyncio.run(
+            create_topics(self.bootstrap, genesis.chain_id, settings.tx_partitions, nodes, settings.kafka_config())
+        )
         if not port_free(settings.api_host, settings.api_port):
             raise SystemExit(f"port {settings.api_port} is in use; set TRACO_API_PORT or stop what holds it")
         for node_id in nodes:

@@ -46,6 +46,7 @@ concurrently are each ordered, but their relative order is whatever the event lo
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 import random
@@ -63,6 +64,7 @@ from ..errors import BusError, TopicNotReady
 from ..ports import BusMessage, EventBus, OutgoingMessage, StartAt, TopicSpec
 from ..topics import dead_letter_record
 from ..tracing import TRACEPARENT, inject_headers, tracer
+from .kafka_config import KafkaConfig
 from .partitions import choose_partitions, start_positions
 
 __all__ = ["KafkaEventBus"]
@@ -98,6 +100,11 @@ class KafkaEventBus(EventBus):
     produce request); consumers fetch up to that much per partition, so any message that
     could be published can be read back. ``replication_factor`` applies to topics this bus
     creates (1 for Tansu; 3 for a production Kafka).
+
+    ``kafka`` carries the security (TLS, SASL), producer and topic settings of a real cluster
+    (``KafkaConfig.from_settings``); every client this bus makes gets the same ones. Given, it
+    wins over ``idempotence`` and ``replication_factor``. With ``create_topics=False``,
+    :meth:`ensure_topics` only checks that the topics exist (an operator made them).
     """
 
     def __init__(
@@ -113,7 +120,14 @@ class KafkaEventBus(EventBus):
         max_batch_bytes: int = 256 * 1024,
         request_timeout_ms: int = 30_000,
         topic_ready_timeout: float = 15.0,
+        kafka: KafkaConfig | None = None,
     ) -> None:
+        if kafka is None:
+            kafka = KafkaConfig(idempotence=idempotence, replication_factor=replication_factor)
+        # Topics this bus creates must take the largest message it may publish.
+        self._kafka = dataclasses.replace(kafka, max_message_bytes=max(max_request_size, kafka.max_message_bytes))
+        idempotence, replication_factor = kafka.idempotence, kafka.replication_factor
+        self._client_kwargs: dict[str, Any] = {}  # security arguments, built at start()
         self._bootstrap = bootstrap
         self._client_id = client_id
         self._idempotence = idempotence
@@ -138,10 +152,12 @@ class KafkaEventBus(EventBus):
         if self._started:
             return
         try:
+            self._client_kwargs = self._kafka.client_kwargs()  # one TLS context for all clients
             self._admin = AIOKafkaAdminClient(
                 bootstrap_servers=self._bootstrap,
                 client_id=f"{self._client_id}-admin",
                 request_timeout_ms=self._request_timeout_ms,
+                **self._client_kwargs,
             )
             try:
                 await self._admin.start()
@@ -150,12 +166,11 @@ class KafkaEventBus(EventBus):
             self._producer = AIOKafkaProducer(
                 bootstrap_servers=self._bootstrap,
                 client_id=self._client_id,
-                acks="all",
-                enable_idempotence=self._idempotence,
                 linger_ms=self._linger_ms,
                 max_request_size=self._max_request_size,
                 max_batch_size=self._max_batch_bytes,
                 request_timeout_ms=self._request_timeout_ms,
+                **self._kafka.producer_kwargs(self._client_kwargs),  # acks=all, idempotence, compression
             )
             try:
                 await self._producer.start()
@@ -219,8 +234,17 @@ class KafkaEventBus(EventBus):
                 )
                 wanted[name] = count
         missing = [name for name in wanted if name not in existing]
+        if missing and not self._kafka.create_topics:
+            raise TopicNotReady(
+                missing[0],
+                f"TRACO_KAFKA_CREATE_TOPICS is false and {len(missing)} topic(s) do not exist on "
+                f"{self._bootstrap}: {', '.join(sorted(missing))} (create them, e.g. as KafkaTopic resources)",
+            )
         if missing:
-            new_topics = [NewTopic(name, wanted[name], self._replication_factor) for name in missing]
+            new_topics = [
+                NewTopic(name, wanted[name], self._replication_factor, topic_configs=self._kafka.topic_configs(name))
+                for name in missing
+            ]
             try:
                 response = await admin.create_topics(new_topics, timeout_ms=self._request_timeout_ms)
             except KafkaError as err:
@@ -487,6 +511,7 @@ class KafkaEventBus(EventBus):
             max_partition_fetch_bytes=max(self._max_request_size, MiB),
             fetch_max_bytes=max(self._max_request_size, 50 * MiB),
             request_timeout_ms=self._request_timeout_ms,
+            **self._client_kwargs,
         )
 
     async def end_offsets(self, topic: str) -> dict[int, int]:

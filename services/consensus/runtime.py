@@ -63,6 +63,7 @@ def make_bus(settings: Settings, client_id: str) -> KafkaEventBus:
         idempotence=settings.kafka_idempotence,
         linger_ms=settings.kafka_linger_ms,
         fetch_max_wait_ms=settings.kafka_fetch_wait_ms,
+        kafka=settings.kafka_config(),  # TLS, SASL, replication, retention (TRACO_KAFKA_*)
     )
 
 
