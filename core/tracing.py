@@ -15,7 +15,12 @@ How::
         ...
 
 ``KafkaEventBus`` and ``MemoryEventBus`` already call :func:`inject_headers` on every
-publish, so services normally only call :func:`extract_context`.
+publish, and ``KafkaEventBus`` records a CONSUMER span (:func:`received`) for every traced
+message it reads, a child of the producer's span. Work done later for a message continues its
+trace with :func:`attached` (one message) or :func:`block_span` (a block of many transactions:
+parented to the first traced one, linked to the others). A transaction's ``traceparent`` is
+kept from intake (the mempool) to its receipt: while a block executes, :func:`carrying_tx_traces`
+holds them and :func:`tx_trace_headers` puts a transaction's own on its receipt.
 
 Only entry points (``traco up``, ``traco serve <svc>``) call :func:`configure_tracing`.
 Library code only uses the OpenTelemetry *API*: without a configured SDK, spans are
@@ -35,27 +40,39 @@ Caveats:
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import os
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
+from opentelemetry.trace import Link, Span, SpanKind
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from opentelemetry.util.types import AttributeValue
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace.export import SpanExporter
 
+    from traco.core.ports import BusMessage
+
 __all__ = [
     "TRACEPARENT",
     "TRACESTATE",
+    "attached",
+    "block_span",
+    "carrying_tx_traces",
     "configure_tracing",
     "extract_context",
     "inject_headers",
+    "received",
     "tracer",
+    "tx_trace_headers",
 ]
 
 log = logging.getLogger(__name__)
@@ -113,6 +130,94 @@ def tracer(name: str) -> trace.Tracer:
     return trace.get_tracer(name)
 
 
+_own_tracer = tracer(__name__)
+_recording = False  # an SDK is installed: spans are worth creating
+MAX_LINKS = 64
+"""A block span links to at most this many transactions' traces besides its parent's."""
+
+
+def received(messages: Iterable[BusMessage]) -> None:
+    """Record the receipt of each traced message as a CONSUMER span, a child of the span that
+    produced it (so the trace shows every process a message reached, and when). The spans end at
+    once; the message's own headers are left as they were, so whatever is done with it later
+    (a receipt, a dead letter) still carries the producer's context. Nothing is done when no SDK
+    is installed: reading stays as cheap as it was."""
+    if not _recording:
+        return
+    for message in messages:
+        parent = extract_context(message.headers)
+        if not trace.get_current_span(parent).get_span_context().is_valid:
+            continue
+        _own_tracer.start_span(
+            f"receive {message.topic}",
+            context=parent,
+            kind=SpanKind.CONSUMER,
+            attributes={
+                "messaging.system": "kafka",
+                "messaging.operation.type": "receive",
+                "messaging.destination.name": message.topic,
+                "messaging.destination.partition.id": str(message.partition),
+                "messaging.kafka.offset": message.offset,
+            },
+        ).end()
+
+
+@contextlib.contextmanager
+def attached(headers: HeadersLike) -> Iterator[None]:
+    """Make the trace a message arrived with the current one while handling it (no-op without
+    a valid ``traceparent``)."""
+    parent = extract_context(headers)
+    if not trace.get_current_span(parent).get_span_context().is_valid:
+        yield
+        return
+    token = otel_context.attach(parent)
+    try:
+        yield
+    finally:
+        otel_context.detach(token)
+
+
+def _span_contexts(traceparents: Iterable[bytes]) -> list[trace.SpanContext]:
+    out = []
+    for value in traceparents:
+        found = trace.get_current_span(extract_context([(TRACEPARENT, value)])).get_span_context()
+        if found.is_valid:
+            out.append(found)
+    return out
+
+
+def block_span(
+    name: str, traceparents: Sequence[bytes], attributes: Mapping[str, AttributeValue] | None = None
+) -> contextlib.AbstractContextManager[Span]:
+    """The current span for work on a block of transactions: a child of the first transaction's
+    trace (so a lone transaction's trace runs straight through it), linked to the others'
+    (at most ``MAX_LINKS``); without any, a child of the current span."""
+    contexts = _span_contexts(traceparents)
+    parent = trace.set_span_in_context(trace.NonRecordingSpan(contexts[0])) if contexts else None
+    links = [Link(c) for c in contexts[1 : MAX_LINKS + 1]]
+    return _own_tracer.start_as_current_span(name, context=parent, links=links, attributes=attributes)
+
+
+_tx_traces: ContextVar[Mapping[str, bytes]] = ContextVar("traco_tx_traces", default={})  # noqa: B039 (never mutated)
+
+
+@contextlib.contextmanager
+def carrying_tx_traces(traces: Mapping[str, bytes]) -> Iterator[None]:
+    """While a block executes: each transaction's ``traceparent`` from intake, by ``tx_id``."""
+    token = _tx_traces.set(traces)
+    try:
+        yield
+    finally:
+        _tx_traces.reset(token)
+
+
+def tx_trace_headers(tx_id: str) -> dict[str, bytes]:
+    """Headers for ``tx_id``'s receipt: the ``traceparent`` it was submitted with, when the block
+    being executed carries it (else empty: the current span's context is injected instead)."""
+    found = _tx_traces.get().get(tx_id)
+    return {TRACEPARENT: found} if found else {}
+
+
 _configure_lock = threading.Lock()
 _configured_as: str | None = None
 
@@ -125,14 +230,14 @@ def configure_tracing(service_name: str) -> None:
     * ``TRACO_OTEL_CONSOLE=1`` prints finished spans to stdout (for debugging).
     * If ``OTEL_EXPORTER_OTLP_ENDPOINT`` (or ``..._TRACES_ENDPOINT``) is set and an OTLP
       exporter package is installed, spans are exported there; ``OTEL_EXPORTER_OTLP_PROTOCOL``
-      chooses ``grpc`` or ``http/protobuf`` (the default). No exporter package is a
-      dependency of TRACO; if none is importable a warning is logged and spans are recorded
-      but not exported.
+      chooses ``grpc`` or ``http/protobuf`` (the default). The HTTP exporter comes with the
+      optional extra ``otlp`` (``pip install 'traco[otlp]'``); if no exporter is importable a
+      warning is logged and spans are recorded but not exported.
     * ``OTEL_SDK_DISABLED=true`` leaves the API no-op.
 
     A second call in the same process does nothing (OpenTelemetry allows one global provider).
     """
-    global _configured_as
+    global _configured_as, _recording
     with _configure_lock:
         if _configured_as is not None:
             if _configured_as != service_name:
@@ -159,6 +264,7 @@ def configure_tracing(service_name: str) -> None:
         if otlp is not None:
             provider.add_span_processor(BatchSpanProcessor(otlp))
         trace.set_tracer_provider(provider)
+        _recording = True
 
 
 def _otlp_exporter() -> SpanExporter | None:
@@ -189,7 +295,7 @@ def _otlp_exporter() -> SpanExporter | None:
         return exporter
     log.warning(
         "OTLP endpoint is set but no OTLP exporter package is installed (tried %s); "
-        "install opentelemetry-exporter-otlp to export spans",
+        "install the 'otlp' extra (pip install 'traco[otlp]') to export spans",
         ", ".join(modules),
     )
     return None
