@@ -89,6 +89,15 @@ class Settings(BaseSettings):
     timeout_precommit_ms: int = 500
     timeout_delta_ms: int = 500
     max_body_bytes: int = Field(default=64 * 1024, description="HTTP request body limit")
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="text for a terminal (`traco up`); json lines with trace ids for a log pipeline"
+    )
+    ready_lag_heights: int = Field(
+        default=2, ge=0, description="GET /readyz is 200 while within this many heights of the highest seen"
+    )
+    validator_port: int | None = Field(
+        default=None, description="HTTP port of a split-layout validator (probes, /metrics); unset: api_port+10i+9"
+    )
     # Key custody (docs/key-custody.md): where the node's key is and how it is opened.
     node_key_file: Path | None = Field(
         default=None, description="the node's key file (e.g. a read-only Secret mount) instead of the data dir's"
