@@ -21,9 +21,11 @@ How:
   is ``True`` or ``False`` and never raises, whatever it is given.
 * ``address(chain_id, key)`` is ``traco:<chain>:<64 lowercase hex>``; ``parse_address``
   reverses it and raises ``ValueError`` saying what is wrong.
-* ``write_key_file`` / ``read_key_file``: JSON ``{"kind": "ed25519", "private_key": hex,
-  "public_key": hex}``, mode 0600, written atomically and never over an existing file unless
-  asked.
+* ``write_key_file`` / ``read_key_file``: the *plaintext* key file, JSON ``{"kind":
+  "ed25519", "private_key": hex, "public_key": hex}`` (plus ``"development": true`` on the
+  keys ``traco init`` writes), mode 0600, written atomically and never over an existing file
+  unless asked. Encrypted key files, and reading either kind with a passphrase, are
+  ``traco.core.keyfile``'s (docs/key-custody.md).
 
 Caveats: PyNaCl has no binding for the detached ``crypto_sign_verify_detached``, so
 ``verify`` calls libsodium's ``crypto_sign_open`` (the same check on ``signature ||
@@ -53,13 +55,17 @@ __all__ = [
     "SIGNATURE_SIZE",
     "address",
     "generate_private_key",
+    "is_development_key",
     "is_hex_public_key",
+    "key_from_document",
+    "load_json_key_file",
     "parse_address",
     "public_key",
     "read_key_file",
     "sign",
     "verify",
     "write_key_file",
+    "write_secret_file",
 ]
 
 PRIVATE_KEY_SIZE = 32
@@ -208,51 +214,86 @@ def _check_chain_id(chain_id: object) -> None:
 # --- key files -------------------------------------------------------------------------
 
 
-def write_key_file(path: str | os.PathLike[str], private_key: bytes, *, overwrite: bool = False) -> None:
-    """Write a private key as a mode-0600 JSON key file, atomically.
+def write_key_file(
+    path: str | os.PathLike[str], private_key: bytes, *, overwrite: bool = False, development: bool = False
+) -> None:
+    """Write a private key as a mode-0600 *plaintext* JSON key file, atomically.
 
     Refuses (``FileExistsError``) to replace an existing file unless ``overwrite``: a key
-    file may be the only copy of a key.
+    file may be the only copy of a key. ``development`` marks the keys ``traco init`` writes
+    for the development cast, which are read without the plaintext warning
+    (``traco.core.keyfile`` writes the encrypted files everything else should use).
     """
     key = _private_key_bytes(private_key)
+    document: dict[str, object] = {"kind": KEY_KIND, "private_key": key.hex(), "public_key": public_key(key).hex()}
+    if development:
+        document["development"] = True
+    write_secret_file(path, json.dumps(document, indent=2) + "\n", overwrite=overwrite)
+
+
+def write_secret_file(path: str | os.PathLike[str], text: str, *, overwrite: bool = False) -> None:
+    """Write ``text`` to ``path`` with mode 0600, atomically (a reader sees the old file or the
+    new one, never half of one) and, unless ``overwrite``, never over an existing file
+    (``FileExistsError``, checked by the final link itself, so two writers cannot both win)."""
     target = Path(path)
     if target.exists() and not overwrite:
         raise FileExistsError(f"key file {target} already exists")
-    document = {"kind": KEY_KIND, "private_key": key.hex(), "public_key": public_key(key).hex()}
     fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
         os.fchmod(fd, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(document, handle, indent=2)
-            handle.write("\n")
+            handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(temporary, target)
+        if overwrite:
+            os.replace(temporary, target)
+        else:
+            try:
+                os.link(temporary, target)
+            except FileExistsError:
+                raise FileExistsError(f"key file {target} already exists") from None
+            Path(temporary).unlink()
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
 
 
 def read_key_file(path: str | os.PathLike[str]) -> bytes:
-    """The private key stored in a key file; ``ValueError`` if the file is not a valid one."""
+    """The private key stored in a plaintext key file; ``ValueError`` if the file is not a
+    valid one (an encrypted file included: ``traco.core.keyfile`` opens those)."""
     target = Path(path)
+    return key_from_document(load_json_key_file(target), target)
+
+
+def load_json_key_file(target: Path) -> object:
+    """The parsed JSON of a key file; ``ValueError`` naming the file if it is not JSON text."""
     try:
-        document = json.loads(target.read_text(encoding="utf-8"))
+        return json.loads(target.read_text(encoding="utf-8"))
     except UnicodeDecodeError as exc:
         raise ValueError(f"key file {target} is not UTF-8 text") from exc
     except json.JSONDecodeError as exc:
         raise ValueError(f"key file {target} is not valid JSON: {exc}") from exc
-    return _key_from_document(document, target)
 
 
-def _key_from_document(document: object, target: Path) -> bytes:
+def is_development_key(document: object) -> bool:
+    """True for a plaintext key file that ``traco init`` wrote for the development cast."""
+    return isinstance(document, dict) and document.get("development") is True
+
+
+def key_from_document(document: object, target: Path) -> bytes:
+    """The private key of a parsed plaintext key file; ``ValueError`` saying what is wrong."""
     if not isinstance(document, dict):
         raise ValueError(f"key file {target} must hold a JSON object")
-    if set(document) != _KEY_FILE_FIELDS:
+    if "format" in document or "cipher" in document:
+        raise ValueError(f"key file {target} is encrypted; it needs its passphrase (traco.core.keyfile)")
+    fields = set(document)
+    if not _KEY_FILE_FIELDS <= fields <= _KEY_FILE_FIELDS | {"development"}:
         raise ValueError(
-            f"key file {target} must have exactly the fields {sorted(_KEY_FILE_FIELDS)},"
-            f" found {sorted(map(str, document))}"
+            f"key file {target} must have exactly the fields {sorted(_KEY_FILE_FIELDS)}"
+            f" (and optionally 'development'), found {sorted(map(str, document))}"
         )
+    if "development" in document and not isinstance(document["development"], bool):
+        raise ValueError(f"key file {target}: development must be true or false")
     if document["kind"] != KEY_KIND:
         raise ValueError(f"key file {target} holds a {document['kind']!r:.40} key, not ed25519")
     private = _hex_field(document, "private_key", target)

@@ -269,3 +269,32 @@ class StateStore(ABC):
     @abstractmethod
     def close(self) -> None:
         """Release connections and files."""
+
+
+# --------------------------------------------------------------------------- signing port
+
+
+class Signer(ABC):
+    """Ed25519 signing with a key its holder never hands out: a key file's key in memory, or
+    a key inside an HSM reached through PKCS#11 (``traco.core.adapters.signer_*``).
+
+    Validators sign votes and proposals and nodes sign checkpoints through this port, so
+    where an HSM is configured no raw key is ever in the process. It is synchronous because
+    every caller signs inside a synchronous step (building a vote, a checkpoint): an HSM
+    call costs about a millisecond and a validator signs a handful of messages per height.
+    """
+
+    @property
+    @abstractmethod
+    def public_key(self) -> bytes:
+        """The 32-byte Ed25519 public key."""
+
+    @abstractmethod
+    def sign(self, message: bytes) -> bytes:
+        """The 64-byte Ed25519 signature (RFC 8032, deterministic) of ``message``.
+
+        Raises ``traco.core.errors.SignerError`` if the signer cannot sign.
+        """
+
+    def close(self) -> None:  # noqa: B027  (most signers hold nothing to release)
+        """Release what the signer holds (an HSM session); signing afterwards fails."""

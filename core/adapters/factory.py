@@ -1,4 +1,4 @@
-"""The one place that turns storage settings into a block store or a state store.
+"""The one place that turns settings into a block store, a state store or a signer.
 
 Why: domain code and services depend on the ports (``traco.core.ports``) only; which
 technology stores the data is a deployment choice (DESIGN §9). Keeping the choice here means
@@ -21,6 +21,10 @@ Layout per backend:
   need no special mode). The driver is imported only when this backend is chosen.
 * ``memory``: a new, empty store on every call; for tests only (nothing is durable).
 
+Signers: ``open_signer(SignerConfig.from_settings(settings), key_file, node_id)`` is the key
+in ``key_file`` (``TRACO_SIGNER=file``) or the HSM key labelled with the node id
+(``TRACO_SIGNER=pkcs11``); see docs/key-custody.md.
+
 Caveat: a component name becomes a directory and a row key, so it is restricted to letters,
 digits, ``_``, ``-`` and ``.``, starting with a letter or digit.
 """
@@ -28,13 +32,18 @@ digits, ``_``, ``-`` and ``.``, starting with a letter or digit.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
 
+from pydantic import SecretStr
+
 from traco.core.adapters.memory_store import MemoryBlockStore, MemoryStateStore
+from traco.core.adapters.signer_file import open_key_file
 from traco.core.adapters.sqlite import SqliteBlockStore, SqliteStateStore
-from traco.core.ports import BlockStore, StateStore
+from traco.core.errors import SignerError
+from traco.core.keyfile import PassphraseSource
+from traco.core.ports import BlockStore, Signer, StateStore
 
 Backend = Literal["sqlite", "cassandra", "memory"]
 
@@ -119,3 +128,87 @@ def open_state_store(config: StorageConfig, component: str, readonly: bool = Fal
     if config.backend == "memory":
         return MemoryStateStore()
     raise ValueError(f"unknown storage backend {config.backend!r}")
+
+
+# --------------------------------------------------------------------------- signers
+
+
+class _SignerSettingsLike(Protocol):
+    """The key-custody fields of ``traco.core.settings.Settings``."""
+
+    @property
+    def signer(self) -> Literal["file", "pkcs11"]: ...
+
+    @property
+    def key_passphrase(self) -> SecretStr | None: ...
+
+    @property
+    def key_passphrase_file(self) -> Path | None: ...
+
+    @property
+    def pkcs11_module(self) -> Path | None: ...
+
+    @property
+    def pkcs11_token_label(self) -> str | None: ...
+
+    @property
+    def pkcs11_pin(self) -> SecretStr | None: ...
+
+    @property
+    def pkcs11_pin_file(self) -> Path | None: ...
+
+
+@dataclass(frozen=True)
+class SignerConfig:
+    """How a process signs: a key file (``TRACO_SIGNER=file``, the default) or an HSM
+    (``TRACO_SIGNER=pkcs11`` with ``TRACO_PKCS11_MODULE``, ``TRACO_PKCS11_TOKEN_LABEL`` and
+    ``TRACO_PKCS11_PIN`` or ``TRACO_PKCS11_PIN_FILE``)."""
+
+    kind: Literal["file", "pkcs11"] = "file"
+    passphrase: PassphraseSource = field(default_factory=PassphraseSource)
+    pkcs11_module: Path | None = None
+    pkcs11_token_label: str | None = None
+    pkcs11_pin: str | None = None
+    pkcs11_pin_file: Path | None = None
+
+    @classmethod
+    def from_settings(cls, settings: _SignerSettingsLike) -> SignerConfig:
+        pin = settings.pkcs11_pin
+        return cls(
+            kind=settings.signer,
+            passphrase=PassphraseSource.from_settings(settings),
+            pkcs11_module=settings.pkcs11_module,
+            pkcs11_token_label=settings.pkcs11_token_label,
+            pkcs11_pin=pin.get_secret_value() if pin else None,
+            pkcs11_pin_file=settings.pkcs11_pin_file,
+        )
+
+    def pkcs11_target(self) -> tuple[Path, str, str]:
+        """``(module, token label, PIN)``; ``SignerError`` naming every missing setting."""
+        missing = [
+            name for name, v in [("MODULE", self.pkcs11_module), ("TOKEN_LABEL", self.pkcs11_token_label)] if not v
+        ]
+        pin = self.pkcs11_pin
+        if not pin and self.pkcs11_pin_file is not None:
+            try:
+                pin = self.pkcs11_pin_file.read_text(encoding="utf-8").removesuffix("\n").removesuffix("\r")
+            except OSError as exc:
+                raise SignerError(f"TRACO_PKCS11_PIN_FILE names {self.pkcs11_pin_file}: {exc.strerror}") from None
+        if not pin:
+            missing.append("PIN (or TRACO_PKCS11_PIN_FILE)")
+        if missing:
+            raise SignerError("TRACO_SIGNER=pkcs11 needs " + ", ".join(f"TRACO_PKCS11_{m}" for m in missing))
+        assert self.pkcs11_module is not None and self.pkcs11_token_label is not None and pin
+        return self.pkcs11_module, self.pkcs11_token_label, pin
+
+
+def open_signer(config: SignerConfig, key_file: Path, key_label: str) -> Signer:
+    """The signer a process uses: the key in ``key_file`` (plaintext or encrypted), or, with
+    ``pkcs11``, the HSM key labelled ``key_label`` (the node id) and no file at all."""
+    if config.kind == "file":
+        return open_key_file(key_file, config.passphrase)
+    if config.kind == "pkcs11":
+        from traco.core.adapters.signer_pkcs11 import Pkcs11Signer
+
+        return Pkcs11Signer(*config.pkcs11_target(), key_label)
+    raise ValueError(f"unknown signer {config.kind!r} (TRACO_SIGNER is file or pkcs11)")
