@@ -195,6 +195,7 @@ class KafkaConfig:
             problems.append(
                 "TRACO_KAFKA_SSL_CERTFILE and TRACO_KAFKA_SSL_KEYFILE go together (a client certificate needs its key)"
             )
+        files_ok = not problems
         if self.uses_sasl:
             if self.sasl_mechanism is None:
                 problems.append(
@@ -225,6 +226,11 @@ class KafkaConfig:
                     f"{', '.join(given)} set but TRACO_KAFKA_SECURITY_PROTOCOL={self.security_protocol} "
                     "does not use SASL (use SASL_PLAINTEXT or SASL_SSL)"
                 )
+        if files_ok and self.uses_tls:
+            try:  # a CA that is not PEM, a key that does not match its certificate
+                self.ssl_context()
+            except (ssl.SSLError, ValueError, OSError) as exc:
+                problems.append(f"TRACO_KAFKA_SSL_* files cannot be loaded: {exc}")
         if self.replication_factor < 1:
             problems.append(f"TRACO_KAFKA_REPLICATION_FACTOR must be at least 1, not {self.replication_factor}")
         if self.min_insync_replicas is not None:
