@@ -61,9 +61,10 @@ from aiokafka.errors import ConsumerStoppedError, KafkaError, for_code
 from opentelemetry.trace import SpanKind
 
 from ..errors import BusError, TopicNotReady
+from ..metrics import dead_letter as count_dead_letter
 from ..ports import BusMessage, EventBus, OutgoingMessage, StartAt, TopicSpec
 from ..topics import dead_letter_record
-from ..tracing import TRACEPARENT, inject_headers, tracer
+from ..tracing import TRACEPARENT, inject_headers, received, tracer
 from .kafka_config import KafkaConfig
 from .partitions import choose_partitions, start_positions
 
@@ -486,11 +487,13 @@ class KafkaEventBus(EventBus):
                 except KafkaError as err:
                     raise BusError(f"consuming {topic!r} failed: {err!r}") from err
                 if fetched:
-                    yield [
+                    batch = [
                         _to_bus_message(record)
                         for tp in sorted(fetched, key=lambda tp: tp.partition)
                         for record in fetched[tp]
                     ]
+                    received(batch)  # a CONSUMER span per traced message, child of its producer's
+                    yield batch
         finally:
             self._consumers.discard(consumer)
             try:
@@ -579,6 +582,7 @@ class KafkaEventBus(EventBus):
         for name, value in message.headers:
             headers.setdefault(name, value)  # keep the first, as BusMessage.header() does
         await self.publish(OutgoingMessage(topic=dlq_topic, value=dead_letter_record(message, error), headers=headers))
+        count_dead_letter(message.topic, error)
 
     # -- helpers --------------------------------------------------------------------------
 
