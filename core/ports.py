@@ -181,19 +181,21 @@ class StateBatch:
     def __post_init__(self) -> None:
         """Refuse a batch no store could keep consistently, before any store sees it.
 
-        Receipts are stored and listed by ``(height, index)`` and events by height, so every
-        receipt must carry this batch's height and a unique index, and every event this
-        batch's height. Raises ``ValueError``.
+        Receipts are stored and listed in the batch's order (transactions' receipts carry their
+        index in the block; a system receipt — a command's, a clause's — has none), and events
+        by height; so every receipt must carry this batch's height, and no two the same block
+        index. Raises ``ValueError``.
         """
         if self.height < 1:
             raise ValueError(f"a state batch has a height >= 1, not {self.height}")
         seen: set[int] = set()
         for receipt in self.receipts:
-            if receipt.height != self.height or receipt.index is None:
+            if receipt.height != self.height:
                 raise ValueError(
-                    f"receipt {receipt.tx_id} has height {receipt.height} and index "
-                    f"{receipt.index}; a batch at height {self.height} needs both set to it"
+                    f"receipt {receipt.tx_id} has height {receipt.height}; a batch at height {self.height} needs it"
                 )
+            if receipt.index is None:
+                continue
             if receipt.index in seen:
                 raise ValueError(f"two receipts at index {receipt.index} of height {self.height}")
             seen.add(receipt.index)

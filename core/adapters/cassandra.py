@@ -397,7 +397,7 @@ def state_batch_rows(component: str, batch: StateBatch) -> dict[str, list[tuple[
     """
     ts = write_timestamp(batch.height)
     puts, deletes = split_writes(batch.writes)
-    receipts = [(r.index, r.tx_id, r.model_dump_json()) for r in batch.receipts]
+    receipts = [(n, r.tx_id, r.model_dump_json()) for n, r in enumerate(batch.receipts)]
     return {
         "upsert_value": [(component, key, value, ts) for key, value in puts],
         "delete_value": [(ts, component, key) for key in deletes],

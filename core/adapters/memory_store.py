@@ -182,8 +182,7 @@ class MemoryStateStore(StateStore):
     def commit(self, batch: StateBatch) -> bool:
         # Everything that can fail (types, serialisation) happens before the first change.
         puts, deletes = split_writes(batch.writes)
-        receipts = [(r.index or 0, r.tx_id, r.model_dump_json()) for r in batch.receipts]
-        receipts.sort()
+        receipts = [(n, r.tx_id, r.model_dump_json()) for n, r in enumerate(batch.receipts)]
         events = [e.model_dump_json() for e in batch.events]
         with self._lock:
             self._check_open()

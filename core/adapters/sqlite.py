@@ -436,7 +436,7 @@ class SqliteStateStore(StateStore):
         # Serialise first: a value of the wrong type fails before the transaction begins.
         puts, deletes = split_writes(batch.writes)
         height = batch.height
-        receipt_rows = [(height, r.index, r.tx_id, r.model_dump_json()) for r in batch.receipts]
+        receipt_rows = [(height, n, r.tx_id, r.model_dump_json()) for n, r in enumerate(batch.receipts)]
         events_json = _EVENTS.dump_json(list(batch.events)).decode() if batch.events else None
         with self._db.write(f"commit({height})") as conn:
             top = conn.execute("SELECT COALESCE(MAX(height), 0) FROM digests").fetchone()[0]

@@ -334,7 +334,7 @@ class StateStoreContract:
         batch = StateBatch(
             height=1,
             writes={"doc/1": b"\x00\xffbinary", "doc/2": b"{}", "gone": None},
-            # given out of order: receipts come back in block order
+            # receipts come back in the batch's order, which is the order they were made in
             receipts=[make_receipt(hex32("b"), 1, 5), make_receipt(hex32("a"), 1, 2)],
             events=[make_event(1, 0), make_event(1, 1, salt="second")],
             state_digest=hex32("d1"),
@@ -344,11 +344,19 @@ class StateStoreContract:
         assert store.get("doc/1") == b"\x00\xffbinary"
         assert store.get("doc/2") == b"{}"
         assert store.get("gone") is None
-        assert store.receipts(1) == [batch.receipts[1], batch.receipts[0]]
+        assert store.receipts(1) == list(batch.receipts)  # in the batch's order (system receipts have no index)
         assert store.receipt(hex32("b")) == batch.receipts[0]
         assert store.events(1) == list(batch.events)
         assert store.state_digest(1) == hex32("d1")
         assert store.receipts(2) == [] and store.state_digest(2) is None
+
+    def test_system_receipts_without_an_index_keep_their_place(self, store: StateStore) -> None:
+        command = make_receipt(hex32("command"), 1, 0).model_copy(update={"index": None})
+        clause = make_receipt(hex32("clause"), 1, 0).model_copy(update={"index": None})
+        receipts = [command, make_receipt(hex32("tx"), 1, 0), clause]
+        store.commit(StateBatch(height=1, writes={}, receipts=receipts, events=[], state_digest=hex32("d")))
+        assert store.receipts(1) == receipts
+        assert store.receipt(hex32("clause")) == clause
 
     def test_none_deletes_a_key(self, store: StateStore) -> None:
         store.commit(make_batch(1, {"a": b"1", "b": b"2"}))
