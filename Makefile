@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: up test check lint typecheck bench install clean schemas named-mutants mutants
+.PHONY: up test check lint typecheck bench install clean schemas asyncapi-check named-mutants mutants
 .PHONY: image lint-docker wheel-check manifests k8s-bundle
 
 $(BIN)/python:
@@ -51,6 +51,15 @@ mutants: $(STAMP)
 
 schemas: $(STAMP)
 	$(BIN)/traco schemas export --out schemas/json
+
+# The checked-in schemas must be what the models generate, and asyncapi.json must pass the
+# AsyncAPI parser (pinned in tools/asyncapi/package-lock.json). Installs node and npm from
+# Debian when they are missing (CI is a clean machine).
+asyncapi-check: $(STAMP)
+	$(BIN)/traco schemas export --check --out schemas/json
+	@command -v npm >/dev/null 2>&1 || { echo "installing nodejs and npm (apt)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; }
+	cd tools/asyncapi && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error && npm run --silent validate
 
 # The container image (Dockerfile). Needs a Docker engine; there is none on the dev machines.
 IMAGE ?= traco

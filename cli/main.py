@@ -24,15 +24,19 @@ from traco.cli.client import ApiError
 from traco.cli.common import (
     ApiOpt,
     DataDirOpt,
+    JsonOpt,
     KeyOpt,
     client_for,
+    err,
     fail,
+    fail_all,
     fetch,
     out,
     print_json,
     send,
     settings_for,
 )
+from traco.cli.payloads import payload_problems
 from traco.core import crypto
 from traco.core.lightclient import verify_tx_proof
 from traco.schemas.genesis import Genesis
@@ -221,28 +225,32 @@ def tx_send(
         fail(f"--payload is not JSON: {exc}")
     if not isinstance(body, dict):
         fail("--payload must be a JSON object")
+    problems = payload_problems(kind, body)
+    if problems:
+        fail_all(problems, f"--payload for {kind} not sent")
     send(data_dir, api, key, kind, body, no_wait, timeout)
 
 
 @tx_app.command("show")
-def tx_show(tx_id: str, data_dir: DataDirOpt = None, api: ApiOpt = None) -> None:
+def tx_show(tx_id: str, data_dir: DataDirOpt = None, api: ApiOpt = None, as_json: JsonOpt = False) -> None:
     """Print a transaction's receipt."""
-    print_json(fetch(client_for(data_dir, api), f"/tx/{tx_id}", f"no receipt for {tx_id} (pending or unknown)"))
+    found = fetch(client_for(data_dir, api), f"/tx/{tx_id}", f"no receipt for {tx_id} (pending or unknown)")
+    print_json(found, as_json)
 
 
 @chain_app.command("status")
-def chain_status(data_dir: DataDirOpt = None, api: ApiOpt = None) -> None:
+def chain_status(data_dir: DataDirOpt = None, api: ApiOpt = None, as_json: JsonOpt = False) -> None:
     """Chain id, height, latest block and validators."""
     try:
-        print_json(client_for(data_dir, api).get_json("/status"))
+        print_json(client_for(data_dir, api).get_json("/status"), as_json)
     except ApiError as exc:
         fail(str(exc))
 
 
 @block_app.command("show")
-def block_show(height: int, data_dir: DataDirOpt = None, api: ApiOpt = None) -> None:
+def block_show(height: int, data_dir: DataDirOpt = None, api: ApiOpt = None, as_json: JsonOpt = False) -> None:
     """Print a sealed block."""
-    print_json(fetch(client_for(data_dir, api), f"/blocks/{height}", f"no block at height {height}"))
+    print_json(fetch(client_for(data_dir, api), f"/blocks/{height}", f"no block at height {height}"), as_json)
 
 
 @app.command()
@@ -324,10 +332,22 @@ def audit_verify(
 @schemas_app.command("export")
 def schemas_export(
     out_dir: Annotated[Path, typer.Option("--out", help="target folder")] = Path("schemas/json"),
+    check: Annotated[
+        bool, typer.Option("--check", help="write nothing; exit 1 naming every stale, missing or extra file")
+    ] = False,
 ) -> None:
     """Write the JSON Schemas of every wire model and the AsyncAPI document."""
-    from traco.schemas.export import export_all
+    from traco.schemas.export import check_all, export_all
 
+    if check:
+        problems = check_all(out_dir)
+        for problem in problems:
+            err.print(problem)
+        if problems:
+            err.print("run `make schemas` to regenerate them")
+            raise typer.Exit(1)
+        out.print(f"{out_dir}: current")
+        return
     for path in export_all(out_dir):
         out.print(str(path))
 

@@ -1,7 +1,13 @@
 """Generate the checked-in JSON Schemas and the AsyncAPI document from the pydantic models.
 
-``traco schemas export`` writes them; a test regenerates them in memory and fails when the
-checked-in files are stale, so the published contract cannot drift from the code.
+``traco schemas export`` (``make schemas``) writes them; ``traco schemas export --check`` exits
+non-zero naming every stale, missing or unexpected file, and a test runs the same check, so
+the published contract cannot drift from the code.
+
+Each JSON Schema file is self-contained (its own ``$defs``), carries ``$schema`` (draft
+2020-12, what pydantic emits) and a stable ``$id``. ``Transaction.json`` and ``Event.json`` are
+the typed unions an integrator validates against: a transaction of any kind with its payload,
+an event of any type with its data. The AsyncAPI document is built in ``asyncapi.py``.
 """
 
 from __future__ import annotations
@@ -11,7 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
 
+from traco.schemas.asyncapi import asyncapi
+from traco.schemas.asyncapi_models import DeadLetterRecord, event_models, transaction_models
 from traco.schemas.block import SealedBlock
 from traco.schemas.consensus import BlockRequest, ProposalMessage, VoteMessage
 from traco.schemas.events import BlockProcessed, DomainEvent, SignedCheckpoint
@@ -20,6 +29,9 @@ from traco.schemas.proof import TxProof
 from traco.schemas.receipt import Receipt
 from traco.schemas.state_proof import StateValueProof
 from traco.schemas.tx import TxEnvelope
+
+DIALECT = "https://json-schema.org/draft/2020-12/schema"
+ID_PREFIX = "urn:traco:schema:"
 
 MODELS: dict[str, type[BaseModel]] = {
     "TxEnvelope": TxEnvelope,
@@ -34,60 +46,41 @@ MODELS: dict[str, type[BaseModel]] = {
     "TxProof": TxProof,
     "SignedCheckpoint": SignedCheckpoint,
     "StateValueProof": StateValueProof,
+    "DeadLetterRecord": DeadLetterRecord,
 }
 
-# topic suffix -> (key, models carried, description)
-TOPICS: dict[str, tuple[str, list[str], str]] = {
-    "tx": ("sender public key (hex)", ["TxEnvelope"], "signed transaction envelopes (the mempool)"),
-    "consensus": (
-        "height",
-        ["ProposalMessage", "VoteMessage", "BlockRequest"],
-        "signed proposals and votes",
-    ),
-    "blocks": ("height", ["SealedBlock"], "sealed blocks in height order"),
-    "node.{node}.receipts": ("tx id", ["Receipt"], "node {node}'s receipt per transaction"),
-    "node.{node}.events.chain": (
-        "aggregate id, or height for the checkpoint",
-        ["DomainEvent", "BlockProcessed"],
-        "the chain's events on node {node}, then its checkpoint",
-    ),
-    "node.{node}.events.{service}": (
-        "aggregate id, or height for the checkpoint",
-        ["DomainEvent", "SignedCheckpoint"],
-        "node {node}'s events of a service, then its checkpoint signed by the node key",
-    ),
-    "node.{node}.dlq": ("none", [], "what node {node} could not decode or refused, with the error"),
-}
+
+def _with_header(name: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"$schema": DIALECT, "$id": f"{ID_PREFIX}{name}", **schema}
+
+
+def _union(name: str, description: str, models: list[type[BaseModel]], tag: str) -> dict[str, Any]:
+    """A root ``oneOf`` over ``models`` (tagged by ``tag``) with their definitions in ``$defs``."""
+    refs, top = models_json_schema([(m, "serialization") for m in models])
+    return {
+        "title": name,
+        "description": description,
+        "oneOf": [refs[(m, "serialization")] for m in models],
+        "x-discriminator": tag,
+        "$defs": top.get("$defs", {}),
+    }
 
 
 def json_schemas() -> dict[str, dict[str, Any]]:
-    return {name: model.model_json_schema(mode="serialization") for name, model in MODELS.items()}
-
-
-def asyncapi() -> dict[str, Any]:
-    schemas = json_schemas()
-    channels: dict[str, Any] = {}
-    messages: dict[str, Any] = {}
-    for suffix, (key, names, description) in TOPICS.items():
-        channels[suffix] = {
-            "address": f"traco.{{chain}}.{suffix}",
-            "description": f"{description}; key: {key}",
-            "parameters": {"chain": {"description": "chain id, e.g. main"}},
-            "messages": {n: {"$ref": f"#/components/messages/{n}"} for n in names},
-        }
-        for n in names:
-            messages[n] = {
-                "name": n,
-                "contentType": "application/json",
-                "headers": {"type": "object", "properties": {"traceparent": {"type": "string"}}},
-                "payload": {"$ref": f"#/components/schemas/{n}"},
-            }
-    return {
-        "asyncapi": "3.0.0",
-        "info": {"title": "TRACO mesh topics", "version": "0.1.0"},
-        "channels": channels,
-        "components": {"schemas": schemas, "messages": messages},
-    }
+    schemas = {name: model.model_json_schema(mode="serialization") for name, model in MODELS.items()}
+    schemas["Transaction"] = _union(
+        "Transaction",
+        "A signed transaction of any kind the chain knows, its payload typed per kind (tagged by kind).",
+        list(transaction_models().values()),
+        "kind",
+    )
+    schemas["Event"] = _union(
+        "Event",
+        "A domain event of any service, its data typed per event type (tagged by service and type).",
+        [m for per_service in event_models().values() for m in per_service.values()],
+        "type",
+    )
+    return {name: _with_header(name, schema) for name, schema in schemas.items()}
 
 
 def rendered() -> dict[str, str]:
@@ -98,14 +91,33 @@ def rendered() -> dict[str, str]:
 
 
 def _dump(value: Any) -> str:
-    return json.dumps(value, indent=2, sort_keys=True) + "\n"
+    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
 def export_all(out_dir: Path) -> list[Path]:
+    """Write every file; remove JSON files the models no longer generate."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    files = rendered()
     written = []
-    for name, content in rendered().items():
+    for name, content in files.items():
         path = out_dir / name
-        path.write_text(content)
+        path.write_text(content, encoding="utf-8")
         written.append(path)
+    for path in out_dir.glob("*.json"):
+        if path.name not in files:
+            path.unlink()
     return written
+
+
+def check_all(out_dir: Path) -> list[str]:
+    """Every problem with the files in ``out_dir``: missing, stale, or no longer generated."""
+    files = rendered()
+    problems = []
+    for name, content in files.items():
+        path = out_dir / name
+        if not path.exists():
+            problems.append(f"{path}: missing")
+        elif path.read_text(encoding="utf-8") != content:
+            problems.append(f"{path}: stale")
+    problems += [f"{p}: not generated by the models" for p in sorted(out_dir.glob("*.json")) if p.name not in files]
+    return problems
