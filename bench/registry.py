@@ -29,6 +29,7 @@ import orjson
 from traco.core import crypto
 from traco.core.adapters.kafka import KafkaEventBus
 from traco.core.adapters.memory_store import MemoryStateStore
+from traco.core.adapters.signer_file import KeySigner
 from traco.core.broker import TansuBroker, free_port_block
 from traco.core.errors import BusError
 from traco.core.nodes import NodeKey
@@ -90,7 +91,7 @@ async def rebuild(bootstrap: str, data_dir: Path, service: str, height: int) -> 
         bus,
         registry.upstream_domains(service),
         registry.genesis_events(genesis),
-        node=NodeKey("n0", crypto.read_key_file(paths.validator_key(0))),
+        node=NodeKey("n0", KeySigner(crypto.read_key_file(paths.validator_key(0)))),
     )
     start = time.perf_counter()
     task = asyncio.create_task(runtime.run())

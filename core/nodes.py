@@ -14,20 +14,21 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from traco.core import crypto, merkle
+from traco.core.ports import Signer
 from traco.schemas.events import BlockProcessed, DomainEvent, SignedCheckpoint, checkpoint_sign_bytes
 from traco.schemas.receipt import Receipt
 
 
 @dataclass(frozen=True)
 class NodeKey:
-    """A node's registered name and its private key."""
+    """A node's registered name and the signer of its key (a key file's, or an HSM's)."""
 
     id: str
-    private_key: bytes
+    signer: Signer
 
     @cached_property
     def public_key(self) -> str:
-        return crypto.public_key(self.private_key).hex()
+        return self.signer.public_key.hex()
 
     def sign(
         self,
@@ -37,7 +38,7 @@ class NodeKey:
         events: Sequence[DomainEvent],
     ) -> SignedCheckpoint:
         hashes = tuple(event_hash(e) for e in events)
-        signature = crypto.sign(self.private_key, checkpoint_sign_bytes(chain_id, self.id, checkpoint, hashes))
+        signature = self.signer.sign(checkpoint_sign_bytes(chain_id, self.id, checkpoint, hashes))
         return SignedCheckpoint(
             node=self.id,
             checkpoint=checkpoint,

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from traco.core import crypto
+from traco.core import crypto, keyfile
 from traco.schemas.genesis import ChainParams, Genesis, GenesisMember, GenesisNode, GenesisValidator
 
 
@@ -58,13 +58,15 @@ def load_genesis(path: Path) -> Genesis:
 
 
 def _key(paths: DataDir, name: str) -> bytes:
-    """The private key ``keys/<name>.key``, created on first use."""
+    """The public key of ``keys/<name>.key``, created on first use as a plaintext key file
+    marked as the development cast's (docs/key-custody.md); an existing file of either kind
+    (an operator may have encrypted it) is only inspected, never decrypted."""
     path = paths.keys / f"{name}.key"
     if path.exists():
-        return crypto.read_key_file(path)
+        return keyfile.inspect(path).public_key
     key = crypto.generate_private_key()
-    crypto.write_key_file(path, key)
-    return key
+    crypto.write_key_file(path, key, development=True)
+    return crypto.public_key(key)
 
 
 def init_chain(
@@ -89,18 +91,16 @@ def init_chain(
     services = registry.ORDER if services is None else services
     paths.keys.mkdir(parents=True, exist_ok=True)
     vals = tuple(
-        GenesisValidator(
-            name=f"validator-{i}", public_key=crypto.public_key(_key(paths, f"validator-{i}")).hex(), power=1
-        )
+        GenesisValidator(name=f"validator-{i}", public_key=_key(paths, f"validator-{i}").hex(), power=1)
         for i in range(validators)
     )
-    member = crypto.public_key(_key(paths, "member")).hex()
+    member = _key(paths, "member").hex()
     members = [GenesisMember(name="member", public_key=member, roles=("regulator",))]
     extensions: dict[str, Any] = {}
     if "party" in services:
         from traco.services.party import genesis as party
 
-        cast = {name: crypto.public_key(_key(paths, name)).hex() for name, *_ in party.DEVELOPMENT_CAST}
+        cast = {name: _key(paths, name).hex() for name, *_ in party.DEVELOPMENT_CAST}
         dev = party.development_genesis(cast, validators={v.public_key: v.power for v in vals}, genesis_time=0)
         dev_member = party.GenesisMember(
             name="member", organisation="Development member", jurisdiction="SG", public_key=member, roles=["regulator"]
@@ -109,7 +109,7 @@ def init_chain(
         members += [GenesisMember(name=m.name, public_key=m.public_key, roles=tuple(m.roles)) for m in dev.members]
     nodes = [GenesisNode(id=f"n{i}", public_key=v.public_key, member="member") for i, v in enumerate(vals)]
     for i in range(validators, validators + observers):
-        observer = crypto.public_key(_key(paths, f"n{i}")).hex()
+        observer = _key(paths, f"n{i}").hex()
         nodes.append(GenesisNode(id=f"n{i}", public_key=observer, member="member"))
     genesis = Genesis(
         chain_id=chain_id,

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from traco.core import crypto
+from traco.core.ports import Signer
 from traco.schemas.block import BlockHeader, proposal_sign_bytes, vote_sign_bytes
 from traco.schemas.consensus import ProposalMessage, VoteMessage
 from traco.schemas.genesis import Genesis, ValidatorPower
@@ -93,12 +94,12 @@ def signed_proposal(chain_id: str, proposal: ProposalMessage) -> m.Proposal | No
     )
 
 
-def sign_vote(chain_id: str, private_key: bytes, me: str, vote: m.Vote) -> m.Vote:
+def sign_vote(chain_id: str, signer: Signer, me: str, vote: m.Vote) -> m.Vote:
     sign_bytes = vote_sign_bytes(chain_id, vote.kind, vote.height, vote.round, vote.value_id)
-    return m.Vote(vote.kind, vote.height, vote.round, vote.value_id, me, crypto.sign(private_key, sign_bytes))
+    return m.Vote(vote.kind, vote.height, vote.round, vote.value_id, me, signer.sign(sign_bytes))
 
 
-def sign_proposal(chain_id: str, private_key: bytes, me: str, proposal: m.Proposal) -> m.Proposal:
+def sign_proposal(chain_id: str, signer: Signer, me: str, proposal: m.Proposal) -> m.Proposal:
     sign_bytes = proposal_sign_bytes(chain_id, proposal.height, proposal.round, proposal.value_id, proposal.valid_round)
-    signature = crypto.sign(private_key, sign_bytes)
+    signature = signer.sign(sign_bytes)
     return m.Proposal(proposal.height, proposal.round, proposal.value_id, proposal.valid_round, me, signature)

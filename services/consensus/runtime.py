@@ -17,10 +17,16 @@ from pathlib import Path
 
 import uvicorn
 
-from traco.core import crypto
-from traco.core.adapters.factory import StorageConfig, open_block_store, open_state_store
+from traco.core.adapters.factory import (
+    SignerConfig,
+    StorageConfig,
+    open_block_store,
+    open_signer,
+    open_state_store,
+)
 from traco.core.adapters.kafka import KafkaEventBus
-from traco.core.ports import TopicSpec
+from traco.core.errors import KeyCustodyError
+from traco.core.ports import Signer, TopicSpec
 from traco.core.settings import Settings
 from traco.core.topics import chain_topics
 from traco.core.tracing import configure_tracing
@@ -82,11 +88,11 @@ def all_topics(settings: Settings, genesis: Genesis) -> list[TopicSpec]:
     return chain_topics(genesis.chain_id, tx_partitions=settings.tx_partitions, nodes=nodes)
 
 
-def validator_config(settings: Settings, index: int, private_key: bytes) -> ValidatorConfig:
-    """A validator's settings: its key, place (staggers republishing) and the timeouts."""
+def validator_config(settings: Settings, index: int, signer: Signer) -> ValidatorConfig:
+    """A validator's settings: its signer, place (staggers republishing) and the timeouts."""
     return ValidatorConfig(
         index=index,
-        private_key=private_key,
+        signer=signer,
         timing=m.TimingConfig(
             propose_ms=settings.timeout_propose_ms,
             prevote_ms=settings.timeout_prevote_ms,
@@ -96,6 +102,17 @@ def validator_config(settings: Settings, index: int, private_key: bytes) -> Vali
         empty_block_interval_s=settings.empty_block_interval_s,
         publish_grace_s=settings.publish_grace_s,
     )
+
+
+def open_process_signer(settings: Settings, key_file: Path, label: str) -> Signer:
+    """This process's signer (docs/key-custody.md): the key in ``key_file`` (plaintext, or
+    encrypted and opened with TRACO_KEY_PASSPHRASE[_FILE] or a prompt), or with
+    ``TRACO_SIGNER=pkcs11`` the HSM key labelled ``label``. A key that cannot be opened ends
+    the process with one line saying why, not a traceback."""
+    try:
+        return open_signer(SignerConfig.from_settings(settings), key_file, label)
+    except KeyCustodyError as exc:
+        raise SystemExit(f"error: {exc}") from None
 
 
 def node_of_key(genesis: Genesis, public_key: str) -> str | None:
@@ -110,8 +127,10 @@ async def serve_validator(settings: Settings, index: int) -> None:
     configure_tracing(f"traco-validator-{index}")
     paths = DataDir(settings.data_dir)
     ledger = open_ledger(settings, f"validator-{index}")
-    private_key = crypto.read_key_file(paths.validator_key(index))
-    public_key = crypto.public_key(private_key).hex()
+    genesis_key = ledger.genesis.validators[index].public_key if index < len(ledger.genesis.validators) else ""
+    label = node_of_key(ledger.genesis, genesis_key) or f"validator-{index}"  # an HSM key's label
+    signer = open_process_signer(settings, settings.node_key_file or paths.validator_key(index), label)
+    public_key = signer.public_key.hex()
     node_id = node_of_key(ledger.genesis, public_key)
     if node_id is not None:
         ledger.trust_node(node_id, public_key)
@@ -123,7 +142,7 @@ async def serve_validator(settings: Settings, index: int) -> None:
             ledger.genesis,
             ledger,
             bus,
-            validator_config(settings, index, private_key),
+            validator_config(settings, index, signer),
             node_id=node_id,
         )
         log.info("validator %d (%s…) of node %s at height %d", index, validator.me[:16], node_id, ledger.height)
@@ -131,6 +150,7 @@ async def serve_validator(settings: Settings, index: int) -> None:
     finally:
         await bus.stop()
         ledger.close()
+        signer.close()
 
 
 async def serve_consensus_api(settings: Settings, node_id: str = "n0") -> None:

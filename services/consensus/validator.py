@@ -32,8 +32,7 @@ from typing import Any
 
 import orjson
 
-from traco.core import crypto
-from traco.core.ports import BusMessage, EventBus, StartAt, StateStore
+from traco.core.ports import BusMessage, EventBus, Signer, StartAt, StateStore
 from traco.core.positions import loop_time
 from traco.core.supervise import run_all, supervised
 from traco.core.topics import node_topic, topic
@@ -65,7 +64,7 @@ PURGE_EVERY_S = 5.0
 @dataclass
 class ValidatorConfig:
     index: int
-    private_key: bytes
+    signer: Signer  # the validator's key: in memory, or an HSM's (never a raw key then)
     timing: m.TimingConfig
     empty_block_interval_s: float = 0.0
     publish_grace_s: float = 1.0
@@ -98,7 +97,7 @@ class Validator:
         self.node_id = node_id
         self.after_commit = after_commit
         self.topics = wire.Topics(genesis.chain_id, node_id)
-        self.me = crypto.public_key(config.private_key).hex()
+        self.me = config.signer.public_key.hex()
         self._vset: tuple[tuple[ValidatorPower, ...], m.ValidatorSet, list[str]] | None = None
         self.signatures = SignatureCache()
         self.mempool = Mempool(genesis.params.max_nonce_gap, max_per_member=config.max_pending_per_member)
@@ -291,7 +290,7 @@ class Validator:
     async def _broadcast(self, message: m.Proposal | m.Vote) -> None:
         chain_id = self.genesis.chain_id
         if isinstance(message, m.Vote):
-            vote = proposals.sign_vote(chain_id, self.config.private_key, self.me, message)
+            vote = proposals.sign_vote(chain_id, self.config.signer, self.me, message)
             await self.bus.publish(wire.consensus_message(self.topics, wire.vote_message(vote)))
             await self._feed(m.VoteIn(vote))
             return
@@ -301,7 +300,7 @@ class Validator:
             # without it the round times out and another proposer takes over.
             log.warning("cannot (re)propose block %s…: its content is not held", message.value_id[:16])
             return
-        signed = proposals.sign_proposal(chain_id, self.config.private_key, self.me, message)
+        signed = proposals.sign_proposal(chain_id, self.config.signer, self.me, message)
         wire_msg = wire.proposal_message(signed, candidate.header, candidate.txs)
         await self.bus.publish(wire.consensus_message(self.topics, wire_msg))
         await self._feed(m.ProposalIn(signed, True))

@@ -19,16 +19,16 @@ import os
 from pathlib import Path
 
 import uvicorn
-from fastapi import APIRouter, FastAPI
-from fastapi.responses import PlainTextResponse
+from fastapi import FastAPI
 
-from traco.core import crypto
 from traco.core.adapters.factory import open_block_store, open_state_store
 from traco.core.domain import StateView
+from traco.core.logs import configure_process
 from traco.core.nodes import NodeKey
+from traco.core.ports import Signer
+from traco.core.probes import Probes
 from traco.core.settings import Settings
 from traco.core.supervise import run_all
-from traco.core.tracing import configure_tracing
 from traco.schemas.genesis import Genesis
 from traco.services import registry
 from traco.services.consensus.api import ApiState, create_app
@@ -38,6 +38,7 @@ from traco.services.consensus.ledger import Ledger
 from traco.services.consensus.runtime import (
     all_topics,
     make_bus,
+    open_process_signer,
     storage_config,
     until_signalled,
     validator_config,
@@ -58,6 +59,14 @@ def node_key_file(paths: DataDir, genesis: Genesis, node_id: str) -> Path:
     return paths.keys / f"{node_id}.key"
 
 
+def open_node_signer(settings: Settings, paths: DataDir, genesis: Genesis, node_id: str) -> Signer:
+    """The node key's signer: the file ``TRACO_NODE_KEY_FILE`` names (a read-only Secret mount,
+    read in place) or else the data dir's; with ``TRACO_SIGNER=pkcs11`` the HSM key labelled
+    with the node id. One signer serves the node's validator and its checkpoints."""
+    key_file = settings.node_key_file or node_key_file(paths, genesis, node_id)
+    return open_process_signer(settings, key_file, node_id)
+
+
 def registered_key(genesis: Genesis, party: StateView | None, node_id: str, height: int) -> str | None:
     """The key the chain registers for ``node_id`` at ``height``: from the node's own party
     replica once it has state (rotations are recorded there), else None (the genesis decides)."""
@@ -76,12 +85,12 @@ def node_ports(settings: Settings, genesis: Genesis, node_id: str) -> dict[str, 
 
 
 async def serve_node(settings: Settings, node_id: str) -> None:
-    configure_tracing(f"traco-node-{node_id}")
+    configure_process(f"traco-node-{node_id}", settings.log_format)
     paths = DataDir(settings.data_dir)
     genesis = load_genesis(paths.genesis)
     registered = genesis.node(node_id)
-    private_key = crypto.read_key_file(node_key_file(paths, genesis, node_id))
-    key = NodeKey(node_id, private_key)
+    signer = open_node_signer(settings, paths, genesis, node_id)
+    key = NodeKey(node_id, signer)
     config = storage_config(settings)
     components = node_components(node_id, genesis.params.services)
     chain = components["chain"]
@@ -97,7 +106,7 @@ async def serve_node(settings: Settings, node_id: str) -> None:
         index = [n.id for n in genesis.node_list()].index(node_id)
         # Every node runs the consensus machine: a node whose key is not in the validator set
         # follows as an observer (it sends nothing) and votes once the council adds its key.
-        validator = validator_config(settings, index, private_key)
+        validator = validator_config(settings, index, signer)
         node = Node(genesis, key, ledger, stores, bus, validator)
         await node.catch_up()
         assert node.validator is not None
@@ -106,7 +115,8 @@ async def serve_node(settings: Settings, node_id: str) -> None:
         consensus_api = ApiState(Follower(ledger, bus), bus, settings.max_body_bytes, node.status)
         apps: dict[str, FastAPI] = {"consensus": create_app(consensus_api)}
         apps["consensus"].include_router(state_proofs.router(ledger, node.runtimes))
-        apps["consensus"].include_router(metrics_router(node))
+        probes = Probes(node.health, settings.ready_lag_heights)
+        apps["consensus"].include_router(probes.router())  # /livez, /readyz, /metrics
         apps.update({name: create_service_app(runtime) for name, runtime in node.runtimes.items()})
         servers = [
             uvicorn.Server(
@@ -116,7 +126,9 @@ async def serve_node(settings: Settings, node_id: str) -> None:
         ]
         written = _write_api_files(paths, settings, genesis, node_id, ports)
         loop = asyncio.get_running_loop()
-        tasks = [loop.create_task(node.validator.run())] + [loop.create_task(s.serve()) for s in servers]
+        tasks = [loop.create_task(node.validator.run(), name="validator")]
+        tasks += [loop.create_task(s.serve(), name=f"{name} API") for name, s in zip(apps, servers, strict=True)]
+        probes.watch(tasks)
 
         async def everything() -> None:
             await run_all(tasks)
@@ -132,17 +144,7 @@ async def serve_node(settings: Settings, node_id: str) -> None:
         ledger.close()
         for store in stores.values():
             store.close()
-
-
-def metrics_router(node: Node) -> APIRouter:
-    router = APIRouter()
-
-    @router.get("/metrics", response_class=PlainTextResponse)
-    async def metrics() -> str:
-        """Height, results divergence, execution, dead letters, handler failures (Prometheus text)."""
-        return node.metrics()
-
-    return router
+        signer.close()
 
 
 def _write_api_files(

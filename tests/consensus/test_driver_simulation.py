@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 from tests.consensus.chainkit import Kit
 from traco.core.adapters.memory import MemoryBroker, MemoryEventBus
 from traco.core.adapters.memory_store import MemoryBlockStore, MemoryStateStore
+from traco.core.adapters.signer_file import KeySigner
 from traco.core.ports import OutgoingMessage
 from traco.core.topics import chain_topics, topic
 from traco.schemas.tx import TxEnvelope
@@ -83,7 +84,7 @@ class Cluster:
             self.kit.genesis,
             self.ledgers[i],
             bus,
-            ValidatorConfig(i, self.kit.validator_keys[i], TIMING, publish_grace_s=0.3),
+            ValidatorConfig(i, KeySigner(self.kit.validator_keys[i]), TIMING, publish_grace_s=0.3),
             node_id=f"n{i}",
         )
         self.buses[i] = bus

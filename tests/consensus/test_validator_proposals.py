@@ -6,6 +6,7 @@ from tests.consensus.chainkit import Kit
 from traco.core import crypto
 from traco.core.adapters.memory import MemoryEventBus
 from traco.core.adapters.memory_store import MemoryBlockStore, MemoryStateStore
+from traco.core.adapters.signer_file import KeySigner
 from traco.schemas.block import proposal_sign_bytes
 from traco.schemas.consensus import ProposalMessage
 from traco.schemas.genesis import ValidatorPower
@@ -17,7 +18,9 @@ from traco.services.consensus.validator import Validator, ValidatorConfig
 
 def make(kit: Kit) -> Validator:
     ledger = Ledger(kit.genesis, MemoryBlockStore(), MemoryStateStore())
-    return Validator(kit.genesis, ledger, MemoryEventBus(), ValidatorConfig(1, kit.validator_keys[1], m.TimingConfig()))
+    return Validator(
+        kit.genesis, ledger, MemoryEventBus(), ValidatorConfig(1, KeySigner(kit.validator_keys[1]), m.TimingConfig())
+    )
 
 
 def check(validator: Validator, proposal: ProposalMessage) -> str | None:
