@@ -3,7 +3,9 @@
 ``EventBusContract`` holds the tests once; each ``Test...`` subclass supplies a bus through
 its ``bus`` fixture. The Kafka subclass runs on the real Tansu broker of the session
 (``tansu_broker``), so the memory adapter is held to what Kafka really does, and the Kafka
-adapter to what the port promises, including the Tansu quirks it works around.
+adapter to what the port promises, including the Tansu quirks it works around. Where a Docker
+engine is reachable, the contract runs again on a real Apache Kafka (``apache_kafka`` in
+``tests/core/conftest.py``, with the idempotent producer Tansu cannot give).
 """
 
 from __future__ import annotations
@@ -339,3 +341,17 @@ class TestKafkaEventBus(EventBusContract):
     async def test_unreachable_broker_fails_at_start(self) -> None:
         with pytest.raises(BusError, match="cannot reach Kafka"):
             await KafkaEventBus("127.0.0.1:1", "nowhere").start()
+
+
+class TestKafkaEventBusOnApacheKafka(EventBusContract):
+    """The same contract on a real Apache Kafka (``testcontainers``; skipped, with the reason,
+    where no Docker engine is reachable)."""
+
+    pytestmark = pytest.mark.integration
+
+    @pytest.fixture
+    async def bus(self, apache_kafka: str) -> AsyncIterator[EventBus]:
+        bus = KafkaEventBus(apache_kafka, "contract-test-kafka", idempotence=True)  # Kafka has InitProducerId
+        await bus.start()
+        yield bus
+        await bus.stop()

@@ -3,7 +3,9 @@
 As in ``eventsourcing``'s recorder tests, ``BlockStoreContract`` and ``StateStoreContract``
 hold the tests and each adapter subclasses them with a way to open (and re-open) its store:
 memory, SQLite (in ``tmp_path``) and Cassandra. The Cassandra classes run wherever a node is
-reachable through ``TRACO_CASSANDRA_HOSTS`` and are skipped, with the reason, elsewhere.
+reachable through ``TRACO_CASSANDRA_HOSTS``, and the ``TestContainerCassandra...`` classes on a
+Cassandra that ``testcontainers`` starts wherever a Docker engine is reachable; each is skipped,
+with the reason, elsewhere.
 
 Then adapter-specific behaviour (SQLite read-only readers, another process reading while one
 writes, a failure inside the SQLite transaction), offline tests of the Cassandra adapter's
@@ -728,20 +730,28 @@ def cassandra_session() -> Iterator[Any]:
         pytest.skip(
             "Cassandra contract tests need a reachable node: set TRACO_CASSANDRA_HOSTS=host[:port],... (unset here)"
         )
+    yield from _session_on(CASSANDRA_HOSTS, "TRACO_CASSANDRA_HOSTS=", connect_timeout=2)
+
+
+@pytest.fixture(scope="session")
+def cassandra_container_session(cassandra_container_hosts: tuple[str, ...]) -> Iterator[Any]:
+    """The same on a Cassandra that ``testcontainers`` started (skipped where Docker is not)."""
+    yield from _session_on(cassandra_container_hosts, "the container at ", connect_timeout=30)
+
+
+def _session_on(hosts: tuple[str, ...], where: str, connect_timeout: float) -> Iterator[Any]:
     from cassandra.cluster import Cluster
 
     cluster = Cluster(
-        contact_points=cassandra_adapter.parse_hosts(CASSANDRA_HOSTS),
-        connect_timeout=2,
-        control_connection_timeout=2,
+        contact_points=cassandra_adapter.parse_hosts(hosts),
+        connect_timeout=connect_timeout,
+        control_connection_timeout=connect_timeout,
     )
     try:
         session = cluster.connect()
     except Exception as exc:
         cluster.shutdown()
-        pytest.skip(
-            f"no Cassandra node reachable within 2 s at TRACO_CASSANDRA_HOSTS={','.join(CASSANDRA_HOSTS)}: {exc}"
-        )
+        pytest.skip(f"no Cassandra node reachable within {connect_timeout:.0f} s at {where}{','.join(hosts)}: {exc}")
     keyspace = f"traco_test_{uuid.uuid4().hex[:12]}"
     cassandra_adapter.ensure_schema(session, keyspace)
     session.traco_test_keyspace = keyspace
@@ -764,6 +774,22 @@ class TestCassandraBlockStore(DurableBlockStoreContract):
 class TestCassandraStateStore(DurableStateStoreContract):
     def make_state_store(self, request: pytest.FixtureRequest, tmp_path: Path) -> StateStore:
         session = request.getfixturevalue("cassandra_session")
+        return cassandra_adapter.CassandraStateStore(session, session.traco_test_keyspace, _component_for(request))
+
+
+class TestContainerCassandraBlockStore(DurableBlockStoreContract):
+    """On a real Cassandra from ``testcontainers`` (``tests/core/conftest.py``)."""
+
+    def make_block_store(self, request: pytest.FixtureRequest, tmp_path: Path) -> BlockStore:
+        session = request.getfixturevalue("cassandra_container_session")
+        return cassandra_adapter.CassandraBlockStore(session, session.traco_test_keyspace, _component_for(request))
+
+
+class TestContainerCassandraStateStore(DurableStateStoreContract):
+    """On a real Cassandra from ``testcontainers`` (``tests/core/conftest.py``)."""
+
+    def make_state_store(self, request: pytest.FixtureRequest, tmp_path: Path) -> StateStore:
+        session = request.getfixturevalue("cassandra_container_session")
         return cassandra_adapter.CassandraStateStore(session, session.traco_test_keyspace, _component_for(request))
 
 
