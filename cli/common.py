@@ -1,22 +1,50 @@
-"""What every ``traco`` command shares: settings, the API client, keys, output, errors."""
+"""What every ``traco`` command shares: settings, the API client, keys, output, errors.
+
+Output is for people unless ``--json`` asks for the machine form. Both consoles soft-wrap:
+rich never inserts a line break into a line, so a 64-hex id or a signature stays whole to copy
+(the terminal folds a long line for display; a pipe gets it intact). Times a person reads are
+ISO 8601 UTC (``core/timefmt``); ``--json`` keeps the API's integer milliseconds.
+"""
 
 from __future__ import annotations
 
 import json
+import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from traco.cli.client import ApiError, Client, api_url, node_api_file
 from traco.core import crypto
 from traco.core.settings import Settings
+from traco.core.timefmt import iso_utc
 from traco.schemas.receipt import Receipt
 from traco.services.consensus.genesis import DataDir
 
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+TIME_KEYS = frozenset(
+    {
+        "time",
+        "block_time",
+        "deadline",
+        "valid_until",
+        "expires_at",
+        "occurred_at",
+        "recorded_at",
+        "created_at",
+        "closed_at",
+    }
+)
+"""Keys whose integer values are times in ms since the epoch, in every answer of the APIs (heights
+sit in keys such as ``changed_at`` or ``diverged_at``, which is why this is a list, not a suffix)."""
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="print everything, as JSON with times in ms (for programs)")]
 
 DataDirOpt = Annotated[
     Path | None,
@@ -27,7 +55,19 @@ KeyOpt = Annotated[Path | None, typer.Option("--key", help="member key file [def
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    err.print(f"[red]error:[/] {message}")
+    """Print ``error: message`` on stderr (never wrapped, no markup taken from the message) and exit."""
+    err.print(f"[red]error:[/] {escape(message)}", highlight=False)
+    raise typer.Exit(code)
+
+
+def fail_all(problems: Iterable[str], what: str, code: int = 2) -> NoReturn:
+    """Report every problem found in the input at once, one per line, then exit (2: usage)."""
+    listed = list(problems)
+    if len(listed) == 1:
+        fail(f"{what}: {listed[0]}", code)
+    err.print(f"[red]error:[/] {escape(what)}: {len(listed)} problems", highlight=False)
+    for problem in listed:
+        err.print(f"  {escape(problem)}", highlight=False)
     raise typer.Exit(code)
 
 
@@ -54,10 +94,11 @@ def load_key(data_dir: Path | None, key: Path | None) -> bytes:
 
 
 def fetch(client: Client, path: str, missing: str | None = None) -> Any:
-    """GET ``path`` as JSON (None on 404). An API error ends the command with its message, and
-    so does a 404 when ``missing`` says what was not found."""
+    """GET ``path`` as JSON (None on 404), then close ``client``. An API error ends the command
+    with its message, and so does a 404 when ``missing`` says what was not found."""
     try:
-        found = client.get_json(path, allow_404=True)
+        with client:
+            found = client.get_json(path, allow_404=True)
     except ApiError as exc:
         fail(str(exc))
     if found is None and missing is not None:
@@ -65,8 +106,26 @@ def fetch(client: Client, path: str, missing: str | None = None) -> Any:
     return found
 
 
-def print_json(value: Any) -> None:
-    out.print_json(json.dumps(value))
+def readable_times(value: Any) -> Any:
+    """``value`` with the integer times under ``TIME_KEYS`` written as ISO 8601 UTC strings."""
+    if isinstance(value, dict):
+        return {
+            k: iso_utc(v) if k in TIME_KEYS and isinstance(v, int) and not isinstance(v, bool) else readable_times(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [readable_times(item) for item in value]
+    return value
+
+
+def print_json(value: Any, as_json: bool = False) -> None:
+    """A JSON answer: for a person (times as ISO 8601 UTC, highlighted on a terminal) or, with
+    ``as_json``, exactly as the API gave it, as plain text for a program."""
+    if as_json:
+        sys.stdout.write(json.dumps(value, indent=2) + "\n")
+        sys.stdout.flush()
+    else:
+        out.print_json(json.dumps(readable_times(value)))
 
 
 def send(
@@ -80,18 +139,18 @@ def send(
 ) -> Receipt | None:
     """Sign and submit; print the tx id and the receipt; exit non-zero with the code if refused."""
     private_key = load_key(data_dir, key)
-    client = client_for(data_dir, api)
     try:
-        tx = client.send(private_key, kind, payload)
-        out.print(tx.tx_id)
-        if no_wait:
-            return None
-        receipt = client.wait_receipt(tx.tx_id, timeout)
+        with client_for(data_dir, api) as client:
+            tx = client.send(private_key, kind, payload)
+            out.print(tx.tx_id)
+            if no_wait:
+                return None
+            receipt = client.wait_receipt(tx.tx_id, timeout)
     except ApiError as exc:
         fail(str(exc))
     if receipt is None:
         fail(f"no receipt for {tx.tx_id} within {timeout:.0f}s (it may still be sealed later)", 2)
-    print_json(receipt.model_dump(mode="json"))
+    print_json(receipt.model_dump(mode="json"))  # times in a result (e.g. a deadline) as ISO 8601
     if not receipt.accepted:
         fail(f"rejected: {receipt.code}: {receipt.message}")
     return receipt
@@ -111,17 +170,28 @@ def service_client(data_dir: Path | None, service: str, explicit: str | None = N
         return Client(f"http://{settings.api_host}:{settings.api_port + 1 + registry.ORDER.index(service)}")
 
 
-def resolve_key(data_dir: Path | None, who: str) -> str:
+def resolve_key(data_dir: Path | None, who: str, problems: list[str] | None = None, option: str = "") -> str:
     """A member public key from an address (``traco:<chain>:<hex>``), a hex key, or the name of a
-    key file in the data dir (``bank-a`` for ``keys/bank-a.key``)."""
+    key file in the data dir (``bank-a`` for ``keys/bank-a.key``). What is wrong ends the command,
+    or, given ``problems``, is added there (prefixed with ``option``) and ``""`` returned, so a
+    command can report every bad input at once."""
+    problem = ""
     if who.startswith("traco:"):
         try:
             return crypto.parse_address(who)[1].hex()
         except ValueError as exc:
-            fail(str(exc))
-    if crypto.is_hex_public_key(who):
+            problem = str(exc)
+    elif crypto.is_hex_public_key(who.lower()):
         return who.lower()
-    path = DataDir(settings_for(data_dir).data_dir).keys / f"{who}.key"
-    if path.exists():
-        return crypto.public_key(crypto.read_key_file(path)).hex()
-    fail(f"{who!r} is not an address, a hex public key, or a key name under {path.parent}")
+    else:
+        path = DataDir(settings_for(data_dir).data_dir).keys / f"{who}.key"
+        try:
+            return crypto.public_key(crypto.read_key_file(path)).hex()
+        except FileNotFoundError:
+            problem = f"{who!r} is not an address, a hex public key, or a key name under {path.parent}"
+        except ValueError as exc:
+            problem = f"{path}: {exc}"
+    if problems is None:
+        fail(f"{option}: {problem}" if option else problem)
+    problems.append(f"{option}: {problem}" if option else problem)
+    return ""

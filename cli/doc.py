@@ -15,13 +15,17 @@ import typer
 from pydantic import ValidationError
 from rich.markup import escape
 
+from traco.cli import doc_view
 from traco.cli.client import ApiError
 from traco.cli.common import (
     ApiOpt,
     DataDirOpt,
+    JsonOpt,
     KeyOpt,
     client_for,
+    err,
     fail,
+    fail_all,
     fetch,
     out,
     print_json,
@@ -30,6 +34,7 @@ from traco.cli.common import (
     service_client,
     settings_for,
 )
+from traco.cli.payloads import payload_problems
 from traco.schemas.proof import TxProof
 from traco.services.consensus.genesis import DataDir, load_genesis
 from traco.services.doc import client as doc_client
@@ -47,6 +52,19 @@ def _payload(build: object) -> dict[str, object]:
         fail(str(exc))
 
 
+def _check(kind: str, raw: dict[str, object], problems: list[str], skip: tuple[str, ...] = ()) -> None:
+    """Stop with every problem of the command's input at once: those already found (a name that
+    is no key, a malformed option) and each one the payload model finds in ``raw``."""
+    problems += payload_problems(kind, raw, skip)
+    if problems:
+        fail_all(problems, f"{kind} not sent")
+
+
+def _print_lines(lines: list[str]) -> None:
+    for line in lines:
+        out.print(escape(line), highlight=False)
+
+
 @app.command()
 def register(
     file: Path,
@@ -61,7 +79,20 @@ def register(
     """Register a file's SHA-256 as a document (the file never leaves this machine)."""
     if not file.is_file():
         fail(f"{file} is not a file")
-    first_holder = resolve_key(data_dir, holder) if holder else None
+    problems: list[str] = []
+    first_holder = resolve_key(data_dir, holder, problems, "--holder") if holder else None
+    namespace, slash, reference = business_key.partition("/")
+    if not (slash and namespace and reference):
+        problems.append(f"--business-key: {business_key!r} must be NAMESPACE/REFERENCE, e.g. MAEU/BL123")
+    raw: dict[str, object] = {
+        "file_hash": "0" * 64,
+        "type": doc_type,
+        "business_key": {"namespace": namespace, "reference": reference, "scope": scope},
+    }
+    if first_holder:
+        raw["holder"] = first_holder
+    skip = ("business_key",) if not slash else ()
+    _check("doc.register", raw, problems, skip=(*skip, "holder"))
     payload = _payload(
         lambda: doc_client.register_payload(
             doc_client.file_sha256(file),
@@ -88,7 +119,10 @@ def pledge(
 ) -> None:
     """Pledge a document to a financier (refused with ALREADY_PLEDGED if it is pledged)."""
     expires = int(time.time() * 1000) + days * 86_400_000
-    financier = resolve_key(data_dir, to)
+    problems: list[str] = []
+    financier = resolve_key(data_dir, to, problems, "--to")
+    raw = {"doc_id": doc_id, "financier": financier, "amount": amount, "currency": currency, "expires_at": expires}
+    _check("doc.pledge", raw, problems, skip=("financier",))
     send(
         data_dir,
         api,
@@ -101,6 +135,7 @@ def pledge(
 @app.command()
 def release(doc_id: str, key: KeyOpt = None, data_dir: DataDirOpt = None, api: ApiOpt = None) -> None:
     """Release the pledge on a document (the financier, or the holder after expiry)."""
+    _check("doc.release", {"doc_id": doc_id}, [])
     send(data_dir, api, key, "doc.release", _payload(lambda: doc_client.release_payload(doc_id)))
 
 
@@ -113,13 +148,16 @@ def transfer(
     api: ApiOpt = None,
 ) -> None:
     """Transfer title of a negotiable document (the holder only)."""
-    recipient = resolve_key(data_dir, to)
+    problems: list[str] = []
+    recipient = resolve_key(data_dir, to, problems, "--to")
+    _check("doc.transfer", {"doc_id": doc_id, "to": recipient}, problems, skip=("to",))
     send(data_dir, api, key, "doc.transfer", _payload(lambda: doc_client.transfer_payload(doc_id, recipient)))
 
 
 @app.command()
 def surrender(doc_id: str, key: KeyOpt = None, data_dir: DataDirOpt = None, api: ApiOpt = None) -> None:
     """Surrender a document (final)."""
+    _check("doc.surrender", {"doc_id": doc_id, "reason": "delivery"}, [])
     send(data_dir, api, key, "doc.surrender", _payload(lambda: doc_client.surrender_payload(doc_id)))
 
 
@@ -136,7 +174,10 @@ def import_dcsa(
         raw = file.read_bytes()
     except OSError as exc:
         fail(f"cannot read {file}: {exc}")
-    first_holder = resolve_key(data_dir, holder) if holder else None
+    problems: list[str] = []
+    first_holder = resolve_key(data_dir, holder, problems, "--holder") if holder else None
+    if problems:
+        fail_all(problems, "doc.register not sent")
     payload = _payload(lambda: dcsa.import_dcsa(raw, holder=first_holder))
     receipt = send(data_dir, api, key, "doc.register", payload)
     if receipt is not None:
@@ -144,9 +185,14 @@ def import_dcsa(
 
 
 @app.command()
-def show(doc_id: str, data_dir: DataDirOpt = None, doc_api: DocApiOpt = None) -> None:
-    """A document, its newest version, pledge, history and endorsements."""
-    print_json(fetch(service_client(data_dir, "doc", doc_api), f"/documents/{doc_id}", f"no document {doc_id}"))
+def show(doc_id: str, data_dir: DataDirOpt = None, doc_api: DocApiOpt = None, as_json: JsonOpt = False) -> None:
+    """A document: type, issuer, holder, pledge, status and its last events (--json: everything,
+    with its newest version, whole history and endorsements)."""
+    found = fetch(service_client(data_dir, "doc", doc_api), f"/documents/{doc_id}", f"no document {doc_id}")
+    if as_json:
+        print_json(found, as_json=True)
+    else:
+        _print_lines(doc_view.show_lines(found))
 
 
 @app.command()
@@ -158,6 +204,7 @@ def verify(
     wait: Annotated[
         float, typer.Option(min=0, help="seconds to wait for entries whose outcome is not sealed yet")
     ] = 10,
+    as_json: JsonOpt = False,
 ) -> None:
     """Is this file registered, who issued and holds it, is it pledged — with every history
     entry proven: its transaction on this chain (the genesis file's), sealed and accepted by
@@ -170,6 +217,7 @@ def verify(
     except FileNotFoundError as exc:
         fail(str(exc))
     chain = client_for(data_dir, api)
+    docs = service_client(data_dir, "doc", doc_api)
 
     def proof_of(tx_id: str) -> TxProof | str | None:
         raw = chain.get_json(f"/proofs/{tx_id}", allow_404=True)
@@ -182,33 +230,32 @@ def verify(
 
     deadline = time.monotonic() + wait
     try:
-        found = service_client(data_dir, "doc", doc_api).get_json(f"/documents/by-hash/{file_hash}", allow_404=True)
-        if found is None:
-            out.print(f"NOT REGISTERED: no document has SHA-256 {file_hash}")
-            raise typer.Exit(1)
-        if not isinstance(found, dict) or found.get("file_hash") != file_hash:
-            fail(f"the doc service answered for another file than SHA-256 {file_hash}")
-        while True:  # an entry of the newest block waits for the next block to prove its outcome
-            verdicts, problem = doc_client.verify_history(found, proof_of, genesis.validators, genesis.chain_id)
-            statuses = {v.status for v in verdicts}
-            if "pending" not in statuses or "failed" in statuses or time.monotonic() >= deadline:
-                break
-            time.sleep(0.5)
+        with chain, docs:
+            found = docs.get_json(f"/documents/by-hash/{file_hash}", allow_404=True)
+            if found is None:
+                out.print(f"NOT REGISTERED: no document has SHA-256 {file_hash}")
+                raise typer.Exit(1)
+            if not isinstance(found, dict) or found.get("file_hash") != file_hash:
+                fail(f"the doc service answered for another file than SHA-256 {file_hash}")
+            while True:  # an entry of the newest block waits for the next block to prove its outcome
+                verdicts, problem = doc_client.verify_history(found, proof_of, genesis.validators, genesis.chain_id)
+                statuses = {v.status for v in verdicts}
+                if "pending" not in statuses or "failed" in statuses or time.monotonic() >= deadline:
+                    break
+                time.sleep(0.5)
     except ApiError as exc:
         fail(str(exc))
-    for entry, verdict in zip(found.get("history", []), verdicts, strict=False):
-        if isinstance(entry, dict):
-            entry["proof"] = verdict.describe()
-    print_json(found)
-    colour = {"proven": "green", "pending": "yellow", "failed": "red"}
-    for v in verdicts:
-        line = f"  #{v.seq} {v.type:<20} block {v.height}  tx {v.tx_id[:16]}…  "
-        out.print(escape(line) + f"[{colour[v.status]}]{escape(v.describe())}[/]", highlight=False)
+    if as_json:
+        for entry, verdict in zip(found.get("history", []), verdicts, strict=False):
+            if isinstance(entry, dict):
+                entry["proof"] = verdict.describe()
+        print_json(found, as_json=True)
+    else:
+        _print_lines(doc_view.verify_lines(found, verdicts))
     unproven = [v for v in verdicts if v.status != "proven"]
     if problem or unproven:
         fail(problem or f"{len(unproven)} of {len(verdicts)} history entries are not proven")
     pledged = " PLEDGED" if found.get("pledged") else ""
-    out.print(
-        f"[green]REGISTERED[/] {found.get('doc_id')} ({found.get('status')}{pledged}); every history entry proven "
-        f"({len(verdicts)}, on chain {genesis.chain_id})"
-    )
+    summary = f"{found.get('doc_id')} ({found.get('status')}{pledged}); every history entry proven "
+    summary += f"({len(verdicts)}, on chain {genesis.chain_id})"
+    (err if as_json else out).print(f"[green]REGISTERED[/] {escape(summary)}", highlight=False)

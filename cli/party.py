@@ -12,9 +12,23 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.measure import Measurement
 from rich.table import Table
 
-from traco.cli.common import ApiOpt, DataDirOpt, KeyOpt, fail, fetch, out, print_json, send, service_client
+from traco.cli.common import (
+    ApiOpt,
+    DataDirOpt,
+    JsonOpt,
+    KeyOpt,
+    fail,
+    fail_all,
+    fetch,
+    out,
+    print_json,
+    send,
+    service_client,
+)
+from traco.cli.payloads import payload_problems
 
 app = typer.Typer(no_args_is_help=True, help="Members, roles and council governance")
 PartyApiOpt = Annotated[str | None, typer.Option("--party-api", help="party service URL [default: from the data dir]")]
@@ -25,12 +39,21 @@ def _get(data_dir: Path | None, party_api: str | None, path: str) -> Any:
 
 
 @app.command("list")
-def list_members(data_dir: DataDirOpt = None, party_api: PartyApiOpt = None) -> None:
+def list_members(data_dir: DataDirOpt = None, party_api: PartyApiOpt = None, as_json: JsonOpt = False) -> None:
     """Every member: id, organisation, jurisdiction, status, roles."""
     members = _get(data_dir, party_api, "/members")
     if members is None:
         fail("the party service answered 404 for /members: is it a party service?")
-    table = Table("member", "organisation", "jurisdiction", "status", "roles", "key")
+    if as_json:
+        print_json(members, as_json=True)
+        return
+    table = Table()
+    longest = max((len(str(m["organisation"])) for m in members), default=12)
+    for name in ("member", "organisation", "jurisdiction", "status", "roles", "key"):
+        if name == "organisation":  # prose may wrap, but not into slivers
+            table.add_column(name, min_width=min(longest, 24))
+        else:  # ids and keys are never folded or cut
+            table.add_column(name, no_wrap=True)
     for m in members:
         table.add_row(
             m["member_id"],
@@ -40,16 +63,17 @@ def list_members(data_dir: DataDirOpt = None, party_api: PartyApiOpt = None) -> 
             ", ".join(m["roles"]),
             m["primary_key"][:16] + "…",
         )
-    out.print(table)
+    # Wider than the terminal rather than cut: the terminal folds a long line, the ids stay whole.
+    out.print(table, width=max(out.width, Measurement.get(out, out.options, table).minimum))
 
 
 @app.command()
-def show(member_id: str, data_dir: DataDirOpt = None, party_api: PartyApiOpt = None) -> None:
+def show(member_id: str, data_dir: DataDirOpt = None, party_api: PartyApiOpt = None, as_json: JsonOpt = False) -> None:
     """One member with keys, history, agreements and delegations."""
     found = _get(data_dir, party_api, f"/members/{member_id}")
     if found is None:
         fail(f"no member {member_id!r}")
-    print_json(found)
+    print_json(found, as_json)
 
 
 @app.command()
@@ -57,9 +81,10 @@ def proposals(
     status: Annotated[str | None, typer.Option(help="open, passed, rejected, expired, void")] = None,
     data_dir: DataDirOpt = None,
     party_api: PartyApiOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Council proposals and their tallies."""
-    print_json(_get(data_dir, party_api, f"/proposals{'?status=' + status if status else ''}"))
+    print_json(_get(data_dir, party_api, f"/proposals{'?status=' + status if status else ''}"), as_json)
 
 
 @app.command()
@@ -78,6 +103,9 @@ def propose(
     payload: dict[str, object] = {"action": parsed}
     if description:
         payload["description"] = description
+    problems = payload_problems("party.propose", payload)
+    if problems:
+        fail_all(problems, "party.propose not sent")
     send(data_dir, api, key, "party.propose", payload)
 
 
@@ -90,6 +118,7 @@ def vote(
     api: ApiOpt = None,
 ) -> None:
     """Vote on a proposal (council members only, once each)."""
-    if choice not in ("yes", "no", "abstain"):
-        fail("--choice must be yes, no or abstain")
+    problems = payload_problems("party.vote", {"proposal_id": proposal_id, "choice": choice})
+    if problems:
+        fail_all([p.replace("choice:", "--choice:") for p in problems], "party.vote not sent")
     send(data_dir, api, key, "party.vote", {"proposal_id": proposal_id, "choice": choice})

@@ -169,6 +169,12 @@ class FakeApi:
     def get_json(self, path: str, allow_404: bool = False) -> Any:
         return self.answer(path)
 
+    def __enter__(self) -> FakeApi:  # the command closes its clients
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
 
 def test_the_cli_prints_a_verdict_per_entry(
     chain: ServiceChain, ids: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch

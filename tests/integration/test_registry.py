@@ -306,7 +306,7 @@ def test_the_readme_document_and_council_tour_works_from_the_command_line(mesh: 
 
     verified = cli("doc", "verify", str(bl))
     assert verified.returncode == 0 and "every history entry proven" in verified.stdout, verified.stdout
-    shown = cli("doc", "show", doc_id)
+    shown = cli("doc", "show", doc_id, "--json")
     document = json.loads(shown.stdout)
     assert document["document"]["holder"]["member_id"] == "exporter" and document["pledge_in_force"] is None
     assert cli("doc", "show", "0" * 64).returncode == 1
@@ -321,9 +321,9 @@ def test_the_readme_document_and_council_tour_works_from_the_command_line(mesh: 
     for member in ("council-1", "council-2"):
         voted = cli("party", "vote", proposal_id, "--choice", "yes", "--key", str(keys / f"{member}.key"))
         assert voted.returncode == 0, voted.stdout + voted.stderr
-    passed = json.loads(cli("party", "proposals", "--status", "passed").stdout)
+    passed = json.loads(cli("party", "proposals", "--status", "passed", "--json").stdout)
     assert int(proposal_id) in [p["proposal_id"] for p in passed]
-    member = json.loads(cli("party", "show", "bank-b").stdout)
+    member = json.loads(cli("party", "show", "bank-b", "--json").stdout)
     assert "factor" in member["roles"]
     assert cli("party", "show", "nobody").returncode == 1
 
