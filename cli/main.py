@@ -18,6 +18,7 @@ from typing import Annotated
 
 import typer
 
+from traco.cli import backup as backup_cli
 from traco.cli import doc as doc_cli
 from traco.cli import party as party_cli
 from traco.cli.client import ApiError
@@ -81,6 +82,7 @@ for sub, name in [
     (schemas_app, "schemas"),
 ]:
     app.add_typer(sub, name=name)
+backup_cli.register(app)  # traco backup, traco restore
 
 
 # ---------------------------------------------------------------------------- running
