@@ -16,6 +16,7 @@ import signal
 from pathlib import Path
 
 import uvicorn
+from fastapi import FastAPI
 
 from traco.core.adapters.factory import (
     SignerConfig,
@@ -26,12 +27,15 @@ from traco.core.adapters.factory import (
 )
 from traco.core.adapters.kafka import KafkaEventBus
 from traco.core.errors import KeyCustodyError
+from traco.core.logs import configure_process
 from traco.core.ports import Signer, TopicSpec
+from traco.core.probes import Probes
 from traco.core.settings import Settings
+from traco.core.supervise import run_all
 from traco.core.topics import chain_topics
-from traco.core.tracing import configure_tracing
 from traco.schemas.genesis import Genesis
 from traco.services.consensus import machine as m
+from traco.services.consensus import telemetry
 from traco.services.consensus.api import ApiState, create_app
 from traco.services.consensus.follower import Follower
 from traco.services.consensus.genesis import DataDir, load_genesis
@@ -99,7 +103,6 @@ def validator_config(settings: Settings, index: int, signer: Signer) -> Validato
             precommit_ms=settings.timeout_precommit_ms,
             delta_ms=settings.timeout_delta_ms,
         ),
-        empty_block_interval_s=settings.empty_block_interval_s,
         publish_grace_s=settings.publish_grace_s,
     )
 
@@ -115,6 +118,12 @@ def open_process_signer(settings: Settings, key_file: Path, label: str) -> Signe
         raise SystemExit(f"error: {exc}") from None
 
 
+def validator_port(settings: Settings, index: int) -> int:
+    """Where a split-layout validator answers its probes and ``/metrics``: ``TRACO_VALIDATOR_PORT``,
+    else the last port of its node's block (``api_port + 10 × index + 9``)."""
+    return settings.validator_port if settings.validator_port is not None else settings.api_port + 10 * index + 9
+
+
 def node_of_key(genesis: Genesis, public_key: str) -> str | None:
     """The registered node that runs under ``public_key`` (None if none does)."""
     return next((n.id for n in genesis.node_list() if n.public_key == public_key), None)
@@ -124,7 +133,7 @@ async def serve_validator(settings: Settings, index: int) -> None:
     """Validator INDEX as a process of its own: its node's services run as other processes
     (``traco serve party|doc --node``), and it takes their results only from checkpoints its
     node key signed."""
-    configure_tracing(f"traco-validator-{index}")
+    configure_process(f"traco-validator-{index}", settings.log_format)
     paths = DataDir(settings.data_dir)
     ledger = open_ledger(settings, f"validator-{index}")
     genesis_key = ledger.genesis.validators[index].public_key if index < len(ledger.genesis.validators) else ""
@@ -145,8 +154,22 @@ async def serve_validator(settings: Settings, index: int) -> None:
             validator_config(settings, index, signer),
             node_id=node_id,
         )
+        port = validator_port(settings, index)
         log.info("validator %d (%s…) of node %s at height %d", index, validator.me[:16], node_id, ledger.height)
-        await until_signalled(asyncio.get_running_loop().create_task(validator.run()))
+        app = FastAPI(title=f"TRACO validator {index}", version="0.1.0")
+        probes = Probes(lambda: telemetry.validator_health(validator), settings.ready_lag_heights)
+        app.include_router(probes.router())  # /livez, /readyz, /metrics
+        server = uvicorn.Server(
+            uvicorn.Config(app, host=settings.api_host, port=port, log_level="warning", lifespan="off")
+        )
+        loop = asyncio.get_running_loop()
+        running = [loop.create_task(validator.run(), name="validator"), loop.create_task(server.serve(), name="API")]
+        probes.watch(running)
+
+        async def everything() -> None:
+            await run_all(running)
+
+        await until_signalled(loop.create_task(everything()))
     finally:
         await bus.stop()
         ledger.close()
@@ -156,7 +179,7 @@ async def serve_validator(settings: Settings, index: int) -> None:
 async def serve_consensus_api(settings: Settings, node_id: str = "n0") -> None:
     """The consensus API of node ``node_id`` as a process of its own: it trusts only results
     that node signed."""
-    configure_tracing("traco-consensus-api")
+    configure_process("traco-consensus-api", settings.log_format)
     paths = DataDir(settings.data_dir)
     ledger = open_ledger(settings, "consensus")
     node = ledger.genesis.node(node_id)
@@ -170,6 +193,9 @@ async def serve_consensus_api(settings: Settings, node_id: str = "n0") -> None:
         index = [n.id for n in ledger.genesis.node_list()].index(node.id)
         port = settings.api_port + 10 * index
         app = create_app(ApiState(follower, bus, settings.max_body_bytes))
+        probes = Probes(lambda: telemetry.follower_health(follower), settings.ready_lag_heights)
+        app.include_router(probes.router())  # /livez, /readyz, /metrics
+        telemetry.watch_follower(follower, node.id)
         server = uvicorn.Server(
             uvicorn.Config(
                 app,
@@ -187,7 +213,9 @@ async def serve_consensus_api(settings: Settings, node_id: str = "n0") -> None:
             target.write_text(json.dumps({"url": url, "pid": os.getpid(), "node": node.id}) + "\n")
             written.append(target)
         loop = asyncio.get_running_loop()
-        tasks = asyncio.gather(follower.run(), server.serve())
+        running = [loop.create_task(follower.run(), name="follower"), loop.create_task(server.serve(), name="API")]
+        probes.watch(running)
+        tasks = asyncio.gather(*running)
 
         async def both() -> None:
             await tasks

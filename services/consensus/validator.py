@@ -32,6 +32,7 @@ from typing import Any
 
 import orjson
 
+from traco.core import tracing
 from traco.core.ports import BusMessage, EventBus, Signer, StartAt, StateStore
 from traco.core.positions import loop_time
 from traco.core.supervise import run_all, supervised
@@ -41,7 +42,7 @@ from traco.schemas.consensus import BlockRequest, ProposalMessage
 from traco.schemas.genesis import Genesis, ValidatorPower
 from traco.schemas.receipt import Code
 from traco.services.consensus import machine as m
-from traco.services.consensus import machine_state, proposals, rules, wire
+from traco.services.consensus import machine_state, proposals, rules, telemetry, wire
 from traco.services.consensus.deadletters import DeadLetters
 from traco.services.consensus.inbox import Inbox
 from traco.services.consensus.intake import TxIntake
@@ -66,7 +67,8 @@ class ValidatorConfig:
     index: int
     signer: Signer  # the validator's key: in memory, or an HSM's (never a raw key then)
     timing: m.TimingConfig
-    empty_block_interval_s: float = 0.0
+    empty_block_interval_s: float | None = None
+    """None: the chain's parameter (genesis, then the council's); a value overrides it (tests)."""
     publish_grace_s: float = 1.0
     max_pending_per_member: int | None = None
 
@@ -118,6 +120,7 @@ class Validator:
         self.state = self._load_machine()
         self.stats = _Stats()
         self._timers: list[asyncio.TimerHandle] = []
+        telemetry.watch(self)
 
     # ------------------------------------------------------------------ who and when
 
@@ -246,6 +249,7 @@ class Validator:
             for message in item:
                 await self._on_consensus(message)
         elif kind == "block":
+            self.sync.note(item)
             for message in item:
                 await self.sync.on_message(message)
         elif kind in ("receipts", "checkpoints"):
@@ -372,16 +376,20 @@ class Validator:
     # ------------------------------------------------------------------ proposing and deciding
 
     async def _maybe_start_height(self) -> None:
-        """Start the next height only when there is something to seal (no empty blocks).
+        """Start the next height when there is something to seal, or time to pass.
 
         Reasons to start: a transaction is ready, the last block had transactions (the next
         header must commit their results), another validator is already at that height, or
-        the configured empty-block interval has passed.
+        the chain's empty-block interval has passed (a chain parameter, so clauses such as
+        hold expiry fire on an idle chain; decision 0017).
         """
         next_height = self.ledger.height + 1
         if self._running_height() == next_height or not self._ready():
             return  # running already, or the services have not yet reported the tip's results
         interval = self.config.empty_block_interval_s
+        if interval is None:
+            genesis_ms = self.genesis.params.empty_block_interval
+            interval = self.ledger.admitted.empty_block_interval_ms(genesis_ms) / 1000
         if (
             self.last_had_txs
             or next_height in self.seen_height_traffic
@@ -418,7 +426,9 @@ class Validator:
         )
         block_hash = candidate.header.block_hash()
         self.candidates[block_hash] = candidate
-        await self._feed(m.ValueReady(height, round_, block_hash))
+        traces = [t for tx in selection.txs if (t := self.mempool.traceparent(tx.tx_id))]
+        with tracing.block_span(f"propose {height}/{round_}", traces):  # the proposal carries it
+            await self._feed(m.ValueReady(height, round_, block_hash))
 
     async def _on_decision(self, decision: m.Decision) -> None:
         if decision.height <= self.ledger.height:
@@ -442,6 +452,7 @@ class Validator:
         block = SealedBlock(
             header=candidate.header, txs=candidate.txs, commit=commit, next_validators=candidate.next_validators
         )
+        telemetry.decided(block.header)
         await self._commit(block, publish_now=candidate.header.proposer == self.me)
 
     async def _commit_synced(self, block: SealedBlock) -> None:
@@ -450,8 +461,17 @@ class Validator:
         self.state = m.initial_state(self.me, self.config.timing)
 
     async def _commit(self, block: SealedBlock, publish_now: bool) -> None:
-        started = time.perf_counter()
+        """Within one span continuing the block's transactions' traces (kept from intake), which
+        the node's services and the receipts carry on."""
         traces = {tx.tx_id: t for tx in block.txs if (t := self.mempool.traceparent(tx.tx_id))}
+        telemetry.committed(self, block)
+        attributes = telemetry.block_attributes(block)
+        span = tracing.block_span(f"commit {block.height}", list(traces.values()), attributes)
+        with span, tracing.carrying_tx_traces(traces):
+            await self._apply_commit(block, publish_now, traces)
+
+    async def _apply_commit(self, block: SealedBlock, publish_now: bool, traces: dict[str, bytes]) -> None:
+        started = time.perf_counter()
         applied = self.ledger.apply(block)
         self.ledger.admitted.at_time(block.header.time)
         if self.after_commit is not None:
