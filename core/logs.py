@@ -6,8 +6,8 @@ Kubernetes logs are shipped and queried, so each record is one JSON object carry
 its trace and back (DESIGN §11). ``TRACO_LOG_FORMAT`` chooses (``text`` by default, ``json`` in
 the Kubernetes manifests).
 
-How: entry points call ``configure_logging(settings.log_format)`` once; library code only uses
-``logging.getLogger(__name__)``.
+How: entry points call ``configure_process(name, settings.log_format)`` (logging, tracing and
+metrics) once; library code only uses ``logging.getLogger(__name__)``.
 
 Caveats: the span is read when the record is formatted, which is when it is written (handlers
 here are synchronous); a record passed to another thread's handler would lose it. Values given
@@ -23,7 +23,7 @@ from typing import Any, Literal
 import orjson
 from opentelemetry import trace
 
-__all__ = ["JsonFormatter", "LogFormat", "TextFormatter", "configure_logging"]
+__all__ = ["JsonFormatter", "LogFormat", "TextFormatter", "configure_logging", "configure_process"]
 
 LogFormat = Literal["json", "text"]
 
@@ -74,14 +74,22 @@ class TextFormatter(logging.Formatter):
 
 
 def configure_logging(log_format: LogFormat = "text", level: int = logging.INFO) -> None:
-    """Send this process's records to stderr in ``log_format``. Entry points only; calling it
-    again replaces the handler it installed (never one installed by someone else)."""
+    """Send this process's records to stderr in ``log_format``, replacing the root logger's
+    handlers (entry points own the root logger; a CLI's ``basicConfig`` before it is undone)."""
     root = logging.getLogger()
     for handler in list(root.handlers):
-        if getattr(handler, "_traco", False):
-            root.removeHandler(handler)
+        root.removeHandler(handler)
     handler = logging.StreamHandler()
-    handler._traco = True  # type: ignore[attr-defined]
     handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
     root.addHandler(handler)
     root.setLevel(level)
+
+
+def configure_process(service_name: str, log_format: LogFormat) -> None:
+    """Logging, tracing and metrics of a process, as its entry point sets them up."""
+    from traco.core.metrics import configure_metrics
+    from traco.core.tracing import configure_tracing
+
+    configure_logging(log_format)
+    configure_tracing(service_name)
+    configure_metrics(service_name)

@@ -31,7 +31,7 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 
 import orjson
 
-from traco.core import merkle
+from traco.core import merkle, tracing
 from traco.core.boundary import Rejected, decode_model
 from traco.core.commands import outcomes_for, requests_for
 from traco.core.domain import CommandOutcome, DictState, Domain, Event, StateView
@@ -50,6 +50,7 @@ from traco.schemas.genesis import Genesis, ValidatorPower, validator_set
 from traco.schemas.receipt import Receipt
 
 log = logging.getLogger(__name__)
+_tracer = tracing.tracer(__name__)
 
 RUNTIME_PREFIX = "runtime/"
 """The runtime's own bookkeeping, written with the block's state in one storage transaction
@@ -188,13 +189,15 @@ class ServiceRuntime:
                 bucket.append(block)  # a forged twin must not push the real block out
             if len(self.early) > MAX_EARLY_BLOCKS:
                 del self.early[max(self.early)]
-        await self.advance()
+        with tracing.attached(message.headers):  # execution continues the block's trace
+            await self.advance()
 
     async def _follow_upstream(self, up: Upstream) -> None:
         async for batch in self.bus.consume(up.topic, start="earliest"):
             for message in batch:
                 up.offer(message)
-            await self.advance()
+            with tracing.attached(batch[-1].headers if batch else ()):
+                await self.advance()
 
     # ------------------------------------------------------------------ executing
 
@@ -215,8 +218,9 @@ class ServiceRuntime:
                     if problem:
                         log.warning("refusing block %d: %s", block.height, problem)
                         continue
-                    result = self.execute(block)
-                    await self.publish(result)
+                    with _tracer.start_as_current_span(f"execute {self.domain.service} {block.height}"):
+                        result = self.execute(block)
+                        await self.publish(result)
                     advanced = True
                     break
             if advanced:
@@ -344,7 +348,12 @@ class ServiceRuntime:
             out.append(OutgoingMessage(self.events_topic, signed.model_dump_json().encode(), key))
         else:
             out.append(OutgoingMessage(self.events_topic, checkpoint.model_dump_json().encode(), key))
-        out += [OutgoingMessage(self.receipts_topic, r.model_dump_json().encode(), r.tx_id.encode()) for r in receipts]
+        out += [
+            OutgoingMessage(
+                self.receipts_topic, r.model_dump_json().encode(), r.tx_id.encode(), tracing.tx_trace_headers(r.tx_id)
+            )
+            for r in receipts
+        ]  # a receipt carries its transaction's trace where the block's execution knows it
         return out
 
     async def publish(self, result: ServiceBlockResult) -> None:

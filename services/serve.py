@@ -19,15 +19,38 @@ import uvicorn
 from fastapi import APIRouter, FastAPI
 
 from traco.core.adapters.factory import open_state_store
+from traco.core.lightclient import verify_commit
+from traco.core.logs import configure_process
+from traco.core.metrics import CONSUMER_LAG, SERVICE_HEIGHT
 from traco.core.nodes import NodeKey
+from traco.core.probes import Health, Probes
 from traco.core.service_runtime import ServiceRuntime
 from traco.core.settings import Settings
-from traco.core.tracing import configure_tracing
 from traco.services import registry
 from traco.services.consensus.genesis import DataDir, load_genesis
 from traco.services.consensus.runtime import all_topics, make_bus, storage_config, until_signalled
 
 log = logging.getLogger(__name__)
+
+
+def service_health(runtime: ServiceRuntime) -> Health:
+    """A service process's progress for ``GET /readyz``: its height against the highest block it
+    holds ahead of itself whose commit verifies against its validator set (a forged height on the
+    topic does not count)."""
+    seen = runtime.height
+    for height in sorted(runtime.early, reverse=True)[:3]:
+        if any(verify_commit(b.header, b.commit, runtime.validators) is None for b in runtime.early[height]):
+            seen = height
+            break
+    return Health(seen, {runtime.domain.service: runtime.height})
+
+
+def watch_service(runtime: ServiceRuntime, node_id: str) -> None:
+    """The gauges of a service running as a process of its own."""
+    service = runtime.domain.service
+    labels = {"service": service, "node": node_id}
+    SERVICE_HEIGHT.watch(runtime, lambda r: [(r.height, labels)])
+    CONSUMER_LAG.watch(runtime, lambda r: [(service_health(r).highest_seen - r.height, labels)])
 
 
 def service_port(settings: Settings, name: str) -> int:
@@ -66,7 +89,7 @@ async def serve_service(settings: Settings, name: str, node_id: str = "n0") -> N
     store is the one the node process would use (``<node>-<service>``)."""
     from traco.services.node.serve import node_ports, open_node_signer
 
-    configure_tracing(f"traco-{name}")
+    configure_process(f"traco-{name}-{node_id}", settings.log_format)
     paths = DataDir(settings.data_dir)
     genesis = load_genesis(paths.genesis)
     key = NodeKey(node_id, open_node_signer(settings, paths, genesis, node_id))
@@ -89,20 +112,28 @@ async def serve_service(settings: Settings, name: str, node_id: str = "n0") -> N
             order=genesis.params.services,
         )
         port = node_ports(settings, genesis, node_id)[name]
+        app = create_service_app(runtime)
+        probes = Probes(lambda: service_health(runtime), settings.ready_lag_heights)
+        app.include_router(probes.router())  # /livez, /readyz, /metrics
+        watch_service(runtime, node_id)
         server = uvicorn.Server(
-            uvicorn.Config(
-                create_service_app(runtime), host=settings.api_host, port=port, log_level="warning", lifespan="off"
-            )
+            uvicorn.Config(app, host=settings.api_host, port=port, log_level="warning", lifespan="off")
         )
         info = DataDir(settings.data_dir).root / f"{name}-api.json"
         info.write_text(json.dumps({"url": f"http://{settings.api_host}:{port}", "pid": os.getpid()}) + "\n")
         log.info("%s service at height %d, API on port %d", name, runtime.height, port)
-        tasks = asyncio.gather(runtime.run(), server.serve())
+        loop = asyncio.get_running_loop()
+        running = [
+            loop.create_task(runtime.run(), name=f"{name} runtime"),
+            loop.create_task(server.serve(), name="API"),
+        ]
+        probes.watch(running)
+        tasks = asyncio.gather(*running)
 
         async def both() -> None:
             await tasks
 
-        await until_signalled(asyncio.get_running_loop().create_task(both()))
+        await until_signalled(loop.create_task(both()))
         tasks.cancel()
     finally:
         await bus.stop()

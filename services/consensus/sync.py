@@ -9,13 +9,20 @@ and ignored (a late duplicate of an honest block looks the same as a forgery unt
 
 Blocks ahead of the tip wait in a bounded buffer; when the tip stops moving while blocks wait,
 the gap is asked for with a ``BlockRequest`` on ``consensus``.
+
+``note`` keeps the highest sealed height seen on the topic (for readiness and the lag metric)
+before the blocks of a batch are applied one by one: a node catching up knows how far it has to
+go. Only a block whose commit verifies against the current validator set counts, so a forged
+height cannot make a node look behind.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
+from traco.core import metrics
+from traco.core.lightclient import verify_commit
 from traco.core.ports import BusMessage, EventBus
 from traco.core.positions import loop_time
 from traco.schemas.block import SealedBlock
@@ -28,6 +35,8 @@ log = logging.getLogger(__name__)
 
 MAX_EARLY_BLOCKS = 1000
 """Blocks ahead of the tip kept while the gap before them is filled."""
+NOTE_TRIES = 3
+"""Highest-keyed blocks of a batch that ``note`` decodes and checks before giving up on it."""
 
 
 class BlockSync:
@@ -50,6 +59,21 @@ class BlockSync:
         self.commit = commit  # applies a checked block as if this node had decided it
         self.early: dict[int, SealedBlock] = {}
         self.diverged_at: int | None = None  # the height whose results this node computed otherwise
+        self.highest_seen = 0  # the highest checked block seen on the topic
+
+    def note(self, batch: Sequence[BusMessage]) -> None:
+        """Remember the highest sealed height in ``batch`` (blocks are keyed by height; only the
+        few highest are decoded, and only one whose commit verifies counts)."""
+        keyed = [(int(m.key), m) for m in batch if m.key is not None and m.key.isdigit() and len(m.key) < 16]
+        for height, message in sorted(keyed, key=lambda pair: pair[0], reverse=True)[:NOTE_TRIES]:
+            if height <= max(self.highest_seen, self.ledger.height):
+                return
+            block = wire.decode_block(message.value)
+            if isinstance(block, str) or block.height != height:
+                continue
+            if verify_commit(block.header, block.commit, self.ledger.tip.validators) is None:
+                self.highest_seen = height
+                return
 
     async def on_message(self, message: BusMessage) -> None:
         decoded = wire.decode_block(message.value)
@@ -86,6 +110,7 @@ class BlockSync:
         if self.diverged_at == height:
             return
         self.diverged_at = height
+        metrics.DIVERGENCES.add(1)
         reason = (
             f"results diverge: block {block.height}, sealed by the validators, commits to results of block "
             f"{height} that differ from this node's own ({self.ledger.tip.results_root}); this node stops at "

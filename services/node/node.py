@@ -23,17 +23,21 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+from traco.core import metrics, tracing
 from traco.core.nodes import NodeKey
 from traco.core.ports import EventBus, StateStore
+from traco.core.probes import Health
 from traco.core.service_exec import ServiceBlockResult
 from traco.core.service_runtime import ServiceRuntime
 from traco.schemas.block import SealedBlock
 from traco.schemas.genesis import Genesis
 from traco.services import registry
+from traco.services.consensus import telemetry
 from traco.services.consensus.ledger import Ledger
 from traco.services.consensus.validator import Validator, ValidatorConfig
 
 log = logging.getLogger(__name__)
+_tracer = tracing.tracer(__name__)
 
 
 class ResultsDiverged(RuntimeError):
@@ -77,6 +81,7 @@ class Node:
             else None
         )
         self.stopped: str | None = None  # why this node stopped executing, if it did
+        _watch(self)
 
     @property
     def id(self) -> str:
@@ -107,8 +112,9 @@ class Node:
             if problem:
                 self._stop(f"{name} refuses block {block.height} the chain sealed: {problem}")
                 return
-            result = runtime.execute(block)
-            await runtime.publish(result)
+            with _tracer.start_as_current_span(f"execute {name} {block.height}"):  # inside the commit's
+                result = runtime.execute(block)
+                await runtime.publish(result)
             results.append(result)
             self._hand_over(name, result)
             async with runtime.progress:
@@ -184,30 +190,23 @@ class Node:
     def services_at(self) -> dict[str, int]:
         return {name: runtime.height for name, runtime in self.runtimes.items()}
 
-    def metrics(self) -> str:
-        """Prometheus text exposition of what an operator alerts on (``GET /metrics``)."""
-        validator = self.validator
-        diverged = validator.sync.diverged_at if validator is not None else None
-        lines = [
-            "# TYPE traco_block_height gauge",
-            f"traco_block_height {self.ledger.height}",
-            "# TYPE traco_results_diverged gauge",
-            f"traco_results_diverged {0 if diverged is None else 1}",
-            "# TYPE traco_node_executing gauge",
-            f"traco_node_executing {1 if self.stopped is None and diverged is None else 0}",
-            "# TYPE traco_service_height gauge",
-            *(f'traco_service_height{{service="{n}"}} {h}' for n, h in self.services_at().items()),
-        ]
-        if validator is not None:
-            lines += [
-                "# TYPE traco_dead_letters_total counter",
-                f"traco_dead_letters_total {validator.dead_letters.written}",
-                "# TYPE traco_handler_failures_total counter",
-                f"traco_handler_failures_total {validator.inbox.failures}",
-                "# TYPE traco_mempool_size gauge",
-                f"traco_mempool_size {len(validator.mempool)}",
-            ]
-        return "\n".join(lines) + "\n"
+    @property
+    def executing(self) -> bool:
+        diverged = self.validator.sync.diverged_at if self.validator is not None else None
+        return self.stopped is None and diverged is None
+
+    def highest_seen(self) -> int:
+        """The highest sealed height this node has seen (its validator's view)."""
+        return telemetry.highest_seen(self.validator) if self.validator is not None else self.ledger.height
+
+    def health(self) -> Health:
+        """What ``GET /readyz`` judges: the chain's and every service's height against the highest
+        sealed height seen; a node that stopped executing is not ready whatever its heights."""
+        status = self.status()
+        why = status["stopped"] or f"its results diverge from the chain's at height {status['diverged_at']}"
+        problems = [] if self.executing else [f"node {self.id} stopped executing: {why}"]
+        heights = {"consensus": self.ledger.height, **self.services_at()}
+        return Health(self.highest_seen(), heights, problems)
 
     def status(self) -> dict[str, Any]:
         """What ``GET /status`` shows of the node: whether it executes, and where it diverged."""
@@ -219,6 +218,17 @@ class Node:
             "stopped": self.stopped,
             "diverged_at": diverged,
         }
+
+
+def _watch(node: Node) -> None:
+    """The node's gauges (``GET /metrics``); the validator reports the chain's own."""
+    metrics.NODE_EXECUTING.watch(node, lambda n: [(1 if n.executing else 0, {})])
+    metrics.SERVICE_HEIGHT.watch(
+        node, lambda n: [(h, {"service": s, "node": n.id}) for s, h in n.services_at().items()]
+    )
+    metrics.CONSUMER_LAG.watch(
+        node, lambda n: [(n.highest_seen() - h, {"service": s, "node": n.id}) for s, h in n.services_at().items()]
+    )
 
 
 def node_components(node_id: str, services: Sequence[str]) -> dict[str, str]:

@@ -19,16 +19,16 @@ import os
 from pathlib import Path
 
 import uvicorn
-from fastapi import APIRouter, FastAPI
-from fastapi.responses import PlainTextResponse
+from fastapi import FastAPI
 
 from traco.core.adapters.factory import open_block_store, open_state_store
 from traco.core.domain import StateView
+from traco.core.logs import configure_process
 from traco.core.nodes import NodeKey
 from traco.core.ports import Signer
+from traco.core.probes import Probes
 from traco.core.settings import Settings
 from traco.core.supervise import run_all
-from traco.core.tracing import configure_tracing
 from traco.schemas.genesis import Genesis
 from traco.services import registry
 from traco.services.consensus.api import ApiState, create_app
@@ -85,7 +85,7 @@ def node_ports(settings: Settings, genesis: Genesis, node_id: str) -> dict[str, 
 
 
 async def serve_node(settings: Settings, node_id: str) -> None:
-    configure_tracing(f"traco-node-{node_id}")
+    configure_process(f"traco-node-{node_id}", settings.log_format)
     paths = DataDir(settings.data_dir)
     genesis = load_genesis(paths.genesis)
     registered = genesis.node(node_id)
@@ -115,7 +115,8 @@ async def serve_node(settings: Settings, node_id: str) -> None:
         consensus_api = ApiState(Follower(ledger, bus), bus, settings.max_body_bytes, node.status)
         apps: dict[str, FastAPI] = {"consensus": create_app(consensus_api)}
         apps["consensus"].include_router(state_proofs.router(ledger, node.runtimes))
-        apps["consensus"].include_router(metrics_router(node))
+        probes = Probes(node.health, settings.ready_lag_heights)
+        apps["consensus"].include_router(probes.router())  # /livez, /readyz, /metrics
         apps.update({name: create_service_app(runtime) for name, runtime in node.runtimes.items()})
         servers = [
             uvicorn.Server(
@@ -125,7 +126,9 @@ async def serve_node(settings: Settings, node_id: str) -> None:
         ]
         written = _write_api_files(paths, settings, genesis, node_id, ports)
         loop = asyncio.get_running_loop()
-        tasks = [loop.create_task(node.validator.run())] + [loop.create_task(s.serve()) for s in servers]
+        tasks = [loop.create_task(node.validator.run(), name="validator")]
+        tasks += [loop.create_task(s.serve(), name=f"{name} API") for name, s in zip(apps, servers, strict=True)]
+        probes.watch(tasks)
 
         async def everything() -> None:
             await run_all(tasks)
@@ -142,17 +145,6 @@ async def serve_node(settings: Settings, node_id: str) -> None:
         for store in stores.values():
             store.close()
         signer.close()
-
-
-def metrics_router(node: Node) -> APIRouter:
-    router = APIRouter()
-
-    @router.get("/metrics", response_class=PlainTextResponse)
-    async def metrics() -> str:
-        """Height, results divergence, execution, dead letters, handler failures (Prometheus text)."""
-        return node.metrics()
-
-    return router
 
 
 def _write_api_files(
