@@ -10,6 +10,8 @@ it (``traco serve ...``). Ctrl-C stops them all, children first, broker last. Lo
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import os
 import signal
 import socket
@@ -22,6 +24,7 @@ from pathlib import Path
 
 import httpx
 from rich.console import Console
+from rich.markup import escape
 
 from traco.core.adapters.kafka import KafkaEventBus
 from traco.core.adapters.kafka_config import KafkaConfig
@@ -32,7 +35,7 @@ from traco.services import registry
 from traco.services.consensus.genesis import DataDir, init_chain
 from traco.services.serve import service_port
 
-console = Console()
+console = Console(soft_wrap=True)  # a banner line is never broken inside a URL, a path or JSON
 
 
 def port_free(host: str, port: int) -> bool:
@@ -142,8 +145,28 @@ class Mesh:
             self.broker.stop()
 
 
-def first_node(mesh: Mesh) -> str:
-    return next(iter(mesh.children), "node-n0").removeprefix("node-")
+def show_banner(settings: Settings, bootstrap: str, nodes: list[str], url: str) -> None:
+    """What is running and where, then commands a person can paste as they are: each on its
+    own line, the example's JSON whole and with a real digest (so it is accepted, once)."""
+    data = Path(settings.data_dir)
+    console.print("[bold green]TRACO mesh is up[/]")
+    console.print(f"  broker     {bootstrap}{'' if settings.kafka_bootstrap else ' (embedded Tansu)'}", highlight=False)
+    console.print(f"  nodes      {', '.join(nodes)} (one process each)", highlight=False)
+    console.print(f"  API        {url}   (node {nodes[0] if nodes else 'n0'}; OpenAPI docs: {url}/docs)")
+    for service in registry.ORDER:
+        console.print(f"  {service:<10} http://{settings.api_host}:{service_port(settings, service)}")
+    console.print(f"  data dir   {data.resolve()}   logs: {DataDir(data).logs.resolve()}", highlight=False)
+    data_flag = "" if data.resolve() == (Path.cwd() / "traco-data").resolve() else f" --data-dir {data.resolve()}"
+    digest = hashlib.sha256(f"hello from traco up {time.time_ns()}".encode()).hexdigest()
+    payload = json.dumps({"digest": digest, "label": "hello"})
+    console.print("Try, in another terminal (after `source .venv/bin/activate`):")
+    for command in (
+        f"traco chain status{data_flag}",
+        f"traco tx send --kind chain.anchor --payload '{payload}'{data_flag}",
+    ):
+        console.print(f"  {escape(command)}", highlight=False)
+    console.print("Ctrl-C stops everything.")
+    sys.stdout.flush()
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -158,19 +181,8 @@ def run_up(settings: Settings, validators: int) -> None:
     signal.signal(signal.SIGHUP, _interrupt)
     try:
         url = mesh.start(validators)
-        data = Path(settings.data_dir)
-        console.print("[bold green]TRACO mesh is up[/]")
-        console.print(f"  broker     {mesh.bootstrap}{'' if settings.kafka_bootstrap else ' (embedded Tansu)'}")
-        console.print(f"  nodes      {', '.join(n.removeprefix('node-') for n in mesh.children)} (one process each)")
-        console.print(f"  API        {url}   (node {first_node(mesh)}; OpenAPI docs: {url}/docs)")
-        for service in registry.ORDER:
-            console.print(f"  {service:<10} http://{settings.api_host}:{service_port(settings, service)}")
-        console.print(f"  data dir   {data.resolve()}   logs: {DataDir(data).logs.resolve()}")
-        console.print(
-            '  try        traco tx send --kind chain.anchor --payload \'{"digest": "<64 hex>", "label": "hello"}\''
-        )
-        console.print("Ctrl-C stops everything.")
-        sys.stdout.flush()
+        nodes = [n.removeprefix("node-") for n in mesh.children]
+        show_banner(settings, mesh.bootstrap, nodes, url)
         reported: set[str] = set()
         while True:
             time.sleep(0.5)
