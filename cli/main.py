@@ -21,7 +21,6 @@ import typer
 from traco.cli import backup as backup_cli
 from traco.cli import doc as doc_cli
 from traco.cli import party as party_cli
-from traco.cli.client import ApiError
 from traco.cli.common import (
     ApiOpt,
     DataDirOpt,
@@ -243,10 +242,7 @@ def tx_show(tx_id: str, data_dir: DataDirOpt = None, api: ApiOpt = None, as_json
 @chain_app.command("status")
 def chain_status(data_dir: DataDirOpt = None, api: ApiOpt = None, as_json: JsonOpt = False) -> None:
     """Chain id, height, latest block and validators."""
-    try:
-        print_json(client_for(data_dir, api).get_json("/status"), as_json)
-    except ApiError as exc:
-        fail(str(exc))
+    print_json(fetch(client_for(data_dir, api), "/status", "no /status here: is --api a TRACO node's API?"), as_json)
 
 
 @block_app.command("show")
