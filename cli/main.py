@@ -20,6 +20,7 @@ import typer
 
 from traco.cli import backup as backup_cli
 from traco.cli import doc as doc_cli
+from traco.cli import keys as keys_cli
 from traco.cli import party as party_cli
 from traco.cli.common import (
     ApiOpt,
@@ -37,7 +38,6 @@ from traco.cli.common import (
     settings_for,
 )
 from traco.cli.payloads import payload_problems
-from traco.core import crypto
 from traco.core.lightclient import verify_tx_proof
 from traco.schemas.genesis import Genesis
 from traco.schemas.proof import TxProof
@@ -62,17 +62,16 @@ def choose_node(
         os.environ["TRACO_NODE"] = node
 
 
-keys_app = typer.Typer(no_args_is_help=True, help="Member keys")
 tx_app = typer.Typer(no_args_is_help=True, help="Transactions")
 chain_app = typer.Typer(no_args_is_help=True, help="The chain")
 block_app = typer.Typer(no_args_is_help=True, help="Blocks")
 audit_app = typer.Typer(no_args_is_help=True, help="Auditing")
 serve_app = typer.Typer(no_args_is_help=True, help="Run one component (what a Kubernetes pod runs)")
 schemas_app = typer.Typer(no_args_is_help=True, help="JSON Schemas and AsyncAPI")
+app.add_typer(keys_cli.app, name="keys")
 app.add_typer(doc_cli.app, name="doc")
 app.add_typer(party_cli.app, name="party")
 for sub, name in [
-    (keys_app, "keys"),
     (tx_app, "tx"),
     (chain_app, "chain"),
     (block_app, "block"),
@@ -171,39 +170,6 @@ def serve_doc(
 
     _logging()
     asyncio.run(serve_service(settings_for(data_dir), "doc", node))
-
-
-# ---------------------------------------------------------------------------- keys
-
-
-@keys_app.command("new")
-def keys_new(
-    out_file: Annotated[Path, typer.Option("--out", help="where to write the key")],
-) -> None:
-    """Generate an Ed25519 member key."""
-    if out_file.exists():
-        fail(f"{out_file} exists; refusing to overwrite a key")
-    key = crypto.generate_private_key()
-    out_file.parent.mkdir(parents=True, exist_ok=True)
-    crypto.write_key_file(out_file, key)
-    out.print(crypto.public_key(key).hex())
-
-
-@keys_app.command("show")
-def keys_show(
-    key_file: Path,
-    chain: Annotated[str | None, typer.Option(help="chain id [default: the data dir's genesis]")] = None,
-    data_dir: DataDirOpt = None,
-) -> None:
-    """Print a key file's address."""
-    try:
-        key = crypto.read_key_file(key_file)
-    except (FileNotFoundError, ValueError) as exc:
-        fail(str(exc))
-    if chain is None:
-        genesis_path = DataDir(settings_for(data_dir).data_dir).genesis
-        chain = Genesis.model_validate_json(genesis_path.read_bytes()).chain_id if genesis_path.exists() else "main"
-    out.print(crypto.address(chain, crypto.public_key(key)))
 
 
 # ---------------------------------------------------------------------------- transactions
