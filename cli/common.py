@@ -19,7 +19,8 @@ from rich.console import Console
 from rich.markup import escape
 
 from traco.cli.client import ApiError, Client, api_url, node_api_file
-from traco.core import crypto
+from traco.core import crypto, keyfile
+from traco.core.errors import KeyCustodyError
 from traco.core.settings import Settings
 from traco.core.timefmt import iso_utc
 from traco.schemas.receipt import Receipt
@@ -84,13 +85,16 @@ def client_for(data_dir: Path | None, api: str | None) -> Client:
 
 
 def load_key(data_dir: Path | None, key: Path | None) -> bytes:
-    path = key or DataDir(settings_for(data_dir).data_dir).member_key
-    try:
-        return crypto.read_key_file(path)
-    except FileNotFoundError:
+    """A member's private key from its file, plaintext or encrypted (the passphrase from
+    TRACO_KEY_PASSPHRASE[_FILE] or asked at the terminal; docs/key-custody.md)."""
+    settings = settings_for(data_dir)
+    path = key or DataDir(settings.data_dir).member_key
+    if not path.exists():
         fail(f"no key file at {path} (run `traco up` or `traco init` first, or pass --key)")
-    except ValueError as exc:
-        fail(f"{path}: {exc}")
+    try:
+        return keyfile.read_private_key(path, keyfile.PassphraseSource.from_settings(settings))
+    except KeyCustodyError as exc:
+        fail(str(exc))
 
 
 def fetch(client: Client, path: str, missing: str | None = None) -> Any:
@@ -185,12 +189,13 @@ def resolve_key(data_dir: Path | None, who: str, problems: list[str] | None = No
         return who.lower()
     else:
         path = DataDir(settings_for(data_dir).data_dir).keys / f"{who}.key"
-        try:
-            return crypto.public_key(crypto.read_key_file(path)).hex()
-        except FileNotFoundError:
+        if not path.exists():
             problem = f"{who!r} is not an address, a hex public key, or a key name under {path.parent}"
-        except ValueError as exc:
-            problem = f"{path}: {exc}"
+        else:
+            try:
+                return keyfile.inspect(path).public_key.hex()  # no passphrase needed
+            except KeyCustodyError as exc:
+                problem = str(exc)
     if problems is None:
         fail(f"{option}: {problem}" if option else problem)
     problems.append(f"{option}: {problem}" if option else problem)
