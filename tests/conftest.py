@@ -12,15 +12,23 @@ Add a fixture here only when tests in several packages need it, and document it 
 ``unique_chain`` (function)
     A fresh chain id such as ``"t3f9a0c1b2d4e"`` (valid for ``traco.core.topics.topic``), so
     topics of different tests never collide on the shared broker.
+
+``softhsm`` (session)
+    A SoftHSM2 token (``tests/softhsm.py``) in a temporary directory, with ``SOFTHSM2_CONF``
+    set for the whole session (python-pkcs11 loads the module once per process). Skips, with
+    the reason, where SoftHSM2 or python-pkcs11 is missing; ``.eddsa`` says whether the build
+    signs Ed25519. Tests give their keys unique labels: the token is shared.
 """
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import Iterator
 
 import pytest
 
+from tests import softhsm as hsm
 from traco.core.broker import TansuBroker
 
 
@@ -35,3 +43,21 @@ def tansu_broker() -> Iterator[str]:
 def unique_chain() -> str:
     """A chain id no other test uses."""
     return f"t{secrets.token_hex(6)}"
+
+
+@pytest.fixture(scope="session")
+def softhsm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[hsm.SoftHsm]:
+    """A SoftHSM2 token shared by the session (see the module docstring)."""
+    reason = hsm.unavailable()
+    if reason:
+        pytest.skip(reason)
+    module, conf = hsm.make_token(tmp_path_factory.mktemp("softhsm"))
+    previous = os.environ.get("SOFTHSM2_CONF")
+    os.environ["SOFTHSM2_CONF"] = str(conf)
+    try:
+        yield hsm.SoftHsm(module, conf, hsm.TOKEN_LABEL, hsm.USER_PIN, hsm.offers_eddsa(module, hsm.TOKEN_LABEL))
+    finally:
+        if previous is None:
+            os.environ.pop("SOFTHSM2_CONF", None)
+        else:
+            os.environ["SOFTHSM2_CONF"] = previous
