@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .PHONY: up test check lint typecheck bench install clean schemas asyncapi-check named-mutants mutants
-.PHONY: image lint-docker wheel-check manifests k8s-bundle
+.PHONY: image lint-docker wheel-check manifests k8s-bundle softhsm
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -76,6 +76,15 @@ lint-docker: $(STAMP)
 # Build the wheel as the Dockerfile does, install it into a fresh venv and run it there.
 wheel-check: $(STAMP)
 	$(BIN)/python tools/wheel_check.py
+
+# SoftHSM2, the software HSM the PKCS#11 signer's tests run against (Debian package softhsm2).
+# Installs it only when it is missing; sudo only when not root.
+softhsm:
+	@if command -v softhsm2-util >/dev/null 2>&1; then echo "softhsm2 present: $$(softhsm2-util --version)"; \
+	else SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+		$$SUDO apt-get update -qq && \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq softhsm2 >/dev/null && \
+		echo "softhsm2 installed: $$(softhsm2-util --version)"; fi
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
