@@ -162,8 +162,16 @@ class KafkaEventBus(EventBus):
             )
             try:
                 await self._admin.start()
-            except KafkaError as err:
-                raise BusError(f"cannot reach Kafka at {self._bootstrap}: {err!r}") from err
+            except Exception as err:  # aiokafka's SCRAM client raises KeyError when refused
+                raise BusError(
+                    f"cannot reach Kafka at {self._bootstrap} as {self._kafka.security_protocol}"
+                    + (
+                        f" ({self._kafka.sasl_mechanism} user {self._kafka.sasl_username!r})"
+                        if self._kafka.uses_sasl
+                        else ""
+                    )
+                    + f": {err!r}"
+                ) from err
             self._producer = AIOKafkaProducer(
                 bootstrap_servers=self._bootstrap,
                 client_id=self._client_id,

