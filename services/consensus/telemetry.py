@@ -52,6 +52,10 @@ def watch(validator: Validator) -> None:
     metrics.CONSUMER_LAG.watch(
         validator, lambda v: [(highest_seen(v) - v.ledger.height, {"service": "consensus", "node": node})]
     )
+    # Counters appear once they have a value: these start at 0 so dashboards and alerts find them.
+    metrics.DIVERGENCES.add(0)
+    for member in validator.ledger.tip.validators:
+        metrics.MISSED_VOTES.add(0, {"validator": member.public_key[:16]})
 
 
 def decided(header: BlockHeader) -> None:
