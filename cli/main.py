@@ -105,7 +105,7 @@ def up(
     data_dir: DataDirOpt = None,
     validators: Annotated[int, typer.Option(min=1, max=64, help="validators of a new chain")] = 4,
 ) -> None:
-    """Start the broker (unless TRACO_KAFKA_BOOTSTRAP is set), the validators and the API."""
+    """Start the broker (unless TRACO_KAFKA_BOOTSTRAP is set) and the nodes, each its validator, services and APIs."""
     from traco.cli.up import run_up
 
     run_up(settings_for(data_dir), validators)

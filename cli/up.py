@@ -1,9 +1,9 @@
 """``traco up``: the whole mesh on one machine, as child processes of one command.
 
 Starts the embedded Tansu broker (unless ``TRACO_KAFKA_BOOTSTRAP`` names a real Kafka),
-creates every topic explicitly (DESIGN §12: auto-created topics lose messages on Tansu), then
-one process per validator and the consensus API, each exactly as a Kubernetes pod would run
-it (``traco serve ...``). Ctrl-C stops them all, children first, broker last. Logs go to
+creates every topic explicitly (decision 0006: auto-created topics lose messages on Tansu), then
+one process per node (its validator, its service replicas and their APIs), each exactly as a
+Kubernetes pod would run it (``traco serve node``). Ctrl-C stops them all, children first, broker last. Logs go to
 ``<data-dir>/logs/``.
 """
 
