@@ -26,8 +26,8 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check core schemas services cli tests bench tools
-	$(BIN)/ruff format --check core schemas services cli tests bench tools
+	$(BIN)/ruff check core schemas services cli tests bench tools examples
+	$(BIN)/ruff format --check core schemas services cli tests bench tools examples
 
 typecheck: $(STAMP)
 	$(BIN)/mypy src/traco

@@ -78,9 +78,6 @@ class Settings(BaseSettings):
     api_port: int = 8700
     validators: int = Field(default=4, ge=1, le=64)
     tx_partitions: int = Field(default=4, ge=1)
-    empty_block_interval_s: float = Field(
-        default=0.0, ge=0, description="seal an empty block after this long idle; 0 = never"
-    )
     publish_grace_s: float = Field(
         default=1.0, gt=0, description="how long others wait for the proposer to publish a block"
     )

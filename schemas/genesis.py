@@ -10,7 +10,7 @@ import hashlib
 from collections.abc import Iterable
 from typing import Annotated, Any, Protocol
 
-from pydantic import Field, StringConstraints
+from pydantic import Field, SerializerFunctionWrapHandler, StringConstraints, model_serializer
 
 from traco.core.canonical import canonicalize
 from traco.schemas.base import ChainId, Hex32, Model
@@ -42,6 +42,12 @@ class GenesisNode(Model):
     member: str | None = Field(default=None, description="the member that runs the node")
 
 
+DEFAULT_EMPTY_BLOCK_INTERVAL_MS = 5000
+ADDED_LATER = ("empty_block_interval_ms",)
+"""Parameters added after chains were made: left out of the genesis hash while unset, so a
+genesis file written before them keeps its hash (and its chain) when read by a newer version."""
+
+
 class ChainParams(Model):
     max_tx_bytes: int = Field(default=64 * 1024, ge=1024)
     max_block_txs: int = Field(default=2000, ge=1)
@@ -53,6 +59,29 @@ class ChainParams(Model):
         description="executing services in their fixed order; each block's results include their "
         "receipts and checkpoints, and validators wait for them before proposing the next block",
     )
+    empty_block_interval_ms: int | None = Field(
+        default=None,
+        ge=0,
+        le=24 * 3600 * 1000,
+        description="a block is sealed after this long without one even when no transaction waits, so "
+        "clauses (hold expiry, epochs) fire on an idle chain; 0 = never; unset = "
+        f"{DEFAULT_EMPTY_BLOCK_INTERVAL_MS}. The council changes it (party proposal set_chain_params)",
+    )
+
+    @model_serializer(mode="wrap")
+    def _leave_out_unset_later_fields(self, handler: SerializerFunctionWrapHandler) -> Any:
+        data = handler(self)
+        if isinstance(data, dict):
+            for name in ADDED_LATER:
+                if data.get(name) is None:
+                    data.pop(name, None)
+        return data
+
+    @property
+    def empty_block_interval(self) -> int:
+        """The interval in force from genesis (ms), the default when the genesis leaves it unset."""
+        value = self.empty_block_interval_ms
+        return DEFAULT_EMPTY_BLOCK_INTERVAL_MS if value is None else value
 
 
 class Genesis(Model):

@@ -93,6 +93,14 @@ class Admission:
         scheduled = self._queries.validator_set(self.state, height)
         return validator_set(ValidatorPower(public_key=key, power=power) for key, power in scheduled)
 
+    def empty_block_interval_ms(self, genesis_value: int) -> int:
+        """The chain's empty-block interval: the council's last ``set_chain_params``, else the
+        genesis value (chain-wide, so every validator starts an idle height alike)."""
+        if self.state is None:
+            return genesis_value
+        value = self._queries.chain_params(self.state).get("empty_block_interval_ms")
+        return genesis_value if value is None else int(value)
+
     def at_time(self, block_time: int) -> None:
         """Judge key validity (rotations, suspensions) as of the chain's last block time."""
         self.time = block_time

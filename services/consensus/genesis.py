@@ -13,7 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from traco.core import crypto, keyfile
-from traco.schemas.genesis import ChainParams, Genesis, GenesisMember, GenesisNode, GenesisValidator
+from traco.schemas.genesis import (
+    DEFAULT_EMPTY_BLOCK_INTERVAL_MS,
+    ChainParams,
+    Genesis,
+    GenesisMember,
+    GenesisNode,
+    GenesisValidator,
+)
 
 
 @dataclass(frozen=True)
@@ -117,7 +124,11 @@ def init_chain(
         validators=vals,
         members=tuple(members),
         nodes=tuple(nodes),
-        params=ChainParams(kinds=("chain.anchor", *registry.kinds(services)), services=services),
+        params=ChainParams(
+            kinds=("chain.anchor", *registry.kinds(services)),
+            services=services,
+            empty_block_interval_ms=DEFAULT_EMPTY_BLOCK_INTERVAL_MS,
+        ),
         extensions=extensions,
     )
     tmp = paths.genesis.with_suffix(".tmp")

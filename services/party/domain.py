@@ -35,7 +35,8 @@ Payloads (keys hex lowercase, times ms since the epoch, all integers):
   {member_id, roles?}``, ``suspend_member {member_id}``, ``add_validator {public_key, power}``,
   ``remove_validator {public_key}``, ``assign_namespace {namespace, member_id | null}``,
   ``grant_role {member_id, role}``, ``revoke_role {member_id, role}``, ``set_role_kinds {role,
-  kinds}``, ``set_rules {rules: {quorum, threshold_num, threshold_den, timeout_ms}}``.
+  kinds}``, ``set_rules {rules: {quorum, threshold_num, threshold_den, timeout_ms}}``,
+  ``set_chain_params {empty_block_interval_ms}``.
 * ``party.delegate`` ``{principal, principal_key?, kinds: [kind or svc.*], expires_at?}`` — the
   sender's member submits ``kinds`` for a named non-member until ``expires_at`` (at most ~1
   year ahead); each kind must be one the member may submit itself. ``principal_key`` may not be

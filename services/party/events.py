@@ -19,6 +19,7 @@ RoleGranted         member_id, role
 RoleRevoked         member_id, role
 RoleKindsSet        role, kinds
 RulesSet            rules {quorum, threshold_num, threshold_den, timeout_ms}
+ChainParamsSet      empty_block_interval_ms
 ValidatorAdded      public_key, power, from_height
 ValidatorRemoved    public_key, from_height
 AgreementRecorded   agreement_hash, title, parties (member ids), keys, recorded_by
@@ -159,6 +160,11 @@ def _role_kinds_set(view: StateView, data: Data) -> Writes:
 
 def _rules_set(view: StateView, data: Data) -> Writes:
     return {keys.RULES: encode(dict(data["rules"]))}
+
+
+def _chain_params_set(view: StateView, data: Data) -> Writes:
+    current = keys.load(view, keys.CHAIN_PARAMS) or {}
+    return {keys.CHAIN_PARAMS: encode({**current, "empty_block_interval_ms": data["empty_block_interval_ms"]})}
 
 
 def _schedule_validator(public_key: str, power: int, from_height: int) -> Writes:
@@ -305,6 +311,7 @@ _MUTATORS: Mapping[str, Callable[[StateView, Data], Writes]] = {
     "RoleRevoked": _role_revoked,
     "RoleKindsSet": _role_kinds_set,
     "RulesSet": _rules_set,
+    "ChainParamsSet": _chain_params_set,
     "ValidatorAdded": _validator_added,
     "ValidatorRemoved": _validator_removed,
     "NamespaceAssigned": _namespace_assigned,

@@ -52,6 +52,7 @@ from traco.services.party.models import (
     Propose,
     RemoveValidator,
     RevokeRole,
+    SetChainParams,
     SetRoleKinds,
     SetRules,
     SuspendMember,
@@ -119,7 +120,7 @@ def check_action(view: StateView, action: Action, time: int) -> Rejected | None:
             if role == queries.COUNCIL_ROLE and not all(kind_matches(kinds, k) for k in GOVERNANCE_KINDS):
                 return reject(Code.INVALID_ACTION, "the council role must keep party.propose and party.vote")
             return None
-        case SetRules():
+        case SetRules() | SetChainParams():
             return None
     raise AssertionError(f"unhandled action {action!r}")  # pragma: no cover - the union is closed
 
@@ -190,6 +191,8 @@ def action_events(view: StateView, action: Action, at: At) -> list[Event]:
             return [event(at, "RoleKindsSet", f"role:{role}", role=role, kinds=list(kinds))]
         case SetRules(rules=rules):
             return [event(at, "RulesSet", "rules", rules=rules.model_dump())]
+        case SetChainParams(empty_block_interval_ms=interval):
+            return [event(at, "ChainParamsSet", "chain_params", empty_block_interval_ms=interval)]
     raise AssertionError(f"unhandled action {action!r}")  # pragma: no cover - the union is closed
 
 

@@ -282,6 +282,14 @@ class SetRules(Payload):
     rules: Rules
 
 
+class SetChainParams(Payload):
+    """Chain parameters the council governs (DESIGN §7): the empty-block interval (ms, 0 =
+    never), after which a block is sealed on an idle chain so that clauses fire on time."""
+
+    type: Literal["set_chain_params"]
+    empty_block_interval_ms: int = Field(ge=0, le=24 * 3600 * 1000)
+
+
 Action = Annotated[
     AdmitMember
     | SuspendMember
@@ -291,7 +299,8 @@ Action = Annotated[
     | GrantRole
     | RevokeRole
     | SetRoleKinds
-    | SetRules,
+    | SetRules
+    | SetChainParams,
     Field(discriminator="type"),
 ]
 

@@ -156,6 +156,11 @@ def role_kinds(view: StateView) -> dict[str, list[str]]:
     return {key.removeprefix(keys.ROLE_KINDS): orjson.loads(raw)["kinds"] for key, raw in view.scan(keys.ROLE_KINDS)}
 
 
+def chain_params(view: StateView) -> dict[str, int]:
+    """Chain parameters the council set (``set_chain_params``); empty while genesis's stand."""
+    return keys.load(view, keys.CHAIN_PARAMS) or {}
+
+
 def rules(view: StateView) -> dict[str, int]:
     """The voting rules for new proposals (the defaults if genesis set none)."""
     record = keys.load(view, keys.RULES)

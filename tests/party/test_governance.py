@@ -361,3 +361,15 @@ def test_genesis_refuses_a_namespace_held_twice() -> None:
 
     with pytest.raises(ValueError, match="namespace 'MAEU' appears twice"):
         PartyGenesis(members=(member("a"), member("b")), role_kinds={"carrier": ["doc.*"]})
+
+
+def test_the_council_sets_the_chains_empty_block_interval(chain: Chain) -> None:
+    assert queries.chain_params(chain.state) == {}
+    chain.pass_proposal({"type": "set_chain_params", "empty_block_interval_ms": 2500})
+    assert queries.chain_params(chain.state) == {"empty_block_interval_ms": 2500}
+    chain.refused(
+        "INVALID_PAYLOAD",
+        "council-1",
+        "party.propose",
+        {"action": {"type": "set_chain_params", "empty_block_interval_ms": -1}},
+    )
