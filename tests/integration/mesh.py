@@ -155,12 +155,14 @@ def running_nodes(
 
 
 @contextlib.contextmanager
-def running_mesh(data_dir: Path, bootstrap: str, genesis: Genesis, validators: int) -> Iterator[MeshProcesses]:
+def running_mesh(
+    data_dir: Path, bootstrap: str, genesis: Genesis, validators: int, env: Mapping[str, str] | None = None
+) -> Iterator[MeshProcesses]:
     """The split layout: each node's validator, service replicas and node 0's API as processes
     of their own (``traco serve validator|party|doc|consensus``), as an operator may run them
-    as separate pods; all stopped afterwards."""
+    as separate pods, every one with ``env`` added to its environment; all stopped afterwards."""
     asyncio.run(create_topics(bootstrap, genesis.chain_id, 4, [n.id for n in genesis.node_list()]))
-    processes = MeshProcesses(data_dir, bootstrap)
+    processes = MeshProcesses(data_dir, bootstrap, **(env or {}))
     try:  # a mesh that fails to start is stopped too: no process outlives its test
         for i in range(validators):
             for service in genesis.params.services:  # each validator's node has its own replicas
