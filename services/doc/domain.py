@@ -66,8 +66,9 @@ import importlib
 from collections.abc import Mapping
 from typing import cast
 
-from traco.core.domain import Event, Outcome, StateView, TxContext
-from traco.services.doc import mutations, payloads, rules, tables
+from traco.core.domain import BlockContext, ClauseEffect, Event, Outcome, StateView, TxContext
+from traco.core.holds import SERVICE_PREFIX
+from traco.services.doc import holds, mutations, payloads, rules, tables
 from traco.services.doc.rules import PartyQueries
 from traco.services.doc.tables import Code, reject
 
@@ -84,6 +85,7 @@ class DocDomain:
 
     service = tables.SERVICE
     kinds = tables.KINDS
+    command_kinds = tables.COMMAND_KINDS
 
     def __init__(self, party: PartyQueries | None = None) -> None:
         self._party = party
@@ -96,14 +98,20 @@ class DocDomain:
 
     def execute(self, state: StateView, upstream: Mapping[str, StateView], tx: TxContext) -> Outcome:
         """Decide one ``doc.*`` transaction; bad input is a ``Rejected``, never an exception."""
-        rule = rules.RULES.get(tx.kind)
+        rule = rules.RULES.get(tx.kind) or holds.RULES.get(tx.kind)
         if rule is None:
             return reject(Code.UNKNOWN_KIND, f"{tx.kind!r} is not a doc transaction kind")
         members = upstream[PARTY_SERVICE]
         party = self.party
-        if not party.may_submit(members, tx.sender, tx.kind, tx.time):
-            return reject(Code.NOT_PERMITTED, f"party does not permit {tx.sender} to submit {tx.kind}")
-        sender = rules.member_ref(party, members, tx.sender, tx.time)
+        sender: dict[str, str] | None
+        if tx.origin is not None and tx.sender.startswith(SERVICE_PREFIX):
+            sender = {"member_id": tx.sender, "key": tx.sender}  # a clause's command: the service itself
+        else:
+            # A command acts with its originating sender's authority; whether that sender may
+            # submit the origin's kind was party's question at the origin.
+            if tx.origin is None and not party.may_submit(members, tx.sender, tx.kind, tx.time):
+                return reject(Code.NOT_PERMITTED, f"party does not permit {tx.sender} to submit {tx.kind}")
+            sender = rules.member_ref(party, members, tx.sender, tx.time)
         if sender is None:
             return reject(Code.NOT_A_MEMBER, f"{tx.sender} is not a member's key")
         parsed = payloads.parse(tx.kind, tx.payload)
@@ -111,6 +119,10 @@ class DocDomain:
             return reject(Code.INVALID_PAYLOAD, parsed)
         ctx = rules.Context(state=state, members=members, party=party, tx=tx, sender=sender)
         return rule(ctx, parsed)
+
+    def end_block(self, state: StateView, upstream: Mapping[str, StateView], block: BlockContext) -> list[ClauseEffect]:
+        """Doc's clauses: ``hold_expiry`` returns every title hold due at this block."""
+        return holds.end_block(state, block)
 
     def mutate(self, state: StateView, event: Event) -> dict[str, bytes | None]:
         """The writes of one doc event (see ``mutations``)."""

@@ -18,6 +18,11 @@ Events (all version 1; ``data`` always has ``doc_id``, ``by``, ``tx_id``, ``heig
 ``DocumentAmended``       ``new_doc_id``, ``document`` (the new version's record), ``reason``,
                           ``lapsed_pledge``
 ``DocumentKeyShared``     ``keys`` ({recipient key: sealed box})
+``TitleHeld``             ``hold`` (``core.holds.Hold`` as JSON), ``beneficiary`` (member ref)
+``TitleHoldExecuted``     ``hold`` (closed), ``to`` (the new holder), ``ended_pledge``
+``TitleHoldReleased``     ``hold`` (closed)
+``TitleHoldRenewed``      ``hold`` (new expiry), ``previous``
+``TitleHoldExpired``      ``hold`` (closed by the ``hold_expiry`` clause; ``tx_id`` null)
 ========================  ===================================================================
 
 ``lapsed_pledge`` names an expired, never-released pledge that the action clears: an expired
@@ -153,7 +158,65 @@ def _key_shared(state: StateView, data: Mapping[str, Any]) -> Writes:
     return _store(writes, record, data)
 
 
+def _due_keys(hold: Mapping[str, Any]) -> list[str]:
+    """The expiry index entries of a hold (``holds.end_block`` reads them in order)."""
+    keys = []
+    if hold["expires_height"] is not None:
+        keys.append(f"hold_due/h/{hold['expires_height']:016d}/{hold['hold_id']}")
+    if hold["expires_time"] is not None:
+        keys.append(f"hold_due/t/{hold['expires_time']:016d}/{hold['hold_id']}")
+    return keys
+
+
+def _held(state: StateView, data: Mapping[str, Any]) -> Writes:
+    record = _load(state, data["doc_id"])
+    hold = data["hold"]
+    writes: Writes = {f"hold/{hold['hold_id']}": encode({**hold, "beneficiary_ref": data["beneficiary"]})}
+    writes.update(dict.fromkeys(_due_keys(hold), encode(True)))
+    details = {k: hold[k] for k in ("hold_id", "beneficiary", "notary", "expires_height", "expires_time")}
+    _append(writes, record, "TitleHeld", data, details)
+    record["hold"] = hold["hold_id"]
+    return _store(writes, record, data)
+
+
+def _hold_closed(state: StateView, data: Mapping[str, Any], type_: str) -> Writes:
+    """A hold executed, released or expired: kept forever, closed, its due entries gone."""
+    record = _load(state, data["doc_id"])
+    hold = data["hold"]
+    key = f"hold/{hold['hold_id']}"
+    stored = queries.read(state, key) or {}
+    writes: Writes = {key: encode({**stored, **hold})}
+    writes.update(dict.fromkeys(_due_keys(hold)))
+    details = {k: hold[k] for k in ("hold_id", "status", "closed_by")}
+    if type_ == "TitleHoldExecuted":
+        details["to"] = data["to"]
+        record["holder"] = data["to"]
+        if data.get("ended_pledge") is not None:
+            record["pledge"] = None
+    _append(writes, record, type_, data, details)
+    record["hold"] = None
+    return _store(writes, record, data)
+
+
+def _hold_renewed(state: StateView, data: Mapping[str, Any]) -> Writes:
+    record = _load(state, data["doc_id"])
+    hold = data["hold"]
+    key = f"hold/{hold['hold_id']}"
+    stored = queries.read(state, key) or {}
+    writes: Writes = dict.fromkeys(_due_keys(data["previous"]))
+    writes.update(dict.fromkeys(_due_keys(hold), encode(True)))
+    writes[key] = encode({**stored, **hold})
+    details = {k: hold[k] for k in ("hold_id", "expires_height", "expires_time")}
+    _append(writes, record, "TitleHoldRenewed", data, details)
+    return _store(writes, record, data)
+
+
 _MUTATORS: dict[str, Callable[[StateView, Mapping[str, Any]], Writes]] = {
+    "TitleHeld": _held,
+    "TitleHoldExecuted": lambda state, data: _hold_closed(state, data, "TitleHoldExecuted"),
+    "TitleHoldReleased": lambda state, data: _hold_closed(state, data, "TitleHoldReleased"),
+    "TitleHoldExpired": lambda state, data: _hold_closed(state, data, "TitleHoldExpired"),
+    "TitleHoldRenewed": _hold_renewed,
     "DocumentRegistered": _registered,
     "MilestoneRecorded": _milestone,
     "TitleTransferred": _transferred,

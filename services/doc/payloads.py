@@ -216,6 +216,45 @@ class ShareKey(Payload):
     keys: Annotated[dict[PublicKey, SealedBox], Field(min_length=1, max_length=MAX_RECIPIENTS)]
 
 
+HoldId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")]
+"""A hold's operation id, chosen by whoever creates it; unique forever (``core.holds``)."""
+Notary = Annotated[str, StringConstraints(pattern=r"^([0-9a-f]{64}|service:[a-z][a-z0-9_]{0,31})$")]
+"""A member's key, or ``service:<name>`` for a service that decides by command."""
+
+
+class Hold(Payload):
+    """``doc.hold``: the holder holds the title for ``beneficiary`` (an admitted member's key)
+    until ``expires_height`` and/or ``expires_at`` (ms); ``notary`` decides instead of the
+    beneficiary when named."""
+
+    hold_id: HoldId
+    doc_id: Hex64
+    beneficiary: PublicKey
+    notary: Notary | None = None
+    expires_height: Annotated[int, Field(ge=1, le=MAX_SAFE_INTEGER)] | None = None
+    expires_at: Millis | None = None
+
+
+class HoldExecute(Payload):
+    """``doc.hold.execute``: the decider moves the held title to the beneficiary."""
+
+    hold_id: HoldId
+
+
+class HoldRelease(Payload):
+    """``doc.hold.release``: the beneficiary refuses, or the notary decides against."""
+
+    hold_id: HoldId
+
+
+class HoldRenew(Payload):
+    """``doc.hold.renew``: the holder moves the expiry later (no bound earlier or dropped)."""
+
+    hold_id: HoldId
+    expires_height: Annotated[int, Field(ge=1, le=MAX_SAFE_INTEGER)] | None = None
+    expires_at: Millis | None = None
+
+
 MODELS: Final[dict[str, type[Payload]]] = {
     tables.KIND_REGISTER: Register,
     tables.KIND_EVENT: Event,
@@ -225,6 +264,10 @@ MODELS: Final[dict[str, type[Payload]]] = {
     tables.KIND_RELEASE: Release,
     tables.KIND_AMEND: Amend,
     tables.KIND_SHARE_KEY: ShareKey,
+    tables.KIND_HOLD: Hold,
+    tables.KIND_HOLD_EXECUTE: HoldExecute,
+    tables.KIND_HOLD_RELEASE: HoldRelease,
+    tables.KIND_HOLD_RENEW: HoldRenew,
 }
 
 

@@ -128,6 +128,19 @@ def _pledged(record: Mapping[str, Any], pledge: Mapping[str, Any], action: str) 
     )
 
 
+def held(record: Mapping[str, Any], action: str) -> Rejected | None:
+    """``HELD`` while a hold (``holds.py``) keeps the title for someone: it cannot move, be
+    pledged, amended or held again until the hold is executed, released or expires."""
+    hold_id = record.get("hold")
+    if not isinstance(hold_id, str):
+        return None
+    return reject(
+        Code.HELD,
+        f"document {record['doc_id']} is held (hold {hold_id}); it cannot be {action}"
+        " until the hold is executed, released or expires",
+    )
+
+
 def _lapsed(record: Mapping[str, Any]) -> str | None:
     """The tx id of an expired, unreleased pledge that an action is about to clear."""
     pledge = record.get("pledge")
@@ -243,6 +256,9 @@ def _free_title(ctx: Context, doc_id: str, action: str, done: str) -> dict[str, 
         return reject(Code.NOT_NEGOTIABLE, f"document {doc_id} ({record['type']}) is not negotiable")
     if not same_member(ctx.sender, record["holder"]):
         return _not_holder(record, action)
+    refused = held(record, done)
+    if refused is not None:
+        return refused
     pledge = queries.pledge_in_force(record, ctx.tx.time)
     if pledge is not None:
         return _pledged(record, pledge, done)
@@ -281,6 +297,9 @@ def pledge(ctx: Context, p: payloads.Pledge) -> Outcome:
         return record
     if not same_member(ctx.sender, record["holder"]):
         return _not_holder(record, "pledge")
+    refused = held(record, "pledged")
+    if refused is not None:
+        return refused
     active = queries.pledge_in_force(record, ctx.tx.time)
     if active is not None:
         return reject(
@@ -345,6 +364,9 @@ def amend(ctx: Context, p: payloads.Amend) -> Outcome:
         return reject(
             Code.NOT_ISSUER, f"only the issuer of document {p.doc_id} ({_who(record['issuer'])}) may amend it"
         )
+    refused = held(record, "amended")
+    if refused is not None:
+        return refused
     active = queries.pledge_in_force(record, ctx.tx.time)
     if active is not None:
         return _pledged(record, active, "amended")

@@ -30,9 +30,24 @@ KIND_PLEDGE: Final = "doc.pledge"
 KIND_RELEASE: Final = "doc.release"
 KIND_AMEND: Final = "doc.amend"
 KIND_SHARE_KEY: Final = "doc.share_key"
+KIND_HOLD: Final = "doc.hold"
+KIND_HOLD_EXECUTE: Final = "doc.hold.execute"
+KIND_HOLD_RELEASE: Final = "doc.hold.release"
+KIND_HOLD_RENEW: Final = "doc.hold.renew"
+
+HOLD_KINDS: Final = frozenset({KIND_HOLD, KIND_HOLD_EXECUTE, KIND_HOLD_RELEASE, KIND_HOLD_RENEW})
+
+COMMAND_KINDS: Final = HOLD_KINDS
+"""What later services may command doc to do (DESIGN §7), with their sender's authority."""
+
+MAX_HOLD_MS: Final = 366 * 24 * 3600 * 1000
+"""The longest a title may be held by time (a year and a day); longer needs a renewal."""
+MAX_HOLD_HEIGHTS: Final = 10_000_000
+"""The furthest expiry height a hold may name, counted from the height that creates it."""
 
 KINDS: Final = frozenset(
     {
+        *HOLD_KINDS,
         KIND_REGISTER,
         KIND_EVENT,
         KIND_TRANSFER,
@@ -159,6 +174,8 @@ class Code(StrEnum):
     """The document was amended: act on its newest version instead."""
     NOT_A_MEMBER = "NOT_A_MEMBER"
     """A party named in the payload (recipient, holder, financier) is not an admitted member."""
+    HELD = "HELD"
+    """The title is held for someone (``doc.hold``): it cannot move, be pledged or amended."""
 
 
 def reject(code: Code, message: str) -> Rejected:

@@ -169,7 +169,16 @@ _EVERY_MEMBER = (
     "party.node.register",
     "party.node.rotate",
 )
-_HOLDER = ("doc.transfer", "doc.surrender", "doc.pledge", "doc.share_key")
+_HOLDER = (
+    "doc.transfer",
+    "doc.surrender",
+    "doc.pledge",
+    "doc.share_key",
+    "doc.hold",
+    "doc.hold.execute",
+    "doc.hold.release",
+    "doc.hold.renew",
+)
 """What a holder of a document may do with it; the doc service checks who holds it."""
 _ISSUER = ("doc.register", "doc.event", "doc.amend")
 """Issuing and reporting; the doc service checks which role may issue which type or milestone."""

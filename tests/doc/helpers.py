@@ -15,7 +15,18 @@ from typing import Any
 
 from traco.core import crypto
 from traco.core.canonical import canonicalize
-from traco.core.domain import Accepted, DictState, Event, Outcome, Rejected, TxContext, encode, run_block
+from traco.core.domain import (
+    Accepted,
+    BlockContext,
+    ClauseEffect,
+    DictState,
+    Event,
+    Outcome,
+    Rejected,
+    TxContext,
+    encode,
+    run_block,
+)
 from traco.services.doc.domain import DocDomain
 from traco.services.doc.rules import PartyQueries
 from traco.services.party import queries as party_query_module
@@ -157,9 +168,12 @@ class Ledger:
     height: int = 0
     state: DictState = field(default_factory=DictState)
     events: list[Event] = field(default_factory=list)
+    clauses: list[ClauseEffect] = field(default_factory=list)
 
-    def block(self, txs: Iterable[tuple[Actor, str, Mapping[str, Any]]]) -> list[Outcome]:
-        """Seal one block of ``(sender, kind, payload)`` at the next height and block time."""
+    def block(self, txs: Iterable[tuple[Actor, str, Mapping[str, Any]]], origin: str | None = None) -> list[Outcome]:
+        """Seal one block of ``(sender, kind, payload)`` at the next height and block time,
+        then run doc's clauses as the runtime does; ``origin`` makes every transaction a
+        command from that service (with the sender as its authority)."""
         self.height += 1
         self.time += self.tick
         contexts = [
@@ -172,6 +186,7 @@ class Ledger:
                 sender=sender.key,
                 kind=kind,
                 payload=payload,
+                origin=origin,
             )
             for i, (sender, kind, payload) in enumerate(txs)
         ]
@@ -180,6 +195,12 @@ class Ledger:
         for _, outcome in outcomes:
             if isinstance(outcome, Accepted):
                 self.events.extend(outcome.events)
+        block = BlockContext(CHAIN, self.height, self.time, len(contexts))
+        for effect in self.domain.end_block(self.state, {"party": self.party}, block):
+            for event in effect.events:
+                self.state.apply(self.domain.mutate(self.state, event))
+                self.events.append(event)
+            self.clauses.append(effect)
         return [outcome for _, outcome in outcomes]
 
     def submit(self, sender: Actor, kind: str, payload: Mapping[str, Any]) -> Outcome:
