@@ -29,7 +29,10 @@ def backup(
     while the node runs, with a manifest of heights and SHA-256s."""
     settings = settings_for(data_dir)
     if settings.storage != "sqlite":
-        fail(f"backup copies SQLite stores; TRACO_STORAGE={settings.storage} (use the database's own snapshots)")
+        fail(
+            f"backup copies SQLite stores; TRACO_STORAGE={settings.storage} "
+            "(use Cassandra's own snapshots: nodetool snapshot)"
+        )
     try:
         manifest = backup_node(settings.data_dir, node, out_dir)
     except (BackupError, FileNotFoundError) as exc:

@@ -211,3 +211,28 @@ def test_restore_refuses_a_block_store_of_another_chain(node: NodeStores, tmp_pa
     (backup / MANIFEST).write_text(json.dumps(manifest))
     with pytest.raises(BackupError, match="does not start at the genesis"):
         restore_node(backup, tmp_path / "restored")
+
+
+def test_the_commands_list_every_problem_and_exit_1(node: NodeStores, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from traco.cli.main import app
+
+    runner = CliRunner()
+    done = runner.invoke(
+        app, ["backup", "--node", "n1", "--out", str(tmp_path / "b"), "--data-dir", str(node.data_dir)]
+    )
+    assert done.exit_code == 0, done.output
+    assert "n1-chain/blocks.sqlite" in done.output and "the node key is not in the backup" in done.output
+    (tmp_path / "b" / "genesis.json").write_text("{}")
+    (tmp_path / "b" / "n1-doc" / "state.sqlite").unlink()
+    done = runner.invoke(app, ["restore", "--from", str(tmp_path / "b"), "--data-dir", str(tmp_path / "b")])
+    assert done.exit_code == 1
+    for problem in ("problems:", "is not empty", "genesis.json does not match", "n1-doc/state.sqlite is missing"):
+        assert problem in done.output, done.output
+    cassandra = runner.invoke(
+        app,
+        ["backup", "--node", "n1", "--out", str(tmp_path / "c"), "--data-dir", str(node.data_dir)],
+        env={"TRACO_STORAGE": "cassandra"},
+    )
+    assert cassandra.exit_code == 1 and "nodetool snapshot" in cassandra.output
