@@ -131,7 +131,7 @@ def tracer(name: str) -> trace.Tracer:
 
 
 _own_tracer = tracer(__name__)
-_recording = False  # an SDK is installed: spans are worth creating
+_recording = False  # spans leave the process (an exporter is configured): consumer spans are worth creating
 MAX_LINKS = 64
 """A block span links to at most this many transactions' traces besides its parent's."""
 
@@ -140,8 +140,8 @@ def received(messages: Iterable[BusMessage]) -> None:
     """Record the receipt of each traced message as a CONSUMER span, a child of the span that
     produced it (so the trace shows every process a message reached, and when). The spans end at
     once; the message's own headers are left as they were, so whatever is done with it later
-    (a receipt, a dead letter) still carries the producer's context. Nothing is done when no SDK
-    is installed: reading stays as cheap as it was."""
+    (a receipt, a dead letter) still carries the producer's context. Nothing is done unless spans
+    are exported (OTLP or console): reading stays as cheap as it was."""
     if not _recording:
         return
     for message in messages:
@@ -258,13 +258,16 @@ def configure_tracing(service_name: str) -> None:
 
         attributes = {} if os.environ.get("OTEL_SERVICE_NAME") else {SERVICE_NAME: service_name}
         provider = TracerProvider(resource=Resource.create(attributes))
+        exporting = False
         if os.environ.get("TRACO_OTEL_CONSOLE", "").strip() == "1":
             provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
+            exporting = True
         otlp = _otlp_exporter()
         if otlp is not None:
             provider.add_span_processor(BatchSpanProcessor(otlp))
+            exporting = True
         trace.set_tracer_provider(provider)
-        _recording = True
+        _recording = exporting
 
 
 def _otlp_exporter() -> SpanExporter | None:
