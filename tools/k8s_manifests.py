@@ -16,8 +16,9 @@ time a service or a retention rule is added. So this script derives them:
 * ``overlays/prod/node-kafka.yaml``: per node, its Kafka client certificate mounted.
 
 ``generate`` writes them for a chain (by default what ``traco init`` makes: chain ``main``,
-validators n0..n3; or ``--genesis FILE``); ``check`` regenerates the default in memory and
-fails naming every file that differs from the checked-in one (``make manifests`` runs it).
+validators n0..n3; or ``--genesis FILE``); ``check`` regenerates them in memory for the chain
+and nodes the checked-in files name and fails naming every file that differs, i.e. that the
+code would now generate otherwise (``make manifests`` runs it).
 """
 
 from __future__ import annotations
@@ -61,6 +62,18 @@ def nodes_of_genesis(path: Path) -> tuple[str, list[NodeSpec]]:
     validator_keys = {v.public_key for v in genesis.validators}
     nodes = [NodeSpec(n.id, i, n.public_key in validator_keys) for i, n in enumerate(genesis.node_list())]
     return genesis.chain_id, nodes
+
+
+def checked_in() -> tuple[str, list[NodeSpec]]:
+    """The chain and nodes the checked-in files were generated for (to regenerate and compare)."""
+    listing = yaml.safe_load((K8S / "base" / "nodes" / "kustomization.yaml").read_text())
+    nodes = []
+    for place, node_id in enumerate(listing["resources"]):
+        labels = yaml.safe_load((K8S / "base" / "nodes" / node_id / "kustomization.yaml").read_text())["labels"]
+        nodes.append(NodeSpec(node_id, place, labels[0]["pairs"]["traco.io/role"] == "validator"))
+    topics = yaml.safe_load_all((K8S / "overlays" / "prod" / "kafka-topics.yaml").read_text())
+    first = next(t for t in topics if t)["spec"]["topicName"]  # traco.<chain>.tx
+    return first.split(".")[1], nodes
 
 
 def dump(documents: list[dict[str, object]]) -> str:
@@ -235,7 +248,7 @@ def main() -> None:
     gen.add_argument("--chain", default="main")
     gen.add_argument("--validators", type=int, default=4)
     gen.add_argument("--observers", type=int, default=0)
-    sub.add_parser("check", help="fail if a checked-in file differs from the default generation")
+    sub.add_parser("check", help="fail if a checked-in file differs from what the code generates now")
     args = parser.parse_args()
     if args.command == "generate":
         if args.genesis is not None:
@@ -253,7 +266,8 @@ def main() -> None:
             path.write_text(text)
             print(f"wrote {path.relative_to(ROOT)}")
         return
-    files = render("main", default_nodes())
+    chain, nodes = checked_in()
+    files = render(chain, nodes)
     stale = [p for p, text in files.items() if not p.is_file() or p.read_text() != text]
     extra = [p for p in (K8S / "base" / "nodes").glob("*/kustomization.yaml") if p not in files]
     for path in stale:

@@ -82,12 +82,12 @@ def _node_rules(name: str, pod: Doc, settings: dict[str, str]) -> list[str]:
     return problems
 
 
-def _prod_rules(documents: list[Doc], nodes: dict[str, str], settings: dict[str, str]) -> list[str]:
+def _prod_rules(documents: list[Doc], chain: str, nodes: dict[str, str], settings: dict[str, str]) -> list[str]:
     problems: list[str] = []
     expected = {"TRACO_KAFKA_CREATE_TOPICS": "false", "TRACO_KAFKA_SECURITY_PROTOCOL": "SSL"}
     problems += [f"traco-settings: {k} is not {v}" for k, v in expected.items() if settings.get(k) != v]
     topics = {d["spec"]["topicName"]: d["spec"] for d in _by_kind(documents, "KafkaTopic")}
-    wanted = {s.name: s.partitions for s in chain_topics("main", nodes=sorted(nodes))}
+    wanted = {s.name: s.partitions for s in chain_topics(chain, nodes=sorted(nodes))}
     problems += [f"no KafkaTopic for {name}" for name in sorted(set(wanted) - set(topics))]
     problems += [f"KafkaTopic {name} is not a topic of the chain" for name in sorted(set(topics) - set(wanted))]
     for name, spec in sorted(topics.items()):
@@ -115,10 +115,10 @@ def _prod_rules(documents: list[Doc], nodes: dict[str, str], settings: dict[str,
             for a in spec.get("authorization", {}).get("acls", [])
             if "Write" in a.get("operations", [])
         }
-        if ("traco.main.blocks" in writes) != (role == "validator"):
+        if (f"traco.{chain}.blocks" in writes) != (role == "validator"):
             must = "must" if role == "validator" else "must not"
             problems.append(f"KafkaUser traco-node-{node_id}: a {role} {must} write blocks")
-        if writes - {"traco.main.tx", "traco.main.consensus", "traco.main.blocks", f"traco.main.node.{node_id}."}:
+        if writes - {f"traco.{chain}.{name}" for name in ("tx", "consensus", "blocks", f"node.{node_id}.")}:
             problems.append(f"KafkaUser traco-node-{node_id}: writes more than its own and its role's topics: {writes}")
     kafka = _by_kind(documents, "Kafka")
     listeners = kafka[0]["spec"]["kafka"].get("listeners", []) if kafka else []
@@ -127,7 +127,7 @@ def _prod_rules(documents: list[Doc], nodes: dict[str, str], settings: dict[str,
     return problems
 
 
-def check_rendered(overlay: str, documents: list[Doc]) -> list[str]:
+def check_rendered(overlay: str, documents: list[Doc], chain: str = "main") -> list[str]:
     """Every broken rule in the rendered objects of ``overlay`` (empty when all hold)."""
     problems: list[str] = []
     settings = _settings(documents)
@@ -154,5 +154,5 @@ def check_rendered(overlay: str, documents: list[Doc]) -> list[str]:
     if any(sa.get("automountServiceAccountToken") is not False for sa in _by_kind(documents, "ServiceAccount")):
         problems.append("a ServiceAccount mounts its token")
     if overlay == "prod":
-        problems += _prod_rules(documents, nodes, settings)
+        problems += _prod_rules(documents, chain, nodes, settings)
     return problems

