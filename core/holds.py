@@ -312,15 +312,10 @@ def renew(
     return replace(hold, expires_height=expires_height, expires_time=expires_time)
 
 
-def expire(hold: Hold, height: int) -> Hold:
-    """The clause's closing of a due hold: everything returns to the owner."""
-    return replace(
-        hold,
-        status=HoldStatus.EXPIRED,
-        returned=hold.amount,
-        closed_height=height,
-        closed_by=SERVICE_PREFIX + "clause",
-    )
+def expire(hold: Hold, height: int, by: str) -> Hold:
+    """The clause's closing of a due hold: everything returns to the owner. ``by`` names the
+    service whose clause closed it (``service:<name>``)."""
+    return replace(hold, status=HoldStatus.EXPIRED, returned=hold.amount, closed_height=height, closed_by=by)
 
 
 __all__ = [

@@ -89,7 +89,7 @@ def test_expiry_is_exact_at_the_boundary_by_height_and_by_time() -> None:
     assert code(holds.execute(hold, "bob", None, 9, 5_000)) == "HOLD_EXPIRED"
     assert code(holds.release(hold, "bob", 10, 0)) == "HOLD_EXPIRED"
     assert code(holds.renew(hold, "alice", 20, 9_000, 10, 0)) == "HOLD_EXPIRED"
-    expired = holds.expire(hold, 10)
+    expired = holds.expire(hold, 10, "service:trade")
     assert (expired.status, expired.returned, expired.executed) == (HoldStatus.EXPIRED, 100, 0)
     assert not holds.is_due(expired, 99, 99_999)
 
@@ -107,7 +107,7 @@ def test_renew_only_by_the_owner_only_later() -> None:
 
 def test_json_round_trip() -> None:
     hold = ok(make(notary="n", expires_time=9_000))
-    for value in (hold, holds.expire(hold, 10), ok(holds.execute(hold, "n", 7, 6, 1))):
+    for value in (hold, holds.expire(hold, 10, "service:trade"), ok(holds.execute(hold, "n", 7, 6, 1))):
         assert Hold.from_json(value.to_json()) == value
 
 
@@ -149,7 +149,7 @@ class HoldMachine(RuleBasedStateMachine):
         self.time += dt
         if holds.is_due(self.hold, self.height, self.time):
             assert self.model_open and not self._live()
-            self.hold = holds.expire(self.hold, self.height)
+            self.hold = holds.expire(self.hold, self.height, "service:trade")
             self.model_open = False
 
     @rule(by=st.sampled_from(PEOPLE), amount=st.integers(-1, 120))
@@ -187,7 +187,7 @@ class HoldMachine(RuleBasedStateMachine):
 
 
 TestHoldMachine = HoldMachine.TestCase
-TestHoldMachine.settings = settings(max_examples=150, stateful_step_count=30, deadline=None)
+TestHoldMachine.settings = settings(max_examples=60, stateful_step_count=25, deadline=None)
 
 
 @pytest.mark.parametrize("status", list(HoldStatus))

@@ -1,0 +1,214 @@
+"""Payload schemas of the ``trade.*`` transaction kinds.
+
+Why a frozen, strict model per kind: a payload is untrusted JSON. Validating it before any rule
+runs (no coercion: ``"5"`` is not ``5``; unknown fields refused) means the rules only see
+well-formed values, and a bad payload becomes ``INVALID_PAYLOAD "<field>: <reason>"`` rather than
+an exception. Amounts are integers in the token's minor units, positive and within the canonical
+encoding's safe range (±(2**53 - 1)): a larger number would not survive as JSON in every client.
+
+Accounts are party member ids (lowercase, hyphens), never keys: a member who rotates its key
+keeps its balances. Checks that need state or the block time are the rules'.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Any, Final
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from traco.core.canonical import MAX_SAFE_INTEGER
+from traco.services.trade import codes
+
+MEMBER_ID_PATTERN: Final = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
+"""Party's member id form (read from party's documentation; trade never imports party's code)."""
+TOKEN_PATTERN: Final = r"^[A-Z][A-Z0-9]{1,15}$"
+OPERATION_ID_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+HEX64_PATTERN: Final = r"^[0-9a-f]{64}$"
+
+
+def _plain_text(value: str) -> str:
+    if value != value.strip() or any(ord(ch) < 32 for ch in value):
+        raise ValueError("must not start or end with whitespace or contain control characters")
+    return value
+
+
+Account = Annotated[str, StringConstraints(pattern=MEMBER_ID_PATTERN)]
+Notary = Annotated[
+    str, StringConstraints(pattern=r"^(?:service:[a-z][a-z0-9_]{0,31}|[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?)$")
+]
+"""A member id, or ``service:<name>`` for a service deciding by command."""
+TokenId = Annotated[str, StringConstraints(pattern=TOKEN_PATTERN)]
+OperationId = Annotated[str, StringConstraints(pattern=OPERATION_ID_PATTERN)]
+Amount = Annotated[int, Field(gt=0, le=MAX_SAFE_INTEGER)]
+NonNegative = Annotated[int, Field(ge=0, le=MAX_SAFE_INTEGER)]
+Height = Annotated[int, Field(ge=1, le=MAX_SAFE_INTEGER)]
+Millis = Annotated[int, Field(ge=0, le=MAX_SAFE_INTEGER)]
+Text = Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(_plain_text)]
+Hex64 = Annotated[str, StringConstraints(pattern=HEX64_PATTERN)]
+
+
+class Payload(BaseModel):
+    """Base of every payload: frozen, no unknown fields, no type coercion."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+
+class Transfer(Payload):
+    """``trade.transfer``: move ``amount`` of ``token`` from the sender's available balance."""
+
+    token: TokenId
+    to: Account
+    amount: Amount
+    memo: Text | None = None
+
+
+class HoldCreate(Payload):
+    """``trade.hold.create``: hold ``amount`` of the sender's ``token`` for ``beneficiary``."""
+
+    hold_id: OperationId
+    token: TokenId
+    beneficiary: Account
+    amount: Amount
+    notary: Notary | None = None
+    expires_height: Height | None = None
+    expires_time: Millis | None = None
+
+
+class HoldExecute(Payload):
+    """``trade.hold.execute``: the decider sends ``amount`` (default all) to the beneficiary."""
+
+    hold_id: OperationId
+    amount: Amount | None = None
+
+
+class HoldRelease(Payload):
+    hold_id: OperationId
+
+
+class HoldRenew(Payload):
+    """``trade.hold.renew``: the owner moves the expiry later (both bounds as they will be)."""
+
+    hold_id: OperationId
+    expires_height: Height | None = None
+    expires_time: Millis | None = None
+
+
+class TrcAttest(Payload):
+    """``trade.trc.attest``: a custodian signs the fiat ``reserve`` (minor units) held at
+    ``as_of`` (ms) under sequence number ``seq``."""
+
+    reserve: NonNegative
+    as_of: Millis
+    seq: Annotated[int, Field(ge=1, le=MAX_SAFE_INTEGER)]
+
+
+class TrcMint(Payload):
+    to: Account
+    amount: Amount
+
+
+class TrcRedeem(Payload):
+    """``trade.trc.redeem``: burn ``amount`` TRC; ``custodian`` pays the fiat and takes the
+    Coco fee."""
+
+    amount: Amount
+    custodian: Account
+
+
+class TrcRedeemed(Payload):
+    redemption_id: Hex64
+
+
+class TrcFreeze(Payload):
+    account: Account
+    reason: Text
+
+
+class ExerciseTerms(Payload):
+    """How an equity-anchored token is exercised back into shares (the BSA's fourth element)."""
+
+    centre: Text
+    settlement_agent: Account
+    custodian: Account
+
+
+class EquityDefine(Payload):
+    """``trade.equity.define``: a token anchored to ``security`` at ``ratio_tokens`` tokens per
+    ``ratio_shares`` shares (ECC: 3 : 2)."""
+
+    token: TokenId
+    name: Text
+    security: Text
+    ratio_tokens: Annotated[int, Field(ge=1, le=1_000_000)]
+    ratio_shares: Annotated[int, Field(ge=1, le=1_000_000)]
+    circulation: Text
+    exercise: ExerciseTerms
+    max_tokens: Amount | None = None
+
+
+class EquityIssue(Payload):
+    """``trade.equity.issue``: the custodian records ``shares`` newly deposited (may be 0) and
+    issues ``amount`` tokens to ``to``."""
+
+    token: TokenId
+    to: Account
+    amount: Amount
+    shares: NonNegative
+
+
+class EquityExercise(Payload):
+    token: TokenId
+    amount: Amount
+
+
+class EquitySettled(Payload):
+    """``trade.equity.settled``: the settlement agent delivered the shares (``accepted``) or
+    refused the instruction (tokens return to the holder)."""
+
+    exercise_id: Hex64
+    accepted: bool
+    reason: Text | None = None
+
+
+class TitleExecute(Payload):
+    """``trade.title.execute``: ask doc to execute a title hold (a command, DESIGN §7)."""
+
+    hold_id: OperationId
+
+
+MODELS: Final[dict[str, type[Payload]]] = {
+    codes.TRANSFER: Transfer,
+    codes.HOLD_CREATE: HoldCreate,
+    codes.HOLD_EXECUTE: HoldExecute,
+    codes.HOLD_RELEASE: HoldRelease,
+    codes.HOLD_RENEW: HoldRenew,
+    codes.TRC_ATTEST: TrcAttest,
+    codes.TRC_MINT: TrcMint,
+    codes.TRC_REDEEM: TrcRedeem,
+    codes.TRC_REDEEMED: TrcRedeemed,
+    codes.TRC_FREEZE: TrcFreeze,
+    codes.TRC_UNFREEZE: TrcFreeze,
+    codes.EQUITY_DEFINE: EquityDefine,
+    codes.EQUITY_ISSUE: EquityIssue,
+    codes.EQUITY_EXERCISE: EquityExercise,
+    codes.EQUITY_SETTLED: EquitySettled,
+    codes.TITLE_EXECUTE: TitleExecute,
+}
+
+
+def parse(kind: str, payload: Mapping[str, Any]) -> Payload | str:
+    """The validated payload of ``kind``, or ``"<field>: <reason>"`` naming every problem."""
+    model = MODELS[kind]
+    if not isinstance(payload, Mapping):
+        return "payload: must be a JSON object"
+    try:
+        return model.model_validate(dict(payload))
+    except ValidationError as exc:
+        return "; ".join(_describe(error) for error in exc.errors(include_url=False))
+
+
+def _describe(error: Any) -> str:
+    where = ".".join(str(part) for part in error.get("loc", ())) or "payload"
+    reason = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+    return f"{where}: {reason}"
