@@ -107,6 +107,8 @@ def check(wheel: Path, work: Path) -> list[str]:
     version = wheel.name.split("-")[1]
     offline = ["--no-index", "--find-links", str(wheel.parent)]
     subprocess.run([str(python), "-m", "pip", "install", "--quiet", *offline, f"traco=={version}"], check=True)
+    # As the image does: nothing at run time may need setuptools (pkg_resources) or wheel.
+    subprocess.run([str(python), "-m", "pip", "uninstall", "--quiet", "--yes", "setuptools", "wheel"], check=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TRACO_", "PYTHON", "VIRTUAL_ENV"))}
     outside = work / "cwd"  # not the checkout: nothing of the source tree is importable from here
     outside.mkdir()
