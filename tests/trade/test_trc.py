@@ -1,0 +1,214 @@
+"""TRC against attested reserves: threshold attestations, the mint bound, fail-closed staleness,
+shortfall pausing, redemption with a Coco fee, compliance freezes; and a Hypothesis machine that
+checks supply never exceeds the last valid reserve and that minting fails closed."""
+
+from __future__ import annotations
+
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+
+from tests.trade.helpers import DAY, Chain
+from traco.services.trade import queries as q
+
+TRC = "TRC"
+MAX_AGE = 2 * DAY
+
+
+def attested(chain: Chain, reserve: int, seq: int, age: int = 0) -> None:
+    payload = {"reserve": reserve, "as_of": chain.time - age, "seq": seq}
+    assert chain.ok(chain.cast.custodian, "trade.trc.attest", payload)["valid"] is False
+    assert chain.ok(chain.cast.bank_a, "trade.trc.attest", payload)["valid"] is True
+
+
+def test_an_attestation_counts_only_when_the_threshold_signs_the_same_triple() -> None:
+    chain = Chain()
+    cast = chain.cast
+    first = {"reserve": 10_000, "as_of": chain.time, "seq": 1}
+    assert chain.code(cast.exporter, "trade.trc.attest", first) == "NOT_CUSTODIAN"
+    assert chain.ok(cast.custodian, "trade.trc.attest", first) == {"seq": 1, "signers": ["custodian"], "valid": False}
+    assert chain.code(cast.custodian, "trade.trc.attest", first) == "ALREADY_ATTESTED"
+    other = {**first, "reserve": 99_999}
+    assert chain.ok(cast.bank_a, "trade.trc.attest", other)["valid"] is False  # a different triple
+    assert q.reserve(chain.state) is None
+    assert chain.ok(cast.bank_b, "trade.trc.attest", first) == {
+        "seq": 1,
+        "signers": ["bank-b", "custodian"],
+        "valid": True,
+        "shortfall": 0,
+    }
+    assert q.reserve(chain.state)["reserve"] == 10_000  # type: ignore[index]
+    assert not list(chain.state.scan("trc/att/")), "signatures at or below a valid seq are dropped"
+    assert chain.code(cast.custodian, "trade.trc.attest", first) == "STALE_ATTESTATION"  # seq not above 1
+    assert chain.code(cast.custodian, "trade.trc.attest", {**first, "seq": 2, "as_of": first["as_of"] - 1}) == (
+        "STALE_ATTESTATION"
+    )
+    assert chain.code(cast.custodian, "trade.trc.attest", {**first, "seq": 2, "as_of": chain.time + 10_000}) == (
+        "STALE_ATTESTATION"
+    )
+    assert chain.replay() == chain.snapshot()
+
+
+def test_mint_is_bounded_by_the_reserve_and_fails_closed() -> None:
+    chain = Chain()
+    cast = chain.cast
+    mint = {"to": "exporter", "amount": 6_000}
+    assert chain.code(cast.custodian, "trade.trc.mint", mint) == "RESERVE_STALE"  # no attestation yet
+    attested(chain, 10_000, 1)
+    assert chain.code(cast.exporter, "trade.trc.mint", mint) == "NOT_CUSTODIAN"
+    assert chain.code(cast.custodian, "trade.trc.mint", {**mint, "to": "unverified"}) == "KYC_REQUIRED"
+    assert chain.code(cast.custodian, "trade.trc.mint", {**mint, "to": "applicant"}) == "NOT_A_MEMBER"
+    chain.ok(cast.custodian, "trade.trc.mint", mint)
+    assert chain.code(cast.bank_b, "trade.trc.mint", {**mint, "amount": 4_001}) == "RESERVE_EXCEEDED"
+    as_of = q.reserve(chain.state)["as_of"]  # type: ignore[index]
+    at_max_age = as_of + MAX_AGE - chain.time
+    chain.ok(cast.bank_b, "trade.trc.mint", {**mint, "amount": 3_999}, dt=at_max_age)  # exactly the maximum age
+    assert chain.supply(TRC) == 9_999
+    assert chain.code(cast.custodian, "trade.trc.mint", {"to": "importer", "amount": 1}, dt=1) == "RESERVE_STALE"
+
+
+def test_a_shortfall_pauses_minting_until_cover_returns_redemptions_go_on() -> None:
+    chain = Chain()
+    cast = chain.cast
+    attested(chain, 10_000, 1)
+    chain.ok(cast.custodian, "trade.trc.mint", {"to": "exporter", "amount": 8_000})
+    attested(chain, 5_000, 2)  # the custodian lost funds
+    assert q.reserve(chain.state)["shortfall"] == 3_000  # type: ignore[index]
+    assert chain.code(cast.custodian, "trade.trc.mint", {"to": "exporter", "amount": 1}) == "UNDER_RESERVED"
+    chain.ok(cast.council1, "trade.transfer", {"token": "COCO", "to": "exporter", "amount": 100_000})
+    redemption = chain.ok(cast.exporter, "trade.trc.redeem", {"amount": 1_000, "custodian": "custodian"})
+    assert redemption["fee"] == 10_000
+    assert chain.supply(TRC) == 7_000
+    attested(chain, 9_000, 3)  # cover: 7,000 supply + 1,000 pending <= 9,000
+    assert chain.code(cast.custodian, "trade.trc.mint", {"to": "exporter", "amount": 1_001}) == "RESERVE_EXCEEDED"
+    chain.ok(cast.custodian, "trade.trc.mint", {"to": "exporter", "amount": 1_000})
+    assert chain.replay() == chain.snapshot()
+
+
+def test_redemption_burns_charges_coco_and_waits_for_the_custodian() -> None:
+    chain = Chain()
+    cast = chain.cast
+    attested(chain, 2_000_000, 1)
+    chain.ok(cast.custodian, "trade.trc.mint", {"to": "exporter", "amount": 1_500_000})
+    redeem = {"amount": 1_000_000, "custodian": "bank-a"}
+    assert chain.code(cast.exporter, "trade.trc.redeem", redeem) == "INSUFFICIENT_FUNDS"  # the Coco fee
+    chain.ok(cast.council1, "trade.transfer", {"token": "COCO", "to": "exporter", "amount": 60_000})
+    assert chain.code(cast.exporter, "trade.trc.redeem", {**redeem, "custodian": "exporter"}) == "NOT_CUSTODIAN"
+    rid = chain.ok(cast.exporter, "trade.trc.redeem", redeem)["redemption_id"]
+    assert (chain.total("exporter", TRC), chain.total("exporter", "COCO"), chain.total("bank-a", "COCO")) == (
+        500_000,
+        10_000,
+        50_000,
+    )
+    assert q.pending_redemptions(chain.state) == 1_000_000
+    # supply 500,000 + pending 1,000,000 = 1,500,000 of 2,000,000: room 500,000
+    assert chain.code(cast.custodian, "trade.trc.mint", {"to": "exporter", "amount": 500_001}) == "RESERVE_EXCEEDED"
+    assert chain.code(cast.custodian, "trade.trc.redeemed", {"redemption_id": rid}) == "NOT_CUSTODIAN"
+    chain.ok(cast.bank_a, "trade.trc.redeemed", {"redemption_id": rid})
+    assert chain.code(cast.bank_a, "trade.trc.redeemed", {"redemption_id": rid}) == "REDEMPTION_CLOSED"
+    assert q.pending_redemptions(chain.state) == 0
+    # the fiat left the reserve after its attestation: it still counts against it
+    assert chain.code(cast.custodian, "trade.trc.mint", {"to": "exporter", "amount": 500_001}) == "RESERVE_EXCEEDED"
+    attested(chain, 1_000_000, 2)  # the new attestation reflects the payment
+    chain.ok(cast.custodian, "trade.trc.mint", {"to": "exporter", "amount": 500_000})
+    assert chain.code(cast.bank_a, "trade.trc.redeemed", {"redemption_id": "ab" * 32}) == "UNKNOWN_REDEMPTION"
+    assert chain.replay() == chain.snapshot()
+
+
+def test_trc_reaches_kyc_members_only_and_compliance_freezes_with_a_reason() -> None:
+    chain = Chain()
+    cast = chain.cast
+    attested(chain, 10_000, 1)
+    chain.ok(cast.custodian, "trade.trc.mint", {"to": "exporter", "amount": 5_000})
+    move = {"token": TRC, "to": "unverified", "amount": 1}
+    assert chain.code(cast.exporter, "trade.transfer", move) == "NOT_ELIGIBLE"
+    freeze = {"account": "exporter", "reason": "court order 2026/17"}
+    assert chain.code(cast.carrier, "trade.trc.freeze", freeze) == "NOT_PERMITTED"  # party's role table
+    assert chain.code(cast.exporter, "trade.trc.freeze", freeze) == "NOT_COMPLIANCE"  # trade.* but not the role
+    chain.ok(cast.regulator, "trade.trc.freeze", freeze)
+    assert q.frozen(chain.state, TRC, "exporter")["reason"] == "court order 2026/17"  # type: ignore[index]
+    assert chain.code(cast.regulator, "trade.trc.freeze", freeze) == "ALREADY_FROZEN"
+    assert chain.code(cast.exporter, "trade.transfer", {**move, "to": "importer"}) == "FROZEN"
+    hold = {"hold_id": "f", "token": TRC, "beneficiary": "importer", "amount": 1, "expires_height": 99}
+    assert chain.code(cast.exporter, "trade.hold.create", hold) == "FROZEN"
+    assert chain.code(cast.custodian, "trade.trc.mint", {"to": "exporter", "amount": 1}) == "FROZEN"
+    assert chain.code(cast.exporter, "trade.trc.redeem", {"amount": 1, "custodian": "custodian"}) == "FROZEN"
+    chain.ok(cast.regulator, "trade.trc.unfreeze", {**freeze, "reason": "order lifted"})
+    assert chain.code(cast.regulator, "trade.trc.unfreeze", freeze) == "NOT_FROZEN"
+    chain.ok(cast.exporter, "trade.transfer", {**move, "to": "importer"})
+    assert chain.replay() == chain.snapshot()
+
+
+class TrcMachine(RuleBasedStateMachine):
+    """Attest, mint, redeem, confirm and let time pass; a model predicts every mint's fate."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.chain = Chain()
+        self.chain.ok(self.chain.cast.council1, "trade.transfer", {"token": "COCO", "to": "exporter", "amount": 10**9})
+        self.seq = 0
+        self.last: dict[str, int] | None = None
+        self.supply = 0
+        self.pending: dict[str, int] = {}
+        self.paid_after: list[tuple[int, int]] = []
+
+    @rule(reserve=st.integers(0, 50_000), age=st.integers(0, 3 * DAY))
+    def attest(self, reserve: int, age: int) -> None:
+        self.seq += 1
+        as_of = max(self.chain.time + self.chain.tick - age, self.last["as_of"] if self.last else 0)
+        payload = {"reserve": reserve, "as_of": as_of, "seq": self.seq}
+        self.chain.ok(self.chain.cast.bank_b, "trade.trc.attest", payload)
+        self.chain.ok(self.chain.cast.custodian, "trade.trc.attest", payload)
+        pending = sum(self.pending.values())
+        self.last = {"reserve": reserve, "as_of": as_of, "shortfall": max(0, self.supply + pending - reserve)}
+        self.paid_after = [(t, a) for t, a in self.paid_after if t > as_of]
+
+    @rule(amount=st.integers(1, 30_000))
+    def mint(self, amount: int) -> None:
+        time = self.chain.time + self.chain.tick
+        receipt = self.chain.run(self.chain.cast.custodian, "trade.trc.mint", {"to": "exporter", "amount": amount})
+        expected = (
+            self.last is not None
+            and time - self.last["as_of"] <= 2 * DAY
+            and self.last["shortfall"] == 0
+            and self.supply + amount + sum(self.pending.values()) + sum(a for _, a in self.paid_after)
+            <= self.last["reserve"]
+        )
+        assert receipt.accepted is expected, receipt.code
+        if receipt.accepted:
+            self.supply += amount
+            assert self.last is not None and self.supply <= self.last["reserve"]
+
+    @rule(amount=st.integers(1, 20_000))
+    def redeem(self, amount: int) -> None:
+        receipt = self.chain.run(
+            self.chain.cast.exporter, "trade.trc.redeem", {"amount": amount, "custodian": "bank-a"}
+        )
+        assert receipt.accepted is (amount <= self.supply), receipt.code
+        if receipt.accepted:
+            self.supply -= amount
+            self.pending[receipt.result["redemption_id"]] = amount
+
+    @rule(data=st.data())
+    def confirm(self, data: st.DataObject) -> None:
+        if not self.pending:
+            return
+        rid = data.draw(st.sampled_from(sorted(self.pending)))
+        self.chain.ok(self.chain.cast.bank_a, "trade.trc.redeemed", {"redemption_id": rid})
+        self.paid_after.append((self.chain.time, self.pending.pop(rid)))
+
+    @rule(hours=st.integers(1, 30))
+    def wait(self, hours: int) -> None:
+        self.chain.block(dt=hours * 3_600_000)
+
+    @invariant()
+    def matches_the_model(self) -> None:
+        assert self.chain.supply(TRC) == self.supply
+        assert q.pending_redemptions(self.chain.state) == sum(self.pending.values())
+
+    def teardown(self) -> None:
+        assert self.chain.replay() == self.chain.snapshot()
+
+
+TestTrcMachine = TrcMachine.TestCase
+TestTrcMachine.settings = settings(max_examples=25, stateful_step_count=25, deadline=None)
