@@ -2,9 +2,10 @@
 
 Schema validation says a manifest is well formed, not that it does what the operator's guide
 says. These are the promises an edit could quietly break: every process probed on /livez and
-/readyz, nothing running as root or with a writable root filesystem, keys mounted read-only
-and named by TRACO_NODE_KEY_FILE, the validators' PodDisruptionBudget, no ServiceAccount token,
-and in prod: every topic of the chain a KafkaTopic with 3 replicas and min.insync.replicas 2,
+/readyz; every API the node serves exposed (a service added to the registry needs its port);
+nothing running as root or with a writable root filesystem; keys mounted read-only and named
+by TRACO_NODE_KEY_FILE; the validators' PodDisruptionBudget; no ServiceAccount token; and in
+prod: every topic of the chain a KafkaTopic with 3 replicas and min.insync.replicas 2,
 infinite retention for blocks and bounded for tx and dead letters, a KafkaUser per node that
 can write blocks only if it is a validator, TLS settings and no topic creation by the nodes.
 Each broken rule is one line; all are returned at once.
@@ -82,6 +83,32 @@ def _node_rules(name: str, pod: Doc, settings: dict[str, str]) -> list[str]:
     return problems
 
 
+def _port_rules(documents: list[Doc]) -> list[str]:
+    """Every API a node serves (consensus, then each service in registry.ORDER) is a named port of
+    the pod and of its Service and is let in by the NetworkPolicy: a new service fails here
+    until the manifests serve it."""
+    from traco.services import registry
+
+    wanted = {"consensus": 8700, **{svc: 8701 + i for i, svc in enumerate(registry.ORDER)}}
+    problems: list[str] = []
+    for doc in _by_kind(documents, "StatefulSet") + _by_kind(documents, "Service"):
+        if not doc["metadata"]["name"].startswith("traco-node-"):
+            continue
+        if doc["kind"] == "Service":
+            ports = {p["name"]: p["port"] for p in doc["spec"]["ports"]}
+        else:
+            node = next(c for c in doc["spec"]["template"]["spec"]["containers"] if c["name"] == "node")
+            ports = {p["name"]: p["containerPort"] for p in node.get("ports", [])}
+        if ports != wanted:
+            problems.append(f"{doc['kind']}/{doc['metadata']['name']}: ports {ports}, the node serves {wanted}")
+    for policy in _by_kind(documents, "NetworkPolicy"):
+        if policy["metadata"]["name"] == "traco-node":
+            allowed = {p["port"] for rule in policy["spec"].get("ingress", []) for p in rule.get("ports", [])}
+            if set(wanted.values()) - allowed:
+                problems.append(f"NetworkPolicy traco-node does not let in ports {set(wanted.values()) - allowed}")
+    return problems
+
+
 def _prod_rules(documents: list[Doc], chain: str, nodes: dict[str, str], settings: dict[str, str]) -> list[str]:
     problems: list[str] = []
     expected = {"TRACO_KAFKA_CREATE_TOPICS": "false", "TRACO_KAFKA_SECURITY_PROTOCOL": "SSL"}
@@ -149,6 +176,7 @@ def check_rendered(overlay: str, documents: list[Doc], chain: str = "main") -> l
         for p in pdbs
     ):
         problems.append("no PodDisruptionBudget with maxUnavailable 1 over the validators")
+    problems += _port_rules(documents)
     if not _by_kind(documents, "NetworkPolicy"):
         problems.append("no NetworkPolicy")
     if any(sa.get("automountServiceAccountToken") is not False for sa in _by_kind(documents, "ServiceAccount")):
