@@ -164,6 +164,9 @@ def check_rendered(overlay: str, documents: list[Doc], chain: str = "main") -> l
         template = doc["spec"]["template"]
         problems += _pod_rules(name, template["spec"])
         labels = template["metadata"].get("labels", {})
+        selector = doc["spec"]["selector"]["matchLabels"]
+        if any(labels.get(k) != v for k, v in selector.items()):
+            problems.append(f"{name}: selector {selector} does not match its pod labels (the API server refuses it)")
         if labels.get("app.kubernetes.io/name") == "traco-node":
             nodes[labels["traco.io/node"]] = labels["traco.io/role"]
             problems += _node_rules(name, template["spec"], settings)
@@ -177,6 +180,11 @@ def check_rendered(overlay: str, documents: list[Doc], chain: str = "main") -> l
     ):
         problems.append("no PodDisruptionBudget with maxUnavailable 1 over the validators")
     problems += _port_rules(documents)
+    pods = [d["spec"]["template"]["metadata"].get("labels", {}) for d in _by_kind(documents, "StatefulSet")]
+    for service in _by_kind(documents, "Service"):
+        wanted = service["spec"].get("selector", {})
+        if sum(all(labels.get(k) == v for k, v in wanted.items()) for labels in pods) != 1:
+            problems.append(f"Service/{service['metadata']['name']}: selects {wanted}: not one workload")
     if not _by_kind(documents, "NetworkPolicy"):
         problems.append("no NetworkPolicy")
     if any(sa.get("automountServiceAccountToken") is not False for sa in _by_kind(documents, "ServiceAccount")):
