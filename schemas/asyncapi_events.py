@@ -6,7 +6,8 @@ still needs to know what each event carries. These models are that description, 
 executes with them. They cannot drift unnoticed: ``tests/test_schemas_export.py`` runs the
 party and doc rules' own test suites, records the ``data`` of every event they apply, and
 validates each one here (strict types, no unknown fields), and it fails when a service gains
-an event type this file does not describe.
+an event type these files do not describe. Doc's events are in ``asyncapi_events_doc``; the
+registry of all of them is ``asyncapi_models.EVENT_DATA``.
 
 Conventions that hold for every event (DESIGN §7): integers for amounts and times (ms since
 the epoch, UTC, block time); keys are 64 lowercase hex digits; party events carry their
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field
 
 from traco.schemas.base import Hex32
 
@@ -101,6 +102,18 @@ class RoleKindsSet(PartyData):
 
 class RulesSet(PartyData):
     rules: VotingRules
+
+
+class ChainParamsSet(PartyData):
+    empty_block_interval_ms: int = Field(ge=0, description="idle time after which an empty block is sealed; 0: never")
+
+
+class UpgradeScheduled(PartyData):
+    name: str
+    from_height: int = Field(ge=1, description="the height the upgrade takes effect")
+    activate: list[str] = Field(description="services turned on")
+    rules: dict[str, int] = Field(description="service: the rule version in force from from_height")
+    sections: dict[str, dict[str, Any]] = Field(description="service: its genesis section")
 
 
 class ValidatorAdded(PartyData):
@@ -187,118 +200,6 @@ class DelegationRevoked(PartyData):
     principal: str
 
 
-# --------------------------------------------------------------------------- doc
-
-
-class MemberRef(EventData):
-    """A party as doc records it: title follows the member, not one key."""
-
-    member_id: str = Field(description="member id (the key itself if party knows no id)")
-    key: Key
-
-
-class Stamp(EventData):
-    tx_id: Hex32
-    height: int = Field(ge=1)
-    time: Millis
-
-
-class StoredBusinessKey(EventData):
-    namespace: str
-    reference: str
-    scope: Literal["document", "goods"]
-    index: str = Field(description="the uniqueness index key the reference was normalised to")
-
-
-class PledgeTerms(EventData):
-    financier: MemberRef
-    amount: int = Field(gt=0, description="minor units")
-    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
-    expires_at: Millis
-    reference: str | None
-    tx_id: Hex32
-    height: int = Field(ge=1)
-    time: Millis
-
-
-class DocumentRecord(EventData):
-    """A document as the registry stores it (``doc/<doc_id>``)."""
-
-    doc_id: Hex32
-    lineage: Hex32 = Field(description="doc_id of the first version")
-    version: int = Field(ge=1)
-    previous: Hex32 | None
-    next: Hex32 | None
-    type: str
-    negotiable: bool
-    file_hash: Hex32
-    business_key: StoredBusinessKey
-    metadata: dict[str, Any]
-    issuer: MemberRef
-    holder: MemberRef
-    status: Literal["active", "surrendered", "superseded"]
-    pledge: PledgeTerms | None
-    surrender: dict[str, Any] | None
-    last_milestone: dict[str, Any] | None
-    registered: Stamp
-    updated: Stamp
-    history_length: int = Field(ge=0)
-
-
-class DocData(EventData):
-    doc_id: Hex32
-    by: MemberRef = Field(description="who submitted the transaction")
-    tx_id: Hex32
-    height: int = Field(ge=1)
-    time: Millis
-
-
-class DocumentRegistered(DocData):
-    document: DocumentRecord
-
-
-class MilestoneRecorded(DocData):
-    milestone: str
-    occurred_at: Millis
-    location: str | None = Field(description="UN/LOCODE")
-    details: dict[str, Any]
-
-
-class TitleTransferred(DocData):
-    from_: MemberRef = Field(alias="from")
-    to: MemberRef
-    lapsed_pledge: str | None = Field(description="an expired pledge this transfer cleared")
-
-
-class DocumentSurrendered(DocData):
-    holder: MemberRef
-    reason: Literal["delivery", "switch_to_paper", "cancellation"]
-    lapsed_pledge: str | None
-
-
-class DocumentPledged(DocData):
-    pledge: PledgeTerms
-    holder: MemberRef
-    lapsed_pledge: str | None
-
-
-class PledgeReleased(DocData):
-    pledge_id: Hex32 = Field(description="tx id of the pledge")
-    financier: MemberRef
-    expired: bool
-
-
-class DocumentAmended(DocData):
-    new_doc_id: Hex32
-    document: DocumentRecord = Field(description="the new version's record")
-    reason: str | None
-    lapsed_pledge: str | None
-
-
-class DocumentKeyShared(DocData):
-    keys: dict[Hex32, str] = Field(description="recipient key: X25519 sealed box of the file key, base64")
-
-
 # --------------------------------------------------------------------------- chain
 
 
@@ -319,49 +220,3 @@ class ValidatorEntry(EventData):
 class ValidatorSetChanged(EventData):
     from_height: int = Field(ge=2)
     validators: list[ValidatorEntry]
-
-
-EVENT_DATA: dict[str, dict[str, type[EventData]]] = {
-    "chain": {m.__name__: m for m in (Anchored, ValidatorSetChanged)},
-    "party": {
-        m.__name__: m
-        for m in (
-            MemberRegistered,
-            MemberAdmitted,
-            MemberSuspended,
-            KycRecorded,
-            KeyRotated,
-            RoleGranted,
-            RoleRevoked,
-            RoleKindsSet,
-            RulesSet,
-            ValidatorAdded,
-            ValidatorRemoved,
-            NamespaceAssigned,
-            NodeRegistered,
-            NodeKeyRotated,
-            AgreementRecorded,
-            ProposalCreated,
-            VoteCast,
-            ProposalPassed,
-            ProposalRejected,
-            ProposalVoided,
-            DelegationRecorded,
-            DelegationRevoked,
-        )
-    },
-    "doc": {
-        m.__name__: m
-        for m in (
-            DocumentRegistered,
-            MilestoneRecorded,
-            TitleTransferred,
-            DocumentSurrendered,
-            DocumentPledged,
-            PledgeReleased,
-            DocumentAmended,
-            DocumentKeyShared,
-        )
-    },
-}
-"""service -> event type -> the model of its ``data``."""

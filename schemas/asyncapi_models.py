@@ -14,19 +14,45 @@ fixed and ``data`` typed by ``asyncapi_events``. A test checks that every kind t
 
 from __future__ import annotations
 
+import importlib
 from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from traco.schemas.asyncapi_events import EVENT_DATA
+from traco.schemas import asyncapi_events, asyncapi_events_doc
+from traco.schemas.asyncapi_events import EventData
 from traco.schemas.events import DomainEvent
 from traco.schemas.tx import TxEnvelope
 
 
+def _named(module: Any, names: str) -> dict[str, type[EventData]]:
+    return {name: getattr(module, name) for name in names.split()}
+
+
+EVENT_DATA: dict[str, dict[str, type[EventData]]] = {
+    "chain": _named(asyncapi_events, "Anchored ValidatorSetChanged"),
+    "party": _named(
+        asyncapi_events,
+        "MemberRegistered MemberAdmitted MemberSuspended KycRecorded KeyRotated RoleGranted RoleRevoked "
+        "RoleKindsSet RulesSet ChainParamsSet UpgradeScheduled ValidatorAdded ValidatorRemoved NamespaceAssigned "
+        "NodeRegistered NodeKeyRotated AgreementRecorded ProposalCreated VoteCast ProposalPassed ProposalRejected "
+        "ProposalVoided DelegationRecorded DelegationRevoked",
+    ),
+    "doc": _named(
+        asyncapi_events_doc,
+        "DocumentRegistered MilestoneRecorded TitleTransferred DocumentSurrendered DocumentPledged PledgeReleased "
+        "DocumentAmended DocumentKeyShared TitleHeld TitleHoldExecuted TitleHoldReleased TitleHoldRenewed "
+        "TitleHoldExpired",
+    ),
+}
+"""service -> event type -> the model of its ``data`` (the class is named after the type)."""
+
+
 def payload_models() -> dict[str, type[BaseModel]]:
-    """kind -> the payload model its service validates it with."""
+    """kind -> the payload model its service validates it with: party's by name (its rules route
+    kinds through closures), every other executing service's ``payloads.MODELS``."""
+    from traco.services import registry
     from traco.services.consensus.rules import AnchorPayload
-    from traco.services.doc.payloads import MODELS as DOC_MODELS
     from traco.services.party import models as party
 
     found: dict[str, type[BaseModel]] = {
@@ -41,7 +67,9 @@ def payload_models() -> dict[str, type[BaseModel]]:
         "party.node.register": party.RegisterNode,
         "party.node.rotate": party.RotateNodeKey,
     }
-    found.update(DOC_MODELS)
+    for service in registry.ORDER:
+        if service != "party":
+            found.update(importlib.import_module(f"traco.services.{service}.payloads").MODELS)
     return dict(sorted(found.items()))
 
 

@@ -20,8 +20,7 @@ import pytest
 from tests.consensus.chainkit import Kit
 from traco.core.ports import BusMessage
 from traco.core.topics import chain_topics, dead_letter_record
-from traco.schemas.asyncapi_events import EVENT_DATA
-from traco.schemas.asyncapi_models import DeadLetterRecord, payload_models, transaction_models
+from traco.schemas.asyncapi_models import EVENT_DATA, DeadLetterRecord, payload_models, transaction_models
 from traco.schemas.export import check_all, json_schemas, rendered
 from traco.services import registry
 from traco.services.consensus import rules
@@ -182,6 +181,8 @@ def test_every_kind_the_chain_knows_has_a_typed_payload() -> None:
 
 def test_every_event_type_has_typed_data() -> None:
     doc = load("asyncapi.json")
+    undescribed = [s for s in registry.ORDER if s not in EVENT_DATA]
+    assert not undescribed, f"{undescribed} execute but their event data are not in schemas/asyncapi_events*.py"
     emitted = {
         "party": set(party_events.EVENT_TYPES),
         "doc": set(doc_mutations._MUTATORS),
