@@ -33,6 +33,7 @@ import time
 import urllib.request
 from typing import Any
 
+import nacl.exceptions
 import nacl.pwhash.argon2id
 import nacl.secret
 import nacl.signing
@@ -96,9 +97,12 @@ def load_key(path: str) -> nacl.signing.SigningKey:
             opslimit=kdf["opslimit"],
             memlimit=kdf["memlimit"],
         )
-        seed = nacl.secret.SecretBox(box_key).decrypt(
-            bytes.fromhex(cipher["ciphertext"]), bytes.fromhex(cipher["nonce"])
-        )
+        try:
+            seed = nacl.secret.SecretBox(box_key).decrypt(
+                bytes.fromhex(cipher["ciphertext"]), bytes.fromhex(cipher["nonce"])
+            )
+        except nacl.exceptions.CryptoError:
+            raise SystemExit(f"{path}: wrong passphrase, or the file was changed") from None
     else:
         seed = bytes.fromhex(document["private_key"])
     key = nacl.signing.SigningKey(seed)
