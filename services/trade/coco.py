@@ -10,8 +10,9 @@ Rules, each implemented below and checked by ``tests/trade/test_coco.py``:
    ``max_epochs_per_block`` epochs per block after a long pause, the rest in the next blocks).
 3. Halving. The epoch amount is ``base >> k`` where ``k`` is the number of whole halving periods
    (two years of block time by default) before the epoch's start, and
-   ``base = pool_initial // (2 · epochs per halving period)``, so the amounts over all time sum to
-   at most the initial pool (a geometric series of ratio 1/2).
+   ``base = pool_initial // (2 · E)`` with ``E`` the most epochs that start in one period
+   (``ceil(halving_ms / epoch_ms)``), so the amounts over all time sum to at most the initial
+   pool (a geometric series of ratio 1/2).
 4. Split. ``holders_bp`` (30%) of the epoch amount goes to holders pro rata to their balances
    (total, held included: a held amount is still its owner's) at the paying block, each
    ``share · balance // Σ balances``; the remainders of that integer division stay in the pool.
@@ -36,7 +37,9 @@ BASIS_POINTS = 10_000
 
 
 def epochs_per_halving(params: Mapping[str, Any]) -> int:
-    return max(1, int(params["halving_ms"]) // int(params["epoch_ms"]))
+    """The most epochs that start within one halving period (rounded up, so that rule 3's sum
+    stays within the pool when the period is not a whole number of epochs)."""
+    return -(-int(params["halving_ms"]) // int(params["epoch_ms"]))
 
 
 def base_amount(params: Mapping[str, Any]) -> int:
