@@ -108,6 +108,7 @@ class Mesh:
             self.children[name] = subprocess.Popen(
                 [sys.executable, "-m", "traco.cli.main", *args],
                 env=env,
+                stdin=subprocess.DEVNULL,  # never a prompt (e.g. for a passphrase) on the shared terminal
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
