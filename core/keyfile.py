@@ -299,7 +299,7 @@ def _encrypted_fields(document: dict[str, object], target: Path) -> tuple[bytes,
     if document.get("format") != FORMAT:
         raise KeyFileError(f"key file {target}: format {document.get('format')!r:.40} is not {FORMAT!r}")
     version = document.get("version")
-    if version != VERSION:
+    if version != VERSION or isinstance(version, bool):  # JSON true is not version 1
         raise KeyFileError(
             f"key file {target} is of format version {version!r:.20}; this TRACO reads version {VERSION}"
             " (a newer TRACO wrote it, or it was edited)"

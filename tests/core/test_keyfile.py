@@ -110,7 +110,7 @@ def test_a_swapped_public_key_is_caught_after_decryption(tmp_path: Path) -> None
         keyfile.read_private_key(path, _given(PASS))
 
 
-@pytest.mark.parametrize("version", [2, 0, "1", None])
+@pytest.mark.parametrize("version", [2, 0, "1", None, True])
 def test_an_unknown_version_is_refused_by_name(tmp_path: Path, version: object) -> None:
     path = _write(tmp_path / "k")
     _edit(path, {"version": version})
