@@ -47,6 +47,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # usage errors on one plain line (rich boxes them and wraps at 80 columns)
     help="TRACO trade-finance ledger",
 )
 

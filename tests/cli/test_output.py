@@ -203,3 +203,11 @@ def test_a_long_error_is_one_line(tmp_path: Path) -> None:
     transfer = run("doc", "transfer", key, "--to", f"{'0' * 70}", "--data-dir", str(tmp_path / "very-long-directory"))
     assert transfer.exit_code == 2
     assert whole_line_with(f"--to: '{'0' * 70}' is not an address", transfer.stderr)
+
+
+def test_a_usage_error_is_one_plain_line() -> None:
+    """typer's rich error box wrapped its message at 80 columns; click's plain form does not."""
+    refused = run("doc", "pledge", "ab" * 32, "--to", "bank-a", "--amount", "lots")
+    assert refused.exit_code == 2
+    whole_line_with("Error: Invalid value for '--amount': Input should be a valid integer", refused.stderr)
+    assert "╭" not in refused.stderr
