@@ -45,6 +45,9 @@ class TxContext:
     kind: str
     payload: Mapping[str, Any]
     origin: str | None = None
+    rules: int = 1
+    """The version of the service's rules in force at this height (``core.schedule``): a rule
+    that changed decides by it, so replaying history uses the rules of each height."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,7 @@ class BlockContext:
     height: int
     time: int
     tx_count: int
+    rules: int = 1
 
 
 class StateView(Protocol):

@@ -63,7 +63,7 @@ def next_digest(prev_digest: str, events: tuple[DomainEvent, ...] | list[DomainE
     return hashlib.sha256(body).hexdigest()
 
 
-def contexts(block: SealedBlock, kinds: frozenset[str]) -> list[TxContext]:
+def contexts(block: SealedBlock, kinds: frozenset[str], rules: int = 1) -> list[TxContext]:
     """The block's transactions of these kinds, as the rules see them."""
     return [
         TxContext(
@@ -75,6 +75,7 @@ def contexts(block: SealedBlock, kinds: frozenset[str]) -> list[TxContext]:
             sender=tx.sender,
             kind=tx.kind,
             payload=tx.payload,
+            rules=rules,
         )
         for index, tx in enumerate(block.txs)
         if tx.kind in kinds
@@ -166,9 +167,13 @@ def _begin(
     outcomes: Sequence[CommandOutcome],
     requests: Sequence[cmd.CommandRequest],
     ctx: BlockContext,
+    seed: Sequence[Event] = (),
 ) -> None:
-    """Phases 1 and 2: what became of this service's commands, then the commands sent to it."""
-    n = 0
+    """Phase 0, at a service's activation by an upgrade: its genesis section, as events (so its
+    downstreams' projections see them); phases 1 and 2: what became of this service's
+    commands, then the commands sent to it."""
+    _apply(run.domain, run.overlay, seed)
+    n = run.record(seed, None, None)
     on_outcome = getattr(run.domain, "on_command_outcome", None)
     for reported in outcomes:
         if on_outcome is None:
@@ -188,6 +193,7 @@ def _begin(
             kind=request.kind,
             payload=request.payload,
             origin=request.origin,
+            rules=ctx.rules,
         )
         outcome: Outcome
         if request.kind not in accepted_kinds:
@@ -202,9 +208,9 @@ def _begin(
         n = run.record((*own, report), request.command_id, None, n)
 
 
-def _transactions(run: _Height, upstream: Mapping[str, StateView]) -> None:
+def _transactions(run: _Height, upstream: Mapping[str, StateView], ctx: BlockContext) -> None:
     """Phase 3: the block's transactions of this service's kinds."""
-    for tx in contexts(run.block, run.domain.kinds):
+    for tx in contexts(run.block, run.domain.kinds, ctx.rules):
         outcome = execute_one(run.domain, run.overlay, upstream, tx)
         run.receipts.append(run.receipt(tx, outcome, tx.index))
         if isinstance(outcome, Accepted):
@@ -248,15 +254,22 @@ def execute_service_block(
     prev_digest: str,
     requests: Sequence[cmd.CommandRequest] = (),
     outcomes: Sequence[CommandOutcome] = (),
+    rules: int = 1,
+    dormant: bool = False,
+    seed: Sequence[Event] = (),
 ) -> ServiceBlockResult:
     """Run ``domain`` over one height: outcomes of its commands, commands sent to it, its
-    transactions in ``block``, its clauses. Returns receipts, events, writes and checkpoint."""
+    transactions in ``block``, its clauses, under version ``rules`` of its rules. Returns
+    receipts, events, writes and checkpoint. A ``dormant`` service (not yet activated by an
+    upgrade) does nothing: its digest chain moves on over no events. ``seed``: the genesis
+    events of a service an upgrade activates at this height."""
     header = block.header
-    ctx = BlockContext(chain_id=header.chain_id, height=block.height, time=header.time, tx_count=len(block.txs))
+    ctx = BlockContext(header.chain_id, block.height, header.time, len(block.txs), rules)
     run = _Height(domain, block, DictState(base=own))
-    _begin(run, upstream, outcomes, requests, ctx)
-    _transactions(run, upstream)
-    _clauses(run, upstream, ctx)
+    if not dormant:
+        _begin(run, upstream, outcomes, requests, ctx, seed)
+        _transactions(run, upstream, ctx)
+        _clauses(run, upstream, ctx)
     digest = next_digest(prev_digest, run.events)
     checkpoint = BlockProcessed(service=domain.service, height=block.height, state_digest=digest)
     return ServiceBlockResult(block.height, tuple(run.receipts), tuple(run.events), run.overlay.data, checkpoint)

@@ -39,6 +39,7 @@ from traco.core.lightclient import next_validators, verify_commit
 from traco.core.nodes import NodeKey
 from traco.core.ports import BusMessage, EventBus, OutgoingMessage, StateBatch, StateStore
 from traco.core.positions import last_message, wait_for_height, watch_for_gaps
+from traco.core.schedule import SCHEDULE_SOURCE, Schedule, Step, step
 from traco.core.service_exec import GENESIS_DIGEST, ServiceBlockResult, execute_service_block
 from traco.core.service_state import commit_state, seal
 from traco.core.supervise import run_all, supervised
@@ -85,6 +86,15 @@ def projection_prefix(service: str) -> str:
     return f"up/{service}/"
 
 
+def activation_events(domain: Domain, plan: Step, genesis: Genesis) -> list[Event]:
+    """The genesis events of a service an upgrade activates at this height (its section from
+    the upgrade); none otherwise — genesis services are seeded at height 1 from the file."""
+    if not plan.seeds or domain.service in genesis.params.services:
+        return []
+    seed = getattr(domain, "genesis", None)
+    return list(seed(plan.section, genesis)) if seed is not None else []
+
+
 def genesis_writes(domain: Domain, events: Sequence[Event]) -> dict[str, bytes | None]:
     """The state a domain starts from: its genesis events applied in order."""
     state = DictState()
@@ -107,13 +117,16 @@ class ServiceRuntime:
         node: NodeKey | None = None,
         commanders: Sequence[Domain] = (),
         order: Sequence[str] = (),
+        schedule: Schedule | None = None,
     ) -> None:
         """With ``node``, outputs go to the node's own topics with checkpoints signed by its key,
         and upstream checkpoints count only when signed by that same key (DESIGN §6 Nodes).
 
         ``commanders`` are the later services that may send this one commands: it reads their
         events for nothing else, and waits for their checkpoint of H-1 before executing H, as
-        for its upstreams (DESIGN §7). ``order`` is the service order commands are ranked by."""
+        for its upstreams (DESIGN §7). ``order`` is the service order commands are ranked by.
+        ``schedule`` reads the chain's upgrades (``core.schedule``): a service not in the
+        genesis stays dormant until an upgrade activates it, and rules move up by height."""
         self.domain = domain
         self.genesis = genesis
         self.store = store
@@ -134,6 +147,7 @@ class ServiceRuntime:
             for c in commanders
         }
         self.order = tuple(order)
+        self.schedule = schedule
         self.genesis_events = genesis_events
         self.early: dict[int, list[SealedBlock]] = {}
         self.highest_seen = 0
@@ -275,7 +289,7 @@ class ServiceRuntime:
         own: StateView = self.store
         upstream_views: dict[str, StateView] = {}
         outcomes: list[CommandOutcome] = []
-        if first:
+        if first and (self.schedule is None or self.domain.service in self.genesis.params.services):
             seed = genesis_writes(self.domain, self.genesis_events(self.domain.service))
             writes.update(seed)
             own = DictState(seed, base=self.store)
@@ -293,8 +307,20 @@ class ServiceRuntime:
         prev = self.store.state_digest(height - 1) if height > 1 else None
         sent = {name: c.take(height - 1) for name, c in self.commanders.items()}
         requests = requests_for(self.domain.service, sent, self.order)
+        service = self.domain.service
+        view = own if service == SCHEDULE_SOURCE else upstream_views.get(SCHEDULE_SOURCE)
+        plan = step(self.schedule, view, self.genesis.params.services, service, height)
         result = execute_service_block(
-            self.domain, block, own, upstream_views, prev or GENESIS_DIGEST, requests, outcomes
+            self.domain,
+            block,
+            own,
+            upstream_views,
+            prev or GENESIS_DIGEST,
+            requests,
+            outcomes,
+            rules=plan.rules,
+            dormant=not plan.active,
+            seed=activation_events(self.domain, plan, self.genesis),
         )
         writes.update(result.writes)
         state_root, tree_writes = commit_state(self.store, writes)

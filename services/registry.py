@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 from traco.core.domain import Domain, Event
+from traco.core.schedule import SCHEDULE_SOURCE, Schedule
 from traco.schemas.genesis import Genesis
 
 ORDER: tuple[str, ...] = ("party", "doc")
@@ -39,6 +40,23 @@ def upstream_domains(name: str) -> list[Domain]:
     return [domain(u) for u in UPSTREAM.get(name, ())]
 
 
+def runnable(genesis: Genesis) -> tuple[str, ...]:
+    """The services a node runs for this chain: the genesis's, then — on a chain whose party
+    holds an upgrade schedule — every other service this binary knows, dormant until an
+    upgrade activates it (so a data directory made before a service existed gains it)."""
+    named = tuple(genesis.params.services)
+    if SCHEDULE_SOURCE not in named:
+        return named
+    return (*named, *(s for s in ORDER if s not in named))
+
+
+def schedule(genesis: Genesis) -> Schedule | None:
+    """The chain's upgrade schedule reader (party's queries), None on a chain without party."""
+    if SCHEDULE_SOURCE not in genesis.params.services:
+        return None
+    return cast(Schedule, importlib.import_module("traco.services.party.queries"))
+
+
 def commander_domains(name: str, active: Sequence[str]) -> list[Domain]:
     """The services among ``active`` (the chain's) that may command ``name``."""
     return [domain(c) for c in COMMANDERS.get(name, ()) if c in active]
@@ -54,6 +72,8 @@ def genesis_events(genesis: Genesis) -> Callable[[str], list[Event]]:
     section of the genesis file (``Domain.genesis``); a domain without the hook starts empty."""
 
     def events(service: str) -> list[Event]:
+        if service not in genesis.params.services:
+            return []  # a service an upgrade activates gets its section with the upgrade
         seed = getattr(domain(service), "genesis", None)
         if seed is None:
             return []

@@ -108,8 +108,9 @@ async def serve_service(settings: Settings, name: str, node_id: str = "n0") -> N
             registry.upstream_domains(name),
             registry.genesis_events(genesis),
             node=key,
-            commanders=registry.commander_domains(name, genesis.params.services),
-            order=genesis.params.services,
+            commanders=registry.commander_domains(name, registry.runnable(genesis)),
+            order=registry.runnable(genesis),
+            schedule=registry.schedule(genesis),
         )
         port = node_ports(settings, genesis, node_id)[name]
         app = create_service_app(runtime)

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Iterator, Sequence
+from typing import cast
 
 from traco.core.domain import DictState, StateView
 from traco.core.ports import BusMessage
+from traco.core.schedule import Schedule, active_services
 from traco.core.service_runtime import genesis_writes
 from traco.core.topics import node_topic, topic
 from traco.core.upstream import Upstream
@@ -92,6 +94,16 @@ class Admission:
             return None
         scheduled = self._queries.validator_set(self.state, height)
         return validator_set(ValidatorPower(public_key=key, power=power) for key, power in scheduled)
+
+    def services_at(self, genesis_services: Sequence[str], height: int) -> tuple[str, ...]:
+        """The services whose results block ``height`` has: the genesis services, then those an
+        upgrade activated by then (party's schedule; ``core.schedule``)."""
+        if self.state is None:
+            return tuple(genesis_services)
+        from traco.services import registry
+
+        schedule = cast(Schedule, self._queries)
+        return active_services(schedule, self.state, genesis_services, registry.ORDER, height)
 
     def empty_block_interval_ms(self, genesis_value: int) -> int:
         """The chain's empty-block interval: the council's last ``set_chain_params``, else the

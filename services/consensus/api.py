@@ -108,7 +108,8 @@ def create_app(state: ApiState) -> FastAPI:
         decoded = validity.decode_tx(bytes(body), ledger.genesis.params.max_tx_bytes)
         if isinstance(decoded, Refusal):
             raise _refuse(decoded.code, decoded.message)
-        refusal = validity.check_tx(decoded, ledger.genesis, ledger.admitted, api.signatures)
+        kinds = ledger.kinds_at(ledger.height + 1)
+        refusal = validity.check_tx(decoded, ledger.genesis, ledger.admitted, api.signatures, kinds)
         if refusal is not None:
             raise _refuse(refusal.code, refusal.message)
         if ledger.is_sealed(decoded.tx_id):

@@ -89,7 +89,17 @@ def check_block(block: SealedBlock, genesis: Genesis) -> str | None:
         lambda sender: first_nonces[sender] - 1,  # within the block; the parent links blocks
         lambda _tx_id: False,  # a repeated id repeats its sender's nonce: the parent refuses it
         validity.SignatureCache(capacity=max(1, len(block.txs))),
+        runnable_kinds(genesis),
     )
+
+
+def runnable_kinds(genesis: Genesis) -> frozenset[str]:
+    """The kinds a block of this chain may carry at some height: the genesis's, and those of
+    every service an upgrade could activate (the replay then checks the exact height)."""
+    from traco.services import registry
+
+    extra = [s for s in registry.runnable(genesis) if s not in genesis.params.services]
+    return frozenset(genesis.params.kinds) | frozenset(registry.kinds(extra))
 
 
 def block_check(block: SealedBlock, genesis: Genesis) -> BlockCheck:

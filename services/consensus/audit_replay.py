@@ -32,8 +32,9 @@ from typing import Any
 
 from traco.core.commands import CommandRequest, outcomes_for, requests_for
 from traco.core.domain import CommandOutcome, DictState, Domain, Event, StateView
+from traco.core.schedule import SCHEDULE_SOURCE, Schedule, Step, step
 from traco.core.service_exec import GENESIS_DIGEST, ServiceBlockResult, execute_service_block
-from traco.core.service_runtime import genesis_writes
+from traco.core.service_runtime import activation_events, genesis_writes
 from traco.core.service_state import commit_state, seal
 from traco.schemas.block import BlockHeader, SealedBlock
 from traco.schemas.events import BlockProcessed, DomainEvent
@@ -52,9 +53,19 @@ class ServiceReplay:
         upstream: Mapping[str, Sequence[str]],
         genesis_events: Callable[[str], Sequence[Event]],
         commanders: Mapping[str, Sequence[str]] | None = None,
+        schedule: Schedule | None = None,
+        genesis_services: Sequence[str] | None = None,
+        genesis: Genesis | None = None,
     ) -> None:
-        """``commanders[s]``: the later services whose commands ``s`` executes (DESIGN §7)."""
+        """``commanders[s]``: the later services whose commands ``s`` executes (DESIGN §7).
+        ``schedule``: the chain's upgrades (``core.schedule``), read from the replayed party
+        state; ``genesis_services``: those active from height 1 (default: all of ``domains``)."""
         self.domains = tuple(domains)
+        self.schedule = schedule
+        self.genesis = genesis
+        self.genesis_services = (
+            tuple(d.service for d in self.domains) if genesis_services is None else tuple(genesis_services)
+        )
         names = [d.service for d in self.domains]
         for name in names:
             missing = [u for u in upstream.get(name, ()) if u not in names[: names.index(name)]]
@@ -64,6 +75,8 @@ class ServiceReplay:
         self.commanders = {name: tuple(c for c in (commanders or {}).get(name, ()) if c in names) for name in names}
         self.last_events: dict[str, tuple[DomainEvent, ...]] = {name: () for name in names}
         self.genesis_events = genesis_events
+        self.active = tuple(n for n in names if n in self.genesis_services)
+        """The services whose results the last executed block has (results order)."""
         self.states = {name: DictState() for name in names}
         self.digests = dict.fromkeys(names, GENESIS_DIGEST)
         self.height = 0
@@ -74,10 +87,13 @@ class ServiceReplay:
         from traco.services import registry
 
         return cls(
-            [registry.domain(name) for name in genesis.params.services],
+            [registry.domain(name) for name in registry.runnable(genesis)],
             registry.UPSTREAM,
             registry.genesis_events(genesis),
             registry.COMMANDERS,
+            registry.schedule(genesis),
+            genesis.params.services,
+            genesis,
         )
 
     @property
@@ -96,8 +112,13 @@ class ServiceReplay:
         seeds: dict[str, dict[str, bytes | None]] = {d.service: {} for d in self.domains}
         if block.height == 1:
             for domain in self.domains:
-                seeds[domain.service] = genesis_writes(domain, self.genesis_events(domain.service))
-                self.states[domain.service].apply(seeds[domain.service])
+                if domain.service in self.genesis_services:
+                    seeds[domain.service] = genesis_writes(domain, self.genesis_events(domain.service))
+                    self.states[domain.service].apply(seeds[domain.service])
+        plans = {name: self.plan(name, block.height) for name in self.services}
+        self.active = tuple(n for n in self.services if plans[n].active and n in self.genesis_services) + tuple(
+            n for n in self.services if plans[n].active and n not in self.genesis_services
+        )
         executed = [
             execute_service_block(
                 domain,
@@ -107,6 +128,9 @@ class ServiceReplay:
                 self.digests[domain.service],
                 self._requests(domain.service),
                 self._outcomes(domain.service),
+                rules=plans[domain.service].rules,
+                dormant=not plans[domain.service].active,
+                seed=self._activation(domain, plans[domain.service]),
             )
             for domain in self.domains
         ]
@@ -121,6 +145,15 @@ class ServiceReplay:
             self.last_events[domain.service] = result.events
         self.height = block.height
         return tuple(results)
+
+    def plan(self, service: str, height: int) -> Step:
+        """What ``service`` does at ``height``, by the schedule in the replayed party state as
+        of the end of the previous block (the states change only once every service has run)."""
+        view = self.states.get(SCHEDULE_SOURCE)
+        return step(self.schedule, view, self.genesis_services, service, height)
+
+    def _activation(self, domain: Domain, plan: Step) -> list[Event]:
+        return activation_events(domain, plan, self.genesis) if self.genesis is not None else []
 
     def _requests(self, service: str) -> list[CommandRequest]:
         """The commands the previous height's events of ``service``'s commanders sent it."""
@@ -165,7 +198,7 @@ class ChainReplay:
         self.chain_state.update(chain.writes)
         self.chain_digest = chain.state_digest
         executed = self.services.execute(block)
-        pending = PendingResults.for_block(block, self.services.services, chain.receipts, chain.checkpoint)
+        pending = PendingResults.for_block(block, self.services.active, chain.receipts, chain.checkpoint)
         for result in executed:
             for receipt in result.receipts:
                 pending.offer_receipt(receipt)

@@ -103,7 +103,8 @@ class TxIntake:
 
     def recheck(self, tx: TxEnvelope) -> Refusal | None:
         """The validity rule against the state of now (cached signature verdicts make it cheap)."""
-        return validity.check_tx(tx, self.genesis, self.ledger.admitted, self.signatures)
+        kinds = self.ledger.kinds_at(self.ledger.height + 1)
+        return validity.check_tx(tx, self.genesis, self.ledger.admitted, self.signatures, kinds)
 
     def _refusal(self, tx: TxEnvelope, refusal: Refusal) -> OutgoingMessage:
         receipt = rules.refusal_receipt(tx.tx_id, tx.kind, refusal)

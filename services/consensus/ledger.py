@@ -57,6 +57,22 @@ class Ledger:
 
     # ------------------------------------------------------------------ reads
 
+    def services_at(self, height: int) -> tuple[str, ...]:
+        """The services whose results block ``height`` has (genesis's, then those activated by
+        an upgrade by then), in the order the results root lists their checkpoints."""
+        return self.admitted.services_at(self.services, height) if self.services else ()
+
+    def kinds_at(self, height: int) -> frozenset[str]:
+        """The transaction kinds a block at ``height`` may carry: the genesis's, and those of
+        every service an upgrade has activated by then."""
+        kinds = set(self.genesis.params.kinds)
+        extra = [s for s in self.services_at(height) if s not in self.services]
+        if extra:
+            from traco.services import registry
+
+            kinds.update(registry.kinds(extra))
+        return frozenset(kinds)
+
     @property
     def height(self) -> int:
         return self.tip.height
@@ -190,6 +206,7 @@ class Ledger:
             self.chain_nonce,
             self.is_sealed,
             validity.SignatureCache() if verify_tx_signatures else validity.Vouched(),
+            self.kinds_at(block.height),
         )
 
     def apply(self, block: SealedBlock) -> Applied:
@@ -201,7 +218,7 @@ class Ledger:
         root: str | None = result.results_root
         if self.services:
             self.pending[block.height] = PendingResults.for_block(
-                block, self.services, result.receipts, result.checkpoint
+                block, self.services_at(block.height), result.receipts, result.checkpoint
             )
             self.pending = {h: p for h, p in self.pending.items() if h > block.height - 1000}
             root = None
@@ -272,7 +289,7 @@ class Ledger:
             block = self.blocks.block(height)
             assert block is not None
             receipts, checkpoints = self.chain_results(height)
-            self.pending[height] = PendingResults.for_block(block, self.services, receipts, checkpoints[0])
+            self.pending[height] = PendingResults.for_block(block, self.services_at(height), receipts, checkpoints[0])
             return ChainTip(height, header.block_hash(), header.time, None, upcoming)
         return ChainTip(height, header.block_hash(), header.time, rules.results_root(*results), upcoming)
 

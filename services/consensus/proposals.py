@@ -67,8 +67,9 @@ def check(
     problem = rules.check_header(genesis, ledger.tip, header, proposal.txs, now_ms=now_ms, next_validators=upcoming)
     if problem:
         return problem
+    kinds = ledger.kinds_at(header.height)
     return validity.check_block_txs(
-        genesis, ledger.admitted, proposal.txs, ledger.chain_nonce, ledger.is_sealed, signatures
+        genesis, ledger.admitted, proposal.txs, ledger.chain_nonce, ledger.is_sealed, signatures, kinds
     )
 
 

@@ -97,9 +97,17 @@ class Vouched:
 Signatures = SignatureCache | Vouched
 
 
-def check_tx(tx: TxEnvelope, genesis: Genesis, admitted: Container[str], signatures: Signatures) -> Refusal | None:
+def check_tx(
+    tx: TxEnvelope,
+    genesis: Genesis,
+    admitted: Container[str],
+    signatures: Signatures,
+    kinds: Container[str] | None = None,
+) -> Refusal | None:
     """The validity rule: chain, canonical size, kind, admission, id and signature, in this
-    order (the signature last: it is by far the most expensive check)."""
+    order (the signature last: it is by far the most expensive check). ``kinds``: the kinds
+    the chain takes at the height in question (``Ledger.kinds_at``: the genesis's and those of
+    services an upgrade activated); the genesis's when not given."""
     if tx.chain_id != genesis.chain_id:
         return Refusal(Code.WRONG_CHAIN, f"transaction is for chain {tx.chain_id!r}, this is {genesis.chain_id!r}")
     size = len(tx.canonical_bytes())
@@ -107,10 +115,9 @@ def check_tx(tx: TxEnvelope, genesis: Genesis, admitted: Container[str], signatu
         return Refusal(
             Code.TOO_LARGE, f"transaction is {size} bytes in canonical form; the limit is {genesis.params.max_tx_bytes}"
         )
-    if tx.kind not in genesis.params.kinds:
-        return Refusal(
-            Code.UNKNOWN_KIND, f"unknown transaction kind {tx.kind!r}; known: {', '.join(genesis.params.kinds)}"
-        )
+    if tx.kind not in (genesis.params.kinds if kinds is None else kinds):
+        known = sorted(genesis.params.kinds if kinds is None or not isinstance(kinds, frozenset) else kinds)
+        return Refusal(Code.UNKNOWN_KIND, f"unknown transaction kind {tx.kind!r}; known: {', '.join(known)}")
     if tx.sender not in admitted:
         return Refusal(Code.NOT_ADMITTED, f"sender {tx.sender} is not an admitted member key")
     digest = hashlib.sha256(tx.signing_bytes()).digest()
@@ -135,6 +142,7 @@ def check_block_txs(
     read_nonce: Callable[[str], int],
     is_sealed: Callable[[str], bool],
     signatures: Signatures,
+    kinds: Container[str] | None = None,
 ) -> str | None:
     """Why these transactions cannot be a block on the chain state behind ``read_nonce`` and
     ``is_sealed`` (None if they can): every transaction passes ``check_tx``, none is sealed or
@@ -148,7 +156,7 @@ def check_block_txs(
         if tx.tx_id in seen or is_sealed(tx.tx_id):
             return f"tx {i} ({tx.tx_id[:16]}…) is already on the chain or twice in the block"
         seen.add(tx.tx_id)
-        refusal = check_tx(tx, genesis, admitted, signatures)
+        refusal = check_tx(tx, genesis, admitted, signatures, kinds)
         if refusal is not None:
             return f"tx {i} ({tx.tx_id[:16]}…): {refusal.code.value} {refusal.message}"
         last = nonces.get(tx.sender)

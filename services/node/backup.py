@@ -163,8 +163,8 @@ def backup_node(data_dir: Path, node_id: str, out: Path) -> Manifest:
 
 def _backup_order(genesis: Genesis, node_id: str) -> list[tuple[str, StoreKind]]:
     """Downstream first, the block store last (see the module docstring)."""
-    components = node_components(node_id, genesis.params.services)
-    services = sorted(genesis.params.services, key=_upstream_rank, reverse=True)
+    components = node_components(node_id, registry.runnable(genesis))
+    services = sorted(registry.runnable(genesis), key=_upstream_rank, reverse=True)
     order: list[tuple[str, StoreKind]] = [(components[s], "state") for s in services]
     return [*order, (components["chain"], "state"), (components["chain"], "blocks")]
 

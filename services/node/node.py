@@ -58,6 +58,7 @@ class Node:
         self.key = key
         self.ledger = ledger
         self.bus = bus
+        services = registry.runnable(genesis)
         self.runtimes: dict[str, ServiceRuntime] = {
             name: ServiceRuntime(
                 registry.domain(name),
@@ -67,10 +68,11 @@ class Node:
                 registry.upstream_domains(name),
                 registry.genesis_events(genesis),
                 node=key,
-                commanders=registry.commander_domains(name, genesis.params.services),
-                order=genesis.params.services,
+                commanders=registry.commander_domains(name, services),
+                order=services,
+                schedule=registry.schedule(genesis),
             )
-            for name in genesis.params.services
+            for name in services
         }
         if "party" in self.runtimes:
             party = self.runtimes["party"]

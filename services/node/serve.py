@@ -81,7 +81,7 @@ def registered_key(genesis: Genesis, party: StateView | None, node_id: str, heig
 def node_ports(settings: Settings, genesis: Genesis, node_id: str) -> dict[str, int]:
     index = [n.id for n in genesis.node_list()].index(node_id)
     base = settings.api_port + 10 * index
-    return {"consensus": base, **{s: base + 1 + registry.ORDER.index(s) for s in genesis.params.services}}
+    return {"consensus": base, **{s: base + 1 + registry.ORDER.index(s) for s in registry.runnable(genesis)}}
 
 
 async def serve_node(settings: Settings, node_id: str) -> None:
@@ -92,10 +92,11 @@ async def serve_node(settings: Settings, node_id: str) -> None:
     signer = open_node_signer(settings, paths, genesis, node_id)
     key = NodeKey(node_id, signer)
     config = storage_config(settings)
-    components = node_components(node_id, genesis.params.services)
+    services = registry.runnable(genesis)
+    components = node_components(node_id, services)
     chain = components["chain"]
     ledger = Ledger(genesis, open_block_store(config, chain), open_state_store(config, chain))
-    stores = {s: open_state_store(config, components[s]) for s in genesis.params.services}
+    stores = {s: open_state_store(config, components[s]) for s in services}
     expected = registered_key(genesis, stores.get("party"), node_id, ledger.height + 1) or registered.public_key
     if key.public_key != expected:
         raise SystemExit(f"the key file of node {node_id} is not the key the chain registers for it ({expected})")

@@ -20,6 +20,7 @@ RoleRevoked         member_id, role
 RoleKindsSet        role, kinds
 RulesSet            rules {quorum, threshold_num, threshold_den, timeout_ms}
 ChainParamsSet      empty_block_interval_ms
+UpgradeScheduled    name, from_height (effective), activate, rules {service: version}, sections
 ValidatorAdded      public_key, power, from_height
 ValidatorRemoved    public_key, from_height
 AgreementRecorded   agreement_hash, title, parties (member ids), keys, recorded_by
@@ -160,6 +161,18 @@ def _role_kinds_set(view: StateView, data: Data) -> Writes:
 
 def _rules_set(view: StateView, data: Data) -> Writes:
     return {keys.RULES: encode(dict(data["rules"]))}
+
+
+def _upgrade_scheduled(view: StateView, data: Data) -> Writes:
+    name, height = data["name"], data["from_height"]
+    record = {"height": height, **{k: data[k] for k in ("name", "activate", "rules", "sections")}}
+    writes: Writes = {keys.upgrade(name): encode(record)}
+    for service in data["activate"]:
+        section = data["sections"].get(service)
+        writes[keys.activation(service)] = encode({"height": height, "upgrade": name, "section": section})
+    for service, version in data["rules"].items():
+        writes[keys.rule_version(service, height)] = encode({"version": version, "upgrade": name})
+    return writes
 
 
 def _chain_params_set(view: StateView, data: Data) -> Writes:
@@ -312,6 +325,7 @@ _MUTATORS: Mapping[str, Callable[[StateView, Data], Writes]] = {
     "RoleKindsSet": _role_kinds_set,
     "RulesSet": _rules_set,
     "ChainParamsSet": _chain_params_set,
+    "UpgradeScheduled": _upgrade_scheduled,
     "ValidatorAdded": _validator_added,
     "ValidatorRemoved": _validator_removed,
     "NamespaceAssigned": _namespace_assigned,

@@ -56,12 +56,18 @@ from traco.services.party.models import (
     SetRoleKinds,
     SetRules,
     SuspendMember,
+    Upgrade,
     Vote,
     kind_matches,
 )
 
 VALIDATOR_DELAY = 2
 """A validator-set change voted in at height h is in effect from h + VALIDATOR_DELAY."""
+
+UPGRADE_DELAY = 2
+"""An upgrade voted in at height h takes effect at its stated height, and never before h + 2:
+validators and services learn it from party's state of h, and the earliest height any of them
+decides with that state is h + 2 (as with validator changes)."""
 
 GOVERNANCE_KINDS = ("party.propose", "party.vote")
 
@@ -122,6 +128,8 @@ def check_action(view: StateView, action: Action, time: int) -> Rejected | None:
             return None
         case SetRules() | SetChainParams():
             return None
+        case Upgrade():
+            return _check_upgrade(view, action)
     raise AssertionError(f"unhandled action {action!r}")  # pragma: no cover - the union is closed
 
 
@@ -156,6 +164,22 @@ def _check_roles_exist(view: StateView, roles: list[str]) -> Rejected | None:
         if view.get(keys.role_kinds(role)) is None:
             return reject(Code.UNKNOWN_ROLE, f"role {role!r} is not in the role table")
     return None
+
+
+def _check_upgrade(view: StateView, action: Upgrade) -> Rejected | None:
+    """Every problem at once: a name used before, a service already activated, a rule version
+    that does not move up."""
+    problems = []
+    if queries.upgrade(view, action.name) is not None:
+        problems.append(f"an upgrade named {action.name!r} exists")
+    for service in action.activate:
+        if queries.activation_height(view, service) is not None:
+            problems.append(f"{service} is already activated")
+    for service, version in sorted(action.rules.items()):
+        current = queries.rules_version(view, service, 2**53)
+        if version <= current:
+            problems.append(f"{service} rules version {version} is not after the scheduled {current}")
+    return reject(Code.INVALID_ACTION, "; ".join(problems)) if problems else None
 
 
 def _check_council_survives(view: StateView, member_id: str, time: int) -> Rejected | None:
@@ -193,6 +217,10 @@ def action_events(view: StateView, action: Action, at: At) -> list[Event]:
             return [event(at, "RulesSet", "rules", rules=rules.model_dump())]
         case SetChainParams(empty_block_interval_ms=interval):
             return [event(at, "ChainParamsSet", "chain_params", empty_block_interval_ms=interval)]
+        case Upgrade():
+            effective = max(action.height, at.height + UPGRADE_DELAY)
+            body = action.model_dump(exclude={"type", "height"})
+            return [event(at, "UpgradeScheduled", f"upgrade:{action.name}", **body, from_height=effective)]
     raise AssertionError(f"unhandled action {action!r}")  # pragma: no cover - the union is closed
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Sequence
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
@@ -290,6 +290,38 @@ class SetChainParams(Payload):
     empty_block_interval_ms: int = Field(ge=0, le=24 * 3600 * 1000)
 
 
+ServiceName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
+
+
+class Upgrade(Payload):
+    """A software upgrade of the chain at ``height`` (DESIGN §7): services turned on with
+    their genesis sections, and new rule versions of existing services. If the vote passes
+    later than two heights before ``height``, it takes effect two heights after the vote."""
+
+    type: Literal["upgrade"]
+    name: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")]
+    height: int = Field(ge=1, le=2**53 - 1)
+    activate: Annotated[list[ServiceName], Field(max_length=8)] = Field(default_factory=list)
+    rules: Annotated[dict[ServiceName, Annotated[int, Field(ge=2, le=10_000)]], Field(max_length=16)] = Field(
+        default_factory=dict
+    )
+    sections: Annotated[dict[ServiceName, dict[str, Any]], Field(max_length=8)] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _coherent(self) -> Self:
+        problems = []
+        if not self.activate and not self.rules:
+            problems.append("an upgrade activates a service or changes a rule version")
+        if len(set(self.activate)) != len(self.activate):
+            problems.append("activate names a service twice")
+        stray = sorted(set(self.sections) - set(self.activate))
+        if stray:
+            problems.append(f"sections for services the upgrade does not activate: {', '.join(stray)}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
 Action = Annotated[
     AdmitMember
     | SuspendMember
@@ -300,7 +332,8 @@ Action = Annotated[
     | RevokeRole
     | SetRoleKinds
     | SetRules
-    | SetChainParams,
+    | SetChainParams
+    | Upgrade,
     Field(discriminator="type"),
 ]
 

@@ -156,6 +156,34 @@ def role_kinds(view: StateView) -> dict[str, list[str]]:
     return {key.removeprefix(keys.ROLE_KINDS): orjson.loads(raw)["kinds"] for key, raw in view.scan(keys.ROLE_KINDS)}
 
 
+def upgrade(view: StateView, name: str) -> dict[str, Any] | None:
+    """An upgrade the council scheduled (``upgrade`` action), by name."""
+    return keys.load(view, keys.upgrade(name))
+
+
+def activation_height(view: StateView, service: str) -> int | None:
+    """The height from which ``service`` (not in the genesis) executes, if an upgrade set one."""
+    record = keys.load(view, keys.activation(service))
+    return None if record is None else int(record["height"])
+
+
+def upgrade_section(view: StateView, service: str) -> dict[str, Any] | None:
+    """The genesis section an upgrade gave a service it activates."""
+    record = keys.load(view, keys.activation(service))
+    return None if record is None else record.get("section")
+
+
+def rules_version(view: StateView, service: str, height: int) -> int:
+    """The version of ``service``'s rules in force at ``height``: the last an upgrade set at or
+    before it, 1 (the genesis rules) when none did."""
+    version = 1
+    for key, raw in view.scan(f"rule_version/{service}/"):
+        if int(key.rsplit("/", 1)[1]) > height:
+            break
+        version = int(orjson.loads(raw)["version"])
+    return version
+
+
 def chain_params(view: StateView) -> dict[str, int]:
     """Chain parameters the council set (``set_chain_params``); empty while genesis's stand."""
     return keys.load(view, keys.CHAIN_PARAMS) or {}

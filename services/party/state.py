@@ -86,6 +86,19 @@ def node_key(public_key: str) -> str:
     return f"{NODE_KEY}{public_key}"
 
 
+def upgrade(name: str) -> str:
+    return f"upgrade/{name}"
+
+
+def activation(service: str) -> str:
+    """When a service not in the genesis starts executing (an upgrade's ``activate``)."""
+    return f"activation/{service}"
+
+
+def rule_version(service: str, from_height: int) -> str:
+    return f"rule_version/{service}/{from_height:016d}"
+
+
 def load(view: StateView, key: str) -> dict[str, Any] | None:
     """The JSON object stored under ``key``, or ``None``."""
     raw = view.get(key)

@@ -373,3 +373,30 @@ def test_the_council_sets_the_chains_empty_block_interval(chain: Chain) -> None:
         "party.propose",
         {"action": {"type": "set_chain_params", "empty_block_interval_ms": -1}},
     )
+
+
+def test_an_upgrade_schedules_activations_and_rule_versions_never_sooner_than_two_heights(chain: Chain) -> None:
+    section = {"tokens": ["TRC"]}
+    upgrade = {"type": "upgrade", "name": "trade-1", "height": 1, "activate": ["trade"], "sections": {"trade": section}}
+    chain.pass_proposal({**upgrade, "rules": {"doc": 2}})
+    passed_at = chain.height
+    assert queries.activation_height(chain.state, "trade") == passed_at + 2  # asked for 1: too late
+    assert queries.upgrade_section(chain.state, "trade") == section
+    assert queries.activation_height(chain.state, "doc") is None
+    assert queries.rules_version(chain.state, "doc", passed_at + 1) == 1
+    assert queries.rules_version(chain.state, "doc", passed_at + 2) == 2
+    later = passed_at + 100
+    chain.pass_proposal({"type": "upgrade", "name": "doc-3", "height": later, "rules": {"doc": 3}})
+    assert [queries.rules_version(chain.state, "doc", h) for h in (later - 1, later)] == [2, 3]
+    chain.refused(
+        "INVALID_ACTION",
+        "council-1",
+        "party.propose",
+        {"action": {"type": "upgrade", "name": "trade-1", "height": later, "activate": ["trade"], "rules": {"doc": 3}}},
+    )
+    chain.refused(
+        "INVALID_PAYLOAD",
+        "council-1",
+        "party.propose",
+        {"action": {"type": "upgrade", "name": "empty", "height": later, "sections": {"map": {}}}},
+    )
