@@ -103,7 +103,6 @@ def validator_config(settings: Settings, index: int, signer: Signer) -> Validato
             precommit_ms=settings.timeout_precommit_ms,
             delta_ms=settings.timeout_delta_ms,
         ),
-        empty_block_interval_s=settings.empty_block_interval_s,
         publish_grace_s=settings.publish_grace_s,
     )
 

@@ -67,7 +67,8 @@ class ValidatorConfig:
     index: int
     signer: Signer  # the validator's key: in memory, or an HSM's (never a raw key then)
     timing: m.TimingConfig
-    empty_block_interval_s: float = 0.0
+    empty_block_interval_s: float | None = None
+    """None: the chain's parameter (genesis, then the council's); a value overrides it (tests)."""
     publish_grace_s: float = 1.0
     max_pending_per_member: int | None = None
 
@@ -375,16 +376,20 @@ class Validator:
     # ------------------------------------------------------------------ proposing and deciding
 
     async def _maybe_start_height(self) -> None:
-        """Start the next height only when there is something to seal (no empty blocks).
+        """Start the next height when there is something to seal, or time to pass.
 
         Reasons to start: a transaction is ready, the last block had transactions (the next
         header must commit their results), another validator is already at that height, or
-        the configured empty-block interval has passed.
+        the chain's empty-block interval has passed (a chain parameter, so clauses such as
+        hold expiry fire on an idle chain; decision 0017).
         """
         next_height = self.ledger.height + 1
         if self._running_height() == next_height or not self._ready():
             return  # running already, or the services have not yet reported the tip's results
         interval = self.config.empty_block_interval_s
+        if interval is None:
+            genesis_ms = self.genesis.params.empty_block_interval
+            interval = self.ledger.admitted.empty_block_interval_ms(genesis_ms) / 1000
         if (
             self.last_had_txs
             or next_height in self.seen_height_traffic

@@ -203,7 +203,7 @@ def end_block(state: StateView, block: BlockContext) -> list[ClauseEffect]:
         hold = hold_rules.Hold.from_json(stored)
         if not hold_rules.is_due(hold, block.height, block.time):
             continue
-        closed = hold_rules.expire(hold, block.height)
+        closed = hold_rules.expire(hold, block.height, hold_rules.SERVICE_PREFIX + "doc")
         stamp = {"tx_id": None, "height": block.height, "time": block.time}
         by = {"member_id": closed.closed_by, "key": closed.closed_by}
         data = {"doc_id": hold.asset, "hold": closed.to_json(), "by": by, **stamp}
