@@ -88,11 +88,12 @@ $(DEPLOY_STAMP): pyproject.toml | $(STAMP)
 # Render both kustomize overlays of deploy/k8s with a throwaway chain and validate them:
 # kubernetes-validate --strict, Strimzi's CRD schemas (tools/strimzi, pinned in its
 # package-lock.json), the deployment's own rules. Installs node and npm from Debian when missing.
+# One overlay: make manifests OVERLAYS=dev (or prod).
 manifests: $(DEPLOY_STAMP)
 	@command -v npm >/dev/null 2>&1 || { echo "installing nodejs and npm (apt)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; }
 	cd tools/strimzi && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
-	$(BIN)/python tools/k8s_validate.py
+	$(BIN)/python tools/k8s_validate.py $(OVERLAYS)
 
 # Package a data dir's genesis and node keys for an overlay (into its git-ignored bundle/):
 #   make k8s-bundle OVERLAY=dev DATA_DIR=traco-data

@@ -22,6 +22,7 @@ Each step prints what it did; the first failing step fails the run with its outp
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
@@ -102,6 +103,12 @@ def validate_strimzi(work: Path, overlay: str, documents: list[dict[str, object]
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("overlays", nargs="*", help=f"some of {', '.join(OVERLAYS)} (default: all)")
+    overlays = parser.parse_args().overlays or list(OVERLAYS)
+    unknown = sorted(set(overlays) - set(OVERLAYS))
+    if unknown:
+        parser.error(f"no overlay {', '.join(unknown)}; there are {', '.join(OVERLAYS)}")
     run([sys.executable, str(TOOLS / "k8s_manifests.py"), "check"])
     print("generated manifests are current")
     work = Path(tempfile.mkdtemp(prefix="traco-manifests-"))
@@ -114,7 +121,7 @@ def main() -> None:
         passphrase_file = work / "passphrase"
         passphrase_file.write_text(PASSPHRASE + "\n")
         os.chmod(passphrase_file, 0o600)
-        for overlay in OVERLAYS:
+        for overlay in overlays:
             bundle = [sys.executable, str(TOOLS / "k8s_bundle.py"), "--overlay", str(k8s / "overlays" / overlay)]
             if overlay == "prod":
                 bundle += ["--data-dir", str(encrypted), "--passphrase-file", str(passphrase_file)]
@@ -134,7 +141,7 @@ def main() -> None:
             print(f"{overlay}: deployment rules hold (probes, non-root, read-only root, keys, PDB, topics)")
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print(f"manifests OK: {', '.join(OVERLAYS)} render and validate")
+    print(f"manifests OK: {', '.join(overlays)} render and validate")
 
 
 if __name__ == "__main__":
