@@ -114,7 +114,8 @@ def _prod_rules(documents: list[Doc], chain: str, nodes: dict[str, str], setting
     expected = {"TRACO_KAFKA_CREATE_TOPICS": "false", "TRACO_KAFKA_SECURITY_PROTOCOL": "SSL"}
     problems += [f"traco-settings: {k} is not {v}" for k, v in expected.items() if settings.get(k) != v]
     topics = {d["spec"]["topicName"]: d["spec"] for d in _by_kind(documents, "KafkaTopic")}
-    wanted = {s.name: s.partitions for s in chain_topics(chain, nodes=sorted(nodes))}
+    tx_partitions = int(settings.get("TRACO_TX_PARTITIONS", "4"))  # the nodes expect tx with this many
+    wanted = {s.name: s.partitions for s in chain_topics(chain, tx_partitions=tx_partitions, nodes=sorted(nodes))}
     problems += [f"no KafkaTopic for {name}" for name in sorted(set(wanted) - set(topics))]
     problems += [f"KafkaTopic {name} is not a topic of the chain" for name in sorted(set(topics) - set(wanted))]
     for name, spec in sorted(topics.items()):
