@@ -19,33 +19,23 @@ from pydantic import BaseModel, ValidationError
 
 
 def payload_models() -> dict[str, type[BaseModel]]:
-    """The payload model of every transaction kind the chain executes (imported on demand)."""
-    from traco.services.consensus.rules import AnchorPayload
-    from traco.services.doc.payloads import MODELS as DOC_MODELS
-    from traco.services.party import models as party
+    """The payload model of every transaction kind the chain executes: the integration contract's
+    list (``schemas/asyncapi_models.py``, tested to cover every kind), imported on demand."""
+    from traco.schemas.asyncapi_models import payload_models as contract_models
 
-    return {
-        "chain.anchor": AnchorPayload,
-        "party.register": party.Register,
-        "party.kyc": party.Kyc,
-        "party.agreement": party.Agreement,
-        "party.key.rotate": party.RotateKey,
-        "party.propose": party.Propose,
-        "party.vote": party.Vote,
-        "party.delegate": party.Delegate,
-        "party.node.register": party.RegisterNode,
-        "party.node.rotate": party.RotateNodeKey,
-        **DOC_MODELS,
-    }
+    return contract_models()
 
 
 def payload_problems(kind: str, payload: Any, skip: Collection[str] = ()) -> list[str]:
-    """Every problem of ``payload`` for ``kind`` (``[]`` if none, or if the kind is unknown here:
-    the chain then answers with ``UNKNOWN_KIND``). ``skip`` names top-level fields whose problem
-    the caller already reported (e.g. a ``--to`` that named no key)."""
-    model = payload_models().get(kind)
+    """Every problem of ``payload`` for ``kind`` (an unknown kind is one, naming the kind meant).
+    ``skip`` names top-level fields whose problem the caller already reported (e.g. a ``--to``
+    that named no key)."""
+    models = payload_models()
+    model = models.get(kind)
     if model is None:
-        return []
+        hint = difflib.get_close_matches(kind, list(models), n=1)
+        meant = f"; did you mean {hint[0]}?" if hint else ""
+        return [f"--kind: {kind!r} is not a kind this chain executes{meant} (kinds: {', '.join(models)})"]
     return model_problems(model, payload, skip)
 
 

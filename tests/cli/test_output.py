@@ -211,3 +211,9 @@ def test_a_usage_error_is_one_plain_line() -> None:
     assert refused.exit_code == 2
     whole_line_with("Error: Invalid value for '--amount': Input should be a valid integer", refused.stderr)
     assert "╭" not in refused.stderr
+
+
+def test_an_unknown_kind_is_named_with_the_kind_meant(tmp_path: Path) -> None:
+    sent = run("tx", "send", "--kind", "doc.pleg", "--payload", "{}", "--data-dir", str(tmp_path))
+    assert sent.exit_code == 2, sent.output
+    assert "--kind: 'doc.pleg' is not a kind this chain executes; did you mean doc.pledge?" in sent.stderr
