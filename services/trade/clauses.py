@@ -50,13 +50,14 @@ def _expire(state: StateView, hold_id: str, block: BlockContext) -> ClauseEffect
     closed = holds.expire(hold, block.height, CLAUSE_AUTHORITY)
     stamp = {"by": CLAUSE_AUTHORITY, "tx_id": None, "height": block.height, "time": block.time}
     events = [Event("HoldExpired", f"hold:{hold_id}", {"hold": closed.to_json(), **stamp})]
-    exercise = q.exercise(state, hold_id)
+    exercise_id = q.exercise_of_hold(hold_id)
+    exercise = None if exercise_id is None else q.exercise(state, exercise_id)
     if exercise is not None and exercise["status"] == "pending":
         events.append(
             Event(
                 "ExerciseSettled",
-                f"exercise:{hold_id}",
-                {"exercise_id": hold_id, "accepted": False, "shares": 0, "reason": "expired", **stamp},
+                f"exercise:{exercise_id}",
+                {"exercise_id": exercise_id, "accepted": False, "shares": 0, "reason": "expired", **stamp},
             )
         )
     return ClauseEffect(CLAUSE_HOLD_EXPIRY, hold_id, tuple(events))

@@ -23,7 +23,11 @@ from traco.services.trade import codes
 MEMBER_ID_PATTERN: Final = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
 """Party's member id form (read from party's documentation; trade never imports party's code)."""
 TOKEN_PATTERN: Final = r"^[A-Z][A-Z0-9]{1,15}$"
-OPERATION_ID_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+OPERATION_ID_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+"""A hold id a member chooses. No ``:``: ids with one (``exercise:<tx_id>``) are the service's
+own, so no one can take an id a rule is about to use (front-running an exercise)."""
+HOLD_REF_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+"""Any hold id, the service's own included (and doc's title holds)."""
 HEX64_PATTERN: Final = r"^[0-9a-f]{64}$"
 
 
@@ -40,6 +44,7 @@ Notary = Annotated[
 """A member id, or ``service:<name>`` for a service deciding by command."""
 TokenId = Annotated[str, StringConstraints(pattern=TOKEN_PATTERN)]
 OperationId = Annotated[str, StringConstraints(pattern=OPERATION_ID_PATTERN)]
+HoldRef = Annotated[str, StringConstraints(pattern=HOLD_REF_PATTERN)]
 Amount = Annotated[int, Field(gt=0, le=MAX_SAFE_INTEGER)]
 NonNegative = Annotated[int, Field(ge=0, le=MAX_SAFE_INTEGER)]
 Height = Annotated[int, Field(ge=1, le=MAX_SAFE_INTEGER)]
@@ -78,18 +83,18 @@ class HoldCreate(Payload):
 class HoldExecute(Payload):
     """``trade.hold.execute``: the decider sends ``amount`` (default all) to the beneficiary."""
 
-    hold_id: OperationId
+    hold_id: HoldRef
     amount: Amount | None = None
 
 
 class HoldRelease(Payload):
-    hold_id: OperationId
+    hold_id: HoldRef
 
 
 class HoldRenew(Payload):
     """``trade.hold.renew``: the owner moves the expiry later (both bounds as they will be)."""
 
-    hold_id: OperationId
+    hold_id: HoldRef
     expires_height: Height | None = None
     expires_time: Millis | None = None
 
@@ -174,7 +179,7 @@ class EquitySettled(Payload):
 class TitleExecute(Payload):
     """``trade.title.execute``: ask doc to execute a title hold (a command, DESIGN §7)."""
 
-    hold_id: OperationId
+    hold_id: HoldRef
 
 
 MODELS: Final[dict[str, type[Payload]]] = {

@@ -143,6 +143,19 @@ def exercise_key(exercise_id: str) -> str:
     return f"exercise/{exercise_id}"
 
 
+EXERCISE_HOLD: Final = "exercise:"
+
+
+def exercise_hold_id(exercise_id: str) -> str:
+    """The hold of an exercise: in the service's own id space (members' ids have no ``:``)."""
+    return f"{EXERCISE_HOLD}{exercise_id}"
+
+
+def exercise_of_hold(hold_id: str) -> str | None:
+    """The exercise a hold belongs to, if it is an exercise hold."""
+    return hold_id[len(EXERCISE_HOLD) :] if hold_id.startswith(EXERCISE_HOLD) else None
+
+
 def command_key(command_id: str) -> str:
     return f"command/{command_id}"
 

@@ -138,7 +138,7 @@ def exercise(ctx: Context, e: p.EquityExercise) -> Outcome:
     assert params is not None
     agent = terms["exercise"]["settlement_agent"]
     made = holds.create(
-        hold_id=ctx.tx.tx_id,
+        hold_id=q.exercise_hold_id(ctx.tx.tx_id),
         owner=ctx.sender,
         beneficiary=BURN_ACCOUNT,
         notary=agent,
@@ -149,7 +149,7 @@ def exercise(ctx: Context, e: p.EquityExercise) -> Outcome:
         height=ctx.tx.height,
         time=ctx.tx.time,
         available=e.amount,
-        id_used=q.read(ctx.state, q.hold_key(ctx.tx.tx_id)) is not None,
+        id_used=q.read(ctx.state, q.hold_key(q.exercise_hold_id(ctx.tx.tx_id))) is not None,
     )
     if isinstance(made, Rejected):
         return made

@@ -89,7 +89,7 @@ def _load(ctx: Context, hold_id: str) -> Hold | Rejected:
     found = q.hold(ctx.state, hold_id)
     if found is None:
         return reject(Code.UNKNOWN_HOLD, f"there is no hold {hold_id}")
-    if found.is_open and q.exercise(ctx.state, hold_id) is not None:
+    if found.is_open and q.exercise_of_hold(hold_id) is not None:
         return reject(Code.NOT_PERMITTED, f"hold {hold_id} is an equity exercise; trade.equity.settled closes it")
     return found
 

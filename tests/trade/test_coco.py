@@ -180,4 +180,4 @@ class CocoMachine(RuleBasedStateMachine):
 
 
 TestCocoMachine = CocoMachine.TestCase
-TestCocoMachine.settings = settings(max_examples=20, stateful_step_count=25, deadline=None)
+TestCocoMachine.settings = settings(max_examples=40, stateful_step_count=30, deadline=None)

@@ -77,7 +77,9 @@ def test_exercise_holds_settlement_burns_and_removes_shares() -> None:
     ex = done["exercise_id"]
     assert done["shares"] == 2_000
     assert chain.account("investor", ECC) == {"total": 30_000, "held": 3_000, "locked": 0, "available": 27_000}
-    assert chain.code(cast.agent, "trade.hold.execute", {"hold_id": ex}) == "NOT_PERMITTED"
+    assert chain.code(cast.agent, "trade.hold.execute", {"hold_id": q.exercise_hold_id(ex)}) == "NOT_PERMITTED"
+    front_run = {"hold_id": f"exercise:{ex}", "token": ECC, "beneficiary": "investor-2", "amount": 3}
+    assert chain.code(cast.investor, "trade.hold.create", {**front_run, "expires_height": 99}) == "INVALID_PAYLOAD"
     assert chain.code(cast.custodian, "trade.equity.settled", {"exercise_id": ex, "accepted": True}) == (
         "NOT_SETTLEMENT_AGENT"
     )
@@ -150,4 +152,4 @@ class EquityMachine(RuleBasedStateMachine):
 
 
 TestEquityMachine = EquityMachine.TestCase
-TestEquityMachine.settings = settings(max_examples=25, stateful_step_count=20, deadline=None)
+TestEquityMachine.settings = settings(max_examples=80, stateful_step_count=30, deadline=None)

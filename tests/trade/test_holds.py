@@ -187,7 +187,7 @@ class HoldMachine(RuleBasedStateMachine):
 
 
 TestHoldMachine = HoldMachine.TestCase
-TestHoldMachine.settings = settings(max_examples=60, stateful_step_count=25, deadline=None)
+TestHoldMachine.settings = settings(max_examples=150, stateful_step_count=30, deadline=None)
 
 
 @pytest.mark.parametrize("status", list(HoldStatus))

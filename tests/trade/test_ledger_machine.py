@@ -177,4 +177,4 @@ class LedgerMachine(RuleBasedStateMachine):
 
 
 TestLedgerMachine = LedgerMachine.TestCase
-TestLedgerMachine.settings = settings(max_examples=25, stateful_step_count=25, deadline=None)
+TestLedgerMachine.settings = settings(max_examples=100, stateful_step_count=40, deadline=None)

@@ -211,4 +211,4 @@ class TrcMachine(RuleBasedStateMachine):
 
 
 TestTrcMachine = TrcMachine.TestCase
-TestTrcMachine.settings = settings(max_examples=25, stateful_step_count=25, deadline=None)
+TestTrcMachine.settings = settings(max_examples=80, stateful_step_count=40, deadline=None)
