@@ -22,10 +22,10 @@ any work, so a doctored file cannot make a node allocate gigabytes. A changed ci
 nonce or limit fails the box's authentication (reported like a wrong passphrase: the two cannot
 be told apart); a changed public key is caught by comparing it with the decrypted key's.
 
-KDF levels (measured on the 2-core CI machine, docs/key-custody.md): ``interactive``
-(opslimit 2, 64 MiB, ~0.2 s) for service keys, which every process opens at start — four nodes
-at once cost 256 MiB; ``moderate`` (3, 256 MiB, ~1 s) for a person's key (``traco keys new
---encrypt``); ``sensitive`` (4, 1 GiB, ~5 s) on request.
+KDF levels (measured on the 2-core development machine, idle to busy; docs/key-custody.md):
+``interactive`` (opslimit 2, 64 MiB, 0.1-0.5 s) for service keys, which every process opens at
+start — four nodes at once cost 256 MiB; ``moderate`` (3, 256 MiB, 0.5-3 s) for a person's key
+(``traco keys new --encrypt``); ``sensitive`` (4, 1 GiB, 4-13 s) on request.
 
 Passphrases come from ``TRACO_KEY_PASSPHRASE``, else the file named by
 ``TRACO_KEY_PASSPHRASE_FILE`` (one trailing newline stripped), else a prompt when standard
