@@ -151,6 +151,8 @@ class Domain(Protocol):
     - ``command_kinds: frozenset[str]``: the kinds other services may command it to execute.
     - ``on_command_outcome(state, upstream, outcome: CommandOutcome, block) -> Sequence[Event]``:
       how it completes or unwinds when a command it sent was executed or refused.
+    - ``upstream_keeps: Mapping[str, tuple[str, ...] | None]``: per upstream, the key prefixes
+      of its state this service keeps in its projection (None: all); its rules read no more.
     """
 
     service: str

@@ -27,7 +27,7 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 
 import orjson
 
@@ -84,6 +84,15 @@ class PrefixView:
 
 def projection_prefix(service: str) -> str:
     return f"up/{service}/"
+
+
+def upstream_keeps(domain: Domain, upstream: str) -> tuple[str, ...] | None:
+    """The key prefixes of ``upstream``'s state that ``domain`` keeps in its projection (its
+    ``upstream_keeps`` declaration); None keeps everything. Its rules — and the upstream's
+    ``mutate`` while projecting — may read only what is kept: the audit replay gives them the
+    upstream's whole state, and the results must not differ."""
+    declared: Mapping[str, tuple[str, ...] | None] = getattr(domain, "upstream_keeps", {})
+    return declared.get(upstream)
 
 
 def activation_events(domain: Domain, plan: Step, genesis: Genesis) -> list[Event]:
@@ -300,9 +309,10 @@ class ServiceRuntime:
                 base = DictState(genesis_writes(up.domain, self.genesis_events(name)), base=base)
             projection = DictState(base=base)
             outcomes += outcomes_for(self.domain.service, up.apply(height - 1, projection))
+            keeps = upstream_keeps(self.domain, name)
             if isinstance(base, DictState):
-                writes.update({prefix + k: v for k, v in base.data.items()})
-            writes.update({prefix + k: v for k, v in projection.data.items()})
+                writes.update({prefix + k: v for k, v in base.data.items() if keeps is None or k.startswith(keeps)})
+            writes.update({prefix + k: v for k, v in projection.data.items() if keeps is None or k.startswith(keeps)})
             upstream_views[name] = projection
         prev = self.store.state_digest(height - 1) if height > 1 else None
         sent = {name: c.take(height - 1) for name, c in self.commanders.items()}
