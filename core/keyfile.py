@@ -164,6 +164,7 @@ def _passphrase_from_file(path: Path) -> str:
 
 def encrypt(private_key: bytes, passphrase: str, limits: KdfLimits = LEVELS[PERSON_LEVEL]) -> dict[str, object]:
     """The version-1 encrypted document of ``private_key`` (a fresh salt and nonce each time)."""
+    public = crypto.public_key(private_key)  # a key of the wrong type or size fails here, first
     _check_limits(limits, "the requested KDF limits")
     salt = nacl.utils.random(argon2id.SALTBYTES)
     box = nacl.secret.SecretBox(_derive(passphrase, salt, limits))
@@ -173,7 +174,7 @@ def encrypt(private_key: bytes, passphrase: str, limits: KdfLimits = LEVELS[PERS
         "format": FORMAT,
         "version": VERSION,
         "kind": crypto.KEY_KIND,
-        "public_key": crypto.public_key(private_key).hex(),
+        "public_key": public.hex(),
         "kdf": {"name": KDF_NAME, "salt": salt.hex(), "opslimit": limits.opslimit, "memlimit": limits.memlimit},
         "cipher": {"name": CIPHER_NAME, "nonce": nonce.hex(), "ciphertext": sealed.hex()},
     }
