@@ -56,6 +56,7 @@ from enum import StrEnum
 from typing import Any, Final
 
 from traco.core.domain import Rejected
+from traco.core.timefmt import iso_utc
 
 SERVICE_PREFIX: Final = "service:"
 """A notary that is a service acting by command (``service:<name>``) rather than a member."""
@@ -175,10 +176,14 @@ def _live(hold: Hold, height: int, time: int) -> Rejected | None:
     if is_due(hold, height, time):
         return _reject(
             HoldCode.HOLD_EXPIRED,
-            f"hold {hold.hold_id} expired (height {hold.expires_height}, time {hold.expires_time});"
+            f"hold {hold.hold_id} expired (height {hold.expires_height}, time {_when(hold.expires_time)});"
             " it returns to its owner at the end of this block",
         )
     return None
+
+
+def _when(time: int | None) -> str:
+    return "none" if time is None else iso_utc(time)
 
 
 def _check_expiry(expires_height: int | None, expires_time: int | None, height: int, time: int) -> str | None:
@@ -187,7 +192,7 @@ def _check_expiry(expires_height: int | None, expires_time: int | None, height: 
     if expires_height is not None and expires_height <= height:
         return f"expiry height {expires_height} must be after the current height {height}"
     if expires_time is not None and expires_time <= time:
-        return f"expiry time {expires_time} must be after the block time {time}"
+        return f"expiry time {iso_utc(expires_time)} must be after the block time {iso_utc(time)}"
     return None
 
 
