@@ -32,7 +32,7 @@ class Schedule(Protocol):
 
     def upgrade_section(self, view: StateView, service: str) -> dict[str, Any] | None: ...
 
-    def rules_version(self, view: StateView, service: str, height: int) -> int: ...
+    def rules_version(self, view: StateView, service: str, height: int) -> int | None: ...
 
 
 @dataclass(frozen=True)
@@ -51,15 +51,22 @@ class Step:
 
 
 def step(
-    schedule: Schedule | None, view: StateView | None, genesis_services: Sequence[str], service: str, height: int
+    schedule: Schedule | None,
+    view: StateView | None,
+    genesis_services: Sequence[str],
+    service: str,
+    height: int,
+    genesis_rules: int = 1,
 ) -> Step:
     """What ``service`` does at ``height``, from the schedule in ``view`` (party's state as of
-    the end of the previous height). A genesis service is active from height 1 and seeds then;
+    the end of the previous height; ``genesis_rules``: the version the genesis starts it at).
+    A genesis service is active from height 1 and seeds then;
     without a schedule (no party on the chain) nothing is ever upgraded, and a service that
     runs at all runs from height 1."""
     if schedule is None or view is None:
-        return Step(active=True, seeds=height == 1, rules=1)
-    rules = schedule.rules_version(view, service, height)
+        return Step(active=True, seeds=height == 1, rules=genesis_rules)
+    scheduled = schedule.rules_version(view, service, height)
+    rules = genesis_rules if scheduled is None else scheduled
     if service in genesis_services:
         return Step(active=True, seeds=height == 1, rules=rules)
     activation = schedule.activation_height(view, service)
@@ -80,7 +87,13 @@ def active_services(
     in genesis order, then those activated by upgrades (among ``known``, this binary's) in
     ``known`` order."""
     activated = tuple(
-        s for s in known if s not in genesis_services and step(schedule, view, genesis_services, s, height).active
+        s
+        for s in known
+        if s not in genesis_services
+        and schedule is not None
+        and view is not None
+        and (at := schedule.activation_height(view, s)) is not None
+        and at <= height
     )
     return (*genesis_services, *activated)
 

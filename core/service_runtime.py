@@ -319,7 +319,8 @@ class ServiceRuntime:
         requests = requests_for(self.domain.service, sent, self.order)
         service = self.domain.service
         view = own if service == SCHEDULE_SOURCE else upstream_views.get(SCHEDULE_SOURCE)
-        plan = step(self.schedule, view, self.genesis.params.services, service, height)
+        params = self.genesis.params
+        plan = step(self.schedule, view, params.services, service, height, params.genesis_rules(service))
         result = execute_service_block(
             self.domain,
             block,

@@ -43,7 +43,7 @@ class GenesisNode(Model):
 
 
 DEFAULT_EMPTY_BLOCK_INTERVAL_MS = 5000
-ADDED_LATER = ("empty_block_interval_ms",)
+ADDED_LATER = ("empty_block_interval_ms", "rules")
 """Parameters added after chains were made: left out of the genesis hash while unset, so a
 genesis file written before them keeps its hash (and its chain) when read by a newer version."""
 
@@ -68,6 +68,12 @@ class ChainParams(Model):
         f"{DEFAULT_EMPTY_BLOCK_INTERVAL_MS}. The council changes it (party proposal set_chain_params)",
     )
 
+    rules: dict[str, int] | None = Field(
+        default=None,
+        description="the version of each service's rules in force from genesis (1 when unset); the "
+        "council moves them up by height with an upgrade proposal",
+    )
+
     @model_serializer(mode="wrap")
     def _leave_out_unset_later_fields(self, handler: SerializerFunctionWrapHandler) -> Any:
         data = handler(self)
@@ -76,6 +82,10 @@ class ChainParams(Model):
                 if data.get(name) is None:
                     data.pop(name, None)
         return data
+
+    def genesis_rules(self, service: str) -> int:
+        """The version of ``service``'s rules in force from genesis."""
+        return (self.rules or {}).get(service, 1)
 
     @property
     def empty_block_interval(self) -> int:

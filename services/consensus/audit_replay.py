@@ -150,7 +150,8 @@ class ServiceReplay:
         """What ``service`` does at ``height``, by the schedule in the replayed party state as
         of the end of the previous block (the states change only once every service has run)."""
         view = self.states.get(SCHEDULE_SOURCE)
-        return step(self.schedule, view, self.genesis_services, service, height)
+        genesis_rules = self.genesis.params.genesis_rules(service) if self.genesis is not None else 1
+        return step(self.schedule, view, self.genesis_services, service, height, genesis_rules)
 
     def _activation(self, domain: Domain, plan: Step) -> list[Event]:
         return activation_events(domain, plan, self.genesis) if self.genesis is not None else []

@@ -177,7 +177,7 @@ def _check_upgrade(view: StateView, action: Upgrade) -> Rejected | None:
             problems.append(f"{service} is already activated")
     for service, version in sorted(action.rules.items()):
         current = queries.rules_version(view, service, 2**53)
-        if version <= current:
+        if current is not None and version <= current:
             problems.append(f"{service} rules version {version} is not after the scheduled {current}")
     return reject(Code.INVALID_ACTION, "; ".join(problems)) if problems else None
 

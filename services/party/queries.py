@@ -173,10 +173,10 @@ def upgrade_section(view: StateView, service: str) -> dict[str, Any] | None:
     return None if record is None else record.get("section")
 
 
-def rules_version(view: StateView, service: str, height: int) -> int:
+def rules_version(view: StateView, service: str, height: int) -> int | None:
     """The version of ``service``'s rules in force at ``height``: the last an upgrade set at or
-    before it, 1 (the genesis rules) when none did."""
-    version = 1
+    before it; None when none did (the genesis version stands)."""
+    version: int | None = None
     for key, raw in view.scan(f"rule_version/{service}/"):
         if int(key.rsplit("/", 1)[1]) > height:
             break

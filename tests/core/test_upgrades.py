@@ -48,8 +48,8 @@ class ToySchedule:
         raw = view.get(f"activation/{service}")
         return None if raw is None else dict(orjson.loads(raw)["section"])
 
-    def rules_version(self, view: StateView, service: str, height: int) -> int:
-        version = 1
+    def rules_version(self, view: StateView, service: str, height: int) -> int | None:
+        version = None
         for key, raw in view.scan(f"rules/{service}/"):
             if int(key.rsplit("/", 1)[1]) <= height:
                 version = int(orjson.loads(raw))
@@ -158,3 +158,14 @@ async def test_runtimes_over_a_bus_activate_at_the_same_height_as_the_replay() -
     finally:
         for task in tasks:
             task.cancel()
+
+
+def test_the_genesis_sets_the_first_rule_versions_and_upgrades_move_them_up() -> None:
+    schedule = ToySchedule()
+    view = ToyView({"rules/doc/00000010": 3})
+    assert step(schedule, view, ("party", "doc"), "doc", 9, genesis_rules=2).rules == 2
+    assert step(schedule, view, ("party", "doc"), "doc", 10, genesis_rules=2).rules == 3
+    assert step(None, None, ("doc",), "doc", 10, genesis_rules=2).rules == 2
+    params = ChainParams(rules={"doc": 2})
+    assert params.genesis_rules("doc") == 2 and params.genesis_rules("party") == 1
+    assert "rules" not in ChainParams().model_dump(mode="json")  # old genesis files keep their hash
