@@ -52,10 +52,32 @@ def _payload(build: object) -> dict[str, object]:
         fail(str(exc))
 
 
+OPTION_OF = {
+    "doc_id": "DOC_ID",
+    "type": "--type",
+    "business_key": "--business-key",
+    "business_key.namespace": "--business-key",
+    "business_key.reference": "--business-key",
+    "business_key.scope": "--scope",
+    "holder": "--holder",
+    "amount": "--amount",
+    "currency": "--currency",
+    "expires_at": "--days",
+}
+"""The command-line name of each payload field a doc command fills from its arguments."""
+
+
 def _check(kind: str, raw: dict[str, object], problems: list[str], skip: tuple[str, ...] = ()) -> None:
     """Stop with every problem of the command's input at once: those already found (a name that
-    is no key, a malformed option) and each one the payload model finds in ``raw``."""
-    problems += payload_problems(kind, raw, skip)
+    is no key, a malformed option) and each one the payload model finds in ``raw``, named by the
+    option the person typed."""
+    for problem in payload_problems(kind, raw, skip):
+        field, sep, rest = problem.partition(":")
+        top, dot, deeper = field.partition(".")
+        if field in OPTION_OF:
+            problems.append(f"{OPTION_OF[field]}{sep}{rest}")
+        else:
+            problems.append(f"{OPTION_OF[top]}{dot}{deeper}{sep}{rest}" if top in OPTION_OF else problem)
     if problems:
         fail_all(problems, f"{kind} not sent")
 

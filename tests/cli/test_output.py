@@ -187,8 +187,8 @@ def test_doc_options_are_checked_together(tmp_path: Path) -> None:
     said = pledged.stderr
     assert "doc.pledge not sent: 3 problems" in said
     assert "--to: 'nobody' is not an address, a hex public key, or a key name under" in said
-    assert "doc_id: String should match pattern" in said
-    assert "currency:" in said
+    assert "DOC_ID: String should match pattern" in said  # named as typed, not as the payload field
+    assert "--currency: String should match pattern" in said
     assert "financier" not in said  # the --to problem is said once, in the user's terms
 
 
