@@ -255,7 +255,10 @@ def verify(
         with chain, docs:
             found = docs.get_json(f"/documents/by-hash/{file_hash}", allow_404=True)
             if found is None:
-                out.print(f"NOT REGISTERED: no document has SHA-256 {file_hash}")
+                if as_json:  # the shape of the doc API's POST /documents/verify for an unknown file
+                    print_json({"file_hash": file_hash, "registered": False}, as_json=True)
+                else:
+                    out.print(f"NOT REGISTERED: no document has SHA-256 {file_hash}", highlight=False)
                 raise typer.Exit(1)
             if not isinstance(found, dict) or found.get("file_hash") != file_hash:
                 fail(f"the doc service answered for another file than SHA-256 {file_hash}")

@@ -217,3 +217,15 @@ def test_an_unknown_kind_is_named_with_the_kind_meant(tmp_path: Path) -> None:
     sent = run("tx", "send", "--kind", "doc.pleg", "--payload", "{}", "--data-dir", str(tmp_path))
     assert sent.exit_code == 2, sent.output
     assert "--kind: 'doc.pleg' is not a kind this chain executes; did you mean doc.pledge?" in sent.stderr
+
+
+def test_doc_verify_of_an_unknown_file(served: Served, tmp_path: Path) -> None:
+    unknown = tmp_path / "unknown.pdf"
+    unknown.write_bytes(b"never registered")
+    args = ("doc", "verify", str(unknown), "--data-dir", str(served.chain.data_dir), "--doc-api", served.doc_api)
+    said = run(*args)
+    assert said.exit_code == 1
+    assert said.stdout.startswith("NOT REGISTERED: no document has SHA-256 ")
+    as_json = run(*args, "--json")
+    assert as_json.exit_code == 1
+    assert json.loads(as_json.stdout)["registered"] is False
