@@ -84,6 +84,10 @@ class TradeDomain:
     kinds = codes.KINDS
     command_kinds: frozenset[str] = frozenset()
     """No service commands trade yet (the bridge will: holds on tokens)."""
+    upstream_keeps: Mapping[str, tuple[str, ...]] = {"party": ("member/", "member_keys/", "role_kinds/")}
+    """The upstream state trade reads, by key prefix (DESIGN §7 upstream filters): party's member
+    records (roles, status, KYC), its member-id index and its role table. Nothing of doc yet: the
+    financing rules (part 2) will add doc's pledges and holds."""
 
     def __init__(self, party: PartyQueries | None = None) -> None:
         self._party = party

@@ -65,7 +65,10 @@ class Context:
     def kyc_valid(self, account: str) -> bool:
         record = self.member(account)
         kyc = record.get("kyc") if record is not None else None
-        return isinstance(kyc, Mapping) and kyc.get("status") == "verified" and self.tx.time < kyc["expires_at"]
+        if not isinstance(kyc, Mapping) or kyc.get("status") != "verified":
+            return False
+        expires_at = kyc.get("expires_at")
+        return isinstance(expires_at, int) and self.tx.time < expires_at
 
     def qualified(self, account: str) -> bool:
         record = self.member(account)

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from tests.trade.helpers import DAY, Chain
-from traco.services.trade import coco
+from traco.services.trade import coco, views
 from traco.services.trade import genesis as trade_genesis
 from traco.services.trade import queries as q
 
@@ -174,6 +174,10 @@ class CocoMachine(RuleBasedStateMachine):
         assert q.epoch(self.chain.state)["next"] == self.next
         assert q.pool(self.chain.state) == self.pool
         assert {a: b for a, b in balances(self.chain).items()} == {a: b for a, b in self.model.items() if b}
+
+    @invariant()
+    def the_ledger_keeps_its_promises(self) -> None:
+        assert views.invariants(self.chain.state) == []
 
     def teardown(self) -> None:
         assert self.chain.replay() == self.chain.snapshot()

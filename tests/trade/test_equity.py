@@ -10,6 +10,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from tests.trade.helpers import DAY, Chain
 from traco.services.trade import queries as q
+from traco.services.trade import views
 
 ECC = "ECC"
 TERMS = {
@@ -146,6 +147,10 @@ class EquityMachine(RuleBasedStateMachine):
         supply, custodied = self.chain.supply(ECC), shares(self.chain)
         assert (supply, custodied) == (self.supply, self.shares)
         assert supply * 2 <= 3 * custodied
+
+    @invariant()
+    def the_ledger_keeps_its_promises(self) -> None:
+        assert views.invariants(self.chain.state) == []
 
     def teardown(self) -> None:
         assert self.chain.replay() == self.chain.snapshot()

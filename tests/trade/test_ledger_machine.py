@@ -18,6 +18,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from tests.trade.helpers import Actor, Chain
 from traco.services.trade import queries as q
+from traco.services.trade import views
 
 COCO = "COCO"
 ACCOUNTS = ("exporter", "importer", "bank-a", "carrier")
@@ -171,6 +172,10 @@ class LedgerMachine(RuleBasedStateMachine):
         balances = sum(bal["total"] for _, bal in q.holders(self.chain.state, COCO))
         assert balances + q.pool(self.chain.state) == self.coco_total
         assert self.chain.supply(COCO) + q.pool(self.chain.state) == self.coco_total
+
+    @invariant()
+    def the_ledger_keeps_its_promises(self) -> None:
+        assert views.invariants(self.chain.state) == []
 
     def teardown(self) -> None:
         assert self.chain.replay() == self.chain.snapshot()

@@ -183,3 +183,26 @@ def test_asset_class_flags_bind_transfers_and_holds() -> None:
     payload = {"hold_id": "b", "token": "BADGE", "beneficiary": "importer", "amount": 1, "expires_height": 50}
     assert chain.code(cast.exporter, "trade.hold.create", payload) == "NOT_HOLDABLE"
     assert chain.supply("BADGE") == 5
+
+
+def test_payloads_are_strict_and_name_every_problem() -> None:
+    chain = funded()
+    receipt = chain.run(
+        chain.cast.exporter, "trade.transfer", {"token": "coco", "to": "Importer", "amount": 1.5, "extra": 1}
+    )
+    assert receipt.code == "INVALID_PAYLOAD"
+    for field in ("token", "to", "amount", "extra"):
+        assert field in receipt.message
+
+
+def test_a_chain_without_a_trade_section_has_no_trade_state() -> None:
+    chain = Chain(section=None)
+    assert chain.snapshot() == {}
+    cast = chain.cast
+    assert chain.code(cast.custodian, "trade.trc.attest", {"reserve": 1, "as_of": chain.time, "seq": 1}) == (
+        "NOT_CONFIGURED"
+    )
+    assert chain.code(cast.exporter, "trade.transfer", {"token": COCO, "to": "importer", "amount": 1}) == (
+        "UNKNOWN_TOKEN"
+    )
+    assert chain.block().receipts == ()  # no clause fires on an empty ledger

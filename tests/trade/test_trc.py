@@ -10,6 +10,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from tests.trade.helpers import DAY, Chain
 from traco.services.trade import queries as q
+from traco.services.trade import views
 
 TRC = "TRC"
 MAX_AGE = 2 * DAY
@@ -205,6 +206,10 @@ class TrcMachine(RuleBasedStateMachine):
     def matches_the_model(self) -> None:
         assert self.chain.supply(TRC) == self.supply
         assert q.pending_redemptions(self.chain.state) == sum(self.pending.values())
+
+    @invariant()
+    def the_ledger_keeps_its_promises(self) -> None:
+        assert views.invariants(self.chain.state) == []
 
     def teardown(self) -> None:
         assert self.chain.replay() == self.chain.snapshot()
