@@ -17,7 +17,7 @@ How a service uses it (pure; the service stores ``Hold.to_json()`` and indexes b
 - ``execute(hold, by, amount, height, time)`` and ``release(hold, by, height, time)`` decide
   the two ways a decider closes it; ``renew(hold, by, ...)`` extends its expiry.
 - ``is_due(hold, height, time)`` says whether the service's clause (``end_block``) must close it
-  now; ``expire(hold, height, time)`` is that closing.
+  now; ``expire(hold, height, by)`` is that closing (``by``: the service, ``service:<name>``).
 - A closed hold is kept forever, so its id is never reused and anyone can see how it ended.
 
 Boundary (exact, and the same for both services): a hold with expiry height ``eh`` and/or

@@ -205,6 +205,26 @@ def coco_allocation(coco: CocoParams, decimals: int) -> dict[str, int]:
     return parts
 
 
+def _coco_decimals(g: TradeGenesis) -> int:
+    assert g.coco is not None
+    name = next(t.asset_class for t in g.tokens if t.token == g.coco.token)
+    return next(c.decimals for c in g.asset_classes if c.name == name)
+
+
+def coco_params(g: TradeGenesis, genesis_time: int) -> dict[str, Any] | None:
+    """Coco's parameters as the rules and ``coco.schedule`` read them (``params/coco``): the
+    section's, with the first epoch's start, the total and the initial pool filled in. Also what
+    ``traco coco schedule`` needs to print the plan from a genesis file alone."""
+    if g.coco is None:
+        return None
+    decimals = _coco_decimals(g)
+    params = g.coco.model_dump(mode="json")
+    start = genesis_time if g.coco.start_time is None else g.coco.start_time
+    pool = coco_allocation(g.coco, decimals)["incentives"]
+    params.update(start_time=start, total=coco_total(decimals), pool_initial=pool)
+    return params
+
+
 def genesis_events(section: Mapping[str, Any] | None, chain: Any) -> list[Event]:
     """The trade section as events (``Domain.genesis``); no section, no trade state."""
     if section is None:
@@ -231,11 +251,9 @@ def genesis_events(section: Mapping[str, Any] | None, chain: Any) -> list[Event]
         add("Configured", "params:trc", area="trc", params=g.trc.model_dump(mode="json"))
     if g.coco is not None:
         coco = g.coco
-        decimals = classes[next(t.asset_class for t in g.tokens if t.token == coco.token)].decimals
-        parts = coco_allocation(coco, decimals)
-        params = coco.model_dump(mode="json")
-        start = time if coco.start_time is None else coco.start_time
-        params.update(start_time=start, total=coco_total(decimals), pool_initial=parts["incentives"])
+        params = coco_params(g, time)
+        assert params is not None
+        parts = coco_allocation(coco, _coco_decimals(g))
         add("Configured", "params:coco", area="coco", params=params)
         for bucket in ("issuance", "private_placement", "founders"):
             if parts[bucket]:

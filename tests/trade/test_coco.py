@@ -185,3 +185,10 @@ class CocoMachine(RuleBasedStateMachine):
 
 TestCocoMachine = CocoMachine.TestCase
 TestCocoMachine.settings = settings(max_examples=40, stateful_step_count=30, deadline=None)
+
+
+def test_the_schedule_can_be_printed_from_the_genesis_section_alone() -> None:
+    chain = Chain()
+    from_file = trade_genesis.coco_params(trade_genesis.parse(trade_genesis.development_section()), chain.genesis_time)
+    assert from_file == params(chain)
+    assert coco.schedule(from_file, 3) == coco.schedule(params(chain), 3)
