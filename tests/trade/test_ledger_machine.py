@@ -2,7 +2,8 @@
 
 Every step is one block through ``execute_service_block``. The model knows each account's total
 and held amount and each hold's terms; it predicts whether each transaction is accepted and
-closes holds at the end of the block whose height reaches their expiry. Checked at every step:
+closes holds at the end of the first block whose height or time reaches their expiry (blocks
+come at irregular times, so time expiries fall between heights). Checked at every step:
 the state equals the model (so held amounts never moved and expiry was exact), Coco is conserved
 (Σ balances + pool = 10,000,000,000 × 10^decimals, supply + pool the same), and at the end a
 replay of the events through JSON rebuilds the same bytes.
@@ -31,8 +32,14 @@ class ModelHold:
     owner: str
     beneficiary: str
     amount: int
-    expires_height: int
+    expires_height: int | None
+    expires_time: int | None
     open: bool = True
+
+    def live(self, height: int, time: int) -> bool:
+        by_height = self.expires_height is None or height < self.expires_height
+        by_time = self.expires_time is None or time < self.expires_time
+        return self.open and by_height and by_time
 
 
 class LedgerMachine(RuleBasedStateMachine):
@@ -52,6 +59,11 @@ class LedgerMachine(RuleBasedStateMachine):
     def actor(self, name: str) -> Actor:
         return next(a for a, spec in self.chain.cast.specs.items() if spec.member_id == name)
 
+    @property
+    def next_block(self) -> tuple[int, int]:
+        """Height and time of the block the next transaction lands in."""
+        return self.chain.height + 1, self.chain.time + self.chain.tick
+
     def submit(self, sender: str, kind: str, payload: dict[str, object]) -> tuple[bool, str]:
         """One block with one transaction; the model's end of block runs after the caller has
         applied the transaction (``end_of_block``), as the clause runs after the transactions."""
@@ -60,7 +72,7 @@ class LedgerMachine(RuleBasedStateMachine):
 
     def end_of_block(self) -> None:
         for h in self.holds.values():
-            if h.open and self.chain.height >= h.expires_height:
+            if h.open and not h.live(self.chain.height, self.chain.time):
                 h.open = False
                 self.held[h.owner] -= h.amount
 
@@ -86,44 +98,39 @@ class LedgerMachine(RuleBasedStateMachine):
         owner=st.sampled_from(ACCOUNTS),
         beneficiary=st.sampled_from(ACCOUNTS),
         amount=st.integers(1, 1_200),
+        bounds=st.sampled_from(("height", "time", "both")),
         ttl=st.integers(1, 4),
+        ttl_ms=st.integers(1, 4_000),
     )
-    def create(self, owner: str, beneficiary: str, amount: int, ttl: int) -> None:
+    def create(self, owner: str, beneficiary: str, amount: int, bounds: str, ttl: int, ttl_ms: int) -> None:
         self.count += 1
         hold_id = f"h{self.count}"
-        height = self.chain.height + 1
-        payload = {
-            "hold_id": hold_id,
-            "token": COCO,
-            "beneficiary": beneficiary,
-            "amount": amount,
-            "expires_height": height + ttl,
-        }
+        height, time = self.next_block
+        eh = height + ttl if bounds != "time" else None
+        et = time + ttl_ms if bounds != "height" else None
+        payload = {"hold_id": hold_id, "token": COCO, "beneficiary": beneficiary, "amount": amount}
+        payload.update({k: v for k, v in (("expires_height", eh), ("expires_time", et)) if v is not None})
         free = self.total[owner] - self.held[owner]
         ok, code = self.submit(owner, "trade.hold.create", payload)
         assert ok is (self.may_act(owner) and owner != beneficiary and amount <= free), code
         if ok:
-            self.holds[hold_id] = ModelHold(owner, beneficiary, amount, height + ttl)
+            self.holds[hold_id] = ModelHold(owner, beneficiary, amount, eh, et)
             self.held[owner] += amount
         self.end_of_block()
 
-    def live(self, h: ModelHold, height: int) -> bool:
-        return h.open and height < h.expires_height
-
     @precondition(lambda self: self.holds)
-    @rule(data=st.data(), by=st.sampled_from(ACCOUNTS), part=st.integers(0, 1_300))
+    @rule(data=st.data(), by=st.sampled_from(ACCOUNTS), part=st.integers(1, 1_300))
     def execute(self, data: st.DataObject, by: str, part: int) -> None:
         hold_id = data.draw(st.sampled_from(sorted(self.holds)))
         h = self.holds[hold_id]
-        live = self.live(h, self.chain.height + 1)
-        ok, code = self.submit(by, "trade.hold.execute", {"hold_id": hold_id, "amount": max(part, 1)})
-        amount = max(part, 1)
-        assert ok is (self.may_act(by) and live and by == h.beneficiary and amount <= h.amount), code
+        live = h.live(*self.next_block)
+        ok, code = self.submit(by, "trade.hold.execute", {"hold_id": hold_id, "amount": part})
+        assert ok is (self.may_act(by) and live and by == h.beneficiary and part <= h.amount), code
         if ok:
             h.open = False
             self.held[h.owner] -= h.amount
-            self.total[h.owner] -= amount
-            self.total[h.beneficiary] += amount
+            self.total[h.owner] -= part
+            self.total[h.beneficiary] += part
         self.end_of_block()
 
     @precondition(lambda self: self.holds)
@@ -131,7 +138,7 @@ class LedgerMachine(RuleBasedStateMachine):
     def release(self, data: st.DataObject, by: str) -> None:
         hold_id = data.draw(st.sampled_from(sorted(self.holds)))
         h = self.holds[hold_id]
-        live = self.live(h, self.chain.height + 1)
+        live = h.live(*self.next_block)
         ok, code = self.submit(by, "trade.hold.release", {"hold_id": hold_id})
         assert ok is (self.may_act(by) and live and by == h.beneficiary), code
         if ok:
@@ -140,21 +147,26 @@ class LedgerMachine(RuleBasedStateMachine):
         self.end_of_block()
 
     @precondition(lambda self: self.holds)
-    @rule(data=st.data(), by=st.sampled_from(ACCOUNTS), more=st.integers(-1, 3))
-    def renew(self, data: st.DataObject, by: str, more: int) -> None:
+    @rule(data=st.data(), by=st.sampled_from(ACCOUNTS), more=st.integers(-1, 3), more_ms=st.integers(-500, 3_000))
+    def renew(self, data: st.DataObject, by: str, more: int, more_ms: int) -> None:
         hold_id = data.draw(st.sampled_from(sorted(self.holds)))
         h = self.holds[hold_id]
-        live = self.live(h, self.chain.height + 1)
-        new = h.expires_height + more
-        ok, code = self.submit(by, "trade.hold.renew", {"hold_id": hold_id, "expires_height": new})
-        assert ok is (self.may_act(by) and live and by == h.owner and more > 0), code
+        live = h.live(*self.next_block)
+        eh = None if h.expires_height is None else h.expires_height + more
+        et = None if h.expires_time is None else h.expires_time + more_ms
+        deltas = [d for d, bound in ((more, eh), (more_ms, et)) if bound is not None]
+        payload: dict[str, object] = {"hold_id": hold_id}
+        payload.update({k: v for k, v in (("expires_height", eh), ("expires_time", et)) if v is not None})
+        ok, code = self.submit(by, "trade.hold.renew", payload)
+        later = all(d >= 0 for d in deltas) and any(d > 0 for d in deltas)
+        assert ok is (self.may_act(by) and live and by == h.owner and later), code
         if ok:
-            h.expires_height = new
+            h.expires_height, h.expires_time = eh, et
         self.end_of_block()
 
-    @rule()
-    def idle(self) -> None:
-        self.chain.block()
+    @rule(dt=st.integers(1, 3_000))
+    def idle(self, dt: int) -> None:
+        self.chain.block(dt=dt)
         self.end_of_block()
 
     @invariant()
@@ -165,7 +177,7 @@ class LedgerMachine(RuleBasedStateMachine):
         for hold_id, h in self.holds.items():
             record = q.hold(self.chain.state, hold_id)
             assert record is not None and record.is_open is h.open, hold_id
-            assert record.expires_height == h.expires_height
+            assert (record.expires_height, record.expires_time) == (h.expires_height, h.expires_time)
 
     @invariant()
     def coco_is_conserved(self) -> None:
