@@ -164,6 +164,9 @@ class Chain:
     state: DictState = field(default_factory=DictState)
     events: list[Event] = field(default_factory=list)
     results: list[ServiceBlockResult] = field(default_factory=list)
+    inputs: list[tuple[SealedBlock, Sequence[cmd.CommandRequest], Sequence[CommandOutcome]]] = field(
+        default_factory=list
+    )
     height: int = 0
     nonce: int = 0
 
@@ -203,6 +206,7 @@ class Chain:
         result = execute_service_block(
             self.domain, block, self.state, {"party": self.party}, self.digest, requests, outcomes
         )
+        self.inputs.append((block, requests, outcomes))
         self.state.apply(result.writes)
         self.digest = result.checkpoint.state_digest
         self.results.append(result)
@@ -250,6 +254,24 @@ class Chain:
 
     def snapshot(self) -> dict[str, bytes]:
         return snapshot(self.state)
+
+    def rebuild(self) -> tuple[list[str], dict[str, bytes]]:
+        """Re-execute the same sealed blocks from genesis in a fresh state, as an auditor's
+        ``--replay`` or a node's rebuild does: the digests and the final state."""
+        state = DictState()
+        for event in self.domain.genesis(self.section, chain_genesis(self.genesis_time)):
+            state.apply(self.domain.mutate(state, event))
+        digest, digests = GENESIS_DIGEST, []
+        for block, requests, outcomes in self.inputs:
+            result = execute_service_block(self.domain, block, state, {"party": self.party}, digest, requests, outcomes)
+            state.apply(result.writes)
+            digest = result.checkpoint.state_digest
+            digests.append(digest)
+        return digests, snapshot(state)
+
+    @property
+    def digests(self) -> list[str]:
+        return [r.checkpoint.state_digest for r in self.results]
 
 
 def snapshot(state: DictState) -> dict[str, bytes]:
