@@ -94,11 +94,19 @@ def _load(ctx: Context, hold_id: str) -> Hold | Rejected:
     return found
 
 
+def _acting(ctx: Context, hold: Hold) -> str:
+    """Who acts on ``hold``: a service named as its notary when the request is that service's
+    command (``service:<origin>``), else the sender's account."""
+    if ctx.tx.origin is not None and hold.notary == f"service:{ctx.tx.origin}":
+        return hold.notary
+    return ctx.sender
+
+
 def hold_execute(ctx: Context, h: p.HoldExecute) -> Outcome:
     hold = _load(ctx, h.hold_id)
     if isinstance(hold, Rejected):
         return hold
-    done = holds.execute(hold, ctx.sender, h.amount, ctx.tx.height, ctx.tx.time)
+    done = holds.execute(hold, _acting(ctx, hold), h.amount, ctx.tx.height, ctx.tx.time)
     if isinstance(done, Rejected):
         return done
     found = token_and_class(ctx.state, hold.asset)
@@ -118,7 +126,7 @@ def hold_release(ctx: Context, h: p.HoldRelease) -> Outcome:
     hold = _load(ctx, h.hold_id)
     if isinstance(hold, Rejected):
         return hold
-    done = holds.release(hold, ctx.sender, ctx.tx.height, ctx.tx.time)
+    done = holds.release(hold, _acting(ctx, hold), ctx.tx.height, ctx.tx.time)
     if isinstance(done, Rejected):
         return done
     event = ctx.event("HoldReleased", f"hold:{hold.hold_id}", hold=done.to_json())

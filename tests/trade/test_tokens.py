@@ -4,6 +4,7 @@ returns an expired hold at exactly the first block at or past its expiry, on an 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from tests.trade.helpers import DAY, Chain
@@ -206,3 +207,17 @@ def test_a_chain_without_a_trade_section_has_no_trade_state() -> None:
         "UNKNOWN_TOKEN"
     )
     assert chain.block().receipts == ()  # no clause fires on an empty ledger
+
+
+def test_a_service_notary_decides_only_by_its_own_command() -> None:
+    from traco.core.domain import DictState, TxContext
+
+    chain = funded()
+    hold(chain, notary="service:bridge")
+    tx = TxContext("tradetest", chain.height + 1, -1, chain.time + 1, "ab" * 32, chain.cast.importer.key, "", {})
+    by_command = replace(tx, kind="trade.hold.execute", payload={"hold_id": "h1"}, origin="bridge")
+    by_other = replace(by_command, origin="doc")
+    overlay = DictState(base=chain.state)
+    assert chain.domain.execute(overlay, {"party": chain.party}, by_other).code == "NOT_BENEFICIARY"  # type: ignore[union-attr]
+    assert chain.domain.execute(overlay, {"party": chain.party}, by_command).result["executed"] == 600  # type: ignore[union-attr]
+    assert chain.code(chain.cast.importer, "trade.hold.execute", {"hold_id": "h1"}) == "NOT_BENEFICIARY"
