@@ -92,3 +92,13 @@ def test_two_commands_in_one_block_get_distinct_ids() -> None:
     ids = [r.result["command_id"] for r in result.receipts]
     requests = cmd.requests_for("doc", {"trade": list(result.events)}, ("party", "doc", "trade"))
     assert [r.command_id for r in requests] == ids and len(set(ids)) == 2
+
+
+def test_trade_is_a_domain_with_every_hook() -> None:
+    from traco.core.domain import Domain
+    from traco.services.trade.domain import TRADE
+
+    domain: Domain = TRADE
+    assert domain.service == "trade"
+    for hook in ("genesis", "end_block", "on_command_outcome", "command_kinds"):
+        assert hasattr(TRADE, hook), hook

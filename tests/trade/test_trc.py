@@ -217,3 +217,18 @@ class TrcMachine(RuleBasedStateMachine):
 
 TestTrcMachine = TrcMachine.TestCase
 TestTrcMachine.settings = settings(max_examples=80, stateful_step_count=40, deadline=None)
+
+
+def test_kyc_that_lapses_stops_trc_reaching_the_member() -> None:
+    from tests.trade.helpers import T0, Cast
+
+    cast = Cast()
+    cast.add("lapsing", ("importer",), kyc_expires=T0 + 10_000)
+    chain = Chain(cast=cast)
+    attested(chain, 10_000, 1)
+    chain.ok(cast.custodian, "trade.trc.mint", {"to": "lapsing", "amount": 10})  # before its KYC expires
+    chain.ok(cast.custodian, "trade.trc.mint", {"to": "exporter", "amount": 10})
+    chain.block(dt=T0 + 10_000 - chain.time - chain.tick)  # the next transaction lands exactly at expiry
+    assert chain.code(cast.custodian, "trade.trc.mint", {"to": "lapsing", "amount": 1}) == "KYC_REQUIRED"
+    assert chain.code(cast.exporter, "trade.transfer", {"token": TRC, "to": "lapsing", "amount": 1}) == "NOT_ELIGIBLE"
+    assert chain.total("lapsing", TRC) == 10  # what it holds stays its own
