@@ -128,6 +128,7 @@ def init_chain(
             kinds=("chain.anchor", *registry.kinds(services)),
             services=services,
             empty_block_interval_ms=DEFAULT_EMPTY_BLOCK_INTERVAL_MS,
+            rules={"party": 2, "doc": 2},  # new chains start at the newest rules (decision 0021)
         ),
         extensions=extensions,
     )

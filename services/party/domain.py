@@ -29,7 +29,8 @@ Payloads (keys hex lowercase, times ms since the epoch, all integers):
   (default the sender; a key of the sender's member not already rotating out) by ``new_key``,
   whose ``proof`` signs ``proofs.rotate_message(chain_id, member_id, old_key, new_key)``. The old
   key stays valid for ``overlap_ms`` (default 7 days, 0..30 days; 0 revokes it at once, for a
-  compromised key). The new key becomes primary if the old one was.
+  compromised key). The new key becomes primary if the old one was. Rules version 2
+  (``versions.py``): the sender's own key must not be rotating out itself (``NOT_PERMITTED``).
 * ``party.propose`` ``{action, description?}`` and ``party.vote`` ``{proposal_id, choice:
   yes|no|abstain}`` — see ``governance.py``. Actions (tagged by ``type``): ``admit_member
   {member_id, roles?}``, ``suspend_member {member_id}``, ``add_validator {public_key, power}``,
@@ -64,7 +65,9 @@ State layout (values are canonical JSON objects):
   is the full schedule, so ``queries.validator_set(h)`` answers for any past height.
   Genesis validators have ``from_height`` 0.
 * ``namespace/<NAMESPACE upper-case>`` → ``{member_id}``: who alone registers documents under
-  that business-key namespace (the doc service checks it).
+  that business-key namespace (the doc service checks it). Rules version 2 writes only the
+  canonical form (``state.canonical_namespace``: ``NMFTA:MAEU`` is ``MAEU``) and drops the
+  version-1 spellings of it; ``queries.namespace_owners`` reads every spelling.
 * ``delegation/<member_id>/<sha256(principal)>`` → ``{member_id, principal, principal_key,
   kinds, expires_at, recorded_at, height}``.
 * ``history/<member_id>/<height:012d>/<index:06d>/<event type>`` → ``{type, height, index,
@@ -108,6 +111,7 @@ from traco.services.party.proofs import (
     rotate_message,
     verify_hex,
 )
+from traco.services.party.versions import rules_v2
 
 __all__ = ["KINDS", "PARTY", "PartyDomain"]
 
@@ -222,6 +226,12 @@ def agreement(view: StateView, tx: TxContext, sender: Sender, p: Agreement) -> O
 
 def rotate_key(view: StateView, tx: TxContext, sender: Sender, p: RotateKey) -> Outcome:
     member_id = sender["member_id"]
+    if rules_v2(tx) and sender["valid_until"] is not None:
+        return reject(
+            Code.NOT_PERMITTED,
+            f"sender key {_short(tx.sender)} is itself being rotated out (valid until"
+            f" {iso_utc(sender['valid_until'])}); only a current key of {member_id!r} may rotate keys",
+        )
     old_key = p.old_key or tx.sender
     old = queries.member(view, old_key, tx.time)
     if old is None or old["member_id"] != member_id:

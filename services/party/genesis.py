@@ -41,6 +41,7 @@ from traco.services.party.models import (
     Rules,
     Text,
 )
+from traco.services.party.state import canonical_namespace
 
 __all__ = [
     "DEFAULT_ROLE_KINDS",
@@ -67,6 +68,9 @@ class GenesisMember(_Config):
     roles: Roles
     namespaces: tuple[Namespace, ...] = ()
     """Business-key namespaces assigned to the member from the start (see ``assign_namespace``)."""
+    kyc_until: Millis | None = None
+    """The consortium's own KYC of a founding member: ``verified`` until then (provider null: the
+    genesis), so a new chain whose rules enforce KYC can transact before a provider attests."""
 
 
 class GenesisValidator(_Config):
@@ -102,9 +106,13 @@ def _unique(what: str, values: list[str]) -> None:
         seen.add(value)
 
 
-def genesis_events(pg: PartyGenesis) -> list[Event]:
-    """The events that, applied in order to an empty state, give the party state at height 0."""
+def genesis_events(pg: PartyGenesis, rules: int = 1) -> list[Event]:
+    """The events that, applied in order to an empty state, give the party state at height 0,
+    under version ``rules`` of party's rules (the genesis's ``params.rules``): from version 2 a
+    namespace is assigned under its canonical form (``state.canonical_namespace``), once per
+    member, and two members may not hold one namespace under two spellings."""
     events: list[Event] = []
+    owners: dict[str, str] = {}
 
     def add(event_type: str, aggregate_id: str, **data: object) -> None:
         events.append(event(At(0, len(events), pg.genesis_time), event_type, aggregate_id, **data))
@@ -129,9 +137,25 @@ def genesis_events(pg: PartyGenesis) -> list[Event]:
             sponsor_key=None,
         )
         add("MemberAdmitted", f"member:{m.name}", member_id=m.name, roles=list(m.roles))
+        if m.kyc_until is not None:
+            add(
+                "KycRecorded",
+                f"member:{m.name}",
+                member_id=m.name,
+                status="verified",
+                provider=None,
+                expires_at=m.kyc_until,
+            )
         for namespace in m.namespaces:
-            name = namespace.upper()
-            add("NamespaceAssigned", f"namespace:{name}", namespace=name, member_id=m.name)
+            if rules < 2:
+                name = namespace.upper()
+                add("NamespaceAssigned", f"namespace:{name}", namespace=name, member_id=m.name)
+                continue
+            name = canonical_namespace(namespace)
+            if owners.setdefault(name, m.name) != m.name:
+                raise ValueError(f"namespace {namespace!r} is {owners[name]!r}'s as {name!r}; one namespace, one owner")
+            if not any(e.type == "NamespaceAssigned" and e.data["namespace"] == name for e in events):
+                add("NamespaceAssigned", f"namespace:{name}", namespace=name, member_id=m.name, replaces=[])
     return events
 
 
@@ -151,10 +175,10 @@ def node_events(nodes: Sequence[Any], first_index: int, genesis_time: int) -> li
     ]
 
 
-def genesis_state(pg: PartyGenesis) -> DictState:
-    """A fresh in-memory state with ``genesis_events(pg)`` applied (what the runtime stores)."""
+def genesis_state(pg: PartyGenesis, rules: int = 1) -> DictState:
+    """A fresh in-memory state with ``genesis_events(pg, rules)`` applied (what the runtime stores)."""
     state = DictState()
-    for ev in genesis_events(pg):
+    for ev in genesis_events(pg, rules):
         state.apply(mutate(state, ev))
     return state
 
@@ -182,22 +206,56 @@ _HOLDER = (
 """What a holder of a document may do with it; the doc service checks who holds it."""
 _ISSUER = ("doc.register", "doc.event", "doc.amend")
 """Issuing and reporting; the doc service checks which role may issue which type or milestone."""
+_FINANCIER = ("doc.event", "doc.release", "doc.pledge.accept", "doc.pledge.extend", *_HOLDER)
+"""A bank or factor takes pledges (accepts, extends, releases them) and holds titles itself."""
+
+_TOKEN_HOLDER = (
+    "trade.transfer",
+    "trade.hold.create",
+    "trade.hold.execute",
+    "trade.hold.release",
+    "trade.hold.renew",
+    "trade.trc.redeem",
+)
+"""What any member that holds tokens does with them: pay, hold for a counterparty (and decide
+holds made for it), redeem TRC for fiat."""
+_INVESTOR = (*_TOKEN_HOLDER, "trade.equity.exercise", "trade.title.execute")
+"""Traders and financiers also exercise equity-anchored tokens (trade checks the qualified-
+investor attribute) and settle a held document title against payment (``trade.title.execute``
+asks doc to execute a title hold the sender decides)."""
+_CUSTODIAN = (
+    "trade.transfer",
+    "trade.trc.attest",
+    "trade.trc.mint",
+    "trade.trc.redeemed",
+    "trade.equity.define",
+    "trade.equity.issue",
+    "trade.equity.settled",
+)
+"""A custodian attests reserves and mints TRC, confirms redemptions it paid, defines and issues
+equity-anchored tokens against custodied shares, and settles exercises when it is the named
+settlement agent; it moves the Coco fees it earns (``trade.transfer``)."""
+_COMPLIANCE = ("trade.trc.freeze", "trade.trc.unfreeze")
+"""Freezing TRC accounts: trade's governed compliance role (``regulator`` by default)."""
 
 DEFAULT_ROLE_KINDS: Mapping[str, tuple[str, ...]] = {
-    "exporter": (*_ISSUER, *_HOLDER, "trade.*"),
-    "importer": (*_ISSUER, *_HOLDER, "trade.*"),
+    "exporter": (*_ISSUER, *_HOLDER, *_INVESTOR),
+    "importer": (*_ISSUER, *_HOLDER, *_INVESTOR),
     "carrier": (*_ISSUER, "doc.transfer", "doc.surrender", "doc.share_key"),
     "warehouse": (*_ISSUER, *_HOLDER),
-    "bank": ("doc.event", "doc.release", *_HOLDER, "trade.*"),
-    "insurer": (*_ISSUER, "doc.share_key", "trade.*"),
-    "factor": ("doc.event", "doc.release", *_HOLDER, "trade.*"),
-    "custodian": ("doc.share_key", "trade.*"),
-    "regulator": (*_ISSUER, "doc.share_key"),
+    "bank": (*_FINANCIER, *_INVESTOR, "trade.equity.settled"),
+    "insurer": (*_ISSUER, "doc.share_key", *_TOKEN_HOLDER),
+    "factor": (*_FINANCIER, *_INVESTOR),
+    "custodian": ("doc.share_key", *_CUSTODIAN),
+    "regulator": (*_ISSUER, "doc.share_key", *_COMPLIANCE),
     "kyc_provider": ("party.kyc",),
     "council": ("party.propose", "party.vote"),
 }
 """Role -> kinds for development; every role also gets ``party.register``, ``party.delegate``,
-``party.agreement``, ``party.key.rotate`` and the node kinds."""
+``party.agreement``, ``party.key.rotate`` and the node kinds. Each trade kind is listed for the
+roles that need it (no ``trade.*``): trade's rules still decide who among them may (the named
+custodian, the settlement agent, the hold's decider). A settlement agent is whichever member the
+equity terms name: custodians and banks may settle."""
 
 DEVELOPMENT_CAST: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
     ("exporter", "Harbour Exports Ltd", "SG", ("exporter",)),
@@ -212,6 +270,9 @@ DEVELOPMENT_CAST: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
     ("council-3", "Consortium Council Seat 3", "DE", ("council",)),
 )
 """``(name, organisation, jurisdiction, roles)`` of the README's development members."""
+
+DEVELOPMENT_KYC_UNTIL = 4_102_444_800_000
+"""2100-01-01T00:00:00Z: the development cast's genesis KYC never runs out in practice."""
 
 DEVELOPMENT_NAMESPACES: Mapping[str, tuple[str, ...]] = {"carrier": ("MAEU", "NMFTA:MAEU")}
 """Business-key namespaces the development cast holds: the README's and the DCSA sample's
@@ -238,6 +299,7 @@ def development_genesis(
                 public_key=keys[name],
                 roles=list(roles),
                 namespaces=DEVELOPMENT_NAMESPACES.get(name, ()),
+                kyc_until=DEVELOPMENT_KYC_UNTIL,
             )
             for name, org, where, roles in DEVELOPMENT_CAST
         ),
@@ -255,5 +317,5 @@ def genesis_state_events(section: Mapping[str, Any], chain: Genesis) -> list[Eve
         model = model.model_copy(update={"validators": chain_set})
     elif validator_set(model.validators) != chain_set:
         raise ValueError("the party section's validators differ from the genesis validators")
-    events: list[Event] = list(genesis_events(model))
+    events: list[Event] = list(genesis_events(model, chain.params.genesis_rules("party")))
     return events + node_events(chain.nodes, len(events), model.genesis_time)

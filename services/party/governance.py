@@ -28,6 +28,9 @@ admitted meanwhile, the validator already removed...), the proposal is closed as
 Guards against governing oneself into a corner: an action may not leave the council empty,
 strip the council role of ``party.propose``/``party.vote``, or empty the validator set.
 Validator changes take effect at ``height + 2`` of the deciding vote (DESIGN §6).
+
+Rules version 2 (``versions.py``): ``assign_namespace`` works on the canonical namespace
+(``state.canonical_namespace``): ``NMFTA:MAEU`` and ``MAEU`` are one namespace with one owner.
 """
 
 from __future__ import annotations
@@ -90,8 +93,9 @@ def decide(council_size: int, rules: Mapping[str, int], yes: int, no: int, absta
 # --------------------------------------------------------------------------- actions
 
 
-def check_action(view: StateView, action: Action, time: int) -> Rejected | None:
-    """Why ``action`` cannot apply to the state ``view`` (a rejection), or ``None`` if it can."""
+def check_action(view: StateView, action: Action, time: int, version: int = 1) -> Rejected | None:
+    """Why ``action`` cannot apply to the state ``view`` (a rejection), or ``None`` if it can;
+    ``version``: the version of party's rules in force (``versions.py``)."""
     match action:
         case AdmitMember() | SuspendMember() | GrantRole() | RevokeRole():
             target = queries.member_by_id(view, action.member_id)
@@ -110,16 +114,20 @@ def check_action(view: StateView, action: Action, time: int) -> Rejected | None:
                 return reject(Code.INVALID_ACTION, "removing the last validator would stop the chain")
             return None
         case AssignNamespace(namespace=namespace, member_id=member_id):
-            owner = queries.namespace_owner(view, namespace)
+            if version >= 2:
+                owners = queries.namespace_owners(view, namespace)
+            else:
+                owner = queries.namespace_owner(view, namespace)
+                owners = [] if owner is None else [owner]
             if member_id is None:
                 return (
                     None
-                    if owner is not None
+                    if owners
                     else reject(Code.INVALID_ACTION, f"namespace {namespace!r} is not assigned to anyone")
                 )
             if queries.member_by_id(view, member_id) is None:
                 return reject(Code.UNKNOWN_MEMBER, f"no member with id {member_id!r}")
-            if owner == member_id:
+            if owners == [member_id]:
                 return reject(Code.INVALID_ACTION, f"namespace {namespace!r} is already {member_id!r}'s")
             return None
         case SetRoleKinds(role=role, kinds=kinds):
@@ -188,8 +196,9 @@ def _check_council_survives(view: StateView, member_id: str, time: int) -> Rejec
     return None
 
 
-def action_events(view: StateView, action: Action, at: At) -> list[Event]:
-    """The events that carry out ``action`` (already checked with ``check_action``)."""
+def action_events(view: StateView, action: Action, at: At, version: int = 1) -> list[Event]:
+    """The events that carry out ``action`` (already checked with ``check_action``) under
+    ``version`` of party's rules."""
     match action:
         case AdmitMember(member_id=member_id, roles=roles):
             target = queries.member_by_id(view, member_id)
@@ -208,6 +217,8 @@ def action_events(view: StateView, action: Action, at: At) -> list[Event]:
         case RemoveValidator(public_key=key):
             start = at.height + VALIDATOR_DELAY
             return [event(at, "ValidatorRemoved", f"validator:{key}", public_key=key, from_height=start)]
+        case AssignNamespace(namespace=namespace, member_id=member_id) if version >= 2:
+            return [namespace_event(view, at, namespace, member_id)]
         case AssignNamespace(namespace=namespace, member_id=member_id):
             name = namespace.upper()
             return [event(at, "NamespaceAssigned", f"namespace:{name}", namespace=name, member_id=member_id)]
@@ -224,12 +235,24 @@ def action_events(view: StateView, action: Action, at: At) -> list[Event]:
     raise AssertionError(f"unhandled action {action!r}")  # pragma: no cover - the union is closed
 
 
+def namespace_event(view: StateView, at: At, namespace: str, member_id: str | None) -> Event:
+    """Rules version 2: assign (or free) ``namespace`` under its canonical form, replacing every
+    version-1 spelling of it still in the state (``replaces``), so one namespace has one owner."""
+    name = keys.canonical_namespace(namespace)
+    replaces = [
+        spelling
+        for spelling in keys.namespace_spellings(namespace)
+        if spelling != name and queries.namespace_owner(view, spelling) is not None
+    ]
+    return event(at, "NamespaceAssigned", f"namespace:{name}", namespace=name, member_id=member_id, replaces=replaces)
+
+
 # --------------------------------------------------------------------------- transactions
 
 
 def propose(view: StateView, tx: TxContext, sender: Mapping[str, Any], payload: Propose) -> Outcome:
     """``party.propose``: check the action now, snapshot council and rules, open the proposal."""
-    problem = check_action(view, payload.action, tx.time)
+    problem = check_action(view, payload.action, tx.time, tx.rules)
     if problem is not None:
         return problem
     council = queries.council(view, tx.time)
@@ -283,10 +306,10 @@ def vote(view: StateView, tx: TxContext, sender: Mapping[str, Any], payload: Vot
     status: str = decide(len(record["council"]), record["rules"], **tally)
     if status == "passed":
         action = _ACTION.validate_python(record["action"])
-        problem = check_action(view, action, tx.time)
+        problem = check_action(view, action, tx.time, tx.rules)
         if problem is None:
             events.append(event(at, "ProposalPassed", aggregate, proposal_id=pid))
-            events.extend(action_events(view, action, at))
+            events.extend(action_events(view, action, at, tx.rules))
         else:
             status = "void"
             events.append(event(at, "ProposalVoided", aggregate, proposal_id=pid, reason=problem.message))

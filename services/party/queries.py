@@ -21,19 +21,23 @@ from typing import Any
 import orjson
 
 from traco.core.domain import StateView
+from traco.core.timefmt import iso_utc
 from traco.services.party import state as keys
 from traco.services.party.models import DEFAULT_RULES, kind_matches
+from traco.services.party.state import canonical_namespace, namespace_spellings
 
 __all__ = [
     "COUNCIL_ROLE",
     "acting_for",
     "agreement",
     "agreements_of",
+    "canonical_namespace",
     "council",
     "delegation",
     "delegations",
     "history",
     "is_admitted",
+    "kyc_problem",
     "kyc_valid",
     "may_submit",
     "member",
@@ -41,6 +45,8 @@ __all__ = [
     "member_keys",
     "members",
     "namespace_owner",
+    "namespace_owners",
+    "namespace_spellings",
     "proposal",
     "proposals",
     "role_kinds",
@@ -101,6 +107,15 @@ def namespace_owner(view: StateView, namespace: str) -> str | None:
     return None if record is None else str(record["member_id"])
 
 
+def namespace_owners(view: StateView, namespace: str) -> list[str]:
+    """Rules version 2: the member ids (sorted, distinct) that own ``namespace`` under any of its
+    spellings (``namespace_spellings``): the canonical assignment, or on a chain upgraded from
+    version 1 the old spellings' (a version-2 assignment replaces those). Empty: open to any
+    issuer."""
+    owners = {owner for spelling in namespace_spellings(namespace) if (owner := namespace_owner(view, spelling))}
+    return sorted(owners)
+
+
 def member_keys(view: StateView, member_id: str) -> list[str]:
     """Every key the member has ever held (current and rotated-out), sorted."""
     index = keys.load(view, keys.member_keys(member_id))
@@ -124,6 +139,24 @@ def kyc_valid(view: StateView, key: str, time: int) -> bool:
         return False
     kyc = record["kyc"]
     return bool(kyc["status"] == "verified" and time < kyc["expires_at"])
+
+
+def kyc_problem(view: StateView, key: str, time: int) -> str | None:
+    """Why the member holding ``key`` may not do what needs KYC at ``time`` (``None``: it may):
+    no attestation, one whose status is not ``verified``, or one expired by ``time``. Services
+    that enforce KYC (doc under rules version 2, trade) refuse with ``KYC_REQUIRED`` and this text."""
+    record = member(view, key, time)
+    if record is None:
+        return f"key {key[:16]}… belongs to no member at this time"
+    kyc = record["kyc"]
+    who = f"member {record['member_id']!r}"
+    if kyc is None:
+        return f"{who} has no KYC attestation"
+    if kyc["status"] != "verified":
+        return f"{who}'s KYC status is {kyc['status']}, not verified"
+    if time >= kyc["expires_at"]:
+        return f"{who}'s KYC attestation expired at {iso_utc(kyc['expires_at'])}"
+    return None
 
 
 def council(view: StateView, time: int) -> list[str]:

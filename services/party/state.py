@@ -64,6 +64,34 @@ def namespace(name: str) -> str:
     return f"{NAMESPACE}{name.upper()}"
 
 
+CODE_LIST_PREFIXES = ("NMFTA", "SMDG", "BIC")
+"""Code-list providers that prefix a carrier or container-owner code (``NMFTA:MAEU``): under rules
+version 2 a prefix names who publishes the code, not another namespace, so it is dropped."""
+
+
+def canonical_namespace(name: str) -> str:
+    """The one canonical form of a business-key namespace (rules version 2): upper case, every
+    leading known code-list prefix dropped, so ``MAEU``, ``nmfta:maeu`` and ``SMDG:MAEU`` are all
+    ``MAEU``. Other prefixes (``LEI:``, ``MEMBER:``) name other namespaces and stay. Party's
+    namespace assignment and doc's business-key index both use this function (doc through
+    ``queries``), so the two can never disagree about which spellings are one namespace."""
+    canonical = name.upper()
+    while True:
+        head, colon, rest = canonical.partition(":")
+        if not (colon and rest and head in CODE_LIST_PREFIXES):
+            return canonical
+        canonical = rest
+
+
+def namespace_spellings(name: str) -> list[str]:
+    """The upper-case spellings under which rules version 1 may have stored what version 2 calls
+    ``canonical_namespace(name)``: the canonical form, then each ``<prefix>:<canonical>``. A chain
+    upgraded to version 2 checks them all, so a namespace or business key claimed under an old
+    spelling still counts (a v1 spelling with two prefixes, ``NMFTA:SMDG:MAEU``, is not searched)."""
+    canonical = canonical_namespace(name)
+    return [canonical, *(f"{prefix}:{canonical}" for prefix in CODE_LIST_PREFIXES)]
+
+
 def principal_id(principal: str) -> str:
     """A principal's name as a key segment: names may hold ``/`` or any other character."""
     return hashlib.sha256(principal.encode("utf-8")).hexdigest()

@@ -80,10 +80,13 @@ class Chain:
     height: int = 0
     time: int = T0
     log: list[tuple[TxContext, Outcome]] = field(default_factory=list)
+    rules: int = 1
+    """The version of party's rules every block runs under (``TxContext.rules``)."""
 
     @classmethod
-    def dev(cls, validators: Mapping[str, int] | None = None) -> Chain:
-        return cls(genesis_state(dev_genesis(validators)))
+    def dev(cls, validators: Mapping[str, int] | None = None, rules: int = 1) -> Chain:
+        """The development cast's chain, its genesis and blocks under version ``rules``."""
+        return cls(genesis_state(dev_genesis(validators), rules), rules=rules)
 
     def tx(self, sender: str, kind: str, payload: Mapping[str, Any]) -> tuple[str, str, Mapping[str, Any]]:
         """A transaction to put in ``block``; ``sender`` is a name (its derived key signs)."""
@@ -102,6 +105,7 @@ class Chain:
                 sender=pub(sender),
                 kind=kind,
                 payload=payload,
+                rules=self.rules,
             )
             for i, (sender, kind, payload) in enumerate(txs)
         ]

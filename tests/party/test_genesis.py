@@ -12,6 +12,7 @@ from traco.services.party.domain import PARTY
 from traco.services.party.genesis import (
     DEFAULT_ROLE_KINDS,
     DEVELOPMENT_CAST,
+    DEVELOPMENT_KYC_UNTIL,
     GenesisMember,
     PartyGenesis,
     development_genesis,
@@ -59,7 +60,7 @@ def test_member_records_have_the_fixed_layout() -> None:
         "jurisdiction": "DE",
         "roles": ["importer"],
         "status": "admitted",
-        "kyc": None,
+        "kyc": {"status": "verified", "provider": None, "expires_at": DEVELOPMENT_KYC_UNTIL},
         "primary_key": pub("importer"),
         "valid_until": None,
     }
