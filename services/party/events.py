@@ -19,7 +19,7 @@ RoleGranted         member_id, role
 RoleRevoked         member_id, role
 RoleKindsSet        role, kinds
 RulesSet            rules {quorum, threshold_num, threshold_den, timeout_ms}
-NamespaceAssigned   namespace, member_id (null: freed), replaces? (rules v2: old spellings removed)
+NamespaceAssigned   namespace, member_id (null: freed)
 ChainParamsSet      empty_block_interval_ms
 UpgradeScheduled    name, from_height (effective), activate, rules {service: version}, sections
 ValidatorAdded      public_key, power, from_height
@@ -197,11 +197,8 @@ def _validator_removed(view: StateView, data: Data) -> Writes:
 
 
 def _namespace_assigned(view: StateView, data: Data) -> Writes:
-    """``replaces`` (rules version 2 only): old spellings of the namespace, removed."""
     owner = data["member_id"]
-    writes: Writes = dict.fromkeys(keys.namespace(old) for old in data.get("replaces", ()))
-    writes[keys.namespace(data["namespace"])] = None if owner is None else encode({"member_id": owner})
-    return writes
+    return {keys.namespace(data["namespace"]): None if owner is None else encode({"member_id": owner})}
 
 
 # --------------------------------------------------------------------------- nodes

@@ -46,6 +46,7 @@ from traco.services.party.state import canonical_namespace
 __all__ = [
     "DEFAULT_ROLE_KINDS",
     "DEVELOPMENT_CAST",
+    "GenesisKyc",
     "GenesisMember",
     "GenesisValidator",
     "PartyGenesis",
@@ -59,6 +60,14 @@ class _Config(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+class GenesisKyc(_Config):
+    """A ``verified`` KYC attestation written into genesis: by ``provider`` (a KYC provider's
+    key), until ``expires_at``."""
+
+    provider: PublicKey
+    expires_at: Millis
+
+
 class GenesisMember(_Config):
     name: MemberId
     """Becomes the member id."""
@@ -68,9 +77,9 @@ class GenesisMember(_Config):
     roles: Roles
     namespaces: tuple[Namespace, ...] = ()
     """Business-key namespaces assigned to the member from the start (see ``assign_namespace``)."""
-    kyc_until: Millis | None = None
-    """The consortium's own KYC of a founding member: ``verified`` until then (provider null: the
-    genesis), so a new chain whose rules enforce KYC can transact before a provider attests."""
+    kyc: GenesisKyc | None = None
+    """A founding member's KYC, attested before the chain starts, so that a chain whose rules
+    enforce KYC can transact from its first block."""
 
 
 class GenesisValidator(_Config):
@@ -137,14 +146,14 @@ def genesis_events(pg: PartyGenesis, rules: int = 1) -> list[Event]:
             sponsor_key=None,
         )
         add("MemberAdmitted", f"member:{m.name}", member_id=m.name, roles=list(m.roles))
-        if m.kyc_until is not None:
+        if m.kyc is not None:
             add(
                 "KycRecorded",
                 f"member:{m.name}",
                 member_id=m.name,
                 status="verified",
-                provider=None,
-                expires_at=m.kyc_until,
+                provider=m.kyc.provider,
+                expires_at=m.kyc.expires_at,
             )
         for namespace in m.namespaces:
             if rules < 2:
@@ -155,7 +164,7 @@ def genesis_events(pg: PartyGenesis, rules: int = 1) -> list[Event]:
             if owners.setdefault(name, m.name) != m.name:
                 raise ValueError(f"namespace {namespace!r} is {owners[name]!r}'s as {name!r}; one namespace, one owner")
             if not any(e.type == "NamespaceAssigned" and e.data["namespace"] == name for e in events):
-                add("NamespaceAssigned", f"namespace:{name}", namespace=name, member_id=m.name, replaces=[])
+                add("NamespaceAssigned", f"namespace:{name}", namespace=name, member_id=m.name)
     return events
 
 
@@ -272,7 +281,8 @@ DEVELOPMENT_CAST: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
 """``(name, organisation, jurisdiction, roles)`` of the README's development members."""
 
 DEVELOPMENT_KYC_UNTIL = 4_102_444_800_000
-"""2100-01-01T00:00:00Z: the development cast's genesis KYC never runs out in practice."""
+"""2100-01-01T00:00:00Z: the development cast's KYC (by the ``kyc`` member, for every other
+member) never runs out in practice."""
 
 DEVELOPMENT_NAMESPACES: Mapping[str, tuple[str, ...]] = {"carrier": ("MAEU", "NMFTA:MAEU")}
 """Business-key namespaces the development cast holds: the README's and the DCSA sample's
@@ -299,7 +309,9 @@ def development_genesis(
                 public_key=keys[name],
                 roles=list(roles),
                 namespaces=DEVELOPMENT_NAMESPACES.get(name, ()),
-                kyc_until=DEVELOPMENT_KYC_UNTIL,
+                kyc=None
+                if "kyc_provider" in roles
+                else GenesisKyc(provider=keys["kyc"], expires_at=DEVELOPMENT_KYC_UNTIL),
             )
             for name, org, where, roles in DEVELOPMENT_CAST
         ),

@@ -218,7 +218,7 @@ def action_events(view: StateView, action: Action, at: At, version: int = 1) -> 
             start = at.height + VALIDATOR_DELAY
             return [event(at, "ValidatorRemoved", f"validator:{key}", public_key=key, from_height=start)]
         case AssignNamespace(namespace=namespace, member_id=member_id) if version >= 2:
-            return [namespace_event(view, at, namespace, member_id)]
+            return namespace_events(view, at, namespace, member_id)
         case AssignNamespace(namespace=namespace, member_id=member_id):
             name = namespace.upper()
             return [event(at, "NamespaceAssigned", f"namespace:{name}", namespace=name, member_id=member_id)]
@@ -235,16 +235,16 @@ def action_events(view: StateView, action: Action, at: At, version: int = 1) -> 
     raise AssertionError(f"unhandled action {action!r}")  # pragma: no cover - the union is closed
 
 
-def namespace_event(view: StateView, at: At, namespace: str, member_id: str | None) -> Event:
-    """Rules version 2: assign (or free) ``namespace`` under its canonical form, replacing every
-    version-1 spelling of it still in the state (``replaces``), so one namespace has one owner."""
+def namespace_events(view: StateView, at: At, namespace: str, member_id: str | None) -> list[Event]:
+    """Rules version 2: free every version-1 spelling of ``namespace`` still in the state, then
+    assign (or free) its canonical form, so one namespace has one owner."""
     name = keys.canonical_namespace(namespace)
-    replaces = [
-        spelling
+    freed = [
+        event(at, "NamespaceAssigned", f"namespace:{spelling}", namespace=spelling, member_id=None)
         for spelling in keys.namespace_spellings(namespace)
         if spelling != name and queries.namespace_owner(view, spelling) is not None
     ]
-    return event(at, "NamespaceAssigned", f"namespace:{name}", namespace=name, member_id=member_id, replaces=replaces)
+    return [*freed, event(at, "NamespaceAssigned", f"namespace:{name}", namespace=name, member_id=member_id)]
 
 
 # --------------------------------------------------------------------------- transactions

@@ -60,7 +60,7 @@ def test_member_records_have_the_fixed_layout() -> None:
         "jurisdiction": "DE",
         "roles": ["importer"],
         "status": "admitted",
-        "kyc": {"status": "verified", "provider": None, "expires_at": DEVELOPMENT_KYC_UNTIL},
+        "kyc": {"status": "verified", "provider": pub("kyc"), "expires_at": DEVELOPMENT_KYC_UNTIL},
         "primary_key": pub("importer"),
         "valid_until": None,
     }
