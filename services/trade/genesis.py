@@ -289,9 +289,17 @@ def development_section(
     threshold: int = 2,
     founders_locked_until_height: int = 1_000,
     incentives_bp: int = 3_500,
+    coco_accounts: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The trade section for the README's cast (member ids are the cast's names): TRC with three
-    custodians at 2 of 3, Coco allocated to council seats and a bank, an equity class."""
+    custodians at 2 of 3, Coco allocated to council seats and a bank (``coco_accounts``:
+    issuance, private_placement, founders -> member id), an equity class.
+
+    The custodians and Coco's accounts must be members whose party roles let them submit the
+    kinds they need (``trade.trc.attest``/``mint``, ``trade.transfer``); the chain's role table
+    is party's, so ``traco init`` passes the names that fit its cast."""
+    accounts = {"issuance": "council-1", "private_placement": "bank-b", "founders": "council-2"}
+    accounts.update(coco_accounts or {})
     rest = BASIS_POINTS - incentives_bp
     shares = {"issuance": rest * 30 // 65, "private_placement": rest * 15 // 65, "incentives": incentives_bp}
     shares["founders"] = rest - shares["issuance"] - shares["private_placement"]
@@ -317,9 +325,7 @@ def development_section(
             "redemption_fees": [{"min_amount": 0, "fee": 10_000}, {"min_amount": 1_000_000, "fee": 50_000}],
         },
         "coco": {
-            "issuance": "council-1",
-            "private_placement": "bank-b",
-            "founders": "council-2",
+            **accounts,
             "shares": shares,
             "founders_locked_until_height": founders_locked_until_height,
         },
