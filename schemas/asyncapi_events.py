@@ -33,6 +33,26 @@ class EventData(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True, populate_by_name=True)
 
 
+class HoldRecord(EventData):
+    """A hold as ``core/holds.py`` writes it: parties by member id (or ``service:<name>``)."""
+
+    hold_id: str
+    owner: str
+    beneficiary: str
+    notary: str | None
+    asset: str = Field(description="the doc_id held")
+    amount: int = Field(ge=1)
+    expires_height: int | None
+    expires_time: Millis | None
+    created_height: int = Field(ge=1)
+    created_time: Millis
+    status: Literal["ordered", "executed", "released_by_beneficiary", "released_by_notary", "expired"]
+    executed: int = Field(ge=0)
+    returned: int = Field(ge=0)
+    closed_height: int | None
+    closed_by: str | None
+
+
 # --------------------------------------------------------------------------- party
 
 
@@ -73,7 +93,7 @@ class MemberSuspended(PartyData):
 class KycRecorded(PartyData):
     member_id: str
     status: Literal["verified", "pending", "failed", "revoked"]
-    provider: Key
+    provider: Key | None = Field(description="the KYC provider's key; null when recorded at genesis")
     expires_at: Millis
 
 
@@ -130,6 +150,9 @@ class ValidatorRemoved(PartyData):
 class NamespaceAssigned(PartyData):
     namespace: str
     member_id: str | None = Field(description="the owner; null frees the namespace")
+    replaces: list[str] | None = Field(
+        default=None, description="rules version 2: old spellings of the namespace, removed"
+    )
 
 
 class NodeRegistered(PartyData):

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints
 
-from traco.schemas.asyncapi_events import EventData, Key, Millis
+from traco.schemas.asyncapi_events import EventData, HoldRecord, Key, Millis
 from traco.schemas.base import Hex32
 
 
@@ -121,26 +121,6 @@ class DocumentAmended(DocData):
 
 class DocumentKeyShared(DocData):
     keys: dict[Hex32, str] = Field(description="recipient key: X25519 sealed box of the file key, base64")
-
-
-class HoldRecord(EventData):
-    """A hold as ``core/holds.py`` writes it: parties by member id (or ``service:<name>``)."""
-
-    hold_id: str
-    owner: str
-    beneficiary: str
-    notary: str | None
-    asset: str = Field(description="the doc_id held")
-    amount: int = Field(ge=1)
-    expires_height: int | None
-    expires_time: Millis | None
-    created_height: int = Field(ge=1)
-    created_time: Millis
-    status: Literal["ordered", "executed", "released_by_beneficiary", "released_by_notary", "expired"]
-    executed: int = Field(ge=0)
-    returned: int = Field(ge=0)
-    closed_height: int | None
-    closed_by: str | None
 
 
 class TitleHeld(DocData):

@@ -19,7 +19,7 @@ from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from traco.schemas import asyncapi_events, asyncapi_events_doc
+from traco.schemas import asyncapi_events, asyncapi_events_doc, asyncapi_events_trade
 from traco.schemas.asyncapi_events import EventData
 from traco.schemas.events import DomainEvent
 from traco.schemas.tx import TxEnvelope
@@ -43,6 +43,13 @@ EVENT_DATA: dict[str, dict[str, type[EventData]]] = {
         "DocumentRegistered MilestoneRecorded TitleTransferred DocumentSurrendered DocumentPledged PledgeReleased "
         "DocumentAmended DocumentKeyShared TitleHeld TitleHoldExecuted TitleHoldReleased TitleHoldRenewed "
         "TitleHoldExpired",
+    ),
+    "trade": _named(
+        asyncapi_events_trade,
+        "AssetClassDefined TokenDefined Configured Allocated PoolFunded LockSet Transferred HoldCreated "
+        "HoldExecuted HoldReleased HoldExpired HoldRenewed AttestationSigned ReserveAttested Minted Burned "
+        "RedemptionRequested RedemptionPaid AccountFrozen AccountUnfrozen CocoEpochPaid EquityDefined "
+        "SharesDeposited ExerciseFiled ExerciseSettled CommandSent CommandSettled",
     ),
 }
 """service -> event type -> the model of its ``data`` (the class is named after the type)."""

@@ -26,6 +26,7 @@ from traco.services import registry
 from traco.services.consensus import rules
 from traco.services.doc import mutations as doc_mutations
 from traco.services.party import events as party_events
+from traco.services.trade import mutations as trade_mutations
 
 ROOT = Path(__file__).resolve().parents[1]
 JSON_DIR = ROOT / "schemas" / "json"
@@ -187,6 +188,7 @@ def test_every_event_type_has_typed_data() -> None:
         "party": set(party_events.EVENT_TYPES),
         "doc": set(doc_mutations._MUTATORS),
         "chain": {"Anchored", "ValidatorSetChanged"},
+        "trade": set(trade_mutations._MUTATORS),
     }
     for service, types in emitted.items():
         assert set(EVENT_DATA[service]) == types, f"{service}: described {set(EVENT_DATA[service]) ^ types} wrongly"
@@ -206,7 +208,7 @@ def test_every_event_type_has_typed_data() -> None:
 
 
 def _recorded_events(monkeypatch: pytest.MonkeyPatch) -> dict[str, dict[str, list[dict[str, Any]]]]:
-    """Run the party and doc rules' own test suites, recording the data of every event applied."""
+    """Run the party, doc and trade rules' own test suites, recording the data of every event applied."""
     seen: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
 
     def record(service: str, table: dict[str, Any]) -> None:
@@ -220,8 +222,10 @@ def _recorded_events(monkeypatch: pytest.MonkeyPatch) -> dict[str, dict[str, lis
 
     record("party", party_events._MUTATORS)  # type: ignore[arg-type]
     record("doc", doc_mutations._MUTATORS)  # type: ignore[arg-type]
+    record("trade", trade_mutations._MUTATORS)  # type: ignore[arg-type]
     # Their pass or fail is theirs to report; what counts here is every event they made the rules emit.
-    pytest.main(["-q", "--tb=no", "-p", "no:cacheprovider", str(ROOT / "tests" / "party"), str(ROOT / "tests" / "doc")])
+    suites = [str(ROOT / "tests" / name) for name in ("party", "doc", "trade")]
+    pytest.main(["-q", "--tb=no", "-p", "no:cacheprovider", *suites])
     return seen
 
 
