@@ -31,6 +31,7 @@ import os
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from typing import Any
 
 import nacl.exceptions
@@ -161,18 +162,25 @@ def require_topics(client: KafkaConsumer, names: list[str]) -> None:
         raise SystemExit(f"missing topics (wrong chain id or node id?): {', '.join(missing)}")
 
 
-def read_all(client: KafkaConsumer, topic: str) -> list[Any]:
-    """Every message of a one-partition topic from its start, decoded from JSON."""
+def read_all(client: KafkaConsumer, topic: str, until: Callable[[list[Any]], bool] | None = None) -> list[Any]:
+    """The messages of a one-partition topic from its start, decoded from JSON: up to its end as
+    of now, or, with ``until``, as long as it takes for ``until(messages)`` to hold (30 s)."""
     partition = TopicPartition(topic, 0)
     client.assign([partition])
     client.seek_to_beginning(partition)
     end = client.end_offsets([partition])[partition]
     values: list[Any] = []
-    while True:  # past the end offset too: some brokers report it early, so stop on a quiet poll
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if until is None and client.position(partition) >= end:
+            # one more poll: some brokers report the end offset before the last batch's end
+            batch = client.poll(timeout_ms=300)
+            return values + [json.loads(r.value) for records in batch.values() for r in records]
         batch = client.poll(timeout_ms=500)
         values += [json.loads(r.value) for records in batch.values() for r in records]
-        if not batch and client.position(partition) >= end:
+        if until is not None and until(values):
             return values
+    raise SystemExit(f"{topic}: still waiting after 30 s")
 
 
 def next_nonce(client: KafkaConsumer, chain_id: str, sender: str) -> int:
@@ -333,7 +341,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"refused: {receipt['code']} {receipt['message']}")
         return 2
 
-    messages = read_all(client, events_topic)
+    if service == "chain":
+
+        def arrived(messages: list[Any]) -> bool:
+            return any(m.get("type") == "Anchored" and m.get("tx_id") == envelope["tx_id"] for m in messages)
+    else:
+
+        def arrived(messages: list[Any]) -> bool:  # the checkpoint follows its receipts onto the topics
+            return any(
+                m.get("type") == "SignedCheckpoint" and m["checkpoint"]["height"] == receipt["height"] for m in messages
+            )
+
+    messages = read_all(client, events_topic, until=arrived)
     if service == "chain":
         for event in [m for m in messages if m.get("type") == "Anchored" and m.get("tx_id") == envelope["tx_id"]]:
             print(f"event: Anchored {event['aggregate_id']} (the chain's checkpoint is unsigned: GET /proofs/<tx_id>)")
