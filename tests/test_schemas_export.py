@@ -243,6 +243,7 @@ def _chain_events() -> dict[str, list[dict[str, Any]]]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # it runs three suites (about a minute on an idle machine)
 def test_every_event_the_services_emit_fits_its_schema(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: dict[str, dict[str, list[dict[str, Any]]]] = dict(_recorded_events(monkeypatch))
     seen["chain"] = _chain_events()
