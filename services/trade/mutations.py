@@ -22,7 +22,7 @@ Events (all version 1):
 ``HoldRenewed``           ``hold`` (new expiry), ``previous`` {expires_height, expires_time}
 ``AttestationSigned``     ``seq``, ``custodian``, ``reserve``, ``as_of``
 ``ReserveAttested``       ``seq``, ``reserve``, ``as_of``, ``signers``, ``supply``, ``pending``,
-                          ``shortfall``
+                          ``paid_since``, ``shortfall``
 ``Minted`` / ``Burned``   ``token``, ``account``, ``amount``
 ``RedemptionRequested``   ``redemption`` (the record)
 ``RedemptionPaid``        ``redemption_id``, ``by``
@@ -210,7 +210,8 @@ def _reserve_attested(w: _Writer, d: Data) -> Writes:
             w.delete(key)
     previous = w.get(q.RESERVE)
     paid_after = [p for p in (previous or {}).get("paid_after", []) if p["time"] > d["as_of"]]
-    fields = ("seq", "reserve", "as_of", "signers", "supply", "pending", "shortfall", "tx_id", "height", "time")
+    fields: tuple[str, ...] = ("seq", "reserve", "as_of", "signers", "supply", "pending", "paid_since")
+    fields = (*fields, "shortfall", "tx_id", "height", "time")
     w.put(q.RESERVE, {**{k: d[k] for k in fields}, "paid_after": paid_after})
     return w.writes
 

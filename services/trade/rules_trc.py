@@ -16,7 +16,8 @@ Rules (each cited where it is implemented):
   So no mint ever takes supply above the last valid attestation's reserve.
 - **R4 fail closed.** No attestation yet, or the last one's ``as_of`` older than
   ``max_reserve_age_ms`` at the block time: ``RESERVE_STALE``.
-- **R5 shortfall.** An attestation whose reserve is below ``supply + pending`` records the
+- **R5 shortfall.** An attestation whose reserve is below ``supply + pending + paid_since``
+  (fiat paid out after its ``as_of``, which the attested reserve still counted) records the
   ``shortfall`` and pauses minting (``UNDER_RESERVED``) until a later one shows cover.
   Redemptions go on.
 - **R6 redemption.** The holder burns TRC (``Burned``), pays the Coco fee of the governed
@@ -85,7 +86,9 @@ def attest(ctx: Context, a: p.TrcAttest) -> Outcome:
         token = q.token(ctx.state, params["token"])
         supply = 0 if token is None else int(token["supply"])
         pending = q.pending_redemptions(ctx.state)
-        shortfall = max(0, supply + pending - a.reserve)  # R5
+        # R5: fiat paid out after as_of was still in the attested reserve and is gone now
+        paid_since = sum(int(p["amount"]) for p in (last or {}).get("paid_after", []) if p["time"] > a.as_of)
+        shortfall = max(0, supply + pending + paid_since - a.reserve)
         events.append(
             ctx.event(
                 "ReserveAttested",
@@ -96,6 +99,7 @@ def attest(ctx: Context, a: p.TrcAttest) -> Outcome:
                 signers=signers,
                 supply=supply,
                 pending=pending,
+                paid_since=paid_since,
                 shortfall=shortfall,
             )
         )

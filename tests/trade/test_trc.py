@@ -161,8 +161,9 @@ class TrcMachine(RuleBasedStateMachine):
         self.chain.ok(self.chain.cast.bank_b, "trade.trc.attest", payload)
         self.chain.ok(self.chain.cast.custodian, "trade.trc.attest", payload)
         pending = sum(self.pending.values())
-        self.last = {"reserve": reserve, "as_of": as_of, "shortfall": max(0, self.supply + pending - reserve)}
         self.paid_after = [(t, a) for t, a in self.paid_after if t > as_of]
+        paid = sum(a for _, a in self.paid_after)  # fiat the attested reserve still counted
+        self.last = {"reserve": reserve, "as_of": as_of, "shortfall": max(0, self.supply + pending + paid - reserve)}
 
     @rule(amount=st.integers(1, 30_000))
     def mint(self, amount: int) -> None:
@@ -232,3 +233,20 @@ def test_kyc_that_lapses_stops_trc_reaching_the_member() -> None:
     assert chain.code(cast.custodian, "trade.trc.mint", {"to": "lapsing", "amount": 1}) == "KYC_REQUIRED"
     assert chain.code(cast.exporter, "trade.transfer", {"token": TRC, "to": "lapsing", "amount": 1}) == "NOT_ELIGIBLE"
     assert chain.total("lapsing", TRC) == 10  # what it holds stays its own
+
+
+def test_fiat_paid_after_an_attestations_as_of_counts_as_gone() -> None:
+    chain = Chain()
+    cast = chain.cast
+    attested(chain, 10_000, 1)
+    chain.ok(cast.custodian, "trade.trc.mint", {"to": "exporter", "amount": 10_000})
+    chain.ok(cast.council1, "trade.transfer", {"token": "COCO", "to": "exporter", "amount": 10_000})
+    rid = chain.ok(cast.exporter, "trade.trc.redeem", {"amount": 4_000, "custodian": "custodian"})["redemption_id"]
+    as_of = chain.time  # the custodian's statement is as of now, before it pays
+    chain.ok(cast.custodian, "trade.trc.redeemed", {"redemption_id": rid})
+    # 6,000 TRC remain; the statement still counts the 4,000 paid after it: 6,000 + 4,000 > 9,000
+    statement = {"reserve": 9_000, "as_of": as_of, "seq": 2}
+    chain.ok(cast.custodian, "trade.trc.attest", statement)
+    assert chain.ok(cast.bank_a, "trade.trc.attest", statement)["shortfall"] == 1_000
+    assert chain.code(cast.custodian, "trade.trc.mint", {"to": "exporter", "amount": 1}) == "UNDER_RESERVED"
+    assert views.invariants(chain.state) == []
