@@ -235,8 +235,13 @@ HISTORY_KINDS: dict[str, str] = {
     "PledgeReleased": tables.KIND_RELEASE,
     "DocumentAmended": tables.KIND_AMEND,
     "DocumentKeyShared": tables.KIND_SHARE_KEY,
+    "PledgeOffered": tables.KIND_PLEDGE,
+    "PledgeExtended": tables.KIND_PLEDGE_EXTEND,
+    "PledgeOffersWithdrawn": tables.KIND_RELEASE,
 }
 """Which transaction kind makes each type of history entry."""
+ALSO_MADE_BY: dict[str, str] = {"DocumentPledged": tables.KIND_PLEDGE_ACCEPT}
+"""Rules version 2: a pledge is put in force by the financier's acceptance."""
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 ProofSource = Callable[[str], TxProof | str | None]
@@ -307,6 +312,8 @@ def _verify_entry(
         return replace(failed, status="pending", reason="no proof yet (not sealed)")
     if isinstance(proof, str):
         return replace(failed, reason=proof)
+    if proof.tx.kind == ALSO_MADE_BY.get(failed.type):
+        kind = proof.tx.kind
     expected = {"kind": kind, "service": tables.SERVICE, "status": "accepted", "code": "OK"}
     receipt = None if proof.result is None else proof.result.receipt
     problem = verify_tx_proof(proof, validators, chain_id, tx_id=tx_id, receipt=expected if receipt else None)
@@ -329,6 +336,8 @@ def entry_mismatch(
     """What a history entry claims that its (proven) transaction, block and receipt do not say,
     or None. Raises ``KeyError``/``TypeError`` on an entry that lacks the fields of its type."""
     kind = HISTORY_KINDS[entry["type"]]
+    if tx.kind == ALSO_MADE_BY.get(entry["type"]):
+        kind = tx.kind
     if tx.kind != kind:
         return f"a {entry['type']} entry is made by a {kind} transaction, the proven one is {tx.kind}"
     parsed = payloads.parse(kind, tx.payload)
@@ -386,6 +395,8 @@ def _payload_claims(
             ("expires_at", d["expires_at"], p.expires_at),
             ("reference", d["reference"], p.reference),
         ]
+    elif isinstance(p, payloads.PledgeExtend):
+        claims.append(("expires_at", d["expires_at"], p.expires_at))
     elif isinstance(p, payloads.Amend):
         claims += [
             ("new doc_id", d["new_doc_id"], tx.tx_id),
@@ -412,7 +423,7 @@ def _result_claims(entry: Mapping[str, Any], receipt: Receipt, tx: TxEnvelope) -
             ("doc_id", entry["doc_id"], result.get("previous")),
         ]
     claims = [("doc_id", entry["doc_id"], result.get("doc_id"))]
-    if entry["type"] == "DocumentPledged":
+    if entry["type"] in ("DocumentPledged", "PledgeOffered") and tx.kind == tables.KIND_PLEDGE:
         claims.append(("pledge id", tx.tx_id, result.get("pledge_id")))
     return claims
 

@@ -10,19 +10,30 @@ split by concern: ``payloads`` (schemas), ``rules`` (decisions), ``mutations`` (
 Kinds (payload schemas in ``payloads.py``)::
 
     doc.register    file_hash, type, business_key{namespace, reference, scope}, metadata?, holder?,
-                    negotiable?                         -> result {"doc_id"}  (doc_id = tx_id)
+                    negotiable?, parties? (v2)          -> result {"doc_id"}  (doc_id = tx_id)
     doc.event       doc_id, milestone, occurred_at?, location?, details?
     doc.transfer    doc_id, to
     doc.surrender   doc_id, reason? ("delivery" | "switch_to_paper" | "cancellation")
-    doc.pledge      doc_id, financier, amount, currency, expires_at, reference?
-    doc.release     doc_id
-    doc.amend       doc_id, file_hash, metadata?, reason?   -> result {"doc_id": new version}
+    doc.pledge      doc_id, financier, amount, currency, expires_at, reference?   (v2: an offer)
+    doc.pledge.accept  doc_id                           (v2: the financier puts its offer in force)
+    doc.pledge.extend  doc_id, expires_at               (v2: the financier, later only)
+    doc.release     doc_id                              (v2: the holder also withdraws offers)
+    doc.amend       doc_id, file_hash, metadata?, reason?, holder_consent? (v2)
+                                                        -> result {"doc_id": new version}
     doc.share_key   doc_id, keys{recipient public key: sealed box (base64)}
 
 State key layout: see ``queries`` (``doc/<doc_id>``, ``hash/<file_hash>``,
 ``bkey/<type|goods>/<NS>/<REF>``, ``hist/<lineage>/<seq>``, ``key/<doc_id>/<recipient>``).
 
-Decisions (the why, in short):
+Rules versions (``versions.py``; DESIGN §7): ``TxContext.rules`` is the version in force at the
+height. Version 1 is the rules below as first written, kept exactly for replaying old chains;
+version 2 (new chains) fixes what money needs — milestones only from parties of record
+(``NOT_A_PARTY``), a held title amended only with its holder's signed consent
+(``HOLDER_CONSENT_REQUIRED``), pledges offered then accepted with a bounded term
+(``pledges.py``), one canonical business-key namespace, and KYC (``KYC_REQUIRED``, checked
+after the payload and before the kind's rule, for ``tables.KYC_PARTIES``).
+
+Decisions (the why, in short; "v2" marks what version 2 changes):
 
 * **Who may submit.** Party decides (``may_submit(view, sender, kind, time)``), else
   ``NOT_PERMITTED``; party's state is read only through ``traco.services.party.queries``. On top,
@@ -34,7 +45,9 @@ Decisions (the why, in short):
   scope ``document`` makes (type, namespace, reference) unique; scope ``goods`` makes
   (namespace, reference) unique across *all* types, for references that name the goods (a lot,
   a consignment), so the same goods cannot be represented by both a B/L and a warehouse receipt.
-  References compare without case and separators (``queries.normalise_reference``).
+  References compare without case and separators (``queries.normalise_reference``); v2:
+  namespaces compare in party's canonical form (``NMFTA:MAEU`` is ``MAEU``), and a claim
+  made under a version-1 spelling still counts.
   A namespace the council assigned to a member in party (``assign_namespace``: a carrier's
   SCAC, a warehouse's code) is that member's alone (``NOT_NAMESPACE_OWNER``), so no other issuer
   can squat its numbers; an unassigned namespace is open to any issuer of the type.
@@ -43,15 +56,20 @@ Decisions (the why, in short):
   negotiable documents (B/L, warehouse receipt, unless registered ``negotiable: false``) can be
   transferred or surrendered (``NOT_NEGOTIABLE``); any document can be pledged (invoices are
   financed by factors).
-* **Pledges and expiry.** A pledge is in force while ``block time < expires_at``; from
+* **Pledges and expiry** (``pledges.py``). A pledge is in force while ``block time < expires_at``; from
   ``expires_at`` on it counts as released without anyone acting. So: a second pledge is
   ``ALREADY_PLEDGED`` only while the first is in force; transfer, surrender and amendment are
   ``PLEDGED`` while one is in force and clear an expired one. The financier may release at any
   time; the holder only after expiry (``PLEDGE_ACTIVE`` before). Pledging to oneself is refused.
+  v2: ``doc.pledge`` only offers; the financier's ``doc.pledge.accept`` puts it in force (and is
+  refused ``ALREADY_PLEDGED`` while another is); terms at most ``tables.MAX_PLEDGE_MS`` ahead.
 * **Surrender is final** for title: every later transfer, pledge, release, amendment,
   surrender or key sharing is ``SURRENDERED``. Milestones are still recorded (release and
   delivery of the cargo follow the surrender of its B/L; damage, payment, disputes can follow).
-* **Amendment.** Only the issuer amends (``NOT_ISSUER``). A document with a pledge in force
+* **Milestones.** v2: only from the document's parties of record (``versions.parties_of_record``:
+  issuer, holder, the registration's holder and ``parties``, the financier of a pledge in force).
+* **Amendment.** Only the issuer amends (``NOT_ISSUER``); v2: a negotiable document held by
+  another member also needs the holder's signature (``consent.py``). A document with a pledge in force
   cannot be amended (``PLEDGED``): the financier lent against a specific file, and silently
   moving its collateral to new bytes is what it must consent to, by releasing first. The new
   version (doc_id = the amending tx_id) keeps type, business key, issuer, holder and the
@@ -68,9 +86,10 @@ from typing import cast
 
 from traco.core.domain import BlockContext, ClauseEffect, Event, Outcome, StateView, TxContext
 from traco.core.holds import SERVICE_PREFIX
-from traco.services.doc import holds, mutations, payloads, rules, tables
+from traco.services.doc import holds, mutations, payloads, pledges, rules, tables
 from traco.services.doc.rules import PartyQueries
 from traco.services.doc.tables import Code, reject
+from traco.services.doc.versions import kyc_refusal, rules_v2
 
 PARTY_SERVICE = "party"
 PARTY_QUERIES_MODULE = "traco.services.party.queries"
@@ -98,7 +117,9 @@ class DocDomain:
 
     def execute(self, state: StateView, upstream: Mapping[str, StateView], tx: TxContext) -> Outcome:
         """Decide one ``doc.*`` transaction; bad input is a ``Rejected``, never an exception."""
-        rule = rules.RULES.get(tx.kind) or holds.RULES.get(tx.kind)
+        rule = rules.RULES.get(tx.kind) or pledges.RULES.get(tx.kind) or holds.RULES.get(tx.kind)
+        if tx.kind in tables.V2_KINDS and not rules_v2(tx):
+            rule = None  # these kinds did not exist under version 1
         if rule is None:
             return reject(Code.UNKNOWN_KIND, f"{tx.kind!r} is not a doc transaction kind")
         members = upstream[PARTY_SERVICE]
@@ -114,9 +135,13 @@ class DocDomain:
             sender = rules.member_ref(party, members, tx.sender, tx.time)
         if sender is None:
             return reject(Code.NOT_A_MEMBER, f"{tx.sender} is not a member's key")
-        parsed = payloads.parse(tx.kind, tx.payload)
+        parsed = payloads.parse(tx.kind, tx.payload, tx.rules)
         if isinstance(parsed, str):
             return reject(Code.INVALID_PAYLOAD, parsed)
+        if rules_v2(tx):
+            refused = kyc_refusal(party, members, tx, tx.payload)
+            if refused is not None:
+                return refused
         ctx = rules.Context(state=state, members=members, party=party, tx=tx, sender=sender)
         return rule(ctx, parsed)
 

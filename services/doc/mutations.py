@@ -18,6 +18,9 @@ Events (all version 1; ``data`` always has ``doc_id``, ``by``, ``tx_id``, ``heig
 ``DocumentAmended``       ``new_doc_id``, ``document`` (the new version's record), ``reason``,
                           ``lapsed_pledge``
 ``DocumentKeyShared``     ``keys`` ({recipient key: sealed box})
+``PledgeOffered``         ``offer`` (terms, as a pledge's), ``holder`` — rules v2
+``PledgeOffersWithdrawn`` ``financiers`` (member refs whose offers the holder withdrew) — v2
+``PledgeExtended``        ``pledge_id``, ``previous_expires_at``, ``expires_at`` — rules v2
 ``TitleHeld``             ``hold`` (``core.holds.Hold`` as JSON), ``beneficiary`` (member ref)
 ``TitleHoldExecuted``     ``hold`` (closed), ``to`` (the new holder), ``ended_pledge``
 ``TitleHoldReleased``     ``hold`` (closed)
@@ -27,6 +30,11 @@ Events (all version 1; ``data`` always has ``doc_id``, ``by``, ``tx_id``, ``heig
 
 ``lapsed_pledge`` names an expired, never-released pledge that the action clears: an expired
 pledge counts as released, so it does not survive a change of holder, a surrender or an amendment.
+
+Under rules version 2 a document record may carry ``offers`` ({financier member id: terms}) and
+``parties`` (member refs named at registration); a ``DocumentPledged`` from an acceptance has
+``pledge.accepted`` (the accepting transaction's stamp) and consumes that financier's offer. A
+title change clears ``offers``; records without the key (version 1) are written as before.
 """
 
 from __future__ import annotations
@@ -94,12 +102,20 @@ def _milestone(state: StateView, data: Mapping[str, Any]) -> Writes:
     return _store(writes, record, data)
 
 
+def _clear_offers(record: dict[str, Any]) -> None:
+    """Rules v2: a title change or an acceptance ends every open pledge offer. Only a record
+    that has ``offers`` (made under version 2) changes, so version-1 bytes stay as they were."""
+    if record.get("offers"):
+        record["offers"] = {}
+
+
 def _transferred(state: StateView, data: Mapping[str, Any]) -> Writes:
     record = _load(state, data["doc_id"])
     writes: Writes = {}
     _append(writes, record, "TitleTransferred", data, {"from": data["from"], "to": data["to"]})
     record["holder"] = data["to"]
     record["pledge"] = None
+    _clear_offers(record)
     return _store(writes, record, data)
 
 
@@ -110,6 +126,7 @@ def _surrendered(state: StateView, data: Mapping[str, Any]) -> Writes:
     record["status"] = "surrendered"
     record["surrender"] = {"reason": data["reason"], **_stamp(data)}
     record["pledge"] = None
+    _clear_offers(record)
     return _store(writes, record, data)
 
 
@@ -120,6 +137,35 @@ def _pledged(state: StateView, data: Mapping[str, Any]) -> Writes:
     details = {k: terms[k] for k in ("financier", "amount", "currency", "expires_at", "reference")}
     _append(writes, record, "DocumentPledged", data, details)
     record["pledge"] = dict(terms)
+    if record.get("offers"):  # rules v2: the accepted offer is consumed; others stand (blocked while in force)
+        record["offers"] = {m: t for m, t in record["offers"].items() if m != terms["financier"]["member_id"]}
+    return _store(writes, record, data)
+
+
+def _offered(state: StateView, data: Mapping[str, Any]) -> Writes:
+    record = _load(state, data["doc_id"])
+    writes: Writes = {}
+    terms = data["offer"]
+    details = {k: terms[k] for k in ("financier", "amount", "currency", "expires_at", "reference")}
+    _append(writes, record, "PledgeOffered", data, details)
+    record["offers"] = {**(record.get("offers") or {}), terms["financier"]["member_id"]: dict(terms)}
+    return _store(writes, record, data)
+
+
+def _offers_withdrawn(state: StateView, data: Mapping[str, Any]) -> Writes:
+    record = _load(state, data["doc_id"])
+    writes: Writes = {}
+    _append(writes, record, "PledgeOffersWithdrawn", data, {"financiers": data["financiers"]})
+    record["offers"] = {}
+    return _store(writes, record, data)
+
+
+def _extended(state: StateView, data: Mapping[str, Any]) -> Writes:
+    record = _load(state, data["doc_id"])
+    writes: Writes = {}
+    details = {k: data[k] for k in ("pledge_id", "previous_expires_at", "expires_at")}
+    _append(writes, record, "PledgeExtended", data, details)
+    record["pledge"] = {**record["pledge"], "expires_at": data["expires_at"]}
     return _store(writes, record, data)
 
 
@@ -191,6 +237,7 @@ def _hold_closed(state: StateView, data: Mapping[str, Any], type_: str) -> Write
     if type_ == "TitleHoldExecuted":
         details["to"] = data["to"]
         record["holder"] = data["to"]
+        _clear_offers(record)
         if data.get("ended_pledge") is not None:
             record["pledge"] = None
     _append(writes, record, type_, data, details)
@@ -222,6 +269,9 @@ _MUTATORS: dict[str, Callable[[StateView, Mapping[str, Any]], Writes]] = {
     "TitleTransferred": _transferred,
     "DocumentSurrendered": _surrendered,
     "DocumentPledged": _pledged,
+    "PledgeOffered": _offered,
+    "PledgeOffersWithdrawn": _offers_withdrawn,
+    "PledgeExtended": _extended,
     "PledgeReleased": _released,
     "DocumentAmended": _amended,
     "DocumentKeyShared": _key_shared,

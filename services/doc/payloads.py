@@ -18,9 +18,9 @@ import base64
 import binascii
 import unicodedata
 from collections.abc import Mapping
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Any, Final, Literal, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
 from traco.core.canonical import MAX_SAFE_INTEGER, canonicalize
 from traco.services.doc import tables
@@ -154,6 +154,23 @@ class Register(Payload):
     """Default: by type (``tables.NEGOTIABLE_TYPES``); ``false`` registers a straight B/L."""
 
 
+MAX_NAMED_PARTIES: Final = 16
+
+
+class RegisterV2(Register):
+    """``doc.register`` under rules version 2: ``parties`` names, by key, the members besides the
+    issuer and the holder who are parties of record (notify party, consignee, an L/C's
+    applicant): they, too, may report milestones on the document. Version 1 refuses the field."""
+
+    parties: Annotated[list[PublicKey], Field(max_length=MAX_NAMED_PARTIES)] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _distinct_parties(self) -> Self:
+        if len(set(self.parties)) != len(self.parties):
+            raise ValueError("parties: a key is listed twice")
+        return self
+
+
 class Event(Payload):
     """``doc.event``: a behaviour record (milestone) against a document."""
 
@@ -209,6 +226,36 @@ class Amend(Payload):
     reason: Text | None = None
 
 
+class HolderConsent(Payload):
+    """The holder's consent to an amendment: one of the holder member's current keys and its
+    signature over ``consent.amend_message`` (the chain, the version amended, the new file
+    hash and metadata)."""
+
+    key: PublicKey
+    signature: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{128}$")]
+
+
+class AmendV2(Amend):
+    """``doc.amend`` under rules version 2: ``holder_consent`` is required when the document is a
+    title document (negotiable) held by a member other than the issuer. Version 1 refuses it."""
+
+    holder_consent: HolderConsent | None = None
+
+
+class PledgeAccept(Payload):
+    """``doc.pledge.accept`` (rules v2): the financier accepts the pledge offered to it on
+    ``doc_id``, which puts it in force."""
+
+    doc_id: Hex64
+
+
+class PledgeExtend(Payload):
+    """``doc.pledge.extend`` (rules v2): the financier moves its pledge's expiry later."""
+
+    doc_id: Hex64
+    expires_at: Millis
+
+
 class ShareKey(Payload):
     """``doc.share_key``: per recipient key, an X25519 sealed box (base64) of the file's key."""
 
@@ -256,13 +303,15 @@ class HoldRenew(Payload):
 
 
 MODELS: Final[dict[str, type[Payload]]] = {
-    tables.KIND_REGISTER: Register,
+    tables.KIND_REGISTER: RegisterV2,
     tables.KIND_EVENT: Event,
     tables.KIND_TRANSFER: Transfer,
     tables.KIND_SURRENDER: Surrender,
     tables.KIND_PLEDGE: Pledge,
+    tables.KIND_PLEDGE_ACCEPT: PledgeAccept,
+    tables.KIND_PLEDGE_EXTEND: PledgeExtend,
     tables.KIND_RELEASE: Release,
-    tables.KIND_AMEND: Amend,
+    tables.KIND_AMEND: AmendV2,
     tables.KIND_SHARE_KEY: ShareKey,
     tables.KIND_HOLD: Hold,
     tables.KIND_HOLD_EXECUTE: HoldExecute,
@@ -271,9 +320,15 @@ MODELS: Final[dict[str, type[Payload]]] = {
 }
 
 
-def parse(kind: str, payload: Mapping[str, Any]) -> Payload | str:
-    """The validated payload of ``kind``, or the ``"<field>: <reason>"`` of its first error."""
-    model = MODELS[kind]
+V1_MODELS: Final[dict[str, type[Payload]]] = {tables.KIND_REGISTER: Register, tables.KIND_AMEND: Amend}
+"""Where rules version 1's schema differs from the newest (``MODELS``): without the v2 fields,
+so version 1 still refuses them as unknown (``INVALID_PAYLOAD``), as it always did."""
+
+
+def parse(kind: str, payload: Mapping[str, Any], version: int = 2) -> Payload | str:
+    """The validated payload of ``kind`` under ``version`` of the rules, or the ``"<field>:
+    <reason>"`` of its first error."""
+    model = V1_MODELS.get(kind, MODELS[kind]) if version < 2 else MODELS[kind]
     if not isinstance(payload, Mapping):
         return "payload: must be a JSON object"
     try:

@@ -10,7 +10,8 @@ Key layout (values are canonical JSON, ``traco.core.domain.encode``)::
 
     doc/<doc_id>                 one version of a document (``doc_id`` = registering/amending tx_id)
     hash/<file_hash>             {"doc_id"}: the version whose file has this SHA-256
-    bkey/<type>/<NS>/<REF>       {"doc_id"}: business key, scope "document" (newest version)
+    bkey/<type>/<NS>/<REF>       {"doc_id"}: business key, scope "document" (newest version);
+                                 NS upper-cased (rules v1) or canonical (v2: NMFTA:MAEU is MAEU)
     bkey/goods/<NS>/<REF>        {"doc_id"}: business key, scope "goods" (newest version)
     hist/<lineage>/<seq:08d>     one history entry of a document and all its versions
     key/<doc_id>/<recipient>     {"sealed", "by", "tx_id", "height", "time"}: a shared file key
@@ -24,6 +25,8 @@ A document record (``doc/<doc_id>``)::
      "pledge": null | {"financier": {"member_id", "key"}, "amount", "currency", "expires_at",
                        "reference", "tx_id", "height", "time"},
      "surrender": null | {"reason", "tx_id", "height", "time"},
+     "offers"?: {financier member id: pledge terms}   (rules v2: open pledge offers),
+     "parties"?: [{"member_id", "key"}]               (rules v2: named at registration),
      "last_milestone": null | {"milestone", "occurred_at", "tx_id"},
      "registered": {"tx_id", "height", "time"}, "updated": {"tx_id", "height", "time"},
      "history_length"}
@@ -36,7 +39,7 @@ only while ``time < expires_at`` (``active_pledge``).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 import orjson
@@ -209,13 +212,25 @@ def by_hash(view: StateView, file_hash: str, time: int | None = None) -> dict[st
 
 
 def by_business_key(
-    view: StateView, doc_type: str, namespace: str, reference: str, scope: str = "document"
+    view: StateView,
+    doc_type: str,
+    namespace: str,
+    reference: str,
+    scope: str = "document",
+    spellings: Sequence[str] = (),
 ) -> dict[str, Any] | None:
-    """The newest version of the document registered under this business key, or ``None``."""
+    """The newest version of the document registered under this business key, or ``None``.
+
+    ``spellings``: other spellings of the namespace to try after ``namespace`` itself — on a
+    chain under rules version 2, party's ``namespace_spellings(namespace)``, whose first is the
+    canonical form version 2 indexes under (doc cannot import party's code to find them)."""
     if doc_type not in DOC_TYPES or scope not in ("document", "goods"):
         return None
-    entry = read(view, business_key_index(doc_type, namespace, reference, scope))
-    return None if entry is None else document(view, entry["doc_id"])
+    for ns in dict.fromkeys((namespace, *spellings)):
+        entry = read(view, business_key_index(doc_type, ns, reference, scope))
+        if entry is not None:
+            return document(view, entry["doc_id"])
+    return None
 
 
 def history(view: StateView, doc_id: str) -> list[dict[str, Any]]:

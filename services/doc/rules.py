@@ -26,8 +26,9 @@ from typing import Any, Protocol
 
 from traco.core.domain import Accepted, Event, Outcome, Rejected, StateView, TxContext
 from traco.core.timefmt import iso_utc
-from traco.services.doc import payloads, queries, tables
+from traco.services.doc import consent, payloads, queries, tables
 from traco.services.doc.tables import Code, reject
+from traco.services.doc.versions import parties_of_record, rules_v2
 
 
 class PartyQueries(Protocol):
@@ -42,6 +43,14 @@ class PartyQueries(Protocol):
     def may_submit(self, view: StateView, key: str, kind: str, time: int) -> bool: ...
 
     def namespace_owner(self, view: StateView, namespace: str) -> str | None: ...
+
+    def namespace_owners(self, view: StateView, namespace: str) -> list[str]: ...
+
+    def canonical_namespace(self, namespace: str) -> str: ...
+
+    def namespace_spellings(self, namespace: str) -> list[str]: ...
+
+    def kyc_problem(self, view: StateView, key: str, time: int) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -159,11 +168,17 @@ def register(ctx: Context, p: payloads.Register) -> Outcome:
             f"a {p.type} is issued by a {' or '.join(sorted(allowed))};"
             f" the sender's roles are {', '.join(sorted(roles)) or 'none'}",
         )
-    owner = ctx.party.namespace_owner(ctx.members, p.business_key.namespace)
-    if owner is not None and owner != ctx.sender["member_id"]:
+    v2 = rules_v2(ctx.tx)
+    namespace = p.business_key.namespace
+    if v2:  # one canonical namespace: any spelling's owner owns them all
+        owners = ctx.party.namespace_owners(ctx.members, namespace)
+    else:
+        owner = ctx.party.namespace_owner(ctx.members, namespace)
+        owners = [] if owner is None else [owner]
+    if owners and ctx.sender["member_id"] not in owners:
         return reject(
             Code.NOT_NAMESPACE_OWNER,
-            f"business-key namespace {p.business_key.namespace} is assigned to member {owner};"
+            f"business-key namespace {namespace} is assigned to member {' and '.join(owners)};"
             " only it registers documents under it",
         )
     negotiable = p.type in tables.NEGOTIABLE_TYPES if p.negotiable is None else p.negotiable
@@ -176,7 +191,10 @@ def register(ctx: Context, p: payloads.Register) -> Outcome:
             Code.DUPLICATE_DOCUMENT, f"a file with SHA-256 {p.file_hash} is already registered as {taken['doc_id']}"
         )
     key = p.business_key
-    for index in queries.conflicting_business_keys(p.type, key.namespace, key.reference, key.scope):
+    # Version 2 indexes the canonical namespace, and a claim under any old spelling still counts.
+    spellings = ctx.party.namespace_spellings(key.namespace) if v2 else [key.namespace]
+    conflicts = [i for ns in spellings for i in queries.conflicting_business_keys(p.type, ns, key.reference, key.scope)]
+    for index in dict.fromkeys(conflicts):
         claim = queries.read(ctx.state, index)
         if claim is not None:
             return reject(
@@ -189,6 +207,10 @@ def register(ctx: Context, p: payloads.Register) -> Outcome:
         holder = ctx.admitted(p.holder)
         if holder is None:
             return reject(Code.NOT_A_MEMBER, f"holder: {p.holder} is not an admitted member's key")
+    named = _named_parties(ctx, p, holder or ctx.sender) if v2 else None
+    if isinstance(named, Rejected):
+        return named
+    index_namespace = ctx.party.canonical_namespace(key.namespace) if v2 else key.namespace
     doc_id = ctx.tx.tx_id
     record = {
         "doc_id": doc_id,
@@ -203,7 +225,7 @@ def register(ctx: Context, p: payloads.Register) -> Outcome:
             "namespace": key.namespace,
             "reference": key.reference,
             "scope": key.scope,
-            "index": queries.business_key_index(p.type, key.namespace, key.reference, key.scope),
+            "index": queries.business_key_index(p.type, index_namespace, key.reference, key.scope),
         },
         "metadata": p.metadata,
         "issuer": ctx.sender,
@@ -216,8 +238,22 @@ def register(ctx: Context, p: payloads.Register) -> Outcome:
         "updated": ctx.stamp,
         "history_length": 0,
     }
+    if named is not None:
+        record["parties"] = named
     event = ctx.event("DocumentRegistered", record, {"document": record})
     return Accepted((event,), {"doc_id": doc_id})
+
+
+def _named_parties(ctx: Context, p: payloads.Register, holder: dict[str, str]) -> list[dict[str, str]] | Rejected:
+    """Version 2: the parties of record named at registration — the holder and the members
+    listed in ``parties`` (each an admitted member), one per member, by member id."""
+    found = {holder["member_id"]: holder}
+    for key in getattr(p, "parties", []):
+        ref = ctx.admitted(key)
+        if ref is None:
+            return reject(Code.NOT_A_MEMBER, f"parties: {key} is not an admitted member's key")
+        found.setdefault(ref["member_id"], ref)
+    return [found[member_id] for member_id in sorted(found)]
 
 
 def event(ctx: Context, p: payloads.Event) -> Outcome:
@@ -236,6 +272,12 @@ def event(ctx: Context, p: payloads.Event) -> Outcome:
             Code.WRONG_ROLE,
             f"milestone {p.milestone!r} is reported by a {' or '.join(sorted(allowed))};"
             f" the sender's roles are {', '.join(sorted(roles)) or 'none'}",
+        )
+    if rules_v2(ctx.tx) and ctx.sender["member_id"] not in parties_of_record(ctx.state, record, ctx.tx.time):
+        return reject(
+            Code.NOT_A_PARTY,
+            f"{_who(ctx.sender)} is not a party of record of document {p.doc_id} (its issuer, holder,"
+            " the parties named at registration, or the financier of a pledge in force)",
         )
     data = {
         "milestone": p.milestone,
@@ -286,76 +328,6 @@ def surrender(ctx: Context, p: payloads.Surrender) -> Outcome:
     return Accepted((ctx.event("DocumentSurrendered", record, data),), {"doc_id": p.doc_id})
 
 
-def pledge(ctx: Context, p: payloads.Pledge) -> Outcome:
-    if p.expires_at <= ctx.tx.time:
-        return reject(
-            Code.INVALID_PAYLOAD,
-            f"expires_at: {iso_utc(p.expires_at)} is not after the block time {iso_utc(ctx.tx.time)}",
-        )
-    record = _active(ctx, p.doc_id)
-    if isinstance(record, Rejected):
-        return record
-    if not same_member(ctx.sender, record["holder"]):
-        return _not_holder(record, "pledge")
-    refused = held(record, "pledged")
-    if refused is not None:
-        return refused
-    active = queries.pledge_in_force(record, ctx.tx.time)
-    if active is not None:
-        return reject(
-            Code.ALREADY_PLEDGED,
-            f"document {p.doc_id} is already pledged to {_who(active['financier'])}"
-            f" until {iso_utc(active['expires_at'])} (pledge {active['tx_id']}); it cannot be financed twice",
-        )
-    financier = ctx.admitted(p.financier)
-    if financier is None:
-        return reject(Code.NOT_A_MEMBER, f"financier: {p.financier} is not an admitted member's key")
-    roles = ctx.roles(p.financier)
-    if not roles & tables.FINANCIER_ROLES:
-        return reject(
-            Code.NOT_FINANCIER,
-            f"financier: {_who(financier)} has roles {', '.join(sorted(roles)) or 'none'};"
-            f" a pledge needs a {' or '.join(sorted(tables.FINANCIER_ROLES))}",
-        )
-    if same_member(financier, record["holder"]):
-        return reject(Code.INVALID_PAYLOAD, "financier: the holder cannot pledge a document to itself")
-    terms = {
-        "financier": financier,
-        "amount": p.amount,
-        "currency": p.currency,
-        "expires_at": p.expires_at,
-        "reference": p.reference,
-        **ctx.stamp,
-    }
-    data = {"pledge": terms, "holder": record["holder"], "lapsed_pledge": _lapsed(record)}
-    return Accepted((ctx.event("DocumentPledged", record, data),), {"doc_id": p.doc_id, "pledge_id": ctx.tx.tx_id})
-
-
-def release(ctx: Context, p: payloads.Release) -> Outcome:
-    record = _active(ctx, p.doc_id)
-    if isinstance(record, Rejected):
-        return record
-    terms = record["pledge"]
-    if terms is None:
-        return reject(Code.NOT_PLEDGED, f"document {p.doc_id} has no pledge to release")
-    in_force = ctx.tx.time < terms["expires_at"]
-    if not same_member(ctx.sender, terms["financier"]):
-        if not same_member(ctx.sender, record["holder"]):
-            return reject(
-                Code.NOT_FINANCIER,
-                f"only the financier ({_who(terms['financier'])}) may release the pledge on document {p.doc_id},"
-                " or the holder once it has expired",
-            )
-        if in_force:
-            return reject(
-                Code.PLEDGE_ACTIVE,
-                f"the pledge on document {p.doc_id} is in force until {iso_utc(terms['expires_at'])};"
-                f" until then only the financier ({_who(terms['financier'])}) may release it",
-            )
-    data = {"pledge_id": terms["tx_id"], "financier": terms["financier"], "expired": not in_force}
-    return Accepted((ctx.event("PledgeReleased", record, data),), {"doc_id": p.doc_id})
-
-
 def amend(ctx: Context, p: payloads.Amend) -> Outcome:
     record = _active(ctx, p.doc_id)
     if isinstance(record, Rejected):
@@ -370,6 +342,10 @@ def amend(ctx: Context, p: payloads.Amend) -> Outcome:
     active = queries.pledge_in_force(record, ctx.tx.time)
     if active is not None:
         return _pledged(record, active, "amended")
+    if rules_v2(ctx.tx):
+        refused = _holder_consent(ctx, record, p)
+        if refused is not None:
+            return refused
     taken = queries.read(ctx.state, queries.hash_key(p.file_hash))
     if taken is not None:
         return reject(
@@ -388,8 +364,37 @@ def amend(ctx: Context, p: payloads.Amend) -> Outcome:
         "registered": ctx.stamp,
         "updated": ctx.stamp,
     }
+    if "offers" in record:  # version 2: offers were for the old file, not the new one
+        new["offers"] = {}
     data = {"new_doc_id": new_id, "document": new, "reason": p.reason, "lapsed_pledge": _lapsed(record)}
     return Accepted((ctx.event("DocumentAmended", record, data),), {"doc_id": new_id, "previous": p.doc_id})
+
+
+def _holder_consent(ctx: Context, record: Mapping[str, Any], p: payloads.Amend) -> Rejected | None:
+    """Version 2: a title document (negotiable) held by a member other than the issuer is
+    amended only with the holder's signature over the amendment (``consent.py``)."""
+    if not record["negotiable"] or same_member(record["holder"], record["issuer"]):
+        return None
+    given = getattr(p, "holder_consent", None)
+    holder = record["holder"]
+    if given is None:
+        return reject(
+            Code.HOLDER_CONSENT_REQUIRED,
+            f"document {p.doc_id} is held by {_who(holder)}; amending it needs holder_consent, the holder's"
+            " signature over the amendment",
+        )
+    signer = ctx.party.member(ctx.members, given.key, ctx.tx.time)
+    if signer is None or signer.get("member_id") != holder["member_id"]:
+        return reject(
+            Code.HOLDER_CONSENT_REQUIRED, f"holder_consent.key: not a current key of the holder, {_who(holder)}"
+        )
+    message = consent.amend_message(ctx.tx.chain_id, p.doc_id, p.file_hash, p.metadata)
+    if not consent.verifies(given.key, message, given.signature):
+        return reject(
+            Code.HOLDER_CONSENT_REQUIRED,
+            "holder_consent.signature: does not verify over this amendment (chain, document, file hash, metadata)",
+        )
+    return None
 
 
 def share_key(ctx: Context, p: payloads.ShareKey) -> Outcome:
@@ -412,8 +417,6 @@ RULES: dict[str, Rule] = {
     tables.KIND_EVENT: event,
     tables.KIND_TRANSFER: transfer,
     tables.KIND_SURRENDER: surrender,
-    tables.KIND_PLEDGE: pledge,
-    tables.KIND_RELEASE: release,
     tables.KIND_AMEND: amend,
     tables.KIND_SHARE_KEY: share_key,
 }

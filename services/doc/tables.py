@@ -30,6 +30,8 @@ KIND_PLEDGE: Final = "doc.pledge"
 KIND_RELEASE: Final = "doc.release"
 KIND_AMEND: Final = "doc.amend"
 KIND_SHARE_KEY: Final = "doc.share_key"
+KIND_PLEDGE_ACCEPT: Final = "doc.pledge.accept"
+KIND_PLEDGE_EXTEND: Final = "doc.pledge.extend"
 KIND_HOLD: Final = "doc.hold"
 KIND_HOLD_EXECUTE: Final = "doc.hold.execute"
 KIND_HOLD_RELEASE: Final = "doc.hold.release"
@@ -39,6 +41,30 @@ HOLD_KINDS: Final = frozenset({KIND_HOLD, KIND_HOLD_EXECUTE, KIND_HOLD_RELEASE, 
 
 COMMAND_KINDS: Final = HOLD_KINDS
 """What later services may command doc to do (DESIGN §7), with their sender's authority."""
+
+V2_KINDS: Final = frozenset({KIND_PLEDGE_ACCEPT, KIND_PLEDGE_EXTEND})
+"""Kinds that exist from rules version 2 on (``versions.py``); version 1 answers ``UNKNOWN_KIND``."""
+
+MAX_PLEDGE_MS: Final = 400 * 24 * 3600 * 1000
+"""Rules version 2: the longest pledge term from the block that offers or extends it (400 days:
+a year's facility plus grace). Like every table here it is a chain rule: a consortium that needs
+another bound changes it by an upgrade at an agreed height (a rules version), and trade checks a
+loan's maturity plus grace against it before lending on a pledge."""
+
+KYC_PARTIES: Final[dict[str, tuple[str, ...]]] = {
+    KIND_REGISTER: ("sender", "holder"),
+    KIND_TRANSFER: ("to",),
+    KIND_PLEDGE: ("sender", "financier"),
+    KIND_PLEDGE_ACCEPT: ("sender",),
+    KIND_PLEDGE_EXTEND: ("sender",),
+    KIND_HOLD: ("beneficiary",),
+}
+"""Rules version 2: who must hold a ``verified``, unexpired KYC attestation in party
+(``KYC_REQUIRED``) — the sender, or the member whose key a payload field names. Those who
+issue a document, take title (registration's holder, a transfer's recipient, a hold's
+beneficiary) or take or give credit (both sides of a pledge). Giving title up (transfer,
+surrender, release, a hold's decision) is never refused for KYC: that would trap a document with
+a party the chain can no longer deal with. Milestones and key sharing carry no value."""
 
 MAX_HOLD_MS: Final = 366 * 24 * 3600 * 1000
 """The longest a title may be held by time (a year and a day); longer needs a renewal."""
@@ -56,6 +82,7 @@ KINDS: Final = frozenset(
         KIND_RELEASE,
         KIND_AMEND,
         KIND_SHARE_KEY,
+        *V2_KINDS,
     }
 )
 
@@ -176,6 +203,14 @@ class Code(StrEnum):
     """A party named in the payload (recipient, holder, financier) is not an admitted member."""
     HELD = "HELD"
     """The title is held for someone (``doc.hold``): it cannot move, be pledged or amended."""
+    NOT_A_PARTY = "NOT_A_PARTY"
+    """Rules v2: a milestone comes only from the document's parties of record."""
+    HOLDER_CONSENT_REQUIRED = "HOLDER_CONSENT_REQUIRED"
+    """Rules v2: amending a title document someone else holds needs the holder's signature."""
+    NOT_OFFERED = "NOT_OFFERED"
+    """Rules v2: no open pledge offer on the document names the sender as financier."""
+    KYC_REQUIRED = "KYC_REQUIRED"
+    """Rules v2: the sender or a named party has no verified, unexpired KYC attestation."""
 
 
 def reject(code: Code, message: str) -> Rejected:

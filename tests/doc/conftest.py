@@ -16,3 +16,9 @@ def cast() -> Cast:
 @pytest.fixture
 def ledger(cast: Cast) -> Ledger:
     return Ledger(party=cast.view())
+
+
+@pytest.fixture
+def ledger2(cast: Cast) -> Ledger:
+    """Empty doc state whose blocks run under version 2 of doc's rules (decision 0021)."""
+    return Ledger(party=cast.view(), rules=2)

@@ -78,6 +78,10 @@ class MemberSpec:
     roles: tuple[str, ...]
     status: str = "admitted"
     valid_until: int | None = None
+    kyc: dict[str, Any] | None = field(
+        default_factory=lambda: {"status": "verified", "expires_at": FAR_FUTURE, "provider": "kyc"}
+    )
+    """The member's KYC record in party (``None``: never attested)."""
 
 
 def party_view(
@@ -99,7 +103,7 @@ def party_view(
                 "jurisdiction": "SG",
                 "roles": sorted(spec.roles),
                 "status": spec.status,
-                "kyc": {"status": "verified", "expires_at": FAR_FUTURE, "provider": "kyc"},
+                "kyc": spec.kyc,
                 "primary_key": actor.key,
                 "valid_until": spec.valid_until,
             }
@@ -169,6 +173,9 @@ class Ledger:
     state: DictState = field(default_factory=DictState)
     events: list[Event] = field(default_factory=list)
     clauses: list[ClauseEffect] = field(default_factory=list)
+    rules: int = 1
+    """The version of doc's rules every block runs under (``TxContext.rules``): 1 is the rules
+    old chains replay with, 2 the fixed ones new chains start at."""
 
     def block(self, txs: Iterable[tuple[Actor, str, Mapping[str, Any]]], origin: str | None = None) -> list[Outcome]:
         """Seal one block of ``(sender, kind, payload)`` at the next height and block time,
@@ -187,6 +194,7 @@ class Ledger:
                 kind=kind,
                 payload=payload,
                 origin=origin,
+                rules=self.rules,
             )
             for i, (sender, kind, payload) in enumerate(txs)
         ]
@@ -195,7 +203,7 @@ class Ledger:
         for _, outcome in outcomes:
             if isinstance(outcome, Accepted):
                 self.events.extend(outcome.events)
-        block = BlockContext(CHAIN, self.height, self.time, len(contexts))
+        block = BlockContext(CHAIN, self.height, self.time, len(contexts), self.rules)
         for effect in self.domain.end_block(self.state, {"party": self.party}, block):
             for event in effect.events:
                 self.state.apply(self.domain.mutate(self.state, event))

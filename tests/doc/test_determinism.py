@@ -118,5 +118,6 @@ def test_the_module_level_domain_is_the_service() -> None:
     assert domain.service == "doc"
     assert domain.kinds == frozenset(
         {"doc.register", "doc.event", "doc.transfer", "doc.surrender", "doc.pledge", "doc.release", "doc.amend",
-         "doc.share_key", "doc.hold", "doc.hold.execute", "doc.hold.release", "doc.hold.renew"}
+         "doc.share_key", "doc.hold", "doc.hold.execute", "doc.hold.release", "doc.hold.renew",
+         "doc.pledge.accept", "doc.pledge.extend"}
     )  # fmt: skip

@@ -7,6 +7,11 @@ one pledge and whether it is final. Every receipt code must match the model's, a
 read nothing but the accepted events: pledges of one document never overlap in time, and every
 title action was taken by the holder of the moment. At the end the events are replayed into an
 empty state, which must equal the executed one byte for byte.
+
+The machine runs under both versions of doc's rules: version 1 (a pledge binds at once) and
+version 2 (``PledgeMachineV2``: the holder offers, the financier accepts, and with several offers
+open only the first acceptance may bind — ``rival_offers`` races two; amending a held title needs
+the holder's signed consent).
 """
 
 from __future__ import annotations
@@ -17,19 +22,26 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from tests.doc.helpers import DAY, Actor, Cast, Ledger, bl_payload, file_hash, tx_id_for
+from tests.doc.helpers import CHAIN, DAY, Actor, Cast, Ledger, bl_payload, file_hash, tx_id_for
 from traco.core.domain import DictState, Rejected
-from traco.services.doc import mutations, queries
+from traco.services.doc import consent, mutations, queries
 
 CAST = Cast()
 PARTY = CAST.view()
 DOCS = 2
 # Repetition weights the draws towards actions that can succeed; "@holder" and "@financier" stand
 # for whoever holds the document, or financed it, at that moment.
-KINDS = ("doc.pledge",) * 4 + ("doc.release",) * 2 + ("doc.transfer",) * 3 + ("doc.surrender", "doc.amend")
+KINDS = (
+    ("doc.pledge",) * 4
+    + ("doc.pledge.accept",) * 3
+    + ("doc.release",) * 2
+    + ("doc.transfer",) * 3
+    + ("doc.surrender", "doc.amend")
+)
 SENDERS = (
     ("@holder",) * 8
     + ("@financier",) * 3
+    + ("@offeree",) * 3
     + ("exporter", "importer", "bank_a", "bank_b", "factor", "carrier", "carrier", "stranger", "applicant")
 )
 OTHERS = (
@@ -85,15 +97,21 @@ class ModelDoc:
     holder: str
     pledge: tuple[str, int] | None = None  # (financier member id, expires_at)
     surrendered: bool = False
+    offers: dict[str, int] = field(default_factory=dict)  # rules v2: financier member id -> expires_at
 
 
 @dataclass
 class Model:
-    """The reference: a few lines per kind, in the documented check order."""
+    """The reference: a few lines per kind, in the documented check order; ``rules`` is the
+    version of doc's rules (2: pledges are offered, then accepted; amending a held title needs
+    the holder's consent, which the drawn ``other`` gives)."""
 
     docs: list[ModelDoc] = field(default_factory=list)
+    rules: int = 1
 
     def step(self, a: Action, time: int, tx_id: str) -> str:
+        if a.kind == "doc.pledge.accept" and self.rules < 2:
+            return "UNKNOWN_KIND"
         me = member_id(a.sender)
         if me is None or not roles(a.sender) & DOC_ROLES:
             return "NOT_PERMITTED"
@@ -105,8 +123,19 @@ class Model:
         if doc.surrendered:
             return "SURRENDERED"
         in_force = doc.pledge is not None and time < doc.pledge[1]
+        if a.kind == "doc.pledge.accept":
+            offered = doc.offers.get(me)
+            if offered is None or time >= offered:
+                return "NOT_OFFERED"
+            if in_force:
+                return "ALREADY_PLEDGED"
+            doc.pledge = (me, doc.offers.pop(me))
+            return "OK"
         if a.kind == "doc.release":
             if doc.pledge is None:
+                if self.rules >= 2 and doc.offers and me == doc.holder:
+                    doc.offers = {}
+                    return "OK"
                 return "NOT_PLEDGED"
             if me != doc.pledge[0]:
                 if me != doc.holder:
@@ -120,8 +149,10 @@ class Model:
                 return "NOT_ISSUER"
             if in_force:
                 return "PLEDGED"
+            if self.rules >= 2 and doc.holder != "carrier" and member_id(a.other) != doc.holder:
+                return "HOLDER_CONSENT_REQUIRED"
             doc.versions.append(tx_id)
-            doc.pledge = None
+            doc.pledge, doc.offers = None, {}
             return "OK"
         if me != doc.holder:
             return "NOT_HOLDER"
@@ -135,19 +166,22 @@ class Model:
                 return "NOT_FINANCIER"
             if financier == doc.holder:
                 return "INVALID_PAYLOAD"
-            doc.pledge = (financier, time + a.ttl)
+            if self.rules >= 2:
+                doc.offers[financier] = time + a.ttl
+            else:
+                doc.pledge = (financier, time + a.ttl)
             return "OK"
         if in_force:
             return "PLEDGED"
         if a.kind == "doc.surrender":
-            doc.surrendered, doc.pledge = True, None
+            doc.surrendered, doc.pledge, doc.offers = True, None, {}
             return "OK"
         recipient = member_id(a.other)  # doc.transfer
         if recipient is None:
             return "NOT_A_MEMBER"
         if recipient == doc.holder:
             return "INVALID_PAYLOAD"
-        doc.holder, doc.pledge = recipient, None
+        doc.holder, doc.pledge, doc.offers = recipient, None, {}
         return "OK"
 
 
@@ -165,10 +199,13 @@ def actions() -> st.SearchStrategy[Action]:
 
 
 class PledgeMachine(RuleBasedStateMachine):
+    RULES = 1
+    """The version of doc's rules the machine drives (the subclass below runs version 2)."""
+
     def __init__(self) -> None:
         super().__init__()
-        self.ledger = Ledger(party=PARTY)
-        self.model = Model()
+        self.ledger = Ledger(party=PARTY, rules=self.RULES)
+        self.model = Model(rules=self.RULES)
         registered = self.ledger.block(
             [(CAST.carrier, "doc.register", bl_payload(f"bl-{i}", holder=CAST.exporter.key)) for i in range(DOCS)]
         )
@@ -187,6 +224,8 @@ class PledgeMachine(RuleBasedStateMachine):
             return replace(a, sender=NAME_OF[doc.holder])
         if a.sender == "@financier":
             return replace(a, sender=NAME_OF[doc.pledge[0]] if doc.pledge is not None else "bank_a")
+        if a.sender == "@offeree":
+            return replace(a, sender=NAME_OF[min(doc.offers)] if doc.offers else "bank_b")
         return a
 
     def payload(self, a: Action, time: int, tx_id: str) -> dict[str, object]:
@@ -198,11 +237,30 @@ class PledgeMachine(RuleBasedStateMachine):
         if a.kind == "doc.transfer":
             return {"doc_id": doc_id, "to": actor(a.other).key}
         if a.kind == "doc.amend":
-            return {"doc_id": doc_id, "file_hash": file_hash(tx_id)}
+            payload: dict[str, object] = {"doc_id": doc_id, "file_hash": file_hash(tx_id)}
+            if self.RULES >= 2:  # the drawn other party signs; only the holder's signature counts
+                signature = consent.sign_amend(actor(a.other).seed, CHAIN, doc_id, file_hash(tx_id), None)
+                payload["holder_consent"] = {"key": actor(a.other).key, "signature": signature}
+            return payload
         return {"doc_id": doc_id}
 
     @rule(batch=st.lists(actions(), min_size=1, max_size=4))
     def block(self, batch: list[Action]) -> None:
+        self.execute(batch)
+
+    @rule(doc=st.integers(0, 3), split=st.booleans())
+    def rival_offers(self, doc: int, split: bool) -> None:
+        """Two financiers offered the same document, each then accepting (in one block or two):
+        under version 2 the second acceptance is the double financing to refuse."""
+        offers = [Action("doc.pledge", "@holder", doc, other, DAY) for other in ("bank_a", "bank_b")]
+        accepts = [Action("doc.pledge.accept", name, doc) for name in ("bank_b", "bank_a")]
+        if split:
+            self.execute(offers)
+            self.execute(accepts)
+        else:
+            self.execute(offers + accepts)
+
+    def execute(self, batch: list[Action]) -> None:
         time, height = self.ledger.time + self.ledger.tick, self.ledger.height + 1
         txs, expected = [], []
         for i, drawn in enumerate(batch):  # payload and model step interleaved: later txs see earlier ones
@@ -248,9 +306,13 @@ class PledgeMachine(RuleBasedStateMachine):
                 self.holder[lineage] = data["document"]["holder"]["member_id"]
             elif event.type == "PledgeReleased":
                 self.open_pledge[lineage] = None
+            elif event.type == "PledgeOffered":
+                assert data["by"]["member_id"] == self.holder[lineage], "an offer by a non-holder"
             elif event.type in ("DocumentPledged", "TitleTransferred", "DocumentSurrendered", "DocumentAmended"):
                 assert not still_open, f"{event.type} while pledge {open_pledge} is in force"
-                if event.type != "DocumentAmended":
+                if event.type == "DocumentPledged" and self.RULES >= 2:  # only the financier binds itself
+                    assert data["by"]["member_id"] == data["pledge"]["financier"]["member_id"], "accepted by another"
+                elif event.type != "DocumentAmended":
                     assert data["by"]["member_id"] == self.holder[lineage], f"{event.type} by a non-holder"
                 self.open_pledge[lineage] = None
                 if event.type == "DocumentPledged":
@@ -268,3 +330,11 @@ class PledgeMachine(RuleBasedStateMachine):
 
 TestPledgeInterleavings = PledgeMachine.TestCase
 TestPledgeInterleavings.settings = settings(max_examples=100, stateful_step_count=25, deadline=None)
+
+
+class PledgeMachineV2(PledgeMachine):
+    RULES = 2
+
+
+TestPledgeInterleavingsV2 = PledgeMachineV2.TestCase
+TestPledgeInterleavingsV2.settings = settings(max_examples=100, stateful_step_count=25, deadline=None)

@@ -13,16 +13,38 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from tests.consensus.servicechain import ServiceChain, registry_chain
+from tests.consensus.servicechain import ServiceChain
 from traco.schemas.proof import TxProof
 from traco.services.consensus.api import build_proof
 from traco.services.doc import client as doc_client
 from traco.services.doc.client import verify_history
 
 
+def pledged_chain(data_dir: Path, chain_id: str = "svc") -> tuple[ServiceChain, dict[str, str]]:
+    """A development chain (doc rules version 2): two B/Ls; bl-1 offered to bank-a, which
+    accepts (bank-b's offer in the same block as the acceptance is refused ALREADY_PLEDGED),
+    released, a milestone, a transfer; bl-2 offered to bank-b."""
+    chain = ServiceChain(data_dir, chain_id)
+    bl1, bl2 = chain.register("bl-1"), chain.register("bl-2")
+    chain.seal([bl1, bl2])
+    pledge = chain.pledge(bl1.tx_id)
+    chain.seal([pledge, chain.pledge(bl2.tx_id, financier="bank-b", amount=5_000)])
+    accept = chain.tx("bank-a", "doc.pledge.accept", {"doc_id": bl1.tx_id})
+    twice = chain.pledge(bl1.tx_id, financier="bank-b")
+    chain.seal([accept, twice])
+    release = chain.tx("bank-a", "doc.release", {"doc_id": bl1.tx_id})
+    milestone = chain.tx("carrier", "doc.event", {"doc_id": bl1.tx_id, "milestone": "loaded", "location": "CNSHA"})
+    chain.seal([release, milestone])
+    chain.seal([chain.tx("exporter", "doc.transfer", {"doc_id": bl1.tx_id, "to": chain.pub("importer")})])
+    chain.seal([])  # seals the results of the transfer's block
+    assert chain.receipt(twice.tx_id).code == "ALREADY_PLEDGED"
+    ids = {"bl1": bl1.tx_id, "bl2": bl2.tx_id, "pledge": pledge.tx_id, "accept": accept.tx_id, "twice": twice.tx_id}
+    return chain, {**ids, "release": release.tx_id, "milestone": milestone.tx_id}
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServiceChain, dict[str, str]]]:
-    chain, ids = registry_chain(tmp_path_factory.mktemp("verify"))
+    chain, ids = pledged_chain(tmp_path_factory.mktemp("verify"))
     yield chain, ids
     chain.close()
 
@@ -66,7 +88,8 @@ def test_an_honest_history_is_proven_entry_by_entry(chain: ServiceChain, ids: di
     assert problem is None
     assert [(v.type, v.status) for v in verdicts] == [
         ("DocumentRegistered", "proven"),
-        ("DocumentPledged", "proven"),
+        ("PledgeOffered", "proven"),
+        ("DocumentPledged", "proven"),  # the financier's acceptance
         ("PledgeReleased", "proven"),
         ("MilestoneRecorded", "proven"),
         ("TitleTransferred", "proven"),
@@ -85,11 +108,11 @@ def test_a_valid_proof_of_another_transaction_is_refused(chain: ServiceChain, id
 
 def test_an_entry_pointing_at_another_real_transaction_is_refused(chain: ServiceChain, ids: dict[str, str]) -> None:
     found = report(chain)
-    # the service claims bl-1's pledge was the other document's (real, accepted) pledge by bank-b
-    other_pledge = chain.blocks[1].txs[2].tx_id
+    # the service claims bl-1's pledge was the other document's (real, accepted) offer to bank-b
+    other_pledge = chain.blocks[1].txs[1].tx_id
     entry_of(found, ids["pledge"])["tx_id"] = other_pledge
     verdicts, _ = verify(chain, found)
-    (pledged,) = [v for v in verdicts if v.type == "DocumentPledged"]
+    (pledged,) = [v for v in verdicts if v.type == "PledgeOffered"]
     assert pledged.status == "failed"
     assert pledged.reason.startswith("the entry says doc_id")
 
@@ -98,7 +121,7 @@ def test_a_payload_that_differs_from_the_entry_is_refused(chain: ServiceChain, i
     found = report(chain)
     entry_of(found, ids["pledge"])["details"]["amount"] = 2_000_000
     verdicts, _ = verify(chain, found)
-    (pledged,) = [v for v in verdicts if v.type == "DocumentPledged"]
+    (pledged,) = [v for v in verdicts if v.type == "PledgeOffered"]
     assert pledged.reason == "the entry says amount 2000000, the proven transaction 1000000"
 
     found = report(chain)
@@ -118,15 +141,29 @@ def test_a_payload_that_differs_from_the_entry_is_refused(chain: ServiceChain, i
 def test_a_refused_transaction_shown_as_an_entry_is_refused(chain: ServiceChain, ids: dict[str, str]) -> None:
     found = report(chain)
     claimed = entry_of(found, ids["pledge"])
-    claimed["tx_id"] = ids["twice"]  # bank-b's pledge, which doc refused as ALREADY_PLEDGED
+    claimed["tx_id"] = ids["twice"]  # bank-b's offer, which doc refused as ALREADY_PLEDGED
     claimed["details"]["financier"]["key"] = chain.pub("bank-b")
     verdicts, _ = verify(chain, found)
-    (pledged,) = [v for v in verdicts if v.type == "DocumentPledged"]
+    (pledged,) = [v for v in verdicts if v.type == "PledgeOffered"]
     assert pledged.reason == "the proven receipt has status 'rejected', not the expected 'accepted'"
 
 
+def test_an_acceptance_is_proven_as_the_financiers_own(chain: ServiceChain, ids: dict[str, str]) -> None:
+    found = report(chain)
+    accepted = entry_of(found, ids["accept"])
+    accepted["by"]["key"] = chain.pub("bank-b")  # the service claims bank-b accepted
+    verdicts, _ = verify(chain, found)
+    (pledged,) = [v for v in verdicts if v.type == "DocumentPledged"]
+    assert pledged.reason.startswith("the entry says sender key")
+    found = report(chain)
+    entry_of(found, ids["accept"])["tx_id"] = ids["release"]  # a release shown as the acceptance
+    verdicts, _ = verify(chain, found)
+    (pledged,) = [v for v in verdicts if v.type == "DocumentPledged"]
+    assert pledged.status == "failed"
+
+
 def test_a_proof_from_another_chain_is_refused(chain: ServiceChain, ids: dict[str, str], tmp_path: Path) -> None:
-    other, other_ids = registry_chain(tmp_path, chain_id="elsewhere")
+    other, other_ids = pledged_chain(tmp_path, chain_id="elsewhere")
     try:
         found = report(chain)
         verdicts, _ = verify(chain, found, proofs(other, swap={ids["bl1"]: other_ids["bl1"]}))
@@ -137,10 +174,10 @@ def test_a_proof_from_another_chain_is_refused(chain: ServiceChain, ids: dict[st
 
 def test_hidden_or_foreign_entries_are_reported(chain: ServiceChain, ids: dict[str, str]) -> None:
     found = report(chain)
-    del found["history"][2]  # the release: the document looks still pledged
+    del found["history"][3]  # the release: the document looks still pledged
     verdicts, problem = verify(chain, found)
     assert all(v.status == "proven" for v in verdicts)
-    assert problem == "the history's entries are not numbered 0 to 3 in order: some may be hidden"
+    assert problem == "the history's entries are not numbered 0 to 4 in order: some may be hidden"
 
     found = report(chain)
     entry_of(found, ids["milestone"])["doc_id"] = ids["bl2"]
