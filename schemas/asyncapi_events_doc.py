@@ -43,6 +43,7 @@ class PledgeTerms(EventData):
     tx_id: Hex32
     height: int = Field(ge=1)
     time: Millis
+    accepted: Stamp | None = Field(default=None, description="doc rules v2: the financier's acceptance")
 
 
 class DocumentRecord(EventData):
@@ -67,6 +68,10 @@ class DocumentRecord(EventData):
     registered: Stamp
     updated: Stamp
     history_length: int = Field(ge=0)
+    parties: list[MemberRef] | None = Field(default=None, description="doc rules v2: named at registration")
+    offers: dict[str, PledgeTerms] | None = Field(
+        default=None, description="doc rules v2: open pledge offers by financier member id"
+    )
 
 
 class DocData(EventData):
@@ -104,6 +109,27 @@ class DocumentPledged(DocData):
     pledge: PledgeTerms
     holder: MemberRef
     lapsed_pledge: str | None
+
+
+class PledgeOffered(DocData):
+    """Doc rules v2: the holder offers a pledge; it binds only when the financier accepts."""
+
+    offer: PledgeTerms
+    holder: MemberRef
+
+
+class PledgeOffersWithdrawn(DocData):
+    """Doc rules v2: the holder withdraws its open offers (``doc.release`` with none in force)."""
+
+    financiers: list[MemberRef]
+
+
+class PledgeExtended(DocData):
+    """Doc rules v2: the financier moves its pledge's expiry later."""
+
+    pledge_id: Hex32
+    previous_expires_at: Millis
+    expires_at: Millis
 
 
 class PledgeReleased(DocData):

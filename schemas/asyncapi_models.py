@@ -42,7 +42,7 @@ EVENT_DATA: dict[str, dict[str, type[EventData]]] = {
         asyncapi_events_doc,
         "DocumentRegistered MilestoneRecorded TitleTransferred DocumentSurrendered DocumentPledged PledgeReleased "
         "DocumentAmended DocumentKeyShared TitleHeld TitleHoldExecuted TitleHoldReleased TitleHoldRenewed "
-        "TitleHoldExpired",
+        "TitleHoldExpired PledgeOffered PledgeOffersWithdrawn PledgeExtended",
     ),
     "trade": _named(
         asyncapi_events_trade,
