@@ -106,7 +106,8 @@ class ReserveAttested(ByTradeData):
     as_of: Millis
     signers: list[str]
     supply: int = Field(ge=0)
-    pending: int = Field(ge=0)
+    pending: int = Field(ge=0, description="TRC redeemed whose fiat is not yet paid")
+    paid_since: int = Field(ge=0, description="fiat paid out after as_of")
     shortfall: int = Field(ge=0)
 
 
