@@ -4,11 +4,14 @@ query services enforce with, and the development role table without ``trade.*``.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.party.kit import DAY, T0, Chain, dev_genesis, pub, register_payload, rotate_payload
 from traco.core.domain import DictState
 from traco.schemas.genesis import ChainParams, Genesis, GenesisValidator
+from traco.services.consensus.genesis import init_chain
 from traco.services.party import queries
 from traco.services.party.events import mutate
 from traco.services.party.genesis import DEFAULT_ROLE_KINDS, genesis_state, genesis_state_events
@@ -201,3 +204,17 @@ def test_the_development_roles_list_trade_kinds_one_by_one() -> None:
     for role in ("bank", "factor"):
         assert kind_matches(DEFAULT_ROLE_KINDS[role], "doc.pledge.accept")
         assert kind_matches(DEFAULT_ROLE_KINDS[role], "doc.pledge.extend")
+
+
+# --------------------------------------------------------------------------- new chains
+
+
+def test_traco_init_starts_party_and_doc_at_version_2(tmp_path: Path) -> None:
+    genesis = init_chain(tmp_path, "fresh", 1)
+    assert genesis.params.genesis_rules("party") == genesis.params.genesis_rules("doc") == 2
+    state = DictState()
+    for event in genesis_state_events(genesis.extensions["party"], genesis):
+        state.apply(mutate(state, event))
+    assert state.get("namespace/MAEU") is not None and state.get("namespace/NMFTA:MAEU") is None
+    members = genesis.extensions["party"]["members"]
+    assert all(m["kyc"] is not None for m in members if "kyc_provider" not in m["roles"] and m["name"] != "member")
