@@ -19,6 +19,7 @@ AsyncAPI form (the property name); the tagged unions name ``kind`` (transactions
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from pydantic import BaseModel
@@ -30,6 +31,7 @@ from traco.schemas.block import SealedBlock
 from traco.schemas.consensus import BlockRequest, ProposalMessage, VoteMessage
 from traco.schemas.events import BlockProcessed, DomainEvent, SignedCheckpoint
 from traco.schemas.receipt import Receipt
+from traco.schemas.tx import sign_tx
 
 VERSION = "0.1.0"
 BINDING = "0.5.0"
@@ -137,6 +139,7 @@ def _messages() -> dict[str, Any]:
         ),
     }
     out["DomainEvent"]["bindings"]["kafka"]["key"] = KEYS["aggregate"]
+    out["Transaction"]["examples"] = [_transaction_example()]
     for service, types in events.items():
         name = f"{service.capitalize()}Event"
         out[name] = _message(
@@ -147,6 +150,18 @@ def _messages() -> dict[str, Any]:
             "aggregate",
         )
     return out
+
+
+def _transaction_example() -> dict[str, Any]:
+    """The worked example of docs/signing.md (vector ``anchor``): its key is public on purpose."""
+    payload = {"digest": hashlib.sha256(b"hello, traco").hexdigest(), "label": "hello"}
+    tx = sign_tx(bytes(range(32)), "main", "chain.anchor", 1, payload)
+    return {
+        "name": "anchor",
+        "summary": "docs/signing.md's worked example",
+        "headers": {"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"},
+        "payload": tx.model_dump(mode="json"),
+    }
 
 
 def _ref(name: str) -> dict[str, str]:

@@ -16,6 +16,7 @@ import pytest
 
 from traco.core import crypto
 from traco.core.canonical import canonicalize
+from traco.schemas.asyncapi_models import transaction_models
 from traco.schemas.tx import TxEnvelope, sign_tx, signing_bytes
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
@@ -137,3 +138,10 @@ def test_the_worked_example_in_the_docs_is_vector_anchor() -> None:
         text = (DOCS / name).read_text(encoding="utf-8")
         for field in ("public_key", "tx_id", "signature", "signing_bytes_text"):
             assert expected[field] in text, f"docs/{name} does not show vector anchor's {field}"
+
+
+def test_the_asyncapi_example_transaction_is_vector_anchor() -> None:
+    document = json.loads((DOCS.parent / "schemas" / "json" / "asyncapi.json").read_text(encoding="utf-8"))
+    (example,) = document["components"]["messages"]["Transaction"]["examples"]
+    assert example["payload"] == VECTORS[0]["expected"]["envelope"]
+    assert transaction_models()["chain.anchor"].model_validate(example["payload"])  # fits its own schema
