@@ -23,6 +23,8 @@ from traco.core.domain import StateView
 
 SCHEDULE_SOURCE = "party"
 """The service whose state holds the schedule (upgrades are council votes)."""
+SCHEDULE_KEYS = ("activation/", "rule_version/", "upgrade/")
+"""The key prefixes of the schedule in the source's state: kept in every projection of it."""
 
 
 class Schedule(Protocol):
@@ -98,4 +100,4 @@ def active_services(
     return (*genesis_services, *activated)
 
 
-__all__ = ["SCHEDULE_SOURCE", "Schedule", "Step", "active_services", "step"]
+__all__ = ["SCHEDULE_KEYS", "SCHEDULE_SOURCE", "Schedule", "Step", "active_services", "step"]

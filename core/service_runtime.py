@@ -39,7 +39,7 @@ from traco.core.lightclient import next_validators, verify_commit
 from traco.core.nodes import NodeKey
 from traco.core.ports import BusMessage, EventBus, OutgoingMessage, StateBatch, StateStore
 from traco.core.positions import last_message, wait_for_height, watch_for_gaps
-from traco.core.schedule import SCHEDULE_SOURCE, Schedule, Step, step
+from traco.core.schedule import SCHEDULE_KEYS, SCHEDULE_SOURCE, Schedule, Step, step
 from traco.core.service_exec import GENESIS_DIGEST, ServiceBlockResult, execute_service_block
 from traco.core.service_state import commit_state, seal
 from traco.core.supervise import run_all, supervised
@@ -92,7 +92,10 @@ def upstream_keeps(domain: Domain, upstream: str) -> tuple[str, ...] | None:
     ``mutate`` while projecting — may read only what is kept: the audit replay gives them the
     upstream's whole state, and the results must not differ."""
     declared: Mapping[str, tuple[str, ...] | None] = getattr(domain, "upstream_keeps", {})
-    return declared.get(upstream)
+    keeps = declared.get(upstream)
+    if keeps is not None and upstream == SCHEDULE_SOURCE:
+        keeps = (*keeps, *SCHEDULE_KEYS)  # every replica reads the upgrade schedule through it
+    return keeps
 
 
 def activation_events(domain: Domain, plan: Step, genesis: Genesis) -> list[Event]:

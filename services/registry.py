@@ -15,12 +15,16 @@ from traco.core.domain import Domain, Event
 from traco.core.schedule import SCHEDULE_SOURCE, Schedule
 from traco.schemas.genesis import Genesis
 
-ORDER: tuple[str, ...] = ("party", "doc")
+ORDER: tuple[str, ...] = ("party", "doc", "trade")
 """Executing services in their fixed order (results, upstream reads)."""
 
-UPSTREAM: dict[str, tuple[str, ...]] = {"party": (), "doc": ("party",)}
+UPSTREAM: dict[str, tuple[str, ...]] = {"party": (), "doc": ("party",), "trade": ("party", "doc")}
 
-_DOMAINS = {"party": ("traco.services.party.domain", "PARTY"), "doc": ("traco.services.doc.domain", "DOC")}
+_DOMAINS = {
+    "party": ("traco.services.party.domain", "PARTY"),
+    "doc": ("traco.services.doc.domain", "DOC"),
+    "trade": ("traco.services.trade.domain", "TRADE"),
+}
 
 
 def domain(name: str) -> Domain:
@@ -31,7 +35,7 @@ def domain(name: str) -> Domain:
     return found
 
 
-COMMANDERS: dict[str, tuple[str, ...]] = {"party": (), "doc": ()}
+COMMANDERS: dict[str, tuple[str, ...]] = {"party": (), "doc": ("trade",), "trade": ()}
 """The later services that may send each service commands (DESIGN §7): it waits for their
 checkpoint of H-1 before executing H, so a rebuild runs every service in lockstep."""
 

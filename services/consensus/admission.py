@@ -105,6 +105,20 @@ class Admission:
         schedule = cast(Schedule, self._queries)
         return active_services(schedule, self.state, genesis_services, registry.ORDER, height)
 
+    def upgraded_services(self, genesis_services: Sequence[str], height: int) -> tuple[str, ...]:
+        """The services an upgrade activated or gave new rules by ``height``."""
+        if self.state is None:
+            return ()
+        from traco.services import registry
+
+        schedule = cast(Schedule, self._queries)
+        active = active_services(schedule, self.state, genesis_services, registry.ORDER, height)
+        return tuple(
+            s
+            for s in active
+            if s not in genesis_services or schedule.rules_version(self.state, s, height) is not None
+        )
+
     def empty_block_interval_ms(self, genesis_value: int) -> int:
         """The chain's empty-block interval: the council's last ``set_chain_params``, else the
         genesis value (chain-wide, so every validator starts an idle height alike)."""

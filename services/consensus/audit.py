@@ -354,7 +354,7 @@ def audit_chain(
             report.first_bad_height, report.problem = 1, f"cannot replay: {exc}"
             return report
         if results is not None:
-            report.replayed = ("chain", *results.replay.services.services)
+            report.replayed = ("chain", *results.replay.services.active)
         _run(source, genesis, workers, progress, report, results)
         if results is not None:
             report.records_compared, report.divergences = results.compared, results.divergences

@@ -76,6 +76,12 @@ def _key(paths: DataDir, name: str) -> bytes:
     return crypto.public_key(key)
 
 
+DEVELOPMENT_CUSTODIANS = ("custodian", "custodian-2", "custodian-3")
+"""TRC's custodians in the development cast: any two of the three attest a reserve."""
+DEVELOPMENT_COCO_ACCOUNTS = {"issuance": "bank-a", "private_placement": "bank-b", "founders": "exporter"}
+"""Who holds Coco's allocations in the development cast (members whose roles may transfer)."""
+
+
 def init_chain(
     data_dir: Path, chain_id: str, validators: int, services: tuple[str, ...] | None = None, observers: int = 0
 ) -> Genesis:
@@ -114,6 +120,12 @@ def init_chain(
         )
         extensions["party"] = dev.model_copy(update={"members": (dev_member, *dev.members)}).model_dump(mode="json")
         members += [GenesisMember(name=m.name, public_key=m.public_key, roles=tuple(m.roles)) for m in dev.members]
+    if "trade" in services and "party" in services:
+        from traco.services.trade import genesis as trade
+
+        extensions["trade"] = trade.development_section(
+            custodians=DEVELOPMENT_CUSTODIANS, coco_accounts=DEVELOPMENT_COCO_ACCOUNTS
+        )
     nodes = [GenesisNode(id=f"n{i}", public_key=v.public_key, member="member") for i, v in enumerate(vals)]
     for i in range(validators, validators + observers):
         observer = _key(paths, f"n{i}").hex()

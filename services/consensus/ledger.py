@@ -63,14 +63,15 @@ class Ledger:
         return self.admitted.services_at(self.services, height) if self.services else ()
 
     def kinds_at(self, height: int) -> frozenset[str]:
-        """The transaction kinds a block at ``height`` may carry: the genesis's, and those of
-        every service an upgrade has activated by then."""
+        """The transaction kinds a block at ``height`` may carry: the genesis's, and every kind
+        of each service an upgrade touched by then (activated it, or moved its rules to a new
+        version, which is how new kinds of an existing service arrive)."""
         kinds = set(self.genesis.params.kinds)
-        extra = [s for s in self.services_at(height) if s not in self.services]
-        if extra:
+        upgraded = self.admitted.upgraded_services(self.services, height) if self.services else ()
+        if upgraded:
             from traco.services import registry
 
-            kinds.update(registry.kinds(extra))
+            kinds.update(registry.kinds([s for s in upgraded if s in registry.ORDER]))
         return frozenset(kinds)
 
     @property

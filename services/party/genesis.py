@@ -273,6 +273,8 @@ DEVELOPMENT_CAST: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
     ("bank-a", "Bank A plc", "GB", ("bank",)),
     ("bank-b", "Banque B SA", "FR", ("bank",)),
     ("custodian", "Alpine Custody AG", "CH", ("custodian",)),
+    ("custodian-2", "Harbour Trust Custody Ltd", "SG", ("custodian",)),
+    ("custodian-3", "Lakeside Depositary SA", "LU", ("custodian",)),
     ("kyc", "Trusted KYC BV", "NL", ("kyc_provider",)),
     ("council-1", "Consortium Council Seat 1", "SG", ("council",)),
     ("council-2", "Consortium Council Seat 2", "GB", ("council",)),

@@ -84,10 +84,12 @@ class TradeDomain:
     kinds = codes.KINDS
     command_kinds: frozenset[str] = frozenset()
     """No service commands trade yet (the bridge will: holds on tokens)."""
-    upstream_keeps: Mapping[str, tuple[str, ...]] = {"party": ("member/", "member_keys/", "role_kinds/")}
-    """The upstream state trade reads, by key prefix (DESIGN §7 upstream filters): party's member
-    records (roles, status, KYC), its member-id index and its role table. Nothing of doc yet: the
-    financing rules (part 2) will add doc's pledges and holds."""
+    upstream_keeps: Mapping[str, tuple[str, ...] | None] = {"party": None, "doc": ("doc/", "hold/")}
+    """The upstream state trade keeps, by key prefix (DESIGN §7 upstream filters): all of party
+    (small, and its own ``mutate`` reads across its keys while trade projects it), and of doc only
+    the documents' records (holder, pledge, hold) and the title holds — not their histories,
+    hashes or shared keys, the bulk of doc's state. Doc is upstream so that trade sees the
+    outcomes of the commands it sends doc."""
 
     def __init__(self, party: PartyQueries | None = None) -> None:
         self._party = party

@@ -53,8 +53,8 @@ def test_doc_show_is_a_few_lines_a_person_reads(served: Served) -> None:
     assert "pledge      none" in lines
     assert "status      active" in lines
     events = [line for line in lines if line.startswith("  #")]
-    assert [line.split()[4] for line in events] == [
-        "DocumentRegistered",
+    assert [line.split()[4] for line in events] == [  # the last five of six
+        "PledgeOffered",
         "DocumentPledged",
         "PledgeReleased",
         "MilestoneRecorded",
@@ -77,7 +77,7 @@ def test_doc_show_json_is_everything_the_api_said(served: Served) -> None:
     assert shown.exit_code == 0, shown.output
     answer = json.loads(shown.stdout)
     assert set(answer) == {"document", "current", "pledge_in_force", "history", "endorsements", "as_of_height"}
-    assert len(answer["history"]) == 5
+    assert len(answer["history"]) == 6
     assert isinstance(answer["history"][0]["time"], int)  # machine form keeps milliseconds
 
 
@@ -112,14 +112,14 @@ def test_doc_verify_is_concise_and_json_is_everything(
     assert len(lines) <= 20, verified.stdout
     assert f"document    {served.ids['bl1']}" in lines
     assert "holder      importer" in lines
-    assert sum(line.endswith("→ proven") for line in lines) == 5
-    assert lines[-1].startswith(f"REGISTERED {served.ids['bl1']} (active); every history entry proven (5, on chain")
+    assert sum(line.endswith("→ proven") for line in lines) == 5  # the last five shown
+    assert lines[-1].startswith(f"REGISTERED {served.ids['bl1']} (active); every history entry proven (6, on chain")
     assert not RAW_MS.search(verified.stdout)
 
     as_json = run(*args, "--json")
     assert as_json.exit_code == 0, as_json.output
     answer = json.loads(as_json.stdout)  # nothing else on stdout
-    assert [entry["proof"] for entry in answer["history"]] == ["proven"] * 5
+    assert [entry["proof"] for entry in answer["history"]] == ["proven"] * 6
     assert "REGISTERED" in as_json.stderr
 
 

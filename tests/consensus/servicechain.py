@@ -161,9 +161,10 @@ def file_hash(label: str) -> str:
 
 
 def registry_chain(data_dir: Path, chain_id: str = "svc") -> tuple[ServiceChain, dict[str, str]]:
-    """A small chain with party and doc work: registrations, pledges (one refused as
-    ALREADY_PLEDGED), a release, a transfer, a milestone, a party delegation and an anchor.
-    Returns the chain (still open) and the tx ids by name."""
+    """A small chain with party and doc work: registrations, pledges offered and accepted (one
+    offer refused as ALREADY_PLEDGED once the first is accepted), a release, a transfer, a
+    milestone, a party delegation and an anchor. Returns the chain (still open) and the tx ids
+    by name."""
     chain = ServiceChain(data_dir, chain_id)
     bl1, bl2 = chain.register("bl-1"), chain.register("bl-2")
     delegate = chain.tx(
@@ -174,8 +175,11 @@ def registry_chain(data_dir: Path, chain_id: str = "svc") -> tuple[ServiceChain,
     anchor = chain.tx("exporter", "chain.anchor", {"digest": "ab" * 32, "label": "batch 1"})
     chain.seal([bl1, bl2, delegate, anchor])
     pledge = chain.pledge(bl1.tx_id)
-    twice = chain.pledge(bl1.tx_id, financier="bank-b")  # same block: ALREADY_PLEDGED
-    chain.seal([pledge, twice, chain.pledge(bl2.tx_id, financier="bank-b", amount=5_000)])
+    chain.seal([pledge, chain.pledge(bl2.tx_id, financier="bank-b", amount=5_000)])
+    accept = chain.tx("bank-a", "doc.pledge.accept", {"doc_id": bl1.tx_id})
+    accept_bl2 = chain.tx("bank-b", "doc.pledge.accept", {"doc_id": bl2.tx_id})
+    twice = chain.pledge(bl1.tx_id, financier="bank-b")  # after the acceptance: ALREADY_PLEDGED
+    chain.seal([accept, accept_bl2, twice])
     release = chain.tx("bank-a", "doc.release", {"doc_id": bl1.tx_id})
     milestone = chain.tx("carrier", "doc.event", {"doc_id": bl1.tx_id, "milestone": "loaded", "location": "CNSHA"})
     chain.seal([release, milestone])
@@ -188,6 +192,7 @@ def registry_chain(data_dir: Path, chain_id: str = "svc") -> tuple[ServiceChain,
         "delegate": delegate.tx_id,
         "anchor": anchor.tx_id,
         "pledge": pledge.tx_id,
+        "accept": accept.tx_id,
         "twice": twice.tx_id,
         "release": release.tx_id,
         "milestone": milestone.tx_id,

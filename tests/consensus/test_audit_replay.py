@@ -42,11 +42,11 @@ def test_an_honest_chain_with_party_and_doc_audits_ok(honest: tuple[ServiceChain
     chain, _ids = honest
     report = audit(chain.data_dir, chain)
     assert report.ok, (report.problem, report.divergences)
-    assert report.replayed == ("chain", "party", "doc")
-    assert (report.height, report.txs) == (5, 10)
-    assert report.records_compared == 5
+    assert report.replayed == ("chain", "party", "doc", "trade")
+    assert (report.height, report.txs) == (6, 12)
+    assert report.records_compared == 6
     code, text = printed(report)
-    assert code == 0 and "OK: 5 blocks, 10 transactions verified; results replayed (chain, party, doc)" in text
+    assert code == 0 and "OK: 6 blocks, 12 transactions verified; results replayed (chain, party, doc, trade)" in text
 
 
 def test_the_replay_gives_what_the_service_runtimes_gave(honest: tuple[ServiceChain, dict[str, str]]) -> None:

@@ -127,6 +127,6 @@ def test_audit_verify_from_topic_on_the_real_broker(tansu_broker: str, unique_ch
     code = run_audit_cli(settings, "node", 1, console, replay=True, from_topic=True)
     text = console.export_text()
     assert code == 0, text
-    assert f"blocks read from traco.{unique_chain}.blocks (3 duplicates dropped)" in text
-    assert "OK: 5 blocks, 10 transactions verified; results replayed (chain, party, doc)" in text
-    assert "node's record of the results compared with the replay at 5 heights" in text
+    assert f"blocks read from traco.{unique_chain}.blocks (4 duplicates dropped)" in text  # blocks 3..6 twice
+    assert "OK: 6 blocks, 12 transactions verified; results replayed (chain, party, doc, trade)" in text
+    assert "node's record of the results compared with the replay at 6 heights" in text
