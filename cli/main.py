@@ -20,8 +20,10 @@ import typer
 
 from traco.cli import backup as backup_cli
 from traco.cli import doc as doc_cli
+from traco.cli import doc_holds as doc_holds_cli
 from traco.cli import keys as keys_cli
 from traco.cli import party as party_cli
+from traco.cli import trade as trade_cli
 from traco.cli.common import (
     ApiOpt,
     DataDirOpt,
@@ -71,7 +73,9 @@ serve_app = typer.Typer(no_args_is_help=True, help="Run one component (what a Ku
 schemas_app = typer.Typer(no_args_is_help=True, help="JSON Schemas and AsyncAPI")
 app.add_typer(keys_cli.app, name="keys")
 app.add_typer(doc_cli.app, name="doc")
+doc_cli.app.add_typer(doc_holds_cli.app, name="hold")
 app.add_typer(party_cli.app, name="party")
+trade_cli.register(app)
 for sub, name in [
     (tx_app, "tx"),
     (chain_app, "chain"),

@@ -65,7 +65,7 @@ def payload_models() -> dict[str, type[BaseModel]]:
     found: dict[str, type[BaseModel]] = {
         "chain.anchor": AnchorPayload,
         "party.register": party.Register,
-        "party.kyc": party.Kyc,
+        "party.kyc": party.KycV2,
         "party.agreement": party.Agreement,
         "party.key.rotate": party.RotateKey,
         "party.propose": party.Propose,

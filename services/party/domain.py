@@ -95,6 +95,7 @@ from traco.services.party.models import (
     Agreement,
     Delegate,
     Kyc,
+    KycV2,
     Payload,
     Propose,
     Register,
@@ -162,7 +163,7 @@ def register(view: StateView, tx: TxContext, sender: Sender, p: Register) -> Out
     return Accepted((registered,), {"member_id": p.member_id, "status": "applied"})
 
 
-def kyc(view: StateView, tx: TxContext, sender: Sender, p: Kyc) -> Outcome:
+def kyc(view: StateView, tx: TxContext, sender: Sender, p: Kyc | KycV2) -> Outcome:
     target = queries.member_by_id(view, p.member_id)
     if target is None:
         return reject(Code.UNKNOWN_MEMBER, f"no member with id {p.member_id!r}")
@@ -182,6 +183,7 @@ def kyc(view: StateView, tx: TxContext, sender: Sender, p: Kyc) -> Outcome:
         status=p.status,
         provider=tx.sender,
         expires_at=p.expires_at,
+        **({"qualified_investor": p.qualified_investor} if isinstance(p, KycV2) else {}),
     )
     return Accepted((recorded,), {"member_id": p.member_id, "status": p.status})
 
@@ -342,14 +344,18 @@ def delegate(view: StateView, tx: TxContext, sender: Sender, p: Delegate) -> Out
 # --------------------------------------------------------------------------- the domain
 
 
-def _route(model: type[P], handler: Callable[[StateView, TxContext, Sender, P], Outcome]) -> Route:
-    """Validate the payload against ``model``, then run ``handler`` with the parsed value."""
+def _route(
+    model: type[P], handler: Callable[[StateView, TxContext, Sender, P], Outcome], v2: type[P] | None = None
+) -> Route:
+    """Validate the payload against ``model`` (``v2`` where rules version 2 is in force and the
+    schema grew), then run ``handler`` with the parsed value."""
 
     def run(view: StateView, tx: TxContext, sender: Sender) -> Outcome:
         if not isinstance(tx.payload, Mapping):
             return reject(Code.INVALID_PAYLOAD, "payload: must be a JSON object")
+        chosen = v2 if v2 is not None and rules_v2(tx) else model
         try:
-            payload = model.model_validate(dict(tx.payload))
+            payload = chosen.model_validate(dict(tx.payload))
         except ValidationError as exc:
             return reject(Code.INVALID_PAYLOAD, first_error(exc))
         return handler(view, tx, sender, payload)
@@ -359,7 +365,7 @@ def _route(model: type[P], handler: Callable[[StateView, TxContext, Sender, P], 
 
 _ROUTES: Mapping[str, Route] = {
     "party.register": _route(Register, register),
-    "party.kyc": _route(Kyc, kyc),
+    "party.kyc": _route(Kyc, kyc, KycV2),
     "party.agreement": _route(Agreement, agreement),
     "party.key.rotate": _route(RotateKey, rotate_key),
     "party.propose": _route(Propose, governance.propose),

@@ -122,6 +122,8 @@ def _member_suspended(view: StateView, data: Data) -> Writes:
 
 def _kyc_recorded(view: StateView, data: Data) -> Writes:
     kyc = {"status": data["status"], "provider": data["provider"], "expires_at": data["expires_at"]}
+    if "qualified_investor" in data:  # rules version 2 and genesis records say it
+        kyc["qualified_investor"] = data["qualified_investor"]
     return _rewrite_member(view, data["member_id"], lambda r: {**r, "kyc": kyc})
 
 

@@ -66,6 +66,8 @@ class GenesisKyc(_Config):
 
     provider: PublicKey
     expires_at: Millis
+    qualified_investor: bool = False
+    """The member is a qualified (professional) investor: what equity-anchored tokens require."""
 
 
 class GenesisMember(_Config):
@@ -154,6 +156,7 @@ def genesis_events(pg: PartyGenesis, rules: int = 1) -> list[Event]:
                 status="verified",
                 provider=m.kyc.provider,
                 expires_at=m.kyc.expires_at,
+                **({"qualified_investor": True} if m.kyc.qualified_investor else {}),
             )
         for namespace in m.namespaces:
             if rules < 2:
@@ -282,6 +285,9 @@ DEVELOPMENT_CAST: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
 )
 """``(name, organisation, jurisdiction, roles)`` of the README's development members."""
 
+DEVELOPMENT_QUALIFIED_INVESTORS = ("bank-a", "bank-b")
+"""Members of the development cast whose KYC says they are qualified investors."""
+
 DEVELOPMENT_KYC_UNTIL = 4_102_444_800_000
 """2100-01-01T00:00:00Z: the development cast's KYC (by the ``kyc`` member, for every other
 member) never runs out in practice."""
@@ -313,7 +319,11 @@ def development_genesis(
                 namespaces=DEVELOPMENT_NAMESPACES.get(name, ()),
                 kyc=None
                 if "kyc_provider" in roles
-                else GenesisKyc(provider=keys["kyc"], expires_at=DEVELOPMENT_KYC_UNTIL),
+                else GenesisKyc(
+                    provider=keys["kyc"],
+                    expires_at=DEVELOPMENT_KYC_UNTIL,
+                    qualified_investor=name in DEVELOPMENT_QUALIFIED_INVESTORS,
+                ),
             )
             for name, org, where, roles in DEVELOPMENT_CAST
         ),

@@ -161,6 +161,13 @@ class Kyc(Payload):
     expires_at: Millis
 
 
+class KycV2(Kyc):
+    """``party.kyc`` under rules version 2: the provider also says whether the member is a
+    qualified (professional) investor, which equity-anchored tokens require."""
+
+    qualified_investor: bool = False
+
+
 class Agreement(Payload):
     """``party.agreement``: a legal agreement, by SHA-256, signed by every listed party key."""
 

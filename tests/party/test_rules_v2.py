@@ -218,3 +218,16 @@ def test_traco_init_starts_party_and_doc_at_version_2(tmp_path: Path) -> None:
     assert state.get("namespace/MAEU") is not None and state.get("namespace/NMFTA:MAEU") is None
     members = genesis.extensions["party"]["members"]
     assert all(m["kyc"] is not None for m in members if "kyc_provider" not in m["roles"] and m["name"] != "member")
+
+
+def test_v2_kyc_records_whether_the_member_is_a_qualified_investor() -> None:
+    for rules, expected in ((2, True), (1, None)):
+        chain = Chain.dev(rules=rules)
+        payload = {"member_id": "exporter", "status": "verified", "expires_at": chain.time + 86_400_000}
+        if rules == 1:
+            chain.refused("INVALID_PAYLOAD", "kyc", "party.kyc", {**payload, "qualified_investor": True})
+            chain.ok("kyc", "party.kyc", payload)
+        else:
+            chain.ok("kyc", "party.kyc", {**payload, "qualified_investor": True})
+        record = queries.member_by_id(chain.state, "exporter")
+        assert record is not None and record["kyc"].get("qualified_investor") == expected
