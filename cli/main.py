@@ -177,6 +177,18 @@ def serve_doc(
     asyncio.run(serve_service(settings_for(data_dir), "doc", node))
 
 
+@serve_app.command("trade")
+def serve_trade(
+    node: Annotated[str, typer.Option("--node", help="the node this replica belongs to")] = "n0",
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Run the trade service (tokens, holds, TRC, Coco, equity-anchored tokens) and its API."""
+    from traco.services.serve import serve_service
+
+    _logging()
+    asyncio.run(serve_service(settings_for(data_dir), "trade", node))
+
+
 # ---------------------------------------------------------------------------- transactions
 
 
