@@ -85,7 +85,7 @@ def test_money_moves_only_as_the_rules_allow_and_every_node_agrees(mesh: MeshPro
     ok(cast, client, "importer", "trade.hold.create", {**hold, "expires_height": height + 500})
     assert account("importer", "TRC")["available"] == 0
     all_of_it = {"token": "TRC", "to": "bank-a", "amount": 1}
-    assert code(cast, client, "importer", "trade.transfer", all_of_it) == "INSUFFICIENT_FUNDS"
+    assert code(cast, client, "importer", "trade.transfer", all_of_it) == "HELD"  # held, not spendable
     ok(cast, client, "exporter", "trade.hold.execute", {"hold_id": "h-exec", "amount": 500_000})
     assert account("exporter", "TRC")["total"] == 501_000 and account("importer", "TRC")["total"] == 99_000
 
