@@ -37,6 +37,7 @@ check: lint typecheck test
 bench: $(STAMP)
 	$(BIN)/python bench/chain.py
 	$(BIN)/python bench/registry.py
+	$(BIN)/python bench/trade.py
 
 # Mutants of the consensus lock, polka, quorum and proposer rules; every one must be killed.
 named-mutants: $(STAMP)

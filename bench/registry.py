@@ -92,6 +92,9 @@ async def rebuild(bootstrap: str, data_dir: Path, service: str, height: int) -> 
         registry.upstream_domains(service),
         registry.genesis_events(genesis),
         node=NodeKey("n0", KeySigner(crypto.read_key_file(paths.validator_key(0)))),
+        commanders=registry.commander_domains(service, registry.runnable(genesis)),
+        order=registry.runnable(genesis),
+        schedule=registry.schedule(genesis),
     )
     start = time.perf_counter()
     task = asyncio.create_task(runtime.run())

@@ -139,7 +139,8 @@ def pledge(
     data_dir: DataDirOpt = None,
     api: ApiOpt = None,
 ) -> None:
-    """Pledge a document to a financier (refused with ALREADY_PLEDGED if it is pledged)."""
+    """Offer to pledge a document to a financier; it binds once the financier accepts it
+    (``traco doc accept``); refused with ALREADY_PLEDGED while another pledge is in force."""
     expires = int(time.time() * 1000) + days * 86_400_000
     problems: list[str] = []
     financier = resolve_key(data_dir, to, problems, "--to")
@@ -152,6 +153,28 @@ def pledge(
         "doc.pledge",
         _payload(lambda: doc_client.pledge_payload(doc_id, financier, amount, currency, expires)),
     )
+
+
+@app.command()
+def accept(doc_id: str, key: KeyOpt = None, data_dir: DataDirOpt = None, api: ApiOpt = None) -> None:
+    """Accept the pledge offered to you on a document (the financier): it is then in force, and
+    any other pledge is refused with ALREADY_PLEDGED until it is released or expires."""
+    _check("doc.pledge.accept", {"doc_id": doc_id}, [])
+    send(data_dir, api, key, "doc.pledge.accept", {"doc_id": doc_id})
+
+
+@app.command()
+def extend(
+    doc_id: str,
+    days: Annotated[int, typer.Option(min=1, help="the pledge then expires this many days from now")],
+    key: KeyOpt = None,
+    data_dir: DataDirOpt = None,
+    api: ApiOpt = None,
+) -> None:
+    """Move your pledge's expiry later (the financier)."""
+    raw = {"doc_id": doc_id, "expires_at": int(time.time() * 1000) + days * 86_400_000}
+    _check("doc.pledge.extend", raw, [])
+    send(data_dir, api, key, "doc.pledge.extend", raw)
 
 
 @app.command()

@@ -95,6 +95,9 @@ class KycRecorded(PartyData):
     status: Literal["verified", "pending", "failed", "revoked"]
     provider: Key | None = Field(description="the KYC provider's key; null when recorded at genesis")
     expires_at: Millis
+    qualified_investor: bool | None = Field(
+        default=None, description="rules version 2: whether the member is a qualified investor"
+    )
 
 
 class KeyRotated(PartyData):

@@ -93,13 +93,19 @@ def test_a_document_cannot_be_financed_twice(mesh: MeshProcesses) -> None:
         }
         return send(client, cast.key("exporter"), "doc.pledge", payload)
 
-    assert pledge("bank-a").accepted
+    def accept(by: str) -> Receipt:
+        return send(client, cast.key(by), "doc.pledge.accept", {"doc_id": doc_id})
+
+    assert pledge("bank-a").accepted  # an offer: it binds no one yet
+    assert pledge("bank-b").accepted  # another offer, as long as none is accepted
+    assert accept("bank-a").accepted
+    assert accept("bank-b").code == "ALREADY_PLEDGED"  # the duplicate-financing check
     assert pledge("bank-b").code == "ALREADY_PLEDGED"
     transfer = send(client, cast.key("exporter"), "doc.transfer", {"doc_id": doc_id, "to": cast.pub("importer")})
     assert not transfer.accepted
     assert send(client, cast.key("bank-b"), "doc.release", {"doc_id": doc_id}).code != "OK"  # not its pledge
     assert send(client, cast.key("bank-a"), "doc.release", {"doc_id": doc_id}).accepted
-    assert pledge("bank-b").accepted
+    assert pledge("bank-b").accepted and accept("bank-b").accepted
 
     again = send(
         client,
@@ -295,6 +301,8 @@ def test_the_readme_document_and_council_tour_works_from_the_command_line(mesh: 
 
     first = cli("doc", "pledge", doc_id, "--to", "bank-a", "--amount", "1000000", "--key", str(keys / "exporter.key"))
     assert first.returncode == 0, first.stdout + first.stderr
+    accepted = cli("doc", "accept", doc_id, "--key", str(keys / "bank-a.key"))
+    assert accepted.returncode == 0, accepted.stdout + accepted.stderr
     second = cli("doc", "pledge", doc_id, "--to", "bank-b", "--amount", "1000000", "--key", str(keys / "exporter.key"))
     assert second.returncode == 1 and "ALREADY_PLEDGED" in second.stdout + second.stderr
     again = cli(

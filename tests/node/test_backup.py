@@ -65,12 +65,14 @@ def test_backup_and_restore_round_trip(node: NodeStores, tmp_path: Path) -> None
     assert manifest.block_height == 3 and manifest.block_hash == node.blocks[-1].block_hash()
     heights = {(s.component, s.kind): s.height for s in manifest.stores}
     assert heights == {
+        ("n1-trade", "state"): 3,
         ("n1-doc", "state"): 3,
         ("n1-party", "state"): 3,
         ("n1-chain", "state"): 3,
         ("n1-chain", "blocks"): 3,
     }
-    assert [s.component for s in manifest.stores] == ["n1-doc", "n1-party", "n1-chain", "n1-chain"]  # block store last
+    order = ["n1-trade", "n1-doc", "n1-party", "n1-chain", "n1-chain"]  # downstream first, block store last
+    assert [s.component for s in manifest.stores] == order
     # never a key: no key file, and no file holds a key's bytes
     keys = [p.read_bytes() for p in DataDir(node.data_dir).keys.glob("*.key")]
     copied = [p for p in (tmp_path / "backup").rglob("*") if p.is_file()]
