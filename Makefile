@@ -39,7 +39,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/registry.py
 	$(BIN)/python bench/trade.py
 
-# Mutants of the consensus lock, polka, quorum and proposer rules; every one must be killed.
+# Mutants of the consensus lock, polka, quorum and proposer rules and of the asset layer (holds,
+# supply, title); every one must be killed.
 named-mutants: $(STAMP)
 	$(BIN)/python tools/named_mutants.py
 

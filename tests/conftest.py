@@ -13,6 +13,11 @@ Add a fixture here only when tests in several packages need it, and document it 
     A fresh chain id such as ``"t3f9a0c1b2d4e"`` (valid for ``traco.core.topics.topic``), so
     topics of different tests never collide on the shared broker.
 
+Hypothesis profile ``mutants`` (``pytest --hypothesis-profile=mutants``, used by
+``tools/named_mutants.py`` and ``make mutants``): the same examples on every run (derandomized,
+no example database) and no shrinking, so a mutant is judged by a fixed set of examples and a
+failing run stops at its first counterexample instead of spending minutes minimising it.
+
 ``softhsm`` (session)
     A SoftHSM2 token (``tests/softhsm.py``) in a temporary directory, with ``SOFTHSM2_CONF``
     set for the whole session (python-pkcs11 loads the module once per process). Skips, with
@@ -27,9 +32,18 @@ import secrets
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import Phase, settings
 
 from tests import softhsm as hsm
 from traco.core.broker import TansuBroker
+
+settings.register_profile(
+    "mutants",
+    derandomize=True,
+    database=None,
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
+    print_blob=False,
+)
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,10 @@ Why: a test suite can pass forever without being able to fail. Each mutant below
 precise, plausible bug in a safety or liveness rule of Algorithm 1 ("The latest gossip on
 BFT consensus") as ``services/consensus/machine.py`` and ``votes.py`` write it: a lock
 check dropped, a polka or commit counted at f+1 instead of 2f+1, a quorum that is a mere
-majority, a proposer rotation that ignores the round. The suite must kill every one.
+majority, a proposer rotation that ignores the round. The asset layer's safety rules get the
+same treatment (``ASSET_MUTANTS``): a hold that can be executed at its expiry or by anyone or
+taken back by its owner, a mint past the reserve, a Coco emission that never halves, a transfer
+that creates money, a held title that moves. The suite must kill every one.
 
 How: ``python tools/named_mutants.py`` copies the repository to a temporary directory,
 applies one mutant at a time there (an exact ``old`` -> ``new`` text edit that must match
