@@ -198,3 +198,31 @@ def test_closed_holds_refuse_everything(status: HoldStatus) -> None:
     assert code(holds.execute(hold, "n", None, 6, 1)) == "HOLD_CLOSED"
     assert code(holds.release(hold, "bob", 6, 1)) == "HOLD_CLOSED"
     assert code(holds.renew(hold, "alice", 20, None, 6, 1)) == "HOLD_CLOSED"
+
+
+def test_every_closing_records_when_and_by_whom_and_creation_records_when() -> None:
+    """What a reader of the state (an auditor, the API) is told about a hold's life; these
+    fields are state, so a replica that records them otherwise diverges."""
+    hold = ok(make(notary="notary", height=5, time=1_000))
+    assert (hold.created_height, hold.created_time) == (5, 1_000)
+    executed = ok(holds.execute(hold, "notary", 40, 7, 1_500))
+    assert (executed.closed_height, executed.closed_by, executed.executed, executed.returned) == (7, "notary", 40, 60)
+    refused = ok(holds.release(hold, "bob", 8, 1_600))
+    assert (refused.status, refused.closed_height, refused.closed_by) == (HoldStatus.RELEASED_BY_BENEFICIARY, 8, "bob")
+    overruled = ok(holds.release(hold, "notary", 9, 1_700))
+    assert (overruled.status, overruled.closed_height, overruled.closed_by) == (
+        HoldStatus.RELEASED_BY_NOTARY,
+        9,
+        "notary",
+    )
+    expired = holds.expire(hold, 10, "service:trade")
+    assert (expired.closed_height, expired.closed_by, expired.returned) == (10, "service:trade", 100)
+
+
+def test_a_renewal_moves_a_time_only_expiry_and_keeps_both_bounds_it_is_given() -> None:
+    time_only = ok(make(expires_height=None, expires_time=5_000))
+    renewed = ok(holds.renew(time_only, "alice", None, 8_000, 6, 1_000))
+    assert (renewed.expires_height, renewed.expires_time) == (None, 8_000)
+    both = ok(make(expires_height=10, expires_time=5_000))
+    moved = ok(holds.renew(both, "alice", 12, 6_000, 6, 1_000))
+    assert (moved.expires_height, moved.expires_time) == (12, 6_000)
