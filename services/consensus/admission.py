@@ -114,9 +114,7 @@ class Admission:
         schedule = cast(Schedule, self._queries)
         active = active_services(schedule, self.state, genesis_services, registry.ORDER, height)
         return tuple(
-            s
-            for s in active
-            if s not in genesis_services or schedule.rules_version(self.state, s, height) is not None
+            s for s in active if s not in genesis_services or schedule.rules_version(self.state, s, height) is not None
         )
 
     def empty_block_interval_ms(self, genesis_value: int) -> int:
