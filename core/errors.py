@@ -3,7 +3,7 @@
 Exceptions here are for failures of the machinery: a broker that does not start, a topic
 that was never created, a bus that refuses a message. Outcomes that belong to the ledger
 (a document pledged twice, a bad signature, insufficient funds) are *values*, receipt codes,
-never exceptions (see DESIGN §7).
+never exceptions (see architecture: Execution).
 
 Adapters translate their technology's errors (aiokafka's ``KafkaError``, a dead subprocess)
 into these classes, so callers catch one family whichever adapter the settings chose, and the
@@ -15,7 +15,7 @@ Hierarchy::
     ├── BusError                    the event bus could not do what was asked
     │   ├── TopicNotReady           the topic was never created (or not visible in metadata in
     │   │                           time); the bus refuses to publish or consume rather than let
-    │   │                           the broker auto-create it (DESIGN §12)
+    │   │                           the broker auto-create it (decision 0006)
     │   └── OffsetOutOfRange        a consumer asked to start past the end of a partition
     ├── BrokerStartError            the embedded broker's binary is missing, or it died or did
     │                               not answer a metadata request in time
@@ -51,7 +51,7 @@ class TopicNotReady(BusError):
     """A topic is missing, or did not show all its partitions in metadata in time.
 
     Raised instead of letting the broker auto-create a topic: on Tansu an auto-created topic
-    gets 4 partitions whatever the design says and loses acknowledged messages (DESIGN §12).
+    gets 4 partitions whatever the design says and loses acknowledged messages (decision 0006).
     """
 
     def __init__(self, topic: str, message: str) -> None:

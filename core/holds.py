@@ -1,4 +1,4 @@
-"""Holds: one pure primitive for every asset that can be reserved for someone (DESIGN §7).
+"""Holds: one pure primitive for every asset that can be reserved for someone (architecture: Execution).
 
 An owner *holds* an asset — an amount of a token in trade, a document's title (amount 1) in doc
 — for a beneficiary until an expiry; while held it cannot move. The beneficiary (or a notary

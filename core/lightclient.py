@@ -5,7 +5,7 @@ an auditor, a bridge relayer or a counterparty holding a ``TxProof`` has. Every 
 a reason string on failure (``None`` when it passes) instead of raising, so a command-line
 verifier can print exactly what is wrong with a forged or damaged proof.
 
-A proof is only worth what it is checked against (DESIGN §13): ``verify_tx_proof`` always takes
+A proof is only worth what it is checked against (architecture: Kafka is not trusted): ``verify_tx_proof`` always takes
 the trusted chain id and, where the caller knows them, the transaction id and receipt fields it
 expects, so that a perfectly valid proof of *another* transaction, chain or outcome never
 verifies. What the transaction's payload must say is the caller's business (``traco doc verify``

@@ -3,7 +3,7 @@
 Why: ``traco up`` is read by a person, so its children log one readable line per record; in
 Kubernetes logs are shipped and queried, so each record is one JSON object carrying the
 ``trace_id`` and ``span_id`` of the span active when it was written — a log line then leads to
-its trace and back (DESIGN §11). ``TRACO_LOG_FORMAT`` chooses (``text`` by default, ``json`` in
+its trace and back (operator's guide: Observability). ``TRACO_LOG_FORMAT`` chooses (``text`` by default, ``json`` in
 the Kubernetes manifests).
 
 How: entry points call ``configure_process(name, settings.log_format)`` (logging, tracing and

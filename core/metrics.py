@@ -1,4 +1,4 @@
-"""OpenTelemetry metrics, exposed for Prometheus on every process's ``GET /metrics`` (DESIGN §11).
+"""OpenTelemetry metrics, exposed for Prometheus on every process's ``GET /metrics`` (operator's guide: Observability).
 
 Why OpenTelemetry and not hand-written text: one SDK gives counters, histograms and gauges that
 an operator can also push over OTLP, and the Prometheus exposition (names, ``_total``, units,

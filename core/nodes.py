@@ -1,4 +1,4 @@
-"""Node keys and signed checkpoints (DESIGN §6 Nodes, §13).
+"""Node keys and signed checkpoints (architecture: Nodes, Kafka is not trusted).
 
 A node signs each service's checkpoint of each height with its node key, over bytes tagged
 with their purpose (``schemas.events.checkpoint_sign_bytes``). A reader trusts a checkpoint —

@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # the bus half of this module must not need the schemas at ru
 
 @dataclass(frozen=True)
 class TopicSpec:
-    """A topic to create before anything is produced to it (DESIGN §12: no auto-creation)."""
+    """A topic to create before anything is produced to it (decision 0006: no auto-creation)."""
 
     name: str
     partitions: int = 1

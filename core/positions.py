@@ -1,6 +1,6 @@
 """Reading positions on the chain's single-partition topics, and asking for missing blocks.
 
-A node's position is a block height, never an offset (DESIGN §2). Two things every follower of
+A node's position is a block height, never an offset (architecture: The data flow). Two things every follower of
 the chain needs, whatever it is (API follower, executing service, validator): where a topic
 ends, in heights; and, when ``blocks`` skips heights, a ``BlockRequest`` on ``consensus`` so
 that validators republish them.

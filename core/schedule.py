@@ -1,4 +1,4 @@
-"""What the chain's upgrades say a service does at a height (DESIGN §7: rules are versioned by
+"""What the chain's upgrades say a service does at a height (architecture: Execution: rules are versioned by
 activation height).
 
 The council schedules upgrades in party (``upgrade`` proposals): a service not in the genesis

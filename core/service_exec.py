@@ -3,7 +3,7 @@
 Kept apart from the runtime's I/O so that the runtime, a replaying auditor and the tests run
 the same function: ``execute_service_block(domain, block, own, upstream, prev_digest, …)``.
 
-A height runs in four phases, always in this order (DESIGN §7):
+A height runs in four phases, always in this order (architecture: Execution):
 
 1. **outcomes** of the commands this service sent two heights ago (``on_command_outcome``);
 2. **commands** other services addressed to it at the previous height, each decided by the
@@ -58,7 +58,7 @@ class ServiceBlockResult:
 
 
 def next_digest(prev_digest: str, events: tuple[DomainEvent, ...] | list[DomainEvent]) -> str:
-    """``state_digest_H = SHA-256(state_digest_{H-1} ‖ canonical events of H)`` (DESIGN §7)."""
+    """``state_digest_H = SHA-256(state_digest_{H-1} ‖ canonical events of H)`` (architecture: Execution)."""
     body = bytes.fromhex(prev_digest) + canonicalize([e.json_value() for e in events])
     return hashlib.sha256(body).hexdigest()
 

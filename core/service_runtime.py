@@ -1,4 +1,4 @@
-"""The service runtime: how every executing service (party, doc, …) follows the chain (DESIGN §7).
+"""The service runtime: how every executing service (party, doc, …) follows the chain (architecture: Execution).
 
 For each block H, in height order, it waits until every upstream service has published its
 ``BlockProcessed`` checkpoint for H-1 (so a transaction of this service sees its upstreams'
@@ -132,11 +132,11 @@ class ServiceRuntime:
         schedule: Schedule | None = None,
     ) -> None:
         """With ``node``, outputs go to the node's own topics with checkpoints signed by its key,
-        and upstream checkpoints count only when signed by that same key (DESIGN §6 Nodes).
+        and upstream checkpoints count only when signed by that same key (architecture: Nodes).
 
         ``commanders`` are the later services that may send this one commands: it reads their
         events for nothing else, and waits for their checkpoint of H-1 before executing H, as
-        for its upstreams (DESIGN §7). ``order`` is the service order commands are ranked by.
+        for its upstreams (architecture: Execution). ``order`` is the service order commands are ranked by.
         ``schedule`` reads the chain's upgrades (``core.schedule``): a service not in the
         genesis stays dormant until an upgrade activates it, and rules move up by height."""
         self.domain = domain

@@ -1,4 +1,4 @@
-"""A service's state commitment and its checkpoint's roots (DESIGN §6 Nodes), purely.
+"""A service's state commitment and its checkpoint's roots (architecture: Nodes), purely.
 
 Each checkpoint commits to ``{service, height, state_digest, receipts_root, state_root}``:
 

@@ -1,4 +1,4 @@
-"""Settings from the environment (``TRACO_*``) and an optional ``.env`` file (DESIGN §10).
+"""Settings from the environment (``TRACO_*``) and an optional ``.env`` file (operator's guide).
 
 Every process of the mesh reads the same settings class, so a Kubernetes pod, ``traco up``
 and a test configure the same names. Command-line flags override the environment.

@@ -1,6 +1,6 @@
 """A sparse Merkle tree over a service's key/value state: ``state_root`` and state proofs.
 
-Why: a service's checkpoint signs ``state_root`` (DESIGN §6), one 32-byte commitment to its
+Why: a service's checkpoint signs ``state_root`` (architecture: Consensus, Nodes), one 32-byte commitment to its
 whole state, so that one balance, hold or pledge can be proven to a light client (a bridge on
 another chain) with a few hundred bytes, and so that a block's state changes cost O(k log n)
 hashes rather than a pass over the whole state.

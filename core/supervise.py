@@ -1,4 +1,4 @@
-"""Supervised reader tasks (DESIGN §13): a reader that fails is restarted with back-off, and one
+"""Supervised reader tasks (architecture: Kafka is not trusted): a reader that fails is restarted with back-off, and one
 that keeps failing takes its process down with a non-zero exit — never dies silently.
 
 Why: an asyncio task that raises is only noticed when someone awaits it. A validator whose

@@ -1,10 +1,10 @@
-"""Topic names and partition counts of one chain (DESIGN §3), in one place.
+"""Topic names and partition counts of one chain (architecture: Topics), in one place.
 
 Every topic of chain ``<chain>`` is called ``traco.<chain>.<name>``; build names with
 :func:`topic` rather than by hand so a typo cannot create a stray topic. :func:`chain_topics`
 lists every topic a chain needs with its partition count; entry points pass it to
 ``EventBus.ensure_topics`` at start-up, because nothing may rely on the broker auto-creating
-a topic (DESIGN §12).
+a topic (decision 0006).
 
 Partition counts matter: ``consensus``, ``blocks``, every ``events.<svc>`` and ``dlq`` have
 exactly one partition because their readers depend on one total order. ``tx`` and
@@ -65,7 +65,7 @@ def events_topic(chain_id: str, service: str) -> str:
 
 
 def node_topic(chain_id: str, node_id: str, name: str) -> str:
-    """A topic of one node's outputs, e.g. ``traco.main.node.n0.receipts`` (DESIGN §3)."""
+    """A topic of one node's outputs, e.g. ``traco.main.node.n0.receipts`` (architecture: Topics)."""
     if not _SERVICE.fullmatch(node_id):
         raise ValueError(f"invalid node id {node_id!r}")
     return topic(chain_id, f"node.{node_id}.{name}")
@@ -88,7 +88,7 @@ def chain_topics(
     services: Iterable[str] = DEFAULT_SERVICES,
     nodes: Iterable[str] = (),
 ) -> list[TopicSpec]:
-    """Every topic chain ``chain_id`` needs, with the partition counts of DESIGN §3."""
+    """Every topic chain ``chain_id`` needs, with the partition counts of architecture: Topics"""
     for label, count in (
         ("tx_partitions", tx_partitions),
         ("receipts_partitions", receipts_partitions),

@@ -1,7 +1,7 @@
 """W3C trace context across Kafka hops, and the one place the OpenTelemetry SDK is configured.
 
 Why: a transaction's trace must follow it from submission through consensus and execution to
-its receipt (DESIGN §11), and every hop between those services is a Kafka message. The
+its receipt (operator's guide: Observability), and every hop between those services is a Kafka message. The
 producer side writes the current span's context into the message headers as W3C
 ``traceparent`` (and ``tracestate`` when there is one); the consumer side reads it back and
 starts its span as a child of that context.
@@ -30,7 +30,7 @@ trace survives services that do not record it.
 Caveats:
 
 * Only the W3C trace-context headers are written, whatever ``OTEL_PROPAGATORS`` says. The
-  wire format is part of the topic contract (DESIGN §3), and W3C *baggage* is deliberately
+  wire format is part of the topic contract (architecture: Topics), and W3C *baggage* is deliberately
   not propagated: topics are read by other consortium members, and baggage is free-form data
   that must not leak to them by accident.
 * A malformed or non-ASCII ``traceparent`` from a foreign producer is ignored (the consumer

@@ -1,6 +1,6 @@
 """What a service holds of an upstream service's events topic, and when a height of it counts
-(DESIGN §7, §13). Split from the service runtime, which, like the validators' admission, reads
-its upstreams through it: one reading of the topic, one way to apply it."""
+(architecture: Execution, Kafka is not trusted). Split from the service runtime, which, like the
+validators' admission, reads its upstreams through it: one reading of the topic, one way to apply it."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ class Upstream:
     Used by every executing service for its upstreams and by the validators for party (the
     admission list and the validator set): one reading of the topic, one way to apply it.
 
-    Nothing on the topic is taken on its word (DESIGN §13). Every message passes the boundary
+    Nothing on the topic is taken on its word (architecture: Kafka is not trusted). Every message passes the boundary
     decoder. A height completes only when a checkpoint for exactly the next height is verified:
 
     - with ``signer`` (a node's id and public key), only a ``SignedCheckpoint`` signed by that

@@ -1,4 +1,4 @@
-"""The AsyncAPI 3.0 document of every topic (DESIGN §3), generated from the wire models.
+"""The AsyncAPI 3.0 document of every topic (architecture: Topics), generated from the wire models.
 
 Perspective: a member's client (the integration contract). It ``send``s signed transactions
 to ``tx`` and ``receive``s everything else: its node's receipts, events and dead letters, and
@@ -45,7 +45,7 @@ KEYS: dict[str, dict[str, Any]] = {
     "tx_id": {"type": "string", "pattern": HEX64, "description": "the receipt's tx id"},
     "aggregate": {"type": "string", "description": "the event's aggregate_id (member, document, digest…)"},
 }
-"""Kafka message keys (DESIGN §3), as UTF-8 strings."""
+"""Kafka message keys (architecture: Topics), as UTF-8 strings."""
 
 
 def _schemas() -> dict[str, Any]:

@@ -9,7 +9,7 @@ validates each one here (strict types, no unknown fields), and it fails when a s
 an event type these files do not describe. Doc's events are in ``asyncapi_events_doc``; the
 registry of all of them is ``asyncapi_models.EVENT_DATA``.
 
-Conventions that hold for every event (DESIGN §7): integers for amounts and times (ms since
+Conventions that hold for every event (architecture: Execution): integers for amounts and times (ms since
 the epoch, UTC, block time); keys are 64 lowercase hex digits; party events carry their
 position ``height``/``index``/``time``, doc events ``tx_id``/``height``/``time`` and the
 submitter ``by``.

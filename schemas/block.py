@@ -1,4 +1,4 @@
-"""Blocks: header, transactions and the commit that seals them (DESIGN §5).
+"""Blocks: header, transactions and the commit that seals them (architecture: Consensus).
 
 The block hash is the SHA-256 of the canonical header. ``tx_root`` is the RFC 6962 root over
 the transactions' canonical bytes (full envelopes, signatures included), so a Merkle proof

@@ -12,7 +12,7 @@ from traco.schemas.receipt import Receipt
 
 
 class BlockProcessed(Model):
-    """A service's checkpoint after executing block ``height`` (DESIGN §7).
+    """A service's checkpoint after executing block ``height`` (architecture: Execution).
 
     ``state_digest_H = SHA-256(state_digest_{H-1} ‖ canonical events of H)``: an auditor who
     replays the service's events must arrive at the same digest.

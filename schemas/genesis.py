@@ -33,7 +33,7 @@ NodeId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")]
 
 
 class GenesisNode(Model):
-    """A node (DESIGN §6 Nodes): one member's installation of a validator or an observer with
+    """A node (architecture: Nodes): one member's installation of a validator or an observer with
     its own replica of every executing service, under one node key. A validator node's key is
     its validator key."""
 

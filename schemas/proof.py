@@ -1,4 +1,4 @@
-"""A self-contained proof that a transaction is on the chain, for a light client (DESIGN §5).
+"""A self-contained proof that a transaction is on the chain, for a light client (architecture: Consensus).
 
 Given only a trusted validator set (the genesis file), and the headers that changed the set
 since (carried in the proof), a verifier checks: the commit carries

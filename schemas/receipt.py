@@ -1,4 +1,4 @@
-"""Receipts: one per transaction, accepted or rejected with a reason code (DESIGN §3, §7).
+"""Receipts: one per transaction, accepted or rejected with a reason code (architecture: Topics, Execution).
 
 Receipts of a block are part of its results and are hashed into the next header's
 ``last_results_root``, so every field is deterministic: no clock, no node name. The

@@ -1,4 +1,4 @@
-"""A self-contained proof that a key of a service's state has a value, or has none (DESIGN §6).
+"""A self-contained proof that a key of a service's state has a value, or has none (architecture: Consensus, Nodes).
 
 A service's checkpoint commits to its whole state with ``state_root``, the root of the sparse
 Merkle tree in ``traco.core.smt`` (whose docstring gives the hashing rules). A ``StateProof``

@@ -1,4 +1,4 @@
-"""The signed transaction envelope (DESIGN §4).
+"""The signed transaction envelope (architecture: Transactions).
 
 ``signature`` is Ed25519 over the canonical JSON of the envelope without ``signature`` and
 without ``tx_id`` (the id is derived from those bytes, so it cannot be inside them);

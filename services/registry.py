@@ -1,6 +1,6 @@
 """Which executing services exist, in which order, and how each starts from the genesis file.
 
-The order is DESIGN §7's upstream order (party → doc → trade → bridge); a service reads the
+The order is architecture: Execution's upstream order (party → doc → trade → bridge); a service reads the
 state of the services before it. Modules are imported lazily so that the consensus service
 never loads business rules it does not run.
 """
@@ -36,7 +36,7 @@ def domain(name: str) -> Domain:
 
 
 COMMANDERS: dict[str, tuple[str, ...]] = {"party": (), "doc": ("trade",), "trade": ()}
-"""The later services that may send each service commands (DESIGN §7): it waits for their
+"""The later services that may send each service commands (architecture: Execution): it waits for their
 checkpoint of H-1 before executing H, so a rebuild runs every service in lockstep."""
 
 

@@ -1,4 +1,4 @@
-"""Cassandra block and state stores, for deployments where many nodes share a cluster (DESIGN §9).
+"""Cassandra block and state stores, for deployments where many nodes share a cluster (decision 0007).
 
 Why: SQLite keeps a node's stores on its own disk; an operator who runs the mesh on
 Kubernetes may prefer a replicated database that outlives any pod. These stores implement

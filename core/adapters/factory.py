@@ -1,7 +1,7 @@
 """The one place that turns settings into a block store, a state store or a signer.
 
 Why: domain code and services depend on the ports (``traco.core.ports``) only; which
-technology stores the data is a deployment choice (DESIGN §9). Keeping the choice here means
+technology stores the data is a deployment choice (decision 0007). Keeping the choice here means
 no service imports an adapter, and a test can swap SQLite for memory with one setting.
 
 How::

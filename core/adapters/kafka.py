@@ -1,6 +1,6 @@
 """``EventBus`` on Kafka (and Tansu) with aiokafka.
 
-Why it looks the way it does (all measured against Tansu 0.6, DESIGN §12):
+Why it looks the way it does (all measured against Tansu 0.6, decision 0006):
 
 * **No auto-creation, ever.** Tansu auto-creates any topic named in a Metadata, Produce or
   Fetch request, always with 4 partitions, and loses acknowledged messages on topics created
@@ -189,7 +189,7 @@ class KafkaEventBus(EventBus):
                         f"the idempotent producer could not start on {self._bootstrap} "
                         f"({err!r}): this broker does not support idempotent producers "
                         "(Tansu answers InitProducerId with UnknownError). Set idempotence "
-                        "to False; duplicates are harmless (DESIGN §12)."
+                        "to False; duplicates are harmless (decision 0006)."
                     ) from err
                 raise BusError(f"producer could not start on {self._bootstrap}: {err!r}") from err
             self._offsets = self._new_consumer()
@@ -322,7 +322,7 @@ class KafkaEventBus(EventBus):
                 topic,
                 f"refusing to use topic {topic!r}: it does not exist on {self._bootstrap}. "
                 "Create it with ensure_topics() first; the broker would auto-create it with "
-                "the wrong partition count and can lose acknowledged messages (DESIGN §12).",
+                "the wrong partition count and can lose acknowledged messages (decision 0006).",
             )
         return count
 

@@ -1,4 +1,4 @@
-"""SQLite block and state stores: the embedded default, one file per component (DESIGN §9).
+"""SQLite block and state stores: the embedded default, one file per component (decision 0007).
 
 Why SQLite: a node on one machine needs a transactional store with no server to run. The
 stores follow the ports in ``traco.core.ports`` exactly; ``tests/core/test_storage_contract.py``

@@ -1,5 +1,5 @@
 """Who may submit transactions and who validates next: the member admission list and the
-validator schedule, which live on the chain (DESIGN §6).
+validator schedule, which live on the chain (architecture: Consensus, Nodes).
 
 Without a party service it is the genesis member list. With one, it is the party service's
 state, which validators follow the way any downstream service does: they apply the party

@@ -1,4 +1,4 @@
-"""Replaying a chain's results from its blocks alone (DESIGN §5, §7): the chain's own kinds and
+"""Replaying a chain's results from its blocks alone (architecture: Consensus, Execution): the chain's own kinds and
 every executing service, in lockstep, so that an auditor checks each header's
 ``last_results_root`` without trusting any node's record of what the services did.
 
@@ -57,7 +57,7 @@ class ServiceReplay:
         genesis_services: Sequence[str] | None = None,
         genesis: Genesis | None = None,
     ) -> None:
-        """``commanders[s]``: the later services whose commands ``s`` executes (DESIGN §7).
+        """``commanders[s]``: the later services whose commands ``s`` executes (architecture: Execution).
         ``schedule``: the chain's upgrades (``core.schedule``), read from the replayed party
         state; ``genesis_services``: those active from height 1 (default: all of ``domains``)."""
         self.domains = tuple(domains)

@@ -1,4 +1,4 @@
-"""Dead letters written once per message, across restarts (DESIGN §13).
+"""Dead letters written once per message, across restarts (architecture: Kafka is not trusted).
 
 A validator re-reads ``blocks`` from the start and ``consensus`` from near its end after every
 restart, so a poison message there would be dead-lettered again at each start. This remembers,

@@ -8,7 +8,7 @@ reader pushes back on the broker rather than on memory.
 
 Every input is handled by ``handle(kind, item)``; whatever that raises is logged, counted,
 and the message (or, in a batch, the one message to blame) is dead-lettered: a failure is the
-message's fault or a bug, never the loop's end (DESIGN §13). After every input,
+message's fault or a bug, never the loop's end (architecture: Kafka is not trusted). After every input,
 ``after_each()`` (starting a height, proposing) runs under the same guard.
 """
 

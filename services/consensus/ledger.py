@@ -51,7 +51,7 @@ class Ledger:
     def trust_node(self, node_id: str, public_key: str) -> None:
         """Take the services' results (and party's state for admission) only from checkpoints
         that node ``node_id`` signed: the layout where a node's validator, services and API run
-        as separate processes (DESIGN §6 Nodes)."""
+        as separate processes (architecture: Nodes)."""
         self.trusted_node = (node_id, public_key)
         self.admitted.trust_node(self.genesis.chain_id, node_id, public_key)
 

@@ -5,7 +5,7 @@ gap waits (up to ``max_nonce_gap`` ahead of the chain), a nonce already used is 
 first envelope seen for a (sender, nonce) wins; a different envelope with the same nonce is
 refused while the first is pending.
 
-Fairness (DESIGN §13): each member may hold at most ``max_per_member`` pending transactions
+Fairness (architecture: Kafka is not trusted): each member may hold at most ``max_per_member`` pending transactions
 (all its keys together), so one member's valid flood cannot fill the mempool; and a block takes
 one transaction per sender in turn (senders in order of arrival), so a long queue from one
 sender cannot push everyone else out of the next blocks.

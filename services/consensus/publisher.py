@@ -1,5 +1,5 @@
 """A validator's publishing: sealed blocks and their chain outputs onto ``blocks``, ``receipts``
-and ``events.chain`` (DESIGN §3), and republishing what a broker lost.
+and ``events.chain`` (architecture: Topics), and republishing what a broker lost.
 
 - The proposer of the deciding round publishes the sealed block at once; every other validator
   that decided holds its outputs for ``grace_s`` and publishes them only if the block has not

@@ -1,4 +1,4 @@
-"""Collecting a block's results from the executing services (DESIGN §5, §6, §7).
+"""Collecting a block's results from the executing services (architecture: Consensus, Nodes, Execution).
 
 Header H commits, in ``last_results_root``, to the results of block H-1: the receipts of all
 its transactions in block order (the chain's own and each service's), then the checkpoints

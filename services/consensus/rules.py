@@ -215,7 +215,7 @@ class BlockResult:
 
 
 def next_digest(prev_digest: str, events: Sequence[DomainEvent]) -> str:
-    """``state_digest_H = SHA-256(state_digest_{H-1} ‖ canonical events of H)`` (DESIGN §7)."""
+    """``state_digest_H = SHA-256(state_digest_{H-1} ‖ canonical events of H)`` (architecture: Execution)."""
     body = bytes.fromhex(prev_digest) + canonicalize([e.json_value() for e in events])
     return hashlib.sha256(body).hexdigest()
 

@@ -1,6 +1,6 @@
 """A validator's metrics and spans, kept out of the driver (``validator.py``).
 
-What it reports (DESIGN §11), all through :mod:`traco.core.metrics`:
+What it reports (operator's guide: Observability), all through :mod:`traco.core.metrics`:
 
 - at each commit: transactions sealed (tx/s), blocks, rounds the height took, and every
   validator of the height's set whose precommit is not in the commit the block was sealed with

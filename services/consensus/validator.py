@@ -1,4 +1,4 @@
-"""A validator: the asyncio driver around the pure consensus machine (DESIGN §6).
+"""A validator: the asyncio driver around the pure consensus machine (architecture: Consensus, Nodes).
 
 It moves inputs into ``machine.apply`` and carries out what the machine asks for. The jobs are
 split as CometBFT splits a node into reactors, one module each:
@@ -15,7 +15,7 @@ Caveats worth knowing:
   process, so a validator that crashes and restarts never signs two different votes for one
   height and round.
 - Every message is handled inside one guard: whatever a message makes go wrong, it is logged
-  and dead-lettered and the loop goes on (DESIGN §13). Readers run supervised: one that fails
+  and dead-lettered and the loop goes on (architecture: Kafka is not trusted). Readers run supervised: one that fails
   is restarted with back-off, one that keeps failing stops the process with an error.
 - Consensus traffic, blocks and timers are handled before transactions: a backlog of submitted
   transactions must never delay a vote.

@@ -1,4 +1,4 @@
-"""One validity rule per transaction (DESIGN §13), used at admission, in the proposal check,
+"""One validity rule per transaction (architecture: Kafka is not trusted), used at admission, in the proposal check,
 in sync, by the HTTP API and by the audit — so none of them can judge a transaction
 differently from the others.
 

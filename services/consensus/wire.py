@@ -32,7 +32,7 @@ _BY_TYPE: dict[str, type[ProposalMessage] | type[VoteMessage] | type[BlockReques
 
 class Topics:
     """The topic names of one chain; a node's own outputs (receipts, the chain's events, dead
-    letters) go to its node-scoped topics when ``node_id`` is given (DESIGN §3)."""
+    letters) go to its node-scoped topics when ``node_id`` is given (architecture: Topics)."""
 
     def __init__(self, chain_id: str, node_id: str | None = None) -> None:
         self.tx = topic(chain_id, "tx")

@@ -1,4 +1,4 @@
-"""TracoDoc's rules (DESIGN §8.2): a registry of trade documents as unique, hash-anchored assets,
+"""TracoDoc's rules (architecture: The code (doc)): a registry of trade documents as unique, hash-anchored assets,
 their title, and the pledges that finance them, so that no document is ever financed twice.
 
 This module is the ``Domain`` the service runtime drives (``traco.core.domain``): ``DOC.execute``
@@ -25,7 +25,7 @@ Kinds (payload schemas in ``payloads.py``)::
 State key layout: see ``queries`` (``doc/<doc_id>``, ``hash/<file_hash>``,
 ``bkey/<type|goods>/<NS>/<REF>``, ``hist/<lineage>/<seq>``, ``key/<doc_id>/<recipient>``).
 
-Rules versions (``versions.py``; DESIGN §7): ``TxContext.rules`` is the version in force at the
+Rules versions (``versions.py``; architecture: Execution): ``TxContext.rules`` is the version in force at the
 height. Version 1 is the rules below as first written, kept exactly for replaying old chains;
 version 2 (new chains) fixes what money needs — milestones only from parties of record
 (``NOT_A_PARTY``), a held title amended only with its holder's signed consent

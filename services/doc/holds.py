@@ -1,4 +1,4 @@
-"""Title holds in doc (DESIGN §7 Holds): a document's title held for a beneficiary, on the one
+"""Title holds in doc (architecture: Execution, holds): a document's title held for a beneficiary, on the one
 hold primitive of ``traco.core.holds`` that trade uses for amounts.
 
 The holder holds the title (amount 1) for a beneficiary until an expiry height and/or time;

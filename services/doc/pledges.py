@@ -1,4 +1,4 @@
-"""Pledges: a document as collateral for a financier (DESIGN §8.2), and the duplicate-financing
+"""Pledges: a document as collateral for a financier (architecture: The code (doc)), and the duplicate-financing
 check — a document has at most one pledge in force.
 
 Rules version 1 (``doc.pledge``, ``doc.release``): the holder's ``doc.pledge`` puts a pledge in

@@ -7,7 +7,7 @@ one-line diff that reviewers can read. They are part of the chain's rules all th
 node must run the same tables, so changing one is a software upgrade at an agreed height, not a
 runtime setting.
 
-Roles are party's business roles (DESIGN §8.1, issue 3): exporter, importer, carrier, warehouse,
+Roles are party's business roles (architecture: The code (party), issue 3): exporter, importer, carrier, warehouse,
 bank, insurer, factor, custodian, regulator, kyc_provider, council. Customs authorities and
 chambers of commerce are members with the ``regulator`` role; ports and surveyors have no role of
 their own yet, so milestones they would report are reported by the carrier or the regulator.
@@ -40,7 +40,7 @@ KIND_HOLD_RENEW: Final = "doc.hold.renew"
 HOLD_KINDS: Final = frozenset({KIND_HOLD, KIND_HOLD_EXECUTE, KIND_HOLD_RELEASE, KIND_HOLD_RENEW})
 
 COMMAND_KINDS: Final = HOLD_KINDS
-"""What later services may command doc to do (DESIGN §7), with their sender's authority."""
+"""What later services may command doc to do (architecture: Execution), with their sender's authority."""
 
 V2_KINDS: Final = frozenset({KIND_PLEDGE_ACCEPT, KIND_PLEDGE_EXTEND})
 """Kinds that exist from rules version 2 on (``versions.py``); version 1 answers ``UNKNOWN_KIND``."""

@@ -1,4 +1,4 @@
-"""Which version of doc's rules decides (DESIGN §7: rules are versioned by activation height).
+"""Which version of doc's rules decides (architecture: Execution: rules are versioned by activation height).
 
 ``TxContext.rules`` is the version in force at the transaction's height: the genesis's
 (``ChainParams.rules``, 1 when unset) until a council ``upgrade`` moves it up. Every rule whose

@@ -1,4 +1,4 @@
-"""A node (DESIGN §6 Nodes): one member's installation in one process — a validator (or a
+"""A node (architecture: Nodes): one member's installation in one process — a validator (or a
 non-voting observer) and its own replica of every executing service, under one node key.
 
 Why one process: a validator must take the results it votes on from its own node, never from

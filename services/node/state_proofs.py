@@ -1,4 +1,4 @@
-"""State proofs from a node (DESIGN §6 Nodes): that a key of a service's state held a value.
+"""State proofs from a node (architecture: Nodes): that a key of a service's state held a value.
 
 A node serves, for each service, a proof for the last height whose results a sealed header
 commits to — the height before the one its replica last executed (the tree of that height is

@@ -1,6 +1,6 @@
 """Receipt codes of the party service.
 
-Rejections are ledger values, not exceptions (DESIGN §7): every refused ``party.*`` transaction
+Rejections are ledger values, not exceptions (architecture: Execution): every refused ``party.*`` transaction
 ends in a receipt whose ``code`` is one of these and whose message says, for a person, why.
 The codes are strings on the wire; ``reject`` turns an enum member into the ``Rejected`` value
 the runtime expects (a plain ``str`` code, so receipts canonicalise without enum subclasses).

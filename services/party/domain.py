@@ -1,4 +1,4 @@
-"""The party service's rules (TracoParty, DESIGN §8.1): members, keys, KYC, agreements,
+"""The party service's rules (TracoParty, architecture: The code (party)): members, keys, KYC, agreements,
 delegations and council governance, as pure functions for ``traco.core.domain``.
 
 Why pure: every validator-adjacent replica, the auditor's replay and the tests run exactly this

@@ -1,7 +1,7 @@
 """Party events and how each one changes the state (the ``mutate`` half of the domain).
 
 Why events carry whole facts: an auditor replays ``mutate`` over the published events and must
-reach the same bytes as the service (DESIGN §7). So an event says everything its writes need
+reach the same bytes as the service (architecture: Execution). So an event says everything its writes need
 (who, what, and the block position ``height``/``index``/``time``); ``mutate`` only combines it
 with the current state, never with a clock or a transaction. Genesis uses the same events, so
 there is one way for state to come about.

@@ -1,4 +1,4 @@
-"""Council governance: ``party.propose`` and ``party.vote`` (DESIGN §8.1).
+"""Council governance: ``party.propose`` and ``party.vote`` (architecture: The code (party)).
 
 The rule, precisely. When a proposal is made, the service snapshots
 
@@ -27,7 +27,7 @@ admitted meanwhile, the validator already removed...), the proposal is closed as
 
 Guards against governing oneself into a corner: an action may not leave the council empty,
 strip the council role of ``party.propose``/``party.vote``, or empty the validator set.
-Validator changes take effect at ``height + 2`` of the deciding vote (DESIGN §6).
+Validator changes take effect at ``height + 2`` of the deciding vote (architecture: Consensus, Nodes).
 
 Rules version 2 (``versions.py``): ``assign_namespace`` works on the canonical namespace
 (``state.canonical_namespace``): ``NMFTA:MAEU`` and ``MAEU`` are one namespace with one owner.

@@ -193,7 +193,7 @@ NodeId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")]
 
 class RegisterNode(Payload):
     """``party.node.register``: the sender's member runs a node called ``node_id`` under
-    ``public_key`` (DESIGN §6 Nodes: node keys are registered on the chain, bound to a member)."""
+    ``public_key`` (architecture: Nodes: node keys are registered on the chain, bound to a member)."""
 
     node_id: NodeId
     public_key: PublicKey
@@ -290,7 +290,7 @@ class SetRules(Payload):
 
 
 class SetChainParams(Payload):
-    """Chain parameters the council governs (DESIGN §7): the empty-block interval (ms, 0 =
+    """Chain parameters the council governs (architecture: Execution): the empty-block interval (ms, 0 =
     never), after which a block is sealed on an idle chain so that clauses fire on time."""
 
     type: Literal["set_chain_params"]
@@ -301,7 +301,7 @@ ServiceName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$"
 
 
 class Upgrade(Payload):
-    """A software upgrade of the chain at ``height`` (DESIGN §7): services turned on with
+    """A software upgrade of the chain at ``height`` (architecture: Execution): services turned on with
     their genesis sections, and new rule versions of existing services. If the vote passes
     later than two heights before ``height``, it takes effect two heights after the vote."""
 

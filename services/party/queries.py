@@ -1,7 +1,7 @@
 """Pure read functions over the party state: who is a member, what may a key submit, who validates.
 
 Why: the doc service (and trade, bridge) decide "may this sender do this?" against the party
-state as of the end of the previous block (DESIGN §7), and the runtime feeds the validator set to
+state as of the end of the previous block (architecture: Execution), and the runtime feeds the validator set to
 consensus. They call these functions on a ``StateView`` instead of decoding party keys
 themselves, so the party layout can change behind one module. Nothing here writes, reads a
 clock or does I/O; ``time`` is always the caller's block time in ms.

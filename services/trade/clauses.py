@@ -1,4 +1,4 @@
-"""The trade service's clauses (``end_block``, DESIGN §7): hold expiry and Coco epochs.
+"""The trade service's clauses (``end_block``, architecture: Execution): hold expiry and Coco epochs.
 
 Run after the block's transactions, driven only by the block's height and time. Each firing is a
 ``ClauseEffect`` the runtime records with a system receipt naming the clause and its subject.

@@ -1,4 +1,4 @@
-"""Coco's emission: the incentive pool paid out per epoch by a clause (DESIGN §8.3).
+"""Coco's emission: the incentive pool paid out per epoch by a clause (architecture: The code (trade)).
 
 Rules, each implemented below and checked by ``tests/trade/test_coco.py``:
 

@@ -1,6 +1,6 @@
 """The trade service's names: its kinds, its event types and its receipt codes.
 
-Rejections are ledger values (DESIGN §7): every refused ``trade.*`` transaction ends in a receipt
+Rejections are ledger values (architecture: Execution): every refused ``trade.*`` transaction ends in a receipt
 whose ``code`` is one of these and whose message says, for a person, why. Hold codes come from
 ``traco.core.holds`` (one primitive, the same codes in trade and doc) and are repeated here so a
 reader finds every code a trade receipt can carry in one place.

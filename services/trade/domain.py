@@ -1,4 +1,4 @@
-"""TracoTrade's rules (DESIGN §8.3): a token ledger with holds, TRC against attested reserves,
+"""TracoTrade's rules (architecture: The code (trade)): a token ledger with holds, TRC against attested reserves,
 Coco's fixed supply and emission, equity-anchored tokens, and commands to doc.
 
 This module is the ``Domain`` the service runtime drives (``traco.core.domain``): ``TRADE.execute``
@@ -85,7 +85,7 @@ class TradeDomain:
     command_kinds: frozenset[str] = frozenset()
     """No service commands trade yet (the bridge will: holds on tokens)."""
     upstream_keeps: Mapping[str, tuple[str, ...] | None] = {"party": None, "doc": ("doc/", "hold/")}
-    """The upstream state trade keeps, by key prefix (DESIGN §7 upstream filters): all of party
+    """The upstream state trade keeps, by key prefix (architecture: Execution upstream filters): all of party
     (small, and its own ``mutate`` reads across its keys while trade projects it), and of doc only
     the documents' records (holder, pledge, hold) and the title holds — not their histories,
     hashes or shared keys, the bulk of doc's state. Doc is upstream so that trade sees the

@@ -5,7 +5,7 @@ Why events: like party, trade's height-0 state is the same events that transacti
 emit (``AssetClassDefined``, ``TokenDefined``, ``Configured``, ``Allocated``, ``PoolFunded``,
 ``LockSet``), so there is one ``mutate`` path and an auditor replays genesis like any block.
 
-Coco (DESIGN §8.3): ``COCO_UNITS`` (10,000,000,000) whole coins, i.e. ``COCO_UNITS * 10**decimals``
+Coco (architecture: The code (trade)): ``COCO_UNITS`` (10,000,000,000) whole coins, i.e. ``COCO_UNITS * 10**decimals``
 minor units, created here and never again. The allocation is four shares in basis points that
 must sum to 10,000 (default 30/15/20/35; the incentive share is a parameter, see
 docs/decisions/0016-coco-incentive-share.md). Issuance, private placement and founders go to the

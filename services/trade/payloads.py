@@ -177,7 +177,7 @@ class EquitySettled(Payload):
 
 
 class TitleExecute(Payload):
-    """``trade.title.execute``: ask doc to execute a title hold (a command, DESIGN §7)."""
+    """``trade.title.execute``: ask doc to execute a title hold (a command, architecture: Execution)."""
 
     hold_id: HoldRef
 

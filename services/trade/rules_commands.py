@@ -1,4 +1,4 @@
-"""Commands trade sends to doc (DESIGN §7 Commands), and what it does with their outcomes.
+"""Commands trade sends to doc (architecture: Execution, commands), and what it does with their outcomes.
 
 One command proves the plumbing: ``trade.title.execute {hold_id}`` asks doc to execute a title
 hold (``doc.hold.execute``). Doc decides it at the start of the next height under its own rules,

@@ -1,4 +1,4 @@
-"""Equity-anchored tokens (the ECC seed; its BSA contract's four elements), DESIGN §8.3.
+"""Equity-anchored tokens (the ECC seed; its BSA contract's four elements), architecture: The code (trade)
 
 Rules:
 

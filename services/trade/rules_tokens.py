@@ -1,4 +1,4 @@
-"""Transfers and holds of amounts (DESIGN §7 Holds, §8.3 token ledger).
+"""Transfers and holds of amounts (architecture: Execution, holds; the trade service).
 
 Each rule takes a ``Context`` and a validated payload and returns ``Accepted`` with events or a
 ``Rejected``; ``mutations`` turns the events into state. The hold decisions themselves are

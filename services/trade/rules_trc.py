@@ -1,4 +1,4 @@
-"""TRC, the fiat-backed stablecoin: attestations, mint, redemption, freezes (DESIGN §8.3).
+"""TRC, the fiat-backed stablecoin: attestations, mint, redemption, freezes (architecture: The code (trade)).
 
 Rules (each cited where it is implemented):
 

@@ -1,5 +1,5 @@
 """``traco audit verify --replay`` re-executes the chain and every executing service from the
-blocks alone (DESIGN §7) and trusts no node's record: an honest chain audits OK; a node whose
+blocks alone (architecture: Execution) and trusts no node's record: an honest chain audits OK; a node whose
 record of a doc receipt differs is named as diverging; a block sealed over results the rules do
 not give fails at that block, naming the service and the transaction."""
 

@@ -1,5 +1,5 @@
 """``traco audit verify --from-topic``: the blocks come from the chain's ``blocks`` topic, where
-anyone can write (DESIGN §13). Republished duplicates are dropped, a forged block beside the
+anyone can write (architecture: Kafka is not trusted). Republished duplicates are dropped, a forged block beside the
 real one is skipped because it does not verify, and a gap fails the audit at the missing height.
 
 The logic runs on the in-memory bus (milliseconds); one test runs the command itself against the

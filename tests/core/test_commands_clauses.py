@@ -1,4 +1,4 @@
-"""Commands between services and clauses at the end of a block (DESIGN §7), with toy services.
+"""Commands between services and clauses at the end of a block (architecture: Execution), with toy services.
 
 ``vault`` is upstream: members put items in it, and it takes an item out only by a command, and
 only for the item's owner. ``desk`` is downstream: ``desk.ask`` commands the vault to take an

@@ -1,4 +1,4 @@
-"""Light-client proofs bind what they claim (DESIGN §13): the chain, the transaction and its
+"""Light-client proofs bind what they claim (architecture: Kafka is not trusted): the chain, the transaction and its
 outcome. A perfectly valid proof of something else never verifies, and says why."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Upgrades by activation height (DESIGN §7), with toy services: a service not in the genesis
+"""Upgrades by activation height (architecture: Execution), with toy services: a service not in the genesis
 stays dormant until the schedule activates it, then starts from the section the upgrade gave
 it (as events its downstreams see), and rules move to a new version at a height; the replay and
 the runtime over a bus agree to the digest at every height."""

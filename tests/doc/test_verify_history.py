@@ -1,4 +1,4 @@
-"""``traco doc verify`` proves each history entry the doc service shows (DESIGN §13): the proof
+"""``traco doc verify`` proves each history entry the doc service shows (architecture: Kafka is not trusted): the proof
 must be for that entry's transaction, on the trusted chain, accepted by doc, and the proven
 transaction must say what the entry says. The doc service's answer is never trusted."""
 

@@ -1,4 +1,4 @@
-"""Hostile input on the real broker (DESIGN §13): an attacker with nothing but a plain Kafka
+"""Hostile input on the real broker (architecture: Kafka is not trusted): an attacker with nothing but a plain Kafka
 producer writes garbage and forgeries to every topic the validators, the API and the services
 read. Afterwards the chain still seals and executes ordinary transactions, no process has
 exited, every undecodable message is in the dead-letter topic and every decodable but invalid

@@ -1,4 +1,4 @@
-"""Nodes on the real broker (DESIGN §6 Nodes): results that every validator checked.
+"""Nodes on the real broker (architecture: Nodes): results that every validator checked.
 
 One node's doc replica computes something else (the fault injected in its rules, so its
 events, receipts and digests all differ). Its validator prevotes nil on the next height, the

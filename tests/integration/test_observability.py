@@ -1,4 +1,4 @@
-"""Metrics, traces and probes of a running mesh on the real broker (DESIGN §11).
+"""Metrics, traces and probes of a running mesh on the real broker (operator's guide: Observability).
 
 Four nodes, each one process as ``traco up`` starts them, every one exporting its spans over
 OTLP/HTTP to a receiver inside the test. What an operator relies on is checked from outside,

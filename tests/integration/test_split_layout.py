@@ -1,4 +1,4 @@
-"""The split layout (DESIGN §6 Nodes): a node's validator, its party and doc replicas and its API
+"""The split layout (architecture: Nodes): a node's validator, its party and doc replicas and its API
 as separate processes (``traco serve validator|party|doc|consensus``), as an operator may run
 them as pods of their own. The validator and the API take the services' results only from
 checkpoints signed by their node key: a forged checkpoint or receipt on the node's topics,

@@ -1,4 +1,5 @@
-"""Validator-set changes voted by the council reach consensus (DESIGN §6, §8.1), end to end.
+"""Validator-set changes voted by the council reach consensus (architecture: Consensus, Nodes),
+end to end.
 
 Four validator nodes on the real Tansu broker, plus a fifth node whose key is in no genesis
 validator set: it follows as an observer. The council adds its key and removes validator 0;

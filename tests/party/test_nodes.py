@@ -1,4 +1,4 @@
-"""Node keys on the chain (DESIGN §6 Nodes): registered by a member, bound to it, rotated like
+"""Node keys on the chain (architecture: Nodes): registered by a member, bound to it, rotated like
 member keys — the new key counts from two heights on, so a checkpoint of any height is checked
 against the key the node had then."""
 

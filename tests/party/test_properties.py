@@ -1,7 +1,7 @@
 """Properties: replaying the same transactions gives the same bytes, and the council's vote count
 decides exactly as an independent reference (fractions, brute force) says.
 
-Determinism is what lets every replica and every auditor agree (DESIGN §7): we run random
+Determinism is what lets every replica and every auditor agree (architecture: Execution): we run random
 sequences of party transactions — most of them refused — twice, and once more by folding the
 accepted events through ``mutate`` from genesis, and demand byte-identical state each time.
 """
