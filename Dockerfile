@@ -17,7 +17,9 @@ COPY core ./core
 COPY schemas ./schemas
 COPY services ./services
 COPY cli ./cli
-RUN python -m pip wheel --wheel-dir /wheels . \
+# Extras: `hsm` (python-pkcs11, for TRACO_SIGNER=pkcs11 with the HSM vendor's module mounted)
+# and `otlp` (span export when OTEL_EXPORTER_OTLP_ENDPOINT is set).
+RUN python -m pip wheel --wheel-dir /wheels ".[hsm,otlp]" \
     && python -c "import pathlib, sys, zipfile; w = next(pathlib.Path('/wheels').glob('traco-*.whl')); n = zipfile.ZipFile(w).namelist(); sys.exit(0 if 'traco/core/adapters/cassandra.cql' in n and 'traco/services/node/serve.py' in n else 'incomplete wheel ' + w.name)"
 
 # ---- runtime: Python, the wheels installed, nothing else ----------------------------------
@@ -41,11 +43,11 @@ RUN groupadd --system --gid 10001 traco \
     && chown traco:traco /var/lib/traco
 # The wheels are bind-mounted from the builder, so they never become a layer of this image.
 RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
-    python -m pip install --no-index --find-links=/wheels "traco==${TRACO_VERSION}" \
+    python -m pip install --no-index --find-links=/wheels "traco[hsm,otlp]==${TRACO_VERSION}" \
     && python -m pip uninstall --yes setuptools wheel \
     && traco --help > /dev/null
 WORKDIR /var/lib/traco
 USER 10001:10001
-EXPOSE 8700 8701 8702
+EXPOSE 8700 8701 8702 8703
 ENTRYPOINT ["traco"]
 CMD ["--help"]
