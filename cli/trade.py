@@ -10,6 +10,7 @@ at once, before anything is signed.
 
 from __future__ import annotations
 
+import datetime
 import time
 from typing import Annotated, Any
 
@@ -164,14 +165,38 @@ def hold_show(
 def trc_attest(
     reserve: Annotated[int, typer.Option(help="the fiat reserve, in minor units")],
     seq: Annotated[int, typer.Option(help="the attestation's sequence number (strictly increasing)")],
-    as_of: Annotated[int | None, typer.Option("--as-of", help="ms since the epoch [default: now]")] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="the statement's time: ISO 8601 (2026-11-29, 2026-11-29T17:00Z) or ms"),
+    ] = None,
     key: KeyOpt = None,
     data_dir: DataDirOpt = None,
     api: ApiOpt = None,
 ) -> None:
-    """Attest the reserve as a custodian (a threshold of equal attestations makes it count)."""
-    as_of_ms = int(time.time() * 1000) if as_of is None else as_of
+    """Attest the reserve as a custodian. It counts once a threshold of custodians attest the
+    same (reserve, as-of, seq); the default as-of is the start of today (UTC), so custodians
+    attesting the same day's statement agree without passing it."""
+    as_of_ms = _instant(as_of)
+    if isinstance(as_of_ms, str):
+        fail_all([as_of_ms], "trade.trc.attest")
     _submit("trade.trc.attest", {"reserve": reserve, "as_of": as_of_ms, "seq": seq}, key, data_dir, api)
+
+
+def _instant(text: str | None) -> int | str:
+    """Milliseconds since the epoch from ISO 8601 or ms (start of today, UTC, by default);
+    a problem as text."""
+    if text is None:
+        today = datetime.datetime.now(datetime.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        return int(today.timestamp() * 1000)
+    if text.isdigit():
+        return int(text)
+    try:
+        moment = datetime.datetime.fromisoformat(text)
+    except ValueError:
+        return f"--as-of: {text!r} is neither ISO 8601 nor milliseconds"
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.UTC)
+    return int(moment.timestamp() * 1000)
 
 
 @trc_app.command("mint")

@@ -7,7 +7,11 @@ digest, and one rebuilt from its blocks arrives at the same digests."""
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -18,7 +22,7 @@ from tests.integration.mesh import MeshProcesses, running_nodes
 from tests.integration.test_registry import Cast, send
 from traco.cli.client import Client
 from traco.core.adapters.factory import StorageConfig, open_state_store
-from traco.services.consensus.genesis import init_chain
+from traco.services.consensus.genesis import DataDir, init_chain
 
 pytestmark = pytest.mark.integration
 
@@ -55,6 +59,39 @@ def code(cast: Cast, client: Client, who: str, kind: str, payload: dict[str, Any
     return receipt.code
 
 
+def test_the_readme_money_tour_works_from_the_command_line(mesh: MeshProcesses) -> None:
+    """The README's commands, as a person runs them: two custodians attest today's statement
+    (the default as-of, so they agree without passing it), a mint, a refused mint, a transfer,
+    a hold executed in part, balances, the reserve and Coco's schedule."""
+    keys = DataDir(mesh.data_dir).keys
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "traco.cli.main", *args, "--data-dir", str(mesh.data_dir)]
+        env = {**os.environ, "COLUMNS": "200"}
+        return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False, env=env)
+
+    def key(name: str) -> list[str]:
+        return ["--key", str(keys / f"{name}.key")]
+
+    for custodian in ("custodian", "custodian-2"):
+        attested = cli("trc", "attest", "--reserve", "100000000", "--seq", "1", *key(custodian))
+        assert attested.returncode == 0, attested.stdout + attested.stderr
+    assert cli("trc", "mint", "exporter", "5000000", *key("custodian")).returncode == 0
+    refused = cli("trc", "mint", "exporter", "99000001", *key("custodian"))
+    assert refused.returncode == 1 and "RESERVE_EXCEEDED" in refused.stderr, refused.stdout + refused.stderr
+    assert cli("transfer", "bank-b", "250000", "--token", "TRC", *key("exporter")).returncode == 0
+    hold = ["hold", "create", "deal-1", "--for", "bank-b", "--amount", "1000000", "--token", "TRC", "--minutes", "1"]
+    assert cli(*hold, *key("exporter")).returncode == 0
+    shown = cli("balance", "exporter")
+    assert "TRC      total 4750000  held 1000000  locked 0  available 3750000" in shown.stdout, shown.stdout
+    assert cli("hold", "execute", "deal-1", "--amount", "600000", *key("bank-b")).returncode == 0
+    assert "TRC      total 4150000  held 0" in cli("balance", "exporter").stdout
+    reserve = json.loads(cli("trc", "reserve", "--json").stdout)
+    assert (reserve["supply"], reserve["stale"], reserve["under_reserved"]) == (5_000_000, False, False)
+    schedule = cli("coco", "schedule", "--epochs", "2")
+    assert schedule.returncode == 0 and "epoch    1" in schedule.stdout, schedule.stdout
+
+
 def test_money_moves_only_as_the_rules_allow_and_every_node_agrees(mesh: MeshProcesses) -> None:
     cast, client = Cast(mesh.data_dir), mesh.client()
     trade = Client(f"http://127.0.0.1:{mesh.api_port + 3}")
@@ -64,15 +101,22 @@ def test_money_moves_only_as_the_rules_allow_and_every_node_agrees(mesh: MeshPro
 
     # TRC: one custodian's attestation is not enough, two are; minting stays within the reserve
     as_of = int(time.time() * 1000) - 10_000
-    attest = {"reserve": 1_000_000, "as_of": as_of, "seq": 1}
+    attest = {"reserve": 1_000_000_000, "as_of": as_of, "seq": 2}
+
+    def counted() -> int | None:
+        last = trade.get_json("/trc/reserve")["attestation"]
+        return None if last is None else int(last["seq"])
+
     ok(cast, client, "custodian", "trade.trc.attest", attest)
-    assert code(cast, client, "custodian", "trade.trc.mint", {"to": "importer", "amount": 100}) != "OK"
+    assert counted() != 2  # one custodian of the 2-of-3 is not enough
     ok(cast, client, "custodian-2", "trade.trc.attest", attest)
+    assert counted() == 2
     ok(cast, client, "custodian", "trade.trc.mint", {"to": "importer", "amount": 600_000})
-    over = {"to": "importer", "amount": 400_001}
+    supply = trade.get_json("/trc/reserve")["supply"]  # with the tour's, if it ran first
+    over = {"to": "importer", "amount": 1_000_000_000 - supply + 1}
     assert code(cast, client, "custodian", "trade.trc.mint", over) == "RESERVE_EXCEEDED"
     reserve = trade.get_json("/trc/reserve")
-    assert (reserve["supply"], reserve["attestation"]["reserve"]) == (600_000, 1_000_000)
+    assert (reserve["supply"], reserve["attestation"]["reserve"]) == (supply, 1_000_000_000)
 
     # a transfer, and one beyond the balance
     ok(cast, client, "importer", "trade.transfer", {"token": "TRC", "to": "exporter", "amount": 1_000})
@@ -81,13 +125,15 @@ def test_money_moves_only_as_the_rules_allow_and_every_node_agrees(mesh: MeshPro
 
     # a hold executed by its beneficiary; the held amount could not move meanwhile
     height = client.get_json("/status")["height"]
+    exporter_before = account("exporter", "TRC")["total"]  # the tour may have paid it first
     hold = {"hold_id": "h-exec", "token": "TRC", "beneficiary": "exporter", "amount": 599_000}
     ok(cast, client, "importer", "trade.hold.create", {**hold, "expires_height": height + 500})
     assert account("importer", "TRC")["available"] == 0
     all_of_it = {"token": "TRC", "to": "bank-a", "amount": 1}
     assert code(cast, client, "importer", "trade.transfer", all_of_it) == "HELD"  # held, not spendable
     ok(cast, client, "exporter", "trade.hold.execute", {"hold_id": "h-exec", "amount": 500_000})
-    assert account("exporter", "TRC")["total"] == 501_000 and account("importer", "TRC")["total"] == 99_000
+    assert account("exporter", "TRC")["total"] == exporter_before + 500_000
+    assert account("importer", "TRC")["total"] == 99_000
 
     # a hold left to expire: the clause returns it on an idle chain (empty blocks pass time)
     expires = int(time.time() * 1000) + 3_000
