@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 import typer
 
+from traco.cli import equity
 from traco.cli.common import (
     ApiOpt,
     DataDirOpt,
@@ -25,12 +26,10 @@ from traco.cli.common import (
     fetch,
     out,
     print_json,
-    send,
     service_client,
 )
-from traco.cli.payloads import payload_problems
+from traco.cli.trade_submit import TradeApiOpt, submit
 
-TradeApiOpt = Annotated[str | None, typer.Option("--trade-api", help="trade service URL [default: from the data dir]")]
 TokenOpt = Annotated[str, typer.Option("--token", help="token id, e.g. TRC or COCO")]
 ExpiryOpt = Annotated[int | None, typer.Option("--expires-height", help="the hold expires at this height")]
 MinutesOpt = Annotated[int | None, typer.Option("--minutes", help="the hold expires this many minutes from now")]
@@ -38,15 +37,6 @@ MinutesOpt = Annotated[int | None, typer.Option("--minutes", help="the hold expi
 hold_app = typer.Typer(no_args_is_help=True, help="Holds of token amounts: reserved for a beneficiary until expiry")
 trc_app = typer.Typer(no_args_is_help=True, help="TRC, the fiat-backed stablecoin: reserves, minting, redemption")
 coco_app = typer.Typer(no_args_is_help=True, help="Coco, the fixed-supply consortium coin")
-equity_app = typer.Typer(no_args_is_help=True, help="Equity-anchored tokens: ECC is 3 tokens per 2 shares")
-
-
-def _submit(kind: str, payload: dict[str, Any], key: Any, data_dir: Any, api: Any) -> None:
-    """Check ``payload`` against the kind's model (every problem at once), then sign and send."""
-    problems = payload_problems(kind, {k: v for k, v in payload.items() if v is not None})
-    if problems:
-        fail_all(problems, kind)
-    send(data_dir, api, key, kind, {k: v for k, v in payload.items() if v is not None})
 
 
 def _expiry_time(minutes: int | None) -> int | None:
@@ -92,7 +82,7 @@ def transfer(
     api: ApiOpt = None,
 ) -> None:
     """Send tokens to another member (refused with INSUFFICIENT_FUNDS, HELD, FROZEN, …)."""
-    _submit("trade.transfer", {"token": token, "to": to, "amount": amount, "memo": memo}, key, data_dir, api)
+    submit("trade.transfer", {"token": token, "to": to, "amount": amount, "memo": memo}, key, data_dir, api)
 
 
 @hold_app.command("create")
@@ -118,7 +108,7 @@ def hold_create(
         "expires_height": expires_height,
         "expires_time": _expiry_time(minutes),
     }
-    _submit("trade.hold.create", payload, key, data_dir, api)
+    submit("trade.hold.create", payload, key, data_dir, api)
 
 
 @hold_app.command("execute")
@@ -130,13 +120,13 @@ def hold_execute(
     api: ApiOpt = None,
 ) -> None:
     """Pay a hold to its beneficiary (the notary, else the beneficiary)."""
-    _submit("trade.hold.execute", {"hold_id": hold_id, "amount": amount}, key, data_dir, api)
+    submit("trade.hold.execute", {"hold_id": hold_id, "amount": amount}, key, data_dir, api)
 
 
 @hold_app.command("release")
 def hold_release(hold_id: str, key: KeyOpt = None, data_dir: DataDirOpt = None, api: ApiOpt = None) -> None:
     """Return a hold to its owner (the beneficiary refusing, or the notary)."""
-    _submit("trade.hold.release", {"hold_id": hold_id}, key, data_dir, api)
+    submit("trade.hold.release", {"hold_id": hold_id}, key, data_dir, api)
 
 
 @hold_app.command("renew")
@@ -150,7 +140,7 @@ def hold_renew(
 ) -> None:
     """Move a hold's expiry later (its owner, before it expires)."""
     payload = {"hold_id": hold_id, "expires_height": expires_height, "expires_time": _expiry_time(minutes)}
-    _submit("trade.hold.renew", payload, key, data_dir, api)
+    submit("trade.hold.renew", payload, key, data_dir, api)
 
 
 @hold_app.command("show")
@@ -179,7 +169,7 @@ def trc_attest(
     as_of_ms = _instant(as_of)
     if isinstance(as_of_ms, str):
         fail_all([as_of_ms], "trade.trc.attest")
-    _submit("trade.trc.attest", {"reserve": reserve, "as_of": as_of_ms, "seq": seq}, key, data_dir, api)
+    submit("trade.trc.attest", {"reserve": reserve, "as_of": as_of_ms, "seq": seq}, key, data_dir, api)
 
 
 def _instant(text: str | None) -> int | str:
@@ -208,7 +198,7 @@ def trc_mint(
     api: ApiOpt = None,
 ) -> None:
     """Mint TRC as a custodian, within the attested reserve (RESERVE_EXCEEDED, RESERVE_STALE)."""
-    _submit("trade.trc.mint", {"to": to, "amount": amount}, key, data_dir, api)
+    submit("trade.trc.mint", {"to": to, "amount": amount}, key, data_dir, api)
 
 
 @trc_app.command("redeem")
@@ -220,7 +210,7 @@ def trc_redeem(
     api: ApiOpt = None,
 ) -> None:
     """Burn TRC for fiat from a custodian (a fee in Coco is taken)."""
-    _submit("trade.trc.redeem", {"amount": amount, "custodian": custodian}, key, data_dir, api)
+    submit("trade.trc.redeem", {"amount": amount, "custodian": custodian}, key, data_dir, api)
 
 
 @trc_app.command("reserve")
@@ -248,82 +238,6 @@ def coco_schedule(
         out.print(f"  epoch {entry['epoch']:>4}  amount {entry['amount']}  paid {paid}")
 
 
-@equity_app.command("define")
-def equity_define(
-    token: Annotated[str, typer.Argument(help="token id, e.g. ECC")],
-    name: Annotated[str, typer.Option(help="the token's name")],
-    security: Annotated[str, typer.Option(help="the anchored security, e.g. HKEX:0700")],
-    ratio: Annotated[str, typer.Option(help="tokens:shares, e.g. 3:2")],
-    circulation: Annotated[str, typer.Option(help="where it circulates")],
-    centre: Annotated[str, typer.Option(help="the exercise centre")],
-    settlement_agent: Annotated[str, typer.Option("--settlement-agent", help="member id")],
-    custodian: Annotated[str, typer.Option(help="the custodian of the shares (member id)")],
-    max_tokens: Annotated[int | None, typer.Option("--max-tokens")] = None,
-    key: KeyOpt = None,
-    data_dir: DataDirOpt = None,
-    api: ApiOpt = None,
-) -> None:
-    """Define an equity-anchored token (its custodian)."""
-    tokens, _, shares = ratio.partition(":")
-    problems = [] if tokens.isdigit() and shares.isdigit() else [f"--ratio: {ratio!r} is not tokens:shares"]
-    if problems:
-        fail_all(problems, "trade.equity.define")
-    payload = {
-        "token": token,
-        "name": name,
-        "security": security,
-        "ratio_tokens": int(tokens),
-        "ratio_shares": int(shares),
-        "circulation": circulation,
-        "exercise": {"centre": centre, "settlement_agent": settlement_agent, "custodian": custodian},
-        "max_tokens": max_tokens,
-    }
-    _submit("trade.equity.define", payload, key, data_dir, api)
-
-
-@equity_app.command("issue")
-def equity_issue(
-    token: str,
-    to: Annotated[str, typer.Option("--to", help="qualified investor (member id)")],
-    amount: Annotated[int, typer.Option(help="tokens to issue")],
-    shares: Annotated[int, typer.Option(help="shares newly deposited with the custodian")],
-    key: KeyOpt = None,
-    data_dir: DataDirOpt = None,
-    api: ApiOpt = None,
-) -> None:
-    """Issue tokens against deposited shares (the custodian; RATIO_EXCEEDED past the ratio)."""
-    _submit("trade.equity.issue", {"token": token, "to": to, "amount": amount, "shares": shares}, key, data_dir, api)
-
-
-@equity_app.command("exercise")
-def equity_exercise(
-    token: str, amount: int, key: KeyOpt = None, data_dir: DataDirOpt = None, api: ApiOpt = None
-) -> None:
-    """Exercise tokens back into shares: holds them and files a settlement instruction."""
-    _submit("trade.equity.exercise", {"token": token, "amount": amount}, key, data_dir, api)
-
-
-@equity_app.command("settle")
-def equity_settle(
-    exercise_id: str,
-    refuse: Annotated[str | None, typer.Option("--refuse", help="refuse the settlement, with this reason")] = None,
-    key: KeyOpt = None,
-    data_dir: DataDirOpt = None,
-    api: ApiOpt = None,
-) -> None:
-    """Settle an exercise (the settlement agent): burns the tokens, or returns them if refused."""
-    payload = {"exercise_id": exercise_id, "accepted": refuse is None, "reason": refuse}
-    _submit("trade.equity.settled", payload, key, data_dir, api)
-
-
-@equity_app.command("show")
-def equity_show(
-    token: str, as_json: JsonOpt = False, data_dir: DataDirOpt = None, trade_api: TradeApiOpt = None
-) -> None:
-    """An equity-anchored token: terms, custodied shares, supply, within ratio."""
-    _show(data_dir, trade_api, f"/equity/{token}", f"equity-anchored token {token}", as_json)
-
-
 def register(app: typer.Typer) -> None:
     """Add the trade commands to ``traco``."""
     app.command()(balance)
@@ -331,4 +245,4 @@ def register(app: typer.Typer) -> None:
     app.add_typer(hold_app, name="hold")
     app.add_typer(trc_app, name="trc")
     app.add_typer(coco_app, name="coco")
-    app.add_typer(equity_app, name="equity")
+    app.add_typer(equity.app, name="equity")

@@ -162,6 +162,11 @@ class SharesDeposited(ByTradeData):
     shares: int = Field(gt=0)
 
 
+class CustodyStatementListed(ByTradeData):
+    token: str
+    statement: dict[str, Any] = Field(description="anchor_tx_id, digest (SHA-256 of the statement), shares")
+
+
 class ExerciseFiled(ByTradeData):
     exercise: dict[str, Any] = Field(description="exercise_id, hold_id, token, holder, amount, shares, status…")
 

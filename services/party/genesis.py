@@ -243,6 +243,7 @@ _CUSTODIAN = (
     "trade.equity.define",
     "trade.equity.issue",
     "trade.equity.settled",
+    "trade.equity.statement",
 )
 """A custodian attests reserves and mints TRC, confirms redemptions it paid, defines and issues
 equity-anchored tokens against custodied shares, and settles exercises when it is the named

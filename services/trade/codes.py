@@ -32,6 +32,7 @@ EQUITY_DEFINE: Final = "trade.equity.define"
 EQUITY_ISSUE: Final = "trade.equity.issue"
 EQUITY_EXERCISE: Final = "trade.equity.exercise"
 EQUITY_SETTLED: Final = "trade.equity.settled"
+EQUITY_STATEMENT: Final = "trade.equity.statement"
 TITLE_EXECUTE: Final = "trade.title.execute"
 
 KINDS: Final = frozenset(
@@ -51,6 +52,7 @@ KINDS: Final = frozenset(
         EQUITY_ISSUE,
         EQUITY_EXERCISE,
         EQUITY_SETTLED,
+        EQUITY_STATEMENT,
         TITLE_EXECUTE,
     }
 )
@@ -60,6 +62,8 @@ CLAUSE_COCO_EPOCH: Final = "coco_epoch"
 
 
 class Code(StrEnum):
+    DUPLICATE_STATEMENT = "DUPLICATE_STATEMENT"
+    """That custody statement (its anchoring transaction) is already listed on the token."""
     INVALID_PAYLOAD = "INVALID_PAYLOAD"
     """The payload does not match the kind's schema (message: ``<field>: <reason>``)."""
     UNKNOWN_KIND = "UNKNOWN_KIND"

@@ -30,6 +30,7 @@ Kinds (payload schemas in ``payloads.py``)::
     trade.equity.issue      token, to, amount, shares   (the custodian)
     trade.equity.exercise   token, amount               (holds the tokens; files an instruction)
     trade.equity.settled    exercise_id, accepted, reason?  (the settlement agent)
+    trade.equity.statement  token, anchor_tx_id, digest, shares  (the custodian: a custody statement)
     trade.title.execute     hold_id                     (a command to doc: doc.hold.execute)
 
 Who may submit: party decides (``may_submit``), else ``NOT_PERMITTED``; every account is a party
@@ -69,6 +70,7 @@ RULES: dict[str, Rule] = {
     codes.EQUITY_ISSUE: rules_equity.issue,
     codes.EQUITY_EXERCISE: rules_equity.exercise,
     codes.EQUITY_SETTLED: rules_equity.settled,
+    codes.EQUITY_STATEMENT: rules_equity.statement,
     codes.TITLE_EXECUTE: rules_commands.title_execute,
 }
 

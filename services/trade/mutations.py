@@ -280,6 +280,14 @@ def _equity_defined(w: _Writer, d: Data) -> Writes:
     return w.writes
 
 
+def _statement_listed(w: _Writer, d: Data) -> Writes:
+    record = w.must(q.equity_key(d["token"]))
+    entry = {**d["statement"], "height": d["height"], "time": d["time"]}
+    record["statements"] = [*record.get("statements", []), entry]
+    w.put(q.equity_key(d["token"]), record)
+    return w.writes
+
+
 def _shares_deposited(w: _Writer, d: Data) -> Writes:
     record = w.must(q.equity_key(d["token"]))
     record["custodied_shares"] += d["shares"]
@@ -343,6 +351,7 @@ _MUTATORS: dict[str, Callable[[_Writer, Data], Writes]] = {
     "AccountUnfrozen": _unfrozen,
     "CocoEpochPaid": _epoch_paid,
     "EquityDefined": _equity_defined,
+    "CustodyStatementListed": _statement_listed,
     "SharesDeposited": _shares_deposited,
     "ExerciseFiled": _exercise_filed,
     "ExerciseSettled": _exercise_settled,

@@ -167,6 +167,17 @@ class EquityExercise(Payload):
     amount: Amount
 
 
+class EquityStatement(Payload):
+    """``trade.equity.statement``: the custodian lists a periodic custody statement on the token:
+    the statement's SHA-256, anchored on the chain by ``chain.anchor`` in ``anchor_tx_id``, and
+    the shares it says are in custody (anyone can prove the anchor: ``traco equity show``)."""
+
+    token: TokenId
+    anchor_tx_id: Annotated[str, StringConstraints(pattern=HEX64_PATTERN)]
+    digest: Annotated[str, StringConstraints(pattern=HEX64_PATTERN)]
+    shares: NonNegative
+
+
 class EquitySettled(Payload):
     """``trade.equity.settled``: the settlement agent delivered the shares (``accepted``) or
     refused the instruction (tokens return to the holder)."""
@@ -198,6 +209,7 @@ MODELS: Final[dict[str, type[Payload]]] = {
     codes.EQUITY_ISSUE: EquityIssue,
     codes.EQUITY_EXERCISE: EquityExercise,
     codes.EQUITY_SETTLED: EquitySettled,
+    codes.EQUITY_STATEMENT: EquityStatement,
     codes.TITLE_EXECUTE: TitleExecute,
 }
 

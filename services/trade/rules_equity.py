@@ -21,7 +21,11 @@ Rules:
   return (refused). If it never answers, the hold clause returns them at expiry. Exercise holds
   are closed only this way, never by ``trade.hold.*``.
 
-Custody statements anchored with ``chain.anchor`` are listed by the API (the lead's part).
+- **E6 custody statements.** The token's custodian lists its periodic custody statements
+  (``trade.equity.statement``): the statement's SHA-256, the ``chain.anchor`` transaction that
+  anchored it, and the shares it reports. Trade cannot see the chain's own state, so it records
+  the claim; ``traco equity show`` proves each anchor with a light-client proof and checks that
+  it anchors exactly that digest, and shows whether the reported shares match the custodied ones.
 """
 
 from __future__ import annotations
@@ -206,3 +210,16 @@ def settled(ctx: Context, s: p.EquitySettled) -> Outcome:
         )
     )
     return Accepted(tuple(events), {"exercise_id": s.exercise_id, "accepted": s.accepted, "shares": shares})
+
+
+def statement(ctx: Context, s: p.EquityStatement) -> Outcome:
+    terms = _terms(ctx, s.token)
+    if isinstance(terms, Rejected):
+        return terms
+    if ctx.sender != terms["exercise"]["custodian"]:
+        return reject(Code.NOT_CUSTODIAN, f"only {terms['exercise']['custodian']} lists {s.token}'s custody statements")
+    if any(listed["anchor_tx_id"] == s.anchor_tx_id for listed in terms.get("statements", [])):
+        return reject(Code.DUPLICATE_STATEMENT, f"the statement anchored by {s.anchor_tx_id} is already listed")
+    listed = {"anchor_tx_id": s.anchor_tx_id, "digest": s.digest, "shares": s.shares}
+    event = ctx.event("CustodyStatementListed", f"token:{s.token}", token=s.token, statement=listed)
+    return Accepted((event,), {"token": s.token, "matches_custody": s.shares == int(terms["custodied_shares"])})

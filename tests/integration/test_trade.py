@@ -187,6 +187,28 @@ def test_money_moves_only_as_the_rules_allow_and_every_node_agrees(mesh: MeshPro
     assert (ecc["supply"], ecc["custodied_shares"], ecc["within_ratio"]) == (27, 18, True)
     assert trade.get_json("/invariants")["problems"] == []
 
+    # custody statements: anchored with chain.anchor, listed on the token, proven by `equity show`
+    statement = hashlib.sha256(b"custody statement: 18 shares of HKEX:0001").hexdigest()
+    anchored = send(client, cast.key("custodian"), "chain.anchor", {"digest": statement, "label": "ECC custody"})
+    assert anchored.accepted, anchored
+    anchor_id = anchored.tx_id
+    listed = {"token": "ECC", "digest": statement, "shares": 18}
+    ok(cast, client, "custodian", "trade.equity.statement", {**listed, "anchor_tx_id": anchor_id})
+    show = [sys.executable, "-m", "traco.cli.main", "equity", "show", "ECC", "--data-dir", str(mesh.data_dir)]
+
+    shown = until(
+        lambda: (
+            (r := subprocess.run(show, capture_output=True, text=True, timeout=120, check=False)).returncode == 0 and r
+        ),
+        30,
+        "the statement's anchor to be provable (its receipt is proven by the next header)",
+    )
+    assert f"statement {anchor_id}  18 shares (matches custody)  → proven" in shown.stdout, shown.stdout
+    forged = {**listed, "digest": "00" * 32, "anchor_tx_id": hashlib.sha256(b"never anchored").hexdigest()}
+    ok(cast, client, "custodian", "trade.equity.statement", forged)
+    refused = subprocess.run(show, capture_output=True, text=True, timeout=120, check=False)
+    assert refused.returncode == 1 and "not on the chain" in refused.stdout, refused.stdout
+
     # every node's trade replica agrees; one rebuilt from its blocks arrives at the same digests
     height = client.get_json("/status")["height"]
     digests = {node: trade_digests(mesh, node, height) for node in ("n0", "n1", "n2", "n3")}

@@ -108,6 +108,21 @@ def test_a_refused_or_unanswered_settlement_returns_the_tokens() -> None:
     assert chain.replay() == chain.snapshot()
 
 
+def test_the_custodian_lists_custody_statements_once_each() -> None:
+    chain = defined()
+    cast = chain.cast
+    chain.ok(cast.custodian, "trade.equity.issue", {"token": ECC, "to": "investor", "amount": 30, "shares": 20})
+    listed = {"token": ECC, "anchor_tx_id": "ab" * 32, "digest": "cd" * 32, "shares": 20}
+    assert chain.code(cast.bank_a, "trade.equity.statement", listed) == "NOT_CUSTODIAN"
+    assert chain.ok(cast.custodian, "trade.equity.statement", listed)["matches_custody"] is True
+    assert chain.code(cast.custodian, "trade.equity.statement", listed) == "DUPLICATE_STATEMENT"
+    short = {**listed, "anchor_tx_id": "ef" * 32, "shares": 19}
+    assert chain.ok(cast.custodian, "trade.equity.statement", short)["matches_custody"] is False
+    shown = views.equity_view(chain.state, ECC)
+    assert shown is not None and [s["anchor_tx_id"] for s in shown["statements"]] == ["ab" * 32, "ef" * 32]
+    assert chain.replay() == chain.snapshot()
+
+
 class EquityMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
