@@ -131,6 +131,12 @@ class ChainParamsSet(PartyData):
     empty_block_interval_ms: int = Field(ge=0, description="idle time after which an empty block is sealed; 0: never")
 
 
+class ServiceParamSet(PartyData):
+    service: str
+    key: str
+    value: dict[str, Any] | None = Field(description="the parameter (a JSON object); null deletes it")
+
+
 class UpgradeScheduled(PartyData):
     name: str
     from_height: int = Field(ge=1, description="the height the upgrade takes effect")

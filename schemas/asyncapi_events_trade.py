@@ -162,6 +162,18 @@ class SharesDeposited(ByTradeData):
     shares: int = Field(gt=0)
 
 
+class AssetClassAdopted(ByTradeData):
+    asset_class: dict[str, Any] = Field(description="a class the council added, copied when a token first uses it")
+
+
+class CorrectionDecided(ByTradeData):
+    """A council-voted corrective transfer, carried out (``applied``) or not (``problem``)."""
+
+    correction_id: str
+    applied: bool
+    problem: str | None
+
+
 class CustodyStatementListed(ByTradeData):
     token: str
     statement: dict[str, Any] = Field(description="anchor_tx_id, digest (SHA-256 of the statement), shares")

@@ -34,7 +34,8 @@ EVENT_DATA: dict[str, dict[str, type[EventData]]] = {
     "party": _named(
         asyncapi_events,
         "MemberRegistered MemberAdmitted MemberSuspended KycRecorded KeyRotated RoleGranted RoleRevoked "
-        "RoleKindsSet RulesSet ChainParamsSet UpgradeScheduled ValidatorAdded ValidatorRemoved NamespaceAssigned "
+        "RoleKindsSet RulesSet ChainParamsSet UpgradeScheduled ServiceParamSet ValidatorAdded ValidatorRemoved "
+        "NamespaceAssigned "
         "NodeRegistered NodeKeyRotated AgreementRecorded ProposalCreated VoteCast ProposalPassed ProposalRejected "
         "ProposalVoided DelegationRecorded DelegationRevoked",
     ),
@@ -49,7 +50,8 @@ EVENT_DATA: dict[str, dict[str, type[EventData]]] = {
         "AssetClassDefined TokenDefined Configured Allocated PoolFunded LockSet Transferred HoldCreated "
         "HoldExecuted HoldReleased HoldExpired HoldRenewed AttestationSigned ReserveAttested Minted Burned "
         "RedemptionRequested RedemptionPaid AccountFrozen AccountUnfrozen CocoEpochPaid EquityDefined "
-        "SharesDeposited ExerciseFiled ExerciseSettled CommandSent CommandSettled",
+        "SharesDeposited ExerciseFiled ExerciseSettled CommandSent CommandSettled CustodyStatementListed "
+        "AssetClassAdopted CorrectionDecided",
     ),
 }
 """service -> event type -> the model of its ``data`` (the class is named after the type)."""

@@ -22,6 +22,7 @@ RulesSet            rules {quorum, threshold_num, threshold_den, timeout_ms}
 NamespaceAssigned   namespace, member_id (null: freed)
 ChainParamsSet      empty_block_interval_ms
 UpgradeScheduled    name, from_height (effective), activate, rules {service: version}, sections
+ServiceParamSet     service, key, value (null deletes)
 ValidatorAdded      public_key, power, from_height
 ValidatorRemoved    public_key, from_height
 AgreementRecorded   agreement_hash, title, parties (member ids), keys, recorded_by
@@ -164,6 +165,11 @@ def _role_kinds_set(view: StateView, data: Data) -> Writes:
 
 def _rules_set(view: StateView, data: Data) -> Writes:
     return {keys.RULES: encode(dict(data["rules"]))}
+
+
+def _service_param_set(view: StateView, data: Data) -> Writes:
+    value = data["value"]
+    return {keys.service_param(data["service"], data["key"]): None if value is None else encode(value)}
 
 
 def _upgrade_scheduled(view: StateView, data: Data) -> Writes:
@@ -329,6 +335,7 @@ _MUTATORS: Mapping[str, Callable[[StateView, Data], Writes]] = {
     "RulesSet": _rules_set,
     "ChainParamsSet": _chain_params_set,
     "UpgradeScheduled": _upgrade_scheduled,
+    "ServiceParamSet": _service_param_set,
     "ValidatorAdded": _validator_added,
     "ValidatorRemoved": _validator_removed,
     "NamespaceAssigned": _namespace_assigned,

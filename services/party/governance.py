@@ -40,7 +40,7 @@ from typing import Any, Literal
 
 from pydantic import TypeAdapter
 
-from traco.core.domain import Accepted, Event, Outcome, Rejected, StateView, TxContext
+from traco.core.domain import Accepted, Event, Outcome, Rejected, StateView, TxContext, encode
 from traco.core.timefmt import iso_utc
 from traco.services.party import queries
 from traco.services.party import state as keys
@@ -58,6 +58,7 @@ from traco.services.party.models import (
     SetChainParams,
     SetRoleKinds,
     SetRules,
+    SetServiceParam,
     SuspendMember,
     Upgrade,
     Vote,
@@ -66,6 +67,9 @@ from traco.services.party.models import (
 
 VALIDATOR_DELAY = 2
 """A validator-set change voted in at height h is in effect from h + VALIDATOR_DELAY."""
+
+MAX_SERVICE_PARAM_BYTES = 8192
+"""The largest parameter value the council may set for a service."""
 
 UPGRADE_DELAY = 2
 """An upgrade voted in at height h takes effect at its stated height, and never before h + 2:
@@ -138,6 +142,12 @@ def check_action(view: StateView, action: Action, time: int, version: int = 1) -
             return None
         case Upgrade():
             return _check_upgrade(view, action)
+        case SetServiceParam(value=value):
+            if version < 2:
+                return reject(Code.INVALID_PAYLOAD, "action: set_service_param is not an action of rules version 1")
+            if value is not None and len(encode(value)) > MAX_SERVICE_PARAM_BYTES:
+                return reject(Code.INVALID_ACTION, f"value: at most {MAX_SERVICE_PARAM_BYTES} bytes of canonical JSON")
+            return None
     raise AssertionError(f"unhandled action {action!r}")  # pragma: no cover - the union is closed
 
 
@@ -228,6 +238,8 @@ def action_events(view: StateView, action: Action, at: At, version: int = 1) -> 
             return [event(at, "RulesSet", "rules", rules=rules.model_dump())]
         case SetChainParams(empty_block_interval_ms=interval):
             return [event(at, "ChainParamsSet", "chain_params", empty_block_interval_ms=interval)]
+        case SetServiceParam(service=service, key=key, value=value):
+            return [event(at, "ServiceParamSet", f"service:{service}", service=service, key=key, value=value)]
         case Upgrade():
             effective = max(action.height, at.height + UPGRADE_DELAY)
             body = action.model_dump(exclude={"type", "height"})

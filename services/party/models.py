@@ -329,6 +329,19 @@ class Upgrade(Payload):
         return self
 
 
+class SetServiceParam(Payload):
+    """Rules version 2: a parameter of another service the council governs, as a JSON object
+    party records under ``service_param/<service>/<key>`` (``value`` null deletes it). The
+    service reads it from its projection of party and validates it itself; party only keeps
+    the council's decision (e.g. trade's ``trc`` parameters, an ``asset_class/<name>``, a
+    ``correction/<id>`` to carry out)."""
+
+    type: Literal["set_service_param"]
+    service: ServiceName
+    key: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}(/[A-Za-z0-9][A-Za-z0-9_.-]{0,63})?$")]
+    value: dict[str, Any] | None
+
+
 Action = Annotated[
     AdmitMember
     | SuspendMember
@@ -340,7 +353,8 @@ Action = Annotated[
     | SetRoleKinds
     | SetRules
     | SetChainParams
-    | Upgrade,
+    | Upgrade
+    | SetServiceParam,
     Field(discriminator="type"),
 ]
 

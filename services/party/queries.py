@@ -189,6 +189,18 @@ def role_kinds(view: StateView) -> dict[str, list[str]]:
     return {key.removeprefix(keys.ROLE_KINDS): orjson.loads(raw)["kinds"] for key, raw in view.scan(keys.ROLE_KINDS)}
 
 
+def service_param(view: StateView, service: str, key: str) -> dict[str, Any] | None:
+    """A parameter of ``service`` the council set (``set_service_param``), else ``None``."""
+    return keys.load(view, keys.service_param(service, key))
+
+
+def service_params(view: StateView, service: str, prefix: str) -> list[tuple[str, dict[str, Any]]]:
+    """``(key, value)`` of every parameter of ``service`` whose key starts with ``prefix``."""
+    start = keys.service_param(service, prefix)
+    cut = len(keys.service_param(service, ""))
+    return [(key[cut:], orjson.loads(raw)) for key, raw in view.scan(start)]
+
+
 def upgrade(view: StateView, name: str) -> dict[str, Any] | None:
     """An upgrade the council scheduled (``upgrade`` action), by name."""
     return keys.load(view, keys.upgrade(name))

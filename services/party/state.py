@@ -114,6 +114,10 @@ def node_key(public_key: str) -> str:
     return f"{NODE_KEY}{public_key}"
 
 
+def service_param(service: str, key: str) -> str:
+    return f"service_param/{service}/{key}"
+
+
 def upgrade(name: str) -> str:
     return f"upgrade/{name}"
 

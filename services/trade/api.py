@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 from traco.core import crypto
 from traco.core.service_runtime import ServiceRuntime, upstream_projection
-from traco.services.trade import queries, views
+from traco.services.trade import governed, queries, views
 from traco.services.trade.domain import TRADE
 
 MAX_PAGE = 500
@@ -108,8 +108,12 @@ def router(runtime: ServiceRuntime) -> APIRouter:
 
     @api.get("/asset-classes", response_model=Page)
     async def asset_classes(offset: Offset = 0, limit: Limit = 100) -> Page:
-        """What each asset class requires of its tokens (transfer, hold, mint/burn, holders)."""
-        return _page(queries.asset_classes(view), offset, limit, runtime.height)
+        """What each asset class requires of its tokens (transfer, hold, mint/burn, holders): the
+        genesis's and those the council added (``defined_by: council``)."""
+        own = queries.asset_classes(view)
+        names = {c["name"] for c in own}
+        voted = governed.council_classes(TRADE.party, upstream_projection(view, "party"))
+        return _page([*own, *(c for c in voted if c["name"] not in names)], offset, limit, runtime.height)
 
     @api.get("/holds/{hold_id}")
     async def hold(hold_id: str) -> dict[str, Any]:

@@ -7,7 +7,8 @@ Effects are computed one after the other on a scratch overlay that already holds
 effects' writes, because the runtime applies them in order too: the second of two Coco epochs
 paid in one block must see the pool and balances the first left.
 
-Order within a block: hold expiries first (by hold id), then Coco epochs (by number). A hold
+Order within a block: hold expiries first (by hold id), then Coco epochs (by number), then the
+council's corrective transfers (``governed``; by id). A hold
 that expires returns its amount to its owner's available balance; totals do not change, so the
 order does not change what an epoch pays.
 """
@@ -18,14 +19,19 @@ from collections.abc import Mapping
 
 from traco.core import holds
 from traco.core.domain import BlockContext, ClauseEffect, DictState, Event, StateView
-from traco.services.trade import coco, mutations
+from traco.services.trade import coco, governed, mutations
 from traco.services.trade import queries as q
 from traco.services.trade.codes import CLAUSE_HOLD_EXPIRY, SERVICE
 
 CLAUSE_AUTHORITY = f"service:{SERVICE}"
 
 
-def end_block(state: StateView, upstream: Mapping[str, StateView], block: BlockContext) -> list[ClauseEffect]:
+def end_block(
+    state: StateView,
+    upstream: Mapping[str, StateView],
+    block: BlockContext,
+    council: governed.CouncilParams | None = None,
+) -> list[ClauseEffect]:
     scratch = DictState(base=state)
     effects: list[ClauseEffect] = []
 
@@ -40,6 +46,10 @@ def end_block(state: StateView, upstream: Mapping[str, StateView], block: BlockC
             fire(effect)
     for n in coco.due_epochs(scratch, block):
         fire(coco.epoch_effect(scratch, block, n))
+    members = upstream.get("party")
+    if council is not None and members is not None:
+        for effect in governed.corrections(scratch, council, members, block):
+            fire(effect)
     return effects
 
 

@@ -44,7 +44,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
 from traco.core.domain import BlockContext, ClauseEffect, CommandOutcome, Event, Outcome, StateView, TxContext
-from traco.services.trade import clauses, codes, genesis, mutations, payloads, rules_commands, rules_equity
+from traco.services.trade import clauses, codes, genesis, governed, mutations, payloads, rules_commands, rules_equity
 from traco.services.trade import rules_tokens as tokens
 from traco.services.trade import rules_trc as trc
 from traco.services.trade.codes import Code, reject
@@ -131,7 +131,7 @@ class TradeDomain:
         self, state: StateView, upstream: Mapping[str, StateView], block: BlockContext
     ) -> Sequence[ClauseEffect]:
         """Hold expiry and Coco epochs (see ``clauses``)."""
-        return clauses.end_block(state, upstream, block)
+        return clauses.end_block(state, upstream, block, cast(governed.CouncilParams, self.party))
 
     def on_command_outcome(
         self, state: StateView, upstream: Mapping[str, StateView], outcome: CommandOutcome, block: BlockContext

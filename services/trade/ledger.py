@@ -38,6 +38,10 @@ class PartyQueries(Protocol):
 
     def may_submit(self, view: StateView, key: str, kind: str, time: int) -> bool: ...
 
+    def service_param(self, view: StateView, service: str, key: str) -> dict[str, Any] | None: ...
+
+    def service_params(self, view: StateView, service: str, prefix: str) -> list[tuple[str, dict[str, Any]]]: ...
+
 
 @dataclass(frozen=True)
 class Context:

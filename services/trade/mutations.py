@@ -275,6 +275,16 @@ def _epoch_paid(w: _Writer, d: Data) -> Writes:
     return w.writes
 
 
+def _class_adopted(w: _Writer, d: Data) -> Writes:
+    w.put(q.class_key(d["asset_class"]["name"]), d["asset_class"])
+    return w.writes
+
+
+def _correction_decided(w: _Writer, d: Data) -> Writes:
+    w.put(f"correction/{d['correction_id']}", {k: d[k] for k in ("applied", "problem", "height", "time")})
+    return w.writes
+
+
 def _equity_defined(w: _Writer, d: Data) -> Writes:
     w.put(q.equity_key(d["equity"]["token"]), d["equity"])
     return w.writes
@@ -351,6 +361,8 @@ _MUTATORS: dict[str, Callable[[_Writer, Data], Writes]] = {
     "AccountUnfrozen": _unfrozen,
     "CocoEpochPaid": _epoch_paid,
     "EquityDefined": _equity_defined,
+    "AssetClassAdopted": _class_adopted,
+    "CorrectionDecided": _correction_decided,
     "CustodyStatementListed": _statement_listed,
     "SharesDeposited": _shares_deposited,
     "ExerciseFiled": _exercise_filed,

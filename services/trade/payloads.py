@@ -150,6 +150,9 @@ class EquityDefine(Payload):
     circulation: Text
     exercise: ExerciseTerms
     max_tokens: Amount | None = None
+    asset_class: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")] | None = None
+    """An equity asset class (mint ``deposit``, burn ``exercise``), the genesis's or one the
+    council added; default: the genesis's equity class."""
 
 
 class EquityIssue(Payload):

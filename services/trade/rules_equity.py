@@ -35,6 +35,7 @@ from typing import Any
 from traco.core import holds
 from traco.core.domain import Accepted, Outcome, Rejected
 from traco.core.holds import Hold
+from traco.services.trade import governed
 from traco.services.trade import payloads as p
 from traco.services.trade import queries as q
 from traco.services.trade.codes import SERVICE, Code, reject
@@ -56,8 +57,16 @@ def define(ctx: Context, d: p.EquityDefine) -> Outcome:
         )
     if ctx.member(d.exercise.settlement_agent) is None:
         return reject(Code.NOT_A_MEMBER, f"settlement agent {d.exercise.settlement_agent} is not an admitted member")
-    cls = q.asset_class(ctx.state, params["asset_class"])
-    assert cls is not None, "genesis validated the equity class"
+    name = d.asset_class or params["asset_class"]
+    cls = q.asset_class(ctx.state, name)
+    adopted = cls is None
+    if cls is None:
+        cls = governed.council_class(ctx.party, ctx.members, name)
+    if cls is None or (cls["mint"], cls["burn"]) != ("deposit", "exercise"):
+        return reject(
+            Code.INVALID_PAYLOAD,
+            f"asset_class: {name} is not an equity class (mint deposit, burn exercise) of the genesis or the council",
+        )
     token = {
         "token": d.token,
         "name": d.name,
@@ -78,10 +87,11 @@ def define(ctx: Context, d: p.EquityDefine) -> Outcome:
         "defined": ctx.stamp,
     }
     events = (
+        *([ctx.event("AssetClassAdopted", f"class:{name}", asset_class=cls)] if adopted else []),
         ctx.event("TokenDefined", f"token:{d.token}", token=token),
         ctx.event("EquityDefined", f"token:{d.token}", equity=terms),
     )
-    return Accepted(events, {"token": d.token})
+    return Accepted(events, {"token": d.token, "asset_class": name})
 
 
 def _terms(ctx: Context, token: str) -> dict[str, Any] | Rejected:

@@ -23,6 +23,8 @@ Rules (each cited where it is implemented):
 - **R6 redemption.** The holder burns TRC (``Burned``), pays the Coco fee of the governed
   schedule to the custodian it names, and a redemption is pending until that custodian confirms
   the fiat payment (``trade.trc.redeemed``).
+- **R8 governance.** The maximum reserve age, the redemption fee schedule and the compliance
+  role are the genesis's until the council sets ``service_param trade/trc`` (``governed``).
 - **R7 compliance.** Holders of the governed compliance role (a party role) freeze and unfreeze
   an account's TRC, each with a reason on record. A frozen account neither sends, receives,
   holds nor redeems TRC. (A corrective transfer needs a council vote: not a trade kind.)
@@ -36,6 +38,7 @@ from __future__ import annotations
 from typing import Any
 
 from traco.core.domain import Accepted, Outcome, Rejected
+from traco.services.trade import governed
 from traco.services.trade import payloads as p
 from traco.services.trade import queries as q
 from traco.services.trade.codes import Code, reject
@@ -46,7 +49,7 @@ def _params(ctx: Context) -> dict[str, Any] | Rejected:
     params = q.params(ctx.state, "trc")
     if params is None:
         return reject(Code.NOT_CONFIGURED, "this chain has no TRC (no trc section in the trade genesis)")
-    return params
+    return governed.trc_params(params, ctx.party, ctx.members)  # the council's overrides (R8)
 
 
 def _custodian(ctx: Context, params: dict[str, Any]) -> Rejected | None:

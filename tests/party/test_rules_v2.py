@@ -231,3 +231,16 @@ def test_v2_kyc_records_whether_the_member_is_a_qualified_investor() -> None:
             chain.ok("kyc", "party.kyc", {**payload, "qualified_investor": True})
         record = queries.member_by_id(chain.state, "exporter")
         assert record is not None and record["kyc"].get("qualified_investor") == expected
+
+
+def test_v2_the_council_sets_a_service_parameter_that_v1_does_not_know() -> None:
+    action = {"type": "set_service_param", "service": "trade", "key": "trc", "value": {"max_reserve_age_ms": 3600000}}
+    old = Chain.dev(rules=1)
+    old.refused("INVALID_PAYLOAD", "council-1", "party.propose", {"action": action})
+    chain = Chain.dev(rules=2)
+    chain.pass_proposal(action)
+    assert queries.service_param(chain.state, "trade", "trc") == {"max_reserve_age_ms": 3600000}
+    chain.pass_proposal({**action, "key": "correction/c-1", "value": {"token": "TRC"}})
+    assert [k for k, _ in queries.service_params(chain.state, "trade", "correction/")] == ["correction/c-1"]
+    chain.pass_proposal({**action, "value": None})
+    assert queries.service_param(chain.state, "trade", "trc") is None
