@@ -217,6 +217,17 @@ def test_money_moves_only_as_the_rules_allow_and_every_node_agrees(mesh: MeshPro
     shutil.rmtree(mesh.data_dir / "n3-trade")
     mesh.start_node("n3")
     assert trade_digests(mesh, "n3", height) == digests["n0"]
+
+    # a rolling restart of every node: each resumes from its stores, and all still agree
+    for node in ("n0", "n1", "n2", "n3"):
+        mesh.stop(f"node-{node}")
+        mesh.start_node(node)
+        if node == "n0":
+            mesh.wait_for_api("node-n0")
+    ok(cast, client, "exporter", "trade.transfer", {"token": "TRC", "to": "importer", "amount": 1})
+    height = client.get_json("/status")["height"]
+    after = [trade_digests(mesh, node, height) for node in ("n0", "n1", "n2", "n3")]
+    assert all(d == after[0] for d in after) and after[0][: len(digests["n0"])] == digests["n0"]
     trade.close()
     doc_api.close()
 
