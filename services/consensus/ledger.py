@@ -43,6 +43,7 @@ class Ledger:
         self.trusted_node: tuple[str, str] | None = None
         self.services = genesis.params.services
         self.pending: dict[int, PendingResults] = {}
+        self._kinds: tuple[tuple[int, int], frozenset[str]] | None = None
         self.early: dict[int, list[Receipt | BlockProcessed]] = {}
         self._nonces: dict[str, int] = {}
         self._catch_up_state()
@@ -65,14 +66,21 @@ class Ledger:
     def kinds_at(self, height: int) -> frozenset[str]:
         """The transaction kinds a block at ``height`` may carry: the genesis's, and every kind
         of each service an upgrade touched by then (activated it, or moved its rules to a new
-        version, which is how new kinds of an existing service arrive)."""
+        version, which is how new kinds of an existing service arrive).
+
+        Asked for every transaction admitted, so it is kept per (height, party height): the
+        schedule changes only when party executes a block."""
+        key = (height, self.admitted.party_height)
+        if self._kinds is not None and self._kinds[0] == key:
+            return self._kinds[1]
         kinds = set(self.genesis.params.kinds)
         upgraded = self.admitted.upgraded_services(self.services, height) if self.services else ()
         if upgraded:
             from traco.services import registry
 
             kinds.update(registry.kinds([s for s in upgraded if s in registry.ORDER]))
-        return frozenset(kinds)
+        self._kinds = (key, frozenset(kinds))
+        return self._kinds[1]
 
     @property
     def height(self) -> int:
