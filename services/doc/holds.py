@@ -39,20 +39,8 @@ from traco.services.doc.tables import Code, reject
 CLAUSE = "hold_expiry"
 
 
-def hold_key(hold_id: str) -> str:
-    return f"hold/{hold_id}"
-
-
-def due_height_key(height: int, hold_id: str) -> str:
-    return f"hold_due/h/{height:016d}/{hold_id}"
-
-
-def due_time_key(time: int, hold_id: str) -> str:
-    return f"hold_due/t/{time:016d}/{hold_id}"
-
-
 def load(view: StateView, hold_id: str) -> dict[str, Any] | None:
-    return queries.read(view, hold_key(hold_id))
+    return queries.read(view, queries.hold_key(hold_id))
 
 
 def _decider_id(ctx: Context, hold: hold_rules.Hold) -> str:
@@ -189,7 +177,7 @@ def end_block(state: StateView, block: BlockContext) -> list[ClauseEffect]:
     back to the holder, in the order of the due index (height-due first, then time-due; each by
     expiry, then id)."""
     due: dict[str, None] = {}
-    for prefix, bound in (("hold_due/h/", block.height), ("hold_due/t/", block.time)):
+    for prefix, bound in ((queries.HOLD_DUE_BY_HEIGHT, block.height), (queries.HOLD_DUE_BY_TIME, block.time)):
         for key, _ in state.scan(prefix):
             at, hold_id = key[len(prefix) :].split("/", 1)
             if int(at) > bound:

@@ -204,21 +204,11 @@ def _key_shared(state: StateView, data: Mapping[str, Any]) -> Writes:
     return _store(writes, record, data)
 
 
-def _due_keys(hold: Mapping[str, Any]) -> list[str]:
-    """The expiry index entries of a hold (``holds.end_block`` reads them in order)."""
-    keys = []
-    if hold["expires_height"] is not None:
-        keys.append(f"hold_due/h/{hold['expires_height']:016d}/{hold['hold_id']}")
-    if hold["expires_time"] is not None:
-        keys.append(f"hold_due/t/{hold['expires_time']:016d}/{hold['hold_id']}")
-    return keys
-
-
 def _held(state: StateView, data: Mapping[str, Any]) -> Writes:
     record = _load(state, data["doc_id"])
     hold = data["hold"]
-    writes: Writes = {f"hold/{hold['hold_id']}": encode({**hold, "beneficiary_ref": data["beneficiary"]})}
-    writes.update(dict.fromkeys(_due_keys(hold), encode(True)))
+    writes: Writes = {queries.hold_key(hold["hold_id"]): encode({**hold, "beneficiary_ref": data["beneficiary"]})}
+    writes.update(dict.fromkeys(queries.hold_due_keys(hold), encode(True)))
     details = {k: hold[k] for k in ("hold_id", "beneficiary", "notary", "expires_height", "expires_time")}
     _append(writes, record, "TitleHeld", data, details)
     record["hold"] = hold["hold_id"]
@@ -229,10 +219,10 @@ def _hold_closed(state: StateView, data: Mapping[str, Any], type_: str) -> Write
     """A hold executed, released or expired: kept forever, closed, its due entries gone."""
     record = _load(state, data["doc_id"])
     hold = data["hold"]
-    key = f"hold/{hold['hold_id']}"
+    key = queries.hold_key(hold["hold_id"])
     stored = queries.read(state, key) or {}
     writes: Writes = {key: encode({**stored, **hold})}
-    writes.update(dict.fromkeys(_due_keys(hold)))
+    writes.update(dict.fromkeys(queries.hold_due_keys(hold)))
     details = {k: hold[k] for k in ("hold_id", "status", "closed_by")}
     if type_ == "TitleHoldExecuted":
         details["to"] = data["to"]
@@ -248,10 +238,10 @@ def _hold_closed(state: StateView, data: Mapping[str, Any], type_: str) -> Write
 def _hold_renewed(state: StateView, data: Mapping[str, Any]) -> Writes:
     record = _load(state, data["doc_id"])
     hold = data["hold"]
-    key = f"hold/{hold['hold_id']}"
+    key = queries.hold_key(hold["hold_id"])
     stored = queries.read(state, key) or {}
-    writes: Writes = dict.fromkeys(_due_keys(data["previous"]))
-    writes.update(dict.fromkeys(_due_keys(hold), encode(True)))
+    writes: Writes = dict.fromkeys(queries.hold_due_keys(data["previous"]))
+    writes.update(dict.fromkeys(queries.hold_due_keys(hold), encode(True)))
     writes[key] = encode({**stored, **hold})
     details = {k: hold[k] for k in ("hold_id", "expires_height", "expires_time")}
     _append(writes, record, "TitleHoldRenewed", data, details)

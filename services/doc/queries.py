@@ -59,6 +59,27 @@ def doc_key(doc_id: str) -> str:
     return f"doc/{doc_id}"
 
 
+def hold_key(hold_id: str) -> str:
+    """A title hold, open or closed (``holds.py``)."""
+    return f"hold/{hold_id}"
+
+
+HOLD_DUE_BY_HEIGHT = "hold_due/h/"
+HOLD_DUE_BY_TIME = "hold_due/t/"
+"""The expiry indexes of open title holds, read in order by the ``hold_expiry`` clause."""
+
+
+def hold_due_keys(hold: Mapping[str, Any]) -> list[str]:
+    """The expiry index entries of a hold: by height and/or by time, zero-padded so that key
+    order is expiry order."""
+    keys = []
+    if hold["expires_height"] is not None:
+        keys.append(f"{HOLD_DUE_BY_HEIGHT}{hold['expires_height']:016d}/{hold['hold_id']}")
+    if hold["expires_time"] is not None:
+        keys.append(f"{HOLD_DUE_BY_TIME}{hold['expires_time']:016d}/{hold['hold_id']}")
+    return keys
+
+
 def hash_key(file_hash: str) -> str:
     return f"hash/{file_hash}"
 
