@@ -32,7 +32,7 @@ from typing import Any
 
 from traco.core.commands import CommandRequest, outcomes_for, requests_for
 from traco.core.domain import CommandOutcome, DictState, Domain, Event, StateView
-from traco.core.schedule import SCHEDULE_SOURCE, Schedule, Step, step
+from traco.core.schedule import SCHEDULE_SOURCE, Schedule, Step, active_services, step
 from traco.core.service_exec import GENESIS_DIGEST, ServiceBlockResult, execute_service_block
 from traco.core.service_runtime import activation_events, genesis_writes
 from traco.core.service_state import commit_state, seal
@@ -116,9 +116,8 @@ class ServiceReplay:
                     seeds[domain.service] = genesis_writes(domain, self.genesis_events(domain.service))
                     self.states[domain.service].apply(seeds[domain.service])
         plans = {name: self.plan(name, block.height) for name in self.services}
-        self.active = tuple(n for n in self.services if plans[n].active and n in self.genesis_services) + tuple(
-            n for n in self.services if plans[n].active and n not in self.genesis_services
-        )
+        view = self.states.get(SCHEDULE_SOURCE)
+        self.active = active_services(self.schedule, view, self.genesis_services, self.services, block.height)
         executed = [
             execute_service_block(
                 domain,
