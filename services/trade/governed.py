@@ -79,18 +79,23 @@ def trc_params(params: Mapping[str, Any], party: CouncilParams, members: StateVi
 
 def council_class(party: CouncilParams, members: StateView, name: str) -> dict[str, Any] | None:
     """An asset class the council added, validated as a genesis class would be."""
-    raw = party.service_param(members, SERVICE, f"asset_class/{name}")
-    found = _valid(AssetClass, {**raw, "name": name}) if raw is not None else None
-    return None if found is None else found.model_dump(mode="json")
+    return _as_class(name, party.service_param(members, SERVICE, f"asset_class/{name}"))
 
 
 def council_classes(party: CouncilParams, members: StateView) -> list[dict[str, Any]]:
+    """Every usable asset class the council added, in name order."""
     found = []
-    for key, _ in party.service_params(members, SERVICE, "asset_class/"):
-        cls = council_class(party, members, key.removeprefix("asset_class/"))
+    for key, raw in party.service_params(members, SERVICE, "asset_class/"):
+        cls = _as_class(key.removeprefix("asset_class/"), raw)
         if cls is not None:
             found.append({**cls, "defined_by": "council"})
     return found
+
+
+def _as_class(name: str, raw: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The council's value for class ``name``, validated as a genesis class would be."""
+    found = _valid(AssetClass, {**raw, "name": name}) if isinstance(raw, Mapping) else None
+    return None if found is None else found.model_dump(mode="json")
 
 
 def corrections(
