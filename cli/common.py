@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 
@@ -23,6 +24,7 @@ from traco.core import crypto, keyfile
 from traco.core.errors import KeyCustodyError
 from traco.core.settings import Settings
 from traco.core.timefmt import iso_utc
+from traco.schemas.proof import TxProof
 from traco.schemas.receipt import Receipt
 from traco.services.consensus.genesis import DataDir
 
@@ -200,3 +202,15 @@ def resolve_key(data_dir: Path | None, who: str, problems: list[str] | None = No
         fail(f"{option}: {problem}" if option else problem)
     problems.append(f"{option}: {problem}" if option else problem)
     return ""
+
+
+def fetch_proof(chain: Client, tx_id: str) -> TxProof | str | None:
+    """The consensus API's light-client proof of ``tx_id``: ``None`` where it has none, what is
+    wrong where it served something that is no proof (the caller still checks a proof)."""
+    raw = chain.get_json(f"/proofs/{tx_id}", allow_404=True)
+    if raw is None:
+        return None
+    try:
+        return TxProof.model_validate(raw)
+    except ValidationError as exc:
+        return f"the API served a malformed proof ({exc.errors()[0]['msg']})"

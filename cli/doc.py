@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from pydantic import ValidationError
 from rich.markup import escape
 
 from traco.cli import doc_view
@@ -27,6 +26,7 @@ from traco.cli.common import (
     fail,
     fail_all,
     fetch,
+    fetch_proof,
     out,
     print_json,
     resolve_key,
@@ -265,13 +265,7 @@ def verify(
     docs = service_client(data_dir, "doc", doc_api)
 
     def proof_of(tx_id: str) -> TxProof | str | None:
-        raw = chain.get_json(f"/proofs/{tx_id}", allow_404=True)
-        if raw is None:
-            return None
-        try:
-            return TxProof.model_validate(raw)
-        except ValidationError as exc:
-            return f"the API served a malformed proof ({exc.errors()[0]['msg']})"
+        return fetch_proof(chain, tx_id)
 
     deadline = time.monotonic() + wait
     try:

@@ -4,22 +4,14 @@ release or renew it (doc's title holds; the same hold rules as trade's amounts).
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from traco.cli.common import ApiOpt, DataDirOpt, KeyOpt, fail_all, resolve_key, send
-from traco.cli.payloads import payload_problems
+from traco.cli.common import ApiOpt, DataDirOpt, KeyOpt, resolve_key
+from traco.cli.submit import submit
 
 app = typer.Typer(no_args_is_help=True, help="Title holds: a document's title reserved for a beneficiary")
-
-
-def _submit(kind: str, payload: dict[str, Any], problems: list[str], key: Any, data_dir: Any, api: Any) -> None:
-    present = {k: v for k, v in payload.items() if v is not None}
-    problems += payload_problems(kind, present, skip=("beneficiary", "notary") if problems else ())
-    if problems:
-        fail_all(problems, kind)
-    send(data_dir, api, key, kind, present)
 
 
 @app.command("create")
@@ -50,19 +42,19 @@ def create(
         "expires_height": expires_height,
         "expires_at": None if minutes is None else int(time.time() * 1000) + minutes * 60_000,
     }
-    _submit("doc.hold", payload, problems, key, data_dir, api)
+    submit("doc.hold", payload, key, data_dir, api, problems, skip=("beneficiary", "notary") if problems else ())
 
 
 @app.command("execute")
 def execute(hold_id: str, key: KeyOpt = None, data_dir: DataDirOpt = None, api: ApiOpt = None) -> None:
     """Move the held title to the beneficiary (the notary, else the beneficiary)."""
-    _submit("doc.hold.execute", {"hold_id": hold_id}, [], key, data_dir, api)
+    submit("doc.hold.execute", {"hold_id": hold_id}, key, data_dir, api)
 
 
 @app.command("release")
 def release(hold_id: str, key: KeyOpt = None, data_dir: DataDirOpt = None, api: ApiOpt = None) -> None:
     """Give the title hold back to the holder (the beneficiary refusing, or the notary)."""
-    _submit("doc.hold.release", {"hold_id": hold_id}, [], key, data_dir, api)
+    submit("doc.hold.release", {"hold_id": hold_id}, key, data_dir, api)
 
 
 @app.command("renew")
@@ -76,11 +68,5 @@ def renew(
 ) -> None:
     """Move a title hold's expiry later (the holder, before it expires)."""
     at = None if minutes is None else int(time.time() * 1000) + minutes * 60_000
-    _submit(
-        "doc.hold.renew",
-        {"hold_id": hold_id, "expires_height": expires_height, "expires_at": at},
-        [],
-        key,
-        data_dir,
-        api,
-    )
+    payload = {"hold_id": hold_id, "expires_height": expires_height, "expires_at": at}
+    submit("doc.hold.renew", payload, key, data_dir, api)

@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
-from pydantic import ValidationError
 
 from traco.cli.client import ApiError
 from traco.cli.common import (
@@ -18,14 +17,14 @@ from traco.cli.common import (
     client_for,
     fail_all,
     fetch,
+    fetch_proof,
     out,
     print_json,
     service_client,
     settings_for,
 )
-from traco.cli.trade_submit import TradeApiOpt, submit
+from traco.cli.submit import TradeApiOpt, submit
 from traco.core.lightclient import verify_tx_proof
-from traco.schemas.proof import TxProof
 from traco.services.consensus.genesis import DataDir, load_genesis
 
 app = typer.Typer(no_args_is_help=True, help="Equity-anchored tokens: ECC is 3 tokens per 2 shares")
@@ -151,15 +150,13 @@ def statement_verdict(chain: Any, genesis: Any, entry: dict[str, Any]) -> str:
     """``proven``, or why a custody statement's anchor is not: the light-client proof of its
     ``chain.anchor`` transaction, accepted, carrying exactly the statement's digest."""
     try:
-        raw = chain.get_json(f"/proofs/{entry['anchor_tx_id']}", allow_404=True)
+        proof = fetch_proof(chain, entry["anchor_tx_id"])
     except ApiError as exc:
         return f"no proof: {exc}"
-    if raw is None:
+    if proof is None:
         return "not on the chain"
-    try:
-        proof = TxProof.model_validate(raw)
-    except ValidationError as exc:
-        return f"malformed proof ({exc.errors()[0]['msg']})"
+    if isinstance(proof, str):
+        return f"NOT PROVEN: {proof}"
     problem = verify_tx_proof(
         proof, genesis.validators, genesis.chain_id, tx_id=entry["anchor_tx_id"], receipt={"code": "OK"}
     )

@@ -28,7 +28,7 @@ from traco.cli.common import (
     print_json,
     service_client,
 )
-from traco.cli.trade_submit import TradeApiOpt, submit
+from traco.cli.submit import TradeApiOpt, submit
 
 TokenOpt = Annotated[str, typer.Option("--token", help="token id, e.g. TRC or COCO")]
 ExpiryOpt = Annotated[int | None, typer.Option("--expires-height", help="the hold expires at this height")]
