@@ -154,6 +154,8 @@ class ServiceRuntime:
             u.service: Upstream(u, self._output_topic(f"events.{u.service}"), signer=trusted, chain_id=chain)
             for u in upstream
         }
+        self.keeps = {name: upstream_keeps(domain, name) for name in self.upstream}
+        """What this service keeps of each upstream's state (``upstream_keeps``)."""
         self.commanders = {
             c.service: Upstream(c, self._output_topic(f"events.{c.service}"), signer=trusted, chain_id=chain)
             for c in commanders
@@ -312,10 +314,10 @@ class ServiceRuntime:
                 base = DictState(genesis_writes(up.domain, self.genesis_events(name)), base=base)
             projection = DictState(base=base)
             outcomes += outcomes_for(self.domain.service, up.apply(height - 1, projection))
-            keeps = upstream_keeps(self.domain, name)
-            if isinstance(base, DictState):
-                writes.update({prefix + k: v for k, v in base.data.items() if keeps is None or k.startswith(keeps)})
-            writes.update({prefix + k: v for k, v in projection.data.items() if keeps is None or k.startswith(keeps)})
+            keeps = self.keeps[name]
+            seeded = base.data if isinstance(base, DictState) else {}
+            for data in (seeded, projection.data):
+                writes.update({prefix + k: v for k, v in data.items() if keeps is None or k.startswith(keeps)})
             upstream_views[name] = projection
         prev = self.store.state_digest(height - 1) if height > 1 else None
         sent = {name: c.take(height - 1) for name, c in self.commanders.items()}
