@@ -140,7 +140,7 @@ def init_chain(
             kinds=("chain.anchor", *registry.kinds(services)),
             services=services,
             empty_block_interval_ms=DEFAULT_EMPTY_BLOCK_INTERVAL_MS,
-            rules={"party": 2, "doc": 2},  # new chains start at the newest rules (decision 0021)
+            rules={"party": 2, "doc": 2, "trade": 2},  # new chains start at the newest rules (decisions 0021, 0023)
         ),
         extensions=extensions,
     )

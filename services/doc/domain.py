@@ -86,7 +86,7 @@ from typing import cast
 
 from traco.core.domain import BlockContext, ClauseEffect, Event, Outcome, StateView, TxContext
 from traco.core.holds import SERVICE_PREFIX
-from traco.services.doc import holds, mutations, payloads, pledges, rules, tables
+from traco.services.doc import holds, managed, mutations, payloads, pledges, rules, tables
 from traco.services.doc.rules import PartyQueries
 from traco.services.doc.tables import Code, reject
 from traco.services.doc.versions import kyc_refusal, rules_v2
@@ -118,6 +118,8 @@ class DocDomain:
     def execute(self, state: StateView, upstream: Mapping[str, StateView], tx: TxContext) -> Outcome:
         """Decide one ``doc.*`` transaction; bad input is a ``Rejected``, never an exception."""
         rule = rules.RULES.get(tx.kind) or pledges.RULES.get(tx.kind) or holds.RULES.get(tx.kind)
+        if rule is None and tx.origin is not None:
+            rule = managed.RULES.get(tx.kind)
         if tx.kind in tables.V2_KINDS and not rules_v2(tx):
             rule = None  # these kinds did not exist under version 1
         if rule is None:

@@ -15,6 +15,8 @@ Events (all version 1; ``data`` always has ``doc_id``, ``by``, ``tx_id``, ``heig
 ``DocumentSurrendered``   ``holder``, ``reason``, ``lapsed_pledge``
 ``DocumentPledged``       ``pledge`` (terms), ``holder``, ``lapsed_pledge``
 ``PledgeReleased``        ``pledge_id``, ``financier``, ``expired``
+``PledgeEnforced``        ``pledge_id``, ``from`` (the holder), ``to`` (the financier): a managed
+                          pledge enforced by its service's command (``managed.py``)
 ``DocumentAmended``       ``new_doc_id``, ``document`` (the new version's record), ``reason``,
                           ``lapsed_pledge``
 ``DocumentKeyShared``     ``keys`` ({recipient key: sealed box})
@@ -97,6 +99,14 @@ def _milestone(state: StateView, data: Mapping[str, Any]) -> Writes:
     record = _load(state, data["doc_id"])
     writes: Writes = {}
     details = {k: data[k] for k in ("milestone", "occurred_at", "location", "details")}
+    reached = {
+        "doc_id": data["doc_id"],
+        "milestone": data["milestone"],
+        "by": data["by"]["member_id"],
+        "occurred_at": data["occurred_at"],
+        "tx_id": data["tx_id"],
+    }
+    writes[queries.milestone_at_key(data["height"], record["lineage"], record["history_length"])] = encode(reached)
     _append(writes, record, "MilestoneRecorded", data, details)
     record["last_milestone"] = {"milestone": data["milestone"], "occurred_at": data["occurred_at"], **_stamp(data)}
     return _store(writes, record, data)
@@ -175,6 +185,17 @@ def _released(state: StateView, data: Mapping[str, Any]) -> Writes:
     details = {"pledge_id": data["pledge_id"], "financier": data["financier"], "expired": data["expired"]}
     _append(writes, record, "PledgeReleased", data, details)
     record["pledge"] = None
+    return _store(writes, record, data)
+
+
+def _enforced(state: StateView, data: Mapping[str, Any]) -> Writes:
+    record = _load(state, data["doc_id"])
+    writes: Writes = {}
+    details = {"pledge_id": data["pledge_id"], "from": data["from"], "to": data["to"]}
+    _append(writes, record, "PledgeEnforced", data, details)
+    record["holder"] = data["to"]
+    record["pledge"] = None
+    _clear_offers(record)
     return _store(writes, record, data)
 
 
@@ -263,6 +284,7 @@ _MUTATORS: dict[str, Callable[[StateView, Mapping[str, Any]], Writes]] = {
     "PledgeOffersWithdrawn": _offers_withdrawn,
     "PledgeExtended": _extended,
     "PledgeReleased": _released,
+    "PledgeEnforced": _enforced,
     "DocumentAmended": _amended,
     "DocumentKeyShared": _key_shared,
 }

@@ -302,6 +302,39 @@ class HoldRenew(Payload):
     expires_at: Millis | None = None
 
 
+MemberId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")]
+ManagedReference = Annotated[str, StringConstraints(pattern=r"^[a-z]+:[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")]
+"""``<flow>:<id>`` of the later service's record the pledge secures (``loan:<request_id>``)."""
+
+
+class PledgePlace(Payload):
+    """``doc.pledge.place`` (a command only): the commanding service pledges the document, with
+    the holder's authority, to ``financier`` (a member id) for ``amount`` until ``expires_at``;
+    the pledge is *managed* by that service (see ``managed.py``)."""
+
+    doc_id: Hex64
+    financier: MemberId
+    amount: Annotated[int, Field(gt=0, le=MAX_SAFE_INTEGER)]
+    currency: Annotated[str, StringConstraints(pattern=CURRENCY_PATTERN)]
+    expires_at: Millis
+    reference: ManagedReference
+
+
+class PledgeManaged(Payload):
+    """``doc.pledge.discharge`` / ``doc.pledge.enforce`` (commands only): end the managed pledge
+    ``reference`` on the document — released to the holder, or its title moved to the financier."""
+
+    doc_id: Hex64
+    reference: ManagedReference
+
+
+COMMAND_MODELS: Final[dict[str, type[Payload]]] = {
+    tables.KIND_PLEDGE_PLACE: PledgePlace,
+    tables.KIND_PLEDGE_DISCHARGE: PledgeManaged,
+    tables.KIND_PLEDGE_ENFORCE: PledgeManaged,
+}
+"""Kinds that exist only as commands of a later service (``managed.py``), never as transactions."""
+
 MODELS: Final[dict[str, type[Payload]]] = {
     tables.KIND_REGISTER: RegisterV2,
     tables.KIND_EVENT: Event,
@@ -328,7 +361,7 @@ so version 1 still refuses them as unknown (``INVALID_PAYLOAD``), as it always d
 def parse(kind: str, payload: Mapping[str, Any], version: int = 2) -> Payload | str:
     """The validated payload of ``kind`` under ``version`` of the rules, or the ``"<field>:
     <reason>"`` of its first error."""
-    model = V1_MODELS.get(kind, MODELS[kind]) if version < 2 else MODELS[kind]
+    model = COMMAND_MODELS.get(kind) or (V1_MODELS.get(kind, MODELS[kind]) if version < 2 else MODELS[kind])
     if not isinstance(payload, Mapping):
         return "payload: must be a JSON object"
     try:

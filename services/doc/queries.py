@@ -15,6 +15,10 @@ Key layout (values are canonical JSON, ``traco.core.domain.encode``)::
     bkey/goods/<NS>/<REF>        {"doc_id"}: business key, scope "goods" (newest version)
     hist/<lineage>/<seq:08d>     one history entry of a document and all its versions
     key/<doc_id>/<recipient>     {"sealed", "by", "tx_id", "height", "time"}: a shared file key
+    reached/<height:012d>/<lineage>/<seq:08d>
+                                 {"doc_id", "milestone", "by", "occurred_at", "tx_id"}: the
+                                 milestones recorded at a height, so that a later service (trade's
+                                 escrow) finds the previous height's milestones by one prefix scan
 
 A document record (``doc/<doc_id>``)::
 
@@ -86,6 +90,17 @@ def hash_key(file_hash: str) -> str:
 
 def history_key(lineage: str, seq: int) -> str:
     return f"hist/{lineage}/{seq:08d}"
+
+
+MILESTONES_AT = "reached/"
+
+
+def milestones_at_prefix(height: int) -> str:
+    return f"{MILESTONES_AT}{height:012d}/"
+
+
+def milestone_at_key(height: int, lineage: str, seq: int) -> str:
+    return f"{milestones_at_prefix(height)}{lineage}/{seq:08d}"
 
 
 def shared_key_key(doc_id: str, recipient: str) -> str:

@@ -52,6 +52,8 @@ class PartyQueries(Protocol):
 
     def kyc_problem(self, view: StateView, key: str, time: int) -> str | None: ...
 
+    def member_by_id(self, view: StateView, member_id: str) -> Mapping[str, Any] | None: ...
+
 
 @dataclass(frozen=True)
 class Context:

@@ -39,7 +39,13 @@ KIND_HOLD_RENEW: Final = "doc.hold.renew"
 
 HOLD_KINDS: Final = frozenset({KIND_HOLD, KIND_HOLD_EXECUTE, KIND_HOLD_RELEASE, KIND_HOLD_RENEW})
 
-COMMAND_KINDS: Final = HOLD_KINDS
+KIND_PLEDGE_PLACE: Final = "doc.pledge.place"
+KIND_PLEDGE_DISCHARGE: Final = "doc.pledge.discharge"
+KIND_PLEDGE_ENFORCE: Final = "doc.pledge.enforce"
+MANAGED_PLEDGE_KINDS: Final = frozenset({KIND_PLEDGE_PLACE, KIND_PLEDGE_DISCHARGE, KIND_PLEDGE_ENFORCE})
+"""Commands only (``managed.py``): a transaction of these kinds is no doc kind at all."""
+
+COMMAND_KINDS: Final = HOLD_KINDS | MANAGED_PLEDGE_KINDS
 """What later services may command doc to do (architecture: Execution), with their sender's authority."""
 
 V2_KINDS: Final = frozenset({KIND_PLEDGE_ACCEPT, KIND_PLEDGE_EXTEND})
@@ -191,6 +197,9 @@ class Code(StrEnum):
     """There is no pledge to release."""
     PLEDGE_ACTIVE = "PLEDGE_ACTIVE"
     """The holder may release a pledge only once it has expired; the financier may at any time."""
+    NOT_MANAGED = "NOT_MANAGED"
+    """A command on a managed pledge (``managed.py``) names no pledge in force that the
+    commanding service placed under that reference."""
     NOT_FINANCIER = "NOT_FINANCIER"
     """The named financier lacks the bank/factor role, or the releaser is not the financier."""
     NOT_NEGOTIABLE = "NOT_NEGOTIABLE"

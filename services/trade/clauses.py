@@ -7,8 +7,9 @@ Effects are computed one after the other on a scratch overlay that already holds
 effects' writes, because the runtime applies them in order too: the second of two Coco epochs
 paid in one block must see the pool and balances the first left.
 
-Order within a block: hold expiries first (by hold id), then Coco epochs (by number), then the
-council's corrective transfers (``governed``; by id). A hold
+Order within a block: hold expiries first (by hold id), then the flows' clauses (``flows``, in
+its order: escrow releases, loan maturities and defaults, …), then Coco epochs (by number), then
+the council's corrective transfers (``governed``; by id). A hold
 that expires returns its amount to its owner's available balance; totals do not change, so the
 order does not change what an epoch pays.
 """
@@ -19,7 +20,7 @@ from collections.abc import Mapping
 
 from traco.core import holds
 from traco.core.domain import BlockContext, ClauseEffect, DictState, Event, StateView
-from traco.services.trade import coco, governed, mutations
+from traco.services.trade import coco, flows, governed, mutations
 from traco.services.trade import queries as q
 from traco.services.trade.codes import CLAUSE_HOLD_EXPIRY, SERVICE
 
@@ -44,6 +45,8 @@ def end_block(
         effect = _expire(scratch, hold_id, block)
         if effect is not None:
             fire(effect)
+    for effect in flows.clauses(scratch, upstream, block, council):
+        fire(effect)
     for n in coco.due_epochs(scratch, block):
         fire(coco.epoch_effect(scratch, block, n))
     members = upstream.get("party")
@@ -60,6 +63,7 @@ def _expire(state: StateView, hold_id: str, block: BlockContext) -> ClauseEffect
     closed = holds.expire(hold, block.height, CLAUSE_AUTHORITY)
     stamp = {"by": CLAUSE_AUTHORITY, "tx_id": None, "height": block.height, "time": block.time}
     events = [Event("HoldExpired", f"hold:{hold_id}", {"hold": closed.to_json(), **stamp})]
+    events.extend(flows.on_expiry(state, hold, block))
     exercise_id = q.exercise_of_hold(hold_id)
     exercise = None if exercise_id is None else q.exercise(state, exercise_id)
     if exercise is not None and exercise["status"] == "pending":

@@ -57,6 +57,12 @@ KINDS: Final = frozenset(
     }
 )
 
+FLOWS_SINCE: Final = 2
+"""The trade rules version from which the flows' kinds exist (``flow``): escrow, loans, delivery
+against payment, the exchange, securitisation. Version 1 answers ``UNKNOWN_KIND`` for them."""
+RULES_VERSION: Final = 2
+"""The newest trade rules this binary knows; new chains start at it."""
+
 CLAUSE_HOLD_EXPIRY: Final = "hold_expiry"
 CLAUSE_COCO_EPOCH: Final = "coco_epoch"
 

@@ -44,7 +44,17 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
 from traco.core.domain import BlockContext, ClauseEffect, CommandOutcome, Event, Outcome, StateView, TxContext
-from traco.services.trade import clauses, codes, genesis, governed, mutations, payloads, rules_commands, rules_equity
+from traco.services.trade import (
+    clauses,
+    codes,
+    flows,
+    genesis,
+    governed,
+    mutations,
+    payloads,
+    rules_commands,
+    rules_equity,
+)
 from traco.services.trade import rules_tokens as tokens
 from traco.services.trade import rules_trc as trc
 from traco.services.trade.codes import Code, reject
@@ -83,13 +93,14 @@ class TradeDomain:
     """
 
     service = codes.SERVICE
-    kinds = codes.KINDS
+    kinds = codes.KINDS | flows.FLOW_KINDS
     command_kinds: frozenset[str] = frozenset()
     """No service commands trade yet (the bridge will: holds on tokens)."""
-    upstream_keeps: Mapping[str, tuple[str, ...] | None] = {"party": None, "doc": ("doc/", "hold/")}
+    upstream_keeps: Mapping[str, tuple[str, ...] | None] = {"party": None, "doc": ("doc/", "hold/", "reached/")}
     """The upstream state trade keeps, by key prefix (architecture: Execution upstream filters): all of party
     (small, and its own ``mutate`` reads across its keys while trade projects it), and of doc only
-    the documents' records (holder, pledge, hold) and the title holds — not their histories,
+    the documents' records (holder, pledge, hold), the title holds and the milestones by height
+    (``reached/``, which escrow releases on) — not their histories,
     hashes or shared keys, the bulk of doc's state. Doc is upstream so that trade sees the
     outcomes of the commands it sends doc."""
 
@@ -105,6 +116,8 @@ class TradeDomain:
     def execute(self, state: StateView, upstream: Mapping[str, StateView], tx: TxContext) -> Outcome:
         """Decide one ``trade.*`` transaction; bad input is a ``Rejected``, never an exception."""
         rule = RULES.get(tx.kind)
+        if rule is None and tx.rules >= codes.FLOWS_SINCE:
+            rule = flows.RULES.get(tx.kind)
         if rule is None:
             return reject(Code.UNKNOWN_KIND, f"{tx.kind!r} is not a trade transaction kind")
         members = upstream[codes.PARTY]
@@ -117,7 +130,7 @@ class TradeDomain:
         parsed = payloads.parse(tx.kind, tx.payload)
         if isinstance(parsed, str):
             return reject(Code.INVALID_PAYLOAD, parsed)
-        return rule(Context(state=state, members=members, party=party, tx=tx, sender=sender), parsed)
+        return rule(Context(state=state, members=members, party=party, tx=tx, sender=sender, upstream=upstream), parsed)
 
     def mutate(self, state: StateView, event: Event) -> dict[str, bytes | None]:
         """The writes of one trade event (see ``mutations``)."""
@@ -136,8 +149,9 @@ class TradeDomain:
     def on_command_outcome(
         self, state: StateView, upstream: Mapping[str, StateView], outcome: CommandOutcome, block: BlockContext
     ) -> Sequence[Event]:
-        """Record what doc did with a command trade sent (see ``rules_commands``)."""
-        return rules_commands.on_outcome(state, outcome, block)
+        """Record what doc did with a command trade sent (see ``rules_commands``), and let the
+        flow that sent it complete or unwind (``flows.on_outcome``)."""
+        return [*rules_commands.on_outcome(state, outcome, block), *flows.on_outcome(state, outcome, block)]
 
 
 TRADE = TradeDomain()

@@ -19,7 +19,7 @@ the KYC attestation; until it does, no one is qualified — fail closed).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from traco.core.domain import Event, Rejected, StateView, TxContext
@@ -53,6 +53,13 @@ class Context:
     tx: TxContext
     sender: str
     """The sender's member id (its account)."""
+    upstream: Mapping[str, StateView] = field(default_factory=dict)
+    """Every upstream service's state as of the previous block (party's is also ``members``)."""
+
+    @property
+    def upstream_doc(self) -> StateView | None:
+        """Doc's state as trade keeps it (documents, title holds, milestones by height)."""
+        return self.upstream.get("doc")
 
     @property
     def stamp(self) -> dict[str, Any]:

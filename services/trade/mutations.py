@@ -44,113 +44,66 @@ it (genesis events carry height 0).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable
 
-import orjson
-
-from traco.core.domain import Event, StateView, encode
+from traco.core.domain import Event, StateView
 from traco.core.holds import Hold
 from traco.services.trade import queries as q
-
-Writes = dict[str, bytes | None]
-Data = Mapping[str, Any]
+from traco.services.trade.flow_models import FLOW_MUTATORS
+from traco.services.trade.writer import Data, Writer, Writes, credit, supply
 
 
 def mutate(state: StateView, event: Event) -> Writes:
     """The writes that apply ``event`` to ``state``; an unknown event type is a bug (raises)."""
-    try:
-        handler = _MUTATORS[event.type]
-    except KeyError:
-        raise ValueError(f"the trade service has no event type {event.type!r}") from None
-    return handler(_Writer(state), event.data)
+    handler = _MUTATORS.get(event.type)
+    if handler is not None:
+        return handler(Writer(state), event.data)
+    flow_handler = FLOW_MUTATORS.get(event.type)
+    if flow_handler is None:
+        raise ValueError(f"the trade service has no event type {event.type!r}")
+    writer = Writer(state)
+    flow_handler(writer, event.data)
+    return writer.writes
 
 
-class _Writer:
-    """Reads through the writes made so far, so one event may touch a key twice."""
-
-    def __init__(self, state: StateView) -> None:
-        self.state = state
-        self.writes: Writes = {}
-
-    def get(self, key: str) -> dict[str, Any] | None:
-        if key not in self.writes:
-            return q.read(self.state, key)
-        raw = self.writes[key]
-        value = None if raw is None else orjson.loads(raw)
-        return value if isinstance(value, dict) else None
-
-    def put(self, key: str, value: Any) -> None:
-        self.writes[key] = encode(value)
-
-    def delete(self, key: str) -> None:
-        self.writes[key] = None
-
-    def must(self, key: str) -> dict[str, Any]:
-        value = self.get(key)
-        if value is None:
-            raise LookupError(f"trade event refers to missing {key}: the event stream is inconsistent")
-        return value
-
-
-def _credit(w: _Writer, token: str, account: str, total: int = 0, held: int = 0) -> None:
-    key = q.balance_key(token, account)
-    bal = w.get(key) or {"total": 0, "held": 0}
-    bal = {"total": bal["total"] + total, "held": bal["held"] + held}
-    if bal["total"] < 0 or bal["held"] < 0 or bal["held"] > bal["total"]:
-        raise ValueError(f"trade event would make {key} {bal}: the event stream is inconsistent")
-    if bal == {"total": 0, "held": 0}:
-        w.delete(key)
-    else:
-        w.put(key, bal)
-
-
-def _supply(w: _Writer, token: str, delta: int) -> None:
-    record = w.must(q.token_key(token))
-    record["supply"] += delta
-    if record["supply"] < 0:
-        raise ValueError(f"token {token} supply would go negative")
-    w.put(q.token_key(token), record)
-
-
-def _asset_class(w: _Writer, d: Data) -> Writes:
+def _asset_class(w: Writer, d: Data) -> Writes:
     w.put(q.class_key(d["asset_class"]["name"]), d["asset_class"])
     return w.writes
 
 
-def _token(w: _Writer, d: Data) -> Writes:
+def _token(w: Writer, d: Data) -> Writes:
     w.put(q.token_key(d["token"]["token"]), d["token"])
     return w.writes
 
 
-def _configured(w: _Writer, d: Data) -> Writes:
+def _configured(w: Writer, d: Data) -> Writes:
     w.put(q.params_key(d["area"]), d["params"])
     return w.writes
 
 
-def _allocated(w: _Writer, d: Data) -> Writes:
-    _credit(w, d["token"], d["account"], total=d["amount"])
-    _supply(w, d["token"], d["amount"])
+def _allocated(w: Writer, d: Data) -> Writes:
+    credit(w, d["token"], d["account"], total=d["amount"])
+    supply(w, d["token"], d["amount"])
     return w.writes
 
 
-def _pool_funded(w: _Writer, d: Data) -> Writes:
+def _pool_funded(w: Writer, d: Data) -> Writes:
     w.put(q.POOL, {"amount": (w.get(q.POOL) or {"amount": 0})["amount"] + d["amount"]})
     return w.writes
 
 
-def _lock_set(w: _Writer, d: Data) -> Writes:
+def _lock_set(w: Writer, d: Data) -> Writes:
     w.put(q.lock_key(d["token"], d["account"]), {"amount": d["amount"], "until_height": d["until_height"]})
     return w.writes
 
 
-def _transferred(w: _Writer, d: Data) -> Writes:
-    _credit(w, d["token"], d["from"], total=-d["amount"])
-    _credit(w, d["token"], d["to"], total=d["amount"])
+def _transferred(w: Writer, d: Data) -> Writes:
+    credit(w, d["token"], d["from"], total=-d["amount"])
+    credit(w, d["token"], d["to"], total=d["amount"])
     return w.writes
 
 
-def _index(w: _Writer, hold: Hold, add: bool) -> None:
+def _index(w: Writer, hold: Hold, add: bool) -> None:
     keys = []
     if hold.expires_height is not None:
         keys.append(q.expiry_height_key(hold.expires_height, hold.hold_id))
@@ -169,28 +122,28 @@ def _index(w: _Writer, hold: Hold, add: bool) -> None:
             w.delete(key)
 
 
-def _hold_created(w: _Writer, d: Data) -> Writes:
+def _hold_created(w: Writer, d: Data) -> Writes:
     hold = Hold.from_json(d["hold"])
-    _credit(w, hold.asset, hold.owner, held=hold.amount)
+    credit(w, hold.asset, hold.owner, held=hold.amount)
     w.put(q.hold_key(hold.hold_id), hold.to_json())
     _index(w, hold, add=True)
     return w.writes
 
 
-def _hold_closed(w: _Writer, d: Data) -> Writes:
+def _hold_closed(w: Writer, d: Data) -> Writes:
     closed = Hold.from_json(d["hold"])
     before = Hold.from_json(w.must(q.hold_key(closed.hold_id)))
     if not before.is_open or closed.executed + closed.returned != before.amount:
         raise ValueError(f"hold {closed.hold_id} cannot close as {closed.status}: the event stream is inconsistent")
-    _credit(w, before.asset, before.owner, total=-closed.executed, held=-before.amount)
+    credit(w, before.asset, before.owner, total=-closed.executed, held=-before.amount)
     if closed.executed:
-        _credit(w, before.asset, before.beneficiary, total=closed.executed)
+        credit(w, before.asset, before.beneficiary, total=closed.executed)
     _index(w, before, add=False)
     w.put(q.hold_key(closed.hold_id), closed.to_json())
     return w.writes
 
 
-def _hold_renewed(w: _Writer, d: Data) -> Writes:
+def _hold_renewed(w: Writer, d: Data) -> Writes:
     renewed = Hold.from_json(d["hold"])
     before = Hold.from_json(w.must(q.hold_key(renewed.hold_id)))
     _index(w, before, add=False)
@@ -199,12 +152,12 @@ def _hold_renewed(w: _Writer, d: Data) -> Writes:
     return w.writes
 
 
-def _attestation_signed(w: _Writer, d: Data) -> Writes:
+def _attestation_signed(w: Writer, d: Data) -> Writes:
     w.put(q.attestation_key(d["seq"], d["custodian"]), {"reserve": d["reserve"], "as_of": d["as_of"]})
     return w.writes
 
 
-def _reserve_attested(w: _Writer, d: Data) -> Writes:
+def _reserve_attested(w: Writer, d: Data) -> Writes:
     for key, _ in list(w.state.scan(q.ATTESTATIONS)):
         if int(key[len(q.ATTESTATIONS) :].split("/", 1)[0]) <= d["seq"]:
             w.delete(key)
@@ -216,26 +169,26 @@ def _reserve_attested(w: _Writer, d: Data) -> Writes:
     return w.writes
 
 
-def _minted(w: _Writer, d: Data) -> Writes:
-    _credit(w, d["token"], d["account"], total=d["amount"])
-    _supply(w, d["token"], d["amount"])
+def _minted(w: Writer, d: Data) -> Writes:
+    credit(w, d["token"], d["account"], total=d["amount"])
+    supply(w, d["token"], d["amount"])
     return w.writes
 
 
-def _burned(w: _Writer, d: Data) -> Writes:
-    _credit(w, d["token"], d["account"], total=-d["amount"])
-    _supply(w, d["token"], -d["amount"])
+def _burned(w: Writer, d: Data) -> Writes:
+    credit(w, d["token"], d["account"], total=-d["amount"])
+    supply(w, d["token"], -d["amount"])
     return w.writes
 
 
-def _redemption_requested(w: _Writer, d: Data) -> Writes:
+def _redemption_requested(w: Writer, d: Data) -> Writes:
     record = d["redemption"]
     w.put(q.redemption_key(record["redemption_id"]), record)
     w.put(q.PENDING, {"amount": (w.get(q.PENDING) or {"amount": 0})["amount"] + record["amount"]})
     return w.writes
 
 
-def _redemption_paid(w: _Writer, d: Data) -> Writes:
+def _redemption_paid(w: Writer, d: Data) -> Writes:
     key = q.redemption_key(d["redemption_id"])
     record = w.must(key)
     record.update(status="paid", paid={"by": d["by"], "tx_id": d["tx_id"], "height": d["height"], "time": d["time"]})
@@ -248,22 +201,22 @@ def _redemption_paid(w: _Writer, d: Data) -> Writes:
     return w.writes
 
 
-def _frozen(w: _Writer, d: Data) -> Writes:
+def _frozen(w: Writer, d: Data) -> Writes:
     fields = ("reason", "by", "tx_id", "height", "time")
     w.put(q.frozen_key(d["token"], d["account"]), {k: d[k] for k in fields})
     return w.writes
 
 
-def _unfrozen(w: _Writer, d: Data) -> Writes:
+def _unfrozen(w: Writer, d: Data) -> Writes:
     w.delete(q.frozen_key(d["token"], d["account"]))
     return w.writes
 
 
-def _epoch_paid(w: _Writer, d: Data) -> Writes:
+def _epoch_paid(w: Writer, d: Data) -> Writes:
     params = w.must(q.params_key("coco"))
     for account, amount in d["payouts"]:
-        _credit(w, params["token"], account, total=amount)
-    _supply(w, params["token"], d["paid"])
+        credit(w, params["token"], account, total=amount)
+    supply(w, params["token"], d["paid"])
     pool = w.must(q.POOL)["amount"] - d["paid"]
     if pool < 0:
         raise ValueError("the Coco pool would go negative: the event stream is inconsistent")
@@ -275,22 +228,22 @@ def _epoch_paid(w: _Writer, d: Data) -> Writes:
     return w.writes
 
 
-def _class_adopted(w: _Writer, d: Data) -> Writes:
+def _class_adopted(w: Writer, d: Data) -> Writes:
     w.put(q.class_key(d["asset_class"]["name"]), d["asset_class"])
     return w.writes
 
 
-def _correction_decided(w: _Writer, d: Data) -> Writes:
+def _correction_decided(w: Writer, d: Data) -> Writes:
     w.put(f"correction/{d['correction_id']}", {k: d[k] for k in ("applied", "problem", "height", "time")})
     return w.writes
 
 
-def _equity_defined(w: _Writer, d: Data) -> Writes:
+def _equity_defined(w: Writer, d: Data) -> Writes:
     w.put(q.equity_key(d["equity"]["token"]), d["equity"])
     return w.writes
 
 
-def _statement_listed(w: _Writer, d: Data) -> Writes:
+def _statement_listed(w: Writer, d: Data) -> Writes:
     record = w.must(q.equity_key(d["token"]))
     entry = {**d["statement"], "height": d["height"], "time": d["time"]}
     record["statements"] = [*record.get("statements", []), entry]
@@ -298,19 +251,19 @@ def _statement_listed(w: _Writer, d: Data) -> Writes:
     return w.writes
 
 
-def _shares_deposited(w: _Writer, d: Data) -> Writes:
+def _shares_deposited(w: Writer, d: Data) -> Writes:
     record = w.must(q.equity_key(d["token"]))
     record["custodied_shares"] += d["shares"]
     w.put(q.equity_key(d["token"]), record)
     return w.writes
 
 
-def _exercise_filed(w: _Writer, d: Data) -> Writes:
+def _exercise_filed(w: Writer, d: Data) -> Writes:
     w.put(q.exercise_key(d["exercise"]["exercise_id"]), d["exercise"])
     return w.writes
 
 
-def _exercise_settled(w: _Writer, d: Data) -> Writes:
+def _exercise_settled(w: Writer, d: Data) -> Writes:
     key = q.exercise_key(d["exercise_id"])
     record = w.must(key)
     record.update(status="settled" if d["accepted"] else "refused", reason=d["reason"], settled_height=d["height"])
@@ -322,13 +275,13 @@ def _exercise_settled(w: _Writer, d: Data) -> Writes:
     return w.writes
 
 
-def _command_sent(w: _Writer, d: Data) -> Writes:
+def _command_sent(w: Writer, d: Data) -> Writes:
     fields = ("command_id", "target", "kind", "payload", "by", "tx_id", "height")
     w.put(q.command_key(d["command_id"]), {**{k: d[k] for k in fields}, "status": "pending"})
     return w.writes
 
 
-def _command_settled(w: _Writer, d: Data) -> Writes:
+def _command_settled(w: Writer, d: Data) -> Writes:
     key = q.command_key(d["command_id"])
     record = w.must(key)
     record.update(
@@ -338,7 +291,7 @@ def _command_settled(w: _Writer, d: Data) -> Writes:
     return w.writes
 
 
-_MUTATORS: dict[str, Callable[[_Writer, Data], Writes]] = {
+_MUTATORS: dict[str, Callable[[Writer, Data], Writes]] = {
     "AssetClassDefined": _asset_class,
     "TokenDefined": _token,
     "Configured": _configured,
@@ -371,4 +324,4 @@ _MUTATORS: dict[str, Callable[[_Writer, Data], Writes]] = {
     "CommandSettled": _command_settled,
 }
 
-EVENT_TYPES = frozenset(_MUTATORS)
+EVENT_TYPES = frozenset(_MUTATORS) | frozenset(FLOW_MUTATORS)

@@ -15,48 +15,30 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, Any, Final
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import Field, StringConstraints, ValidationError
 
 from traco.core.canonical import MAX_SAFE_INTEGER
 from traco.services.trade import codes
-
-MEMBER_ID_PATTERN: Final = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
-"""Party's member id form (read from party's documentation; trade never imports party's code)."""
-TOKEN_PATTERN: Final = r"^[A-Z][A-Z0-9]{1,15}$"
-OPERATION_ID_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
-"""A hold id a member chooses. No ``:``: ids with one (``exercise:<tx_id>``) are the service's
-own, so no one can take an id a rule is about to use (front-running an exercise)."""
-HOLD_REF_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
-"""Any hold id, the service's own included (and doc's title holds)."""
-HEX64_PATTERN: Final = r"^[0-9a-f]{64}$"
-
-
-def _plain_text(value: str) -> str:
-    if value != value.strip() or any(ord(ch) < 32 for ch in value):
-        raise ValueError("must not start or end with whitespace or contain control characters")
-    return value
-
-
-Account = Annotated[str, StringConstraints(pattern=MEMBER_ID_PATTERN)]
-Notary = Annotated[
-    str, StringConstraints(pattern=r"^(?:service:[a-z][a-z0-9_]{0,31}|[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?)$")
-]
-"""A member id, or ``service:<name>`` for a service deciding by command."""
-TokenId = Annotated[str, StringConstraints(pattern=TOKEN_PATTERN)]
-OperationId = Annotated[str, StringConstraints(pattern=OPERATION_ID_PATTERN)]
-HoldRef = Annotated[str, StringConstraints(pattern=HOLD_REF_PATTERN)]
-Amount = Annotated[int, Field(gt=0, le=MAX_SAFE_INTEGER)]
-NonNegative = Annotated[int, Field(ge=0, le=MAX_SAFE_INTEGER)]
-Height = Annotated[int, Field(ge=1, le=MAX_SAFE_INTEGER)]
-Millis = Annotated[int, Field(ge=0, le=MAX_SAFE_INTEGER)]
-Text = Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(_plain_text)]
-Hex64 = Annotated[str, StringConstraints(pattern=HEX64_PATTERN)]
-
-
-class Payload(BaseModel):
-    """Base of every payload: frozen, no unknown fields, no type coercion."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+from traco.services.trade.fields import (
+    HEX64_PATTERN,
+    HOLD_REF_PATTERN,
+    MEMBER_ID_PATTERN,
+    OPERATION_ID_PATTERN,
+    TOKEN_PATTERN,
+    Account,
+    Amount,
+    Height,
+    Hex64,
+    HoldRef,
+    Millis,
+    NonNegative,
+    Notary,
+    OperationId,
+    Payload,
+    Text,
+    TokenId,
+)
+from traco.services.trade.flow_models import FLOW_MODELS
 
 
 class Transfer(Payload):
@@ -214,7 +196,9 @@ MODELS: Final[dict[str, type[Payload]]] = {
     codes.EQUITY_SETTLED: EquitySettled,
     codes.EQUITY_STATEMENT: EquityStatement,
     codes.TITLE_EXECUTE: TitleExecute,
+    **FLOW_MODELS,
 }
+"""Every kind's model: the core kinds' above, then each flow's (``flow_models``)."""
 
 
 def parse(kind: str, payload: Mapping[str, Any]) -> Payload | str:
@@ -232,3 +216,26 @@ def _describe(error: Any) -> str:
     where = ".".join(str(part) for part in error.get("loc", ())) or "payload"
     reason = str(error.get("msg", "invalid")).removeprefix("Value error, ")
     return f"{where}: {reason}"
+
+
+__all__ = [
+    "HEX64_PATTERN",
+    "HOLD_REF_PATTERN",
+    "MEMBER_ID_PATTERN",
+    "MODELS",
+    "OPERATION_ID_PATTERN",
+    "TOKEN_PATTERN",
+    "Account",
+    "Amount",
+    "Height",
+    "Hex64",
+    "HoldRef",
+    "Millis",
+    "NonNegative",
+    "Notary",
+    "OperationId",
+    "Payload",
+    "Text",
+    "TokenId",
+    "parse",
+]

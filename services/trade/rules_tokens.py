@@ -23,6 +23,7 @@ from traco.core.holds import Hold, HoldCode
 from traco.services.trade import payloads as p
 from traco.services.trade import queries as q
 from traco.services.trade.codes import Code, reject
+from traco.services.trade.flow import is_managed
 from traco.services.trade.ledger import Context, can_receive, can_spend, token_and_class
 
 
@@ -91,6 +92,11 @@ def _load(ctx: Context, hold_id: str) -> Hold | Rejected:
         return reject(Code.UNKNOWN_HOLD, f"there is no hold {hold_id}")
     if found.is_open and q.exercise_of_hold(hold_id) is not None:
         return reject(Code.NOT_PERMITTED, f"hold {hold_id} is an equity exercise; trade.equity.settled closes it")
+    if found.is_open and is_managed(hold_id):
+        return reject(
+            Code.NOT_PERMITTED,
+            f"hold {hold_id} belongs to a trade flow ({hold_id.split(':', 1)[0]}); only that flow's kinds close it",
+        )
     return found
 
 

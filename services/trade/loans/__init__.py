@@ -1,0 +1,1 @@
+"""Pledge-backed financing: requests, offers, loans against a pledged document (``flow.py``)."""
