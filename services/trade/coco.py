@@ -16,8 +16,11 @@ Rules, each implemented below and checked by ``tests/trade/test_coco.py``:
 4. Split. ``holders_bp`` (30%) of the epoch amount goes to holders pro rata to their balances
    (total, held included: a held amount is still its owner's) at the paying block, each
    ``share · balance // Σ balances``; the remainders of that integer division stay in the pool.
-   The liquidity share (70%) stays in the pool until the exchange (part 2) reports traded volume:
-   paying it by transfer volume would reward sending tokens back and forth.
+   The liquidity share (the rest, 70%) goes to the members who traded on the exchange during the
+   epoch, pro rata to their traded volume (``exchange.liquidity``: ``share · volume // Σ volume``;
+   remainders, and the whole share of an epoch without trades, stay in the pool), as a
+   ``LiquidityPaid`` event in the same clause effect. Transfer volume would not do: sending tokens
+   back and forth costs nothing.
 5. The pool never goes negative: an epoch pays at most what the pool holds.
 
 ``schedule(params, epochs)`` is the plan (what ``traco coco schedule`` prints beside what was
@@ -32,6 +35,7 @@ from typing import Any
 from traco.core.domain import BlockContext, ClauseEffect, Event, StateView
 from traco.services.trade import queries as q
 from traco.services.trade.codes import CLAUSE_COCO_EPOCH, SERVICE
+from traco.services.trade.exchange.liquidity import liquidity_event
 
 BASIS_POINTS = 10_000
 
@@ -118,6 +122,9 @@ def due_epochs(state: StateView, block: BlockContext) -> list[int]:
 
 
 def epoch_effect(state: StateView, block: BlockContext, n: int) -> ClauseEffect:
+    """Epoch ``n``'s holders' payout, then its liquidity payout by traded volume (if anyone traded)."""
     params = q.params(state, "coco")
     assert params is not None
-    return ClauseEffect(CLAUSE_COCO_EPOCH, str(n), (pay_epoch(state, params, n, block.height, block.time),))
+    paid = pay_epoch(state, params, n, block.height, block.time)
+    liquidity = liquidity_event(state, params, paid.data)
+    return ClauseEffect(CLAUSE_COCO_EPOCH, str(n), (paid,) if liquidity is None else (paid, liquidity))

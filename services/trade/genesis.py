@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 
 from traco.core.canonical import MAX_SAFE_INTEGER
 from traco.core.domain import Event
+from traco.services.trade.exchange.payloads import ExchangeSection
 from traco.services.trade.payloads import MEMBER_ID_PATTERN, TOKEN_PATTERN
 
 COCO_UNITS: Final = 10_000_000_000
@@ -126,6 +127,8 @@ class TradeGenesis(_Config):
     trc: TrcParams | None = None
     coco: CocoParams | None = None
     equity: EquityParams | None = None
+    exchange: ExchangeSection | None = None
+    """Tradable tokens, each against TRC, with its lot (``services/trade/exchange``)."""
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -161,6 +164,10 @@ class TradeGenesis(_Config):
             problems.extend(self._coco_problems(self.coco, tokens, classes))
         if self.equity is not None and self.equity.asset_class not in classes:
             problems.append(f"equity: unknown asset class {self.equity.asset_class!r}")
+        if self.exchange is not None and self.exchange.pairs and self.trc is None:
+            problems.append("exchange: pairs are quoted in TRC, and there is no trc section")
+        elif self.exchange is not None and self.trc is not None and self.trc.token in self.exchange.pairs:
+            problems.append(f"exchange: {self.trc.token} cannot be traded against itself")
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -276,6 +283,10 @@ def genesis_events(section: Mapping[str, Any] | None, chain: Any) -> list[Event]
         add("PoolFunded", f"token:{coco.token}", token=coco.token, amount=parts["incentives"])
     if g.equity is not None:
         add("Configured", "params:equity", area="equity", params=g.equity.model_dump(mode="json"))
+    if g.exchange is not None and g.trc is not None:
+        for base, lot in sorted(g.exchange.pairs.items()):
+            pair = f"{base}/{g.trc.token}"
+            add("PairListed", f"pair:{pair}", pair=pair, base=base, quote=g.trc.token, lot=lot)
     return events
 
 
@@ -293,7 +304,8 @@ def development_section(
 ) -> dict[str, Any]:
     """The trade section for the README's cast (member ids are the cast's names): TRC with three
     custodians at 2 of 3, Coco allocated to council seats and a bank (``coco_accounts``:
-    issuance, private_placement, founders -> member id), an equity class.
+    issuance, private_placement, founders -> member id), an equity class, and the exchange's pairs
+    ECC/TRC (lot 1 ECC: no decimals) and COCO/TRC (lot 1 COCO: 10,000 minor units).
 
     The custodians and Coco's accounts must be members whose party roles let them submit the
     kinds they need (``trade.trc.attest``/``mint``, ``trade.transfer``); the chain's role table
@@ -330,6 +342,7 @@ def development_section(
             "founders_locked_until_height": founders_locked_until_height,
         },
         "equity": {},
+        "exchange": {"pairs": {"ECC": 1, "COCO": 10_000}},
     }
     parse(section)
     return section

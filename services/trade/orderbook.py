@@ -155,22 +155,26 @@ def reservation(side: Side, price: int, qty: int, lot: int) -> int:
     return qty if side is Side.SELL else quote_amount(qty, lot, price)
 
 
-def check(price: int, qty: int, lot: int) -> Rejected | None:
-    """The refusal naming every problem with a price and a quantity for a pair with ``lot``."""
-    problems: list[tuple[BookCode, str]] = []
+def problems(price: int, qty: int, lot: int) -> list[tuple[BookCode, str]]:
+    """Every problem with a price and a quantity for a pair with ``lot``, each with its code."""
+    found: list[tuple[BookCode, str]] = []
     if not 1 <= price <= MAX_PRICE:
-        problems.append((BookCode.INVALID_PRICE, f"price {price} must be between 1 and {MAX_PRICE}"))
+        found.append((BookCode.INVALID_PRICE, f"price {price} must be between 1 and {MAX_PRICE}"))
     if qty <= 0:
-        problems.append((BookCode.INVALID_QUANTITY, f"quantity {qty} must be positive"))
+        found.append((BookCode.INVALID_QUANTITY, f"quantity {qty} must be positive"))
     elif qty % lot:
-        problems.append((BookCode.LOT_SIZE, f"quantity {qty} is not a multiple of the pair's lot {lot}"))
+        found.append((BookCode.LOT_SIZE, f"quantity {qty} is not a multiple of the pair's lot {lot}"))
     elif 1 <= price <= MAX_PRICE and quote_amount(qty, lot, price) > MAX_SAFE_INTEGER:
-        problems.append(
-            (BookCode.INVALID_QUANTITY, f"{qty // lot} lots at {price} exceed {MAX_SAFE_INTEGER} quote units")
-        )
-    if not problems:
+        found.append((BookCode.INVALID_QUANTITY, f"{qty // lot} lots at {price} exceed {MAX_SAFE_INTEGER} quote units"))
+    return found
+
+
+def check(price: int, qty: int, lot: int) -> Rejected | None:
+    """The refusal naming every problem (coded by the first), or ``None``."""
+    found = problems(price, qty, lot)
+    if not found:
         return None
-    return Rejected(problems[0][0].value, "; ".join(message for _, message in problems))
+    return Rejected(found[0][0].value, "; ".join(message for _, message in found))
 
 
 def crosses(taker: Order, maker_price: int) -> bool:
@@ -295,6 +299,7 @@ __all__ = [
     "order_key",
     "price_key",
     "price_of_key",
+    "problems",
     "quote_amount",
     "reservation",
 ]

@@ -1,0 +1,239 @@
+"""The exchange's records: key layout, reads and the mutators of its events.
+
+Keys (``<pair>`` is ``BASE/QUOTE``, two key segments)::
+
+    xpair/<pair>                        {pair, base, quote, lot, listed_by, height}: a listed pair
+    xstat/<pair>                        {orders, trades, volume_base, volume_quote, last_price}
+    xbook/<pair>/<side>/<order_key>     an open order's book entry (``orderbook.order_key``: sorted
+                                        order is price-time priority, best first)
+    xorder/<order_id>                   the order, open or closed, forever (ids are never reused)
+    xtrade/<pair>/<trade_seq:012d>      one trade; the last ``TRADES_KEPT`` of each pair are kept
+    xvol/<epoch:08d>/<member>           {quote, trades}: traded volume in quote minor units
+                                        (TRC) per member per Coco epoch, both sides of each trade
+    xliq/<epoch:08d>                    {share, paid, members}: that epoch's liquidity payout
+
+The money is not here: an open order's reservation is its managed hold ``exchange:<id>:<n>``
+(``n`` counts the order's holds: a partial fill of a resting order executes its hold and holds
+what is left anew), moved by the core hold and transfer events. Events::
+
+    PairListed      pair, base, quote, lot, by… (genesis, or the first order on a council pair)
+    OrderPlaced     order (the record as matching left it: remaining, status, hold_id), by…
+    OrderFilled     pair, trade_seq, maker_id, taker_id, buyer, seller, price, qty, quote,
+                    maker_left, maker_hold (its new hold, or null), epoch (null: no Coco epoch), by…
+    OrderCancelled  order_id, by…
+    OrderExpired    order_id, by… (its hold expired: the clause returned the reservation)
+    LiquidityPaid   epoch, token, share, payouts [[member, amount]…], paid, by…
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any, Final
+
+import orjson
+
+from traco.core.domain import StateView
+from traco.services.trade import orderbook as ob
+from traco.services.trade import queries as q
+from traco.services.trade.writer import Data, Writer, credit, supply
+
+HOLD_PREFIX: Final = "exchange:"
+TRADES_KEPT: Final = 100
+"""Trades kept per pair for market data; older ones live on in the events (``events.trade``)."""
+VOLUME: Final = "xvol/"
+OPEN: Final = "open"
+
+
+def pair_key(pair: str) -> str:
+    return f"xpair/{pair}"
+
+
+def stat_key(pair: str) -> str:
+    return f"xstat/{pair}"
+
+
+def book_prefix(pair: str, side: str) -> str:
+    return f"xbook/{pair}/{side}/"
+
+
+def book_key(pair: str, side: str, price: int, seq: int) -> str:
+    return f"{book_prefix(pair, side)}{ob.order_key(ob.Side(side), price, seq)}"
+
+
+def order_key(order_id: str) -> str:
+    return f"xorder/{order_id}"
+
+
+def trade_prefix(pair: str) -> str:
+    return f"xtrade/{pair}/"
+
+
+def trade_key(pair: str, seq: int) -> str:
+    return f"{trade_prefix(pair)}{seq:012d}"
+
+
+def volume_prefix(epoch: int) -> str:
+    return f"{VOLUME}{epoch:08d}/"
+
+
+def liquidity_key(epoch: int) -> str:
+    return f"xliq/{epoch:08d}"
+
+
+def hold_id(order_id: str, n: int) -> str:
+    """The order's ``n``-th hold (0: when it first rests)."""
+    return f"{HOLD_PREFIX}{order_id}:{n}"
+
+
+def order_of_hold(hold: str) -> str | None:
+    return hold[len(HOLD_PREFIX) :].rsplit(":", 1)[0] if hold.startswith(HOLD_PREFIX) else None
+
+
+# --------------------------------------------------------------------------- reads
+
+
+def pair(view: StateView, pair_id: str) -> dict[str, Any] | None:
+    return q.read(view, pair_key(pair_id))
+
+
+def pairs(view: StateView) -> list[dict[str, Any]]:
+    return [orjson.loads(raw) for _, raw in view.scan("xpair/")]
+
+
+EMPTY_STAT: Final = {"orders": 0, "trades": 0, "volume_base": 0, "volume_quote": 0, "last_price": None}
+
+
+def stat(view: StateView, pair_id: str) -> dict[str, Any]:
+    """Orders placed (the last sequence number), trades, volumes and the last price of a pair."""
+    found = q.read(view, stat_key(pair_id))
+    return dict(EMPTY_STAT) if found is None else found
+
+
+def order(view: StateView, order_id: str) -> dict[str, Any] | None:
+    return q.read(view, order_key(order_id))
+
+
+def resting(view: StateView, pair_id: str, side: ob.Side) -> Iterator[ob.Order]:
+    """One side's open orders, best first, read lazily from the book index."""
+    for _, raw in view.scan(book_prefix(pair_id, side.value)):
+        e = orjson.loads(raw)
+        yield ob.Order(e["order_id"], e["owner"], side, e["price"], e["remaining"], e["seq"], e["expires_height"])
+
+
+def trades(view: StateView, pair_id: str, limit: int) -> list[dict[str, Any]]:
+    """The last ``limit`` trades of a pair, newest first."""
+    found = [orjson.loads(raw) for _, raw in view.scan(trade_prefix(pair_id))]
+    return found[::-1][:limit]
+
+
+def volumes(view: StateView, epoch: int) -> list[tuple[str, int]]:
+    """``(member, quote volume)`` of every member that traded in ``epoch``, in member order."""
+    prefix = volume_prefix(epoch)
+    return [(k[len(prefix) :], int(orjson.loads(raw)["quote"])) for k, raw in view.scan(prefix)]
+
+
+# --------------------------------------------------------------------------- mutators
+
+
+def _entry(record: Data) -> dict[str, Any]:
+    fields = ("order_id", "owner", "price", "remaining", "seq", "expires_height", "hold_id")
+    return {k: record[k] for k in fields}
+
+
+def _listed(w: Writer, d: Data) -> None:
+    if w.get(pair_key(d["pair"])) is not None:
+        raise ValueError(f"pair {d['pair']} listed twice: the event stream is inconsistent")
+    fields = ("pair", "base", "quote", "lot", "by", "height")
+    w.put(pair_key(d["pair"]), {k: d.get(k) for k in fields})
+
+
+def _placed(w: Writer, d: Data) -> None:
+    record = dict(d["order"])
+    if w.get(order_key(record["order_id"])) is not None:
+        raise ValueError(f"order {record['order_id']} placed twice: the event stream is inconsistent")
+    w.put(order_key(record["order_id"]), record)
+    counts = w.get(stat_key(record["pair"])) or dict(EMPTY_STAT)
+    w.put(stat_key(record["pair"]), {**counts, "orders": record["seq"]})
+    if record["status"] == OPEN:
+        w.put(book_key(record["pair"], record["side"], record["price"], record["seq"]), _entry(record))
+
+
+def _filled(w: Writer, d: Data) -> None:
+    maker = w.must(order_key(d["maker_id"]))
+    if maker["status"] != OPEN or maker["remaining"] - d["qty"] != d["maker_left"]:
+        raise ValueError(f"order {d['maker_id']} cannot fill {d['qty']}: the event stream is inconsistent")
+    book = book_key(maker["pair"], maker["side"], maker["price"], maker["seq"])
+    maker.update(remaining=d["maker_left"], filled=maker["filled"] + d["qty"], quote=maker["quote"] + d["quote"])
+    maker["hold_id"] = d["maker_hold"]
+    if d["maker_hold"] is not None:
+        maker["holds"] += 1
+    if d["maker_left"] == 0:
+        maker.update(status="filled", closed={k: d[k] for k in ("by", "tx_id", "height", "time")})
+        w.delete(book)
+    else:
+        w.put(book, _entry(maker))
+    w.put(order_key(d["maker_id"]), maker)
+    fields = (
+        "trade_seq",
+        "maker_id",
+        "taker_id",
+        "buyer",
+        "seller",
+        "price",
+        "qty",
+        "quote",
+        "tx_id",
+        "height",
+        "time",
+    )
+    w.put(trade_key(d["pair"], d["trade_seq"]), {k: d[k] for k in fields})
+    if d["trade_seq"] >= TRADES_KEPT:
+        w.delete(trade_key(d["pair"], d["trade_seq"] - TRADES_KEPT))
+    counts = w.get(stat_key(d["pair"])) or dict(EMPTY_STAT)
+    counts.update(
+        trades=d["trade_seq"] + 1,
+        volume_base=counts["volume_base"] + d["qty"],
+        volume_quote=counts["volume_quote"] + d["quote"],
+        last_price=d["price"],
+    )
+    w.put(stat_key(d["pair"]), counts)
+    if d["epoch"] is not None:
+        for member in (d["buyer"], d["seller"]):
+            key = f"{volume_prefix(d['epoch'])}{member}"
+            had = w.get(key) or {"quote": 0, "trades": 0}
+            w.put(key, {"quote": had["quote"] + d["quote"], "trades": had["trades"] + 1})
+
+
+def _closed(status: str) -> Callable[[Writer, Data], None]:
+    def close(w: Writer, d: Data) -> None:
+        record = w.must(order_key(d["order_id"]))
+        if record["status"] != OPEN:
+            raise ValueError(f"order {d['order_id']} is {record['status']}: the event stream is inconsistent")
+        w.delete(book_key(record["pair"], record["side"], record["price"], record["seq"]))
+        record.update(status=status, hold_id=None, closed={k: d[k] for k in ("by", "tx_id", "height", "time")})
+        w.put(order_key(d["order_id"]), record)
+
+    return close
+
+
+def _liquidity_paid(w: Writer, d: Data) -> None:
+    for member, amount in d["payouts"]:
+        credit(w, d["token"], member, total=amount)
+    supply(w, d["token"], d["paid"])
+    pool = w.must(q.POOL)["amount"] - d["paid"]
+    if pool < 0 or d["paid"] > d["share"]:
+        raise ValueError("the liquidity payout exceeds its share or the pool: the event stream is inconsistent")
+    w.put(q.POOL, {"amount": pool})
+    progress = w.must(q.EPOCH)
+    w.put(q.EPOCH, {**progress, "paid": progress["paid"] + d["paid"]})
+    w.put(liquidity_key(d["epoch"]), {"share": d["share"], "paid": d["paid"], "members": len(d["payouts"])})
+
+
+MUTATORS: Final[dict[str, Callable[[Writer, Data], None]]] = {
+    "PairListed": _listed,
+    "OrderPlaced": _placed,
+    "OrderFilled": _filled,
+    "OrderCancelled": _closed("cancelled"),
+    "OrderExpired": _closed("expired"),
+    "LiquidityPaid": _liquidity_paid,
+}
