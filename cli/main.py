@@ -18,6 +18,7 @@ from typing import Annotated
 
 import typer
 
+from traco.cli import abs as abs_cli
 from traco.cli import backup as backup_cli
 from traco.cli import doc as doc_cli
 from traco.cli import doc_holds as doc_holds_cli
@@ -75,6 +76,7 @@ app.add_typer(keys_cli.app, name="keys")
 app.add_typer(doc_cli.app, name="doc")
 doc_cli.app.add_typer(doc_holds_cli.app, name="hold")
 app.add_typer(party_cli.app, name="party")
+app.add_typer(abs_cli.app, name="abs")
 trade_cli.register(app)
 for sub, name in [
     (tx_app, "tx"),

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from traco.core import crypto
 from traco.core.service_runtime import ServiceRuntime, upstream_projection
 from traco.services.trade import governed, queries, views
+from traco.services.trade.abs import views as abs_views
 from traco.services.trade.domain import TRADE
 
 MAX_PAGE = 500
@@ -145,6 +146,14 @@ def router(runtime: ServiceRuntime) -> APIRouter:
         found = views.equity_view(view, token)
         if found is None:
             raise _not_found(f"equity-anchored token {token}")
+        return {**found, "as_of_height": runtime.height}
+
+    @api.get("/abs/{pool_id}")
+    async def abs_pool(pool_id: str) -> dict[str, Any]:
+        """A securitisation pool: assets, tranches (balance, arrears, holders), reserve, cash, recent distributions."""
+        found = abs_views.pool_view(view, pool_id)
+        if found is None:
+            raise _not_found(f"pool {pool_id}")
         return {**found, "as_of_height": runtime.height}
 
     @api.get("/invariants")

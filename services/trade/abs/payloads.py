@@ -13,9 +13,9 @@ paid to ``to`` (default: the arranger).
 
 from __future__ import annotations
 
-from typing import Annotated, Final
+from typing import Annotated, Any, Final
 
-from pydantic import Field, StringConstraints
+from pydantic import Discriminator, Field, StringConstraints, Tag
 
 from traco.services.trade.fields import Account, Amount, NonNegative, OperationId, Payload, TokenId
 
@@ -43,6 +43,19 @@ class ReceivableAsset(Payload):
     receivable: DocId
 
 
+def _asset_kind(value: Any) -> str:
+    """Which asset an entry names, so that a bad entry is reported against that kind alone."""
+    if isinstance(value, dict):
+        return "loan" if "loan" in value else "receivable"
+    return "loan" if isinstance(value, LoanAsset) else "receivable"
+
+
+Asset = Annotated[
+    Annotated[LoanAsset, Tag("loan")] | Annotated[ReceivableAsset, Tag("receivable")], Discriminator(_asset_kind)
+]
+"""``{"loan": loan_id}`` or ``{"receivable": doc_id}``."""
+
+
 class TrancheTerms(Payload):
     name: TrancheName
     size: Amount
@@ -66,7 +79,7 @@ class AbsPool(Payload):
     pool is the equity, which the arranger keeps."""
 
     pool_id: PoolId
-    assets: Annotated[list[LoanAsset | ReceivableAsset], Field(min_length=1, max_length=MAX_ASSETS)]
+    assets: Annotated[list[Asset], Field(min_length=1, max_length=MAX_ASSETS)]
     tranches: Annotated[list[TrancheTerms], Field(min_length=1, max_length=MAX_TRANCHES)]
     fees: Fees = Fees()
     reserve_target: NonNegative = 0
