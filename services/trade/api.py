@@ -17,9 +17,10 @@ from pydantic import BaseModel
 
 from traco.core import crypto
 from traco.core.service_runtime import ServiceRuntime, upstream_projection
-from traco.services.trade import governed, queries, views
+from traco.services.trade import flow_views, governed, queries, risk, views
 from traco.services.trade.abs import views as abs_views
 from traco.services.trade.domain import TRADE
+from traco.services.trade.exchange import views as market_views
 
 MAX_PAGE = 500
 
@@ -154,6 +155,58 @@ def router(runtime: ServiceRuntime) -> APIRouter:
         found = abs_views.pool_view(view, pool_id)
         if found is None:
             raise _not_found(f"pool {pool_id}")
+        return {**found, "as_of_height": runtime.height}
+
+    @api.get("/escrows/{escrow_id}")
+    async def escrow(escrow_id: str) -> dict[str, Any]:
+        """An escrow: terms, what releases it, status, dispute, how it closed, and its hold."""
+        found = flow_views.escrow_view(view, escrow_id)
+        if found is None:
+            raise _not_found(f"escrow {escrow_id}")
+        return {**found, "as_of_height": runtime.height}
+
+    @api.get("/finance/requests/{request_id}")
+    async def finance_request(request_id: str) -> dict[str, Any]:
+        """A financing request and its open offers, best first (lowest rate, then earliest)."""
+        found = flow_views.finance_request_view(view, request_id, runtime.block_time)
+        if found is None:
+            raise _not_found(f"financing request {request_id}")
+        return {**found, "as_of_height": runtime.height}
+
+    @api.get("/loans/{loan_id}")
+    async def loan(loan_id: str) -> dict[str, Any]:
+        """A loan, with interest owed and total due at the last block time this replica executed."""
+        found = flow_views.loan_view(view, loan_id, runtime.block_time)
+        if found is None:
+            raise _not_found(f"loan {loan_id}")
+        return {**found, "as_of_height": runtime.height}
+
+    @api.get("/dvp/{dvp_id}")
+    async def dvp(dvp_id: str) -> dict[str, Any]:
+        """A delivery-versus-payment settlement: terms, legs, status, and the buyer's token hold."""
+        found = flow_views.dvp_view(view, dvp_id)
+        if found is None:
+            raise _not_found(f"DvP {dvp_id}")
+        return {**found, "as_of_height": runtime.height}
+
+    @api.get("/risk/{who}")
+    async def member_risk(who: str) -> dict[str, Any]:
+        """A member's exposure: loans, held amounts, escrow, pledged documents, concentration (HHI)."""
+        member = member_of(who)
+        if TRADE.party.member_by_id(upstream_projection(view, "party"), member) is None:
+            raise _not_found(f"member {member}")
+        return {**risk.risk_view(view, member), "as_of_height": runtime.height}
+
+    @api.get("/markets/{pair:path}")
+    async def market(
+        pair: str,
+        depth: Annotated[int, Query(ge=1, le=MAX_PAGE, description="price levels per side")] = 20,
+        trades: Annotated[int, Query(ge=1, le=100, description="last trades, newest first")] = 20,
+    ) -> dict[str, Any]:
+        """A pair's order book by price level, its last trades and its volume (``COCO/TRC`` or ``COCO-TRC``)."""
+        found = market_views.market_view(view, market_views.normal_pair(pair), depth, trades)
+        if found is None:
+            raise _not_found(f"pair {pair}")
         return {**found, "as_of_height": runtime.height}
 
     @api.get("/invariants")
