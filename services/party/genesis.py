@@ -235,6 +235,28 @@ _INVESTOR = (*_TOKEN_HOLDER, "trade.equity.exercise", "trade.title.execute")
 """Traders and financiers also exercise equity-anchored tokens (trade checks the qualified-
 investor attribute) and settle a held document title against payment (``trade.title.execute``
 asks doc to execute a title hold the sender decides)."""
+_TRADER = (
+    "trade.escrow.open",
+    "trade.escrow.confirm",
+    "trade.escrow.cancel",
+    "trade.escrow.dispute",
+    "trade.dvp.open",
+    "trade.dvp.fund",
+    "trade.dvp.allocate",
+    "trade.dvp.settle",
+    "trade.finance.request",
+    "trade.finance.cancel",
+    "trade.finance.accept",
+    "trade.loan.repay",
+    "trade.order.place",
+    "trade.order.cancel",
+)
+"""Trade rules version 2's flows for anyone who buys, sells or borrows: escrowed payment,
+delivery against payment, financing a document it holds, the exchange."""
+_LENDER = ("trade.finance.offer", "trade.finance.withdraw", "trade.abs.pool", "trade.abs.collect")
+"""Financiers offer loans and arrange securitisations (trade checks the arranger's assets)."""
+_ARBITER = ("trade.escrow.resolve",)
+"""Deciding a disputed escrow; trade accepts it only from the member the council named arbiter."""
 _CUSTODIAN = (
     "trade.transfer",
     "trade.trc.attest",
@@ -252,15 +274,15 @@ _COMPLIANCE = ("trade.trc.freeze", "trade.trc.unfreeze")
 """Freezing TRC accounts: trade's governed compliance role (``regulator`` by default)."""
 
 DEFAULT_ROLE_KINDS: Mapping[str, tuple[str, ...]] = {
-    "exporter": (*_ISSUER, *_HOLDER, *_INVESTOR),
-    "importer": (*_ISSUER, *_HOLDER, *_INVESTOR),
+    "exporter": (*_ISSUER, *_HOLDER, *_INVESTOR, *_TRADER),
+    "importer": (*_ISSUER, *_HOLDER, *_INVESTOR, *_TRADER),
     "carrier": (*_ISSUER, "doc.transfer", "doc.surrender", "doc.share_key"),
     "warehouse": (*_ISSUER, *_HOLDER),
-    "bank": (*_FINANCIER, *_INVESTOR, "trade.equity.settled"),
+    "bank": (*_FINANCIER, *_INVESTOR, *_TRADER, *_LENDER, *_ARBITER, "trade.equity.settled"),
     "insurer": (*_ISSUER, "doc.share_key", *_TOKEN_HOLDER),
-    "factor": (*_FINANCIER, *_INVESTOR),
+    "factor": (*_FINANCIER, *_INVESTOR, *_TRADER, *_LENDER),
     "custodian": ("doc.share_key", *_CUSTODIAN),
-    "regulator": (*_ISSUER, "doc.share_key", *_COMPLIANCE),
+    "regulator": (*_ISSUER, "doc.share_key", *_COMPLIANCE, *_ARBITER),
     "kyc_provider": ("party.kyc",),
     "council": ("party.propose", "party.vote"),
 }

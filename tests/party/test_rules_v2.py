@@ -17,7 +17,9 @@ from traco.services.party.events import mutate
 from traco.services.party.genesis import DEFAULT_ROLE_KINDS, genesis_state, genesis_state_events
 from traco.services.party.models import kind_matches
 from traco.services.party.state import canonical_namespace, namespace_spellings
-from traco.services.trade.codes import KINDS as TRADE_KINDS
+from traco.services.trade.domain import TRADE
+
+TRADE_KINDS = frozenset(TRADE.kinds)
 
 
 def _admit(chain: Chain, member_id: str) -> None:
