@@ -23,6 +23,7 @@ from traco.cli import backup as backup_cli
 from traco.cli import doc as doc_cli
 from traco.cli import doc_holds as doc_holds_cli
 from traco.cli import keys as keys_cli
+from traco.cli import market as market_cli
 from traco.cli import party as party_cli
 from traco.cli import trade as trade_cli
 from traco.cli.common import (
@@ -78,6 +79,7 @@ doc_cli.app.add_typer(doc_holds_cli.app, name="hold")
 app.add_typer(party_cli.app, name="party")
 app.add_typer(abs_cli.app, name="abs")
 trade_cli.register(app)
+market_cli.register(app)  # traco order place|cancel, traco market PAIR
 for sub, name in [
     (tx_app, "tx"),
     (chain_app, "chain"),
