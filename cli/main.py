@@ -22,9 +22,13 @@ from traco.cli import abs as abs_cli
 from traco.cli import backup as backup_cli
 from traco.cli import doc as doc_cli
 from traco.cli import doc_holds as doc_holds_cli
+from traco.cli import dvp as dvp_cli
+from traco.cli import escrow as escrow_cli
+from traco.cli import finance as finance_cli
 from traco.cli import keys as keys_cli
 from traco.cli import market as market_cli
 from traco.cli import party as party_cli
+from traco.cli import risk as risk_cli
 from traco.cli import trade as trade_cli
 from traco.cli.common import (
     ApiOpt,
@@ -80,6 +84,11 @@ app.add_typer(party_cli.app, name="party")
 app.add_typer(abs_cli.app, name="abs")
 trade_cli.register(app)
 market_cli.register(app)  # traco order place|cancel, traco market PAIR
+app.add_typer(escrow_cli.app, name="escrow")
+app.add_typer(finance_cli.app, name="finance")
+app.add_typer(finance_cli.loan_app, name="loan")
+app.add_typer(dvp_cli.app, name="dvp")
+app.command("risk")(risk_cli.risk)
 for sub, name in [
     (tx_app, "tx"),
     (chain_app, "chain"),
