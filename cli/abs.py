@@ -171,5 +171,5 @@ def abs_show(
         paid = sum(amount for _, amount in d["payouts"])
         out.print(
             f"  #{d['seq']} {iso_utc(d['time'])}  {d['waterfall']}  in {d['amount']}  losses {d['losses']}"
-            f"  paid {paid}  remainder {d['remainder']}"
+            f"  paid {paid}  carried {sum(d['carry'].values())}"
         )

@@ -2,7 +2,8 @@
 ``execute_service_block`` as the runtime will, with doc's records as trade's upstream: pooling
 invoices and loans into tranche tokens, every problem named at once, tranche units for
 qualified investors only, collections distributed by the waterfall pro rata to unit holders
-with the rounding remainder carried, the trigger, and the state rebuilt from the events alone."""
+with each tranche's rounding remainder carried to its own holders, the trigger, and the state
+rebuilt from the events alone."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from tests.trade.helpers import DAY, Actor, Chain, block_of, chain_genesis, hex3
 from traco.core import commands as cmd
 from traco.core.domain import DictState, Event, encode
 from traco.core.service_exec import GENESIS_DIGEST, ServiceBlockResult, execute_service_block
+from traco.services.trade import genesis as trade_genesis
 from traco.services.trade import mutations
 from traco.services.trade import queries as q
 from traco.services.trade import waterfall as wf
@@ -47,8 +49,11 @@ def invoice(
 class AbsChain(Chain):
     """The trade test chain with doc's documents as an upstream view (``doc``)."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, section: Mapping[str, Any] | None = None) -> None:
+        if section is None:
+            super().__init__()
+        else:
+            super().__init__(section=section)
         self.arranger = self.cast.add("arranger", ("bank",), qualified=True)
         self.party = self.cast.view()
         self.doc = DictState()
@@ -184,6 +189,30 @@ def test_pool_names_every_problem_at_once() -> None:
     assert chain.code(chain.cast.bank_a, POOL, by_bank) == "NOT_QUALIFIED"
 
 
+def test_an_invoice_is_poolable_until_the_day_after_its_due_date() -> None:
+    chain = AbsChain()  # block time 2023-11-14T22:13:20Z and on
+    due = chain.register(hex32("due"), invoice("arranger", amount=1_000, due="2023-11-14"))
+    terms = {"pool_id": "D1", "assets": [{"receivable": due}], "loss_trigger_bp": 1}
+    terms["tranches"] = [{"name": "A", "size": 900, "coupon_bp": 0}]
+    midnight = 1_700_006_400_000  # 2023-11-15T00:00:00Z
+    chain.block(dt=midnight - 1 - chain.time - 1_000)  # the next block is the last millisecond of the due date
+    assert chain.ok(chain.arranger, POOL, terms)["size"] == 1_000
+    late = chain.register(hex32("late"), invoice("arranger", amount=1_000, due="2023-11-14"))
+    receipt = chain.run(chain.arranger, POOL, {**terms, "pool_id": "D2", "assets": [{"receivable": late}]}, dt=1)
+    assert receipt.code == "ASSET_ENCUMBERED" and "overdue since 2023-11-14" in receipt.message
+
+
+def test_a_tranche_class_that_admits_anyone_is_refused() -> None:
+    section = trade_genesis.development_section()
+    loose = {"name": "abs_tranche", "mint": "none", "burn": "none", "eligibility": "members", "decimals": 2}
+    section["asset_classes"] = [*section["asset_classes"], loose]
+    chain = AbsChain(section)
+    doc = chain.register(hex32("inv", "loose"), invoice("arranger", amount=1_000))
+    terms = {"pool_id": "L1", "assets": [{"receivable": doc}], "loss_trigger_bp": 1}
+    terms["tranches"] = [{"name": "A", "size": 900, "coupon_bp": 0}]
+    assert chain.code(chain.arranger, POOL, terms) == "TRANCHE_CLASS"
+
+
 def test_tranche_units_move_only_to_qualified_investors() -> None:
     chain = AbsChain()
     pooled(chain)
@@ -194,7 +223,7 @@ def test_tranche_units_move_only_to_qualified_investors() -> None:
     )
 
 
-def test_collect_pays_holders_pro_rata_and_carries_the_remainder() -> None:
+def test_collect_pays_holders_pro_rata_and_carries_the_remainder_for_them() -> None:
     chain = AbsChain()
     pooled(chain)
     chain.ok(chain.arranger, "trade.transfer", {"token": "P1A", "to": "investor", "amount": 200_001})
@@ -221,15 +250,52 @@ def test_collect_pays_holders_pro_rata_and_carries_the_remainder() -> None:
     assert gained["bank-b"] == expected.paid_to("sub_fee", "sub_fee") == 0  # nothing left for it yet
     after = s.pool(chain.state, "P1")
     assert after is not None and after["deal"] == expected.deal.to_json() and after["collections"] == 1
-    remainder = receipt.result["remainder"]
-    assert 0 <= remainder < 5  # under one unit per holder of each tranche paid
-    assert chain.total("abs:P1", TRC) == expected.deal.reserve + remainder
+    carry = receipt.result["carry"]
+    assert carry["A"] == a_paid - a_paid * 300_000 // 600_000 - a_paid * 200_001 // 600_000 - inv2
+    assert carry["B"] == b_paid - b_paid * 100_000 // 150_000 - b_paid * 50_000 // 150_000
+    assert 0 <= carry["A"] < 3 and 0 <= carry["B"] < 2 and carry["C"] == 0  # under one unit per holder
+    assert chain.total("abs:P1", TRC) == expected.deal.reserve + sum(carry.values())
     assert chain.supply(TRC) == supply == chain.trc_everywhere()  # nothing created or lost
 
-    # The remainder joins the next collection's available funds.
+    # A tranche's carry goes to its own holders with its next payment, not into the waterfall.
+    again = wf.distribute(expected.deal, 0, 0, DAY)
+    mid = {who: chain.total(who, TRC) for who in ("investor", "investor-2")}
     second = chain.run(chain.arranger, COLLECT, {"pool_id": "P1", "amount": 0}, dt=DAY)
     dist = s.distributions(chain.state, "P1")[-1]
-    assert second.accepted and dist["carried_in"] == remainder and dist["collections"] == remainder
+    assert second.accepted and dist["carried_in"] == 0 and dist["collections"] == 0
+    pot = carry["A"] + again.paid_to("interest", "A") + again.paid_to("principal", "A")
+    assert chain.total("investor-2", TRC) - mid["investor-2"] == pot * 99_999 // 600_000
+
+
+def test_rounding_by_hand_remainders_wait_in_the_pool_and_the_equity_gets_the_rest() -> None:
+    """Tranche A of 3 units at 0 %, one unit each with investor, investor-2 and the arranger; no
+    fees, no reserve. Collect 2: the waterfall pays A 2 of principal, each holder gets
+    floor(2 * 1 / 3) = 0, so A's carry is 2, in the pool's account. Collect 1: the waterfall pays
+    A its last 1, A's pot is 2 + 1 = 3, each holder gets 1, the carry is 0 and A is retired.
+    Collect 5: no note is owed anything, so the 5 are the residual: the arranger's."""
+    chain = AbsChain()
+    doc = chain.register(hex32("small"), invoice("arranger", amount=10))
+    terms = {"pool_id": "S1", "assets": [{"receivable": doc}], "loss_trigger_bp": 10_000}
+    terms["tranches"] = [{"name": "A", "size": 3, "coupon_bp": 0}]
+    chain.ok(chain.arranger, POOL, terms)
+    for who in ("investor", "investor-2"):
+        chain.ok(chain.arranger, "trade.transfer", {"token": "S1A", "to": who, "amount": 1})
+    start = {who: chain.total(who, TRC) for who in ("arranger", "investor", "investor-2")}
+
+    def gained(who: str) -> int:
+        return chain.total(who, TRC) - start[who]
+
+    assert chain.ok(chain.arranger, COLLECT, {"pool_id": "S1", "amount": 2})["carry"] == {"A": 2}
+    assert (gained("investor"), gained("investor-2"), chain.total("abs:S1", TRC)) == (0, 0, 2)
+    assert chain.ok(chain.arranger, COLLECT, {"pool_id": "S1", "amount": 1})["carry"] == {"A": 0}
+    assert (gained("investor"), gained("investor-2"), chain.total("abs:S1", TRC)) == (1, 1, 0)
+    assert gained("arranger") == -3 + 1
+    record = s.pool(chain.state, "S1")
+    assert record is not None and record["status"] == "retired"
+    assert chain.ok(chain.arranger, COLLECT, {"pool_id": "S1", "amount": 5})["paid"] == 5
+    residual = s.distributions(chain.state, "S1")[-1]
+    assert residual["lines"] == [["residual", "equity", 5]] and residual["payouts"] == [["arranger", 5]]
+    assert (gained("arranger"), gained("investor"), chain.total("abs:S1", TRC)) == (-2, 1, 0)  # paid 5, got 5
 
 
 def test_only_the_arranger_collects_and_only_what_it_has() -> None:
@@ -256,13 +322,14 @@ def test_losses_reaching_the_trigger_default_the_pool_and_release_the_reserve() 
     assert dist["writedowns"] == [["equity", 1]]  # the equity (90,000) absorbs losses first, to its last unit
 
 
-def test_pooling_a_loan_the_arranger_lends() -> None:
-    chain = AbsChain()
+def lend(chain: AbsChain, loan_id: str, lender: str = "arranger", *, disbursed: bool = True, repaid: int = 0) -> None:
+    """A loan of 300,000 TRC at 7 % to the exporter, put into trade's state by the loans flow's own
+    events and mutators (its flow over three heights and doc's pledge are the loans tests' subject)."""
     loan = {
-        "loan_id": "L1",
+        "loan_id": loan_id,
         "borrower": "exporter",
-        "lender": "arranger",
-        "doc_id": hex32("bl"),
+        "lender": lender,
+        "doc_id": hex32("bl", loan_id),
         "doc_type": "bill_of_lading",
         "token": TRC,
         "principal": 300_000,
@@ -271,46 +338,51 @@ def test_pooling_a_loan_the_arranger_lends() -> None:
         "outstanding": 300_000,
         "payments": [],
     }
-    stamp = {"tx_id": hex32("t"), "height": chain.height, "time": chain.time, "by": "exporter"}
-    for event in (
-        Event("FinanceRequested", "fin:L1", {"request": {"request_id": "L1", "status": "open"}, **stamp}),
-        Event(
-            "FinanceOffered",
-            "fin:O1",
-            {"offer": {"offer_id": "O1", "rank": "fin/rank/L1/x", "status": "open"}, **stamp},
-        ),
-        Event("LoanAccepted", "loan:L1", {"loan": loan, "offer_id": "O1", "rank": 1, **stamp}),
-        Event(
-            "LoanDisbursed",
-            "loan:L1",
-            {
-                "loan_id": "L1",
-                "start": chain.time,
-                "maturity": chain.time + 90 * DAY,
-                "default_at": chain.time + 93 * DAY,
-                **stamp,
-            },
-        ),
-    ):
+    stamp = {"tx_id": hex32("t", loan_id), "height": chain.height, "time": chain.time, "by": "exporter"}
+    offer = {"offer_id": f"O-{loan_id}", "rank": f"fin/rank/{loan_id}/x", "status": "open"}
+    events = [
+        Event("FinanceRequested", f"fin:{loan_id}", {"request": {"request_id": loan_id, "status": "open"}, **stamp}),
+        Event("FinanceOffered", f"fin:O-{loan_id}", {"offer": offer, **stamp}),
+        Event("LoanAccepted", f"loan:{loan_id}", {"loan": loan, "offer_id": f"O-{loan_id}", "rank": 1, **stamp}),
+    ]
+    if disbursed:
+        terms = {"start": chain.time, "maturity": chain.time + 90 * DAY, "default_at": chain.time + 93 * DAY}
+        events.append(Event("LoanDisbursed", f"loan:{loan_id}", {"loan_id": loan_id, **terms, **stamp}))
+    if repaid:
+        paid = {"amount": repaid, "to_interest": 0, "to_principal": repaid, "outstanding": 300_000 - repaid}
+        paid |= {"accrued_pms": 0, "accrued_to": chain.time, "interest_paid": 0, "closed": False}
+        events.append(Event("LoanRepaid", f"loan:{loan_id}", {"loan_id": loan_id, **paid, **stamp}))
+    for event in events:
         chain.state.apply(mutations.mutate(chain.state, event))
+
+
+def test_pooling_a_loan_the_arranger_lends_for_its_outstanding_principal() -> None:
+    chain = AbsChain()
+    lend(chain, "L1", repaid=50_000)
+    lend(chain, "L2", lender="bank-a")
+    lend(chain, "L3", disbursed=False)
     doc = chain.register(hex32("inv", 9), invoice("arranger", 100_000))
     terms = {"pool_id": "PL", "assets": [{"loan": "L1"}, {"receivable": doc}], "loss_trigger_bp": 2_000}
-    terms["tranches"] = [{"name": "A", "size": 350_000, "coupon_bp": 400}]
-    assert chain.ok(chain.arranger, POOL, terms)["equity"] == 50_000
+    terms["tranches"] = [{"name": "A", "size": 300_000, "coupon_bp": 400}]
+    assert chain.ok(chain.arranger, POOL, terms)["equity"] == 50_000  # 250,000 outstanding + 100,000
     record = s.pool(chain.state, "PL")
     assert record is not None and record["assets"][0] == {
         "kind": "loan",
         "id": "L1",
-        "amount": 300_000,
+        "amount": 250_000,
         "debtor": "exporter",
         "due_at": loan_due(chain),
         "rate_bp": 700,
     }
     assert "already in pool PL" in chain.run(chain.arranger, POOL, {**terms, "pool_id": "PM"}).message
+    others = {**terms, "pool_id": "PN", "assets": [{"loan": "L2"}, {"loan": "L3"}]}
+    refused = chain.run(chain.arranger, POOL, others)
+    assert refused.code == "ASSET_NOT_HELD" and "loan L2: its lender is bank-a" in refused.message
+    assert "loan L3: it is pledging, not active" in refused.message
 
 
 def loan_due(chain: AbsChain) -> int:
-    record = q.read(chain.state, "loan/L1")
+    record = q.read(chain.state, "loan/L1")  # the loans flow's key (services/trade/loans/state.py)
     assert record is not None
     return int(record["maturity"])
 
@@ -350,12 +422,12 @@ def test_collections_conserve_trc_and_pay_each_holder_its_share(
         assert record is not None
         holders = dict((acct, bal["total"]) for acct, bal in q.holders(chain.state, "P1A"))
         before = {acct: chain.total(acct, TRC) for acct in holders}
-        carried = chain.total("abs:P1", TRC) - record["deal"]["reserve"]
         result = chain.ok(chain.arranger, COLLECT, {"pool_id": "P1", "amount": amount, "losses": losses}, dt=days * DAY)
-        expected = wf.distribute(wf.Deal.from_json(record["deal"]), amount + carried, losses, days * DAY)
-        a_paid = expected.paid_to("interest", "A") + expected.paid_to("principal", "A")
+        expected = wf.distribute(wf.Deal.from_json(record["deal"]), amount, losses, days * DAY)
+        pot = record["carry"]["A"] + expected.paid_to("interest", "A") + expected.paid_to("principal", "A")
         for acct, units in holders.items():
             if acct != "arranger":
-                assert chain.total(acct, TRC) - before[acct] == a_paid * units // 600_000
-        assert chain.total("abs:P1", TRC) == expected.deal.reserve + result["remainder"]
+                assert chain.total(acct, TRC) - before[acct] == pot * units // 600_000
+        assert 0 <= result["carry"]["A"] < len(holders)
+        assert chain.total("abs:P1", TRC) == expected.deal.reserve + sum(result["carry"].values())
         assert chain.supply(TRC) == supply == chain.trc_everywhere()

@@ -132,7 +132,7 @@ def test_the_api_and_the_cli_show_the_pool(pool_chain: tuple[ServiceChain, Path]
         assert shown.exit_code == 0, shown.output
         answer = json.loads(shown.output)
         assert answer["pool_id"] == "HX1" and answer["arranger"] == "bank-a" and len(answer["distributions"]) == 2
-        assert answer["cash"] == answer["reserve"] + answer["distributions"][-1]["remainder"]
+        assert answer["cash"] == answer["reserve"] + sum(answer["carry"].values())
         assert answer["tranches"][0]["holders"] == {"bank-a": 350_000, "bank-b": 350_000}
         text = runner.invoke(cli, ["abs", "show", "HX1", "--trade-api", url, "--data-dir", str(data_dir)])
         assert text.exit_code == 0 and "HX1A" in text.output and "#2" in text.output, text.output

@@ -21,7 +21,9 @@ class AbsCollected(ByTradeData):
     pool_id: str
     seq: int = Field(ge=1, description="the pool's distribution number")
     amount: int = Field(ge=0, description="paid in by the servicer")
-    carried_in: int = Field(ge=0, description="the pool account's cash beyond the reserve before this collection")
+    carried_in: int = Field(
+        ge=0, description="the pool account's cash beyond the reserve and the carries, added to the collections"
+    )
     losses: int = Field(ge=0)
     period_ms: int = Field(ge=0, description="block time since the previous collection (or the pooling)")
     distribution: dict[str, Any] = Field(
@@ -30,7 +32,9 @@ class AbsCollected(ByTradeData):
     payouts: list[Annotated[list[str | int], Field(min_length=2, max_length=2)]] = Field(
         description="[account, amount] pairs, each a Transferred from the pool's account"
     )
-    remainder: int = Field(ge=0, description="rounding remainders left in the pool's account")
+    carry: dict[str, int] = Field(
+        description="tranche -> its rounding remainder after this distribution, kept for its holders' next payment"
+    )
 
 
 EVENT_DATA: Final[dict[str, type[EventData]]] = {"AbsPooled": AbsPooled, "AbsCollected": AbsCollected}

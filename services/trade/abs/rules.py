@@ -38,13 +38,15 @@ genesis's or the council's class of that name if there is one — it must admit 
 investors — else the class this flow adopts on first use). Units move with ``trade.transfer``.
 
 Collections: ``amount`` of the pool's token moves from the arranger to the pool's account
-``abs:<pool_id>``; the waterfall runs on that plus what the account already held beyond the
-reserve (last period's rounding remainders), for the block time since the last collection (or
+``abs:<pool_id>``, and the waterfall runs on it for the block time since the last collection (or
 the pooling). A tranche's interest and principal are paid to its unit holders pro rata to the
 units each holds (held units included), rounded down per holder; fees to the fee's ``to``; the
-residual to the arranger. The rounding remainders (less than one minor unit per holder) stay in
-the pool's account and join the next collection's available funds. Payouts go to every holder
-of record, whatever its KYC status today: they pay an existing claim, not an acquisition.
+residual to the arranger. The rounding remainder of a tranche (less than one minor unit per
+holder) is its *carry*: it stays in the pool's account and is added to that tranche's next
+payment, so it reaches the tranche's holders, never a junior tranche or the equity. The pool's
+account therefore holds the reserve plus the carries; anything more (nothing a member can send
+there) joins the next collection's available funds. Payouts go to every holder of record,
+whatever its KYC status today: they pay an existing claim, not an acquisition.
 """
 
 from __future__ import annotations
@@ -285,6 +287,7 @@ def pool(ctx: Context, a: p.AbsPool) -> Outcome:
         "fees": fees,
         "deal": deal.to_json(),
         "status": "performing",
+        "carry": {t.name: 0 for t in a.tranches},
         "collections": 0,
         "collected": 0,
         "paid_out": 0,
@@ -296,24 +299,35 @@ def pool(ctx: Context, a: p.AbsPool) -> Outcome:
     return Accepted(tuple(events), {"pool_id": a.pool_id, "size": total, "equity": total - sizes, "tokens": tokens})
 
 
-def payouts(state: StateView, record: Mapping[str, Any], dist: wf.Distribution) -> dict[str, int]:
-    """Account -> amount of one distribution: fees to their ``to``, the residual to the arranger,
-    each tranche's interest and principal to its unit holders pro rata, rounded down."""
+def payouts(
+    state: StateView, record: Mapping[str, Any], dist: wf.Distribution
+) -> tuple[dict[str, int], dict[str, int]]:
+    """Account -> amount of one distribution, and each tranche's rounding carry after it.
+
+    Fees go to their ``to`` and the residual to the arranger, in full. A tranche's pot is what the
+    waterfall paid it (interest and principal) plus its carry from earlier distributions; each
+    unit holder gets ``floor(pot * units / size)``, and what that leaves (less than one minor unit
+    per holder) is the tranche's new carry, kept in the pool's account for its holders."""
     out: dict[str, int] = {}
 
     def pay(account: str, amount: int) -> None:
         if amount > 0:
             out[account] = out.get(account, 0) + amount
 
+    carry = dict(record["carry"])
     pay(record["fees"]["senior"]["to"], dist.paid_to("senior_fee", wf.SENIOR_FEE))
     for t in record["tranches"]:
-        due = dist.paid_to("interest", t["name"]) + dist.paid_to("principal", t["name"])
-        if due:
+        pot = carry[t["name"]] + dist.paid_to("interest", t["name"]) + dist.paid_to("principal", t["name"])
+        shared = 0
+        if pot:
             for account, bal in q.holders(state, t["token"]):
-                pay(account, due * bal["total"] // t["size"])
+                share = pot * bal["total"] // t["size"]
+                pay(account, share)
+                shared += share
+        carry[t["name"]] = pot - shared
     pay(record["fees"]["sub"]["to"], dist.paid_to("sub_fee", wf.SUB_FEE))
     pay(record["arranger"], dist.paid_to("residual", wf.EQUITY))
-    return out
+    return out, carry
 
 
 def collect(ctx: Context, c: p.AbsCollect) -> Outcome:
@@ -326,15 +340,16 @@ def collect(ctx: Context, c: p.AbsCollect) -> Outcome:
     if c.amount and (refused := can_spend(ctx, token, ctx.sender, c.amount)) is not None:
         return refused
     deal = wf.Deal.from_json(record["deal"])
-    carried = q.balance(ctx.state, token, account)["total"] - deal.reserve
-    if carried < 0:
-        raise ValueError(f"pool {c.pool_id}'s account holds less than its reserve: the state is inconsistent")
-    available = c.amount + carried
+    unclaimed = q.balance(ctx.state, token, account)["total"] - deal.reserve - sum(record["carry"].values())
+    if unclaimed < 0:
+        raise ValueError(
+            f"pool {c.pool_id}'s account holds less than its reserve and carries: the state is inconsistent"
+        )
+    available = c.amount + unclaimed
     if available > MAX_SAFE_INTEGER:
         return reject(AbsCode.INVALID_TERMS, "amount: the pool's funds would exceed 2**53 - 1 minor units")
     dist = wf.distribute(deal, available, c.losses, ctx.tx.time - record["last_time"])
-    out = payouts(ctx.state, record, dist)
-    remainder = dist.paid - sum(out.values())
+    out, carry = payouts(ctx.state, record, dist)
     seq = record["collections"] + 1
     memo = f"abs {c.pool_id} distribution {seq}"
     events: list[Event] = []
@@ -348,12 +363,12 @@ def collect(ctx: Context, c: p.AbsCollect) -> Outcome:
         "pool_id": c.pool_id,
         "seq": seq,
         "amount": c.amount,
-        "carried_in": carried,
+        "carried_in": unclaimed,
         "losses": c.losses,
         "period_ms": dist.period_ms,
         "distribution": dist.to_json(),
         "payouts": [[to, amount] for to, amount in out.items()],
-        "remainder": remainder,
+        "carry": carry,
     }
     events.append(ctx.event("AbsCollected", f"abs:{c.pool_id}", **data))
     result = {
@@ -361,7 +376,7 @@ def collect(ctx: Context, c: p.AbsCollect) -> Outcome:
         "seq": seq,
         "waterfall": dist.waterfall,
         "paid": sum(out.values()),
-        "remainder": remainder,
+        "carry": carry,
         "reserve": dist.deal.reserve,
         "defaulted": dist.deal.defaulted,
     }

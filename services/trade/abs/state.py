@@ -6,7 +6,7 @@ Keys::
                                   (``waterfall.Deal.to_json``), what was collected and paid
     abs/asset/<kind>/<id>         {"pool_id"}: a loan or receivable in a pool (never pooled twice)
     abs/dist/<pool_id>/<seq:08d>  one distribution: the waterfall's lines, write-downs, the
-                                  payouts per account and the remainder carried
+                                  payouts per account and each tranche's rounding carry
 
 The money is not here: the pool's cash is the balance of the account ``abs:<pool_id>`` (core
 ``Transferred`` events move it: the collection in, the payouts out), and the tranche units are
@@ -15,7 +15,7 @@ the tokens ``<pool_id><name>`` (core ``TokenDefined`` and ``Minted``). Events::
     AbsPooled     pool (the record, with the deal at closing)
     AbsCollected  pool_id, seq, amount, carried_in, losses, period_ms, distribution
                   (``waterfall.Distribution.to_json``, the deal after it included), payouts
-                  [[account, amount]…], remainder, by…
+                  [[account, amount]…], carry {tranche: amount} (after it), by…
 """
 
 from __future__ import annotations
@@ -99,6 +99,7 @@ def _collected(w: Writer, d: Data) -> None:
     dist = d["distribution"]
     record.update(
         deal=dist["deal"],
+        carry=d["carry"],
         collections=d["seq"],
         last_time=d["time"],
         collected=record["collected"] + d["amount"],
@@ -107,7 +108,7 @@ def _collected(w: Writer, d: Data) -> None:
     )
     w.put(pool_key(d["pool_id"]), record)
     summary = {k: v for k, v in dist.items() if k != "deal"}
-    fields = ("seq", "amount", "carried_in", "payouts", "remainder", "by", "tx_id", "height", "time")
+    fields = ("seq", "amount", "carried_in", "payouts", "carry", "by", "tx_id", "height", "time")
     w.put(dist_key(d["pool_id"], d["seq"]), {**summary, **{k: d[k] for k in fields}})
 
 

@@ -26,6 +26,7 @@ def pool_view(view: StateView, pool_id: str) -> dict[str, Any] | None:
                 "balance": live["balance"],
                 "unpaid_interest": live["unpaid_interest"],
                 "factor_bp": live["balance"] * 10_000 // terms["size"],
+                "carry": record["carry"][terms["name"]],
                 "holders": holders,
             }
         )
@@ -40,6 +41,5 @@ def pool_view(view: StateView, pool_id: str) -> dict[str, Any] | None:
         "loss_trigger_bp": deal["loss_trigger_bp"],
         "fees_unpaid": {"senior": deal["senior_fee"]["unpaid"], "sub": deal["sub_fee"]["unpaid"]},
         "cash": cash,
-        "carried": cash - deal["reserve"],
         "distributions": s.distributions(view, pool_id, RECENT),
     }
