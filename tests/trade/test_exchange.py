@@ -9,6 +9,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from tests.trade.helpers import Chain, Tx, block_of, chain_genesis
 from tests.trade.test_equity import TERMS
 from tests.trade.test_governed import council_sets
@@ -20,6 +22,7 @@ from traco.services.trade import codes, views
 from traco.services.trade import genesis as trade_genesis
 from traco.services.trade import queries as q
 from traco.services.trade.exchange import state as xs
+from traco.services.trade.exchange.events import EVENT_DATA
 
 PLACE, CANCEL = "trade.order.place", "trade.order.cancel"
 COCO, TRC, PAIR = "COCO", "TRC", "COCO/TRC"
@@ -95,6 +98,10 @@ def sound(chain: FlowChain, rebuild: bool = True) -> None:
     (no rebuild after a council vote: the test's party view is changed in place, not per height)."""
     assert views.invariants(chain.state) == []
     assert chain.replay() == chain.snapshot()
+    for event in chain.events:  # every exchange event fits its published schema
+        model = EVENT_DATA.get(event.type)
+        if model is not None:
+            model.model_validate_json(orjson.dumps(dict(event.data)))
     if not rebuild:
         return
     digests, rebuilt = chain.rebuild()
