@@ -20,7 +20,9 @@ from tests.consensus.servicechain import ServiceChain, file_hash
 from traco.cli.main import app as cli
 from traco.services.party import queries as party_queries
 from traco.services.trade import queries as q
+from traco.services.trade import views as trade_views
 from traco.services.trade.abs import state as s
+from traco.services.trade.abs import views as abs_views
 from traco.services.trade.api import router as trade_router
 
 DAY = 86_400_000
@@ -108,6 +110,7 @@ def test_the_pool_runs_on_the_real_runtimes(pool_chain: tuple[ServiceChain, Path
         dist = json.loads(raw)
         paid_to_a += sum(amount for step, to, amount in dist["lines"] if to == "A")
     assert paid_to_a // 2 - 1 <= q.balance(trade, "TRC", "bank-b")["total"] <= paid_to_a // 2
+    assert trade_views.invariants(trade) == [] and abs_views.invariants(trade) == []
     supply = q.token(trade, "TRC")
     assert supply is not None and supply["supply"] == sum(b["total"] for _, b in q.holders(trade, "TRC"))
     # A second pool cannot reuse the invoices; a refusal is a receipt with its code.

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from traco.core.domain import StateView
 from traco.services.trade import queries as q
 from traco.services.trade.abs import state as s
@@ -43,3 +45,20 @@ def pool_view(view: StateView, pool_id: str) -> dict[str, Any] | None:
         "cash": cash,
         "distributions": s.distributions(view, pool_id, RECENT),
     }
+
+
+def invariants(view: StateView) -> list[str]:
+    """The pools' promises, named when broken: each pool's account holds at least its reserve
+    plus its tranches' carries (what it owes its holders), and no note balance exceeds its size."""
+    problems: list[str] = []
+    for _, raw in view.scan("abs/pool/"):
+        record = orjson.loads(raw)
+        deal, pool_id = record["deal"], record["pool_id"]
+        owed = deal["reserve"] + sum(record["carry"].values())
+        cash = q.balance(view, record["token"], record["account"])["total"]
+        if cash < owed:
+            problems.append(f"pool {pool_id}: its account holds {cash}, less than reserve and carries {owed}")
+        for terms, live in zip(record["tranches"], deal["tranches"], strict=True):
+            if not 0 <= live["balance"] <= terms["size"]:
+                problems.append(f"pool {pool_id}: tranche {terms['name']} balance {live['balance']} outside 0..size")
+    return problems
