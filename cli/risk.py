@@ -41,12 +41,13 @@ def describe(answer: dict[str, Any]) -> list[str]:
     ]
     for entry in conc["by_counterparty"]:
         lines.append(
-            f"  {entry['name']:<20} {entry['amount']:>14}  {entry['share_bp'] / 100:6.2f}%"
+            f"  counterparty {entry['name']:<24} {entry['amount']:>14}  {entry['share_bp'] / 100:6.2f}%"
             f"  (lent {entry['lent']}, borrowed {entry['borrowed']})"
         )
     for entry in conc["by_doctype"]:
         lines.append(
-            f"  {entry['name']:<20} {entry['amount']:>14}  {entry['share_bp'] / 100:6.2f}%  ({entry['count']} loans)"
+            f"  lent on      {entry['name']:<24} {entry['amount']:>14}  {entry['share_bp'] / 100:6.2f}%"
+            f"  ({entry['count']} loans)"
         )
     return lines
 
