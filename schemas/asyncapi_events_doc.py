@@ -18,7 +18,9 @@ class MemberRef(EventData):
     """A party as doc records it: title follows the member, not one key."""
 
     member_id: str = Field(description="member id (the key itself if party knows no id)")
-    key: Key
+    key: Key | Annotated[str, StringConstraints(pattern=r"^service:[a-z][a-z0-9_]{0,31}$")] = Field(
+        description="the member's key, or service:<name> when a service's clause acted by command (a loan default)"
+    )
 
 
 class Stamp(EventData):
@@ -44,6 +46,9 @@ class PledgeTerms(EventData):
     height: int = Field(ge=1)
     time: Millis
     accepted: Stamp | None = Field(default=None, description="doc rules v2: the financier's acceptance")
+    manager: str | None = Field(
+        default=None, description="a managed pledge's service (service:trade): only its commands discharge or enforce it"
+    )
 
 
 class DocumentRecord(EventData):
@@ -136,6 +141,15 @@ class PledgeReleased(DocData):
     pledge_id: Hex32 = Field(description="tx id of the pledge")
     financier: MemberRef
     expired: bool
+
+
+class PledgeEnforced(DocData):
+    """A managed pledge enforced by its service's command (trade's loan default): the title
+    moves from the holder to the financier and the pledge ends."""
+
+    pledge_id: Hex32 = Field(description="tx id (or command id) of the pledge")
+    from_: MemberRef = Field(alias="from")
+    to: MemberRef
 
 
 class DocumentAmended(DocData):

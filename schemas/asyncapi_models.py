@@ -23,6 +23,7 @@ from traco.schemas import asyncapi_events, asyncapi_events_doc, asyncapi_events_
 from traco.schemas.asyncapi_events import EventData
 from traco.schemas.events import DomainEvent
 from traco.schemas.tx import TxEnvelope
+from traco.services.trade.flow_events import FLOW_EVENT_DATA
 
 
 def _named(module: Any, names: str) -> dict[str, type[EventData]]:
@@ -43,7 +44,7 @@ EVENT_DATA: dict[str, dict[str, type[EventData]]] = {
         asyncapi_events_doc,
         "DocumentRegistered MilestoneRecorded TitleTransferred DocumentSurrendered DocumentPledged PledgeReleased "
         "DocumentAmended DocumentKeyShared TitleHeld TitleHoldExecuted TitleHoldReleased TitleHoldRenewed "
-        "TitleHoldExpired PledgeOffered PledgeOffersWithdrawn PledgeExtended",
+        "TitleHoldExpired PledgeOffered PledgeOffersWithdrawn PledgeExtended PledgeEnforced",
     ),
     "trade": _named(
         asyncapi_events_trade,
@@ -52,7 +53,8 @@ EVENT_DATA: dict[str, dict[str, type[EventData]]] = {
         "RedemptionRequested RedemptionPaid AccountFrozen AccountUnfrozen CocoEpochPaid EquityDefined "
         "SharesDeposited ExerciseFiled ExerciseSettled CommandSent CommandSettled CustodyStatementListed "
         "AssetClassAdopted CorrectionDecided",
-    ),
+    )
+    | FLOW_EVENT_DATA,
 }
 """service -> event type -> the model of its ``data`` (the class is named after the type)."""
 

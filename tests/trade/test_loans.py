@@ -167,3 +167,20 @@ def test_an_offer_the_lender_cannot_fund_is_refused_at_acceptance(story: Story) 
     receipt = story.refused("exporter", ACCEPT, {"request_id": "r1"})
     assert receipt.code == "INSUFFICIENT_FUNDS" and "bank-a" in receipt.message
     assert s.request(story.trade, "r1")["status"] == "open"  # type: ignore[index]
+
+
+def test_a_withdrawn_offer_is_never_accepted_and_a_cancelled_request_takes_nothing(story: Story) -> None:
+    doc_id = bill(story)
+    ask(story, doc_id)
+    offer(story, "bank-a", "cheap", 100)
+    offer(story, "bank-b", "dear", 900)
+    assert story.refused("bank-b", "trade.finance.withdraw", {"offer_id": "cheap"}).code == "NOT_LENDER"
+    story.ok("bank-a", "trade.finance.withdraw", {"offer_id": "cheap"})
+    assert story.refused("bank-a", "trade.finance.withdraw", {"offer_id": "cheap"}).code == "OFFER_CLOSED"
+    assert story.refused("exporter", ACCEPT, {"request_id": "r1", "offer_id": "cheap"}).code == "OFFER_CLOSED"
+    assert story.ok("exporter", ACCEPT, {"request_id": "r1"})["offer_id"] == "dear"
+    ask(story, story.register("carrier", holder=story.pub("exporter")), "r2")
+    assert story.refused("bank-a", "trade.finance.cancel", {"request_id": "r2"}).code == "NOT_BORROWER"
+    story.ok("exporter", "trade.finance.cancel", {"request_id": "r2"})
+    receipt = story.refused("bank-a", OFFER, {"offer_id": "late", "request_id": "r2", "rate_bp": 1, "valid_until": 2**40})
+    assert receipt.code == "REQUEST_CLOSED"
