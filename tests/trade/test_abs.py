@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -21,6 +22,7 @@ from traco.services.trade import genesis as trade_genesis
 from traco.services.trade import mutations
 from traco.services.trade import queries as q
 from traco.services.trade import waterfall as wf
+from traco.services.trade.abs import events as abs_events
 from traco.services.trade.abs import state as s
 from traco.services.trade.abs import views as abs_views
 from traco.services.trade.codes import RULES_VERSION
@@ -401,6 +403,12 @@ def test_events_alone_rebuild_the_state_and_replicas_agree() -> None:
     chain.ok(chain.arranger, COLLECT, {"pool_id": "P1", "amount": 500_000}, dt=40 * DAY)
     assert chain.replay() == chain.snapshot()
     assert chain.rebuild_digests() == chain.digests
+    published = {e.type for e in chain.events if e.type in abs_events.EVENT_DATA}
+    assert published == {"AbsPooled", "AbsCollected"}
+    for event in chain.events:  # every securitisation event fits its published schema
+        model = abs_events.EVENT_DATA.get(event.type)
+        if model is not None:
+            model.model_validate_json(orjson.dumps(dict(event.data)))
     assert abs_views.invariants(chain.state) == []
     chain.state.apply({q.balance_key(TRC, "abs:P1"): encode({"total": 1, "held": 0})})  # cash gone missing
     assert abs_views.invariants(chain.state) == [
