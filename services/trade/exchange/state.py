@@ -10,7 +10,10 @@ Keys (``<pair>`` is ``BASE/QUOTE``, two key segments)::
     xtrade/<pair>/<trade_seq:012d>      one trade; the last ``TRADES_KEPT`` of each pair are kept
     xvol/<epoch:08d>/<member>           {quote, trades}: traded volume in quote minor units
                                         (TRC) per member per Coco epoch, both sides of each trade
-    xliq/<epoch:08d>                    {share, paid, members}: that epoch's liquidity payout
+
+An epoch's liquidity payout is recorded on Coco's own record of the epoch (``coco/paid/<epoch>``:
+``paid`` becomes holders' plus liquidity's, beside ``liquidity_share``, ``liquidity_paid``,
+``traders``), so ``traco coco schedule`` shows what each epoch paid in all.
 
 The money is not here: an open order's reservation is its managed hold ``exchange:<id>:<n>``
 (``n`` counts the order's holds: a partial fill of a resting order executes its hold and holds
@@ -74,10 +77,6 @@ def trade_key(pair: str, seq: int) -> str:
 
 def volume_prefix(epoch: int) -> str:
     return f"{VOLUME}{epoch:08d}/"
-
-
-def liquidity_key(epoch: int) -> str:
-    return f"xliq/{epoch:08d}"
 
 
 def hold_id(order_id: str, n: int) -> str:
@@ -226,7 +225,12 @@ def _liquidity_paid(w: Writer, d: Data) -> None:
     w.put(q.POOL, {"amount": pool})
     progress = w.must(q.EPOCH)
     w.put(q.EPOCH, {**progress, "paid": progress["paid"] + d["paid"]})
-    w.put(liquidity_key(d["epoch"]), {"share": d["share"], "paid": d["paid"], "members": len(d["payouts"])})
+    key = q.epoch_paid_key(d["epoch"])
+    record = w.must(key)
+    record.update(
+        paid=record["paid"] + d["paid"], liquidity_share=d["share"], liquidity_paid=d["paid"], traders=len(d["payouts"])
+    )
+    w.put(key, record)
 
 
 MUTATORS: Final[dict[str, Callable[[Writer, Data], None]]] = {
