@@ -119,7 +119,12 @@ def finance_show(
     if not answer["offers"]:
         lines.append("offers      none open")
     for o in answer["offers"]:
-        valid = f"valid until {when(o['valid_until'])}" if o["valid"] else f"EXPIRED {when(o['valid_until'])}"
+        if o["valid"]:
+            valid = f"valid until {when(o['valid_until'])}"
+        elif answer["status"] != "open":
+            valid = f"not taken (the request is {answer['status']})"
+        else:
+            valid = f"lapsed at {when(o['valid_until'])}"
         lines.append(f"  #{o['position']}  {o['offer_id']}  {o['lender']}  {o['rate_bp']} bp  {valid}")
     if answer["loan"]:
         loan = answer["loan"]

@@ -38,16 +38,19 @@ def escrow_view(state: StateView, escrow_id: str) -> dict[str, Any] | None:
 def finance_request_view(state: StateView, request_id: str, now: int) -> dict[str, Any] | None:
     """A financing request with its open offers, best first (lowest rate, then earliest — the
     order ``trade.finance.accept`` without an offer id takes); ``valid`` says whether an offer
-    can still be accepted at ``now``. An accepted request names its loan."""
+    can still be accepted at ``now`` (the request open, the offer not lapsed). An accepted
+    request names its loan; the offers it did not take stay listed (their lenders may withdraw
+    them) but none is valid."""
     record = loan_state.request(state, request_id)
     if record is None:
         return None
     offers = []
+    taking = record["status"] == "open"
     for position, offer_id in enumerate(loan_state.ranked_offers(state, request_id), start=1):
         offer = loan_state.offer(state, offer_id)
         if offer is None:
             continue
-        offers.append({**offer, "position": position, "valid": now < offer["valid_until"]})
+        offers.append({**offer, "position": position, "valid": taking and now < offer["valid_until"]})
     loan = loan_state.loan(state, request_id)
     summary = None if loan is None else {k: loan[k] for k in ("loan_id", "status", "lender", "rate_bp")}
     return {**record, "offers": offers, "loan": summary}

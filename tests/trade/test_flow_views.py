@@ -97,6 +97,7 @@ def test_a_request_lists_its_open_offers_best_first_and_which_are_still_valid(st
     assert shown is not None and shown["status"] == "accepted"
     assert shown["loan"] == {"loan_id": "r1", "status": "pledging", "lender": "bank-b", "rate_bp": 700}
     assert [o["offer_id"] for o in shown["offers"]] == ["o-a2", "o-a"]  # the accepted one left the ranking
+    assert not any(o["valid"] for o in shown["offers"])  # the request took one: no other can be accepted
 
 
 def test_a_loan_shows_interest_owed_and_total_due_at_the_time_asked(story: Story) -> None:
