@@ -21,7 +21,6 @@ from typer.testing import CliRunner, Result
 
 from tests.cli.conftest import _Server
 from tests.consensus.servicechain import ServiceChain
-from tests.trade.test_abs_served import ok
 from traco.cli.main import app as cli
 from traco.core.adapters.memory import MemoryBroker, MemoryEventBus
 from traco.core.adapters.memory_store import MemoryStateStore
@@ -37,6 +36,16 @@ from traco.services.trade.loans import state as loan_state
 ISO = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{3})?Z")
 RAW_MS = re.compile(r"(?<![0-9a-f])1[0-9]{12}(?![0-9a-f])")
 DAY = 86_400_000
+
+
+def ok(chain: ServiceChain, txs: list[TxEnvelope]) -> list[dict[str, Any]]:
+    """Seal ``txs``, then an empty block (whose header seals their results); all accepted."""
+    chain.seal(txs)
+    chain.seal([])
+    receipts = [chain.receipt(tx.tx_id) for tx in txs]
+    for receipt in receipts:
+        assert receipt.accepted, f"{receipt.code}: {receipt.message}"
+    return [dict(r.result or {}) for r in receipts]
 
 
 class CommandChain(ServiceChain):
