@@ -10,7 +10,8 @@ Checked after every step, from the records rather than from the rules' own arith
 - each member's held TRC and COCO is exactly Σ of its open orders' reservations
   (``remaining // lot · price`` for a buy, ``remaining`` for a sell), and the ledger's own
   invariants hold (held = its open holds, totals = supply);
-- the book index lists exactly the open orders, and its live part never crosses;
+- the book index lists exactly the open orders, its price levels sum them, and its live part
+  never crosses;
 - and at the end a replay of the events rebuilds the same state.
 """
 
@@ -114,6 +115,14 @@ class ExchangeMachine(RuleBasedStateMachine):
     def the_book_is_the_open_orders_and_does_not_cross(self) -> None:
         listed = {o.order_id for side in ob.Side for o in xs.resting(self.chain.state, PAIR, side)}
         assert listed == {o["order_id"] for o in self.open_orders()}
+        for side in ob.Side:  # the level index is the entries summed by price, best first
+            entries = [orjson.loads(raw) for _, raw in self.chain.state.scan(xs.book_prefix(PAIR, side.value))]
+            by_price: dict[int, list[int]] = {}
+            for e in entries:
+                by_price.setdefault(e["price"], []).append(e["remaining"])
+            best = sorted(by_price, reverse=side is ob.Side.BUY)
+            expected = [{"price": p, "qty": sum(by_price[p]), "orders": len(by_price[p])} for p in best]
+            assert list(xs.levels(self.chain.state, PAIR, side)) == expected
         live = self.chain.height + 1  # the next transaction's height
         bids = [o.price for o in xs.resting(self.chain.state, PAIR, ob.Side.BUY) if o.live_at(live)]
         asks = [o.price for o in xs.resting(self.chain.state, PAIR, ob.Side.SELL) if o.live_at(live)]

@@ -4,8 +4,10 @@ Keys (``<pair>`` is ``BASE/QUOTE``, two key segments)::
 
     xpair/<pair>                        {pair, base, quote, lot, listed_by, height}: a listed pair
     xstat/<pair>                        {orders, trades, volume_base, volume_quote, last_price}
-    xbook/<pair>/<side>/<order_key>     an open order's book entry (``orderbook.order_key``: sorted
-                                        order is price-time priority, best first)
+    xlvl/<pair>/<side>/<price_key>      {price, qty, orders}: one price level of the book
+                                        (``orderbook.price_key``: sorted order is best first)
+    xbook/<pair>/<side>/<order_key>     an open order's book entry (``orderbook.order_key``:
+                                        ``<price_key>/<seq>``, so price-time priority)
     xorder/<order_id>                   the order, open or closed, forever (ids are never reused)
     xtrade/<pair>/<trade_seq:012d>      one trade; the last ``TRADES_KEPT`` of each pair are kept
     xvol/<epoch:08d>/<member>           {quote, trades}: traded volume in quote minor units
@@ -14,6 +16,10 @@ Keys (``<pair>`` is ``BASE/QUOTE``, two key segments)::
 An epoch's liquidity payout is recorded on Coco's own record of the epoch (``coco/paid/<epoch>``:
 ``paid`` becomes holders' plus liquidity's, beside ``liquidity_share``, ``liquidity_paid``,
 ``traders``), so ``traco coco schedule`` shows what each epoch paid in all.
+
+Why a level index beside the entries: the matcher reads a side best first and stops at the
+first price that does not cross, so it lists the levels (few) and then only the orders of the
+levels it reaches, never the whole side; market data reads the levels alone.
 
 The money is not here: an open order's reservation is its managed hold ``exchange:<id>:<n>``
 (``n`` counts the order's holds: a partial fill of a resting order executes its hold and holds
@@ -61,6 +67,14 @@ def book_prefix(pair: str, side: str) -> str:
 
 def book_key(pair: str, side: str, price: int, seq: int) -> str:
     return f"{book_prefix(pair, side)}{ob.order_key(ob.Side(side), price, seq)}"
+
+
+def level_prefix(pair: str, side: str) -> str:
+    return f"xlvl/{pair}/{side}/"
+
+
+def level_key(pair: str, side: str, price: int) -> str:
+    return f"{level_prefix(pair, side)}{ob.price_key(ob.Side(side), price)}"
 
 
 def order_key(order_id: str) -> str:
@@ -112,11 +126,20 @@ def order(view: StateView, order_id: str) -> dict[str, Any] | None:
     return q.read(view, order_key(order_id))
 
 
+def levels(view: StateView, pair_id: str, side: ob.Side) -> Iterator[dict[str, int]]:
+    """One side's price levels ``{price, qty, orders}``, best first."""
+    for _, raw in view.scan(level_prefix(pair_id, side.value)):
+        yield orjson.loads(raw)
+
+
 def resting(view: StateView, pair_id: str, side: ob.Side) -> Iterator[ob.Order]:
-    """One side's open orders, best first, read lazily from the book index."""
-    for _, raw in view.scan(book_prefix(pair_id, side.value)):
-        e = orjson.loads(raw)
-        yield ob.Order(e["order_id"], e["owner"], side, e["price"], e["remaining"], e["seq"], e["expires_height"])
+    """One side's open orders, best first: level by level, each level's orders by time, so a
+    reader that stops early has read only the levels it reached."""
+    for level in levels(view, pair_id, side):
+        prefix = f"{book_prefix(pair_id, side.value)}{ob.price_key(side, level['price'])}/"
+        for _, raw in view.scan(prefix):
+            e = orjson.loads(raw)
+            yield ob.Order(e["order_id"], e["owner"], side, e["price"], e["remaining"], e["seq"], e["expires_height"])
 
 
 def trades(view: StateView, pair_id: str, limit: int) -> list[dict[str, Any]]:
@@ -139,6 +162,19 @@ def _entry(record: Data) -> dict[str, Any]:
     return {k: record[k] for k in fields}
 
 
+def _level(w: Writer, record: Data, qty: int, orders: int) -> None:
+    """Add ``qty`` and ``orders`` (either may be negative) to the order's price level."""
+    key = level_key(record["pair"], record["side"], record["price"])
+    level = w.get(key) or {"price": record["price"], "qty": 0, "orders": 0}
+    level = {**level, "qty": level["qty"] + qty, "orders": level["orders"] + orders}
+    if level["qty"] < 0 or level["orders"] < 0 or (level["orders"] == 0) != (level["qty"] == 0):
+        raise ValueError(f"price level {key} would be {level}: the event stream is inconsistent")
+    if level["orders"]:
+        w.put(key, level)
+    else:
+        w.delete(key)
+
+
 def _listed(w: Writer, d: Data) -> None:
     if w.get(pair_key(d["pair"])) is not None:
         raise ValueError(f"pair {d['pair']} listed twice: the event stream is inconsistent")
@@ -155,6 +191,7 @@ def _placed(w: Writer, d: Data) -> None:
     w.put(stat_key(record["pair"]), {**counts, "orders": record["seq"]})
     if record["status"] == OPEN:
         w.put(book_key(record["pair"], record["side"], record["price"], record["seq"]), _entry(record))
+        _level(w, record, record["remaining"], 1)
 
 
 def _filled(w: Writer, d: Data) -> None:
@@ -171,6 +208,7 @@ def _filled(w: Writer, d: Data) -> None:
         w.delete(book)
     else:
         w.put(book, _entry(maker))
+    _level(w, maker, -d["qty"], 0 if d["maker_left"] else -1)
     w.put(order_key(d["maker_id"]), maker)
     fields = (
         "trade_seq",
@@ -209,6 +247,7 @@ def _closed(status: str) -> Callable[[Writer, Data], None]:
         if record["status"] != OPEN:
             raise ValueError(f"order {d['order_id']} is {record['status']}: the event stream is inconsistent")
         w.delete(book_key(record["pair"], record["side"], record["price"], record["seq"]))
+        _level(w, record, -record["remaining"], -1)
         record.update(status=status, hold_id=None, closed={k: d[k] for k in ("by", "tx_id", "height", "time")})
         w.put(order_key(d["order_id"]), record)
 

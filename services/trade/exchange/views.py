@@ -23,12 +23,10 @@ def market_view(state: StateView, pair_id: str, depth: int, last: int) -> dict[s
     pair = s.pair(state, pair_id)
     if pair is None:
         return None
-    sides = {}
-    for side in ob.Side:
-        levels = islice(ob.iter_levels(s.resting(state, pair_id, side)), depth)
-        sides["bids" if side is ob.Side.BUY else "asks"] = [
-            {"price": price, "qty": qty, "orders": count} for price, qty, count in levels
-        ]
+    sides = {
+        "bids" if side is ob.Side.BUY else "asks": list(islice(s.levels(state, pair_id, side), depth))
+        for side in ob.Side
+    }
     counts = s.stat(state, pair_id)
     return {
         "pair": pair_id,
