@@ -195,6 +195,23 @@ def test_a_seller_into_bids_is_paid_the_bid() -> None:
     sound(chain)
 
 
+def test_the_last_hundred_trades_of_a_pair_are_kept() -> None:
+    chain = market()
+    cast = chain.cast
+    makers = [(cast.exporter, PLACE, order("a", "sell", 100, 60)), (cast.bank_a, PLACE, order("b", "sell", 101, 60))]
+    chain.block(makers)
+    chain.block([(cast.importer, PLACE, order(f"t{i}", "buy", 101, 1)) for i in range(102)])
+    kept = [int(key.rsplit("/", 1)[1]) for key, _ in chain.state.scan(xs.trade_prefix(PAIR))]
+    assert kept == list(range(2, 102))  # trades 0 and 1 live on in the events only
+    newest = xs.trades(chain.state, PAIR, 3)
+    assert [(t["trade_seq"], t["maker_id"], t["taker_id"]) for t in newest] == [
+        (101, "b", "t101"),
+        (100, "b", "t100"),
+        (99, "b", "t99"),
+    ]
+    assert xs.stat(chain.state, PAIR)["trades"] == 102
+
+
 def test_cancel_releases_what_is_left_and_only_the_owner_may() -> None:
     chain = market()
     cast = chain.cast
