@@ -3,10 +3,7 @@
 Why it reads so little: the loan mutators keep running figures per member (``risk_state``), so
 the view reads the member's total, one prefix of counterparties and one of document types — a
 handful of keys whatever the number of loans (10,000 loans answer in well under 50 ms). Held
-balances are one key per token. Escrow has no running figure yet (``risk_state`` names the
-fields, no mutator keeps them), so it is summed from the open holds indexed by expiry time
-(``hexp/t/``), reading only the ``escrow:`` holds among them: it grows with the open holds on
-the chain, not with the member's loans.
+balances are one key per token; open escrow one key per token (the escrow mutators' figures).
 
 **Concentration: the Herfindahl–Hirschman index**, in basis points of 10,000::
 
@@ -19,8 +16,7 @@ everything; ``10,000 / n`` means ``n`` equal ones. Computed in integers and **ro
 (the exact figure is never below it, and is below it + 1). ``None`` when there is no exposure
 (no shares to square). Each entry's share is shown the same way: ``floor(10,000 × xᵢ / Σ x)``.
 
-Amounts are minor units of the loan token, summed across tokens as ``risk_state`` keeps them
-(a loan's token is a three-letter currency; on the development chain every loan is in TRC).
+Loan amounts are minor units of TRC (loans are in TRC only); escrow amounts are per token.
 """
 
 from __future__ import annotations
@@ -32,8 +28,6 @@ from traco.services.trade import queries as q
 from traco.services.trade import risk_state as rs
 
 BP: Final = 10_000
-ESCROW_HOLD: Final = "escrow:"
-OPEN_BY_TIME: Final = "hexp/t/"
 
 
 def hhi_bp(exposures: list[int]) -> int | None:
@@ -61,24 +55,18 @@ def held_by_token(state: StateView, member: str) -> dict[str, int]:
 
 
 def open_escrows(state: StateView, member: str) -> tuple[dict[str, int], dict[str, int], int, int]:
-    """``(paying, receiving, count paying, count receiving)``: the member's open escrow holds
-    as buyer (owner) and as seller (beneficiary), per token."""
+    """``(paying, receiving, count paying, count receiving)``: the member's open escrows as buyer
+    and as seller, per token — the running figures the escrow mutators keep (``risk_state``)."""
     paying: dict[str, int] = {}
     receiving: dict[str, int] = {}
     n_paying = n_receiving = 0
-    for key, _ in state.scan(OPEN_BY_TIME):
-        hold_id = key.rsplit("/", 1)[1]
-        if not hold_id.startswith(ESCROW_HOLD):
-            continue
-        hold = q.hold(state, hold_id)
-        if hold is None or not hold.is_open:
-            continue
-        if hold.owner == member:
-            paying[hold.asset] = paying.get(hold.asset, 0) + hold.amount
-            n_paying += 1
-        if hold.beneficiary == member:
-            receiving[hold.asset] = receiving.get(hold.asset, 0) + hold.amount
-            n_receiving += 1
+    for token, figures in rs.by_prefix(state, rs.escrow_prefix(member)).items():
+        if figures.get("paying"):
+            paying[token] = int(figures["paying"])
+        if figures.get("receiving"):
+            receiving[token] = int(figures["receiving"])
+        n_paying += int(figures.get("count_paying", 0))
+        n_receiving += int(figures.get("count_receiving", 0))
     return paying, receiving, n_paying, n_receiving
 
 

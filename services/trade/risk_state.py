@@ -10,8 +10,11 @@ Keys::
     risk/<member>/cp/<counterparty>     {"lent", "borrowed"}: outstanding principal by counterparty
     risk/<member>/doctype/<type>        {"amount", "count"}: outstanding principal lent against
                                         documents of that type
+    risk/<member>/escrow/<token>        {"paying", "receiving", "count_paying", "count_receiving"}:
+                                        the member's open escrows as buyer and as seller
 
-Amounts are outstanding principal in minor units (interest is not exposure until it is due);
+Loans are in TRC only (``loans.rules``), so loan figures never add two currencies; escrow figures
+are kept per token. Amounts are outstanding principal in minor units (interest is not exposure until it is due);
 ``pledged_in``/``pledged_out``: documents pledged to the member / by the member for its live
 loans. Every figure is a sum the mutators add to and take from; none may go negative.
 """
@@ -70,6 +73,15 @@ def add_total(w: Writer, member: str, **delta: int) -> None:
 
 def add_counterparty(w: Writer, member: str, counterparty: str, **delta: int) -> None:
     _add(w, counterparty_prefix(member) + counterparty, {"lent": 0, "borrowed": 0}, **delta)
+
+
+def escrow_prefix(member: str) -> str:
+    return f"risk/{member}/escrow/"
+
+
+def add_escrow(w: Writer, member: str, token: str, **delta: int) -> None:
+    zero = {"paying": 0, "receiving": 0, "count_paying": 0, "count_receiving": 0}
+    _add(w, escrow_prefix(member) + token, zero, **delta)
 
 
 def add_doctype(w: Writer, member: str, doc_type: str, **delta: int) -> None:

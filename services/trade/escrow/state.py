@@ -23,6 +23,7 @@ from typing import Any, Final
 
 from traco.core.domain import StateView
 from traco.services.trade import queries as q
+from traco.services.trade import risk_state as risk
 from traco.services.trade.writer import Data, Writer
 
 HOLD_PREFIX: Final = "escrow:"
@@ -60,9 +61,16 @@ def _lineage(record: dict[str, Any]) -> str | None:
     return release.get("lineage") if release["on"] == "milestone" else None
 
 
+def _exposure(w: Writer, record: dict[str, Any], sign: int) -> None:
+    amount = sign * record["amount"]
+    risk.add_escrow(w, record["buyer"], record["token"], paying=amount, count_paying=sign)
+    risk.add_escrow(w, record["seller"], record["token"], receiving=amount, count_receiving=sign)
+
+
 def _opened(w: Writer, d: Data) -> None:
     record = d["escrow"]
     w.put(key(record["escrow_id"]), record)
+    _exposure(w, record, 1)
     lineage = _lineage(record)
     if lineage is not None:
         w.put(wait_key(lineage, record["escrow_id"]), {})
@@ -82,6 +90,7 @@ def _closed(w: Writer, d: Data) -> None:
     record = w.must(key(d["escrow_id"]))
     if record["status"] not in ("open", "disputed"):
         raise ValueError(f"escrow {d['escrow_id']} closed twice: the event stream is inconsistent")
+    _exposure(w, record, -1)
     record["status"] = d["outcome"]
     record["closed"] = {k: d[k] for k in ("to_seller", "to_buyer", "reason", "by", "tx_id", "height", "time")}
     w.put(key(d["escrow_id"]), record)

@@ -41,6 +41,7 @@ from typing import Any, Final
 from traco.core.domain import Accepted, Command, Event, Outcome, Rejected
 from traco.core.timefmt import iso_utc
 from traco.services.trade import queries as q
+from traco.services.trade.abs import state as abs_state
 from traco.services.trade.codes import DOC, Code, reject
 from traco.services.trade.flow import Rule, hold_managed
 from traco.services.trade.flow_params import flow_params
@@ -75,6 +76,9 @@ class LoanCode(StrEnum):
     SELF_LOAN = "SELF_LOAN"
     UNKNOWN_DOCUMENT = "UNKNOWN_DOCUMENT"
     NOT_HOLDER = "NOT_HOLDER"
+    DOCUMENT_POOLED = "DOCUMENT_POOLED"
+    """The document is a receivable in a securitisation pool (``abs``): financing it again would
+    finance it twice."""
     ALREADY_PLEDGED = "ALREADY_PLEDGED"
     """The document has a pledge in force (trade's early view; doc decides at H+1 in any case)."""
     INVALID_TERMS = "INVALID_TERMS"
@@ -96,6 +100,12 @@ def _document(ctx: Context, doc_id: str) -> dict[str, Any] | Rejected:
             LoanCode.NOT_HOLDER,
             f"only the holder of document {doc_id} ({record['holder']['member_id']}) may finance it",
         )
+    pool = abs_state.pooled_in(ctx.state, "receivable", doc_id)
+    if pool is not None:
+        return reject(
+            LoanCode.DOCUMENT_POOLED,
+            f"document {doc_id} backs securitisation pool {pool}; it cannot be financed again",
+        )
     pledge = record.get("pledge")
     if isinstance(pledge, dict) and ctx.tx.time < pledge["expires_at"]:
         return reject(
@@ -109,10 +119,9 @@ def request(ctx: Context, r: p.FinanceRequest) -> Outcome:
     problems: list[str] = []
     if r.offers_until <= ctx.tx.time:
         problems.append(f"offers_until: {iso_utc(r.offers_until)} is not after the block time {iso_utc(ctx.tx.time)}")
-    if q.token(ctx.state, r.token) is None:
-        problems.append(f"token: there is no token {r.token}")
-    if len(r.token) != 3:
-        problems.append(f"token: a pledge's currency is a three-letter code; {r.token} is not one")
+    trc = (q.params(ctx.state, "trc") or {}).get("token")
+    if r.token != trc:
+        problems.append(f"token: loans are in TRC ({trc}), not {r.token}")
     if problems:
         return reject(LoanCode.INVALID_TERMS, "; ".join(problems))
     if s.request(ctx.state, r.request_id) is not None:

@@ -2,7 +2,7 @@
 
 Keys::
 
-    fin/req/<request_id>                  a request (status open | accepted | cancelled)
+    fin/req/<request_id>                  a request (status open | accepted | cancelled | refused)
     fin/offer/<offer_id>                  an offer (status open | withdrawn | accepted)
     fin/rank/<request_id>/<rate_bp:06d>/<height:012d>/<index:06d>/<offer_id>
                                           {}: open offers, best first (lowest rate, then earliest)
@@ -157,6 +157,9 @@ def _refused(w: Writer, d: Data) -> None:
     record = w.must(loan_key(d["loan_id"]))
     record.update(status="refused", refusal={"code": d["code"], "reason": d["reason"], "height": d["height"]})
     w.put(loan_key(d["loan_id"]), record)
+    req = w.must(request_key(d["loan_id"]))
+    req["status"] = "refused"  # final: the borrower files a new request (its loan id is taken)
+    w.put(request_key(d["loan_id"]), req)
 
 
 def _close_exposure(w: Writer, record: dict[str, Any], outstanding: int, defaulted: bool) -> None:
