@@ -47,7 +47,7 @@ class PledgeTerms(EventData):
     time: Millis
     accepted: Stamp | None = Field(default=None, description="doc rules v2: the financier's acceptance")
     manager: str | None = Field(
-        default=None, description="a managed pledge's service (service:trade): only its commands discharge or enforce it"
+        default=None, description="a managed pledge's service (service:trade): only its commands end it"
     )
 
 

@@ -182,5 +182,6 @@ def test_a_withdrawn_offer_is_never_accepted_and_a_cancelled_request_takes_nothi
     ask(story, story.register("carrier", holder=story.pub("exporter")), "r2")
     assert story.refused("bank-a", "trade.finance.cancel", {"request_id": "r2"}).code == "NOT_BORROWER"
     story.ok("exporter", "trade.finance.cancel", {"request_id": "r2"})
-    receipt = story.refused("bank-a", OFFER, {"offer_id": "late", "request_id": "r2", "rate_bp": 1, "valid_until": 2**40})
+    late = {"offer_id": "late", "request_id": "r2", "rate_bp": 1, "valid_until": 2**40}
+    receipt = story.refused("bank-a", OFFER, late)
     assert receipt.code == "REQUEST_CLOSED"
