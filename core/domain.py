@@ -15,10 +15,11 @@ rules and the runtime stops rather than sealing a guess.
 
 from __future__ import annotations
 
+import bisect
 import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from traco.core.canonical import canonicalize
 
@@ -172,10 +173,21 @@ class DictState:
     """A ``StateView`` over a plain dict, with an optional base view under it.
 
     The runtime uses it as a block's overlay; tests use it as an in-memory state.
+
+    Why it keeps its keys sorted: a rule scans a prefix (an order book's best price, the loans
+    due by now, a request's ranked offers) after the block's earlier transactions wrote to the
+    overlay, so a scan that looked at every key written so far made a busy block quadratic.
+    Keys are kept in a sorted list (``bisect``), a scan reads only its own range, and the base's
+    scan (sorted, as every ``StateView``'s is) is merged lazily, so a caller that stops early
+    (``break`` at the first entry not yet due) reads only what it used.
     """
+
+    BULK: Final = 64
+    """Above this many new keys in one ``apply``, re-sort once instead of inserting one by one."""
 
     def __init__(self, data: Mapping[str, bytes | None] | None = None, base: StateView | None = None) -> None:
         self.data: dict[str, bytes | None] = dict(data or {})
+        self._keys: list[str] = sorted(self.data)
         self.base = base
 
     def get(self, key: str) -> bytes | None:
@@ -184,17 +196,47 @@ class DictState:
         return self.base.get(key) if self.base is not None else None
 
     def scan(self, prefix: str) -> Iterator[tuple[str, bytes]]:
-        merged: dict[str, bytes | None] = {}
-        if self.base is not None:
-            merged.update(self.base.scan(prefix))
-        merged.update({k: v for k, v in self.data.items() if k.startswith(prefix)})
-        for key in sorted(merged):
-            value = merged[key]
-            if value is not None:
-                yield key, value
+        keys = self._keys
+        i = bisect.bisect_left(keys, prefix)
+        mine: list[tuple[str, bytes | None]] = []
+        while i < len(keys) and keys[i].startswith(prefix):
+            mine.append((keys[i], self.data[keys[i]]))
+            i += 1
+        if self.base is None:
+            yield from ((k, v) for k, v in mine if v is not None)
+            return
+        yield from _merged(self.base.scan(prefix), mine)
 
     def apply(self, writes: Mapping[str, bytes | None]) -> None:
+        new = [key for key in writes if key not in self.data]
         self.data.update(writes)
+        if len(new) > self.BULK:
+            self._keys.extend(new)
+            self._keys.sort()
+        else:
+            for key in new:
+                bisect.insort(self._keys, key)
+
+
+def _merged(base: Iterator[tuple[str, bytes]], mine: list[tuple[str, bytes | None]]) -> Iterator[tuple[str, bytes]]:
+    """Two key-sorted streams as one; ``mine`` (the overlay) wins on equal keys and deletes with ``None``."""
+    j = 0
+    for key, value in base:
+        while j < len(mine) and mine[j][0] < key:
+            own = mine[j][1]
+            if own is not None:
+                yield mine[j][0], own
+            j += 1
+        if j < len(mine) and mine[j][0] == key:
+            own = mine[j][1]
+            if own is not None:
+                yield key, own
+            j += 1
+            continue
+        yield key, value
+    for key, own in mine[j:]:
+        if own is not None:
+            yield key, own
 
 
 def run_block(
