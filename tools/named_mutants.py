@@ -7,7 +7,10 @@ check dropped, a polka or commit counted at f+1 instead of 2f+1, a quorum that i
 majority, a proposer rotation that ignores the round. The asset layer's safety rules get the
 same treatment (``ASSET_MUTANTS``): a hold that can be executed at its expiry or by anyone or
 taken back by its owner, a mint past the reserve, a Coco emission that never halves, a transfer
-that creates money, a held title that moves. The suite must kill every one.
+that creates money, a held title that moves. So do the trade flows' (``FLOW_MUTANTS``): a loan
+paid out though doc refused its pledge, a document pledged twice, a default a millisecond late,
+interest rounded down, an escrow paid on anyone's milestone, a DvP title hold not decided by
+trade, a managed hold touched by the generic hold kinds. The suite must kill every one.
 
 How: ``python tools/named_mutants.py`` copies the repository to a temporary directory,
 applies one mutant at a time there (an exact ``old`` -> ``new`` text edit that must match
@@ -23,7 +26,9 @@ without ``-x`` and lists every test that kills each mutant (to choose the fast k
 mutmut (``pip install -e '.[mutation]'``; its settings are ``[tool.mutmut]`` in
 pyproject.toml) on a copy whose ``src/traco`` links are replaced by real directories (mutmut
 walks ``src`` and does not follow the links), stops it after the time limit, and writes
-the counts and every surviving mutant's diff to the report.
+the counts and every surviving mutant's diff to the report. ``--flows`` (or ``--mutate GLOB...``
+and ``--tests NODE...``) points the copy's settings at the trade flows instead; the repository's
+own settings are left as they are.
 
 Caveat: a mutant is judged by the tests listed for it, chosen because they kill it fast;
 when a test is renamed, update the list (the setup check fails on a missing test).
@@ -267,6 +272,223 @@ ASSET_MUTANTS: tuple[Mutant, ...] = (
 consensus mutants; each must be killed by the tests named for it."""
 
 
+LOANS = "services/trade/loans/rules.py"
+LOANS_FLOW = "services/trade/loans/flow.py"
+LOANS_STATE = "services/trade/loans/state.py"
+INTEREST = "services/trade/loans/interest.py"
+MANAGED = "services/doc/managed.py"
+ESCROW = "services/trade/escrow/rules.py"
+ESCROW_FLOW = "services/trade/escrow/flow.py"
+DVP = "services/trade/dvp/rules.py"
+DVP_FLOW = "services/trade/dvp/flow.py"
+LOAN_TESTS = "tests/trade/test_loans.py"
+ESCROW_TESTS = "tests/trade/test_escrow.py"
+DVP_TESTS = "tests/trade/test_dvp.py"
+EDGES = "tests/trade/test_flows_edges.py"
+FLOWS_MACHINE = "tests/trade/test_flows_machine.py"
+
+FLOW_MUTANTS: tuple[Mutant, ...] = (
+    Mutant(
+        "loan-disbursed-though-refused",
+        "loans: the hold is paid to the borrower even when doc refused the pledge",
+        LOANS_FLOW,
+        "        if outcome.accepted:\n            paid = close_managed(hold, None,",
+        "        if True:\n            paid = close_managed(hold, None,",
+        (f"{LOAN_TESTS}::test_two_loans_accepted_at_one_height_on_one_document_cannot_both_stand",),
+    ),
+    Mutant(
+        "doc-pledges-twice",
+        "doc managed pledge: ALREADY_PLEDGED unchecked, a document financed twice",
+        MANAGED,
+        "    active = queries.pledge_in_force(record, ctx.tx.time)\n    if active is not None:",
+        "    active = queries.pledge_in_force(record, ctx.tx.time)\n    if False:",
+        (f"{LOAN_TESTS}::test_two_loans_accepted_at_one_height_on_one_document_cannot_both_stand",),
+    ),
+    Mutant(
+        "loan-default-a-ms-late",
+        "loans: the default clause fires only after default_at, not at it",
+        LOANS_STATE,
+        "        if int(at) > time:\n            break",
+        "        if int(at) >= time:\n            break",
+        (f"{LOAN_TESTS}::test_default_exactly_at_maturity_plus_grace_moves_the_title_to_the_lender",),
+    ),
+    Mutant(
+        "loan-repay-at-default",
+        "loans: a repayment in the very block of default_at is accepted",
+        LOANS,
+        '    if ctx.tx.time >= record["default_at"]:',
+        '    if ctx.tx.time > record["default_at"]:',
+        (f"{LOAN_TESTS}::test_default_exactly_at_maturity_plus_grace_moves_the_title_to_the_lender",),
+    ),
+    Mutant(
+        "interest-rounded-down",
+        "interest: the cumulative accrual is rounded down (the lender is paid less than the rate)",
+        INTEREST,
+        "    return -(-numerator // (BP * YEAR_MS))",
+        "    return numerator // (BP * YEAR_MS)",
+        ("tests/trade/test_interest.py::test_realistic_tenors_by_hand",),
+    ),
+    Mutant(
+        "payment-to-principal-first",
+        "interest: a payment goes to principal first, unpaid interest hides behind it",
+        INTEREST,
+        "    to_interest = min(amount, owed)\n    to_principal = amount - to_interest",
+        "    to_principal = min(amount, position.outstanding)\n    to_interest = amount - to_principal",
+        (f"{LOAN_TESTS}::test_partial_then_full_repayment_releases_the_pledge",),
+    ),
+    Mutant(
+        "repayment-to-borrower",
+        "loans: the repayment is credited back to the borrower, not the lender",
+        LOANS,
+        '        to=record["lender"],\n        amount=r.amount,',
+        '        to=record["borrower"],\n        amount=r.amount,',
+        (f"{LOAN_TESTS}::test_partial_then_full_repayment_releases_the_pledge",),
+    ),
+    Mutant(
+        "loan-closed-short",
+        "loans: paying the principal closes the loan though interest is still owed",
+        LOANS,
+        "    closed = r.amount == due",
+        '    closed = r.amount >= record["outstanding"]',
+        (f"{EDGES}::test_paying_the_principal_while_interest_is_owed_does_not_close_the_loan",),
+    ),
+    Mutant(
+        "discharge-not-sent",
+        "loans: the loan is repaid but doc is never told to release the pledge",
+        LOANS,
+        "        commands = (Command(target=DOC, kind=PLEDGE_DISCHARGE, payload=payload),)",
+        "        commands = ()",
+        (f"{LOAN_TESTS}::test_partial_then_full_repayment_releases_the_pledge",),
+    ),
+    Mutant(
+        "enforce-to-holder",
+        "doc managed pledge: enforcement leaves the title with the defaulting holder",
+        MANAGED,
+        '"from": record["holder"], "to": terms["financier"]}',
+        '"from": record["holder"], "to": record["holder"]}',
+        (f"{LOAN_TESTS}::test_default_exactly_at_maturity_plus_grace_moves_the_title_to_the_lender",),
+    ),
+    Mutant(
+        "loan-refused-hold-kept",
+        "loans: a refused loan keeps the lender's TRC held (until the hold expires)",
+        LOANS_FLOW,
+        '        return (back, Event("LoanRefused", f"loan:{loan_id}", refused))',
+        '        return (Event("LoanRefused", f"loan:{loan_id}", refused),)',
+        (f"{EDGES}::test_a_refused_loan_frees_the_lenders_trc_at_once_and_closes_its_request",),
+    ),
+    Mutant(
+        "loan-refused-request-open",
+        "loans: a refused loan leaves its request open (to be accepted again on a taken loan id)",
+        LOANS_STATE,
+        '    req["status"] = "refused"',
+        '    req["status"] = "open"',
+        (f"{EDGES}::test_a_refused_loan_frees_the_lenders_trc_at_once_and_closes_its_request",),
+    ),
+    Mutant(
+        "escrow-milestone-from-anyone",
+        "escrow: a milestone pays whoever reported it, not only the escrow's reporter",
+        ESCROW_FLOW,
+        ' or release["reporter"] != report["by"]:',
+        ":",
+        (f"{EDGES}::test_only_the_named_reporters_milestone_pays_even_against_the_issuers",),
+    ),
+    Mutant(
+        "escrow-old-milestone-counts",
+        "escrow: a milestone recorded before the escrow opened releases it",
+        ESCROW_FLOW,
+        '            if seen < record["opened"]["height"]:',
+        "            if False:",
+        (f"{ESCROW_TESTS}::test_a_delivery_before_the_escrow_opened_does_not_pay_it",),
+    ),
+    Mutant(
+        "escrow-resolve-undisputed",
+        "escrow: the arbiter resolves an escrow nobody disputed",
+        ESCROW,
+        '    if record["status"] != "disputed":\n        return reject(EscrowCode.NOT_DISPUTED',
+        "    if False:\n        return reject(EscrowCode.NOT_DISPUTED",
+        (f"{EDGES}::test_the_arbiter_cannot_resolve_an_escrow_that_is_not_disputed",),
+    ),
+    Mutant(
+        "escrow-dispute-not-extended",
+        "escrow: a dispute does not extend the hold, expiry refunds the buyer before the arbiter",
+        ESCROW,
+        "    until = max(hold.expires_time or 0, ctx.tx.time + window)",
+        "    until = hold.expires_time or 0",
+        (f"{ESCROW_TESTS}::test_a_dispute_freezes_it_until_the_arbiter_splits_it",),
+    ),
+    Mutant(
+        "escrow-expiry-pays-seller",
+        "escrow: an expired escrow is recorded as paid to the seller",
+        ESCROW_FLOW,
+        '    return (rules.closed_event(escrow_id, "expired", 0, record["amount"],',
+        '    return (rules.closed_event(escrow_id, "expired", record["amount"], record["amount"],',
+        (f"{EDGES}::test_an_expired_escrow_records_everything_returned_to_the_buyer",),
+    ),
+    Mutant(
+        "dvp-paid-though-refused",
+        "dvp: the buyer's TRC goes to the seller although doc refused the title",
+        DVP_FLOW,
+        "    moved = close_managed(hold, None if outcome.accepted else 0,",
+        "    moved = close_managed(hold, None,",
+        (f"{DVP_TESTS}::test_when_doc_refuses_the_title_the_payment_returns_to_the_buyer",),
+    ),
+    Mutant(
+        "dvp-title-expiring-at-settle-by+1",
+        "dvp: allocate accepts a title hold that expires at settle_by + 1, when doc would execute it",
+        DVP,
+        'problems = _title_problems(record, hold, record["settle_by"] + TITLE_HOLD_MARGIN)',
+        'problems = _title_problems(record, hold, record["settle_by"] + 1)',
+        (f"{EDGES}::test_allocate_refuses_a_title_hold_not_made_for_this_settlement",),
+    ),
+    Mutant(
+        "dvp-title-notary-unchecked",
+        "dvp: allocate accepts a title hold whose notary is not service:trade",
+        DVP,
+        '        "notary": AUTHORITY,\n',
+        "",
+        (f"{EDGES}::test_allocate_refuses_a_title_hold_not_made_for_this_settlement",),
+    ),
+    Mutant(
+        "dvp-title-beneficiary-unchecked",
+        "dvp: allocate accepts a title hold whose beneficiary is not the buyer",
+        DVP,
+        '        "beneficiary": record["buyer"],\n',
+        "",
+        (f"{EDGES}::test_allocate_refuses_a_title_hold_not_made_for_this_settlement",),
+    ),
+    Mutant(
+        "managed-hold-generic-kinds",
+        "managed holds: trade.hold.* may release or execute a flow's hold",
+        "services/trade/rules_tokens.py",
+        "    if found.is_open and is_managed(hold_id):",
+        "    if False:",
+        (f"{ESCROW_TESTS}::test_confirmation_pays_the_seller_and_nothing_else_can_touch_the_hold",),
+    ),
+    Mutant(
+        "exchange-fill-at-taker-price",
+        "exchange: a fill executes at the taker's price instead of the maker's",
+        "services/trade/orderbook.py",
+        "price=maker.price,\n                qty=qty,\n                quote=quote_amount(qty, lot, maker.price)",
+        "price=taker.price,\n                qty=qty,\n                quote=quote_amount(qty, lot, taker.price)",
+        ("tests/trade/test_exchange_machine.py",),
+    ),
+    Mutant(
+        "abs-junior-interest-first",
+        "abs waterfall: interest is paid junior tranche first, before the senior's is met",
+        "services/trade/waterfall.py",
+        "        for j, name in enumerate(names):\n"
+        '            interest_paid[j] = purse.pay("interest", name, interest_due[j], draw=True)',
+        "        for j, name in reversed(list(enumerate(names))):\n"
+        '            interest_paid[j] = purse.pay("interest", name, interest_due[j], draw=True)',
+        ("tests/trade/test_waterfall.py::test_every_period_conserves_and_respects_seniority",),
+    ),
+)
+"""Safety rules of the trade flows (issue 10): loans and doc's managed pledges, escrow, DvP,
+managed holds, the exchange's maker price and the abs waterfall's seniority. Killers are the
+flows' story tests on the whole dev chain, ``test_flows_edges.py`` for the edges those walk
+past, and the exchange and waterfall property tests."""
+
+
 @dataclass
 class Outcome:
     mutant: Mutant
@@ -379,7 +601,7 @@ def print_table(outcomes: Sequence[Outcome]) -> None:
 
 
 def named(args: argparse.Namespace) -> int:
-    everything = (*MUTANTS, *ASSET_MUTANTS)
+    everything = (*MUTANTS, *ASSET_MUTANTS, *FLOW_MUTANTS)
     chosen = [m for m in everything if not args.only or m.name in args.only]
     unknown = set(args.only or ()) - {m.name for m in everything}
     if unknown:
@@ -412,6 +634,50 @@ def named(args: argparse.Namespace) -> int:
 # mutmut, time-boxed
 
 
+FLOW_MUTMUT_PATHS: tuple[str, ...] = (
+    *(f"services/trade/{flow}/{part}.py" for flow in ("loans", "escrow", "dvp") for part in ("rules", "state", "flow")),
+    "services/trade/loans/interest.py",
+    "services/doc/managed.py",
+)
+"""What ``mutmut --flows`` mutates: the trade flows' rules, records and clauses, and doc's
+managed pledges (issue 10). Not their ``payloads.py``/``events.py``: pydantic models whose
+mutants are field descriptions, thousands of them, that would eat the time box."""
+FLOW_MUTMUT_TESTS: tuple[str, ...] = (
+    "tests/trade/test_loans.py",
+    "tests/trade/test_escrow.py",
+    "tests/trade/test_dvp.py",
+    "tests/trade/test_interest.py::test_realistic_tenors_by_hand",
+    "tests/trade/test_interest.py::test_partial_repayments_cost_what_one_repayment_would",
+    "tests/trade/test_flows_edges.py",
+    "tests/trade/test_flows_machine.py",
+)
+"""The flows' tests for mutmut. test_interest's Hypothesis test is left out: under mutmut's
+instrumentation its input generation trips Hypothesis's too_slow health check on a loaded
+machine, and mutmut then refuses to start (its by-hand tests stay)."""
+
+
+def restrict_mutmut(repo: Path, mutate: Sequence[str], tests: Sequence[str]) -> list[str]:
+    """Point the COPY's ``[tool.mutmut]`` at other files and tests (the repository's own settings,
+    the consensus scope, stay as they are for everyone else). Paths are repository-relative
+    (``services/trade/loans/*.py``); mutmut sees them under ``src/traco``."""
+    config = repo / "pyproject.toml"
+    text = config.read_text()
+    replaced = {
+        "only_mutate": [f"src/traco/{m}" for m in mutate],
+        "pytest_add_cli_args_test_selection": list(tests),
+    }
+    for key, values in replaced.items():
+        if not values:
+            continue
+        pattern = re.compile(rf"^{key} = \[.*?\]$", re.MULTILINE | re.DOTALL)
+        rendered = f"{key} = [{', '.join(repr(v).replace(chr(39), chr(34)) for v in values)}]"
+        text, count = pattern.subn(rendered.replace("\\", "\\\\"), text, count=1)
+        if count != 1:
+            sys.exit(f"setup: [tool.mutmut] in {config} has no {key} line to replace")
+    config.write_text(text)
+    return list(mutate) or [MACHINE, VOTES]
+
+
 def mutmut_run(args: argparse.Namespace) -> int:
     mutmut = shutil.which("mutmut", path=str(Path(sys.executable).parent)) or shutil.which("mutmut")
     if mutmut is None:
@@ -421,6 +687,9 @@ def mutmut_run(args: argparse.Namespace) -> int:
     repo = work / "repo"
     if not repo.exists():
         copy_repo(work, real_src=True)
+    mutate = list(args.mutate or (FLOW_MUTMUT_PATHS if args.flows else ()))
+    tests = list(args.tests or (FLOW_MUTMUT_TESTS if args.flows else ()))
+    scope = restrict_mutmut(repo, mutate, tests) if mutate or tests else [MACHINE, VOTES]
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
     started = time.monotonic()
     print(f"mutmut in {repo} for at most {args.minutes} min", flush=True)
@@ -454,7 +723,7 @@ def mutmut_run(args: argparse.Namespace) -> int:
             statuses.setdefault(status, []).append(name)
     survivors = statuses.get("survived", [])
     lines = [
-        f"mutmut over {MACHINE} and {VOTES}: {'stopped at the time limit' if code is None else f'exit {code}'}"
+        f"mutmut over {', '.join(scope)}: {'stopped at the time limit' if code is None else f'exit {code}'}"
         f" after {elapsed / 60:.1f} min (limit {args.minutes} min), {args.children} children",
         f"command: mutmut run --max-children {args.children} (in {repo}; settings: [tool.mutmut] in pyproject.toml)",
         f"mutants: {sum(len(v) for v in statuses.values())}",
@@ -483,11 +752,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     tool.add_argument("--report", default="mutation-report.txt", help="where to write the report")
     tool.add_argument("--children", type=int, default=2, help="parallel mutmut workers (default 2)")
     tool.add_argument("--workdir", help="reuse (resume) this directory instead of a fresh temporary one")
+    tool.add_argument("--flows", action="store_true", help="mutate the trade flows (FLOW_MUTMUT_PATHS) instead")
+    tool.add_argument("--mutate", nargs="+", metavar="GLOB", help="repository paths to mutate (in the copy only)")
+    tool.add_argument("--tests", nargs="+", metavar="NODE", help="the tests mutmut runs (in the copy only)")
     args = parser.parse_args(argv)
     if args.command == "mutmut":
         return mutmut_run(args)
     if args.list:
-        for m in MUTANTS:
+        for m in (*MUTANTS, *ASSET_MUTANTS, *FLOW_MUTANTS):
             print(f"{m.name}: {m.rule}\n  {m.path}: {m.old!r}\n  -> {m.new!r}")
         return 0
     return named(args)
