@@ -196,15 +196,20 @@ class DictState:
         return self.base.get(key) if self.base is not None else None
 
     def scan(self, prefix: str) -> Iterator[tuple[str, bytes]]:
+        """Sorted by key. Lazy: do not ``apply`` to this view while iterating one of its scans."""
         keys = self._keys
         i = bisect.bisect_left(keys, prefix)
+        if self.base is None:
+            while i < len(keys) and keys[i].startswith(prefix):
+                value = self.data[keys[i]]
+                if value is not None:
+                    yield keys[i], value
+                i += 1
+            return
         mine: list[tuple[str, bytes | None]] = []
         while i < len(keys) and keys[i].startswith(prefix):
             mine.append((keys[i], self.data[keys[i]]))
             i += 1
-        if self.base is None:
-            yield from ((k, v) for k, v in mine if v is not None)
-            return
         yield from _merged(self.base.scan(prefix), mine)
 
     def apply(self, writes: Mapping[str, bytes | None]) -> None:
