@@ -31,6 +31,7 @@ from traco.core.domain import Accepted, Outcome, Rejected
 from traco.core.holds import SERVICE_PREFIX
 from traco.core.timefmt import duration, iso_utc
 from traco.services.doc import payloads, queries, tables
+from traco.services.doc.pledges import financier_problem, pledge_terms
 from traco.services.doc.rules import Context, Rule, _active, _lapsed, _not_holder, _who, held, same_member
 from traco.services.doc.tables import Code, reject
 
@@ -68,24 +69,10 @@ def place(ctx: Context, p: payloads.PledgePlace) -> Outcome:
     financier = _member(ctx, p.financier)
     if financier is None:
         return reject(Code.NOT_A_MEMBER, f"financier: {p.financier} is not an admitted member")
-    roles = ctx.roles(financier["key"])
-    if not roles & tables.FINANCIER_ROLES:
-        return reject(
-            Code.NOT_FINANCIER,
-            f"financier: {_who(financier)} has roles {', '.join(sorted(roles)) or 'none'};"
-            f" a pledge needs a {' or '.join(sorted(tables.FINANCIER_ROLES))}",
-        )
-    if same_member(financier, record["holder"]):
-        return reject(Code.INVALID_PAYLOAD, "financier: the holder cannot pledge a document to itself")
-    terms = {
-        "financier": financier,
-        "amount": p.amount,
-        "currency": p.currency,
-        "expires_at": p.expires_at,
-        "reference": p.reference,
-        "manager": manager,
-        **ctx.stamp,
-    }
+    refused = financier_problem(ctx, financier, record)
+    if refused is not None:
+        return refused
+    terms = {**pledge_terms(ctx, financier, p.amount, p.currency, p.expires_at, p.reference), "manager": manager}
     data = {"pledge": terms, "holder": record["holder"], "lapsed_pledge": _lapsed(record)}
     event = ctx.event("DocumentPledged", record, data)
     return Accepted((event,), {"doc_id": p.doc_id, "pledge_id": ctx.tx.tx_id, "status": "in_force"})

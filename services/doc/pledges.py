@@ -63,6 +63,35 @@ def _already_pledged(record: dict[str, Any], active: dict[str, Any]) -> Rejected
     )
 
 
+def financier_problem(ctx: Context, financier: dict[str, str], record: dict[str, Any]) -> Rejected | None:
+    """Why ``financier`` cannot take a pledge of ``record`` (its roles, or it holds the
+    document itself), else ``None``; shared by offers and managed pledges."""
+    roles = ctx.roles(financier["key"])
+    if not roles & tables.FINANCIER_ROLES:
+        return reject(
+            Code.NOT_FINANCIER,
+            f"financier: {_who(financier)} has roles {', '.join(sorted(roles)) or 'none'};"
+            f" a pledge needs a {' or '.join(sorted(tables.FINANCIER_ROLES))}",
+        )
+    if same_member(financier, record["holder"]):
+        return reject(Code.INVALID_PAYLOAD, "financier: the holder cannot pledge a document to itself")
+    return None
+
+
+def pledge_terms(
+    ctx: Context, financier: dict[str, str], amount: int, currency: str, expires_at: int, reference: str | None
+) -> dict[str, Any]:
+    """A pledge's terms as doc records them, stamped with the deciding transaction."""
+    return {
+        "financier": financier,
+        "amount": amount,
+        "currency": currency,
+        "expires_at": expires_at,
+        "reference": reference,
+        **ctx.stamp,
+    }
+
+
 def pledge(ctx: Context, p: payloads.Pledge) -> Outcome:
     """Version 1: pledge in force at once. Version 2: an offer to the financier."""
     problem = _expiry_problem(ctx, p.expires_at)
@@ -82,23 +111,10 @@ def pledge(ctx: Context, p: payloads.Pledge) -> Outcome:
     financier = ctx.admitted(p.financier)
     if financier is None:
         return reject(Code.NOT_A_MEMBER, f"financier: {p.financier} is not an admitted member's key")
-    roles = ctx.roles(p.financier)
-    if not roles & tables.FINANCIER_ROLES:
-        return reject(
-            Code.NOT_FINANCIER,
-            f"financier: {_who(financier)} has roles {', '.join(sorted(roles)) or 'none'};"
-            f" a pledge needs a {' or '.join(sorted(tables.FINANCIER_ROLES))}",
-        )
-    if same_member(financier, record["holder"]):
-        return reject(Code.INVALID_PAYLOAD, "financier: the holder cannot pledge a document to itself")
-    terms = {
-        "financier": financier,
-        "amount": p.amount,
-        "currency": p.currency,
-        "expires_at": p.expires_at,
-        "reference": p.reference,
-        **ctx.stamp,
-    }
+    refused = financier_problem(ctx, financier, record)
+    if refused is not None:
+        return refused
+    terms = pledge_terms(ctx, financier, p.amount, p.currency, p.expires_at, p.reference)
     result = {"doc_id": p.doc_id, "pledge_id": ctx.tx.tx_id}
     if rules_v2(ctx.tx):
         data = {"offer": terms, "holder": record["holder"]}

@@ -55,6 +55,13 @@ def _not_found(what: str) -> HTTPException:
     return _error(404, "NOT_FOUND", f"no {what}")
 
 
+def _answer(found: dict[str, Any] | None, what: str, height: int) -> dict[str, Any]:
+    """A view as served: 404 naming ``what`` when there is none, else the view and its height."""
+    if found is None:
+        raise _not_found(what)
+    return {**found, "as_of_height": height}
+
+
 def _page(items: list[dict[str, Any]], offset: int, limit: int, height: int) -> Page:
     return Page(items=items[offset : offset + limit], offset=offset, limit=limit, total=len(items), as_of_height=height)
 
@@ -103,10 +110,7 @@ def router(runtime: ServiceRuntime) -> APIRouter:
     @api.get("/tokens/{token}")
     async def token(token: str) -> dict[str, Any]:
         """One token: supply, asset class and what the class allows."""
-        found = views.token_view(view, token)
-        if found is None:
-            raise _not_found(f"token {token}")
-        return {**found, "as_of_height": runtime.height}
+        return _answer(views.token_view(view, token), f"token {token}", runtime.height)
 
     @api.get("/asset-classes", response_model=Page)
     async def asset_classes(offset: Offset = 0, limit: Limit = 100) -> Page:
@@ -120,74 +124,51 @@ def router(runtime: ServiceRuntime) -> APIRouter:
     @api.get("/holds/{hold_id}")
     async def hold(hold_id: str) -> dict[str, Any]:
         """A hold of an amount, open or closed, and how it ended."""
-        found = views.hold_view(view, hold_id)
-        if found is None:
-            raise _not_found(f"hold {hold_id}")
-        return {**found, "as_of_height": runtime.height}
+        return _answer(views.hold_view(view, hold_id), f"hold {hold_id}", runtime.height)
 
     @api.get("/trc/reserve")
     async def reserve() -> dict[str, Any]:
         """TRC's backing: the last attestation, supply, pending redemptions, under-reserved, stale."""
-        found = views.reserve_view(view, runtime.block_time)
-        if found is None:
-            raise _not_found("TRC on this chain")
-        return {**found, "as_of_height": runtime.height}
+        return _answer(views.reserve_view(view, runtime.block_time), "TRC on this chain", runtime.height)
 
     @api.get("/coco/schedule")
     async def coco_schedule(epochs: Annotated[int, Query(ge=1, le=2000)] = 52) -> dict[str, Any]:
         """Coco's emission by epoch, beside what each epoch paid so far."""
-        found = views.coco_view(view, epochs)
-        if found is None:
-            raise _not_found("Coco on this chain")
-        return {**found, "as_of_height": runtime.height}
+        return _answer(views.coco_view(view, epochs), "Coco on this chain", runtime.height)
 
     @api.get("/equity/{token}")
     async def equity(token: str) -> dict[str, Any]:
         """An equity-anchored token's terms, custodied shares, supply and whether it is within ratio."""
-        found = views.equity_view(view, token)
-        if found is None:
-            raise _not_found(f"equity-anchored token {token}")
-        return {**found, "as_of_height": runtime.height}
+        return _answer(views.equity_view(view, token), f"equity-anchored token {token}", runtime.height)
 
     @api.get("/abs/{pool_id}")
     async def abs_pool(pool_id: str) -> dict[str, Any]:
         """A securitisation pool: assets, tranches (balance, arrears, holders), reserve, cash, recent distributions."""
-        found = abs_views.pool_view(view, pool_id)
-        if found is None:
-            raise _not_found(f"pool {pool_id}")
-        return {**found, "as_of_height": runtime.height}
+        return _answer(abs_views.pool_view(view, pool_id), f"pool {pool_id}", runtime.height)
 
     @api.get("/escrows/{escrow_id}")
     async def escrow(escrow_id: str) -> dict[str, Any]:
         """An escrow: terms, what releases it, status, dispute, how it closed, and its hold."""
-        found = flow_views.escrow_view(view, escrow_id)
-        if found is None:
-            raise _not_found(f"escrow {escrow_id}")
-        return {**found, "as_of_height": runtime.height}
+        return _answer(flow_views.escrow_view(view, escrow_id), f"escrow {escrow_id}", runtime.height)
 
     @api.get("/finance/requests/{request_id}")
     async def finance_request(request_id: str) -> dict[str, Any]:
         """A financing request and its open offers, best first (lowest rate, then earliest)."""
-        found = flow_views.finance_request_view(view, request_id, runtime.block_time)
-        if found is None:
-            raise _not_found(f"financing request {request_id}")
-        return {**found, "as_of_height": runtime.height}
+        return _answer(
+            flow_views.finance_request_view(view, request_id, runtime.block_time),
+            f"financing request {request_id}",
+            runtime.height,
+        )
 
     @api.get("/loans/{loan_id}")
     async def loan(loan_id: str) -> dict[str, Any]:
         """A loan, with interest owed and total due at the last block time this replica executed."""
-        found = flow_views.loan_view(view, loan_id, runtime.block_time)
-        if found is None:
-            raise _not_found(f"loan {loan_id}")
-        return {**found, "as_of_height": runtime.height}
+        return _answer(flow_views.loan_view(view, loan_id, runtime.block_time), f"loan {loan_id}", runtime.height)
 
     @api.get("/dvp/{dvp_id}")
     async def dvp(dvp_id: str) -> dict[str, Any]:
         """A delivery-versus-payment settlement: terms, legs, status, and the buyer's token hold."""
-        found = flow_views.dvp_view(view, dvp_id)
-        if found is None:
-            raise _not_found(f"DvP {dvp_id}")
-        return {**found, "as_of_height": runtime.height}
+        return _answer(flow_views.dvp_view(view, dvp_id), f"DvP {dvp_id}", runtime.height)
 
     @api.get("/risk/{who}")
     async def member_risk(who: str) -> dict[str, Any]:
@@ -204,10 +185,11 @@ def router(runtime: ServiceRuntime) -> APIRouter:
         trades: Annotated[int, Query(ge=1, le=100, description="last trades, newest first")] = 20,
     ) -> dict[str, Any]:
         """A pair's order book by price level, its last trades and its volume (``COCO/TRC`` or ``COCO-TRC``)."""
-        found = market_views.market_view(view, market_views.normal_pair(pair), depth, trades)
-        if found is None:
-            raise _not_found(f"pair {pair}")
-        return {**found, "as_of_height": runtime.height}
+        return _answer(
+            market_views.market_view(view, market_views.normal_pair(pair), depth, trades),
+            f"pair {pair}",
+            runtime.height,
+        )
 
     @api.get("/invariants")
     async def invariants() -> dict[str, Any]:
