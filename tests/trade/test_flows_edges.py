@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from tests.trade.story import Story
+from traco.services.trade import queries as q
 from traco.services.trade.dvp import state as dvp_state
 from traco.services.trade.escrow import state as escrow_state
 from traco.services.trade.loans import state as loan_state
@@ -77,7 +78,8 @@ def test_a_refused_loan_frees_the_lenders_trc_at_once_and_closes_its_request(sto
     )
     assert story.available("bank-b") == 1_000_000
     story.idle(2)  # doc refuses the second pledge at +1; trade records it at +2
-    assert _loan(story, "r2")["status"] == "refused"
+    refusal = _loan(story, "r2")["refusal"]
+    assert _loan(story, "r2")["status"] == "refused" and refusal["code"] == "ALREADY_PLEDGED" and refusal["reason"]
     assert story.available("bank-b") == 2_000_000, "the refused lender's TRC is free at once, not at the hold's expiry"
     request = loan_state.request(story.trade, "r2")
     assert request is not None and request["status"] == "refused"
@@ -93,6 +95,35 @@ def test_a_refused_loan_frees_the_lenders_trc_at_once_and_closes_its_request(sto
     )
     assert late_offer.code == "REQUEST_CLOSED"
     assert story.refused("exporter", ACCEPT, {"request_id": "r2"}).code == "REQUEST_CLOSED"
+
+
+def test_cancel_and_withdraw_name_their_codes_and_mark_their_records(story: Story) -> None:
+    doc_id = story.register("carrier", holder=story.pub("exporter"))
+    _request(story, doc_id, "r1")
+    _offer(story, "bank-a", "o1", "r1")
+    assert story.refused("bank-a", "trade.finance.withdraw", {"offer_id": "nope"}).code == "UNKNOWN_OFFER"
+    assert story.refused("exporter", "trade.finance.cancel", {"request_id": "nope"}).code == "UNKNOWN_REQUEST"
+    assert story.ok("bank-a", "trade.finance.withdraw", {"offer_id": "o1"}) == {"offer_id": "o1", "request_id": "r1"}
+    offer = loan_state.offer(story.trade, "o1")
+    assert offer is not None and offer["status"] == "withdrawn"
+    assert story.ok("exporter", "trade.finance.cancel", {"request_id": "r1"}) == {"request_id": "r1"}
+    request = loan_state.request(story.trade, "r1")
+    assert request is not None and request["status"] == "cancelled"
+    again = story.refused("exporter", "trade.finance.cancel", {"request_id": "r1"})
+    assert again.code == "REQUEST_CLOSED" and "cancelled" in again.message
+
+
+def test_a_default_is_recorded_with_what_was_owed_and_leaves_the_due_index(story: Story) -> None:
+    doc_id = story.register("carrier", holder=story.pub("exporter"))
+    _request(story, doc_id, "r1")
+    _offer(story, "bank-a", "o1", "r1")
+    story.ok("exporter", ACCEPT, {"request_id": "r1"})
+    story.idle(2)
+    story.idle(1, dt=70_000)  # past maturity (60 s) + grace (5 s)
+    record = _loan(story, "r1")
+    assert record["status"] == "defaulted"
+    assert record["defaulted"]["outstanding"] == 1_000_000 and record["defaulted"]["interest_owed"] > 0
+    assert loan_state.due_loans(story.trade, 2**62) == [], "a defaulted loan leaves the index the clause scans"
 
 
 def _escrow(story: Story, **release: Any) -> None:
@@ -127,6 +158,63 @@ def test_an_expired_escrow_records_everything_returned_to_the_buyer(story: Story
     assert record is not None and record["status"] == "expired"
     assert (record["closed"]["to_seller"], record["closed"]["to_buyer"]) == (0, 400_000)
     assert story.total("exporter") == 0 and story.available("importer") == 1_000_000
+
+
+def test_only_the_arbiter_resolves_and_may_award_everything_to_the_seller(story: Story) -> None:
+    story.set_flows(escrow_arbiter="bank-a")
+    _escrow(story)
+    assert story.refused("bank-b", "trade.escrow.dispute", {"escrow_id": "e1", "reason": "x"}).code == "NOT_A_PARTY"
+    result = story.ok("importer", "trade.escrow.dispute", {"escrow_id": "e1", "reason": "goods short"})
+    assert set(result) == {"escrow_id", "until"} and result["escrow_id"] == "e1"
+    record = escrow_state.escrow(story.trade, "e1")
+    assert record is not None and record["dispute"]["reason"] == "goods short"
+    assert record["dispute"]["until"] == result["until"]
+    assert story.refused("exporter", "trade.escrow.dispute", {"escrow_id": "e1", "reason": "y"}).code == "DISPUTED"
+    award = {"escrow_id": "e1", "to_seller": 400_000, "reason": "delivered in full"}
+    assert story.refused("bank-b", "trade.escrow.resolve", award).code == "NOT_ARBITER"
+    story.ok("bank-a", "trade.escrow.resolve", award)
+    record = escrow_state.escrow(story.trade, "e1")
+    assert record is not None and record["status"] == "resolved"
+    assert record["closed"]["reason"] == "delivered in full" and record["closed"]["to_seller"] == 400_000
+    assert (story.total("exporter"), story.total("importer")) == (400_000, 600_000)
+
+
+def test_a_dispute_extends_the_hold_by_the_governed_window_and_never_shortens_it(story: Story) -> None:
+    story.set_flows(escrow_dispute_ms=120_000)
+    _escrow(story)  # expires in 60 s
+    until = story.ok("exporter", "trade.escrow.dispute", {"escrow_id": "e1", "reason": "x"})["until"]
+    assert until == story.tip.time + 120_000
+    hold = q.hold(story.trade, "escrow:e1")
+    assert hold is not None and hold.expires_time == until
+    far = story.tip.time + 200 * 86_400_000
+    terms = {"escrow_id": "e2", "token": "TRC", "seller": "exporter", "amount": 1_000, "expires_at": far}
+    story.ok("importer", ESCROW_OPEN, {**terms, "release": {"on": "confirm"}})
+    assert story.ok("importer", "trade.escrow.dispute", {"escrow_id": "e2", "reason": "x"})["until"] == far
+    hold = q.hold(story.trade, "escrow:e2")
+    assert hold is not None and hold.expires_time == far
+
+
+def test_a_dispute_no_arbiter_decides_ends_in_expiry_refunding_the_buyer(story: Story) -> None:
+    story.set_flows(escrow_dispute_ms=60_000)
+    _escrow(story)
+    message = story.refused(
+        "bank-b", "trade.escrow.resolve", {"escrow_id": "e1", "to_seller": 1, "reason": "r"}
+    ).message
+    assert "council has named none" in message
+    story.ok("exporter", "trade.escrow.dispute", {"escrow_id": "e1", "reason": "x"})
+    story.idle(3, dt=30_000)
+    record = escrow_state.escrow(story.trade, "e1")
+    assert record is not None and record["status"] == "expired"
+    assert (record["closed"]["to_buyer"], record["closed"]["reason"]) == (400_000, "expired")
+    assert story.available("importer") == 1_000_000
+
+
+def test_the_sellers_cancel_is_recorded_as_a_refund(story: Story) -> None:
+    _escrow(story)
+    story.ok("exporter", "trade.escrow.cancel", {"escrow_id": "e1"})
+    record = escrow_state.escrow(story.trade, "e1")
+    assert record is not None and record["status"] == "cancelled"
+    assert (record["closed"]["to_seller"], record["closed"]["to_buyer"]) == (0, 400_000)
 
 
 def _dvp(story: Story) -> tuple[str, int]:
