@@ -369,6 +369,14 @@ FLOW_MUTANTS: tuple[Mutant, ...] = (
         (f"{LOAN_TESTS}::test_default_exactly_at_maturity_plus_grace_moves_the_title_to_the_lender",),
     ),
     Mutant(
+        "enforce-takes-held-title",
+        "doc managed pledge: enforcement moves a title that a doc hold keeps for someone",
+        MANAGED,
+        '    refused = held(record, "taken by its financier")',
+        "    refused = None",
+        (f"{EDGES}::test_a_held_title_is_not_taken_by_enforcement_and_the_loan_records_the_refusal",),
+    ),
+    Mutant(
         "loan-refused-hold-kept",
         "loans: a refused loan keeps the lender's TRC held (until the hold expires)",
         LOANS_FLOW,
@@ -407,6 +415,14 @@ FLOW_MUTANTS: tuple[Mutant, ...] = (
         '    if record["status"] != "disputed":\n        return reject(EscrowCode.NOT_DISPUTED',
         "    if False:\n        return reject(EscrowCode.NOT_DISPUTED",
         (f"{EDGES}::test_the_arbiter_cannot_resolve_an_escrow_that_is_not_disputed",),
+    ),
+    Mutant(
+        "escrow-anyone-resolves",
+        "escrow: once an arbiter is named, any member may resolve a dispute",
+        ESCROW,
+        "    if arbiter is None or ctx.sender != arbiter:",
+        "    if arbiter is None and ctx.sender != arbiter:",
+        (f"{EDGES}::test_only_the_arbiter_resolves_and_may_award_everything_to_the_seller",),
     ),
     Mutant(
         "escrow-dispute-not-extended",
