@@ -100,3 +100,19 @@ def test_settling_too_close_to_expiry_is_refused(story: Story) -> None:
     assert record is not None
     story.idle(record["settle_by"] - story.tip.height)  # the next block is settle_by + 1
     assert story.refused("importer", "trade.dvp.settle", {"dvp_id": "d1"}).code == "DEADLINE_PASSED"
+
+
+def test_no_one_takes_a_title_trade_decides_without_the_flow(story: Story) -> None:
+    """Doc lets the commanding service decide a hold whose notary is service:trade, so a bare
+    ``trade.title.execute`` by the buyer would take the title and keep the money: refused."""
+    doc_id = allocated(story)
+    receipt = story.refused("importer", "trade.title.execute", {"hold_id": "t1"})
+    assert receipt.code == "NOT_PERMITTED" and "trade.dvp.settle" in receipt.message
+    story.idle(2)
+    assert story.document(doc_id)["holder"]["member_id"] == "exporter"
+    # before any DvP names it, too: a title hold decided by trade waits for its flow
+    other = story.register("carrier", holder=story.pub("exporter"))
+    title = {"hold_id": "t2", "doc_id": other, "beneficiary": story.pub("importer"), "notary": "service:trade"}
+    story.ok("exporter", "doc.hold", {**title, "expires_height": story.tip.height + 50})
+    story.idle()
+    assert story.refused("importer", "trade.title.execute", {"hold_id": "t2"}).code == "NOT_PERMITTED"
