@@ -15,6 +15,7 @@ import pytest
 
 from tests.trade.story import Story
 from traco.services.trade import queries as q
+from traco.services.trade import risk_state
 from traco.services.trade.dvp import state as dvp_state
 from traco.services.trade.escrow import state as escrow_state
 from traco.services.trade.loans import state as loan_state
@@ -64,6 +65,36 @@ def test_paying_the_principal_while_interest_is_owed_does_not_close_the_loan(sto
     assert record["status"] == "active" and record["outstanding"] == result["to_interest"] > 0
     story.idle(2)
     assert story.document(doc_id)["pledge"] is not None, "the pledge stays until the whole due is paid"
+
+
+def test_each_repayment_lowers_exposure_by_its_principal_and_a_repaid_loan_is_not_a_default(story: Story) -> None:
+    story.fund_trc(exporter=10_000)  # to pay the interest on top of the principal
+    doc_id = story.register("carrier", holder=story.pub("exporter"))
+    _request(story, doc_id, "r1")
+    _offer(story, "bank-a", "o1", "r1")
+    story.ok("exporter", ACCEPT, {"request_id": "r1"})
+    story.idle(2)
+    one = story.ok("exporter", REPAY, {"loan_id": "r1", "amount": 1})  # the smallest payment: interest first
+    assert (one["to_interest"], one["to_principal"], one["closed"]) == (1, 0, False)
+    part = story.ok("exporter", REPAY, {"loan_id": "r1", "amount": 300_000})
+    left = 1_000_000 - part["to_principal"]
+    assert left == _loan(story, "r1")["outstanding"]
+    assert (
+        risk_state.totals(story.trade, "bank-a")["lent"],
+        risk_state.totals(story.trade, "exporter")["borrowed"],
+    ) == (
+        left,
+        left,
+    )
+    assert risk_state.by_prefix(story.trade, risk_state.counterparty_prefix("bank-a"))["exporter"]["lent"] == left
+    assert risk_state.by_prefix(story.trade, risk_state.counterparty_prefix("exporter"))["bank-a"]["borrowed"] == left
+    assert risk_state.by_prefix(story.trade, risk_state.doctype_prefix("bank-a"))["bill_of_lading"]["amount"] == left
+    owed = story.refused("exporter", REPAY, {"loan_id": "r1", "amount": 10**9}).message
+    due = int(owed.split(" has ")[1].split(" due")[0])
+    assert story.ok("exporter", REPAY, {"loan_id": "r1", "amount": due})["closed"] is True
+    for who in ("bank-a", "exporter"):
+        totals = risk_state.totals(story.trade, who)
+        assert totals["lent"] == totals["borrowed"] == totals["defaulted_lent"] == totals["defaulted_borrowed"] == 0
 
 
 def test_a_refused_loan_frees_the_lenders_trc_at_once_and_closes_its_request(story: Story) -> None:
