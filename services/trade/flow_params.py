@@ -14,8 +14,8 @@ Fields (all optional in the council's value; defaults below):
 - ``escrow_arbiter``: the member who decides disputed escrows (none: a dispute waits for the
   escrow's expiry, which refunds the buyer).
 - ``escrow_dispute_ms``: how long a dispute keeps the escrow from expiring (14 days).
-- ``settlement_agents``: members either party of a delivery against payment may name as its
-  settlement agent (none by default: the parties settle themselves).
+- ``settlement_agents``: when the council lists any, a delivery against payment may name only
+  one of them as its settlement agent (empty by default: any admitted member the parties name).
 """
 
 from __future__ import annotations

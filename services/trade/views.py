@@ -22,7 +22,7 @@ import orjson
 
 from traco.core.domain import StateView
 from traco.core.holds import Hold
-from traco.services.trade import coco
+from traco.services.trade import coco, flow_invariants
 from traco.services.trade import queries as q
 
 
@@ -143,4 +143,5 @@ def invariants(state: StateView) -> list[str]:
             problems.append(
                 f"{terms['token']}: {view['supply']} tokens exceed the ratio of {terms['custodied_shares']}"
             )
+    problems.extend(flow_invariants.invariants(state))
     return problems

@@ -116,3 +116,14 @@ def test_no_one_takes_a_title_trade_decides_without_the_flow(story: Story) -> No
     story.ok("exporter", "doc.hold", {**title, "expires_height": story.tip.height + 50})
     story.idle()
     assert story.refused("importer", "trade.title.execute", {"hold_id": "t2"}).code == "NOT_PERMITTED"
+
+
+def test_when_the_council_lists_settlement_agents_only_they_may_be_named(story: Story) -> None:
+    story.set_flows(settlement_agents=["bank-b"])
+    doc_id = story.register("carrier", holder=story.pub("exporter"))
+    h = story.tip.height
+    terms = {"dvp_id": "d9", "seller": "exporter", "buyer": "importer", "doc_id": doc_id, "token": "TRC"}
+    terms |= {"amount": 1, "allocate_by": h + 10, "settle_by": h + 20}
+    receipt = story.refused("exporter", "trade.dvp.open", {**terms, "agent": "bank-a"})
+    assert receipt.code == "INVALID_TERMS" and "settlement agents (bank-b)" in receipt.message
+    story.ok("exporter", "trade.dvp.open", {**terms, "agent": "bank-b"})

@@ -116,3 +116,18 @@ def test_the_seller_may_cancel_and_refund(story: Story) -> None:
     assert story.refused("importer", "trade.escrow.cancel", {"escrow_id": "e1"}).code == "NOT_SELLER"
     story.ok("exporter", "trade.escrow.cancel", {"escrow_id": "e1"})
     assert story.available("importer") == 1_000_000
+
+
+def test_the_invariants_name_a_managed_hold_no_flow_waits_for(story: Story) -> None:
+    from traco.core.domain import DictState, encode
+    from traco.services.trade import views
+
+    story.ok("importer", OPEN, terms(story))
+    assert views.invariants(story.trade) == []
+    record = s.escrow(story.trade, "e1")
+    assert record is not None
+    broken = DictState(base=story.trade)
+    broken.apply({s.key("e1"): encode({**record, "status": "confirmed"})})
+    assert views.invariants(broken) == [
+        "hold escrow:e1 is open but no flow record waits for it",
+    ]

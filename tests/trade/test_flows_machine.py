@@ -26,7 +26,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 
 from tests.trade.story import Story
 from traco.services.trade import queries as q
-from traco.services.trade import risk_state
+from traco.services.trade import risk_state, views
 
 TRADERS = ("exporter", "importer")
 BANKS = ("bank-a", "bank-b")
@@ -181,6 +181,7 @@ class FlowsMachine(RuleBasedStateMachine):
             if raw["status"] == "ordered" and raw["asset"] == "TRC":
                 held[raw["owner"]] += raw["amount"]
         assert {a: b["held"] for a, b in q.holders(trade, "TRC") if b["held"]} == dict(held)
+        assert views.invariants(trade) == []
 
     @invariant()
     def titles_are_never_financed_twice(self) -> None:

@@ -8,7 +8,7 @@ checked by every replica.
 
 1. ``trade.dvp.open`` (buyer or seller): the terms — document, token and amount, the
    allocation deadline ``allocate_by`` and the settlement deadline ``settle_by`` (heights), an
-   optional settlement agent.
+   optional settlement agent (one of the council's ``settlement_agents`` when it lists any).
 2. Legs, each by its owner before ``allocate_by``:
    - the buyer's ``trade.dvp.fund`` holds the tokens for the seller (managed hold ``dvp:<id>``,
      notary ``service:trade``) until ``settle_by + 3``;
@@ -43,6 +43,7 @@ from traco.services.trade.codes import DOC, Code, reject
 from traco.services.trade.dvp import payloads as p
 from traco.services.trade.dvp import state as s
 from traco.services.trade.flow import AUTHORITY, Rule, hold_managed
+from traco.services.trade.flow_params import flow_params
 from traco.services.trade.ledger import Context
 
 TITLE_EXECUTE: Final = "doc.hold.execute"
@@ -82,8 +83,11 @@ def open_dvp(ctx: Context, d: p.DvpOpen) -> Outcome:
         problems.append(f"allocate_by: height {d.allocate_by} is not after the current height {ctx.tx.height}")
     if d.settle_by < d.allocate_by:
         problems.append(f"settle_by: height {d.settle_by} is before allocate_by {d.allocate_by}")
+    agents = flow_params(ctx.party, ctx.members).settlement_agents
     if d.agent is not None and ctx.member(d.agent) is None:
         problems.append(f"agent: {d.agent} is not an admitted member")
+    elif d.agent is not None and agents and d.agent not in agents:
+        problems.append(f"agent: {d.agent} is not one of the council's settlement agents ({', '.join(agents)})")
     for who in (d.seller, d.buyer):
         if ctx.member(who) is None:
             problems.append(f"{who} is not an admitted member")

@@ -10,7 +10,8 @@ Keys::
     loan/due/<default_at:015d>/<loan_id>  {}: an active loan, by the time it defaults
 
 The money is not here: the lender's TRC is the managed hold ``loan:<loan_id>`` until doc has
-pledged the title, then a ``Transferred``; repayments are ``Transferred`` too. Exposure figures
+pledged the title, then the hold executes to the borrower (``HoldExecuted``); repayments are
+``Transferred``. Exposure figures
 (``risk_state``) follow every loan event.
 
 Events::
