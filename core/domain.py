@@ -112,6 +112,10 @@ class ClauseEffect:
     subject: str
     events: tuple[Event, ...]
     commands: tuple[Command, ...] = ()
+    authority: str | None = None
+    """Whose authority the commands carry: by default the service's own (``service:<name>``);
+    for a standing instruction, the key that signed the transaction which gave it (a borrower's
+    request to take the best offer at a deadline). Either way a transaction caused it."""
 
 
 @dataclass(frozen=True)

@@ -231,7 +231,8 @@ def _clauses(run: _Height, upstream: Mapping[str, StateView], ctx: BlockContext)
         _apply(run.domain, run.overlay, effect.events)
         clause_id = cmd.system_id(cmd.CLAUSE_PURPOSE, ctx.chain_id, run.service, ctx.height, effect.clause, n)
         n = run.record(effect.events, clause_id, index, n)
-        sent = run.command_events(effect.commands, cmd.service_authority(run.service), index, n)
+        authority = effect.authority or cmd.service_authority(run.service)
+        sent = run.command_events(effect.commands, authority, index, n)
         n = run.record(sent, clause_id, index, n)
         run.receipts.append(
             Receipt(

@@ -107,6 +107,24 @@ class FlowsMachine(RuleBasedStateMachine):
         # both acceptances in one block: doc decides which pledge stands
         self.story.block(*(self.story.tx(holder, "trade.finance.accept", {"request_id": r}) for r in requests))
 
+    @rule(data=st.data(), amount=st.integers(1, 3_000_000), offers=st.integers(0, 2))
+    def finance_at_deadline(self, data: st.DataObject, amount: int, offers: int) -> None:
+        """A standing instruction: the best offer is taken by clause at the deadline."""
+        if not self.docs:
+            return
+        doc_id = data.draw(st.sampled_from(self.docs))
+        holder = self.story.document(doc_id)["holder"]["member_id"]
+        if holder not in TRADERS:
+            return
+        request_id = self.next_id("r")
+        deadline = self.story.tip.time + 2_000
+        payload = {"request_id": request_id, "doc_id": doc_id, "token": "TRC", "amount": amount, "tenor_ms": 5_000}
+        self.story.run(holder, "trade.finance.request", {**payload, "offers_until": deadline, "accept_best": True})
+        for _ in range(offers):
+            bank = data.draw(st.sampled_from(BANKS))
+            offer = {"offer_id": self.next_id("o"), "request_id": request_id, "rate_bp": data.draw(st.integers(0, 900))}
+            self.story.run(bank, "trade.finance.offer", {**offer, "valid_until": deadline + 30_000})
+
     @rule(data=st.data(), share=st.integers(1, 100))
     def repay(self, data: st.DataObject, share: int) -> None:
         active = [loan for loan in records(self.story.trade, "loan/") if loan["status"] == "active"]

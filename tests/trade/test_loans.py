@@ -185,3 +185,36 @@ def test_a_withdrawn_offer_is_never_accepted_and_a_cancelled_request_takes_nothi
     late = {"offer_id": "late", "request_id": "r2", "rate_bp": 1, "valid_until": 2**40}
     receipt = story.refused("bank-a", OFFER, late)
     assert receipt.code == "REQUEST_CLOSED"
+
+
+def test_the_best_offer_is_taken_at_the_deadline_with_the_borrowers_authority(story: Story) -> None:
+    doc_id = bill(story)
+    deadline = story.tip.time + 5_000
+    payload = {"request_id": "r1", "doc_id": doc_id, "token": "TRC", "amount": 1_000_000, "tenor_ms": TENOR}
+    story.ok("exporter", REQUEST, {**payload, "offers_until": deadline, "accept_best": True})
+    for bank, offer_id, rate in (("bank-a", "o-a", 800), ("bank-b", "o-b", 750)):
+        story.ok(
+            bank, OFFER, {"offer_id": offer_id, "request_id": "r1", "rate_bp": rate, "valid_until": deadline + 60_000}
+        )
+    while story.tip.time < deadline - 1_000:
+        story.idle()
+    assert s.request(story.trade, "r1")["status"] == "open"  # type: ignore[index]
+    results = story.block()  # the first block at the deadline
+    [fired] = story.clause_receipts(results, "finance_auto_accept")
+    assert fired.result == {"clause": "finance_auto_accept", "subject": "r1"}
+    sent = [e for e in results.services["trade"].events if e.type == "Command"]
+    assert sent and sent[0].data["authority"] == story.pub("exporter"), "the borrower's authority, not the service's"
+    assert loan(story)["lender"] == "bank-b"
+    story.idle(2)
+    assert loan(story)["status"] == "active" and story.total("exporter") == 1_100_000
+    assert story.document(doc_id)["pledge"]["financier"]["member_id"] == "bank-b"
+
+
+def test_a_deadline_without_an_offer_lapses_the_request(story: Story) -> None:
+    doc_id = bill(story)
+    payload = {"request_id": "r1", "doc_id": doc_id, "token": "TRC", "amount": 1_000_000, "tenor_ms": TENOR}
+    story.ok("exporter", REQUEST, {**payload, "offers_until": story.tip.time + 2_000, "accept_best": True})
+    story.idle(3)
+    record = s.request(story.trade, "r1")
+    assert record is not None and record["status"] == "lapsed" and record["lapsed"]["code"] == "NO_OFFER"
+    assert not list(story.trade.scan(s.AUTO))

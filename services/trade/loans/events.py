@@ -29,6 +29,12 @@ class FinanceRequestCancelled(ByTradeData):
     request_id: str
 
 
+class FinanceRequestLapsed(ByTradeData):
+    request_id: str
+    code: str = Field(description="why no offer was taken at the deadline (NO_OFFER, INSUFFICIENT_FUNDS, …)")
+    reason: str
+
+
 class LoanAccepted(ByTradeData):
     loan: dict[str, Any] = Field(
         description="loan_id, borrower, lender, doc_id, doc_type, token, principal, rate_bp, tenor_ms, grace_ms,"
@@ -80,6 +86,7 @@ EVENT_DATA: Final[dict[str, type[EventData]]] = {
     "FinanceOffered": FinanceOffered,
     "FinanceOfferWithdrawn": FinanceOfferWithdrawn,
     "FinanceRequestCancelled": FinanceRequestCancelled,
+    "FinanceRequestLapsed": FinanceRequestLapsed,
     "LoanAccepted": LoanAccepted,
     "LoanDisbursed": LoanDisbursed,
     "LoanRefused": LoanRefused,

@@ -6,15 +6,69 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Final
 
-from traco.core.domain import BlockContext, ClauseEffect, Command, CommandOutcome, Event, Rejected, StateView
+from traco.core.domain import (
+    Accepted,
+    BlockContext,
+    ClauseEffect,
+    Command,
+    CommandOutcome,
+    Event,
+    Rejected,
+    StateView,
+    TxContext,
+)
 from traco.core.holds import Hold
 from traco.services.trade import queries as q
 from traco.services.trade.codes import DOC
 from traco.services.trade.flow import Flow, clause_stamp, close_managed
+from traco.services.trade.ledger import Context
 from traco.services.trade.loans import rules
 from traco.services.trade.loans import state as s
 
 CLAUSE_DEFAULT: Final = "loan_default"
+CLAUSE_AUTO_ACCEPT: Final = "finance_auto_accept"
+
+
+def auto_accept_clause(
+    scratch: StateView, upstream: Mapping[str, StateView], block: BlockContext, council: Any
+) -> Iterator[ClauseEffect]:
+    """Requests whose deadline has come take their best offer (``accept_best``), as the borrower
+    would have at that block, or lapse."""
+    members = upstream.get("party")
+    if members is None or council is None:
+        return
+    for request_id in s.auto_due(scratch, block.time):
+        req = s.request(scratch, request_id)
+        if req is None or req["status"] != "open":
+            continue
+        tx = TxContext(
+            chain_id=block.chain_id,
+            height=block.height,
+            index=block.tx_count,
+            time=block.time,
+            tx_id=req["opened"]["tx_id"],
+            sender=req["borrower_key"],
+            kind="trade.finance.accept",
+            payload={"request_id": request_id},
+            rules=block.rules,
+        )
+        ctx = Context(state=scratch, members=members, party=council, tx=tx, sender=req["borrower"], upstream=upstream)
+        outcome = rules.auto_accept(ctx, req)
+        if isinstance(outcome, Accepted):
+            yield ClauseEffect(CLAUSE_AUTO_ACCEPT, request_id, outcome.events, outcome.commands, req["borrower_key"])
+            continue
+        lapsed = {"request_id": request_id, "code": outcome.code, "reason": outcome.message, **clause_stamp(block)}
+        yield ClauseEffect(
+            CLAUSE_AUTO_ACCEPT, request_id, (Event("FinanceRequestLapsed", f"loan:{request_id}", lapsed),)
+        )
+
+
+def clauses(
+    scratch: StateView, upstream: Mapping[str, StateView], block: BlockContext, council: Any
+) -> Iterator[ClauseEffect]:
+    """Deadlines' acceptances first, then defaults."""
+    yield from auto_accept_clause(scratch, upstream, block, council)
+    yield from default_clause(scratch, upstream, block, council)
 
 
 def default_clause(
@@ -91,7 +145,7 @@ FLOW: Final = Flow(
     name="loans",
     rules=rules.RULES,
     hold_prefix=s.HOLD_PREFIX,
-    clauses=default_clause,
+    clauses=clauses,
     on_outcome=on_outcome,
     on_expiry=on_expiry,
 )

@@ -2,7 +2,7 @@
 
 Kinds::
 
-    trade.finance.request   request_id, doc_id, token, amount, tenor_ms, offers_until
+    trade.finance.request   request_id, doc_id, token, amount, tenor_ms, offers_until, accept_best?
     trade.finance.offer     offer_id, request_id, rate_bp, valid_until       (a lender)
     trade.finance.withdraw  offer_id                                          (its lender)
     trade.finance.cancel    request_id                                        (the borrower)
@@ -44,6 +44,9 @@ class FinanceRequest(Payload):
     amount: Amount
     tenor_ms: Annotated[int, Field(ge=1_000, le=MAX_TENOR_MS)]
     offers_until: Millis
+    accept_best: bool = False
+    """A standing instruction: at the first block at or after ``offers_until``, take the best
+    offer valid then (clause ``finance_auto_accept``), unless the borrower accepted one before."""
 
 
 class FinanceOffer(Payload):

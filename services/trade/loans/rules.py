@@ -5,7 +5,11 @@ pledgor and is taken from the financier").
 (``trade.finance.request``); lenders offer a rate until ``offers_until``
 (``trade.finance.offer``), each valid until its own ``valid_until``; offers rank by lowest rate,
 then earliest (height, then position in the block). The borrower accepts one
-(``trade.finance.accept``), or names none and takes the best one open at that block.
+(``trade.finance.accept``), or names none and takes the best one open at that block — or asks
+in the request itself for the best offer at the deadline (``accept_best``): the clause
+``finance_auto_accept`` takes it at the first block at or after ``offers_until``, with the
+request's signer as the authority of the pledge command (a standing instruction the borrower
+signed), or records the request lapsed when no offer can be taken.
 
 **Acceptance is one outcome over three heights**, with no state in which either side can lose:
 
@@ -138,9 +142,12 @@ def request(ctx: Context, r: p.FinanceRequest) -> Outcome:
         "amount": r.amount,
         "tenor_ms": r.tenor_ms,
         "offers_until": r.offers_until,
+        "accept_best": r.accept_best,
         "status": "open",
         "opened": ctx.stamp,
     }
+    if r.accept_best:
+        record["borrower_key"] = ctx.tx.sender  # the authority of the deadline's pledge command
     event = ctx.event("FinanceRequested", f"loan:{r.request_id}", request=record)
     return Accepted((event,), {"request_id": r.request_id})
 
@@ -230,12 +237,26 @@ def accept(ctx: Context, a: p.FinanceAccept) -> Outcome:
             return reject(LoanCode.OFFER_CLOSED, f"offer {a.offer_id} is {chosen['status']}")
         if ctx.tx.time >= chosen["valid_until"]:
             return reject(LoanCode.OFFER_CLOSED, f"offer {a.offer_id} was valid until {iso_utc(chosen['valid_until'])}")
+    return take(ctx, req, chosen)
+
+
+def auto_accept(ctx: Context, req: dict[str, Any]) -> Outcome:
+    """The borrower's standing instruction (``accept_best``), carried out by the clause at the
+    deadline with the request's signer as the authority: the best offer valid now, if any."""
+    chosen = _best_offer(ctx, req["request_id"])
+    if chosen is None:
+        return reject(LoanCode.NO_OFFER, f"request {req['request_id']} had no offer valid at its deadline")
+    return take(ctx, req, chosen)
+
+
+def take(ctx: Context, req: dict[str, Any], chosen: dict[str, Any]) -> Outcome:
+    """Take ``chosen`` for ``req``: hold the lender's TRC for the borrower and command the pledge."""
     document = _document(ctx, req["doc_id"])
     if isinstance(document, Rejected):
         return document
     grace = flow_params(ctx.party, ctx.members).loan_grace_ms
     pledge_until = ctx.tx.time + req["tenor_ms"] + grace + PLEDGE_MARGIN_MS
-    loan_id = a.request_id
+    loan_id = req["request_id"]
     held = hold_managed(
         ctx,
         s.hold_id(loan_id),

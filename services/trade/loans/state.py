@@ -2,12 +2,15 @@
 
 Keys::
 
-    fin/req/<request_id>                  a request (status open | accepted | cancelled | refused)
+    fin/req/<request_id>                  a request (open | accepted | cancelled | lapsed | refused)
     fin/offer/<offer_id>                  an offer (status open | withdrawn | accepted)
     fin/rank/<request_id>/<rate_bp:06d>/<height:012d>/<index:06d>/<offer_id>
                                           {}: open offers, best first (lowest rate, then earliest)
     loan/<loan_id>                        a loan (loan_id = its request's id)
     loan/due/<default_at:015d>/<loan_id>  {}: an active loan, by the time it defaults
+    fin/auto/<offers_until:015d>/<request_id>
+                                          {}: an open request that takes the best offer at its
+                                          deadline (``accept_best``)
 
 The money is not here: the lender's TRC is the managed hold ``loan:<loan_id>`` until doc has
 pledged the title, then the hold executes to the borrower (``HoldExecuted``); repayments are
@@ -20,6 +23,7 @@ Events::
     FinanceOffered          offer
     FinanceOfferWithdrawn   offer_id, request_id, rate_bp, rank
     FinanceRequestCancelled request_id
+    FinanceRequestLapsed    request_id, code, reason   (its deadline came with no offer it could take)
     LoanAccepted            loan (status "pledging"), offer_id, rank (the accepted offer's)
     LoanDisbursed           loan_id, start, maturity, default_at
     LoanRefused             loan_id, code, reason   (doc refused the pledge; TRC returned)
@@ -41,6 +45,7 @@ from traco.services.trade.writer import Data, Writer
 
 HOLD_PREFIX: Final = "loan:"
 DUE: Final = "loan/due/"
+AUTO: Final = "fin/auto/"
 
 
 def request_key(request_id: str) -> str:
@@ -65,6 +70,26 @@ def loan_key(loan_id: str) -> str:
 
 def due_key(default_at: int, loan_id: str) -> str:
     return f"{DUE}{default_at:015d}/{loan_id}"
+
+
+def auto_key(offers_until: int, request_id: str) -> str:
+    return f"{AUTO}{offers_until:015d}/{request_id}"
+
+
+def auto_due(view: StateView, time: int) -> list[str]:
+    """Requests whose best offer is to be taken now (``offers_until <= time``), earliest first."""
+    found: list[str] = []
+    for key, _ in view.scan(AUTO):
+        at, request_id = key[len(AUTO) :].split("/", 1)
+        if int(at) > time:
+            break
+        found.append(request_id)
+    return found
+
+
+def _unschedule(w: Writer, request: dict[str, Any]) -> None:
+    if request.get("accept_best"):
+        w.delete(auto_key(request["offers_until"], request["request_id"]))
 
 
 def hold_id(loan_id: str) -> str:
@@ -102,7 +127,10 @@ def due_loans(view: StateView, time: int) -> list[str]:
 
 
 def _requested(w: Writer, d: Data) -> None:
-    w.put(request_key(d["request"]["request_id"]), d["request"])
+    request = d["request"]
+    w.put(request_key(request["request_id"]), request)
+    if request.get("accept_best"):
+        w.put(auto_key(request["offers_until"], request["request_id"]), {})
 
 
 def _offered(w: Writer, d: Data) -> None:
@@ -122,6 +150,14 @@ def _cancelled(w: Writer, d: Data) -> None:
     record = w.must(request_key(d["request_id"]))
     record["status"] = "cancelled"
     w.put(request_key(d["request_id"]), record)
+    _unschedule(w, record)
+
+
+def _lapsed(w: Writer, d: Data) -> None:
+    record = w.must(request_key(d["request_id"]))
+    record.update(status="lapsed", lapsed={k: d[k] for k in ("code", "reason", "height", "time")})
+    w.put(request_key(d["request_id"]), record)
+    _unschedule(w, record)
 
 
 def _accepted(w: Writer, d: Data) -> None:
@@ -131,6 +167,7 @@ def _accepted(w: Writer, d: Data) -> None:
     req["status"] = "accepted"
     req["offer_id"] = d["offer_id"]
     w.put(request_key(loan_record["loan_id"]), req)
+    _unschedule(w, req)
     chosen = w.must(offer_key(d["offer_id"]))
     chosen["status"] = "accepted"
     w.put(offer_key(d["offer_id"]), chosen)
@@ -220,6 +257,7 @@ MUTATORS: Final[dict[str, Callable[[Writer, Data], None]]] = {
     "FinanceOffered": _offered,
     "FinanceOfferWithdrawn": _withdrawn,
     "FinanceRequestCancelled": _cancelled,
+    "FinanceRequestLapsed": _lapsed,
     "LoanAccepted": _accepted,
     "LoanDisbursed": _disbursed,
     "LoanRefused": _refused,
