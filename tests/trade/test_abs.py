@@ -351,7 +351,7 @@ def lend(chain: AbsChain, loan_id: str, lender: str = "arranger", *, disbursed: 
     events = [
         Event("FinanceRequested", f"fin:{loan_id}", {"request": {"request_id": loan_id, "status": "open"}, **stamp}),
         Event("FinanceOffered", f"fin:O-{loan_id}", {"offer": offer, **stamp}),
-        Event("LoanAccepted", f"loan:{loan_id}", {"loan": loan, "offer_id": f"O-{loan_id}", "rank": 1, **stamp}),
+        Event("LoanAccepted", f"loan:{loan_id}", {"loan": loan, "offer_id": f"O-{loan_id}", **stamp}),
     ]
     if disbursed:
         terms = {"start": chain.time, "maturity": chain.time + 90 * DAY, "default_at": chain.time + 93 * DAY}

@@ -242,10 +242,20 @@ def _loan_events(state: DictState, rng: random.Random, n: int) -> None:
         "payments": [],
     }
     events = [
-        Event("FinanceRequested", f"loan:{loan_id}", {"request": {"request_id": loan_id, "status": "open"}}),
-        Event("FinanceOffered", f"loan:{loan_id}", {"offer": {"offer_id": f"O{n}", "rank": f"fin/rank/{loan_id}/x"}}),
+        Event(
+            "FinanceRequested", f"loan:{loan_id}", {"request": {"request_id": loan_id, "status": "open"}, **_stamp(n)}
+        ),
+        Event(
+            "FinanceOffered",
+            f"loan:{loan_id}",
+            {"offer": {"offer_id": f"O{n}", "rank": f"fin/rank/{loan_id}/x"}, **_stamp(n)},
+        ),
         Event("LoanAccepted", f"loan:{loan_id}", {"loan": record, "offer_id": f"O{n}", **_stamp(n)}),
-        Event("LoanDisbursed", f"loan:{loan_id}", {"loan_id": loan_id, "start": 1, "maturity": 2, "default_at": 3}),
+        Event(
+            "LoanDisbursed",
+            f"loan:{loan_id}",
+            {"loan_id": loan_id, "start": 1, "maturity": 2, "default_at": 3, **_stamp(n)},
+        ),
     ]
     fate = rng.random()
     if fate < 0.5:
