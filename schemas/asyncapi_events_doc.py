@@ -152,6 +152,21 @@ class PledgeEnforced(DocData):
     to: MemberRef
 
 
+class Lien(EventData):
+    manager: str = Field(description="the later service whose record the document backs (service:trade)")
+    reference: str = Field(description="that record (abs:<pool_id>)")
+    tx_id: Hex32 = Field(description="the command's id")
+    height: int = Field(ge=1)
+    time: Millis
+
+
+class DocumentLiened(DocData):
+    """The document backs a later service's record (a receivable in a securitisation pool):
+    from now on it cannot move, be pledged, held or amended."""
+
+    lien: Lien
+
+
 class DocumentAmended(DocData):
     new_doc_id: Hex32
     document: DocumentRecord = Field(description="the new version's record")

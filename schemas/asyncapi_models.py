@@ -44,7 +44,7 @@ EVENT_DATA: dict[str, dict[str, type[EventData]]] = {
         asyncapi_events_doc,
         "DocumentRegistered MilestoneRecorded TitleTransferred DocumentSurrendered DocumentPledged PledgeReleased "
         "DocumentAmended DocumentKeyShared TitleHeld TitleHoldExecuted TitleHoldReleased TitleHoldRenewed "
-        "TitleHoldExpired PledgeOffered PledgeOffersWithdrawn PledgeExtended PledgeEnforced",
+        "TitleHoldExpired PledgeOffered PledgeOffersWithdrawn PledgeExtended PledgeEnforced DocumentLiened",
     ),
     "trade": _named(
         asyncapi_events_trade,

@@ -126,7 +126,34 @@ def enforce(ctx: Context, p: payloads.PledgeManaged) -> Outcome:
     return Accepted((event,), {"doc_id": p.doc_id, "holder": terms["financier"]["member_id"]})
 
 
+def lien(ctx: Context, p: payloads.LienPlace) -> Outcome:
+    """``doc.lien.place``: the holder's document now backs the commanding service's record
+    (trade's securitisation pool): from here on it cannot move, be pledged, held or amended —
+    so a receivable sold to a pool's investors cannot be financed again through doc either."""
+    manager = _manager(ctx)
+    if manager is None:
+        return reject(Code.NOT_PERMITTED, "doc.lien.place is a command of a later service, not a transaction")
+    record = _active(ctx, p.doc_id)
+    if isinstance(record, Rejected):
+        return record
+    if not same_member(ctx.sender, record["holder"]):
+        return _not_holder(record, "put under a lien")
+    refused = held(record, "put under a lien")
+    if refused is not None:
+        return refused
+    active = queries.pledge_in_force(record, ctx.tx.time)
+    if active is not None:
+        return reject(
+            Code.ALREADY_PLEDGED,
+            f"document {p.doc_id} is pledged to {_who(active['financier'])} (pledge {active['tx_id']});"
+            " it cannot back a pool too",
+        )
+    data = {"lien": {"manager": manager, "reference": p.reference, **ctx.stamp}}
+    return Accepted((ctx.event("DocumentLiened", record, data),), {"doc_id": p.doc_id})
+
+
 RULES: dict[str, Rule] = {
+    tables.KIND_LIEN_PLACE: lien,
     tables.KIND_PLEDGE_PLACE: place,
     tables.KIND_PLEDGE_DISCHARGE: discharge,
     tables.KIND_PLEDGE_ENFORCE: enforce,

@@ -17,6 +17,8 @@ Events (all version 1; ``data`` always has ``doc_id``, ``by``, ``tx_id``, ``heig
 ``PledgeReleased``        ``pledge_id``, ``financier``, ``expired``
 ``PledgeEnforced``        ``pledge_id``, ``from`` (the holder), ``to`` (the financier): a managed
                           pledge enforced by its service's command (``managed.py``)
+``DocumentLiened``        ``lien`` {manager, reference, tx_id, height, time}: the document backs
+                          a later service's record (``managed.lien``); offers are cleared
 ``DocumentAmended``       ``new_doc_id``, ``document`` (the new version's record), ``reason``,
                           ``lapsed_pledge``
 ``DocumentKeyShared``     ``keys`` ({recipient key: sealed box})
@@ -199,6 +201,15 @@ def _enforced(state: StateView, data: Mapping[str, Any]) -> Writes:
     return _store(writes, record, data)
 
 
+def _liened(state: StateView, data: Mapping[str, Any]) -> Writes:
+    record = _load(state, data["doc_id"])
+    writes: Writes = {}
+    _append(writes, record, "DocumentLiened", data, {"lien": data["lien"]})
+    record["lien"] = dict(data["lien"])
+    _clear_offers(record)
+    return _store(writes, record, data)
+
+
 def _amended(state: StateView, data: Mapping[str, Any]) -> Writes:
     old = _load(state, data["doc_id"])
     new = dict(data["document"])
@@ -285,6 +296,7 @@ _MUTATORS: dict[str, Callable[[StateView, Mapping[str, Any]], Writes]] = {
     "PledgeExtended": _extended,
     "PledgeReleased": _released,
     "PledgeEnforced": _enforced,
+    "DocumentLiened": _liened,
     "DocumentAmended": _amended,
     "DocumentKeyShared": _key_shared,
 }

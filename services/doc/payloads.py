@@ -328,7 +328,16 @@ class PledgeManaged(Payload):
     reference: ManagedReference
 
 
+class LienPlace(Payload):
+    """``doc.lien.place`` (a command only): the commanding service records that the document
+    backs its record ``reference`` (``abs:<pool_id>``), with the holder's authority."""
+
+    doc_id: Hex64
+    reference: ManagedReference
+
+
 COMMAND_MODELS: Final[dict[str, type[Payload]]] = {
+    tables.KIND_LIEN_PLACE: LienPlace,
     tables.KIND_PLEDGE_PLACE: PledgePlace,
     tables.KIND_PLEDGE_DISCHARGE: PledgeManaged,
     tables.KIND_PLEDGE_ENFORCE: PledgeManaged,

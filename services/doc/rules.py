@@ -141,7 +141,15 @@ def _pledged(record: Mapping[str, Any], pledge: Mapping[str, Any], action: str) 
 
 def held(record: Mapping[str, Any], action: str) -> Rejected | None:
     """``HELD`` while a hold (``holds.py``) keeps the title for someone: it cannot move, be
-    pledged, amended or held again until the hold is executed, released or expires."""
+    pledged, amended or held again until the hold is executed, released or expires. ``LIEN``
+    while it backs a later service's record (``managed.lien``): the same, for as long as that
+    record stands."""
+    lien = record.get("lien")
+    if isinstance(lien, dict):
+        return reject(
+            Code.LIEN,
+            f"document {record['doc_id']} backs {lien['reference']} ({lien['manager']}); it cannot be {action}",
+        )
     hold_id = record.get("hold")
     if not isinstance(hold_id, str):
         return None

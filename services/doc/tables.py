@@ -42,7 +42,10 @@ HOLD_KINDS: Final = frozenset({KIND_HOLD, KIND_HOLD_EXECUTE, KIND_HOLD_RELEASE, 
 KIND_PLEDGE_PLACE: Final = "doc.pledge.place"
 KIND_PLEDGE_DISCHARGE: Final = "doc.pledge.discharge"
 KIND_PLEDGE_ENFORCE: Final = "doc.pledge.enforce"
-MANAGED_PLEDGE_KINDS: Final = frozenset({KIND_PLEDGE_PLACE, KIND_PLEDGE_DISCHARGE, KIND_PLEDGE_ENFORCE})
+KIND_LIEN_PLACE: Final = "doc.lien.place"
+MANAGED_PLEDGE_KINDS: Final = frozenset(
+    {KIND_PLEDGE_PLACE, KIND_PLEDGE_DISCHARGE, KIND_PLEDGE_ENFORCE, KIND_LIEN_PLACE}
+)
 """Commands only (``managed.py``): a transaction of these kinds is no doc kind at all."""
 
 COMMAND_KINDS: Final = HOLD_KINDS | MANAGED_PLEDGE_KINDS
@@ -197,6 +200,9 @@ class Code(StrEnum):
     """There is no pledge to release."""
     PLEDGE_ACTIVE = "PLEDGE_ACTIVE"
     """The holder may release a pledge only once it has expired; the financier may at any time."""
+    LIEN = "LIEN"
+    """The document backs a later service's record (a receivable in a securitisation pool): it
+    cannot move, be pledged, held or amended."""
     NOT_MANAGED = "NOT_MANAGED"
     """A command on a managed pledge (``managed.py``) names no pledge in force that the
     commanding service placed under that reference."""

@@ -218,3 +218,27 @@ def test_a_deadline_without_an_offer_lapses_the_request(story: Story) -> None:
     record = s.request(story.trade, "r1")
     assert record is not None and record["status"] == "lapsed" and record["lapsed"]["code"] == "NO_OFFER"
     assert not list(story.trade.scan(s.AUTO))
+
+
+def test_a_pooled_invoice_is_under_a_lien_in_doc_and_cannot_be_pledged_there(story: Story) -> None:
+    """Securitised receivables are sold to the pool's investors: doc refuses to pledge, move or
+    hold them, so the arranger cannot finance one again through doc either."""
+    metadata = {"amount": 500_000, "debtor": "importer", "due_date": "2099-12-31"}
+    invoice = story.register("exporter", "invoice", holder=story.pub("bank-a"), metadata=metadata)
+    pool = {
+        "pool_id": "P1",
+        "assets": [{"receivable": invoice}],
+        "tranches": [{"name": "A", "size": 400_000, "coupon_bp": 500}],
+        "loss_trigger_bp": 1_000,
+    }
+    story.ok("bank-a", "trade.abs.pool", pool)
+    story.idle(2)
+    record = story.document(invoice)
+    assert record["lien"]["reference"] == "abs:P1" and record["lien"]["manager"] == "service:trade"
+    offer = {"doc_id": invoice, "financier": story.pub("bank-b"), "amount": 1, "currency": "TRC"}
+    refused = story.refused("bank-a", "doc.pledge", {**offer, "expires_at": story.tip.time + 60_000})
+    assert refused.code == "LIEN" and "abs:P1" in refused.message
+    from traco.services.trade.abs import state as abs_state
+
+    pooled = abs_state.pool(story.trade, "P1")
+    assert pooled is not None and pooled["assets"][0]["lien"]["accepted"] is True

@@ -37,4 +37,15 @@ class AbsCollected(ByTradeData):
     )
 
 
-EVENT_DATA: Final[dict[str, type[EventData]]] = {"AbsPooled": AbsPooled, "AbsCollected": AbsCollected}
+class AbsLienRecorded(ByTradeData):
+    pool_id: str
+    doc_id: str
+    accepted: bool = Field(description="doc put the receivable under the pool's lien")
+    code: str = Field(description="OK, or doc's refusal (ALREADY_PLEDGED, NOT_HOLDER, …)")
+
+
+EVENT_DATA: Final[dict[str, type[EventData]]] = {
+    "AbsPooled": AbsPooled,
+    "AbsCollected": AbsCollected,
+    "AbsLienRecorded": AbsLienRecorded,
+}

@@ -58,17 +58,21 @@ from enum import StrEnum
 from typing import Any, Final
 
 from traco.core.canonical import MAX_SAFE_INTEGER
-from traco.core.domain import Accepted, Event, Outcome, Rejected, StateView
+from traco.core.domain import Accepted, Command, Event, Outcome, Rejected, StateView
 from traco.services.trade import governed
 from traco.services.trade import queries as q
 from traco.services.trade import waterfall as wf
 from traco.services.trade.abs import payloads as p
 from traco.services.trade.abs import state as s
-from traco.services.trade.codes import Code, reject
+from traco.services.trade.codes import DOC, Code, reject
 from traco.services.trade.fields import MEMBER_ID_PATTERN
 from traco.services.trade.flow import Rule
 from traco.services.trade.ledger import Context, can_receive, can_spend
 from traco.services.trade.loans import state as loans_state
+
+LIEN_PLACE: Final = "doc.lien.place"
+"""Pooling a receivable puts it under a lien in doc (``services/doc/managed.py``): sold to the
+pool's investors, it can no longer be pledged, moved or held there."""
 
 DAY_MS: Final = 86_400_000
 DEFAULT_CLASS: Final = {
@@ -296,7 +300,13 @@ def pool(ctx: Context, a: p.AbsPool) -> Outcome:
     }
     events.append(ctx.event("AbsPooled", f"abs:{a.pool_id}", pool=record))
     tokens = [x["token"] for x in tranches]
-    return Accepted(tuple(events), {"pool_id": a.pool_id, "size": total, "equity": total - sizes, "tokens": tokens})
+    liens = tuple(
+        Command(target=DOC, kind=LIEN_PLACE, payload={"doc_id": x["id"], "reference": s.account(a.pool_id)})
+        for x in assets
+        if x["kind"] == "receivable"
+    )
+    result = {"pool_id": a.pool_id, "size": total, "equity": total - sizes, "tokens": tokens}
+    return Accepted(tuple(events), result, liens)
 
 
 def payouts(

@@ -84,6 +84,15 @@ def _pooled(w: Writer, d: Data) -> None:
         w.put(key, {"pool_id": record["pool_id"]})
 
 
+def _lien(w: Writer, d: Data) -> None:
+    """What doc did with a pooled receivable's lien: recorded on the pool's asset."""
+    record = w.must(pool_key(d["pool_id"]))
+    for asset in record["assets"]:
+        if asset["kind"] == "receivable" and asset["id"] == d["doc_id"]:
+            asset["lien"] = {"accepted": d["accepted"], "code": d["code"], "height": d["height"]}
+    w.put(pool_key(d["pool_id"]), record)
+
+
 def _status(deal: Data) -> str:
     """``defaulted`` once the trigger was reached, ``retired`` once no note remains, else ``performing``."""
     if deal["defaulted"]:
@@ -115,4 +124,5 @@ def _collected(w: Writer, d: Data) -> None:
 MUTATORS: Final[dict[str, Callable[[Writer, Data], None]]] = {
     "AbsPooled": _pooled,
     "AbsCollected": _collected,
+    "AbsLienRecorded": _lien,
 }

@@ -58,6 +58,12 @@ def invariants(view: StateView) -> list[str]:
         cash = q.balance(view, record["token"], record["account"])["total"]
         if cash < owed:
             problems.append(f"pool {pool_id}: its account holds {cash}, less than reserve and carries {owed}")
+        for asset in record["assets"]:
+            lien = asset.get("lien")
+            if lien is not None and not lien["accepted"]:
+                problems.append(
+                    f"pool {pool_id}: receivable {asset['id']} is not under its lien in doc ({lien['code']})"
+                )
         for terms, live in zip(record["tranches"], deal["tranches"], strict=True):
             if not 0 <= live["balance"] <= terms["size"]:
                 problems.append(f"pool {pool_id}: tranche {terms['name']} balance {live['balance']} outside 0..size")
