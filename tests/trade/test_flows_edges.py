@@ -155,6 +155,18 @@ def test_a_default_is_recorded_with_what_was_owed_and_leaves_the_due_index(story
     assert record["status"] == "defaulted"
     assert record["defaulted"]["outstanding"] == 1_000_000 and record["defaulted"]["interest_owed"] > 0
     assert loan_state.due_loans(story.trade, 2**62) == [], "a defaulted loan leaves the index the clause scans"
+    lender, borrower = risk_state.totals(story.trade, "bank-a"), risk_state.totals(story.trade, "exporter")
+    assert (lender["lent"], lender["loans_lent"], lender["pledged_in"], lender["defaulted_lent"]) == (
+        0,
+        0,
+        0,
+        1_000_000,
+    )
+    assert (borrower["borrowed"], borrower["loans_borrowed"], borrower["pledged_out"]) == (0, 0, 0)
+    assert borrower["defaulted_borrowed"] == 1_000_000
+    for who in ("bank-a", "exporter"):
+        assert risk_state.by_prefix(story.trade, risk_state.counterparty_prefix(who)) == {}
+    assert risk_state.by_prefix(story.trade, risk_state.doctype_prefix("bank-a")) == {}
 
 
 def test_a_held_title_is_not_taken_by_enforcement_and_the_loan_records_the_refusal(story: Story) -> None:
@@ -177,6 +189,49 @@ def test_a_held_title_is_not_taken_by_enforcement_and_the_loan_records_the_refus
     collateral = _loan(story, "r1")["collateral"]
     assert (collateral["action"], collateral["accepted"], collateral["code"]) == ("enforce", False, "HELD")
     assert story.document(doc_id)["holder"]["member_id"] == "exporter"
+
+
+def test_a_held_title_cannot_be_pledged_so_the_loan_is_refused_and_the_lender_repaid(story: Story) -> None:
+    doc_id = story.register("carrier", holder=story.pub("exporter"))
+    hold = {"hold_id": "h1", "doc_id": doc_id, "beneficiary": story.pub("importer"), "expires_height": 500}
+    story.ok("exporter", "doc.hold", hold)
+    _request(story, doc_id, "r1")
+    _offer(story, "bank-a", "o1", "r1")
+    story.ok("exporter", ACCEPT, {"request_id": "r1"})
+    story.idle(2)
+    record = _loan(story, "r1")
+    assert record["status"] == "refused" and record["refusal"]["code"] == "HELD"
+    assert story.available("bank-a") == 2_000_000 and story.document(doc_id)["pledge"] is None
+
+
+def test_the_best_offer_is_the_cheapest_still_valid_and_repayment_needs_the_funds(story: Story) -> None:
+    doc_id = story.register("carrier", holder=story.pub("exporter"))
+    _request(story, doc_id, "r1")
+    cheap = {"offer_id": "cheap", "request_id": "r1", "rate_bp": 100, "valid_until": story.tip.time + 2_000}
+    story.ok("bank-b", "trade.finance.offer", cheap)
+    _offer(story, "bank-a", "dear", "r1")
+    story.idle(2)  # the cheap offer lapses
+    assert story.ok("exporter", ACCEPT, {"request_id": "r1"})["offer_id"] == "dear"
+    story.idle(2)
+    story.idle(1, dt=10_000)
+    owed = story.refused("exporter", REPAY, {"loan_id": "r1", "amount": 10**9}).message
+    due = int(owed.split(" has ")[1].split(" due")[0])
+    assert due > 1_000_000 == story.total("exporter")
+    receipt = story.refused("exporter", REPAY, {"loan_id": "r1", "amount": due})
+    assert receipt.code == "INSUFFICIENT_FUNDS"
+    assert _loan(story, "r1")["outstanding"] == 1_000_000
+
+
+def test_an_escrow_must_expire_after_its_block_and_within_a_year_and_a_day(story: Story) -> None:
+    base = {"escrow_id": "e1", "token": "TRC", "seller": "exporter", "amount": 1_000, "release": {"on": "confirm"}}
+    now = story.tip.time + 1_000  # the next block's time
+    assert story.refused("importer", ESCROW_OPEN, {**base, "expires_at": now}).code == "INVALID_TERMS"
+    year_and_day = 366 * 86_400_000
+    now = story.tip.time + 1_000
+    assert story.ok("importer", ESCROW_OPEN, {**base, "expires_at": now + year_and_day})["escrow_id"] == "e1"
+    now = story.tip.time + 1_000
+    late = {**base, "escrow_id": "e2", "expires_at": now + year_and_day + 1}
+    assert story.refused("importer", ESCROW_OPEN, late).code == "INVALID_TERMS"
 
 
 def _escrow(story: Story, **release: Any) -> None:
