@@ -305,6 +305,14 @@ FLOW_MUTANTS: tuple[Mutant, ...] = (
         (f"{LOAN_TESTS}::test_two_loans_accepted_at_one_height_on_one_document_cannot_both_stand",),
     ),
     Mutant(
+        "pledge-on-held-title",
+        "doc managed pledge: a title held for someone else is pledged to the lender",
+        MANAGED,
+        '    refused = held(record, "pledged")',
+        "    refused = None",
+        (f"{EDGES}::test_a_held_title_cannot_be_pledged_so_the_loan_is_refused_and_the_lender_repaid",),
+    ),
+    Mutant(
         "loan-default-a-ms-late",
         "loans: the default clause fires only after default_at, not at it",
         LOANS_STATE,
@@ -665,6 +673,7 @@ FLOW_MUTMUT_TESTS: tuple[str, ...] = (
     "tests/trade/test_interest.py::test_realistic_tenors_by_hand",
     "tests/trade/test_interest.py::test_partial_repayments_cost_what_one_repayment_would",
     "tests/trade/test_flows_edges.py",
+    "tests/trade/test_flows_edges_dvp.py",
     "tests/trade/test_flows_machine.py",
 )
 """The flows' tests for mutmut. test_interest's Hypothesis test is left out: under mutmut's
