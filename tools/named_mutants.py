@@ -247,8 +247,8 @@ ASSET_MUTANTS: tuple[Mutant, ...] = (
         "transfer-creates-money",
         "tokens: a transfer credits the recipient one unit more than it debits",
         TRADE_STATE,
-        '    _credit(w, d["token"], d["to"], total=d["amount"])',
-        '    _credit(w, d["token"], d["to"], total=d["amount"] + 1)',
+        '    credit(w, d["token"], d["to"], total=d["amount"])',
+        '    credit(w, d["token"], d["to"], total=d["amount"] + 1)',
         ("tests/trade/test_tokens.py::test_transfer_moves_available_balance_and_refuses_what_it_must",),
     ),
     Mutant(
