@@ -289,6 +289,30 @@ FLOWS_MACHINE = "tests/trade/test_flows_machine.py"
 
 FLOW_MUTANTS: tuple[Mutant, ...] = (
     Mutant(
+        "pooled-receivable-unliened",
+        "doc: a receivable under a securitisation pool's lien is pledged as if it were free",
+        DOC_RULES,
+        '    lien = record.get("lien")\n    if isinstance(lien, dict):',
+        '    lien = record.get("lien")\n    if False:',
+        (f"{LOAN_TESTS}::test_a_pooled_invoice_is_under_a_lien_in_doc_and_cannot_be_pledged_there",),
+    ),
+    Mutant(
+        "title-taken-without-payment",
+        "trade.title.execute moves a title hold trade decides (a DvP's) for any member",
+        "services/trade/rules_commands.py",
+        '        if hold is not None and hold.get("notary") == f"service:{SERVICE}":',
+        "        if False:",
+        (f"{DVP_TESTS}::test_no_one_takes_a_title_trade_decides_without_the_flow",),
+    ),
+    Mutant(
+        "standing-instruction-as-service",
+        "loans: the deadline's acceptance commands the pledge with the service's authority, not the borrower's",
+        LOANS_FLOW,
+        'outcome.events, outcome.commands, req["borrower_key"])',
+        "outcome.events, outcome.commands)",
+        (f"{LOAN_TESTS}::test_the_best_offer_is_taken_at_the_deadline_with_the_borrowers_authority",),
+    ),
+    Mutant(
         "loan-disbursed-though-refused",
         "loans: the hold is paid to the borrower even when doc refused the pledge",
         LOANS_FLOW,
@@ -300,8 +324,10 @@ FLOW_MUTANTS: tuple[Mutant, ...] = (
         "doc-pledges-twice",
         "doc managed pledge: ALREADY_PLEDGED unchecked, a document financed twice",
         MANAGED,
-        "    active = queries.pledge_in_force(record, ctx.tx.time)\n    if active is not None:",
-        "    active = queries.pledge_in_force(record, ctx.tx.time)\n    if False:",
+        "    if active is not None:\n        return reject(\n            Code.ALREADY_PLEDGED,\n"
+        '            f"document {p.doc_id} is already pledged to',
+        "    if False:\n        return reject(\n            Code.ALREADY_PLEDGED,\n"
+        '            f"document {p.doc_id} is already pledged to',
         (f"{LOAN_TESTS}::test_two_loans_accepted_at_one_height_on_one_document_cannot_both_stand",),
     ),
     Mutant(
