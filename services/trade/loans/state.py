@@ -78,12 +78,18 @@ def auto_key(offers_until: int, request_id: str) -> str:
 
 def auto_due(view: StateView, time: int) -> list[str]:
     """Requests whose best offer is to be taken now (``offers_until <= time``), earliest first."""
+    return _due(view, AUTO, time)
+
+
+def _due(view: StateView, prefix: str, time: int) -> list[str]:
+    """The ids indexed under ``prefix`` by a time at or before ``time``, earliest first; the
+    scan stops at the first later one (the index is sorted by time)."""
     found: list[str] = []
-    for key, _ in view.scan(AUTO):
-        at, request_id = key[len(AUTO) :].split("/", 1)
+    for key, _ in view.scan(prefix):
+        at, ident = key[len(prefix) :].split("/", 1)
         if int(at) > time:
             break
-        found.append(request_id)
+        found.append(ident)
     return found
 
 
@@ -117,13 +123,7 @@ def ranked_offers(view: StateView, request_id: str) -> Iterator[str]:
 
 def due_loans(view: StateView, time: int) -> list[str]:
     """Active loans whose default time has come (``default_at <= time``), earliest first."""
-    found: list[str] = []
-    for key, _ in view.scan(DUE):
-        at, loan_id = key[len(DUE) :].split("/", 1)
-        if int(at) > time:
-            break
-        found.append(loan_id)
-    return found
+    return _due(view, DUE, time)
 
 
 def _requested(w: Writer, d: Data) -> None:
