@@ -92,6 +92,9 @@ def test_each_repayment_lowers_exposure_by_its_principal_and_a_repaid_loan_is_no
     owed = story.refused("exporter", REPAY, {"loan_id": "r1", "amount": 10**9}).message
     due = int(owed.split(" has ")[1].split(" due")[0])
     assert story.ok("exporter", REPAY, {"loan_id": "r1", "amount": due})["closed"] is True
+    assert loan_state.due_loans(story.trade, 2**62) == [], "a repaid loan leaves the index the default clause scans"
+    payments = _loan(story, "r1")["payments"]
+    assert [(x["amount"], x["to_interest"]) for x in payments[:2]] == [(1, 1), (300_000, part["to_interest"])]
     for who in ("bank-a", "exporter"):
         totals = risk_state.totals(story.trade, who)
         assert totals["lent"] == totals["borrowed"] == totals["defaulted_lent"] == totals["defaulted_borrowed"] == 0
@@ -250,6 +253,20 @@ def test_only_the_named_reporters_milestone_pays_even_against_the_issuers(story:
     assert story.total("exporter") == 0 and story.available("importer") == 600_000
 
 
+def test_escrow_exposure_follows_it_open_and_closed_and_confirm_is_recorded(story: Story) -> None:
+    _escrow(story)
+    paying = risk_state.by_prefix(story.trade, risk_state.escrow_prefix("importer"))
+    receiving = risk_state.by_prefix(story.trade, risk_state.escrow_prefix("exporter"))
+    assert paying == {"TRC": {"paying": 400_000, "receiving": 0, "count_paying": 1, "count_receiving": 0}}
+    assert receiving == {"TRC": {"paying": 0, "receiving": 400_000, "count_paying": 0, "count_receiving": 1}}
+    story.ok("importer", "trade.escrow.confirm", {"escrow_id": "e1"})
+    record = escrow_state.escrow(story.trade, "e1")
+    assert record is not None and record["status"] == "confirmed"
+    assert (record["closed"]["to_seller"], record["closed"]["to_buyer"]) == (400_000, 0)
+    for who in ("importer", "exporter"):
+        assert risk_state.by_prefix(story.trade, risk_state.escrow_prefix(who)) == {}
+
+
 def test_the_arbiter_cannot_resolve_an_escrow_that_is_not_disputed(story: Story) -> None:
     story.set_flows(escrow_arbiter="bank-a")
     _escrow(story)
@@ -284,6 +301,7 @@ def test_only_the_arbiter_resolves_and_may_award_everything_to_the_seller(story:
     record = escrow_state.escrow(story.trade, "e1")
     assert record is not None and record["status"] == "resolved"
     assert record["closed"]["reason"] == "delivered in full" and record["closed"]["to_seller"] == 400_000
+    assert record["closed"]["to_buyer"] == 0
     assert (story.total("exporter"), story.total("importer")) == (400_000, 600_000)
 
 
