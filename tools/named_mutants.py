@@ -491,6 +491,16 @@ FLOW_MUTANTS: tuple[Mutant, ...] = (
         (f"{EDGES}::test_allocate_refuses_a_title_hold_not_made_for_this_settlement",),
     ),
     Mutant(
+        "dvp-settle-trusts-allocation",
+        "dvp: settle does not read the title hold again (trusts what allocate saw)",
+        DVP,
+        "    problems = _title_problems(record, title, h + 2)",
+        "    problems: list[str] = []",
+        (
+            "tests/trade/test_flows_edges_dvp.py::test_settle_reads_the_title_hold_again_and_refuses_once_the_buyer_released_it",
+        ),
+    ),
+    Mutant(
         "dvp-title-notary-unchecked",
         "dvp: allocate accepts a title hold whose notary is not service:trade",
         DVP,

@@ -101,3 +101,17 @@ def test_a_title_hold_that_expires_by_time_or_serves_another_dvp_is_refused(stor
     story.ok("exporter", ALLOCATE, {"dvp_id": "d1", "title_hold_id": "t2"})
     receipt = story.refused("exporter", ALLOCATE, {"dvp_id": "d2", "title_hold_id": "t2"})
     assert receipt.code == "BAD_TITLE_HOLD" and "already serves another DvP" in receipt.message
+
+
+def test_settle_reads_the_title_hold_again_and_refuses_once_the_buyer_released_it(story: Story) -> None:
+    doc_id = story.register("carrier", holder=story.pub("exporter"))
+    h = story.tip.height
+    story.ok("exporter", OPEN, _terms(story, doc_id, "d1", h + 10, h + 20))
+    story.ok("importer", FUND, {"dvp_id": "d1"})
+    _title_hold(story, doc_id, "t1", h + 30)
+    story.ok("exporter", ALLOCATE, {"dvp_id": "d1", "title_hold_id": "t1"})
+    story.ok("importer", "doc.hold.release", {"hold_id": "t1"})
+    receipt = story.refused("exporter", SETTLE, {"dvp_id": "d1"})
+    assert receipt.code == "TOO_LATE" and "status" in receipt.message
+    record = s.dvp(story.trade, "d1")
+    assert record is not None and record["status"] == "allocated"
