@@ -403,12 +403,12 @@ FLOW_MUTANTS: tuple[Mutant, ...] = (
         (f"{LOAN_TESTS}::test_default_exactly_at_maturity_plus_grace_moves_the_title_to_the_lender",),
     ),
     Mutant(
-        "enforce-takes-held-title",
-        "doc managed pledge: enforcement moves a title that a doc hold keeps for someone",
-        MANAGED,
-        '    refused = held(record, "taken by its financier")',
-        "    refused = None",
-        (f"{EDGES}::test_a_held_title_is_not_taken_by_enforcement_and_the_loan_records_the_refusal",),
+        "loan-title-held-against-enforcement",
+        "doc: a title under a loan's managed pledge is held for someone, so the default cannot take it",
+        "services/doc/holds.py",
+        '    if pledge is not None and pledge.get("manager") is not None:',
+        "    if False:",
+        (f"{LOAN_TESTS}::test_a_loans_pledged_title_cannot_be_held_so_enforcement_is_never_blocked",),
     ),
     Mutant(
         "loan-refused-hold-kept",

@@ -12,8 +12,11 @@ One rule for encumbrances, with pledges (``rules.pledge``):
 
 - a held title cannot be pledged (``HELD``);
 - a pledged title cannot be held (``PLEDGED``), except for its pledgee: that hold is how a
-  financier enforces its pledge (part 2's loan default executes it by command), and executing
-  it ends the pledge, the pledgee now holding the title.
+  financier enforces a pledge it took itself, and executing it ends the pledge, the pledgee
+  now holding the title;
+- a title under a *managed* pledge (a loan's, ``managed.py``) cannot be held at all, not even
+  for the pledgee: its service enforces it by command (``doc.pledge.enforce``), and a hold
+  standing in the way (``HELD``) would leave the lender with neither repayment nor title.
 
 Who acts: parties are members (``member_id``), as everywhere in doc. A command from a later
 service (``TxContext.origin``) acts with the originating sender's authority; when the hold's
@@ -84,6 +87,12 @@ def create(ctx: Context, p: payloads.Hold) -> Outcome:
     if beneficiary is None:
         return reject(Code.NOT_A_MEMBER, f"beneficiary: {p.beneficiary} is not an admitted member's key")
     pledge = queries.pledge_in_force(record, ctx.tx.time)
+    if pledge is not None and pledge.get("manager") is not None:
+        return reject(
+            Code.PLEDGED,
+            f"document {p.doc_id} secures {pledge['reference']} ({pledge['manager']}); its title cannot be held:"
+            " the managing service releases or enforces the pledge itself",
+        )
     if pledge is not None and not same_member(beneficiary, pledge["financier"]):
         return reject(
             Code.PLEDGED,

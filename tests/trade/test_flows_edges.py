@@ -172,28 +172,6 @@ def test_a_default_is_recorded_with_what_was_owed_and_leaves_the_due_index(story
     assert risk_state.by_prefix(story.trade, risk_state.doctype_prefix("bank-a")) == {}
 
 
-def test_a_held_title_is_not_taken_by_enforcement_and_the_loan_records_the_refusal(story: Story) -> None:
-    doc_id = story.register("carrier", holder=story.pub("exporter"))
-    _request(story, doc_id, "r1")
-    _offer(story, "bank-a", "o1", "r1")
-    story.ok("exporter", ACCEPT, {"request_id": "r1"})
-    story.idle(2)
-    # doc lets the holder hold a pledged title for its pledgee; while held, nothing else moves it
-    hold = {
-        "hold_id": "h1",
-        "doc_id": doc_id,
-        "beneficiary": story.pub("bank-a"),
-        "expires_height": story.tip.height + 50,
-    }
-    story.ok("exporter", "doc.hold", hold)
-    story.idle(1, dt=70_000)  # the loan defaults; doc is told to enforce
-    story.idle(2)
-    assert _loan(story, "r1")["status"] == "defaulted"
-    collateral = _loan(story, "r1")["collateral"]
-    assert (collateral["action"], collateral["accepted"], collateral["code"]) == ("enforce", False, "HELD")
-    assert story.document(doc_id)["holder"]["member_id"] == "exporter"
-
-
 def test_a_held_title_cannot_be_pledged_so_the_loan_is_refused_and_the_lender_repaid(story: Story) -> None:
     doc_id = story.register("carrier", holder=story.pub("exporter"))
     hold = {"hold_id": "h1", "doc_id": doc_id, "beneficiary": story.pub("importer"), "expires_height": 500}

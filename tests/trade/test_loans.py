@@ -242,3 +242,13 @@ def test_a_pooled_invoice_is_under_a_lien_in_doc_and_cannot_be_pledged_there(sto
 
     pooled = abs_state.pool(story.trade, "P1")
     assert pooled is not None and pooled["assets"][0]["lien"]["accepted"] is True
+
+
+def test_a_loans_pledged_title_cannot_be_held_so_enforcement_is_never_blocked(story: Story) -> None:
+    doc_id = active_loan(story)
+    title = {"hold_id": "block", "doc_id": doc_id, "beneficiary": story.pub("bank-a"), "notary": story.pub("importer")}
+    receipt = story.refused("exporter", "doc.hold", {**title, "expires_height": story.tip.height + 100})
+    assert receipt.code == "PLEDGED" and "loan:r1" in receipt.message
+    story.block(dt=loan(story)["default_at"] - story.tip.time)
+    story.idle(2)
+    assert story.document(doc_id)["holder"]["member_id"] == "bank-a"
