@@ -322,19 +322,17 @@ FLOW_MUTANTS: tuple[Mutant, ...] = (
     ),
     Mutant(
         "doc-pledges-twice",
-        "doc managed pledge: ALREADY_PLEDGED unchecked, a document financed twice",
-        MANAGED,
-        "    if active is not None:\n        return reject(\n            Code.ALREADY_PLEDGED,\n"
-        '            f"document {p.doc_id} is already pledged to',
-        "    if False:\n        return reject(\n            Code.ALREADY_PLEDGED,\n"
-        '            f"document {p.doc_id} is already pledged to',
+        "doc: ALREADY_PLEDGED unchecked before a pledge or lien, a document financed twice",
+        "services/doc/pledges.py",
+        "    if active is not None:\n        return _already_pledged(record, active)\n    return record",
+        "    if False:\n        return _already_pledged(record, active)\n    return record",
         (f"{LOAN_TESTS}::test_two_loans_accepted_at_one_height_on_one_document_cannot_both_stand",),
     ),
     Mutant(
         "pledge-on-held-title",
-        "doc managed pledge: a title held for someone else is pledged to the lender",
-        MANAGED,
-        '    refused = held(record, "pledged")',
+        "doc: a title held for someone else is pledged to the lender",
+        "services/doc/pledges.py",
+        "    refused = held(record, done)",
         "    refused = None",
         (f"{EDGES}::test_a_held_title_cannot_be_pledged_so_the_loan_is_refused_and_the_lender_repaid",),
     ),

@@ -31,8 +31,8 @@ from traco.core.domain import Accepted, Outcome, Rejected
 from traco.core.holds import SERVICE_PREFIX
 from traco.core.timefmt import duration, iso_utc
 from traco.services.doc import payloads, queries, tables
-from traco.services.doc.pledges import financier_problem, pledge_terms
-from traco.services.doc.rules import Context, Rule, _active, _lapsed, _not_holder, _who, held, same_member
+from traco.services.doc.pledges import financier_problem, free_to_encumber, pledge_terms
+from traco.services.doc.rules import Context, Rule, _active, _lapsed, held
 from traco.services.doc.tables import Code, reject
 
 
@@ -51,21 +51,9 @@ def place(ctx: Context, p: payloads.PledgePlace) -> Outcome:
         problems.append(f"expires_at: more than {duration(tables.MAX_PLEDGE_MS)} after the block time")
     if problems:
         return reject(Code.INVALID_PAYLOAD, "; ".join(problems))
-    record = _active(ctx, p.doc_id)
+    record = free_to_encumber(ctx, p.doc_id, "pledge", "pledged")
     if isinstance(record, Rejected):
         return record
-    if not same_member(ctx.sender, record["holder"]):
-        return _not_holder(record, "pledge")
-    refused = held(record, "pledged")
-    if refused is not None:
-        return refused
-    active = queries.pledge_in_force(record, ctx.tx.time)
-    if active is not None:
-        return reject(
-            Code.ALREADY_PLEDGED,
-            f"document {p.doc_id} is already pledged to {_who(active['financier'])}"
-            f" until {iso_utc(active['expires_at'])} (pledge {active['tx_id']}); it cannot be financed twice",
-        )
     financier = _member(ctx, p.financier)
     if financier is None:
         return reject(Code.NOT_A_MEMBER, f"financier: {p.financier} is not an admitted member")
@@ -133,21 +121,9 @@ def lien(ctx: Context, p: payloads.LienPlace) -> Outcome:
     manager = _manager(ctx)
     if manager is None:
         return reject(Code.NOT_PERMITTED, "doc.lien.place is a command of a later service, not a transaction")
-    record = _active(ctx, p.doc_id)
+    record = free_to_encumber(ctx, p.doc_id, "put under a lien", "put under a lien")
     if isinstance(record, Rejected):
         return record
-    if not same_member(ctx.sender, record["holder"]):
-        return _not_holder(record, "put under a lien")
-    refused = held(record, "put under a lien")
-    if refused is not None:
-        return refused
-    active = queries.pledge_in_force(record, ctx.tx.time)
-    if active is not None:
-        return reject(
-            Code.ALREADY_PLEDGED,
-            f"document {p.doc_id} is pledged to {_who(active['financier'])} (pledge {active['tx_id']});"
-            " it cannot back a pool too",
-        )
     data = {"lien": {"manager": manager, "reference": p.reference, **ctx.stamp}}
     return Accepted((ctx.event("DocumentLiened", record, data),), {"doc_id": p.doc_id})
 

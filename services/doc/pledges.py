@@ -63,6 +63,24 @@ def _already_pledged(record: dict[str, Any], active: dict[str, Any]) -> Rejected
     )
 
 
+def free_to_encumber(ctx: Context, doc_id: str, verb: str, done: str) -> dict[str, Any] | Rejected:
+    """The document, if the sender holds it and nothing encumbers it yet — live, not held, under
+    no lien, no pledge in force (``ALREADY_PLEDGED``: the duplicate-financing check) — else the
+    refusal. Shared by offers (``pledge``) and the managed pledges and liens of ``managed.py``."""
+    record = _active(ctx, doc_id)
+    if isinstance(record, Rejected):
+        return record
+    if not same_member(ctx.sender, record["holder"]):
+        return _not_holder(record, verb)
+    refused = held(record, done)
+    if refused is not None:
+        return refused
+    active = queries.pledge_in_force(record, ctx.tx.time)
+    if active is not None:
+        return _already_pledged(record, active)
+    return record
+
+
 def financier_problem(ctx: Context, financier: dict[str, str], record: dict[str, Any]) -> Rejected | None:
     """Why ``financier`` cannot take a pledge of ``record`` (its roles, or it holds the
     document itself), else ``None``; shared by offers and managed pledges."""
@@ -97,17 +115,9 @@ def pledge(ctx: Context, p: payloads.Pledge) -> Outcome:
     problem = _expiry_problem(ctx, p.expires_at)
     if problem is not None:
         return problem
-    record = _active(ctx, p.doc_id)
+    record = free_to_encumber(ctx, p.doc_id, "pledge", "pledged")
     if isinstance(record, Rejected):
         return record
-    if not same_member(ctx.sender, record["holder"]):
-        return _not_holder(record, "pledge")
-    refused = held(record, "pledged")
-    if refused is not None:
-        return refused
-    active = queries.pledge_in_force(record, ctx.tx.time)
-    if active is not None:
-        return _already_pledged(record, active)
     financier = ctx.admitted(p.financier)
     if financier is None:
         return reject(Code.NOT_A_MEMBER, f"financier: {p.financier} is not an admitted member's key")
