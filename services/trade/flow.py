@@ -42,6 +42,8 @@ Clauses = Callable[[StateView, Mapping[str, StateView], BlockContext, Any], Iter
 caller applies each effect's events to the scratch state before asking for the next, so a
 later effect sees the earlier ones."""
 OutcomeHook = Callable[[StateView, CommandOutcome, BlockContext], Sequence[Event]]
+WaitsFor = Callable[[StateView, Hold], bool]
+"""Whether the flow still has a record waiting for this open managed hold (``/invariants``)."""
 ExpiryHook = Callable[[StateView, Hold, BlockContext], Sequence[Event]]
 """What a flow records when one of its managed holds expires (the hold-expiry clause has already
 returned the amount to the owner); the events join that clause's effect."""
@@ -58,6 +60,7 @@ class Flow:
     clauses: Clauses | None = None
     on_outcome: OutcomeHook | None = None
     on_expiry: ExpiryHook | None = None
+    waits_for: WaitsFor | None = None
 
 
 def clause_stamp(block: BlockContext) -> dict[str, Any]:

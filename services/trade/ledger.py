@@ -61,6 +61,16 @@ class Context:
         """Doc's state as trade keeps it (documents, title holds, milestones by height)."""
         return self.upstream.get("doc")
 
+    def document(self, doc_id: str) -> dict[str, Any] | None:
+        """Doc's record of a document (``doc/<doc_id>`` in doc's layout) as of the previous block."""
+        view = self.upstream_doc
+        return None if view is None else q.read(view, f"doc/{doc_id}")
+
+    def title_hold(self, hold_id: str) -> dict[str, Any] | None:
+        """Doc's record of a title hold (``hold/<hold_id>`` in doc's layout) as of the previous block."""
+        view = self.upstream_doc
+        return None if view is None else q.read(view, f"hold/{hold_id}")
+
     @property
     def stamp(self) -> dict[str, Any]:
         return {"tx_id": self.tx.tx_id, "height": self.tx.height, "time": self.tx.time}

@@ -38,8 +38,7 @@ def command_id(tx: TxContext, own_events: int, n: int = 0) -> str:
 
 def title_execute(ctx: Context, t: p.TitleExecute) -> Outcome:
     if ctx.tx.rules >= FLOWS_SINCE:
-        view = ctx.upstream_doc
-        hold = None if view is None else q.read(view, q.hold_key(t.hold_id))
+        hold = ctx.title_hold(t.hold_id)
         if hold is not None and hold.get("notary") == f"service:{SERVICE}":
             return reject(
                 Code.NOT_PERMITTED,

@@ -127,7 +127,7 @@ def _due_ms(value: object) -> int | None:
 def _receivable(ctx: Context, doc_id: str, problems: Problems) -> dict[str, Any] | None:
     """The pooled record of invoice ``doc_id``, or ``None`` with its problems added."""
     where = f"receivable {doc_id[:12]}…"
-    doc = None if ctx.upstream_doc is None else q.read(ctx.upstream_doc, f"doc/{doc_id}")
+    doc = ctx.document(doc_id)
     if doc is None:
         problems.append((AbsCode.UNKNOWN_ASSET, f"{where}: doc has no such document"))
         return None

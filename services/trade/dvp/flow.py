@@ -69,6 +69,11 @@ def on_expiry(state: StateView, hold: Hold, block: BlockContext) -> Sequence[Eve
     return (rules.closed_event(dvp_id, "expired", "DEADLINE_PASSED", "not settled in time", clause_stamp(block)),)
 
 
+def waits_for(state: StateView, hold: Hold) -> bool:
+    record = s.dvp(state, hold.hold_id[len(s.HOLD_PREFIX) :])
+    return record is not None and record["funded"] and record["status"] in ("open", "allocated", "settling")
+
+
 FLOW: Final = Flow(
     name="dvp",
     rules=rules.RULES,
@@ -76,4 +81,5 @@ FLOW: Final = Flow(
     clauses=deadline_clause,
     on_outcome=on_outcome,
     on_expiry=on_expiry,
+    waits_for=waits_for,
 )

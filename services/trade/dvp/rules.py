@@ -91,8 +91,7 @@ def open_dvp(ctx: Context, d: p.DvpOpen) -> Outcome:
     for who in (d.seller, d.buyer):
         if ctx.member(who) is None:
             problems.append(f"{who} is not an admitted member")
-    view = ctx.upstream_doc
-    document = None if view is None else q.read(view, f"doc/{d.doc_id}")
+    document = ctx.document(d.doc_id)
     if document is None:
         problems.append(f"doc_id: there is no document {d.doc_id}")
     if problems:
@@ -180,8 +179,7 @@ def allocate(ctx: Context, d: p.DvpAllocate) -> Outcome:
         return reject(DvpCode.ALREADY_ALLOCATED, f"DvP {d.dvp_id} already has its title hold")
     if ctx.tx.height >= record["allocate_by"]:
         return reject(DvpCode.DEADLINE_PASSED, f"DvP {d.dvp_id} took its legs until height {record['allocate_by']}")
-    view = ctx.upstream_doc
-    hold = None if view is None else q.read(view, f"hold/{d.title_hold_id}")
+    hold = ctx.title_hold(d.title_hold_id)
     problems = _title_problems(record, hold, record["settle_by"] + TITLE_HOLD_MARGIN)
     if s.by_title_hold(ctx.state, d.title_hold_id) is not None:
         problems.append("it already serves another DvP")
@@ -208,8 +206,7 @@ def settle(ctx: Context, d: p.DvpRef) -> Outcome:
     if h > record["settle_by"]:
         return reject(DvpCode.DEADLINE_PASSED, f"DvP {d.dvp_id} could settle until height {record['settle_by']}")
     token_hold = q.hold(ctx.state, record["hold_id"])
-    view = ctx.upstream_doc
-    title = None if view is None else q.read(view, f"hold/{record['title_hold_id']}")
+    title = ctx.title_hold(record["title_hold_id"])
     problems = _title_problems(record, title, h + 2)
     if token_hold is None or not token_hold.is_open or (token_hold.expires_height or 0) <= h + 2:
         problems.append("the buyer's token hold would not live through the settlement")

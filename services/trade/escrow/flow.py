@@ -65,10 +65,16 @@ def on_expiry(state: StateView, hold: Hold, block: BlockContext) -> Sequence[Eve
     return (rules.closed_event(escrow_id, "expired", 0, record["amount"], "expired", clause_stamp(block)),)
 
 
+def waits_for(state: StateView, hold: Hold) -> bool:
+    record = s.escrow(state, hold.hold_id[len(s.HOLD_PREFIX) :])
+    return record is not None and record["status"] in ("open", "disputed")
+
+
 FLOW: Final = Flow(
     name="escrow",
     rules=rules.RULES,
     hold_prefix=s.HOLD_PREFIX,
     clauses=release_clause,
     on_expiry=on_expiry,
+    waits_for=waits_for,
 )

@@ -62,11 +62,6 @@ class EscrowCode(StrEnum):
     INVALID_TERMS = "INVALID_TERMS"
 
 
-def _doc(ctx: Context, doc_id: str) -> dict[str, Any] | None:
-    view = ctx.upstream_doc
-    return None if view is None else q.read(view, f"doc/{doc_id}")
-
-
 def open_escrow(ctx: Context, e: p.EscrowOpen) -> Outcome:
     problems: list[str] = []
     if e.seller == ctx.sender:
@@ -77,7 +72,7 @@ def open_escrow(ctx: Context, e: p.EscrowOpen) -> Outcome:
         problems.append("expires_at: at most a year and a day after the block time")
     release: dict[str, Any] = {"on": e.release.on}
     if isinstance(e.release, p.OnMilestone):
-        document = _doc(ctx, e.release.doc_id)
+        document = ctx.document(e.release.doc_id)
         if document is None:
             return reject(EscrowCode.UNKNOWN_DOCUMENT, f"release.doc_id: there is no document {e.release.doc_id}")
         if document["status"] == "superseded":

@@ -23,4 +23,13 @@ def on_expiry(state: StateView, hold: Hold, block: BlockContext) -> Sequence[Eve
     return (Event("OrderExpired", f"order:{order_id}", {"order_id": order_id, **clause_stamp(block)}),)
 
 
-FLOW: Final = Flow(name="exchange", rules=rules.RULES, hold_prefix=s.HOLD_PREFIX, on_expiry=on_expiry)
+def waits_for(state: StateView, hold: Hold) -> bool:
+    """The order's current hold (a partly filled order is held again under a new id)."""
+    order_id = s.order_of_hold(hold.hold_id)
+    record = None if order_id is None else s.order(state, order_id)
+    return record is not None and record.get("hold_id") == hold.hold_id
+
+
+FLOW: Final = Flow(
+    name="exchange", rules=rules.RULES, hold_prefix=s.HOLD_PREFIX, on_expiry=on_expiry, waits_for=waits_for
+)

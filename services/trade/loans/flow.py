@@ -141,6 +141,11 @@ def on_expiry(state: StateView, hold: Hold, block: BlockContext) -> Sequence[Eve
     return (Event("LoanRefused", f"loan:{loan_id}", data),)
 
 
+def waits_for(state: StateView, hold: Hold) -> bool:
+    record = s.loan(state, hold.hold_id[len(s.HOLD_PREFIX) :])
+    return record is not None and record["status"] == "pledging"
+
+
 FLOW: Final = Flow(
     name="loans",
     rules=rules.RULES,
@@ -148,4 +153,5 @@ FLOW: Final = Flow(
     clauses=clauses,
     on_outcome=on_outcome,
     on_expiry=on_expiry,
+    waits_for=waits_for,
 )

@@ -93,8 +93,7 @@ class LoanCode(StrEnum):
 
 
 def _document(ctx: Context, doc_id: str) -> dict[str, Any] | Rejected:
-    view = ctx.upstream_doc
-    record = None if view is None else q.read(view, f"doc/{doc_id}")
+    record = ctx.document(doc_id)
     if record is None:
         return reject(LoanCode.UNKNOWN_DOCUMENT, f"there is no document {doc_id}")
     if record["status"] != "active":
