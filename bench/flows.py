@@ -61,15 +61,20 @@ class Signer:
         return sign_tx(self.keys[who], self.chain_id, kind, self.nonces[who], payload)
 
 
-def bill(sign: Signer, n: int, tag: str) -> TxEnvelope:
-    reference = f"BENCH-{tag}-{n}"
-    payload = {
+def bill_payload(reference: str, holder_key: str) -> dict[str, object]:
+    """A bill of lading held by ``holder_key``, registered by the carrier."""
+    return {
         "file_hash": hashlib.sha256(reference.encode()).hexdigest(),
         "type": "bill_of_lading",
         "business_key": {"namespace": "MAEU", "reference": reference},
-        "holder": crypto.public_key(sign.keys["exporter"]).hex(),
+        "holder": holder_key,
     }
-    return sign("carrier", "doc.register", payload)
+
+
+def bill(sign: Signer, n: int, tag: str) -> TxEnvelope:
+    return sign(
+        "carrier", "doc.register", bill_payload(f"BENCH-{tag}-{n}", crypto.public_key(sign.keys["exporter"]).hex())
+    )
 
 
 async def mesh_rates(args: argparse.Namespace) -> tuple[float, int, float, int]:
@@ -237,13 +242,7 @@ def exposure_query(loans: int) -> tuple[float, float, int]:
 
 
 def bill_story(story: object, n: int) -> TxEnvelope:
-    reference = f"RISK-{n}"
-    payload = {
-        "file_hash": hashlib.sha256(reference.encode()).hexdigest(),
-        "type": "bill_of_lading",
-        "business_key": {"namespace": "MAEU", "reference": reference},
-        "holder": story.pub("exporter"),  # type: ignore[attr-defined]
-    }
+    payload = bill_payload(f"RISK-{n}", story.pub("exporter"))  # type: ignore[attr-defined]
     return story.tx("carrier", "doc.register", payload)  # type: ignore[attr-defined,no-any-return]
 
 
