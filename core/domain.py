@@ -16,8 +16,9 @@ rules and the runtime stops rather than sealing a guess.
 from __future__ import annotations
 
 import bisect
+import itertools
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
@@ -193,6 +194,15 @@ class DictState:
         self.data: dict[str, bytes | None] = dict(data or {})
         self._keys: list[str] = sorted(self.data)
         self.base = base
+        self.hints: dict[str, str] = dict(base.hints) if isinstance(base, DictState) else {}
+        """Seek hints a reader leaves for its later reads of this state (not state: never stored
+        or hashed): ``hints[prefix]`` is a key below which that reader knows, from its own key
+        layout, that no key of ``prefix`` will exist again, so it may ``scan_from`` there. A
+        ``DictState`` starts with a copy of its base's hints and ``execute_one`` carries a
+        transaction's hints into the block's overlay with its writes, so they live as long as
+        the block's overlay and never reach a view that is not a later state of the one they
+        were learnt from. Only the reader that sets a prefix's hint reads it (the exchange's
+        book: ``services/trade/exchange/state.py``)."""
 
     def get(self, key: str) -> bytes | None:
         if key in self.data:
@@ -201,8 +211,15 @@ class DictState:
 
     def scan(self, prefix: str) -> Iterator[tuple[str, bytes]]:
         """Sorted by key. Lazy: do not ``apply`` to this view while iterating one of its scans."""
+        return self.scan_from(prefix, prefix)
+
+    def scan_from(self, prefix: str, start: str) -> Iterator[tuple[str, bytes]]:
+        """``scan(prefix)`` from the first key ``>= start`` on, seeking rather than reading the
+        keys before it: in its own keys (``bisect``) and in the base's when the base can seek
+        (``scan_from`` below). Why: a reader that knows where the live keys of a prefix begin
+        (``hints``) should not pay for the deleted ones before them."""
         keys = self._keys
-        i = bisect.bisect_left(keys, prefix)
+        i = bisect.bisect_left(keys, max(prefix, start))
         if self.base is None:
             while i < len(keys) and keys[i].startswith(prefix):
                 value = self.data[keys[i]]
@@ -214,7 +231,8 @@ class DictState:
         while i < len(keys) and keys[i].startswith(prefix):
             mine.append((keys[i], self.data[keys[i]]))
             i += 1
-        yield from _merged(self.base.scan(prefix), mine)
+        below = self.base.scan(prefix) if start <= prefix else scan_from(self.base, prefix, start)
+        yield from _merged(below, mine)
 
     def apply(self, writes: Mapping[str, bytes | None]) -> None:
         new = [key for key in writes if key not in self.data]
@@ -225,6 +243,17 @@ class DictState:
         else:
             for key in new:
                 bisect.insort(self._keys, key)
+
+
+def scan_from(view: StateView, prefix: str, start: str) -> Iterator[tuple[str, bytes]]:
+    """``view.scan(prefix)`` from the first key ``>= start`` on. A view with a ``scan_from`` of
+    its own (``DictState``) seeks; any other ``StateView`` is scanned from the prefix and the
+    keys before ``start`` are dropped (read, then skipped), so every view works and the port
+    stays as it is."""
+    seek: Callable[[str, str], Iterator[tuple[str, bytes]]] | None = getattr(view, "scan_from", None)
+    if seek is not None:
+        return seek(prefix, start)
+    return itertools.dropwhile(lambda item: item[0] < start, view.scan(prefix))
 
 
 def _merged(base: Iterator[tuple[str, bytes]], mine: list[tuple[str, bytes | None]]) -> Iterator[tuple[str, bytes]]:
@@ -284,4 +313,5 @@ def execute_one(domain: Domain, overlay: DictState, upstream: Mapping[str, State
             "EXECUTION_FAILED", f"the {domain.service} rules failed on this transaction: {type(exc).__name__}"
         )
     overlay.apply(scratch.data)
+    overlay.hints.update(scratch.hints)
     return outcome

@@ -41,7 +41,7 @@ from typing import Any, Final
 
 import orjson
 
-from traco.core.domain import StateView
+from traco.core.domain import DictState, StateView, scan_from
 from traco.services.trade import orderbook as ob
 from traco.services.trade import queries as q
 from traco.services.trade.writer import Data, Writer, credit, supply
@@ -134,10 +134,26 @@ def levels(view: StateView, pair_id: str, side: ob.Side) -> Iterator[dict[str, i
 
 def resting(view: StateView, pair_id: str, side: ob.Side) -> Iterator[ob.Order]:
     """One side's open orders, best first: level by level, each level's orders by time, so a
-    reader that stops early has read only the levels it reached."""
+    reader that stops early has read only the levels it reached.
+
+    Each level is read from where its live orders begin, not from its head. Why: a block's
+    fills delete their makers' entries in the block's overlay while the store below still
+    holds them, so the k-th taker of a block would walk past the k-1 makers filled before it
+    (quadratic in the block's fills). Where a level begins is learnt for free — the first key
+    a scan of the level finds — and left as a hint in the state view (``DictState.hints``, not
+    state: it lives as long as the block's overlay). It stays true in every later state:
+    entries below it are gone and no entry is ever added below it, since a new order gets the
+    pair's next ``seq`` and sorts after every order resting at its price, and a closed order
+    never reopens. So the results are those of a scan from the head, for every input. (A maker
+    the matcher skips but that stays on the book — expired at this height, an owner who cannot
+    settle — stays its level's start, so the fills behind it are walked again until it goes.)"""
+    hints = view.hints if isinstance(view, DictState) else {}
     for level in levels(view, pair_id, side):
         prefix = f"{book_prefix(pair_id, side.value)}{ob.price_key(side, level['price'])}/"
-        for _, raw in view.scan(prefix):
+        head = True
+        for key, raw in scan_from(view, prefix, hints.get(prefix, prefix)):
+            if head:
+                hints[prefix], head = key, False
             e = orjson.loads(raw)
             yield ob.Order(e["order_id"], e["owner"], side, e["price"], e["remaining"], e["seq"], e["expires_height"])
 
