@@ -194,15 +194,24 @@ class DictState:
         self.data: dict[str, bytes | None] = dict(data or {})
         self._keys: list[str] = sorted(self.data)
         self.base = base
-        self.hints: dict[str, str] = dict(base.hints) if isinstance(base, DictState) else {}
-        """Seek hints a reader leaves for its later reads of this state (not state: never stored
-        or hashed): ``hints[prefix]`` is a key below which that reader knows, from its own key
-        layout, that no key of ``prefix`` will exist again, so it may ``scan_from`` there. A
-        ``DictState`` starts with a copy of its base's hints and ``execute_one`` carries a
-        transaction's hints into the block's overlay with its writes, so they live as long as
-        the block's overlay and never reach a view that is not a later state of the one they
-        were learnt from. Only the reader that sets a prefix's hint reads it (the exchange's
-        book: ``services/trade/exchange/state.py``)."""
+        self.hints: dict[str, str] = {}
+        """Seek hints a reader leaves for its later reads (not state: never stored or hashed):
+        ``hints[name]`` is a key to seek to, in a meaning only that reader gives it (the
+        exchange's book: ``services/trade/exchange/state.py``). ``hint`` also finds its base's;
+        ``execute_one`` carries a transaction's hints into the block's overlay with its writes
+        (not those of a transaction that failed), so a rule's hints live as long as the block's
+        overlay and never reach the state under it. A hint must stay true in every later state
+        of the view it was left on: the reader vouches for that by its own key layout."""
+
+    def hint(self, name: str) -> str | None:
+        """``hints[name]`` of this view, else of the nearest ``DictState`` under it that has one."""
+        view: StateView | None = self
+        while isinstance(view, DictState):
+            found = view.hints.get(name)
+            if found is not None:
+                return found
+            view = view.base
+        return None
 
     def get(self, key: str) -> bytes | None:
         if key in self.data:

@@ -6,7 +6,7 @@ cannot seek (``PrefixView``). Seek hints follow the block's overlay, not the sta
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -19,7 +19,7 @@ VALUES = st.one_of(st.none(), st.binary(min_size=1, max_size=2))
 WRITES = st.dictionaries(KEYS, VALUES, max_size=30)
 
 
-def naive(layers: list[dict[str, bytes | None]], prefix: str) -> list[tuple[str, bytes]]:
+def naive(layers: Sequence[Mapping[str, bytes | None]], prefix: str) -> list[tuple[str, bytes]]:
     merged: dict[str, bytes | None] = {}
     for layer in layers:
         merged.update(layer)
@@ -91,7 +91,7 @@ def toy_tx(n: int, **payload: object) -> TxContext:
     return TxContext("c", 1, n, 0, f"tx{n}", "someone", "toy.hint", payload)
 
 
-def test_hints_follow_the_block_overlay_all_or_nothing_and_never_the_state_under_it() -> None:
+def test_hints_follow_the_block_overlay_all_or_nothing_and_never_reach_the_state_under_it() -> None:
     state = DictState({"a": b"1"})
     overlay = DictState(base=state)
     assert isinstance(execute_one(Hinting(), overlay, {}, toy_tx(0, prefix="x/", key="x/5")), Accepted)
@@ -99,9 +99,10 @@ def test_hints_follow_the_block_overlay_all_or_nothing_and_never_the_state_under
     refused = execute_one(Hinting(), overlay, {}, toy_tx(1, prefix="y/", key="y/1", fail=True))
     assert not isinstance(refused, Accepted) and refused.code == "EXECUTION_FAILED"
     assert overlay.hints == {"x/": "x/5"}, "a failed transaction's hints go with its writes"
-    child = DictState(base=overlay)
+    child = DictState(base=DictState(base=overlay))
     child.hints["z/"] = "z/9"
-    assert child.hints == {"x/": "x/5", "z/": "z/9"} and overlay.hints == {"x/": "x/5"}, "a view copies its base's"
+    assert (child.hint("x/"), child.hint("z/"), child.hint("y/")) == ("x/5", "z/9", None), "a view finds its bases'"
+    assert overlay.hint("z/") is None and overlay.hints == {"x/": "x/5"}, "and its own are its own"
 
 
 def test_a_scan_stops_reading_the_base_when_the_caller_stops() -> None:

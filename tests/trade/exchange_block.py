@@ -47,11 +47,20 @@ def buy(i: int) -> dict[str, Any]:
     return {"order_id": f"b{i}", "pair": PAIR, "side": "buy", "price": PRICE, "qty": LOT}
 
 
-def resting_market(n: int) -> FlowChain:
-    """The development market with ``n`` sells of bank-b resting at one price (one block)."""
+def resting_market(n: int, head: str | None = None) -> FlowChain:
+    """The development market with ``n`` sells of bank-b resting at one price (one block).
+
+    ``head``: first an exporter's sell at that price that matching passes over in the next
+    block: ``"expiring"`` (it expires at that height), ``"frozen"`` (the exporter's TRC is
+    frozen, so it could not be paid)."""
     chain = market()
     chain.ok(chain.cast.custodian, "trade.trc.mint", {"to": "importer", "amount": n * PRICE})
+    if head is not None:
+        expiry = {"expires_height": chain.height + 3} if head == "expiring" else {}
+        chain.ok(chain.cast.exporter, PLACE, {**sell(-1), "order_id": "head", **expiry})
     txs: list[Tx] = [(chain.cast.bank_b, PLACE, sell(i)) for i in range(n)]
+    if head == "frozen":
+        txs.append((chain.cast.regulator, "trade.trc.freeze", {"account": "exporter", "reason": "court order"}))
     chain.block(txs)
     return chain
 

@@ -134,28 +134,43 @@ def levels(view: StateView, pair_id: str, side: ob.Side) -> Iterator[dict[str, i
 
 def resting(view: StateView, pair_id: str, side: ob.Side) -> Iterator[ob.Order]:
     """One side's open orders, best first: level by level, each level's orders by time, so a
-    reader that stops early has read only the levels it reached.
-
-    Each level is read from where its live orders begin, not from its head. Why: a block's
-    fills delete their makers' entries in the block's overlay while the store below still
-    holds them, so the k-th taker of a block would walk past the k-1 makers filled before it
-    (quadratic in the block's fills). Where a level begins is learnt for free — the first key
-    a scan of the level finds — and left as a hint in the state view (``DictState.hints``, not
-    state: it lives as long as the block's overlay). It stays true in every later state:
-    entries below it are gone and no entry is ever added below it, since a new order gets the
-    pair's next ``seq`` and sorts after every order resting at its price, and a closed order
-    never reopens. So the results are those of a scan from the head, for every input. (A maker
-    the matcher skips but that stays on the book — expired at this height, an owner who cannot
-    settle — stays its level's start, so the fills behind it are walked again until it goes.)"""
-    hints = view.hints if isinstance(view, DictState) else {}
+    reader that stops early has read only the levels it reached."""
     for level in levels(view, pair_id, side):
-        prefix = f"{book_prefix(pair_id, side.value)}{ob.price_key(side, level['price'])}/"
-        head = True
-        for key, raw in scan_from(view, prefix, hints.get(prefix, prefix)):
-            if head:
-                hints[prefix], head = key, False
+        yield from _level_orders(view, f"{book_prefix(pair_id, side.value)}{ob.price_key(side, level['price'])}/", side)
+
+
+def _level_orders(view: StateView, prefix: str, side: ob.Side) -> Iterator[ob.Order]:
+    """One level's open orders by time, skipping what is known to be gone without reading it.
+
+    Why: a block's fills delete their makers' entries in the block's overlay while the store
+    below still holds them, so a scan from the level's head made the k-th taker of a block
+    walk past the k-1 makers filled before it (quadratic in the block's fills). So the reader
+    notes, in the state view's ``DictState.hints`` (not state: they live as long as the
+    block's overlay), what each scan found: ``hints[prefix]`` is the first entry of the level,
+    ``hints[key]`` the entry that came next after ``key`` — nothing lay between them. That
+    stays true in every later state: an entry that is gone never comes back (a closed order
+    never reopens) and none is ever added between two entries, since a new order gets the
+    pair's next ``seq`` and sorts after every order resting at its price. So a later scan
+    seeks to the noted entry instead of reading the gap (the makers filled since, which the
+    store still holds), and yields what a scan from the head would, for every input. Notes
+    after an entry matter when a maker is passed over but stays on the book (it expires at
+    this height, or its owner cannot settle): the fills behind it are skipped too."""
+    notes = view if isinstance(view, DictState) else None
+    mark = prefix
+    at = (notes.hint(prefix) if notes is not None else None) or prefix
+    while True:
+        for key, raw in scan_from(view, prefix, at):
+            if notes is not None:
+                notes.hints[mark] = key
             e = orjson.loads(raw)
             yield ob.Order(e["order_id"], e["owner"], side, e["price"], e["remaining"], e["seq"], e["expires_height"])
+            mark = key
+            after = notes.hint(key) if notes is not None else None
+            if after is not None:
+                at = after
+                break
+        else:
+            return
 
 
 def trades(view: StateView, pair_id: str, limit: int) -> list[dict[str, Any]]:
