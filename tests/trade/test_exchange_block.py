@@ -25,8 +25,9 @@ from tests.trade.exchange_block import (
 )
 from tests.trade.helpers import Actor, Tx, block_of
 from tests.trade.test_exchange import CANCEL, LOT, PLACE, FlowChain, market
-from traco.core.domain import DictState, StateView
+from traco.core.domain import DictState, Event, StateView
 from traco.schemas.block import SealedBlock
+from traco.services.trade import mutations
 from traco.services.trade.exchange import state as xs
 from traco.services.trade.orderbook import Side
 
@@ -158,3 +159,17 @@ def test_a_view_that_keeps_no_hints_is_read_from_each_levels_head(tmp_path: Path
     chain = resting_market(5)
     store: StateView = sqlite_copy(chain, tmp_path / "trade.db")
     assert [o.order_id for o in xs.resting(store, "COCO/TRC", Side.SELL)] == [f"s{i}" for i in range(5)]
+
+
+def test_an_order_placed_with_a_seq_not_after_the_pairs_last_is_an_inconsistent_stream() -> None:
+    """What the hints rely on — a new entry never sorts between two existing ones — is checked
+    where the book changes, not assumed."""
+    chain = resting_market(2)
+    record = xs.order(chain.state, "s0")
+    assert record is not None and record["seq"] == 1
+    again = Event("OrderPlaced", "order:late", {"order": {**record, "order_id": "late"}})
+    with pytest.raises(ValueError, match="late's seq 1 is not after the pair's last, 2"):
+        mutations.mutate(chain.state, again)
+    assert mutations.mutate(
+        chain.state, Event("OrderPlaced", "order:next", {"order": {**record, "order_id": "n", "seq": 3}})
+    )

@@ -217,8 +217,11 @@ def _placed(w: Writer, d: Data) -> None:
     record = dict(d["order"])
     if w.get(order_key(record["order_id"])) is not None:
         raise ValueError(f"order {record['order_id']} placed twice: the event stream is inconsistent")
-    w.put(order_key(record["order_id"]), record)
     counts = w.get(stat_key(record["pair"])) or dict(EMPTY_STAT)
+    if record["seq"] <= counts["orders"]:  # the book reader's hints rely on it (``_level_orders``)
+        why = f"order {record['order_id']}'s seq {record['seq']} is not after the pair's last, {counts['orders']}"
+        raise ValueError(f"{why}: the event stream is inconsistent")
+    w.put(order_key(record["order_id"]), record)
     w.put(stat_key(record["pair"]), {**counts, "orders": record["seq"]})
     if record["status"] == OPEN:
         w.put(book_key(record["pair"], record["side"], record["price"], record["seq"]), _entry(record))
