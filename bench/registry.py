@@ -34,8 +34,9 @@ from traco.core.broker import TansuBroker, free_port_block
 from traco.core.errors import BusError
 from traco.core.nodes import NodeKey
 from traco.core.ports import OutgoingMessage
-from traco.core.service_runtime import ServiceRuntime
+from traco.core.service_runtime import ServiceRuntime, last_checkpoint
 from traco.core.settings import Settings
+from traco.core.topics import node_topic
 from traco.schemas.tx import TxEnvelope, sign_tx
 from traco.services import registry
 from traco.services.consensus import wire
@@ -96,10 +97,14 @@ async def rebuild(bootstrap: str, data_dir: Path, service: str, height: int) -> 
         order=registry.runnable(genesis),
         schedule=registry.schedule(genesis),
     )
+    # The mesh may have stopped between storing a block and publishing its outputs (a restart
+    # would republish them): rebuild up to what n0 published, or the wait would never end.
+    height = min(height, await last_checkpoint(bus, node_topic(genesis.chain_id, "n0", f"events.{service}")))
     start = time.perf_counter()
     task = asyncio.create_task(runtime.run())
     try:
-        await runtime.wait_for_height(height, 600)
+        if not await runtime.wait_for_height(height, 600):
+            print(f"  warning: the rebuild reached {runtime.height} of {height} in 600 s", file=sys.stderr)
     finally:
         await bus.stop()  # ends every consumer of the bus cleanly, then the runtime's loops
         task.cancel()

@@ -414,7 +414,7 @@ class ServiceRuntime:
 
     async def republish_missing(self) -> None:
         """Publish the outputs of stored heights that never reached the events topic."""
-        last = await _last_checkpoint(self.bus, self.events_topic)
+        last = await last_checkpoint(self.bus, self.events_topic)
         if last >= self.height:
             return
         log.info("republishing %s outputs of heights %d..%d", self.domain.service, last + 1, self.height)
@@ -435,7 +435,7 @@ class ServiceRuntime:
         return await wait_for_height(self.progress, lambda: self.height, height, timeout)
 
 
-async def _last_checkpoint(bus: EventBus, events_topic: str) -> int:
+async def last_checkpoint(bus: EventBus, events_topic: str) -> int:
     """The height of the last ``BlockProcessed`` on a service's events topic (0 if none)."""
     message = await last_message(bus, events_topic)
     if message is None:
@@ -459,4 +459,12 @@ def upstream_projection(store: StateView, service: str) -> StateView:
     return PrefixView(store, projection_prefix(service))
 
 
-__all__ = ["PrefixView", "ServiceRuntime", "Upstream", "genesis_writes", "projection_prefix", "upstream_projection"]
+__all__ = [
+    "PrefixView",
+    "ServiceRuntime",
+    "Upstream",
+    "genesis_writes",
+    "last_checkpoint",
+    "projection_prefix",
+    "upstream_projection",
+]

@@ -64,6 +64,14 @@ Caveats:
 * ``readonly=True`` needs the file to exist (open a writer first). If the writer is not
   running, SQLite must create the ``-shm`` file, so the directory must be writable.
 * A block is one row of JSON text (about 500 bytes per transaction); nothing is compressed.
+* **The writer remembers what it read and wrote** (``SqliteStateStore`` opened read-write):
+  the height and up to ``READ_CACHE_KEYS`` state values (absent keys too), updated by its own
+  ``commit``. A service reads the same few records (its members, their roles, its tokens) for
+  every transaction; each was a SQLite query, and those queries were a fifth of a node's CPU
+  (decision 0008). It is right because a state file has one writer, this object (the
+  service's runtime; a second writer is refused by the height check of ``commit``): a commit
+  by another connection is noticed through ``PRAGMA data_version`` at the next ``commit`` or
+  ``refresh()``, and everything remembered is dropped then. Read-only openers remember nothing.
 """
 
 from __future__ import annotations
@@ -101,6 +109,10 @@ BUSY_TIMEOUT_S: Final = 10.0
 
 CACHE_KIB: Final = 16 * 1024
 """Page cache per connection: the tx and receipt indexes take random inserts."""
+
+READ_CACHE_KEYS: Final = 200_000
+"""State values a writer remembers (oldest first out): the hot records of a service fit many
+times over, and 200,000 small values are tens of MB at most."""
 
 _EVENTS: Final = TypeAdapter(list[DomainEvent])
 
@@ -390,26 +402,72 @@ class SqliteStateStore(StateStore):
 
     def __init__(self, path: Path, readonly: bool = False, synchronous: Synchronous = "NORMAL") -> None:
         self._db = _Database(Path(path), "state", _STATE_SCHEMA, readonly, synchronous)
+        self._remembers = not readonly
+        self._values: dict[str, bytes | None] = {}
+        self._height: int | None = None
+        self._data_version = self._read_data_version() if self._remembers else 0
 
     def __repr__(self) -> str:
         mode = "readonly" if self._db.readonly else "writer"
         return f"SqliteStateStore({str(self._db.path)!r}, {mode})"
 
+    def _read_data_version(self) -> int:
+        return int(self._db.read("PRAGMA data_version")[0][0])
+
+    def refresh(self) -> None:
+        """Forget what this writer remembers if another connection has committed since (a
+        misconfiguration: two writers of one file); cheap, one pragma."""
+        if self._remembers:
+            version = self._read_data_version()
+            if version != self._data_version:
+                self._forget(version)
+
+    def _forget(self, version: int) -> None:
+        self._values.clear()
+        self._height = None
+        self._data_version = version
+
+    def _remember(self, key: str, value: bytes | None) -> None:
+        values = self._values
+        if len(values) >= READ_CACHE_KEYS:
+            del values[next(iter(values))]
+        values[key] = value
+
     def height(self) -> int:
-        return int(self._db.read("SELECT COALESCE(MAX(height), 0) FROM digests")[0][0])
+        if self._height is not None:
+            return self._height
+        height = int(self._db.read("SELECT COALESCE(MAX(height), 0) FROM digests")[0][0])
+        if self._remembers:
+            self._height = height
+        return height
 
     def get(self, key: str) -> bytes | None:
+        if key in self._values:
+            return self._values[key]
         rows = self._db.read("SELECT value FROM state WHERE key = ?", (key,))
-        return bytes(rows[0][0]) if rows else None
+        value = bytes(rows[0][0]) if rows else None
+        if self._remembers:
+            self._remember(key, value)
+        return value
 
     def get_many(self, keys: Sequence[str]) -> dict[str, bytes]:
         found: dict[str, bytes] = {}
-        unique = list(dict.fromkeys(keys))
-        for i in range(0, len(unique), 500):  # SQLite's default limit is 999 parameters
-            chunk = unique[i : i + 500]
+        missing: list[str] = []
+        for key in dict.fromkeys(keys):
+            if key in self._values:
+                value = self._values[key]
+                if value is not None:
+                    found[key] = value
+            else:
+                missing.append(key)
+        for i in range(0, len(missing), 500):  # SQLite's default limit is 999 parameters
+            chunk = missing[i : i + 500]
             marks = ",".join("?" * len(chunk))
             for key, value in self._db.read(f"SELECT key, value FROM state WHERE key IN ({marks})", chunk):
                 found[key] = bytes(value)
+        if self._remembers:
+            for key in missing:
+                self._remember(key, found.get(key))
         return found
 
     def scan(self, prefix: str) -> Iterator[tuple[str, bytes]]:
@@ -439,6 +497,10 @@ class SqliteStateStore(StateStore):
         receipt_rows = [(height, n, r.tx_id, r.model_dump_json()) for n, r in enumerate(batch.receipts)]
         events_json = _EVENTS.dump_json(list(batch.events)).decode() if batch.events else None
         with self._db.write(f"commit({height})") as conn:
+            if self._remembers:
+                version = int(conn.execute("PRAGMA data_version").fetchone()[0])
+                if version != self._data_version:
+                    self._forget(version)  # another connection wrote: what we remember may be stale
             top = conn.execute("SELECT COALESCE(MAX(height), 0) FROM digests").fetchone()[0]
             if height <= top:
                 stored = conn.execute("SELECT state_digest FROM digests WHERE height = ?", (height,)).fetchone()
@@ -464,6 +526,11 @@ class SqliteStateStore(StateStore):
                 "INSERT INTO digests (height, state_digest) VALUES (?, ?)",
                 (height, batch.state_digest),
             )
+        if self._remembers:  # only once committed: a rolled-back batch leaves nothing remembered
+            for key, value in batch.writes.items():
+                if key in self._values or len(self._values) < READ_CACHE_KEYS:
+                    self._values[key] = value
+            self._height = height
         return True
 
     def receipt(self, tx_id: str) -> Receipt | None:
@@ -510,4 +577,6 @@ class SqliteStateStore(StateStore):
             conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
 
     def close(self) -> None:
+        self._remembers = False  # a closed store answers nothing, not even from memory
+        self._forget(0)
         self._db.close()

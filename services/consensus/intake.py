@@ -65,24 +65,27 @@ class TxIntake:
             self.reported = {p: o for p, o in self.reported.items() if p not in stale}
 
     async def on_batch(self, batch: Sequence[BusMessage]) -> None:
+        """Admit a batch. The reported offsets are stored (an fsync) only after a batch that
+        reported something: re-reading a batch that reported nothing reports nothing either
+        (its transactions are pending or sealed by then, and those are dropped silently)."""
         refusals: list[OutgoingMessage] = []
-        reported_changed = False
+        dead_letters = 0
         for message in batch:
             duty = self.duty(message.partition) and message.offset >= self.reported.get(message.partition, 0)
             decoded = validity.decode_tx(message.value, self.genesis.params.max_tx_bytes)
             if isinstance(decoded, Refusal):
                 if duty:
                     await self.bus.dead_letter(message, f"{decoded.code.value}: {decoded.message}", self.topics.dlq)
+                    dead_letters += 1
             else:
                 refusal = self.admit(decoded, message)
                 if refusal is not None and duty:
                     refusals.append(self._refusal(decoded, refusal))
             if duty:
                 self.reported[message.partition] = message.offset + 1
-                reported_changed = True
         if refusals:
             await self.bus.publish_many(refusals)
-        if reported_changed:
+        if refusals or dead_letters:
             self.ledger.state.set_meta(TX_REPORTED_KEY, orjson.dumps({str(k): v for k, v in self.reported.items()}))
 
     def admit(self, tx: TxEnvelope, message: BusMessage) -> Refusal | None:

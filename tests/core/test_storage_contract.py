@@ -658,6 +658,58 @@ class TestSqliteStateStore(DurableStateStoreContract):
         finally:
             reader.close()
 
+    def test_the_writer_remembers_reads_and_its_own_commits(self, store: StateStore, tmp_path: Path) -> None:
+        store.commit(make_batch(1, {"a": b"1", "gone": b"x"}))
+        assert (store.get("a"), store.get("never"), store.height()) == (b"1", None, 1)
+        store.commit(make_batch(2, {"a": b"2", "never": b"now", "gone": None}))
+        assert (store.get("a"), store.get("never"), store.get("gone"), store.height()) == (b"2", b"now", None, 2)
+        assert store.get_many(["a", "never", "gone", "other"]) == {"a": b"2", "never": b"now"}
+        reader = SqliteStateStore(tmp_path / "state.sqlite", readonly=True)
+        try:  # what the writer remembers is what the file holds
+            assert [reader.get(k) for k in ("a", "never", "gone")] == [b"2", b"now", None]
+        finally:
+            reader.close()
+
+    def test_a_commit_by_another_connection_is_noticed(self, store: StateStore, tmp_path: Path) -> None:
+        """Two writers of one file are a misconfiguration, but the one that remembers must not
+        serve stale values once it can know better: at its next commit, or on ``refresh``."""
+        assert isinstance(store, SqliteStateStore)
+        store.commit(make_batch(1, {"a": b"1"}))
+        assert store.get("a") == b"1" and store.get("b") is None
+        other = SqliteStateStore(tmp_path / "state.sqlite")
+        try:
+            other.commit(make_batch(2, {"a": b"other", "b": b"other"}))
+        finally:
+            other.close()
+        assert store.get("a") == b"1"  # still remembered until told
+        store.refresh()
+        assert (store.get("a"), store.get("b"), store.height()) == (b"other", b"other", 2)
+        other = SqliteStateStore(tmp_path / "state.sqlite")
+        try:
+            other.commit(make_batch(3, {"a": b"3"}))
+        finally:
+            other.close()
+        assert store.commit(make_batch(4, {"c": b"4"})) is True  # the commit itself notices
+        assert (store.get("a"), store.get("c"), store.height()) == (b"3", b"4", 4)
+
+    def test_a_failed_commit_leaves_nothing_remembered(self, store: StateStore) -> None:
+        store.commit(make_batch(1, {"a": b"1"}))
+        assert store.get("a") == b"1"
+        with pytest.raises(HeightGap):
+            store.commit(make_batch(3, {"a": b"3"}))
+        with pytest.raises(TypeError):
+            store.commit(make_batch(2, {"a": "not bytes"}))  # type: ignore[dict-item]
+        assert (store.get("a"), store.height()) == (b"1", 1)
+
+    def test_a_closed_writer_answers_nothing_from_memory(self, store: StateStore) -> None:
+        store.commit(make_batch(1, {"a": b"1"}))
+        assert store.get("a") == b"1" and store.height() == 1
+        store.close()
+        with pytest.raises(StorageError):
+            store.get("a")
+        with pytest.raises(StorageError):
+            store.height()
+
     def test_a_version_1_file_is_migrated_when_its_writer_opens_it(self, tmp_path: Path) -> None:
         path = tmp_path / "old" / "state.sqlite"
         SqliteStateStore(path).close()
