@@ -4,7 +4,11 @@ the trade service's own block execution over a SQLite state store (as a node run
 the in-memory ``DictState``. ``tests/trade/test_exchange_block.py`` checks its results; run as a
 module it times and profiles the block (not a test: short, in process, no mesh)::
 
-    .venv/bin/python -m tests.trade.exchange_block 200 500 1000 [--profile]
+    .venv/bin/python -m tests.trade.exchange_block 200 500 1000 [--memory] [--seeking] [--naive] [--profile]
+
+``--naive`` matches with the reader from before the hints (each level from its head), the
+reference for "before"; ``--seeking`` adds ``SeekingStore``, a prototype of the SQLite store
+with a seek and scans bounded by their prefix.
 
 Why a block of fills matters: each fill deletes its maker's book entry in the block's overlay
 while the store still holds it, so a reader that scanned each level from its head walked past
