@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 
 import orjson
+from costs import NodeCosts
 
 from traco.core import crypto
 from traco.core.adapters.factory import StorageConfig
@@ -167,15 +168,6 @@ def ed25519_rate(seconds: float = 2.0) -> float:
     return count / (time.perf_counter() - start)
 
 
-def process_cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds a process has used (Linux /proc), 0 if it is gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def percentile(values: list[float], p: float) -> float:
     if not values:
         return float("nan")
@@ -211,9 +203,10 @@ async def main_async(args: argparse.Namespace) -> int:
             warm = make_txs(keys, 200, nonces, "warm")
             await throughput(bus, topics, watch, warm)
             print(f"offering {args.txs} signed chain.anchor transactions as fast as possible…")
-            cpu_before = {name: process_cpu_seconds(p.pid) for name, p in mesh.children.items()}
+            costs = NodeCosts({name: p.pid for name, p in mesh.children.items()}, settings.api_port)
+            cpu_before = costs.sample()
             sealed_rate = await throughput(bus, topics, watch, make_txs(keys, args.txs, nonces, "load"))
-            cpu = {name: process_cpu_seconds(p.pid) - cpu_before[name] for name, p in mesh.children.items()}
+            cpu_after = costs.sample()
             print(f"offering {args.rate} tx/s for {args.seconds}s…")
             lat = await latency(bus, topics, watch, make_txs(keys, args.rate * args.seconds, nonces, "lat"), args.rate)
             print(f"offering {args.light_rate} tx/s for {args.seconds}s…")
@@ -268,16 +261,7 @@ async def main_async(args: argparse.Namespace) -> int:
                 f"{audit_rate / audit_ceiling:.2f} of {audit_ceiling:,.0f}",
             ),
         ]
-        verify_us = 1e6 / verify
-        for name, seconds in sorted(cpu.items()):
-            per_tx_us = seconds / args.txs * 1e6
-            rows.append(
-                (
-                    f"CPU of {name} while sealing the {args.txs:,} (s per 1,000 tx)",
-                    f"{seconds / args.txs * 1000:.3f} s",
-                    f"{per_tx_us:,.0f} µs/tx = {per_tx_us / verify_us:.1f} × one verify",
-                )
-            )
+        rows += NodeCosts.rows(cpu_before, cpu_after, args.txs, verify, "sealed tx")
         width = max(len(r[0]) for r in rows)
         print()
         print(f"{'measure'.ljust(width)}  {'value':>16}  ratio to ceiling")

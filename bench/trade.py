@@ -23,7 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from chain import ed25519_rate, process_cpu_seconds
+from chain import ed25519_rate
+from costs import NodeCosts
 from registry import Receipts, _chain_height, offer, rebuild
 
 from traco.core import crypto
@@ -82,10 +83,10 @@ async def main_async(args: argparse.Namespace) -> int:
                 _, minted = await offer(bus, topics, watch, mints)
                 txs = transfers(keys, genesis.chain_id, args.transfers)
                 print(f"{minted} mints; {len(txs)} transfers…")
-                pids = {name: proc.pid for name, proc in mesh.children.items()}
-                cpu_before = {n: process_cpu_seconds(p) for n, p in pids.items()}
+                costs = NodeCosts({name: proc.pid for name, proc in mesh.children.items()}, settings.api_port)
+                cpu_before = costs.sample()
                 rate, accepted = await offer(bus, topics, watch, txs)
-                cpu = {n: process_cpu_seconds(p) - cpu_before[n] for n, p in pids.items()}
+                cpu_after = costs.sample()
                 watcher.cancel()
                 await bus.stop()
             finally:
@@ -100,10 +101,8 @@ async def main_async(args: argparse.Namespace) -> int:
         (f"trade.transfer end to end, 4 nodes ({accepted} accepted)", f"{rate:,.0f} tx/s"),
         (f"trade rebuild ({rebuilt[2]} blocks)", f"{rebuilt[0]:,.0f} blocks/s, {rebuilt[1]:,.0f} tx/s"),
     ]
-    rows += [
-        (f"CPU per transfer, {n}", f"{1e6 * s / max(1, accepted):,.0f} µs = {s / max(1, accepted) * ed:.1f} verifies")
-        for n, s in sorted(cpu.items())
-    ]
+    costs_rows = NodeCosts.rows(cpu_before, cpu_after, accepted, ed, "transfer")
+    rows += [(name, f"{value} = {ratio}") for name, value, ratio in costs_rows]
     width = max(len(r[0]) for r in rows)
     print(f"\n{'measure (' + str(cores) + ' cores)'.ljust(width)}  value")
     for name, value in rows:

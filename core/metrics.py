@@ -59,6 +59,7 @@ __all__ = [
     "RESULTS_DIVERGED",
     "ROUNDS_PER_HEIGHT",
     "SEALED_TXS",
+    "SERVICE_CPU",
     "SERVICE_HEIGHT",
     "configure_metrics",
     "dead_letter",
@@ -140,6 +141,13 @@ DIVERGENCES = _meter.create_counter(
 )
 NODE_EXECUTING = Watched("gauge", "traco_node_executing", "1 while this node executes blocks, 0 once it stopped")
 SERVICE_HEIGHT = Watched("gauge", "traco_service_height", "Height a service executed", "{block}")
+SERVICE_CPU = Watched(
+    "counter",
+    "traco_service_cpu",
+    "CPU time a service replica spent executing blocks and encoding its outputs (thread time; the "
+    "Kafka client's sending is the process's remainder)",
+    "s",
+)
 CONSUMER_LAG = Watched(
     "gauge", "traco_consumer_lag_heights", "Highest sealed height seen minus the height a service reached", "{block}"
 )

@@ -399,14 +399,16 @@ class ServiceRuntime:
         return out
 
     async def publish(self, result: ServiceBlockResult) -> None:
-        await self._publish(result.receipts, result.events, result.checkpoint)
+        await self.send(self.outputs(result.receipts, result.events, result.checkpoint))
 
     async def _publish(
         self, receipts: Sequence[Receipt], events: Sequence[DomainEvent], checkpoint: BlockProcessed
     ) -> None:
+        await self.send(self.outputs(receipts, events, checkpoint))
+
+    async def send(self, out: Sequence[OutgoingMessage]) -> None:
         """Receipts first, then events and the checkpoint: a checkpoint on the topic means its
         receipts were acknowledged before it, so a restart republishes from the last checkpoint."""
-        out = self.outputs(receipts, events, checkpoint)
         receipts_out = [m for m in out if m.topic == self.receipts_topic]
         if receipts_out:
             await self.bus.publish_many(receipts_out)

@@ -20,6 +20,7 @@ and the results of the tip are recomputed from the services' stores.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -83,6 +84,10 @@ class Node:
             else None
         )
         self.stopped: str | None = None  # why this node stopped executing, if it did
+        self.cpu: dict[str, float] = {}
+        """CPU seconds each service replica spent executing and encoding its outputs (thread
+        time, so other tasks' work during the sends is not counted): what a replica costs per
+        transaction; the rest of the process is the validator and the Kafka client."""
         _watch(self)
 
     @property
@@ -115,8 +120,11 @@ class Node:
                 self._stop(f"{name} refuses block {block.height} the chain sealed: {problem}")
                 return
             with _tracer.start_as_current_span(f"execute {name} {block.height}"):  # inside the commit's
+                started = time.thread_time()
                 result = runtime.execute(block)
-                await runtime.publish(result)
+                out = runtime.outputs(result.receipts, result.events, result.checkpoint)
+                self.cpu[name] = self.cpu.get(name, 0.0) + time.thread_time() - started
+                await runtime.send(out)
             results.append(result)
             self._hand_over(name, result)
             async with runtime.progress:
@@ -228,6 +236,7 @@ def _watch(node: Node) -> None:
     metrics.SERVICE_HEIGHT.watch(
         node, lambda n: [(h, {"service": s, "node": n.id}) for s, h in n.services_at().items()]
     )
+    metrics.SERVICE_CPU.watch(node, lambda n: [(seconds, {"service": s, "node": n.id}) for s, seconds in n.cpu.items()])
     metrics.CONSUMER_LAG.watch(
         node, lambda n: [(n.highest_seen() - h, {"service": s, "node": n.id}) for s, h in n.services_at().items()]
     )

@@ -1,0 +1,89 @@
+"""What each process of a benchmarked mesh spent per transaction (issue: performance targets).
+
+A node is one process: its validator, its service replicas, the Kafka client and the HTTP API.
+The issue's targets are per part — a validator's CPU per sealed transaction against one
+Ed25519 verification, a service replica's CPU per executed transaction — so the process's CPU
+(``/proc/<pid>/stat``) is split with the node's own counter ``traco_service_cpu_seconds_total``
+(thread time each replica spent executing blocks and encoding its outputs, read from the
+node's ``GET /metrics``): the replicas' share is theirs, the remainder is the validator's and
+the Kafka client's. Sampled before and after a load, the differences are what the load cost.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+_SERVICE_CPU = re.compile(r"^traco_service_cpu_seconds_total\{([^}]*)\} ([0-9.eE+-]+)$", re.MULTILINE)
+_LABEL = re.compile(r'(\w+)="([^"]*)"')
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used (Linux /proc), 0 if it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def service_cpu_seconds(metrics_url: str) -> dict[str, float]:
+    """``{service: CPU seconds}`` from one node's ``/metrics`` (empty if it cannot be read)."""
+    try:
+        with urllib.request.urlopen(metrics_url, timeout=5) as response:
+            text = response.read().decode()
+    except OSError:
+        return {}
+    found: dict[str, float] = {}
+    for labels, value in _SERVICE_CPU.findall(text):
+        service = dict(_LABEL.findall(labels)).get("service")
+        if service:
+            found[service] = float(value)
+    return found
+
+
+@dataclass(frozen=True)
+class Sample:
+    process: float
+    services: dict[str, float]
+
+
+class NodeCosts:
+    """Samples every node's process and service CPU; ``rows`` turns two samples into table rows."""
+
+    def __init__(self, pids: dict[str, int], api_port: int) -> None:
+        """``pids``: node name (``node-n0``…) to pid, in genesis order (node i serves its
+        consensus API, with ``/metrics``, on ``api_port + 10 × i``)."""
+        self.pids = pids
+        self.urls = {name: f"http://127.0.0.1:{api_port + 10 * i}/metrics" for i, name in enumerate(pids)}
+
+    def sample(self) -> dict[str, Sample]:
+        return {
+            name: Sample(process_cpu_seconds(pid), service_cpu_seconds(self.urls[name]))
+            for name, pid in self.pids.items()
+        }
+
+    @staticmethod
+    def rows(
+        before: dict[str, Sample], after: dict[str, Sample], txs: int, verify_per_s: float, what: str = "tx"
+    ) -> list[tuple[str, str, str]]:
+        """Per node: the process, its validator (with the Kafka client) and each replica, in µs
+        per transaction and as a multiple of one Ed25519 verification."""
+        verify_us = 1e6 / verify_per_s
+        out: list[tuple[str, str, str]] = []
+        for name in sorted(after):
+            process = after[name].process - before[name].process
+            was = before[name].services
+            services = {s: v - was.get(s, 0.0) for s, v in after[name].services.items()}
+            parts = [("process", process), ("validator + Kafka client", process - sum(services.values()))]
+            parts += [(f"{s} replica", v) for s, v in sorted(services.items())]
+            for part, seconds in parts:
+                us = seconds / max(1, txs) * 1e6
+                out.append((f"CPU per {what}, {name}, {part}", f"{us:,.0f} µs", f"{us / verify_us:.1f} × one verify"))
+        return out
+
+
+__all__ = ["NodeCosts", "Sample", "process_cpu_seconds", "service_cpu_seconds"]
