@@ -34,7 +34,7 @@ import orjson
 from traco.core import merkle, tracing
 from traco.core.boundary import Rejected, decode_model
 from traco.core.commands import outcomes_for, requests_for
-from traco.core.domain import CommandOutcome, DictState, Domain, Event, StateView
+from traco.core.domain import CommandOutcome, DictState, Domain, Event, StateView, scan_from
 from traco.core.lightclient import next_validators, verify_commit
 from traco.core.nodes import NodeKey
 from traco.core.ports import BusMessage, EventBus, OutgoingMessage, StateBatch, StateStore
@@ -79,6 +79,12 @@ class PrefixView:
     def scan(self, prefix: str) -> Iterator[tuple[str, bytes]]:
         cut = len(self.prefix)
         for key, value in self.base.scan(self.prefix + prefix):
+            yield key[cut:], value
+
+    def scan_from(self, prefix: str, start: str) -> Iterator[tuple[str, bytes]]:
+        """``scan`` from ``start`` on, seeking in the store when it can (``core.domain.scan_from``)."""
+        cut = len(self.prefix)
+        for key, value in scan_from(self.base, self.prefix + prefix, self.prefix + start):
             yield key[cut:], value
 
 

@@ -102,7 +102,26 @@ PAGE_BLOCKS: Final = 16
 """Blocks per read in ``blocks()``: a block of 2,000 transactions is about 1 MB of JSON."""
 
 PAGE_ROWS: Final = 1000
-"""Keys per read in ``scan()``."""
+"""Keys per read in ``scan()`` at most."""
+
+FIRST_PAGE_ROWS: Final = 16
+"""Keys in a scan's first read; each next read takes twice as many, up to ``PAGE_ROWS``."""
+
+_LAST_CHAR: Final = chr(0x10FFFF)
+
+
+def prefix_end(prefix: str) -> str | None:
+    """The least string above every string that starts with ``prefix`` (None: no bound, for an
+    empty prefix or one of only the last code point). Surrogates cannot be stored, so the
+    successor of U+D7FF is U+E000."""
+    stripped = prefix.rstrip(_LAST_CHAR)
+    if not stripped:
+        return None
+    code = ord(stripped[-1]) + 1
+    if 0xD800 <= code <= 0xDFFF:
+        code = 0xE000
+    return stripped[:-1] + chr(code)
+
 
 BUSY_TIMEOUT_S: Final = 10.0
 """How long a statement waits for another connection's lock before failing."""
@@ -471,24 +490,33 @@ class SqliteStateStore(StateStore):
         return found
 
     def scan(self, prefix: str) -> Iterator[tuple[str, bytes]]:
-        # Keys compare as UTF-8 bytes (BINARY collation), which is code point order, the
-        # same as Python's str order; so the keys with a prefix are one contiguous run that
-        # starts at the prefix itself. Read it page by page and stop at the first key past it.
-        rows = self._db.read(
-            "SELECT key, value FROM state WHERE key >= ? ORDER BY key LIMIT ?",
-            (prefix, PAGE_ROWS),
-        )
-        while rows:
+        return self.scan_from(prefix, prefix)
+
+    def scan_from(self, prefix: str, start: str) -> Iterator[tuple[str, bytes]]:
+        """``scan(prefix)`` from the first key ``>= start`` (``core.domain.scan_from``): a reader
+        that knows where a prefix's live keys begin seeks there instead of reading past the
+        deleted ones.
+
+        Keys compare as UTF-8 bytes (BINARY collation), which is code point order, the same as
+        Python's str order; so the keys with a prefix are one contiguous run, bounded above by
+        ``prefix_end``. Pages start at ``FIRST_PAGE_ROWS`` and double up to ``PAGE_ROWS``: most
+        scans stop at their first entries (the best price, the next loan due), and an unbounded
+        page of 1,000 used to fetch the keys after the prefix as well."""
+        low, high = max(prefix, start), prefix_end(prefix)
+        bound = "" if high is None else " AND key < ?"
+        above: tuple[str, ...] = () if high is None else (high,)
+        page, op = FIRST_PAGE_ROWS, ">="
+        while True:
+            rows = self._db.read(
+                f"SELECT key, value FROM state WHERE key {op} ?{bound} ORDER BY key LIMIT ?", (low, *above, page)
+            )
             for key, value in rows:
                 if not key.startswith(prefix):
                     return
                 yield key, bytes(value)
-            if len(rows) < PAGE_ROWS:
+            if len(rows) < page:
                 return
-            rows = self._db.read(
-                "SELECT key, value FROM state WHERE key > ? ORDER BY key LIMIT ?",
-                (rows[-1][0], PAGE_ROWS),
-            )
+            low, op, page = rows[-1][0], ">", min(2 * page, PAGE_ROWS)
 
     def commit(self, batch: StateBatch) -> bool:
         # Serialise first: a value of the wrong type fails before the transaction begins.

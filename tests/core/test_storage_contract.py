@@ -38,6 +38,7 @@ from traco.core.adapters import cassandra as cassandra_adapter
 from traco.core.adapters.factory import StorageConfig, open_block_store, open_state_store
 from traco.core.adapters.memory_store import MemoryBlockStore, MemoryStateStore
 from traco.core.adapters.sqlite import PAGE_BLOCKS, PAGE_ROWS, SqliteBlockStore, SqliteStateStore
+from traco.core.domain import scan_from
 from traco.core.errors import ForkDetected, HeightGap, StorageError
 from traco.core.ports import BlockStore, StateBatch, StateStore
 from traco.schemas.block import BlockHeader, Commit, CommitSig, SealedBlock
@@ -430,6 +431,24 @@ class StateStoreContract:
         assert list(store.scan("c")) == []
         assert list(store.scan("ab/")) == []
         assert [k for k, _ in store.scan("é")] == ["é"]
+
+    def test_scan_from_seeks_within_the_prefix(self, store: StateStore) -> None:
+        """``core.domain.scan_from``: the store's own seek where it has one, else a filtered scan;
+        the answer is the same either way, at the edges of the key space too."""
+        top, below_surrogates = chr(0x10FFFF), chr(0xD7FF)
+        keys = ["a", "a/1", "a/2", "a/10", "ab", "b", f"a{top}", f"a{top}{top}", f"a{below_surrogates}", "\ue000"]
+        keys += [f"p/{i:04d}" for i in range(100)] + ["q"]
+        store.commit(make_batch(1, {k: k.encode() for k in keys}, n_receipts=0, n_events=0))
+
+        def naive(prefix: str, start: str) -> list[str]:
+            return sorted(k for k in keys if k.startswith(prefix) and k >= start)
+
+        cases = [("a", "a"), ("a", "a/10"), ("a/", "a/2"), ("a", "zz"), ("a", ""), ("", "b"), ("", "")]
+        cases += [(f"a{top}", f"a{top}"), (below_surrogates, ""), ("a" + below_surrogates, "")]
+        cases += [("p/", "p/0042"), ("p/", "p/0099x"), ("p/", "p/0000"), ("p/0", "p/0050")]
+        for prefix, start in cases:
+            assert [k for k, _ in scan_from(store, prefix, start)] == naive(prefix, start), (prefix, start)
+        assert [k for k, _ in store.scan("p/")] == naive("p/", "")
 
     def test_scan_over_many_keys_pages_in_order(self, store: StateStore) -> None:
         count = PAGE_ROWS * 2 + 7

@@ -4,11 +4,11 @@ the trade service's own block execution over a SQLite state store (as a node run
 the in-memory ``DictState``. ``tests/trade/test_exchange_block.py`` checks its results; run as a
 module it times and profiles the block (not a test: short, in process, no mesh)::
 
-    .venv/bin/python -m tests.trade.exchange_block 200 500 1000 [--memory] [--seeking] [--naive] [--profile]
+    .venv/bin/python -m tests.trade.exchange_block 200 500 1000 [--memory] [--naive] [--profile]
 
 ``--naive`` matches with the reader from before the hints (each level from its head), the
-reference for "before"; ``--seeking`` adds ``SeekingStore``, a prototype of the SQLite store
-with a seek and scans bounded by their prefix.
+reference for "before". The SQLite store seeks (``scan_from``) and bounds each scan by its
+prefix's end, in pages that start at 16 rows.
 
 Why a block of fills matters: each fill deletes its maker's book entry in the block's overlay
 while the store still holds it, so a reader that scanned each level from its head walked past
@@ -82,10 +82,10 @@ def execute(chain: FlowChain, block: SealedBlock, own: StateView) -> ServiceBloc
     return execute_service_block(chain.domain, block, own, upstream, chain.digest, rules=chain.rules)
 
 
-def sqlite_copy(chain: FlowChain, path: Path, kind: type[SqliteStateStore] = SqliteStateStore) -> SqliteStateStore:
+def sqlite_copy(chain: FlowChain, path: Path) -> SqliteStateStore:
     """The chain's trade state in a fresh SQLite state store (committed as its first height: the
     execution reads only the state)."""
-    store = kind(path)
+    store = SqliteStateStore(path)
     writes = dict(chain.state.scan(""))
     store.commit(StateBatch(1, writes, (), (), chain.digest))
     return store
@@ -111,30 +111,6 @@ def naive_reader() -> Iterator[None]:
         xs.resting = kept
 
 
-class SeekingStore(SqliteStateStore):
-    """A measurement prototype, not the adapter: the SQLite store with the seek
-    ``core.domain.scan_from`` looks for, and every scan bounded by its prefix's end and read in
-    pages that start small (16 rows, doubling to 1000), so that a scan whose reader stops after
-    one entry reads a few rows, not a page of 1000."""
-
-    def scan(self, prefix: str) -> Iterator[tuple[str, bytes]]:
-        return self.scan_from(prefix, prefix)
-
-    def scan_from(self, prefix: str, start: str) -> Iterator[tuple[str, bytes]]:
-        end = prefix[:-1] + chr(ord(prefix[-1]) + 1) if prefix else None
-        bound, args = ("AND key < ?", (end,)) if end is not None else ("", ())
-        size, op, at = 16, ">=", max(prefix, start)
-        while True:
-            rows = self._db.read(
-                f"SELECT key, value FROM state WHERE key {op} ? {bound} ORDER BY key LIMIT ?", (at, *args, size)
-            )
-            for key, value in rows:
-                yield key, bytes(value)
-            if len(rows) < size:
-                return
-            size, op, at = min(size * 2, 1000), ">", rows[-1][0]
-
-
 def fingerprint(result: ServiceBlockResult) -> str:
     """One hash of everything the block records: writes, receipts, events and the digest."""
     h = hashlib.sha256()
@@ -153,7 +129,6 @@ def main() -> int:
     parser.add_argument("sizes", type=int, nargs="*", default=[200, 500, 1000])
     parser.add_argument("--profile", action="store_true", help="print the top of a cProfile of each block")
     parser.add_argument("--memory", action="store_true", help="also time the in-memory DictState")
-    parser.add_argument("--seeking", action="store_true", help="also time the prototype store with a seek")
     parser.add_argument("--naive", action="store_true", help="match with the reader from before (each level's head)")
     args = parser.parse_args()
     for n in args.sizes:
@@ -162,8 +137,6 @@ def main() -> int:
         reading = naive_reader() if args.naive else nullcontext()
         with tempfile.TemporaryDirectory(prefix="traco-xblock-") as tmp, reading:
             bases: list[tuple[str, StateView]] = [("sqlite", sqlite_copy(chain, Path(tmp) / "trade.db"))]
-            if args.seeking:
-                bases.append(("seek", sqlite_copy(chain, Path(tmp) / "seek.db", SeekingStore)))
             if args.memory:
                 bases.append(("memory", chain.state))
             for name, own in bases:

@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 
 from tests.trade.exchange_block import (
-    SeekingStore,
     buy_block,
     execute,
     fingerprint,
@@ -111,7 +110,6 @@ def test_a_mixed_block_gives_the_naive_readers_results_over_every_kind_of_state(
         "memory": execute(chain, block, chain.state),
         "memory again": execute(chain, block, chain.state),  # no hint outlives its block
         "sqlite": execute(chain, block, sqlite_copy(chain, tmp_path / "plain.db")),
-        "seeking sqlite": execute(chain, block, sqlite_copy(chain, tmp_path / "seek.db", SeekingStore)),
     }
     assert {name: fingerprint(run) for name, run in runs.items()} == dict.fromkeys(runs, fingerprint(reference))
     assert chain.state.hints == {}, "the hints live in the block's overlay, not in the state under it"
