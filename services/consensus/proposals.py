@@ -7,7 +7,7 @@ rules (``rules.check_header``): an honest validator prevotes a block only when b
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from dataclasses import dataclass
 
 from traco.core import crypto
@@ -52,9 +52,12 @@ def check(
     upcoming: tuple[ValidatorPower, ...],
     signatures: validity.SignatureCache,
     now_ms: int,
+    pending: Container[str] = (),
 ) -> str | None:
     """Why this validator refuses the proposal; ``upcoming`` is the set it expects from the
-    height after the proposal's (the header must commit to it)."""
+    height after the proposal's (the header must commit to it). ``pending``: the ids in this
+    validator's mempool, which holds no sealed transaction (sealed ones leave it as their block
+    commits), so for those the block store is not asked again."""
     header = proposal.header
     if header.block_hash() != proposal.block_hash:
         return "block_hash is not the hash of the header"
@@ -68,8 +71,12 @@ def check(
     if problem:
         return problem
     kinds = ledger.kinds_at(header.height)
+
+    def is_sealed(tx_id: str) -> bool:
+        return tx_id not in pending and ledger.is_sealed(tx_id)
+
     return validity.check_block_txs(
-        genesis, ledger.admitted, proposal.txs, ledger.chain_nonce, ledger.is_sealed, signatures, kinds
+        genesis, ledger.admitted, proposal.txs, ledger.chain_nonce, is_sealed, signatures, kinds
     )
 
 

@@ -7,6 +7,11 @@ transactions, ``prev_hash`` links, every transaction passes the validity rule). 
 messages are dead-lettered by one validator; decodable blocks that fail the check are logged
 and ignored (a late duplicate of an honest block looks the same as a forgery until checked).
 
+A block at or below the tip (most of the topic: every node publishes what it decides) is
+recognised by its header's height alone (``wire.claims_height_at_most``) and skipped without
+the full decode, since a decoded one would be ignored just the same; what is not plainly such
+a claim still goes through the decoder, and is dead-lettered if it fails.
+
 Blocks ahead of the tip wait in a bounded buffer; when the tip stops moving while blocks wait,
 the gap is asked for with a ``BlockRequest`` on ``consensus``.
 
@@ -76,6 +81,8 @@ class BlockSync:
                 return
 
     async def on_message(self, message: BusMessage) -> None:
+        if wire.claims_height_at_most(message.value, self.ledger.height):
+            return  # a block of a height this node holds: decoded, it would be ignored just the same
         decoded = wire.decode_block(message.value)
         if isinstance(decoded, str):
             await self.dead_letter(message, decoded)

@@ -370,7 +370,7 @@ class Validator:
 
     def _check_proposal(self, proposal: ProposalMessage, upcoming: tuple[ValidatorPower, ...]) -> str | None:
         return proposals.check(
-            self.genesis, self.ledger, self.vset, proposal, upcoming, self.signatures, now_ms=_now_ms()
+            self.genesis, self.ledger, self.vset, proposal, upcoming, self.signatures, _now_ms(), self.mempool
         )
 
     # ------------------------------------------------------------------ proposing and deciding

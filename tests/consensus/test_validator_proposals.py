@@ -92,3 +92,27 @@ def test_a_proposal_announcing_a_set_nobody_scheduled_is_refused() -> None:
     unscheduled = kit.power_set([crypto.generate_private_key() for _ in range(4)])
     problem = check(validator, proposal(kit, validator, 0, 0, -1, next_validators=unscheduled))
     assert problem is not None and "next_validator_set_hash" in problem
+
+
+def test_the_block_store_is_asked_only_about_transactions_not_pending_in_the_mempool() -> None:
+    """A pending transaction is never a sealed one (sealed ones leave the mempool as their block
+    commits), so the check skips that lookup for it; any other is looked up and, if sealed, refused."""
+    kit = Kit()
+    validator = make(kit)
+    offered = proposal(kit, validator, built_round=0, round_=0, valid_round=-1)
+    asked: list[str] = []
+    sealed: set[str] = set()
+
+    def is_sealed(tx_id: str) -> bool:
+        asked.append(tx_id)
+        return tx_id in sealed
+
+    validator.ledger.is_sealed = is_sealed  # type: ignore[method-assign]
+    assert check(validator, offered) is None and asked == [offered.txs[0].tx_id]
+    sealed.add(offered.txs[0].tx_id)
+    assert "already on the chain" in (check(validator, offered) or "")
+    sealed.clear()
+    tx = offered.txs[0]
+    assert validator.mempool.add(tx, 0, 0, tx.sender, None) is None
+    asked.clear()
+    assert check(validator, offered) is None and asked == []

@@ -14,7 +14,7 @@ from traco.core import crypto
 from traco.core.adapters.memory_store import MemoryBlockStore, MemoryStateStore
 from traco.schemas.receipt import Code
 from traco.schemas.tx import TxEnvelope, sign_tx
-from traco.services.consensus import validity
+from traco.services.consensus import validity, wire
 from traco.services.consensus.ledger import Ledger
 from traco.services.consensus.mempool import Mempool
 from traco.services.consensus.validity import Refusal, SignatureCache
@@ -241,3 +241,26 @@ def test_decoded_envelopes_round_trip_their_canonical_bytes(kit: Kit) -> None:
     tx = kit.anchor(0, "rt")
     decoded = validity.decode_tx(orjson.dumps(orjson.loads(tx.model_dump_json())), 64 * 1024)
     assert isinstance(decoded, TxEnvelope) and decoded.canonical_bytes() == tx.canonical_bytes()
+
+
+@pytest.mark.parametrize(
+    ("raw", "tip", "claimed"),
+    [
+        (b'{"header": {"height": 5}, "txs": []}', 5, True),
+        (b'{"header": {"height": 5}}', 7, True),
+        (b'{"header": {"height": 6}, "txs": []}', 5, False),  # ahead of the tip: decoded and checked
+        (b'{"header": {"height": "3"}}', 5, False),
+        (b'{"header": {"height": 3.0}}', 5, False),
+        (b'{"header": {"height": true}}', 5, False),
+        (b'{"header": {"height": -1}}', 5, False),
+        (b'{"header": {"height": 99999999999999999999999}}', 5, False),
+        (b'{"header": [3]}', 5, False),
+        (b"[1, 2]", 5, False),
+        (b"\xff\xfe not json", 5, False),
+        (b'{"header": {"height": 1}' + b" " * wire.MAX_BLOCK_BYTES + b"}", 5, False),
+    ],
+)
+def test_only_a_plain_claim_of_a_sealed_height_skips_the_block_decoder(raw: bytes, tip: int, claimed: bool) -> None:
+    """What is skipped is a block a decode would have ignored anyway (a height the node holds);
+    anything else goes to ``decode_block``, which dead-letters what it cannot decode."""
+    assert wire.claims_height_at_most(raw, tip) is claimed
