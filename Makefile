@@ -38,6 +38,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/chain.py
 	$(BIN)/python bench/registry.py
 	$(BIN)/python bench/trade.py
+	$(BIN)/python bench/flows.py
+	$(BIN)/python bench/scaling.py
 
 # Mutants of the consensus lock, polka, quorum and proposer rules and of the asset layer (holds,
 # supply, title); every one must be killed.

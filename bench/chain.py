@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 import orjson
-from costs import NodeCosts
+from costs import NodeCosts, mean_part
 
 from traco.core import crypto
 from traco.core.adapters.factory import StorageConfig
@@ -275,6 +275,18 @@ async def main_async(args: argparse.Namespace) -> int:
         )
         print(f"audit: {audit_rate:,.0f} tx/s ({audit_rate / audit_ceiling:.0%} of the verification ceiling)")
         print(f"audit with replay: {replay_rate:,.0f} tx/s ({replay_rate / audit_ceiling:.0%})")
+        if args.json:
+            parts = NodeCosts.per_part(cpu_before, cpu_after, args.txs)
+            figures = {
+                "validators": args.validators,
+                "ed25519_per_s": verify,
+                "sealed_per_s": sealed_rate,
+                "validator_us": mean_part(parts, "validator"),
+                "process_us": mean_part(parts, "process"),
+                "latency_p99_ms": percentile(lat, 0.99) * 1000,
+                "replay_per_s": replay_rate,
+            }
+            Path(args.json).write_text(orjson.dumps(figures).decode())
         return 0 if report.ok and replayed.ok else 1
 
 
@@ -286,6 +298,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--validators", type=int, default=4)
     parser.add_argument("--data-dir", help="keep the run's data and logs here (default: a temporary folder)")
+    parser.add_argument("--json", help="also write the figures to this file (bench/scaling.py reads it)")
     return asyncio.run(main_async(parser.parse_args()))
 
 

@@ -67,23 +67,42 @@ class NodeCosts:
         }
 
     @staticmethod
+    def per_part(before: dict[str, Sample], after: dict[str, Sample], txs: int) -> dict[str, dict[str, float]]:
+        """``{node: {part: µs per transaction}}``: ``process``, ``validator`` (with the Kafka
+        client: the process less its replicas) and each replica by service name."""
+        out: dict[str, dict[str, float]] = {}
+        for name in sorted(after):
+            process = after[name].process - before[name].process
+            was = before[name].services
+            services = {s: v - was.get(s, 0.0) for s, v in after[name].services.items()}
+            parts = {
+                "process": process,
+                "validator": process - sum(services.values()),
+                **dict(sorted(services.items())),
+            }
+            out[name] = {part: seconds / max(1, txs) * 1e6 for part, seconds in parts.items()}
+        return out
+
+    @staticmethod
     def rows(
         before: dict[str, Sample], after: dict[str, Sample], txs: int, verify_per_s: float, what: str = "tx"
     ) -> list[tuple[str, str, str]]:
         """Per node: the process, its validator (with the Kafka client) and each replica, in µs
         per transaction and as a multiple of one Ed25519 verification."""
         verify_us = 1e6 / verify_per_s
+        names = {"validator": "validator + Kafka client"}
         out: list[tuple[str, str, str]] = []
-        for name in sorted(after):
-            process = after[name].process - before[name].process
-            was = before[name].services
-            services = {s: v - was.get(s, 0.0) for s, v in after[name].services.items()}
-            parts = [("process", process), ("validator + Kafka client", process - sum(services.values()))]
-            parts += [(f"{s} replica", v) for s, v in sorted(services.items())]
-            for part, seconds in parts:
-                us = seconds / max(1, txs) * 1e6
-                out.append((f"CPU per {what}, {name}, {part}", f"{us:,.0f} µs", f"{us / verify_us:.1f} × one verify"))
+        for node, parts in NodeCosts.per_part(before, after, txs).items():
+            for part, us in parts.items():
+                label = names.get(part, part if part == "process" else f"{part} replica")
+                out.append((f"CPU per {what}, {node}, {label}", f"{us:,.0f} µs", f"{us / verify_us:.1f} × one verify"))
         return out
 
 
-__all__ = ["NodeCosts", "Sample", "process_cpu_seconds", "service_cpu_seconds"]
+def mean_part(parts: dict[str, dict[str, float]], part: str) -> float:
+    """The mean over nodes of one part's µs per transaction (0 when no node reports it)."""
+    found = [p[part] for p in parts.values() if part in p]
+    return sum(found) / len(found) if found else 0.0
+
+
+__all__ = ["NodeCosts", "Sample", "mean_part", "process_cpu_seconds", "service_cpu_seconds"]

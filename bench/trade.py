@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import sys
 import tempfile
@@ -24,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from chain import ed25519_rate
-from costs import NodeCosts
+from costs import NodeCosts, mean_part
 from registry import Receipts, _chain_height, offer, rebuild
 
 from traco.core import crypto
@@ -57,13 +58,13 @@ async def main_async(args: argparse.Namespace) -> int:
         data_dir = Path(args.data_dir or tmp)
         data_dir.mkdir(parents=True, exist_ok=True)
         with TansuBroker(log_path=data_dir / "broker.log") as broker:
-            genesis = init_chain(data_dir, "benchtrade", 4)
+            genesis = init_chain(data_dir, "benchtrade", args.nodes)
             settings = Settings(data_dir=data_dir, kafka_bootstrap=broker.bootstrap, api_port=free_port_block(64))
             mesh = Mesh(settings)
             names = ("custodian", "custodian-2", "importer", "exporter")
             keys = {n: crypto.read_key_file(DataDir(data_dir).keys / f"{n}.key") for n in names}
             try:
-                await asyncio.to_thread(mesh.start, 4)
+                await asyncio.to_thread(mesh.start, args.nodes)
                 topics = wire.Topics(genesis.chain_id, "n0")
                 bus = KafkaEventBus(broker.bootstrap, client_id="bench")
                 await bus.start()
@@ -98,7 +99,7 @@ async def main_async(args: argparse.Namespace) -> int:
     cores = os.cpu_count() or 1
     rows = [
         ("Ed25519 verify, one core (same run)", f"{ed:,.0f}/s"),
-        (f"trade.transfer end to end, 4 nodes ({accepted} accepted)", f"{rate:,.0f} tx/s"),
+        (f"trade.transfer end to end, {args.nodes} nodes ({accepted} accepted)", f"{rate:,.0f} tx/s"),
         (f"trade rebuild ({rebuilt[2]} blocks)", f"{rebuilt[0]:,.0f} blocks/s, {rebuilt[1]:,.0f} tx/s"),
     ]
     costs_rows = NodeCosts.rows(cpu_before, cpu_after, accepted, ed, "transfer")
@@ -107,13 +108,27 @@ async def main_async(args: argparse.Namespace) -> int:
     print(f"\n{'measure (' + str(cores) + ' cores)'.ljust(width)}  value")
     for name, value in rows:
         print(f"{name.ljust(width)}  {value}")
+    if args.json:
+        parts = NodeCosts.per_part(cpu_before, cpu_after, accepted)
+        figures = {
+            "nodes": args.nodes,
+            "ed25519_per_s": ed,
+            "transfers_per_s": rate,
+            "validator_us": mean_part(parts, "validator"),
+            "trade_us": mean_part(parts, "trade"),
+            "process_us": mean_part(parts, "process"),
+            "rebuild_per_s": rebuilt[1],
+        }
+        Path(args.json).write_text(json.dumps(figures))
     return 0 if accepted == args.transfers else 1
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--transfers", type=int, default=2000)
+    parser.add_argument("--nodes", type=int, default=4, help="validator nodes in the mesh")
     parser.add_argument("--data-dir", help="keep the run's data and logs here")
+    parser.add_argument("--json", help="also write the figures to this file (bench/scaling.py reads it)")
     return asyncio.run(main_async(parser.parse_args()))
 
 
