@@ -78,6 +78,10 @@ async def offer(bus: KafkaEventBus, topics: wire.Topics, watch: Receipts, txs: l
     return (len(done) / (end - start) if end > start else 0.0), accepted
 
 
+REBUILD_TIMEOUT_S = float(os.environ.get("TRACO_BENCH_REBUILD_TIMEOUT_S", "180"))
+"""How long a rebuild may take before the benchmark reports how far it got."""
+
+
 async def rebuild(bootstrap: str, data_dir: Path, service: str, height: int) -> tuple[float, float, int]:
     paths = DataDir(data_dir)
     genesis = load_genesis(paths.genesis)
@@ -103,8 +107,14 @@ async def rebuild(bootstrap: str, data_dir: Path, service: str, height: int) -> 
     start = time.perf_counter()
     task = asyncio.create_task(runtime.run())
     try:
-        if not await runtime.wait_for_height(height, 600):
-            print(f"  warning: the rebuild reached {runtime.height} of {height} in 600 s", file=sys.stderr)
+        if not await runtime.wait_for_height(height, REBUILD_TIMEOUT_S):
+            followed = {u.topic: u.completed for u in (*runtime.upstream.values(), *runtime.commanders.values())}
+            print(
+                f"  warning: the {service} rebuild reached {runtime.height} of {height} in {REBUILD_TIMEOUT_S:.0f} s "
+                f"(blocks held from {min(runtime.early, default=None)}, {len(runtime.early)} of them; "
+                f"upstream checkpoints {followed})",
+                file=sys.stderr,
+            )
     finally:
         await bus.stop()  # ends every consumer of the bus cleanly, then the runtime's loops
         task.cancel()
