@@ -264,9 +264,11 @@ class StateStore(ABC):
         """Node-local data outside the replicated state (e.g. a validator's consensus state)."""
 
     @abstractmethod
-    def set_meta(self, key: str, value: bytes) -> None:
-        """Durably store node-local data: on disk before this returns (it guards a validator
-        against signing twice after a crash), where a state commit may lag a power loss."""
+    def set_meta(self, key: str, value: bytes, durable: bool = True) -> None:
+        """Store node-local data. ``durable``: on disk before this returns (it guards a validator
+        against signing twice after a crash), where a state commit may lag a power loss; a
+        record that can be recomputed (a height's results) passes ``durable=False`` and is then
+        as safe as a state commit (it survives a crash of the process)."""
 
     @abstractmethod
     def close(self) -> None:

@@ -215,8 +215,9 @@ def _transactions(run: _Height, upstream: Mapping[str, StateView], ctx: BlockCon
         run.receipts.append(run.receipt(tx, outcome, tx.index))
         if isinstance(outcome, Accepted):
             n = run.record(outcome.events, tx.tx_id, tx.index)
-            sent = run.command_events(outcome.commands, tx.sender, tx.index, n)
-            run.record(sent, tx.tx_id, tx.index, n)
+            if outcome.commands:
+                sent = run.command_events(outcome.commands, tx.sender, tx.index, n)
+                run.record(sent, tx.tx_id, tx.index, n)
 
 
 def _clauses(run: _Height, upstream: Mapping[str, StateView], ctx: BlockContext) -> None:

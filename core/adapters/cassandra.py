@@ -816,7 +816,7 @@ class CassandraStateStore(StateStore):
         raw = self._db.one("select_meta", (self._component, key), "value", f"get_meta({key!r})")
         return None if raw is None else bytes(raw)
 
-    def set_meta(self, key: str, value: bytes) -> None:
+    def set_meta(self, key: str, value: bytes, durable: bool = True) -> None:
         if not isinstance(value, bytes):
             raise TypeError(f"meta values are bytes, not {type(value).__name__}")
         self._db.run("upsert_meta", (self._component, key, value), f"set_meta({key!r})")

@@ -396,7 +396,9 @@ class KafkaEventBus(EventBus):
                 if partition is None:
                     choices = partitions_of[topic]
                     key = message.key
-                    if key is None:
+                    if len(choices) == 1:
+                        partition = choices[0]  # no hash to compute (receipts' keys never repeat)
+                    elif key is None:
                         partition = random.choice(choices)  # as aiokafka does for no key
                     else:
                         partition = choices[kafka_partition(key, len(choices))]

@@ -241,7 +241,7 @@ class MemoryStateStore(StateStore):
             self._check_open()
             return self._data.meta.get(key)
 
-    def set_meta(self, key: str, value: bytes) -> None:
+    def set_meta(self, key: str, value: bytes, durable: bool = True) -> None:
         if not isinstance(value, bytes):
             raise TypeError(f"meta values are bytes, not {type(value).__name__}")
         with self._lock:

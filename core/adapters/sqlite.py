@@ -598,10 +598,10 @@ class SqliteStateStore(StateStore):
         rows = self._db.read("SELECT value FROM meta WHERE key = ?", (key,))
         return bytes(rows[0][0]) if rows else None
 
-    def set_meta(self, key: str, value: bytes) -> None:
+    def set_meta(self, key: str, value: bytes, durable: bool = True) -> None:
         if not isinstance(value, bytes):
             raise TypeError(f"meta values are bytes, not {type(value).__name__}")
-        with self._db.write(f"set_meta({key!r})", durable=True) as conn:
+        with self._db.write(f"set_meta({key!r})", durable=durable) as conn:
             conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
 
     def close(self) -> None:

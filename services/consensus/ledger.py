@@ -167,7 +167,9 @@ class Ledger:
         if not pending.complete:
             return False
         receipts, checkpoints = pending.leaves()
-        self.state.set_meta(f"results/{pending.height}", encode_results(receipts, checkpoints))
+        # Not fsynced: the node recomputes a height's results from its services' stores on
+        # restart, and the next vote's durable write syncs this one too.
+        self.state.set_meta(f"results/{pending.height}", encode_results(receipts, checkpoints), durable=False)
         del self.pending[pending.height]
         if pending.height != self.tip.height:
             return False

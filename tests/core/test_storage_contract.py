@@ -498,6 +498,8 @@ class StateStoreContract:
         store.commit(make_batch(1))
         assert store.get_meta("consensus") == b"newer"
         assert store.get("consensus") is None  # meta is not state
+        store.set_meta("results/1", b"recomputable", durable=False)
+        assert store.get_meta("results/1") == b"recomputable"
 
     def test_digests_and_events_are_kept_per_height(self, store: StateStore) -> None:
         for h in range(1, 6):
@@ -536,12 +538,14 @@ class DurableStateStoreContract(StateStoreContract):
         first.commit(make_batch(2, {"a": None}))
         first.put_rejection(make_rejection(hex32("refused")))
         first.set_meta("vote", b"h2r0")
+        first.set_meta("results/2", b"r2", durable=False)
         keys, txs = ["a", "b"], [hex32("refused"), hex32("tx", "", 1, 0), hex32("tx", "", 2, 1)]
         before = snapshot(first, keys, txs)
         first.close()
         again = open_store()
         assert snapshot(again, keys, txs) == before
         assert again.get_meta("vote") == b"h2r0"
+        assert again.get_meta("results/2") == b"r2"
         assert again.commit(make_batch(2, {"a": b"changed"})) is False
         assert again.commit(make_batch(3)) is True
 
