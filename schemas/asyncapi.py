@@ -28,7 +28,7 @@ from pydantic.json_schema import models_json_schema
 from traco.core.topics import DEFAULT_SERVICES
 from traco.schemas.asyncapi_models import DeadLetterRecord, event_models, transaction_models
 from traco.schemas.block import SealedBlock
-from traco.schemas.consensus import BlockRequest, ProposalMessage, VoteMessage
+from traco.schemas.consensus import BlockRequest, ProposalMessage, ProposalRequest, VoteMessage
 from traco.schemas.events import BlockProcessed, DomainEvent, SignedCheckpoint
 from traco.schemas.receipt import Receipt
 from traco.schemas.tx import sign_tx
@@ -55,6 +55,7 @@ def _schemas() -> dict[str, Any]:
         ProposalMessage,
         VoteMessage,
         BlockRequest,
+        ProposalRequest,
         Receipt,
         BlockProcessed,
         SignedCheckpoint,
@@ -110,7 +111,20 @@ def _messages() -> dict[str, Any]:
             _one_of(txs, "kind"),
             "sender",
         ),
-        "Proposal": _message("Proposal", "Proposal", "A proposer's signed block.", _ref("ProposalMessage"), "height"),
+        "Proposal": _message(
+            "Proposal",
+            "Proposal",
+            "A proposer's signed block: its transactions, or (compact) their Merkle leaf hashes.",
+            _ref("ProposalMessage"),
+            "height",
+        ),
+        "ProposalRequest": _message(
+            "ProposalRequest",
+            "Proposal request",
+            "A validator lacking some of a compact proposal's transactions asks for the full proposal.",
+            _ref("ProposalRequest"),
+            "height",
+        ),
         "Vote": _message("Vote", "Vote", "A signed prevote or precommit.", _ref("VoteMessage"), "height"),
         "BlockRequest": _message(
             "BlockRequest", "Block request", "A node asking for sealed blocks.", _ref("BlockRequest"), "height"
@@ -204,8 +218,8 @@ def channels() -> dict[str, Any]:
         ),
         "consensus": _channel(
             f"{base}.consensus",
-            "Signed proposals and votes, block requests. Key: height.",
-            ["Proposal", "Vote", "BlockRequest"],
+            "Signed proposals and votes, block and proposal requests. Key: height.",
+            ["Proposal", "Vote", "BlockRequest", "ProposalRequest"],
             1,
             False,
         ),

@@ -22,7 +22,7 @@ from pydantic.json_schema import models_json_schema
 from traco.schemas.asyncapi import asyncapi
 from traco.schemas.asyncapi_models import DeadLetterRecord, event_models, transaction_models
 from traco.schemas.block import SealedBlock
-from traco.schemas.consensus import BlockRequest, ProposalMessage, VoteMessage
+from traco.schemas.consensus import BlockRequest, ProposalMessage, ProposalRequest, VoteMessage
 from traco.schemas.events import BlockProcessed, DomainEvent, SignedCheckpoint
 from traco.schemas.genesis import Genesis
 from traco.schemas.proof import TxProof
@@ -40,6 +40,7 @@ MODELS: dict[str, type[BaseModel]] = {
     "ProposalMessage": ProposalMessage,
     "VoteMessage": VoteMessage,
     "BlockRequest": BlockRequest,
+    "ProposalRequest": ProposalRequest,
     "BlockProcessed": BlockProcessed,
     "DomainEvent": DomainEvent,
     "Genesis": Genesis,

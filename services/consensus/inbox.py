@@ -84,7 +84,15 @@ class Inbox:
             kind, item = await self.next_input()
             await self.handle_guarded(kind, item)
 
-    async def handle_guarded(self, kind: str, item: Any) -> None:
+    async def drain_txs(self) -> None:
+        """Handle the transaction batches already queued, now: a compact proposal names
+        transactions that may be waiting there behind it. Guarded like every input, without
+        ``after_each`` (the caller is in the middle of handling another input)."""
+        while not self.txs.empty():
+            kind, item = self.txs.get_nowait()
+            await self.handle_guarded(kind, item, after=False)
+
+    async def handle_guarded(self, kind: str, item: Any, after: bool = True) -> None:
         messages: Sequence[BusMessage] = item if isinstance(item, list) else []
         try:
             await self.handle(kind, item)
@@ -99,6 +107,8 @@ class Inbox:
                     await self._handle_one(kind, message)
             elif messages:
                 await self.dead_letter(messages[0], _reason(kind, exc))
+        if not after:
+            return
         try:
             await self.after_each()
         except asyncio.CancelledError:

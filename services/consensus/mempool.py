@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from traco.core import merkle
 from traco.schemas.receipt import Code
 from traco.schemas.tx import TxEnvelope
 from traco.services.consensus.validity import Refusal
@@ -34,6 +35,7 @@ class Pending:
     partition: int
     member: str
     traceparent: bytes | None = None
+    leaf: str = ""  # the Merkle leaf hash (hex) a compact proposal names it by
 
 
 @dataclass
@@ -55,6 +57,7 @@ class Mempool:
         self.max_txs = max_txs
         self.max_per_member = max_per_member if max_per_member is not None else max(1000, max_txs // 10)
         self._by_id: dict[str, Pending] = {}
+        self._by_leaf: dict[str, str] = {}
         self._by_sender: dict[str, dict[int, str]] = {}
         self._per_member: dict[str, int] = {}
 
@@ -66,6 +69,12 @@ class Mempool:
 
     def pending_of(self, member: str) -> int:
         return self._per_member.get(member, 0)
+
+    def by_leaf(self, leaf: str) -> TxEnvelope | None:
+        """The pending envelope whose Merkle leaf hash is ``leaf`` (hex): exactly those
+        canonical bytes, signature included (a compact proposal's transactions)."""
+        tx_id = self._by_leaf.get(leaf)
+        return self._by_id[tx_id].tx if tx_id is not None else None
 
     def traceparent(self, tx_id: str) -> bytes | None:
         """The W3C trace context the transaction was submitted with, to carry to its receipt."""
@@ -104,7 +113,10 @@ class Mempool:
         if len(self._by_id) >= self.max_txs:
             return Refusal(Code.MEMPOOL_FULL, "the mempool is full; submit again later")
         self._by_sender.setdefault(tx.sender, slots)[tx.nonce] = tx.tx_id
-        self._by_id[tx.tx_id] = Pending(tx, len(tx.canonical_bytes()), partition, member, traceparent)
+        canonical = tx.canonical_bytes()
+        leaf = merkle.leaf_hash(canonical).hex()
+        self._by_id[tx.tx_id] = Pending(tx, len(canonical), partition, member, traceparent, leaf)
+        self._by_leaf[leaf] = tx.tx_id
         self._per_member[member] = self._per_member.get(member, 0) + 1
         return None
 
@@ -179,6 +191,7 @@ class Mempool:
         pending = self._by_id.pop(tx_id, None)
         if pending is None:
             return
+        self._by_leaf.pop(pending.leaf, None)
         left = self._per_member.get(pending.member, 1) - 1
         if left > 0:
             self._per_member[pending.member] = left

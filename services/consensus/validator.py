@@ -38,11 +38,11 @@ from traco.core.positions import loop_time
 from traco.core.supervise import run_all, supervised
 from traco.core.topics import node_topic, topic
 from traco.schemas.block import Commit, CommitSig, SealedBlock
-from traco.schemas.consensus import BlockRequest, ProposalMessage
+from traco.schemas.consensus import BlockRequest, ProposalMessage, ProposalRequest
 from traco.schemas.genesis import Genesis, ValidatorPower
 from traco.schemas.receipt import Code
+from traco.services.consensus import compact, machine_state, proposals, rules, telemetry, wire
 from traco.services.consensus import machine as m
-from traco.services.consensus import machine_state, proposals, rules, telemetry, wire
 from traco.services.consensus.deadletters import DeadLetters
 from traco.services.consensus.inbox import Inbox
 from traco.services.consensus.intake import TxIntake
@@ -71,6 +71,8 @@ class ValidatorConfig:
     """None: the chain's parameter (genesis, then the council's); a value overrides it (tests)."""
     publish_grace_s: float = 1.0
     max_pending_per_member: int | None = None
+    compact_proposals: bool = True
+    """Propose by leaf hashes (``compact.py``); False sends every transaction in the proposal."""
 
 
 @dataclass
@@ -110,6 +112,7 @@ class Validator:
             ledger, self.topics, bus, self.publisher, self.me, self._dead_letter_duty, self._commit_synced
         )
         self.candidates: dict[str, Candidate] = {}
+        self.compact = compact.CompactProposals(self.me)
         self.future_proposals: list[ProposalMessage] = []
         self.want_value: tuple[int, int] | None = None
         self.last_had_txs = False
@@ -245,6 +248,8 @@ class Validator:
     async def _handle(self, kind: str, item: Any) -> None:
         if kind == "tx":
             await self.intake.on_batch(item)
+            for full in self.compact.take_completed(self.mempool):
+                await self._on_proposal(full)  # a compact proposal whose transactions came in
         elif kind == "consensus":
             for message in item:
                 await self._on_consensus(message)
@@ -305,7 +310,9 @@ class Validator:
             log.warning("cannot (re)propose block %s…: its content is not held", message.value_id[:16])
             return
         signed = proposals.sign_proposal(chain_id, self.config.signer, self.me, message)
-        wire_msg = wire.proposal_message(signed, candidate.header, candidate.txs)
+        full = wire.proposal_message(signed, candidate.header, candidate.txs)
+        self.compact.own[message.value_id] = full  # answers requests from validators that lack some
+        wire_msg = wire.proposal_message(signed, candidate.header, candidate.txs, self.config.compact_proposals)
         await self.bus.publish(wire.consensus_message(self.topics, wire_msg))
         await self._feed(m.ProposalIn(signed, True))
 
@@ -328,6 +335,12 @@ class Validator:
             return
         if isinstance(decoded, BlockRequest):
             await self.publisher.answer(decoded)
+            return
+        if isinstance(decoded, ProposalRequest):
+            if decoded.requester != self.me and decoded.requester in self.vset:
+                answer = self.compact.answer(decoded, loop_time())
+                if answer is not None:
+                    await self.bus.publish(wire.consensus_message(self.topics, answer))
             return
         sender = decoded.proposer if isinstance(decoded, ProposalMessage) else decoded.validator
         if sender == self.me or sender not in self.vset:
@@ -357,6 +370,18 @@ class Validator:
         if signed is None:
             log.warning("dropping proposal with a bad signature from %s", proposal.proposer[:16])
             return
+        if proposal.compact:
+            full = compact.resolve(proposal, self.mempool)
+            if full is None:
+                await self.inbox.drain_txs()  # the transactions may be queued behind it
+                full = compact.resolve(proposal, self.mempool)
+            if full is None:
+                request = self.compact.wait_for(proposal, loop_time())
+                if request is not None:
+                    await self.bus.publish(wire.consensus_message(self.topics, request))
+                return
+            proposal = full
+        self.compact.incomplete.pop(proposal.block_hash, None)  # a full copy answered our request
         upcoming = self._next_validators(proposal.height)
         problem = self._check_proposal(proposal, upcoming)
         if problem:
@@ -487,6 +512,7 @@ class Validator:
         )
         self.stats.decided += 1
         self.candidates.clear()
+        self.compact.forget(block.height)
         self.seen_height_traffic = {h for h in self.seen_height_traffic if h > block.height}
         stale = self.mempool.remove_sealed(block.txs, self.ledger.chain_nonce)
         self.last_had_txs = bool(block.txs)
@@ -513,6 +539,8 @@ class Validator:
     async def _on_tick(self) -> None:
         now = loop_time()
         await self.publisher.on_tick()
+        for request in self.compact.stale(now):
+            await self.bus.publish(wire.consensus_message(self.topics, request))
         if now - self.last_purge > PURGE_EVERY_S:
             self.last_purge = now
             await self.intake.purge()

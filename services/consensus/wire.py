@@ -11,22 +11,24 @@ from typing import TypeAlias
 
 import orjson
 
+from traco.core import merkle
 from traco.core.boundary import Rejected, decode_model
 from traco.core.ports import OutgoingMessage
 from traco.core.topics import node_topic, topic
 from traco.schemas.block import BlockHeader, SealedBlock
-from traco.schemas.consensus import BlockRequest, ProposalMessage, VoteMessage
+from traco.schemas.consensus import BlockRequest, ProposalMessage, ProposalRequest, VoteMessage
 from traco.schemas.events import BlockProcessed, DomainEvent
 from traco.schemas.receipt import Receipt
 from traco.schemas.tx import TxEnvelope
 from traco.services.consensus import machine as m
 
-ConsensusMessage: TypeAlias = ProposalMessage | VoteMessage | BlockRequest
+ConsensusMessage: TypeAlias = ProposalMessage | VoteMessage | BlockRequest | ProposalRequest
 
-_BY_TYPE: dict[str, type[ProposalMessage] | type[VoteMessage] | type[BlockRequest]] = {
+_BY_TYPE: dict[str, type[ProposalMessage] | type[VoteMessage] | type[BlockRequest] | type[ProposalRequest]] = {
     "proposal": ProposalMessage,
     "vote": VoteMessage,
     "block_request": BlockRequest,
+    "proposal_request": ProposalRequest,
 }
 
 
@@ -59,8 +61,11 @@ def vote_message(vote: m.Vote) -> VoteMessage:
     )
 
 
-def proposal_message(proposal: m.Proposal, header: BlockHeader, txs: tuple[TxEnvelope, ...]) -> ProposalMessage:
-    """A machine proposal, signed, in its wire form with the block it proposes."""
+def proposal_message(
+    proposal: m.Proposal, header: BlockHeader, txs: tuple[TxEnvelope, ...], compact: bool = False
+) -> ProposalMessage:
+    """A machine proposal, signed, in its wire form with the block it proposes: its
+    transactions, or (``compact``) their leaf hashes."""
     return ProposalMessage(
         height=proposal.height,
         round=proposal.round,
@@ -69,8 +74,15 @@ def proposal_message(proposal: m.Proposal, header: BlockHeader, txs: tuple[TxEnv
         proposer=proposal.proposer,
         signature=proposal.signature.hex(),
         header=header,
-        txs=txs,
+        txs=() if compact else txs,
+        tx_leaves=tuple(leaf_hash(tx) for tx in txs) if compact else (),
     )
+
+
+def leaf_hash(tx: TxEnvelope) -> str:
+    """A transaction's Merkle leaf hash in hex: what ``tx_root`` is built from and what a
+    compact proposal names it by (the whole envelope, signature included, never the id alone)."""
+    return merkle.leaf_hash(tx.canonical_bytes()).hex()
 
 
 MAX_CONSENSUS_BYTES = 32 << 20

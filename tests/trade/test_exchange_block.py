@@ -165,9 +165,11 @@ def test_an_order_placed_with_a_seq_not_after_the_pairs_last_is_an_inconsistent_
     chain = resting_market(2)
     record = xs.order(chain.state, "s0")
     assert record is not None and record["seq"] == 1
-    again = Event("OrderPlaced", "order:late", {"order": {**record, "order_id": "late"}})
+    # as the rules write it (every field of the event's schema), only the seq out of order
+    envelope = {"tx_id": "ab" * 32, "height": 9, "time": 1_700_000_000_000, "by": "trader"}
+    again = Event("OrderPlaced", "order:late", {**envelope, "order": {**record, "order_id": "late"}})
     with pytest.raises(ValueError, match="late's seq 1 is not after the pair's last, 2"):
         mutations.mutate(chain.state, again)
     assert mutations.mutate(
-        chain.state, Event("OrderPlaced", "order:next", {"order": {**record, "order_id": "n", "seq": 3}})
+        chain.state, Event("OrderPlaced", "order:next", {**envelope, "order": {**record, "order_id": "n", "seq": 3}})
     )
