@@ -34,9 +34,10 @@ from traco.core.broker import TansuBroker, free_port_block
 from traco.core.errors import BusError
 from traco.core.nodes import NodeKey
 from traco.core.ports import OutgoingMessage
+from traco.core.positions import last_message
 from traco.core.service_runtime import ServiceRuntime, last_checkpoint
 from traco.core.settings import Settings
-from traco.core.topics import node_topic
+from traco.core.topics import node_topic, topic
 from traco.schemas.tx import TxEnvelope, sign_tx
 from traco.services import registry
 from traco.services.consensus import wire
@@ -101,9 +102,13 @@ async def rebuild(bootstrap: str, data_dir: Path, service: str, height: int) -> 
         order=registry.runnable(genesis),
         schedule=registry.schedule(genesis),
     )
-    # The mesh may have stopped between storing a block and publishing its outputs (a restart
-    # would republish them): rebuild up to what n0 published, or the wait would never end.
-    height = min(height, await last_checkpoint(bus, node_topic(genesis.chain_id, "n0", f"events.{service}")))
+    # The mesh may have stopped between storing a block and publishing it or its outputs (a
+    # restart would republish them): rebuild up to what reached the topics, or the wait would
+    # never end.
+    published = await last_checkpoint(bus, node_topic(genesis.chain_id, "n0", f"events.{service}"))
+    last_block = await last_message(bus, topic(genesis.chain_id, "blocks"))
+    block_height = int(last_block.key) if last_block is not None and last_block.key and last_block.key.isdigit() else 0
+    height = min(height, published, block_height)
     start = time.perf_counter()
     task = asyncio.create_task(runtime.run())
     try:
