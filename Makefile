@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: up test check lint typecheck bench install clean schemas asyncapi-check named-mutants mutants
+.PHONY: up test check lint typecheck bench profile install clean schemas asyncapi-check named-mutants mutants
 .PHONY: image lint-docker wheel-check manifests k8s-bundle softhsm
 
 $(BIN)/python:
@@ -40,6 +40,10 @@ bench: $(STAMP)
 	$(BIN)/python bench/trade.py
 	$(BIN)/python bench/flows.py
 	$(BIN)/python bench/scaling.py
+
+# py-spy on node n1 under the transfer load: flame graph and top functions (into profile/).
+profile: $(STAMP)
+	$(BIN)/python bench/profile.py --out profile
 
 # Mutants of the consensus lock, polka, quorum and proposer rules and of the asset layer (holds,
 # supply, title); every one must be killed.
