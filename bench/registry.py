@@ -9,7 +9,8 @@ service per second from the first produce to the last receipt; then the exporter
 every document to a bank, the same way. Before them the importer records ``party.delegate``
 transactions (one per client it submits for), so the party service has work of its own.
 Finally the mesh stops and the party and doc services are rebuilt in-process from the
-broker's ``blocks`` and events topics into empty stores: blocks/s and tx/s. Not a test: it measures and prints a table.
+broker's ``blocks`` and events topics into empty SQLite stores (as a node's): blocks/s and tx/s. Not a test:
+it measures and prints a table.
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ import orjson
 
 from traco.core import crypto
 from traco.core.adapters.kafka import KafkaEventBus
-from traco.core.adapters.memory_store import MemoryStateStore
 from traco.core.adapters.signer_file import KeySigner
+from traco.core.adapters.sqlite import SqliteStateStore
 from traco.core.broker import TansuBroker, free_port_block
 from traco.core.errors import BusError
 from traco.core.nodes import NodeKey
@@ -93,7 +94,7 @@ async def rebuild(bootstrap: str, data_dir: Path, service: str, height: int) -> 
     runtime = ServiceRuntime(
         registry.domain(service),
         genesis,
-        MemoryStateStore(),
+        SqliteStateStore(data_dir / "rebuilt" / service / "state.sqlite"),  # an empty store, as a node's
         bus,
         registry.upstream_domains(service),
         registry.genesis_events(genesis),
