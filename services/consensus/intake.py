@@ -90,8 +90,11 @@ class TxIntake:
 
     def admit(self, tx: TxEnvelope, message: BusMessage) -> Refusal | None:
         """Mempool admission. Exact replays of a pending or sealed envelope are dropped silently:
-        they have the same id, so their receipt is the original's."""
-        if tx.tx_id in self.mempool or self.ledger.is_sealed(tx.tx_id):
+        they have the same id, so their receipt is the original's. Only a nonce the sender has
+        already used can belong to a sealed transaction (the id commits to sender and nonce),
+        so a new one costs no lookup in the block store."""
+        chain_nonce = self.ledger.chain_nonce(tx.sender)
+        if tx.tx_id in self.mempool or (tx.nonce <= chain_nonce and self.ledger.is_sealed(tx.tx_id)):
             return None
         refusal = self.recheck(tx)
         if refusal is not None:
@@ -99,7 +102,7 @@ class TxIntake:
         return self.mempool.add(
             tx,
             message.partition,
-            self.ledger.chain_nonce(tx.sender),
+            chain_nonce,
             self.ledger.admitted.member_of(tx.sender),
             message.header("traceparent"),
         )

@@ -7,6 +7,7 @@ from traco.core import crypto
 from traco.core.adapters.memory import MemoryEventBus
 from traco.core.adapters.memory_store import MemoryBlockStore, MemoryStateStore
 from traco.core.adapters.signer_file import KeySigner
+from traco.core.ports import BusMessage
 from traco.schemas.block import proposal_sign_bytes
 from traco.schemas.consensus import ProposalMessage
 from traco.schemas.genesis import ValidatorPower
@@ -116,3 +117,31 @@ def test_the_block_store_is_asked_only_about_transactions_not_pending_in_the_mem
     assert validator.mempool.add(tx, 0, 0, tx.sender, None) is None
     asked.clear()
     assert check(validator, offered) is None and asked == []
+
+
+def test_a_replayed_sealed_transaction_is_dropped_silently_and_only_old_nonces_are_looked_up() -> None:
+    """Admission drops an exact replay of a sealed envelope without a receipt (its receipt is the
+    original's); it asks the block store only for a nonce the sender has used, since only such a
+    transaction can be sealed."""
+
+    kit = Kit()
+    validator = make(kit)
+    first = kit.anchor(0, "sealed", nonce=1)
+    validator.ledger.apply(kit.seal(validator.ledger.tip, [first]))
+    asked: list[str] = []
+    real = validator.ledger.is_sealed
+
+    def is_sealed(tx_id: str) -> bool:
+        asked.append(tx_id)
+        return real(tx_id)
+
+    validator.ledger.is_sealed = is_sealed  # type: ignore[method-assign]
+    message = BusMessage(validator.topics.tx, 0, 0, None, b"", ())
+    assert validator.intake.admit(first, message) is None and first.tx_id not in validator.mempool
+    assert asked == [first.tx_id]
+    fresh = kit.anchor(0, "fresh", nonce=2)
+    assert validator.intake.admit(fresh, message) is None and fresh.tx_id in validator.mempool
+    assert asked == [first.tx_id], "a new nonce is never looked up"
+    reuse = kit.anchor(0, "other content, used nonce", nonce=1)
+    refusal = validator.intake.admit(reuse, message)
+    assert refusal is not None and refusal.code.value == "NONCE_REUSED"
