@@ -90,6 +90,7 @@ class Validator:
         config: ValidatorConfig,
         node_id: str | None = None,
         after_commit: Callable[[SealedBlock], Awaitable[None]] | None = None,
+        work_pending: Callable[[], bool] | None = None,
     ) -> None:
         """Inside a node (``node_id``), the node's services run in this process: ``after_commit``
         executes them and hands their results to the ledger, so no result is read from a topic;
@@ -100,6 +101,10 @@ class Validator:
         self.config = config
         self.node_id = node_id
         self.after_commit = after_commit
+        self.work_pending = work_pending
+        """Whether the block just executed left work for the next height (a command sent, an
+        outcome to report back: ``Node.commands_pending``): then the next height starts at once,
+        as after a block with transactions, rather than after the empty-block interval."""
         self.topics = wire.Topics(genesis.chain_id, node_id)
         self.me = config.signer.public_key.hex()
         self._vset: tuple[tuple[ValidatorPower, ...], m.ValidatorSet, list[str]] | None = None
@@ -404,9 +409,11 @@ class Validator:
         """Start the next height when there is something to seal, or time to pass.
 
         Reasons to start: a transaction is ready, the last block had transactions (the next
-        header must commit their results), another validator is already at that height, or
-        the chain's empty-block interval has passed (a chain parameter, so clauses such as
-        hold expiry fire on an idle chain; decision 0017).
+        header must commit their results) or sent commands between services (their targets
+        execute them at the next height, and the senders see the outcome at the one after),
+        another validator is already at that height, or the chain's empty-block interval has
+        passed (a chain parameter, so clauses such as hold expiry fire on an idle chain;
+        decision 0017).
         """
         next_height = self.ledger.height + 1
         if self._running_height() == next_height or not self._ready():
@@ -515,7 +522,7 @@ class Validator:
         self.compact.forget(block.height)
         self.seen_height_traffic = {h for h in self.seen_height_traffic if h > block.height}
         stale = self.mempool.remove_sealed(block.txs, self.ledger.chain_nonce)
-        self.last_had_txs = bool(block.txs)
+        self.last_had_txs = bool(block.txs) or (self.work_pending is not None and self.work_pending())
         self.last_block_at = self.last_progress = loop_time()
         await self.publisher.committed(block, applied.result, traces, publish_now)
         if stale:

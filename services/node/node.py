@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from traco.core import metrics, tracing
+from traco.core.commands import RUNTIME_EVENTS
 from traco.core.nodes import NodeKey
 from traco.core.ports import EventBus, StateStore
 from traco.core.probes import Health
@@ -79,12 +80,23 @@ class Node:
             party = self.runtimes["party"]
             ledger.admitted.follow_local(party.store, lambda: party.height)
         self.validator = (
-            Validator(genesis, ledger, bus, validator, node_id=key.id, after_commit=self.execute)
+            Validator(
+                genesis,
+                ledger,
+                bus,
+                validator,
+                node_id=key.id,
+                after_commit=self.execute,
+                work_pending=lambda: self.commands_pending,
+            )
             if validator is not None
             else None
         )
         self.stopped: str | None = None  # why this node stopped executing, if it did
         self.cpu: dict[str, float] = {}
+        self.commands_pending = False
+        """Whether the last block executed sent a command or reported a command's outcome: the
+        next height has work even with no transaction (the validator starts it at once)."""
         """CPU seconds each service replica spent executing and encoding its outputs (thread
         time, so other tasks' work during the sends is not counted): what a replica costs per
         transaction; the rest of the process is the validator and the Kafka client."""
@@ -129,6 +141,7 @@ class Node:
             self._hand_over(name, result)
             async with runtime.progress:
                 runtime.progress.notify_all()
+        self.commands_pending = any(e.type in RUNTIME_EVENTS for result in results for e in result.events)
         for result in results:
             for receipt in result.receipts:
                 self.ledger.offer_receipt(receipt)

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+
+import pytest
+
 from tests.consensus.chainkit import Kit
 from traco.core import crypto
 from traco.core.adapters.memory import MemoryEventBus
 from traco.core.adapters.memory_store import MemoryBlockStore, MemoryStateStore
 from traco.core.adapters.signer_file import KeySigner
-from traco.core.ports import BusMessage
-from traco.schemas.block import proposal_sign_bytes
+from traco.core.ports import BusMessage, TopicSpec
+from traco.core.positions import loop_time
+from traco.schemas.block import SealedBlock, proposal_sign_bytes
 from traco.schemas.consensus import ProposalMessage
 from traco.schemas.genesis import ValidatorPower
 from traco.services.consensus import machine as m
@@ -145,3 +150,30 @@ def test_a_replayed_sealed_transaction_is_dropped_silently_and_only_old_nonces_a
     reuse = kit.anchor(0, "other content, used nonce", nonce=1)
     refusal = validator.intake.admit(reuse, message)
     assert refusal is not None and refusal.code.value == "NONCE_REUSED"
+
+
+@pytest.mark.parametrize("pending", [True, False])
+def test_a_block_that_sent_commands_starts_the_next_height_at_once(pending: bool) -> None:
+    """Commands sent at H are executed at H+1 and their outcomes seen at H+2: a block with no
+    transaction but with commands in flight must not wait for the empty-block interval."""
+
+    async def run() -> int:
+        kit = Kit()
+        ledger = Ledger(kit.genesis, MemoryBlockStore(), MemoryStateStore())
+        config = ValidatorConfig(1, KeySigner(kit.validator_keys[1]), m.TimingConfig(), empty_block_interval_s=60)
+        bus = MemoryEventBus()
+
+        async def execute(_block: SealedBlock) -> None:
+            return None
+
+        validator = Validator(
+            kit.genesis, ledger, bus, config, node_id="n1", after_commit=execute, work_pending=lambda: pending
+        )
+        await bus.start()
+        await bus.ensure_topics([TopicSpec(t) for t in vars(validator.topics).values()])
+        validator.last_block_at = validator.last_progress = loop_time()
+        await validator._apply_commit(kit.seal(ledger.tip, []), publish_now=False, traces={})
+        await validator._maybe_start_height()
+        return validator._running_height()
+
+    assert asyncio.run(run()) == (2 if pending else 0)
