@@ -274,14 +274,16 @@ JSONISH = st.recursive(
 def hostile_bytes() -> st.SearchStrategy[bytes]:
     """Garbage, JSON of any shape, and JSON shaped like the real messages with wrong values."""
     shaped = st.fixed_dictionaries(
-        {"type": st.sampled_from(["vote", "proposal", "block_request", "x"])},
+        {"type": st.sampled_from(["vote", "proposal", "block_request", "proposal_request", "x"])},
         optional={
             "height": st.integers(-5, 2**64),
             "round": st.integers(-5, 2**64),
             "kind": st.sampled_from(["prevote", "precommit", "other"]),
             "header": JSONISH,
             "txs": st.lists(JSONISH, max_size=3),
+            "tx_leaves": st.lists(st.text(max_size=70) | st.just("ab" * 32), max_size=3),
             "block_hash": st.none() | st.text(max_size=70),
+            "requester": st.text(max_size=70) | st.just("cd" * 32),
         },
     )
     return (

@@ -112,6 +112,7 @@ def undecodable_consensus(validator: str) -> list[bytes]:
         b'{"type": "who-knows"}',
         json.dumps(vote).encode(),
         b'{"type": "vote", "kind": "prevote", "height": 1, "round": 1e400}',
+        b'{"type": "proposal_request", "height": 1, "round": 0, "block_hash": "zz", "requester": 7}',
     ]
 
 
@@ -127,7 +128,10 @@ def decodable_consensus(validator: str) -> list[bytes]:
         "signature": "22" * 64,
     }
     request = {"type": "block_request", "from_height": 1, "to_height": 10**15, "requester": "attacker"}
-    return [json.dumps(vote).encode(), json.dumps(request).encode()]
+    # a validator's name asking for every proposal of a height: only the proposer answers, at
+    # most every 0.2 s, and only with a proposal it made
+    ask = {"type": "proposal_request", "height": 2, "round": 0, "block_hash": "33" * 32, "requester": validator}
+    return [json.dumps(vote).encode(), json.dumps(request).encode(), *[json.dumps(ask).encode()] * 50]
 
 
 def forged_block(mesh: MeshProcesses, height: int, prev_hash: str) -> bytes:
