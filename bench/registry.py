@@ -122,10 +122,10 @@ async def rebuild(bootstrap: str, data_dir: Path, service: str, height: int) -> 
                 file=sys.stderr,
             )
     finally:
-        await bus.stop()  # ends every consumer of the bus cleanly, then the runtime's loops
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, BusError):  # its loops saw the bus stop
+        task.cancel()  # the runtime's loops first, so no reader sees the bus stop under it
+        with contextlib.suppress(asyncio.CancelledError, BusError):
             await task
+        await bus.stop()
     seconds = time.perf_counter() - start
     txs = sum(len(runtime.store.receipts(h)) for h in range(1, runtime.height + 1))
     return runtime.height / seconds, txs / seconds, runtime.height
