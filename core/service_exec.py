@@ -23,7 +23,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from traco.core import commands as cmd
-from traco.core.canonical import canonicalize
 from traco.core.domain import (
     Accepted,
     BlockContext,
@@ -57,10 +56,14 @@ class ServiceBlockResult:
     checkpoint: BlockProcessed
 
 
-def next_digest(prev_digest: str, events: tuple[DomainEvent, ...] | list[DomainEvent]) -> str:
-    """``state_digest_H = SHA-256(state_digest_{H-1} ‖ canonical events of H)`` (architecture: Execution)."""
-    body = bytes.fromhex(prev_digest) + canonicalize([e.json_value() for e in events])
-    return hashlib.sha256(body).hexdigest()
+def next_digest(prev_digest: str, events: Sequence[DomainEvent]) -> str:
+    """``state_digest_H = SHA-256(state_digest_{H-1} ‖ canonical events of H)`` (architecture: Execution).
+
+    The canonical form of the list is built from each event's own canonical bytes (RFC 8785
+    writes an array as its elements' forms joined by commas in brackets): each event's form is
+    computed once and kept on it, and signing the checkpoint (``event_hash``) uses the same."""
+    body = b"[" + b",".join(e.canonical_bytes() for e in events) + b"]"
+    return hashlib.sha256(bytes.fromhex(prev_digest) + body).hexdigest()
 
 
 def contexts(block: SealedBlock, kinds: frozenset[str], rules: int = 1) -> list[TxContext]:

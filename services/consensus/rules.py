@@ -9,7 +9,6 @@ cannot disagree about what is valid.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from traco.core import merkle
 from traco.core.canonical import canonicalize
+from traco.core.service_exec import next_digest
 from traco.schemas.base import ZERO_HASH
 from traco.schemas.block import BlockHeader, SealedBlock
 from traco.schemas.events import BlockProcessed, DomainEvent
@@ -212,12 +212,6 @@ class BlockResult:
     @property
     def results_root(self) -> str:
         return results_root(self.receipts, [self.checkpoint])
-
-
-def next_digest(prev_digest: str, events: Sequence[DomainEvent]) -> str:
-    """``state_digest_H = SHA-256(state_digest_{H-1} ‖ canonical events of H)`` (architecture: Execution)."""
-    body = bytes.fromhex(prev_digest) + canonicalize([e.json_value() for e in events])
-    return hashlib.sha256(body).hexdigest()
 
 
 def keys_read_by(block: SealedBlock) -> list[str]:
