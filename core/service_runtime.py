@@ -387,9 +387,7 @@ class ServiceRuntime:
     ) -> list[OutgoingMessage]:
         """Events, then the checkpoint (signed by the node key, carrying the receipts, when this
         runtime belongs to a node), then each receipt for readers that follow one transaction."""
-        out = [
-            OutgoingMessage(self.events_topic, e.model_dump_json().encode(), e.aggregate_id.encode()) for e in events
-        ]
+        out = [OutgoingMessage(self.events_topic, e.json_bytes, e.aggregate_id.encode()) for e in events]
         key = str(checkpoint.height).encode()
         if self.node is not None:
             signed = self.node.sign(self.genesis.chain_id, checkpoint, receipts, events)
@@ -397,9 +395,7 @@ class ServiceRuntime:
         else:
             out.append(OutgoingMessage(self.events_topic, checkpoint.model_dump_json().encode(), key))
         out += [
-            OutgoingMessage(
-                self.receipts_topic, r.model_dump_json().encode(), r.tx_id.encode(), tracing.tx_trace_headers(r.tx_id)
-            )
+            OutgoingMessage(self.receipts_topic, r.json_bytes, r.tx_id.encode(), tracing.tx_trace_headers(r.tx_id))
             for r in receipts
         ]  # a receipt carries its transaction's trace where the block's execution knows it
         return out

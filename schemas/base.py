@@ -33,6 +33,13 @@ class Model(BaseModel):
         return self.model_dump(mode="json")
 
     @cached_property
+    def json_bytes(self) -> bytes:
+        """The model's JSON as it goes on a topic or into a store, computed once per (immutable)
+        instance: a receipt is published, stored and recorded in the block's results, and a
+        block is published and stored, each from the same bytes. Not the canonical form."""
+        return self.model_dump_json().encode()
+
+    @cached_property
     def jcs(self) -> bytes:
         """RFC 8785 canonical JSON of the model, computed once per (immutable) instance."""
         return canonicalize(self.json_value())

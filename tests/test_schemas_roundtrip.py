@@ -60,9 +60,11 @@ def test_unknown_fields_are_refused() -> None:
 def test_copies_do_not_keep_the_originals_cached_signature_check() -> None:
     tx = Kit().anchor()
     assert tx.signature_valid()
+    assert tx.json_bytes == tx.model_dump_json().encode()  # computed once, then kept
     forged = tx.model_copy(update={"payload": {"digest": "00" * 32, "label": "forged"}})
     assert not forged.signature_valid()
     assert forged.canonical_bytes() != tx.canonical_bytes()
+    assert forged.json_bytes == forged.model_dump_json().encode() != tx.json_bytes
 
 
 def test_models_are_frozen() -> None:

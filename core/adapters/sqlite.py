@@ -377,7 +377,7 @@ class SqliteBlockStore(BlockStore):
                 raise HeightGap(top, height)
             conn.execute(
                 "INSERT INTO blocks (height, hash, header, block) VALUES (?, ?, ?, ?)",
-                (height, block_hash, block.header.model_dump_json(), block.model_dump_json()),
+                (height, block_hash, block.header.json_bytes.decode(), block.json_bytes.decode()),
             )
             # OR IGNORE: a transaction sealed twice (only a faulty quorum could) keeps its
             # first place, the occurrence that executed.
@@ -522,8 +522,8 @@ class SqliteStateStore(StateStore):
         # Serialise first: a value of the wrong type fails before the transaction begins.
         puts, deletes = split_writes(batch.writes)
         height = batch.height
-        receipt_rows = [(height, n, r.tx_id, r.model_dump_json()) for n, r in enumerate(batch.receipts)]
-        events_json = _EVENTS.dump_json(list(batch.events)).decode() if batch.events else None
+        receipt_rows = [(height, n, r.tx_id, r.json_bytes.decode()) for n, r in enumerate(batch.receipts)]
+        events_json = "[" + ",".join(e.json_bytes.decode() for e in batch.events) + "]" if batch.events else None
         with self._db.write(f"commit({height})") as conn:
             if self._remembers:
                 version = int(conn.execute("PRAGMA data_version").fetchone()[0])

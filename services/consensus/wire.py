@@ -145,7 +145,7 @@ def consensus_message(topics: Topics, message: ConsensusMessage) -> OutgoingMess
 
 
 def block_message(topics: Topics, block: SealedBlock) -> OutgoingMessage:
-    return OutgoingMessage(topics.blocks, block.model_dump_json().encode(), height_key(block.height))
+    return OutgoingMessage(topics.blocks, block.json_bytes, height_key(block.height))
 
 
 def chain_outputs(
@@ -165,13 +165,13 @@ def chain_outputs(
     out = [
         OutgoingMessage(
             topics.receipts,
-            r.model_dump_json().encode(),
+            r.json_bytes,
             r.tx_id.encode(),
             {"traceparent": traces[r.tx_id]} if r.tx_id in traces else {},
         )
         for r in receipts
     ]
-    out += [OutgoingMessage(topics.events_chain, e.model_dump_json().encode(), e.aggregate_id.encode()) for e in events]
+    out += [OutgoingMessage(topics.events_chain, e.json_bytes, e.aggregate_id.encode()) for e in events]
     out.append(OutgoingMessage(topics.events_chain, checkpoint.model_dump_json().encode(), height_key(block.height)))
     return out
 
