@@ -379,6 +379,8 @@ class Validator:
             full = compact.resolve(proposal, self.mempool)
             if full is None:
                 await self.inbox.drain_txs()  # the transactions may be queued behind it
+                if proposal.height != self.ledger.height + 1:
+                    return  # what the drain completed committed this height meanwhile
                 full = compact.resolve(proposal, self.mempool)
             if full is None:
                 request = self.compact.wait_for(proposal, loop_time())

@@ -187,3 +187,24 @@ def test_only_the_proposer_answers_and_only_validators_are_answered(asker: str) 
             assert isinstance(answered, ProposalMessage) and not answered.compact and answered.txs == full.txs
 
     asyncio.run(run())
+
+
+def test_a_height_committed_while_draining_the_queue_ends_the_wait_for_its_proposal() -> None:
+    """Admitting the queued transactions can complete another proposal of the same height and
+    commit it; the compact proposal being handled is then old and is dropped, not judged."""
+
+    async def run() -> None:
+        kit = Kit()
+        validator = await started(make(kit))
+        small = compacted(proposal(kit, validator, 0, 0, -1))
+
+        async def drain_commits_height_1() -> None:
+            validator.ledger.apply(kit.seal(validator.ledger.tip, [kit.anchor(1, "other", nonce=1)]))
+
+        validator.inbox.drain_txs = drain_commits_height_1  # type: ignore[method-assign]
+        await validator._on_proposal(small)
+        assert validator.ledger.height == 1
+        assert small.block_hash not in validator.candidates and requests_sent(validator) == []
+        assert validator.compact.incomplete == {}
+
+    asyncio.run(run())
