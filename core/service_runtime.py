@@ -403,11 +403,6 @@ class ServiceRuntime:
     async def publish(self, result: ServiceBlockResult) -> None:
         await self.send(self.outputs(result.receipts, result.events, result.checkpoint))
 
-    async def _publish(
-        self, receipts: Sequence[Receipt], events: Sequence[DomainEvent], checkpoint: BlockProcessed
-    ) -> None:
-        await self.send(self.outputs(receipts, events, checkpoint))
-
     async def send(self, out: Sequence[OutgoingMessage]) -> None:
         """Receipts first, then events and the checkpoint: a checkpoint on the topic means its
         receipts were acknowledged before it, so a restart republishes from the last checkpoint."""
@@ -423,7 +418,9 @@ class ServiceRuntime:
             return
         log.info("republishing %s outputs of heights %d..%d", self.domain.service, last + 1, self.height)
         for height in range(last + 1, self.height + 1):
-            await self._publish(self.store.receipts(height), self.store.events(height), self.checkpoint(height))
+            await self.send(
+                self.outputs(self.store.receipts(height), self.store.events(height), self.checkpoint(height))
+            )
 
     def _gap(self) -> tuple[int, int] | None:
         """The heights to ask for: up to the first early block, or up to the highest block seen

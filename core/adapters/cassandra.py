@@ -234,7 +234,7 @@ def write_timestamp(height: int) -> int:
 
 def block_row(block: SealedBlock) -> tuple[int, str, str, str]:
     """``(height, hash, header JSON, block JSON)`` of a block row."""
-    return block.height, block.block_hash(), block.header.model_dump_json(), block.model_dump_json()
+    return block.height, block.block_hash(), block.header.json_bytes.decode(), block.json_bytes.decode()
 
 
 def tx_index_rows(component: str, block: SealedBlock) -> list[tuple[str, str, int, int]]:
@@ -397,13 +397,15 @@ def state_batch_rows(component: str, batch: StateBatch) -> dict[str, list[tuple[
     """
     ts = write_timestamp(batch.height)
     puts, deletes = split_writes(batch.writes)
-    receipts = [(n, r.tx_id, r.model_dump_json()) for n, r in enumerate(batch.receipts)]
+    receipts = [(n, r.tx_id, r.json_bytes.decode()) for n, r in enumerate(batch.receipts)]
     return {
         "upsert_value": [(component, key, value, ts) for key, value in puts],
         "delete_value": [(ts, component, key) for key in deletes],
         "insert_receipt": [(component, batch.height, idx, tx_id, raw, ts) for idx, tx_id, raw in receipts],
         "insert_receipt_by_tx": [(component, tx_id, batch.height, idx, raw, ts) for idx, tx_id, raw in receipts],
-        "insert_event": [(component, batch.height, seq, e.model_dump_json(), ts) for seq, e in enumerate(batch.events)],
+        "insert_event": [
+            (component, batch.height, seq, e.json_bytes.decode(), ts) for seq, e in enumerate(batch.events)
+        ],
     }
 
 

@@ -98,7 +98,7 @@ class MemoryBlockStore(BlockStore):
                 raise ForkDetected(height, stored, block_hash)
             if height != len(self._blocks) + 1:
                 raise HeightGap(len(self._blocks), height)
-            self._blocks.append(_StoredBlock(block_hash, block.header.model_dump_json(), block.model_dump_json()))
+            self._blocks.append(_StoredBlock(block_hash, block.header.json_bytes.decode(), block.json_bytes.decode()))
             for index, tx in enumerate(block.txs):
                 # A transaction sealed twice (only a faulty quorum could do that) keeps its
                 # first place: that is the occurrence that executed.
@@ -182,8 +182,8 @@ class MemoryStateStore(StateStore):
     def commit(self, batch: StateBatch) -> bool:
         # Everything that can fail (types, serialisation) happens before the first change.
         puts, deletes = split_writes(batch.writes)
-        receipts = [(n, r.tx_id, r.model_dump_json()) for n, r in enumerate(batch.receipts)]
-        events = [e.model_dump_json() for e in batch.events]
+        receipts = [(n, r.tx_id, r.json_bytes.decode()) for n, r in enumerate(batch.receipts)]
+        events = [e.json_bytes.decode() for e in batch.events]
         with self._lock:
             self._check_open()
             data = self._data

@@ -437,9 +437,12 @@ class SqliteStateStore(StateStore):
         """Forget what this writer remembers if another connection has committed since (a
         misconfiguration: two writers of one file); cheap, one pragma."""
         if self._remembers:
-            version = self._read_data_version()
-            if version != self._data_version:
-                self._forget(version)
+            self._notice(self._read_data_version())
+
+    def _notice(self, version: int) -> None:
+        """Drop what is remembered if ``data_version`` moved: another connection committed."""
+        if version != self._data_version:
+            self._forget(version)
 
     def _forget(self, version: int) -> None:
         self._values.clear()
@@ -526,9 +529,7 @@ class SqliteStateStore(StateStore):
         events_json = "[" + ",".join(e.json_bytes.decode() for e in batch.events) + "]" if batch.events else None
         with self._db.write(f"commit({height})") as conn:
             if self._remembers:
-                version = int(conn.execute("PRAGMA data_version").fetchone()[0])
-                if version != self._data_version:
-                    self._forget(version)  # another connection wrote: what we remember may be stale
+                self._notice(int(conn.execute("PRAGMA data_version").fetchone()[0]))
             top = conn.execute("SELECT COALESCE(MAX(height), 0) FROM digests").fetchone()[0]
             if height <= top:
                 stored = conn.execute("SELECT state_digest FROM digests WHERE height = ?", (height,)).fetchone()

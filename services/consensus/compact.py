@@ -67,11 +67,7 @@ class CompactProposals:
 
     def stale(self, now: float) -> list[ProposalRequest]:
         """Requests to repeat for proposals still incomplete after ``REQUEST_AGAIN_S``."""
-        return [
-            request
-            for proposal, asked in list(self.incomplete.values())
-            if now - asked >= REQUEST_AGAIN_S and (request := self.wait_for(proposal, now)) is not None
-        ]
+        return [r for proposal, _ in list(self.incomplete.values()) if (r := self.wait_for(proposal, now)) is not None]
 
     def take_completed(self, mempool: Mempool) -> list[ProposalMessage]:
         """The kept proposals whose transactions have all arrived, now full (no longer kept)."""

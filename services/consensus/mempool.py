@@ -20,9 +20,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from traco.core import merkle
 from traco.schemas.receipt import Code
 from traco.schemas.tx import TxEnvelope
+from traco.services.consensus import wire
 from traco.services.consensus.validity import Refusal
 
 Recheck = Callable[[TxEnvelope], Refusal | None]
@@ -113,9 +113,8 @@ class Mempool:
         if len(self._by_id) >= self.max_txs:
             return Refusal(Code.MEMPOOL_FULL, "the mempool is full; submit again later")
         self._by_sender.setdefault(tx.sender, slots)[tx.nonce] = tx.tx_id
-        canonical = tx.canonical_bytes()
-        leaf = merkle.leaf_hash(canonical).hex()
-        self._by_id[tx.tx_id] = Pending(tx, len(canonical), partition, member, traceparent, leaf)
+        leaf = wire.leaf_hash(tx)
+        self._by_id[tx.tx_id] = Pending(tx, len(tx.canonical_bytes()), partition, member, traceparent, leaf)
         self._by_leaf[leaf] = tx.tx_id
         self._per_member[member] = self._per_member.get(member, 0) + 1
         return None

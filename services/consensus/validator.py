@@ -317,7 +317,7 @@ class Validator:
         signed = proposals.sign_proposal(chain_id, self.config.signer, self.me, message)
         full = wire.proposal_message(signed, candidate.header, candidate.txs)
         self.compact.own[message.value_id] = full  # answers requests from validators that lack some
-        wire_msg = wire.proposal_message(signed, candidate.header, candidate.txs, self.config.compact_proposals)
+        wire_msg = wire.compact_form(full) if self.config.compact_proposals else full
         await self.bus.publish(wire.consensus_message(self.topics, wire_msg))
         await self._feed(m.ProposalIn(signed, True))
 

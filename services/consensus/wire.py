@@ -61,11 +61,8 @@ def vote_message(vote: m.Vote) -> VoteMessage:
     )
 
 
-def proposal_message(
-    proposal: m.Proposal, header: BlockHeader, txs: tuple[TxEnvelope, ...], compact: bool = False
-) -> ProposalMessage:
-    """A machine proposal, signed, in its wire form with the block it proposes: its
-    transactions, or (``compact``) their leaf hashes."""
+def proposal_message(proposal: m.Proposal, header: BlockHeader, txs: tuple[TxEnvelope, ...]) -> ProposalMessage:
+    """A machine proposal, signed, in its wire form with the block it proposes."""
     return ProposalMessage(
         height=proposal.height,
         round=proposal.round,
@@ -74,9 +71,13 @@ def proposal_message(
         proposer=proposal.proposer,
         signature=proposal.signature.hex(),
         header=header,
-        txs=() if compact else txs,
-        tx_leaves=tuple(leaf_hash(tx) for tx in txs) if compact else (),
+        txs=txs,
     )
+
+
+def compact_form(full: ProposalMessage) -> ProposalMessage:
+    """The same proposal naming its transactions by leaf hash (``ProposalMessage``)."""
+    return full.model_copy(update={"txs": (), "tx_leaves": tuple(leaf_hash(tx) for tx in full.txs)})
 
 
 def leaf_hash(tx: TxEnvelope) -> str:
@@ -189,4 +190,4 @@ def block_outputs(
 
 
 def receipt_message(topics: Topics, receipt: Receipt) -> OutgoingMessage:
-    return OutgoingMessage(topics.receipts, receipt.model_dump_json().encode(), receipt.tx_id.encode())
+    return OutgoingMessage(topics.receipts, receipt.json_bytes, receipt.tx_id.encode())

@@ -21,9 +21,7 @@ from traco.services.consensus.validator import Validator
 
 def compacted(full: ProposalMessage) -> ProposalMessage:
     """The compact form of a full proposal, as it crosses the wire (decoded again)."""
-    leaves = tuple(wire.leaf_hash(tx) for tx in full.txs)
-    raw = full.model_copy(update={"txs": (), "tx_leaves": leaves}).model_dump_json().encode()
-    decoded = wire.decode_consensus(raw)
+    decoded = wire.decode_consensus(wire.compact_form(full).model_dump_json().encode())
     assert isinstance(decoded, ProposalMessage) and decoded.compact
     return decoded
 
