@@ -141,7 +141,7 @@ class Node:
             self._hand_over(name, result)
             async with runtime.progress:
                 runtime.progress.notify_all()
-        self.commands_pending = any(e.type in RUNTIME_EVENTS for result in results for e in result.events)
+        self.commands_pending = carries_commands(results)
         for result in results:
             for receipt in result.receipts:
                 self.ledger.offer_receipt(receipt)
@@ -253,6 +253,12 @@ def _watch(node: Node) -> None:
     metrics.CONSUMER_LAG.watch(
         node, lambda n: [(n.highest_seen() - h, {"service": s, "node": n.id}) for s, h in n.services_at().items()]
     )
+
+
+def carries_commands(results: Sequence[ServiceBlockResult]) -> bool:
+    """Whether a height's results sent a command or reported a command's outcome: the next
+    height then has work for a service even with no transaction (architecture: Execution)."""
+    return any(e.type in RUNTIME_EVENTS for result in results for e in result.events)
 
 
 def node_components(node_id: str, services: Sequence[str]) -> dict[str, str]:
