@@ -37,6 +37,7 @@ from traco.core.domain import (
     StateView,
     TxContext,
     execute_one,
+    upstream_views,
 )
 from traco.schemas.block import SealedBlock
 from traco.schemas.events import BlockProcessed, DomainEvent
@@ -271,6 +272,7 @@ def execute_service_block(
     header = block.header
     ctx = BlockContext(header.chain_id, block.height, header.time, len(block.txs), rules)
     run = _Height(domain, block, DictState(base=own))
+    upstream = upstream_views(upstream)
     if not dormant:
         _begin(run, upstream, outcomes, requests, ctx, seed)
         _transactions(run, upstream, ctx)

@@ -12,15 +12,23 @@ per key: every valid key of an admitted member has the member's roles.
 
 ``council`` returns **member ids** (sorted), not keys: a council seat belongs to the member and
 survives key rotation, and a member votes once whatever key it signs with.
+
+Per block: read through an upstream view as a block's execution wraps it
+(``core.domain.UpstreamView``), the questions every transaction asks — ``member``,
+``member_by_id``, ``roles_of``, ``may_submit`` — are answered once per block
+(``core.domain.remembered``), and the records come back read-only (``MappingProxyType``):
+one is shared by every later caller in the block.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 import orjson
 
-from traco.core.domain import StateView
+from traco.core.domain import StateView, UpstreamView, remembered
 from traco.core.timefmt import iso_utc
 from traco.services.party import state as keys
 from traco.services.party.models import DEFAULT_RULES, kind_matches
@@ -62,15 +70,24 @@ COUNCIL_ROLE = "council"
 # --------------------------------------------------------------------------- members and keys
 
 
-def member(view: StateView, key: str, time: int) -> dict[str, Any] | None:
+def _shared(view: StateView, record: dict[str, Any] | None) -> Mapping[str, Any] | None:
+    """``record`` as it may be remembered for the block: read-only if ``view`` remembers."""
+    return MappingProxyType(record) if record is not None and isinstance(view, UpstreamView) else record
+
+
+def member(view: StateView, key: str, time: int) -> Mapping[str, Any] | None:
     """The member record of ``key`` if the key is valid at ``time`` (any status), else ``None``."""
-    record = keys.load(view, keys.member(key))
-    if record is None:
-        return None
-    valid_until = record["valid_until"]
-    if valid_until is not None and time >= valid_until:
-        return None
-    return record
+
+    def find() -> Mapping[str, Any] | None:
+        record = keys.load(view, keys.member(key))
+        if record is None:
+            return None
+        valid_until = record["valid_until"]
+        if valid_until is not None and time >= valid_until:
+            return None
+        return _shared(view, record)
+
+    return remembered(view, ("party.member", key, time), find)
 
 
 def is_admitted(view: StateView, key: str, time: int) -> bool:
@@ -81,24 +98,36 @@ def is_admitted(view: StateView, key: str, time: int) -> bool:
 
 def roles_of(view: StateView, key: str, time: int) -> frozenset[str]:
     """The roles of the member holding ``key``; empty unless admitted and the key valid."""
-    record = member(view, key, time)
-    if record is None or record["status"] != "admitted":
-        return frozenset()
-    return frozenset(record["roles"])
+
+    def find() -> frozenset[str]:
+        record = member(view, key, time)
+        if record is None or record["status"] != "admitted":
+            return frozenset()
+        return frozenset(record["roles"])
+
+    return remembered(view, ("party.roles_of", key, time), find)
 
 
 def may_submit(view: StateView, key: str, kind: str, time: int) -> bool:
     """True if ``key`` is a valid key of an admitted member one of whose roles lists ``kind``
     (exactly, or through a ``svc.*`` pattern)."""
-    return any(kind_matches(_kinds_of(view, role), kind) for role in sorted(roles_of(view, key, time)))
+
+    def find() -> bool:
+        return any(kind_matches(_kinds_of(view, role), kind) for role in sorted(roles_of(view, key, time)))
+
+    return remembered(view, ("party.may_submit", key, kind, time), find)
 
 
-def member_by_id(view: StateView, member_id: str) -> dict[str, Any] | None:
+def member_by_id(view: StateView, member_id: str) -> Mapping[str, Any] | None:
     """The record of a member by id, as seen through its primary key (any status)."""
-    index = keys.load(view, keys.member_keys(member_id))
-    if index is None:
-        return None
-    return keys.load(view, keys.member(index["primary_key"]))
+
+    def find() -> Mapping[str, Any] | None:
+        index = keys.load(view, keys.member_keys(member_id))
+        if index is None:
+            return None
+        return _shared(view, keys.load(view, keys.member(index["primary_key"])))
+
+    return remembered(view, ("party.member_by_id", member_id), find)
 
 
 def namespace_owner(view: StateView, namespace: str) -> str | None:
