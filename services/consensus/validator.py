@@ -8,7 +8,12 @@ split as CometBFT splits a node into reactors, one module each:
 - ``sync.py``: sealed blocks from ``blocks`` that this node did not decide;
 - ``publisher.py``: blocks and chain outputs onto the topics; republishing;
 - ``results.py`` (through the ledger): the services' results each header commits to;
-- this module: the inbox, the machine, timers, and the order in which all of that happens.
+- this module: the inbox, the machine, timers, and the order in which all of that happens,
+  with two parts of its own that work on its state (each a function of the ``Validator``
+  that one of its methods delegates to): ``traffic.py``, consensus messages in and out
+  (votes, proposals, compact ones completed or asked for, this node's block built and
+  signed), and ``heights.py``, when the next height starts and the commit path of a
+  decided or synced block.
 
 Caveats worth knowing:
 - The machine state is persisted (fsync) before any message the validator signs leaves the
@@ -32,16 +37,14 @@ from typing import Any
 
 import orjson
 
-from traco.core import tracing
 from traco.core.ports import BusMessage, EventBus, Signer, StartAt, StateStore
 from traco.core.positions import loop_time
 from traco.core.supervise import run_all, supervised
 from traco.core.topics import node_topic, topic
-from traco.schemas.block import Commit, CommitSig, SealedBlock
-from traco.schemas.consensus import BlockRequest, ProposalMessage, ProposalRequest
+from traco.schemas.block import SealedBlock
+from traco.schemas.consensus import ProposalMessage
 from traco.schemas.genesis import Genesis, ValidatorPower
-from traco.schemas.receipt import Code
-from traco.services.consensus import compact, machine_state, proposals, rules, telemetry, wire
+from traco.services.consensus import compact, heights, machine_state, telemetry, traffic, wire
 from traco.services.consensus import machine as m
 from traco.services.consensus.deadletters import DeadLetters
 from traco.services.consensus.inbox import Inbox
@@ -52,7 +55,7 @@ from traco.services.consensus.proposals import Candidate
 from traco.services.consensus.publisher import Publisher
 from traco.services.consensus.results import offer_results
 from traco.services.consensus.sync import BlockSync
-from traco.services.consensus.validity import Refusal, SignatureCache
+from traco.services.consensus.validity import SignatureCache
 
 log = logging.getLogger(__name__)
 
@@ -299,249 +302,47 @@ class Validator:
         self._timers = [t for t in self._timers if not t.cancelled()][-64:]
         self._timers.append(loop.call_later(timeout.duration_ms / 1000, self.inbox.post, ("timeout", event)))
 
-    # ------------------------------------------------------------------ consensus traffic out
-
-    async def _broadcast(self, message: m.Proposal | m.Vote) -> None:
-        chain_id = self.genesis.chain_id
-        if isinstance(message, m.Vote):
-            vote = proposals.sign_vote(chain_id, self.config.signer, self.me, message)
-            await self.bus.publish(wire.consensus_message(self.topics, wire.vote_message(vote)))
-            await self._feed(m.VoteIn(vote))
-            return
-        candidate = self.candidates.get(message.value_id)
-        if candidate is None:
-            # After a restart the machine may re-propose a block this process no longer holds;
-            # without it the round times out and another proposer takes over.
-            log.warning("cannot (re)propose block %s…: its content is not held", message.value_id[:16])
-            return
-        signed = proposals.sign_proposal(chain_id, self.config.signer, self.me, message)
-        full = wire.proposal_message(signed, candidate.header, candidate.txs)
-        self.compact.own[message.value_id] = full  # answers requests from validators that lack some
-        wire_msg = wire.compact_form(full) if self.config.compact_proposals else full
-        await self.bus.publish(wire.consensus_message(self.topics, wire_msg))
-        await self._feed(m.ProposalIn(signed, True))
-
-    async def _relay(self, message: m.Proposal | m.Vote) -> None:
-        """Forward another validator's message as it was signed (the machine's gossip)."""
-        if isinstance(message, m.Vote):
-            await self.bus.publish(wire.consensus_message(self.topics, wire.vote_message(message)))
-            return
-        candidate = self.candidates.get(message.value_id)
-        if candidate is not None:
-            wire_msg = wire.proposal_message(message, candidate.header, candidate.txs)
-            await self.bus.publish(wire.consensus_message(self.topics, wire_msg))
-
-    # ------------------------------------------------------------------ consensus traffic in
+    # ------------------------------------------------------------------ consensus traffic (traffic.py)
+    # These stay methods, each a one-line delegate: they are where the parts call each other,
+    # where BlockSync calls back, and what tests and a test's Byzantine subclass reach.
 
     async def _on_consensus(self, message: BusMessage) -> None:
-        decoded = wire.decode_consensus(message.value)
-        if isinstance(decoded, str):
-            await self._dead_letter_duty(message, decoded)
-            return
-        if isinstance(decoded, BlockRequest):
-            await self.publisher.answer(decoded)
-            return
-        if isinstance(decoded, ProposalRequest):
-            if decoded.requester != self.me and decoded.requester in self.vset:
-                answer = self.compact.answer(decoded, loop_time())
-                if answer is not None:
-                    await self.bus.publish(wire.consensus_message(self.topics, answer))
-            return
-        sender = decoded.proposer if isinstance(decoded, ProposalMessage) else decoded.validator
-        if sender == self.me or sender not in self.vset:
-            return
-        if decoded.height > self.ledger.height + 1:
-            if decoded.height <= self.ledger.height + 1000:  # a bounded memory of who is ahead
-                self.seen_height_traffic.add(decoded.height)
-        elif decoded.height == self.ledger.height + 1:
-            self.seen_height_traffic.add(decoded.height)
-        if isinstance(decoded, ProposalMessage):
-            await self._on_proposal(decoded)
-            return
-        vote = proposals.signed_vote(self.genesis.chain_id, decoded)
-        if vote is None:
-            log.warning("dropping vote with a bad signature from %s", sender[:16])
-            return
-        await self._feed(m.VoteIn(vote))
+        await traffic.on_consensus(self, message)
 
     async def _on_proposal(self, proposal: ProposalMessage) -> None:
-        if proposal.height <= self.ledger.height:
-            return
-        if proposal.height > self.ledger.height + 1 or not self._ready():
-            # too early: for a future height, or before the services' results of the tip are in
-            self.future_proposals = [*self.future_proposals[-63:], proposal]
-            return
-        signed = proposals.signed_proposal(self.genesis.chain_id, proposal)
-        if signed is None:
-            log.warning("dropping proposal with a bad signature from %s", proposal.proposer[:16])
-            return
-        if proposal.compact:
-            full = compact.resolve(proposal, self.mempool)
-            if full is None:
-                await self.inbox.drain_txs()  # the transactions may be queued behind it
-                if proposal.height != self.ledger.height + 1:
-                    return  # what the drain completed committed this height meanwhile
-                full = compact.resolve(proposal, self.mempool)
-            if full is None:
-                request = self.compact.wait_for(proposal, loop_time())
-                if request is not None:
-                    await self.bus.publish(wire.consensus_message(self.topics, request))
-                return
-            proposal = full
-        self.compact.incomplete.pop(proposal.block_hash, None)  # a full copy answered our request
-        upcoming = self._next_validators(proposal.height)
-        problem = self._check_proposal(proposal, upcoming)
-        if problem:
-            log.warning(
-                "invalid proposal %d/%d from %s: %s", proposal.height, proposal.round, proposal.proposer[:16], problem
-            )
-        else:
-            carried = rules.carried_validators(self.ledger.tip.validators, upcoming)
-            self.candidates[proposal.block_hash] = Candidate(proposal.header, proposal.txs, carried)
-        await self._feed(m.ProposalIn(signed, problem is None))
+        await traffic.on_proposal(self, proposal)
 
     def _check_proposal(self, proposal: ProposalMessage, upcoming: tuple[ValidatorPower, ...]) -> str | None:
-        return proposals.check(
-            self.genesis, self.ledger, self.vset, proposal, upcoming, self.signatures, _now_ms(), self.mempool
-        )
-
-    # ------------------------------------------------------------------ proposing and deciding
-
-    async def _maybe_start_height(self) -> None:
-        """Start the next height when there is something to seal, or time to pass.
-
-        Reasons to start: a transaction is ready, the last block had transactions (the next
-        header must commit their results) or sent commands between services (their targets
-        execute them at the next height, and the senders see the outcome at the one after),
-        another validator is already at that height, or the chain's empty-block interval has
-        passed (a chain parameter, so clauses such as hold expiry fire on an idle chain;
-        decision 0017).
-        """
-        next_height = self.ledger.height + 1
-        if self._running_height() == next_height or not self._ready():
-            return  # running already, or the services have not yet reported the tip's results
-        interval = self.config.empty_block_interval_s
-        if interval is None:
-            genesis_ms = self.genesis.params.empty_block_interval
-            interval = self.ledger.admitted.empty_block_interval_ms(genesis_ms) / 1000
-        if (
-            self.last_had_txs
-            or next_height in self.seen_height_traffic
-            or self.mempool.has_ready(self.ledger.chain_nonce)
-            or (interval > 0 and loop_time() - self.last_block_at >= interval)
-        ):
-            await self._feed(m.StartHeight(next_height, self.vset))
-            self.last_progress = loop_time()
+        return traffic.check_proposal(self, proposal, upcoming)
 
     async def _maybe_propose(self) -> None:
-        if self.want_value is None:
-            return
-        height, round_ = self.want_value
-        if height != self.ledger.height + 1 or height != self._running_height():
-            self.want_value = None
-            return
-        if not self._ready():
-            return  # asked again once the services' results of the tip are in
-        self.want_value = None
-        params = self.genesis.params
-        selection = self.mempool.select(
-            self.ledger.chain_nonce, params.max_block_txs, params.max_block_bytes, self.intake.recheck
-        )
-        if selection.refused:
-            await self.intake.refuse_pending(selection.refused)
-        candidate = proposals.build(
-            self.genesis,
-            self.ledger,
-            round_,
-            _now_ms(),
-            self.me,
-            selection.txs,
-            self._next_validators(height),
-        )
-        block_hash = candidate.header.block_hash()
-        self.candidates[block_hash] = candidate
-        traces = [t for tx in selection.txs if (t := self.mempool.traceparent(tx.tx_id))]
-        with tracing.block_span(f"propose {height}/{round_}", traces):  # the proposal carries it
-            await self._feed(m.ValueReady(height, round_, block_hash))
+        await traffic.maybe_propose(self)
+
+    async def _broadcast(self, message: m.Proposal | m.Vote) -> None:
+        await traffic.broadcast(self, message)
+
+    async def _relay(self, message: m.Proposal | m.Vote) -> None:
+        await traffic.relay(self, message)
+
+    # ------------------------------------------------------------------ starting and committing heights (heights.py)
+
+    async def _maybe_start_height(self) -> None:
+        await heights.maybe_start_height(self)
 
     async def _on_decision(self, decision: m.Decision) -> None:
-        if decision.height <= self.ledger.height:
-            return  # already committed (Resend repeats an uncommitted decision only)
-        candidate = self.candidates.get(decision.value_id)
-        if candidate is None:
-            log.error(
-                "decided %d on a block this node never saw; waiting for it on %s", decision.height, self.topics.blocks
-            )
-            return
-        commit = Commit(
-            height=decision.height,
-            round=decision.round,
-            block_hash=decision.value_id,
-            signatures=tuple(
-                CommitSig(validator=v.validator, signature=v.signature.hex())
-                for v in decision.precommits
-                if v.value_id == decision.value_id
-            ),
-        )
-        block = SealedBlock(
-            header=candidate.header, txs=candidate.txs, commit=commit, next_validators=candidate.next_validators
-        )
-        telemetry.decided(block.header)
-        await self._commit(block, publish_now=candidate.header.proposer == self.me)
+        await heights.on_decision(self, decision)
 
     async def _commit_synced(self, block: SealedBlock) -> None:
-        """A block from the topic, already checked: applied as if decided, machine restarted."""
-        await self._commit(block, publish_now=False)
-        self.state = m.initial_state(self.me, self.config.timing)
+        await heights.commit_synced(self, block)
 
     async def _commit(self, block: SealedBlock, publish_now: bool) -> None:
-        """Within one span continuing the block's transactions' traces (kept from intake), which
-        the node's services and the receipts carry on."""
-        traces = {tx.tx_id: t for tx in block.txs if (t := self.mempool.traceparent(tx.tx_id))}
-        telemetry.committed(self, block)
-        attributes = telemetry.block_attributes(block)
-        span = tracing.block_span(f"commit {block.height}", list(traces.values()), attributes)
-        with span, tracing.carrying_tx_traces(traces):
-            await self._apply_commit(block, publish_now, traces)
+        await heights.commit(self, block, publish_now)
 
     async def _apply_commit(self, block: SealedBlock, publish_now: bool, traces: dict[str, bytes]) -> None:
-        started = time.perf_counter()
-        applied = self.ledger.apply(block)
-        self.ledger.admitted.at_time(block.header.time)
-        if self.after_commit is not None:
-            await self.after_commit(block)  # the node's services execute it: results, admission
-        self.ledger.admitted.advance(self.ledger.height)
-        log.info(
-            "sealed %d: %d txs, round %d, mempool %d, applied in %.0f ms",
-            block.height,
-            len(block.txs),
-            block.header.round,
-            len(self.mempool),
-            (time.perf_counter() - started) * 1000,
-        )
-        self.stats.decided += 1
-        self.candidates.clear()
-        self.compact.forget(block.height)
-        self.seen_height_traffic = {h for h in self.seen_height_traffic if h > block.height}
-        stale = self.mempool.remove_sealed(block.txs, self.ledger.chain_nonce)
-        self.last_had_txs = bool(block.txs) or (self.work_pending is not None and self.work_pending())
-        self.last_block_at = self.last_progress = loop_time()
-        await self.publisher.committed(block, applied.result, traces, publish_now)
-        if stale:
-            await self.intake.refuse_pending(
-                [(p, Refusal(Code.NONCE_REUSED, f"nonce {p.tx.nonce} was used by another transaction")) for p in stale]
-            )
-        await self._apply_buffered()
+        await heights.apply_commit(self, block, publish_now, traces)
 
     async def _apply_buffered(self) -> None:
-        """Blocks and proposals that arrived early, now that the tip has moved."""
-        await self.sync.apply_early()
-        waiting, self.future_proposals = self.future_proposals, []
-        for proposal in waiting:
-            if proposal.height == self.ledger.height + 1:
-                await self._on_proposal(proposal)
-            elif proposal.height > self.ledger.height + 1:
-                self.future_proposals.append(proposal)
+        await heights.apply_buffered(self)
 
     # ------------------------------------------------------------------ housekeeping
 
@@ -558,7 +359,3 @@ class Validator:
         elif self._running_height() == self.ledger.height + 1 and now - self.last_progress > RESEND_AFTER_S:
             self.last_progress = now
             await self._feed(m.Resend())
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
