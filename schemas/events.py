@@ -83,6 +83,13 @@ class DomainEvent(Model):
     data: dict[str, Any] = Field(default_factory=dict)
 
     @property
+    def json_bytes(self) -> bytes:
+        """An event goes on its topic and into its store as its canonical form: the state digest
+        and the checkpoint's signature need that form anyway, so one encoding serves all three
+        (any JSON reader reads it; only the key order differs from pydantic's)."""
+        return self.jcs
+
+    @property
     def position(self) -> tuple[int, int, int]:
         """``(height, tx index, event index)``: a reader drops a duplicate by position, never by
         equality (two equal payments are two events). Events no transaction caused sort first."""

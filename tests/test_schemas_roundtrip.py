@@ -50,6 +50,18 @@ def test_round_trip_keeps_value_and_canonical_bytes(value: Model) -> None:
     assert again.canonical_bytes() == value.canonical_bytes()
 
 
+@pytest.mark.parametrize("value", samples(), ids=lambda v: type(v).__name__)
+def test_the_stored_and_published_json_reads_back_as_the_value(value: Model) -> None:
+    assert type(value).model_validate_json(value.json_bytes) == value
+
+
+def test_an_events_json_is_its_canonical_form_and_a_copy_has_its_own() -> None:
+    event = DomainEvent(type="Transferred", service="trade", height=3, aggregate_id="token:TRC", data={"b": 1, "a": 2})
+    assert event.json_bytes == event.canonical_bytes()  # one encoding for topic, store and digest
+    copy = event.model_copy(update={"data": {"a": 3}})
+    assert copy.json_bytes == copy.canonical_bytes() != event.json_bytes
+
+
 def test_unknown_fields_are_refused() -> None:
     tx = Kit().anchor()
     data = tx.model_dump(mode="json") | {"extra": 1}
