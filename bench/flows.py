@@ -13,6 +13,11 @@ node): custodians mint TRC; then
   loans per second from the first accept produced until the last loan is disbursed (active) on
   node n0 — each loan is three heights: the accept, doc's pledge, trade's payment.
 
+Beside each rate, each part of a node (its validator with the Kafka client, each service
+replica; ``costs.py``) is shown in CPU µs per matched order and per loan, the mean of the four
+nodes, as a multiple of one Ed25519 verification: a per-part figure varies far less from run
+to run than a rate on two shared cores does.
+
 Then, in process, 10,000 loans are made by the real rules (register, request, offer, accept,
 the three heights; some repaid, some defaulted) on the whole dev chain (``tests/trade/story.py``),
 the trade state is written to a SQLite state store, and ``GET /risk/{member}``'s view is timed
@@ -35,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from chain import ed25519_rate, percentile
+from costs import NodeCosts, Sample, mean_part
 from registry import Receipts, offer
 
 from traco.cli.client import Client
@@ -77,7 +83,11 @@ def bill(sign: Signer, n: int, tag: str) -> TxEnvelope:
     )
 
 
-async def mesh_rates(args: argparse.Namespace) -> tuple[float, int, float, int]:
+Costs = dict[str, dict[str, float]]
+"""``{node: {part: µs per transaction}}`` (``NodeCosts.per_part``)."""
+
+
+async def mesh_rates(args: argparse.Namespace) -> tuple[float, int, float, int, Costs, Costs]:
     from traco.cli.up import Mesh
 
     with tempfile.TemporaryDirectory(prefix="traco-bench-flows-") as tmp:
@@ -124,7 +134,10 @@ async def mesh_rates(args: argparse.Namespace) -> tuple[float, int, float, int]:
                 print(f"{n} resting sells…")
                 await offer(bus, topics, watch, sells)
                 print(f"{n} matching buys…")
+                costs = NodeCosts({name: proc.pid for name, proc in mesh.children.items()}, port)
+                before = costs.sample()
                 order_rate, matched = await offer(bus, topics, watch, buys)
+                order_costs = NodeCosts.per_part(before, await settled(costs), matched)
 
                 m = args.loans
                 print(f"{m} bills, requests and offers…")
@@ -159,6 +172,7 @@ async def mesh_rates(args: argparse.Namespace) -> tuple[float, int, float, int]:
                 accepts = [sign("exporter", "trade.finance.accept", {"request_id": f"r{i}"}) for i in range(m)]
                 print(f"{m} acceptances…")
                 trade = Client(f"http://127.0.0.1:{port + 3}")
+                before = costs.sample()
                 start = time.perf_counter()
                 await offer(bus, topics, watch, accepts)
                 disbursed = 0
@@ -168,6 +182,7 @@ async def mesh_rates(args: argparse.Namespace) -> tuple[float, int, float, int]:
                         break
                     await asyncio.sleep(0.05)
                 elapsed = time.perf_counter() - start
+                loan_costs = NodeCosts.per_part(before, await settled(costs), m)
                 disbursed = sum(
                     1 for i in range(0, m, max(1, m // 50)) if trade.get_json(f"/loans/r{i}")["status"] == "active"
                 )
@@ -175,9 +190,30 @@ async def mesh_rates(args: argparse.Namespace) -> tuple[float, int, float, int]:
                 trade.close()
                 watcher.cancel()
                 await bus.stop()
-                return order_rate, matched, loans_rate, disbursed * max(1, m // 50)
+                return order_rate, matched, loans_rate, disbursed * max(1, m // 50), order_costs, loan_costs
             finally:
                 await asyncio.to_thread(mesh.stop)
+
+
+async def settled(costs: NodeCosts) -> dict[str, Sample]:
+    """A sample once the nodes have finished what the load left them (the empty blocks after it
+    cost a few ms each; the last heights' execution must be counted)."""
+    await asyncio.sleep(1.0)
+    return costs.sample()
+
+
+def cost_rows(parts: Costs, verify_per_s: float, what: str) -> list[tuple[str, str]]:
+    """The mean over the four nodes of each part's µs per ``what``, and as verifications."""
+    verify_us = 1e6 / verify_per_s
+    names = {"validator": "validator + Kafka client"}
+    found = sorted({part for p in parts.values() for part in p}, key=lambda p: (p != "process", p != "validator", p))
+    rows = []
+    for part in found:
+        us = mean_part(parts, part)
+        label = names.get(part, part if part == "process" else f"{part} replica")
+        value = f"{us:,.0f} µs = {us / verify_us:.1f} × one verify"
+        rows.append((f"CPU per {what}, mean of the nodes, {label}", value))
+    return rows
 
 
 def exposure_query(loans: int) -> tuple[float, float, int]:
@@ -253,7 +289,7 @@ def main() -> int:
     parser.add_argument("--risk-loans", type=int, default=10_000)
     parser.add_argument("--data-dir", help="keep the run's data and logs here")
     args = parser.parse_args()
-    order_rate, matched, loans_rate, disbursed = asyncio.run(mesh_rates(args))
+    order_rate, matched, loans_rate, disbursed, order_costs, loan_costs = asyncio.run(mesh_rates(args))
     print(f"exposure: {args.risk_loans} loans by the rules…")
     p50, p99, active = exposure_query(args.risk_loans)
     ed = ed25519_rate()
@@ -268,6 +304,8 @@ def main() -> int:
             f"loans end to end, 4 nodes (accept to disbursed; ~{disbursed} of {args.loans} active)",
             f"{loans_rate:,.0f}/s (target 300)",
         ),
+        *cost_rows(order_costs, ed, "matched order"),
+        *cost_rows(loan_costs, ed, "loan"),
         (
             f"exposure query, SQLite, {args.risk_loans} loans ({active} borrowed live)",
             f"p50 {p50:.2f} ms, p99 {p99:.2f} ms (target p99 < 50)",

@@ -42,6 +42,7 @@ from traco.core.positions import last_message, wait_for_height, watch_for_gaps
 from traco.core.schedule import SCHEDULE_KEYS, SCHEDULE_SOURCE, Schedule, Step, step
 from traco.core.service_exec import GENESIS_DIGEST, ServiceBlockResult, execute_service_block
 from traco.core.service_state import commit_state, seal
+from traco.core.smt import VerifiedNodes
 from traco.core.supervise import run_all, supervised
 from traco.core.topics import node_topic, topic
 from traco.core.upstream import Upstream
@@ -169,6 +170,8 @@ class ServiceRuntime:
         self.order = tuple(order)
         self.schedule = schedule
         self.genesis_events = genesis_events
+        self.tree_nodes = VerifiedNodes()
+        """The state tree's nodes this replica has checked or made, kept between heights."""
         self.early: dict[int, list[SealedBlock]] = {}
         self.highest_seen = 0
         self.progress = asyncio.Condition()
@@ -345,7 +348,7 @@ class ServiceRuntime:
             seed=activation_events(self.domain, plan, self.genesis),
         )
         writes.update(result.writes)
-        state_root, tree_writes = commit_state(self.store, writes)
+        state_root, tree_writes = commit_state(self.store, writes, self.tree_nodes)
         result = seal(result, state_root, tree_writes)
         writes.update(tree_writes)
         writes[checkpoint_key(height)] = result.checkpoint.model_dump_json().encode()

@@ -28,7 +28,7 @@ import orjson
 from traco.core import merkle
 from traco.core.domain import StateView
 from traco.core.service_exec import ServiceBlockResult
-from traco.core.smt import EMPTY_ROOT, StateTree
+from traco.core.smt import EMPTY_ROOT, StateTree, VerifiedNodes
 from traco.schemas.receipt import Receipt
 
 SMT_PREFIX = "smt/"
@@ -60,14 +60,18 @@ def stored_root(view: StateView) -> bytes:
     return bytes.fromhex(raw.decode()) if raw else EMPTY_ROOT
 
 
-def commit_state(view: StateView, writes: Mapping[str, bytes | None]) -> tuple[bytes, dict[str, bytes | None]]:
+def commit_state(
+    view: StateView, writes: Mapping[str, bytes | None], verified: VerifiedNodes | None = None
+) -> tuple[bytes, dict[str, bytes | None]]:
     """The new state root after ``writes`` on top of ``view`` (the state of the height before),
     and the writes that store it: new nodes, the root itself, and what keeps the height before
     provable one height longer (its stale nodes are deleted a height late, and the changed keys'
     previous values are kept in ``runtime/undo``): a proof is served for the last height whose
-    results a sealed header commits to, which is the height before the one just executed."""
+    results a sealed header commits to, which is the height before the one just executed.
+    ``verified``: the tree's nodes a long-lived caller (a service's runtime) keeps in memory
+    from one height to the next (``smt.VerifiedNodes``); the root is the same with or without."""
     changes = own_changes(writes)
-    update = StateTree(StoredNodes(view)).apply(stored_root(view), changes)
+    update = StateTree(StoredNodes(view), verified).apply(stored_root(view), changes)
     out: dict[str, bytes | None] = {}
     created = {SMT_PREFIX + h.hex() for h in update.new_nodes}
     for key in _hashes(view.get(STALE_KEY)):

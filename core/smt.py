@@ -39,6 +39,7 @@ must not prune nodes another kept root still reaches. Keys chosen to share a lon
 from __future__ import annotations
 
 import hashlib
+import itertools
 from bisect import bisect_left
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -55,6 +56,7 @@ __all__ = [
     "StateTree",
     "StateTreeError",
     "Update",
+    "VerifiedNodes",
     "inner_hash",
     "key_hash",
     "leaf_hash",
@@ -126,15 +128,60 @@ def inner_hash(left: bytes, right: bytes) -> bytes:
     return _sha256(b"\x01" + left + right).digest()
 
 
+class VerifiedNodes:
+    """Nodes known to match their hashes, kept in memory: read from the store and checked, or
+    computed by ``apply`` itself.
+
+    Why: every ``apply`` descends from the root and read, and re-hashed to check, each node on
+    the changed paths — the top of the tree in every block again, a third of the state tree's
+    cost in a busy block. A node is its hash's preimage, so a node checked once stays right
+    for as long as anyone keeps it (content addressing): what is remembered is never stale,
+    only unused, and the oldest entries make room for new ones past ``limit``. A node computed
+    by an ``apply`` whose result was never stored does no harm either: only a root the store
+    holds is ever descended from. The store stays the truth: a node not remembered is read
+    from it and checked as before (``MissingNode``, ``CorruptNode``).
+    """
+
+    def __init__(self, limit: int = 100_000) -> None:
+        self.limit = limit
+        self._nodes: dict[bytes, bytes] = {}
+
+    def __len__(self) -> int:
+        return len(self._nodes)
+
+    def get(self, node_hash: bytes) -> bytes | None:
+        return self._nodes.get(node_hash)
+
+    def add_one(self, node_hash: bytes, node: bytes) -> None:
+        """Remember one node the caller has checked."""
+        known = self._nodes
+        known[node_hash] = node
+        if len(known) > self.limit:
+            del known[next(iter(known))]
+
+    def add(self, nodes: Mapping[bytes, bytes]) -> None:
+        """Remember ``nodes`` (hash to encoding), which the caller vouches for."""
+        known = self._nodes
+        known.update(nodes)
+        excess = len(known) - self.limit
+        if excess > 0:
+            for node_hash in list(itertools.islice(known, excess)):
+                del known[node_hash]
+
+
 # A leaf on its way into the tree: (path as an int, hash, encoding to write or None if stored).
 _Leaf = tuple[int, bytes, bytes | None]
 
 
 class StateTree:
-    """Reads a tree's nodes from ``nodes``; computes updates and proofs, stores nothing."""
+    """Reads a tree's nodes from ``nodes``; computes updates and proofs, stores nothing.
 
-    def __init__(self, nodes: NodeReader) -> None:
+    With ``verified``, nodes are looked up there first (and not hashed again), nodes read from
+    ``nodes`` and checked are added to it, and so are the nodes each ``apply`` creates."""
+
+    def __init__(self, nodes: NodeReader, verified: VerifiedNodes | None = None) -> None:
         self._nodes = nodes
+        self._verified = verified
 
     def apply(self, root: bytes, changes: Mapping[str, bytes | None]) -> Update:
         """The tree after setting each key of ``changes`` to its value (None deletes it).
@@ -159,6 +206,8 @@ class StateTree:
         entries.sort(key=lambda e: e[0])
         run = _Run(self, [e[0] for e in entries], [(p, h, enc) for p, h, enc in entries if h is not None])
         new_root, _ = run.update(root, 0, 0, len(entries))
+        if self._verified is not None:
+            self._verified.add(run.new)
         return Update(root=new_root, new_nodes=run.new, stale=run.stale)
 
     def prove(self, root: bytes, key: str) -> StateProof:
@@ -185,7 +234,12 @@ class StateTree:
         return StateProof(key_hash=kh.hex(), siblings=tuple(siblings), leaf=None)
 
     def read(self, node_hash: bytes) -> bytes:
-        """The stored encoding of a node, checked against its hash."""
+        """The stored encoding of a node, checked against its hash (once, with ``verified``)."""
+        verified = self._verified
+        if verified is not None:
+            known = verified.get(node_hash)
+            if known is not None:
+                return known
         raw = self._nodes.get(node_hash)
         if raw is None:
             raise MissingNode(node_hash)
@@ -193,6 +247,8 @@ class StateTree:
             raise CorruptNode(node_hash, f"{len(raw)} bytes starting {raw[:1].hex()}, not a 65-byte node")
         if _sha256(raw).digest() != node_hash:
             raise CorruptNode(node_hash, "its bytes hash to another value")
+        if verified is not None:
+            verified.add_one(node_hash, raw)
         return raw
 
 

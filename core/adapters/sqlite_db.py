@@ -25,6 +25,8 @@ Design:
   also covers every earlier NORMAL commit of the same file. It costs 0.4-1 ms here, more
   right after a large commit whose pages it must sync too.
   Pass ``synchronous="FULL"`` to make every commit of a store durable in the same way.
+  Checkpoints (the WAL copied into the database file, with a sync of each) run once the WAL
+  holds ``WAL_AUTOCHECKPOINT_PAGES`` pages.
 * **Schema** is created on open; a ``schema_version`` table records which store the file is
   and the schema version, so a state file opened as a block store, or a file written by a
   newer TRACO, is refused with a clear ``StorageError`` instead of being misread.
@@ -60,6 +62,14 @@ BUSY_TIMEOUT_S: Final = 10.0
 
 CACHE_KIB: Final = 16 * 1024
 """Page cache per connection: the tx and receipt indexes take random inserts."""
+
+WAL_AUTOCHECKPOINT_PAGES: Final = 10_000
+"""Pages the WAL may hold before a commit copies them into the database file (SQLite's default
+is 1,000). Why more: a checkpoint syncs the WAL and the database file, and copies each changed
+page once however often it changed; the state tree's nodes are keyed by hash, so a busy block
+changes rows all over the state table, and at 1,000 pages nearly every such block paid a
+checkpoint (measured on a block of 150 matched orders: the commit's own share 101 -> 61 µs per
+order). The WAL file then grows to about 40 MiB per store before it is reused from its start."""
 
 Synchronous = Literal["NORMAL", "FULL"]
 
@@ -130,6 +140,7 @@ class Database:
                     raise StorageError(f"{self.path}: WAL mode unavailable (got {mode!r})")
                 self._conn.execute(f"PRAGMA synchronous = {self._synchronous}")
                 self._conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+                self._conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES}")
                 self._conn.execute("BEGIN IMMEDIATE")
                 try:
                     self._create(schema)

@@ -78,9 +78,9 @@ def reachable(nodes: dict[bytes, bytes], root: bytes) -> set[bytes]:
 class Store:
     """A plain dict of nodes, applied to and pruned as a service would in one transaction."""
 
-    def __init__(self) -> None:
+    def __init__(self, verified: smt.VerifiedNodes | None = None) -> None:
         self.nodes: dict[bytes, bytes] = {}
-        self.tree = StateTree(self.nodes)
+        self.tree = StateTree(self.nodes, verified)
         self.root = EMPTY_ROOT
 
     def apply(self, changes: dict[str, bytes | None]) -> smt.Update:
@@ -114,11 +114,13 @@ class TreeAgainstReference(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.store = Store()
+        self.remembering = Store(smt.VerifiedNodes(limit=50))  # small: entries come and go
         self.model: dict[str, bytes] = {}
 
     @rule(batch=batches)
     def apply_batch(self, batch: dict[str, bytes | None]) -> None:
         self.store.apply(batch)
+        self.remembering.apply(batch)
         for key, value in batch.items():
             if value is None:
                 self.model.pop(key, None)
@@ -132,6 +134,7 @@ class TreeAgainstReference(RuleBasedStateMachine):
     @rule()
     def delete_everything(self) -> None:
         self.store.apply({key: None for key in self.model})
+        self.remembering.apply({key: None for key in self.model})
         self.model.clear()
         assert self.store.root == EMPTY_ROOT
         assert self.store.nodes == {}
@@ -146,6 +149,8 @@ class TreeAgainstReference(RuleBasedStateMachine):
     @invariant()
     def root_is_the_reference_root(self) -> None:
         assert self.store.root == ref_root(self.model)
+        assert self.remembering.root == self.store.root  # nodes kept in memory change nothing
+        assert self.remembering.nodes == self.store.nodes
 
     @invariant()
     def store_holds_exactly_the_reachable_nodes(self) -> None:
@@ -403,6 +408,47 @@ def test_a_damaged_node_is_an_error_not_a_wrong_root() -> None:
     store.nodes[store.root] = raw[:40]
     with pytest.raises(CorruptNode):
         store.tree.prove(store.root, "k1")
+
+
+class CountingNodes(dict[bytes, bytes]):
+    def __init__(self, nodes: dict[bytes, bytes]) -> None:
+        super().__init__(nodes)
+        self.reads = 0
+
+    def get(self, key: bytes, default: bytes | None = None, /) -> bytes | None:  # type: ignore[override]
+        self.reads += 1
+        return super().get(key, default)
+
+
+def test_remembered_nodes_are_read_and_checked_once_and_the_rest_still_are() -> None:
+    plain = store_of({f"k{i}": b"v" for i in range(50)})
+    nodes = CountingNodes(plain.nodes)
+    verified = smt.VerifiedNodes()
+    tree = StateTree(nodes, verified)
+    first = tree.apply(plain.root, {"k1": b"w"})
+    reads = nodes.reads
+    assert reads > 0 and len(verified) >= reads
+    again = tree.apply(plain.root, {"k1": b"w"})
+    assert nodes.reads == reads and again.root == first.root  # all from memory, same root
+    # a node never read (another path) still comes from the store, checked: damage is caught
+    other = next(f"k{i}" for i in range(50) if not set(reachable_path(plain, f"k{i}")) <= set(verified._nodes))
+    damaged = next(h for h in reachable_path(plain, other) if h not in verified._nodes)
+    raw = nodes[damaged]
+    nodes[damaged] = raw[:-1] + bytes([raw[-1] ^ 1])
+    with pytest.raises(CorruptNode):
+        tree.apply(plain.root, {other: b"x"})
+
+
+def test_remembered_nodes_stay_within_their_limit_oldest_out_first() -> None:
+    verified = smt.VerifiedNodes(limit=3)
+    verified.add({bytes([i]) * 32: b"n%d" % i for i in range(2)})
+    verified.add_one(b"\x02" * 32, b"n2")
+    verified.add({b"\x03" * 32: b"n3", b"\x04" * 32: b"n4"})
+    assert len(verified) == 3
+    assert verified.get(b"\x00" * 32) is None and verified.get(b"\x01" * 32) is None
+    assert verified.get(b"\x04" * 32) == b"n4"
+    verified.add_one(b"\x05" * 32, b"n5")
+    assert len(verified) == 3 and verified.get(b"\x02" * 32) is None
 
 
 def test_a_foreign_value_or_an_endless_path_in_the_store_is_an_error() -> None:
