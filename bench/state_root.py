@@ -29,7 +29,8 @@ import sys
 import time
 
 from traco.core import crypto
-from traco.core.smt import EMPTY_ROOT, StateTree, verify_state_proof
+from traco.core.smt import EMPTY_ROOT, verify_state_proof
+from traco.core.smt_tree import StateTree
 
 BATCHES = (1, 100, 1000)
 

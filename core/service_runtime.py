@@ -42,7 +42,7 @@ from traco.core.positions import last_message, wait_for_height, watch_for_gaps
 from traco.core.schedule import SCHEDULE_KEYS, SCHEDULE_SOURCE, Schedule, Step, step
 from traco.core.service_exec import GENESIS_DIGEST, ServiceBlockResult, execute_service_block
 from traco.core.service_state import commit_state, seal
-from traco.core.smt import VerifiedNodes
+from traco.core.smt_tree import VerifiedNodes
 from traco.core.supervise import run_all, supervised
 from traco.core.topics import node_topic, topic
 from traco.core.upstream import Upstream

@@ -6,12 +6,12 @@ Each checkpoint commits to ``{service, height, state_digest, receipts_root, stat
   (their leaf bytes, without the human-readable message, as in the results root);
 - ``state_root``: the sparse Merkle root (``core/smt.py``) over the service's *own* state —
   every key except the runtime's bookkeeping (``runtime/``), its projections of upstream
-  services (``up/``: those are committed by the upstream's own root) and the tree's nodes
-  (``smt/``). So a balance, a hold or a pledge can be proven against a signed checkpoint.
+  services (``up/``: those are committed by the upstream's own root) and the tree's records
+  (``tree/``). So a balance, a hold or a pledge can be proven against a signed checkpoint.
 
-The tree's nodes are stored in the service's own store under ``smt/<hex hash>``, written in the
-same storage transaction as the state they commit to; nodes a new root no longer reaches are
-deleted one height later, so the tree of the height before the last stays provable.
+The tree's nodes are stored in the service's own store, each at its position
+(``core/tree_store.py``), written in the same storage transaction as the state they commit
+to, with the undo of the height, so the tree of the height before the last stays provable.
 
 The runtime, the replaying auditor and the tests all call ``commit_state`` and ``seal``, so
 they cannot disagree about a root.
@@ -28,25 +28,13 @@ import orjson
 from traco.core import merkle
 from traco.core.domain import StateView
 from traco.core.service_exec import ServiceBlockResult
-from traco.core.smt import EMPTY_ROOT, StateTree, VerifiedNodes
+from traco.core.smt import EMPTY_ROOT
+from traco.core.smt_tree import VerifiedNodes
+from traco.core.tree_store import NOT_STATE, tree_writes
 from traco.schemas.receipt import Receipt
 
-SMT_PREFIX = "smt/"
 STATE_ROOT_KEY = "runtime/state_root"
-STALE_KEY = "runtime/stale_nodes"
 UNDO_KEY = "runtime/undo"
-NOT_STATE = ("runtime/", "up/", SMT_PREFIX)
-"""Key prefixes that are not part of a service's own state."""
-
-
-class StoredNodes:
-    """The tree's nodes as a service store (or any ``StateView``) holds them."""
-
-    def __init__(self, view: StateView) -> None:
-        self.view = view
-
-    def get(self, node_hash: bytes, /) -> bytes | None:
-        return self.view.get(SMT_PREFIX + node_hash.hex())
 
 
 def own_changes(writes: Mapping[str, bytes | None]) -> dict[str, bytes | None]:
@@ -64,21 +52,15 @@ def commit_state(
     view: StateView, writes: Mapping[str, bytes | None], verified: VerifiedNodes | None = None
 ) -> tuple[bytes, dict[str, bytes | None]]:
     """The new state root after ``writes`` on top of ``view`` (the state of the height before),
-    and the writes that store it: new nodes, the root itself, and what keeps the height before
-    provable one height longer (its stale nodes are deleted a height late, and the changed keys'
-    previous values are kept in ``runtime/undo``): a proof is served for the last height whose
-    results a sealed header commits to, which is the height before the one just executed.
+    and the writes that store it: the tree's records, the root itself, and what keeps the
+    height before provable one height longer (the tree's undo, and the changed keys' previous
+    values in ``runtime/undo``): a proof is served for the last height whose results a sealed
+    header commits to, which is the height before the one just executed.
     ``verified``: the tree's nodes a long-lived caller (a service's runtime) keeps in memory
-    from one height to the next (``smt.VerifiedNodes``); the root is the same with or without."""
+    from one height to the next (``smt_tree.VerifiedNodes``); the root is the same with or
+    without."""
     changes = own_changes(writes)
-    update = StateTree(StoredNodes(view), verified).apply(stored_root(view), changes)
-    out: dict[str, bytes | None] = {}
-    created = {SMT_PREFIX + h.hex() for h in update.new_nodes}
-    for key in _hashes(view.get(STALE_KEY)):
-        if key not in created:
-            out[key] = None
-    out.update({SMT_PREFIX + h.hex(): node for h, node in update.new_nodes.items()})
-    out[STALE_KEY] = b"".join(update.stale)
+    update, out = tree_writes(view, stored_root(view), changes, verified)
     out[UNDO_KEY] = orjson.dumps({k: _b64(view.get(k)) for k in sorted(changes)})
     out[STATE_ROOT_KEY] = update.root.hex().encode()
     return update.root, out
@@ -92,11 +74,6 @@ def previous_value(view: StateView, key: str) -> bytes | None:
         old = undo[key]
         return None if old is None else base64.b64decode(old)
     return view.get(key)
-
-
-def _hashes(raw: bytes | None) -> list[str]:
-    data = raw or b""
-    return [SMT_PREFIX + data[i : i + 32].hex() for i in range(0, len(data), 32)]
 
 
 def _b64(value: bytes | None) -> str | None:
@@ -117,9 +94,7 @@ def seal(result: ServiceBlockResult, state_root: bytes, extra_writes: Mapping[st
 
 __all__ = [
     "NOT_STATE",
-    "SMT_PREFIX",
     "STATE_ROOT_KEY",
-    "StoredNodes",
     "commit_state",
     "own_changes",
     "previous_value",

@@ -14,8 +14,9 @@ from fastapi import APIRouter, HTTPException
 
 from traco.core import merkle
 from traco.core.service_runtime import ServiceRuntime
-from traco.core.service_state import StoredNodes, previous_value
-from traco.core.smt import StateTree
+from traco.core.service_state import previous_value
+from traco.core.smt_tree import StateTree
+from traco.core.tree_store import PreviousNodes
 from traco.schemas.state_proof import StateValueProof
 from traco.services.consensus import rules
 from traco.services.consensus.api import validator_changes
@@ -39,7 +40,7 @@ def build_state_proof(ledger: Ledger, runtime: ServiceRuntime, key: str) -> Stat
         return f"{service}'s checkpoint of block {height} is not the one the chain committed to"
     leaves = rules.results_leaves(receipts, checkpoints)
     index = len(receipts) + position
-    state = StateTree(StoredNodes(runtime.store)).prove(bytes.fromhex(checkpoint.state_root), key)
+    state = StateTree(PreviousNodes(runtime.store), runtime.tree_nodes).prove(bytes.fromhex(checkpoint.state_root), key)
     value = previous_value(runtime.store, key)
     return StateValueProof(
         chain_id=ledger.genesis.chain_id,

@@ -18,16 +18,16 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from pydantic import ValidationError
 
-from traco.core import smt
+from traco.core import smt_tree
 from traco.core.errors import StorageError
 from traco.core.smt import (
     EMPTY_ROOT,
     CorruptNode,
     MissingNode,
-    StateTree,
     StateTreeError,
     verify_state_proof,
 )
+from traco.core.smt_tree import StateTree, position_key
 from traco.schemas.state_proof import StateLeaf, StateProof
 
 # --- the slow, obviously right reference ---------------------------------------------------
@@ -78,12 +78,12 @@ def reachable(nodes: dict[bytes, bytes], root: bytes) -> set[bytes]:
 class Store:
     """A plain dict of nodes, applied to and pruned as a service would in one transaction."""
 
-    def __init__(self, verified: smt.VerifiedNodes | None = None) -> None:
+    def __init__(self, verified: smt_tree.VerifiedNodes | None = None) -> None:
         self.nodes: dict[bytes, bytes] = {}
         self.tree = StateTree(self.nodes, verified)
         self.root = EMPTY_ROOT
 
-    def apply(self, changes: dict[str, bytes | None]) -> smt.Update:
+    def apply(self, changes: dict[str, bytes | None]) -> smt_tree.Update:
         update = self.tree.apply(self.root, changes)
         assert not set(update.stale) & set(update.new_nodes)
         self.nodes.update(update.new_nodes)
@@ -91,6 +91,58 @@ class Store:
             del self.nodes[stale]  # a KeyError here: called stale something that was not stored
         self.root = update.root
         return update
+
+
+class Placed:
+    """Nodes kept by position, written as a service's store writes them: each apply overwrites
+    what it places, clears what it vacates, and keeps its undo (``previous``)."""
+
+    def __init__(self, verified: smt_tree.VerifiedNodes | None = None) -> None:
+        self.records: dict[str, bytes] = {}
+        self.undo: dict[str, bytes | None] = {}
+        self.root = self.previous_root = EMPTY_ROOT
+        self.verified = verified
+
+    def at(self, position: str) -> bytes | None:
+        return self.records.get(position)
+
+    def apply(self, changes: dict[str, bytes | None]) -> smt_tree.Update:
+        update = StateTree(self, self.verified).apply(self.root, changes)
+        assert not set(update.vacated) & set(update.placed)
+        assert set(update.previous) == set(update.placed) | set(update.vacated)
+        assert all(self.records.get(p) == old for p, old in update.previous.items())  # the true undo
+        for position in update.vacated:
+            del self.records[position]  # a KeyError: vacated a position that held nothing
+        self.records.update(update.placed)
+        self.undo, self.previous_root, self.root = update.previous, self.root, update.root
+        return update
+
+
+class PreviousTree:
+    """``placed``'s records with its last undo applied: the tree before its last apply."""
+
+    def __init__(self, placed: Placed) -> None:
+        self.placed = placed
+
+    def at(self, position: str) -> bytes | None:
+        if position in self.placed.undo:
+            return self.placed.undo[position]
+        return self.placed.records.get(position)
+
+
+def positions(nodes: dict[bytes, bytes], root: bytes) -> dict[str, bytes]:
+    """Where each node of the tree of ``root`` belongs: the path prefix of the subtree it tops."""
+    out: dict[str, bytes] = {}
+    todo = [(root, "")]
+    while todo:
+        node, where = todo.pop()
+        if node == EMPTY_ROOT:
+            continue
+        raw = nodes[node]
+        out[where] = raw
+        if raw[0] == 1:
+            todo += [(raw[1:33], where + "0"), (raw[33:65], where + "1")]
+    return out
 
 
 def store_of(contents: dict[str, bytes]) -> Store:
@@ -114,13 +166,19 @@ class TreeAgainstReference(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.store = Store()
-        self.remembering = Store(smt.VerifiedNodes(limit=50))  # small: entries come and go
+        self.remembering = Store(smt_tree.VerifiedNodes(limit=50))  # small: entries come and go
+        self.placed = Placed()
+        self.placed_remembering = Placed(smt_tree.VerifiedNodes(limit=50))
         self.model: dict[str, bytes] = {}
+        self.previous_model: dict[str, bytes] = {}
 
     @rule(batch=batches)
     def apply_batch(self, batch: dict[str, bytes | None]) -> None:
         self.store.apply(batch)
         self.remembering.apply(batch)
+        self.placed.apply(batch)
+        self.placed_remembering.apply(batch)
+        self.previous_model = dict(self.model)
         for key, value in batch.items():
             if value is None:
                 self.model.pop(key, None)
@@ -133,8 +191,7 @@ class TreeAgainstReference(RuleBasedStateMachine):
 
     @rule()
     def delete_everything(self) -> None:
-        self.store.apply({key: None for key in self.model})
-        self.remembering.apply({key: None for key in self.model})
+        self.apply_batch({key: None for key in self.model})
         self.model.clear()
         assert self.store.root == EMPTY_ROOT
         assert self.store.nodes == {}
@@ -155,6 +212,25 @@ class TreeAgainstReference(RuleBasedStateMachine):
     @invariant()
     def store_holds_exactly_the_reachable_nodes(self) -> None:
         assert set(self.store.nodes) == reachable(self.store.nodes, self.store.root)
+
+    @invariant()
+    def positions_hold_exactly_the_tree(self) -> None:
+        expected = positions(self.store.nodes, self.store.root)
+        assert self.placed.root == self.placed_remembering.root == self.store.root
+        assert self.placed.records == expected
+        assert self.placed_remembering.records == expected
+        for where, raw in expected.items():  # a leaf sits at its own path's prefix
+            if raw[0] == 0:
+                assert position_key(len(where), int.from_bytes(raw[1:33], "big")) == where
+
+    @rule(key=keys)
+    def prove_one_key_of_the_tree_before(self, key: str) -> None:
+        """The records with the last undo are the tree before the last batch: it proves."""
+        root = self.placed.previous_root
+        proof = StateTree(PreviousTree(self.placed)).prove(root, key)
+        assert verify_state_proof(root, key, self.previous_model.get(key), proof) is None
+        now = StateTree(self.placed).prove(self.placed.root, key)
+        assert verify_state_proof(self.placed.root, key, self.model.get(key), now) is None
 
 
 TreeAgainstReference.TestCase.settings = settings(max_examples=60, stateful_step_count=25, deadline=None)
@@ -218,14 +294,14 @@ def test_a_batch_shares_the_hashing_of_common_path_prefixes(monkeypatch: pytest.
     store = store_of({f"k{i}": b"%d" % i for i in range(4096)})
     changed = rng.sample(range(4096), 256)
     calls = 0
-    real = smt._sha256
+    real = smt_tree._sha256
 
     def counting(data: bytes = b"") -> hashlib._Hash:
         nonlocal calls
         calls += 1
         return real(data)
 
-    monkeypatch.setattr(smt, "_sha256", counting)
+    monkeypatch.setattr(smt_tree, "_sha256", counting)
     store.tree.apply(store.root, {f"k{i}": b"new" for i in changed})
     batch = calls
     calls = 0
@@ -423,7 +499,7 @@ class CountingNodes(dict[bytes, bytes]):
 def test_remembered_nodes_are_read_and_checked_once_and_the_rest_still_are() -> None:
     plain = store_of({f"k{i}": b"v" for i in range(50)})
     nodes = CountingNodes(plain.nodes)
-    verified = smt.VerifiedNodes()
+    verified = smt_tree.VerifiedNodes()
     tree = StateTree(nodes, verified)
     first = tree.apply(plain.root, {"k1": b"w"})
     reads = nodes.reads
@@ -440,7 +516,7 @@ def test_remembered_nodes_are_read_and_checked_once_and_the_rest_still_are() -> 
 
 
 def test_remembered_nodes_stay_within_their_limit_oldest_out_first() -> None:
-    verified = smt.VerifiedNodes(limit=3)
+    verified = smt_tree.VerifiedNodes(limit=3)
     verified.add({bytes([i]) * 32: b"n%d" % i for i in range(2)})
     verified.add_one(b"\x02" * 32, b"n2")
     verified.add({b"\x03" * 32: b"n3", b"\x04" * 32: b"n4"})

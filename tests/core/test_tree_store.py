@@ -1,0 +1,105 @@
+"""How a service's store keeps its state tree (``core/tree_store.py``): nodes at their
+positions, the undo that keeps the height before provable, and the move from the old layout
+(nodes by hash) — checked against the root computed from the state alone."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from traco.core.domain import DictState
+from traco.core.service_state import STATE_ROOT_KEY, commit_state, stored_root
+from traco.core.smt import EMPTY_ROOT, StateTreeError, verify_state_proof
+from traco.core.smt_tree import StateTree
+from traco.core.tree_store import (
+    LEGACY_PREFIX,
+    TREE_PREFIX,
+    TREE_UNDO_KEY,
+    PreviousNodes,
+    StoredNodes,
+    decode_undo,
+    encode_undo,
+)
+
+
+def root_of(state: dict[str, bytes]) -> bytes:
+    """The root computed from scratch from the state alone (no store involved)."""
+    return StateTree({}).apply(EMPTY_ROOT, dict(state)).root
+
+
+def commit(view: DictState, writes: dict[str, bytes | None]) -> bytes:
+    root, tree = commit_state(view, writes)
+    view.apply({**writes, **tree})
+    return root
+
+
+def test_the_undo_survives_its_encoding_and_a_damaged_one_is_refused() -> None:
+    undo: dict[str, bytes | None] = {"": b"\x01" + bytes(64), "0110": None, "1": b"\x00" + bytes(range(64))}
+    assert decode_undo(encode_undo(undo)) == undo
+    assert decode_undo(None) == {} and decode_undo(b"") == {}
+    raw = encode_undo(undo)
+    damages = (raw[:-1], raw + b"\x00", b"0,2\n\x00\x00", b"0\n\x07", b"0,1\n\x00", b"\xff\n\x00", b"01")
+    for damaged in damages:
+        with pytest.raises(StateTreeError, match=TREE_UNDO_KEY):
+            decode_undo(damaged)
+
+
+def test_every_height_keeps_its_tree_by_position_and_the_one_before_still_proves() -> None:
+    rng = random.Random(11)
+    view = DictState()
+    model: dict[str, bytes] = {}
+    for height in range(1, 30):
+        before, before_root = dict(model), stored_root(view)
+        writes: dict[str, bytes | None] = {}
+        for _ in range(rng.randint(1, 40)):
+            key = f"k{rng.randint(0, 120)}"
+            writes[key] = None if rng.random() < 0.3 else b"%d" % rng.randint(0, 9)
+        for key, value in writes.items():
+            if value is None:
+                model.pop(key, None)
+            else:
+                model[key] = value
+        root = commit(view, writes)
+        assert root == root_of(model) == stored_root(view), height
+        assert not any(k.startswith(LEGACY_PREFIX) for k, _ in view.scan(""))
+        for key in [f"k{i}" for i in range(0, 121, 7)]:
+            now = StateTree(StoredNodes(view)).prove(root, key)
+            assert verify_state_proof(root, key, model.get(key), now) is None
+            then = StateTree(PreviousNodes(view)).prove(before_root, key)
+            assert verify_state_proof(before_root, key, before.get(key), then) is None
+
+
+def legacy_store(state: dict[str, bytes]) -> DictState:
+    """A store as it was written before positions: nodes under ``smt/<hash hex>``."""
+    update = StateTree({}).apply(EMPTY_ROOT, dict(state))
+    data: dict[str, bytes | None] = dict(state)
+    data.update({LEGACY_PREFIX + h.hex(): node for h, node in update.new_nodes.items()})
+    data["runtime/stale_nodes"] = b""
+    data[STATE_ROOT_KEY] = update.root.hex().encode()
+    return DictState(data)
+
+
+def test_a_store_with_nodes_by_hash_moves_to_positions_at_its_next_height() -> None:
+    state = {f"doc/{i}": b"%d" % i for i in range(300)}
+    view = legacy_store(state)
+    old_root = stored_root(view)
+    root = commit(view, {"doc/7": b"changed", "doc/8": None, "doc/new": b"n"})
+    state.update({"doc/7": b"changed", "doc/new": b"n"})
+    del state["doc/8"]
+    assert root == root_of(state)
+    keys = [k for k, _ in view.scan("")]
+    assert not any(k.startswith(LEGACY_PREFIX) for k in keys) and "runtime/stale_nodes" not in keys
+    assert any(k.startswith(TREE_PREFIX) for k in keys)
+    # the tree of the height before the move still proves, through the move's undo
+    proof = StateTree(PreviousNodes(view)).prove(old_root, "doc/8")
+    assert verify_state_proof(old_root, "doc/8", b"8", proof) is None
+    # and the next height goes on from positions
+    assert commit(view, {"doc/9": None}) == root_of({k: v for k, v in state.items() if k != "doc/9"})
+
+
+def test_a_store_whose_state_does_not_hash_to_its_root_is_not_moved() -> None:
+    view = legacy_store({f"doc/{i}": b"%d" % i for i in range(50)})
+    view.apply({"doc/3": b"tampered"})  # the state no longer matches the stored root
+    with pytest.raises(StateTreeError, match="rebuild this service from the blocks"):
+        commit_state(view, {"doc/4": b"x"})
