@@ -4,8 +4,8 @@ The hashing rules, the proof format and the verifier are in ``core/smt.py``; thi
 computes roots and proofs by those rules over stored nodes, and says where each node goes.
 
 **Where nodes are kept: by position.** A node's position is the path prefix of the subtree it
-is the top of: ``position_key(depth, path)``, the path's first ``depth`` bits written as
-``'0'``/``'1'`` characters (``''`` is the root). Inner nodes never move (a subtree's prefix is
+is the top of: ``(depth, the path's first depth bits)`` (``Position``; ``position_key`` names it
+with ``'0'``/``'1'`` characters, ``''`` for the root). Inner nodes never move (a subtree's prefix is
 fixed); a leaf sits where its subtree begins (the leaf shortcut), so it moves up when its
 sibling goes and down when a key joins it. An ``apply`` returns the records to store
 (``placed``), the positions to clear (``vacated``) and what every touched position held
@@ -50,10 +50,12 @@ from traco.schemas.state_proof import StateLeaf, StateProof
 __all__ = [
     "NodeReader",
     "PlacedNodes",
+    "Position",
     "StateTree",
     "Update",
     "VerifiedNodes",
     "position_key",
+    "position_of",
 ]
 
 _LEAF, _INNER = 0x00, 0x01
@@ -66,25 +68,25 @@ class NodeReader(Protocol):
     def get(self, node_hash: bytes, /) -> bytes | None: ...
 
 
+Position = tuple[int, int]
+"""Where a node is kept: ``(depth, prefix)``, the first ``depth`` bits of the path of the
+subtree it tops, as an int (the root is ``(0, 0)``)."""
+
+
 @runtime_checkable
 class PlacedNodes(Protocol):
-    """Nodes by position (``position_key``): what a store holds at a position, or None."""
+    """Nodes by position: what a store holds at a position, or None."""
 
-    def at(self, position: str, /) -> bytes | None: ...
-
-
-def position_key(depth: int, path: int) -> str:
-    """Where the subtree at ``depth`` on ``path`` (a 256-bit key hash as an int) is kept: the
-    path's first ``depth`` bits as ``'0'``/``'1'``; the root is ``''``."""
-    return _name((depth, path >> (DEPTH - depth)))
+    def at(self, position: Position, /) -> bytes | None: ...
 
 
-# A position while a run works: (depth, the path's first ``depth`` bits as an int); named as
-# ``position_key`` names it only where a store needs the name.
-_Position = tuple[int, int]
+def position_of(depth: int, path: int) -> Position:
+    """The position of the subtree at ``depth`` on ``path`` (a 256-bit key hash as an int)."""
+    return depth, path >> (DEPTH - depth)
 
 
-def _name(position: _Position) -> str:
+def position_key(position: Position) -> str:
+    """A position's name: its prefix as ``'0'``/``'1'`` characters (the root's is ``''``)."""
     depth, prefix = position
     return bin(prefix)[2:].zfill(depth) if depth else ""
 
@@ -94,7 +96,7 @@ class Update:
     """What ``apply`` produced.
 
     - ``root``: the new root.
-    - ``placed``: position to node, to store (overwriting what is there).
+    - ``placed``: position (``Position``) to node, to store (overwriting what is there).
     - ``vacated``: positions to clear (none of them is in ``placed``).
     - ``previous``: what each position of ``placed`` and ``vacated`` held before (None: empty),
       the undo that turns the new tree's records back into the old tree's.
@@ -104,9 +106,9 @@ class Update:
     """
 
     root: bytes
-    placed: dict[str, bytes]
-    vacated: list[str]
-    previous: dict[str, bytes | None]
+    placed: dict[Position, bytes]
+    vacated: list[Position]
+    previous: dict[Position, bytes | None]
     new_nodes: dict[bytes, bytes]
     stale: list[bytes]
 
@@ -194,19 +196,10 @@ class StateTree:
             run.placed[(0, 0)] = climbing
         if self._verified is not None:
             self._verified.add(run.new)
-        was = run.previous
-        placed: dict[str, bytes] = {}
-        previous: dict[str, bytes | None] = {}
-        for position, node in run.placed.items():
-            name = _name(position)
-            placed[name] = node
-            previous[name] = was.get(position)
-        vacated: list[str] = []
-        for position, node in was.items():
-            if position not in run.placed:
-                name = _name(position)
-                vacated.append(name)
-                previous[name] = node
+        was, placed = run.previous, run.placed
+        previous: dict[Position, bytes | None] = {position: was.get(position) for position in placed}
+        vacated = [position for position in was if position not in placed]
+        previous.update((position, was[position]) for position in vacated)
         return Update(new_root, placed, vacated, previous, run.new, run.stale)
 
     def prove(self, root: bytes, key: str) -> StateProof:
@@ -233,7 +226,7 @@ class StateTree:
                 node = left
         return StateProof(key_hash=kh.hex(), siblings=tuple(siblings), leaf=None)
 
-    def read(self, node_hash: bytes, position: _Position) -> bytes:
+    def read(self, node_hash: bytes, position: Position) -> bytes:
         """The node ``node_hash``, kept at ``position``, checked against its hash (once, with
         ``verified``)."""
         verified = self._verified
@@ -242,7 +235,7 @@ class StateTree:
             if known is not None:
                 return known
         if self._placed is not None:
-            raw = self._placed.at(_name(position))
+            raw = self._placed.at(position)
         else:
             assert self._by_hash is not None
             raw = self._by_hash.get(node_hash)
@@ -286,12 +279,12 @@ class _Run:
         self.leaf_paths = [leaf[0] for leaf in leaves]
         self.new: dict[bytes, bytes] = {}
         self.stale: list[bytes] = []
-        self.placed: dict[_Position, bytes] = {}
-        self.previous: dict[_Position, bytes] = {}
+        self.placed: dict[Position, bytes] = {}
+        self.previous: dict[Position, bytes] = {}
         """What each vacated position held: every position this run places that held a node
         before is vacated first (its node went stale or moved), so this is the whole undo."""
 
-    def vacate(self, position: _Position, raw: bytes) -> None:
+    def vacate(self, position: Position, raw: bytes) -> None:
         self.previous[position] = raw
 
     def update(self, node: bytes, depth: int, lo: int, hi: int) -> _Subtree:
@@ -321,7 +314,7 @@ class _Run:
             return self.join(new_left, new_right, position)
         return self._merge_leaf(node, raw, depth, lo, hi, position)
 
-    def _merge_leaf(self, node: bytes, raw: bytes, depth: int, lo: int, hi: int, position: _Position) -> _Subtree:
+    def _merge_leaf(self, node: bytes, raw: bytes, depth: int, lo: int, hi: int, position: Position) -> _Subtree:
         """Changes ``lo:hi`` arrive at a stored leaf: rebuild the subtree from both."""
         path = int.from_bytes(raw[1:33], "big")
         leaves = self._new_leaves(lo, hi)
@@ -364,7 +357,7 @@ class _Run:
         right = self.build(leaves, depth + 1, mid, hi)
         return self.inner(left, right, (depth, leaves[lo][0] >> (DEPTH - depth))), False, None
 
-    def join(self, left: _Subtree, right: _Subtree, position: _Position) -> _Subtree:
+    def join(self, left: _Subtree, right: _Subtree, position: Position) -> _Subtree:
         """The parent of two new children, collapsed as the rules say: a subtree that now holds
         one leaf (or none) is that leaf (or EMPTY), so a leaf climbs after its sibling's delete."""
         if left[0] == EMPTY_ROOT:
@@ -379,7 +372,7 @@ class _Run:
                 return left[0], True, climbing
         return self.inner(left, right, position), False, None
 
-    def _leaf(self, child: _Subtree, position: _Position) -> bytes | None:
+    def _leaf(self, child: _Subtree, position: Position) -> bytes | None:
         """The encoding of ``child`` if it is a leaf, else None. A leaf that was not to be
         placed anew sits at ``position`` now; it is about to climb, so that is vacated."""
         node, is_leaf, encoding = child
@@ -391,7 +384,7 @@ class _Run:
         self.vacate(position, raw)
         return raw
 
-    def inner(self, left: _Subtree, right: _Subtree, position: _Position) -> bytes:
+    def inner(self, left: _Subtree, right: _Subtree, position: Position) -> bytes:
         """Make and place the inner node over ``left`` and ``right``, and place the children
         that are leaves to be placed anew."""
         encoding = b"\x01" + left[0] + right[0]

@@ -27,7 +27,7 @@ from traco.core.smt import (
     StateTreeError,
     verify_state_proof,
 )
-from traco.core.smt_tree import StateTree, position_key
+from traco.core.smt_tree import Position, StateTree, position_key, position_of
 from traco.schemas.state_proof import StateLeaf, StateProof
 
 # --- the slow, obviously right reference ---------------------------------------------------
@@ -98,12 +98,12 @@ class Placed:
     what it places, clears what it vacates, and keeps its undo (``previous``)."""
 
     def __init__(self, verified: smt_tree.VerifiedNodes | None = None) -> None:
-        self.records: dict[str, bytes] = {}
-        self.undo: dict[str, bytes | None] = {}
+        self.records: dict[Position, bytes] = {}
+        self.undo: dict[Position, bytes | None] = {}
         self.root = self.previous_root = EMPTY_ROOT
         self.verified = verified
 
-    def at(self, position: str) -> bytes | None:
+    def at(self, position: Position) -> bytes | None:
         return self.records.get(position)
 
     def apply(self, changes: dict[str, bytes | None]) -> smt_tree.Update:
@@ -124,22 +124,23 @@ class PreviousTree:
     def __init__(self, placed: Placed) -> None:
         self.placed = placed
 
-    def at(self, position: str) -> bytes | None:
+    def at(self, position: Position) -> bytes | None:
         if position in self.placed.undo:
             return self.placed.undo[position]
         return self.placed.records.get(position)
 
 
-def positions(nodes: dict[bytes, bytes], root: bytes) -> dict[str, bytes]:
-    """Where each node of the tree of ``root`` belongs: the path prefix of the subtree it tops."""
-    out: dict[str, bytes] = {}
+def positions(nodes: dict[bytes, bytes], root: bytes) -> dict[Position, bytes]:
+    """Where each node of the tree of ``root`` belongs: the path prefix of the subtree it tops,
+    found by walking the tree with bit strings (as the rules say), then written as a position."""
+    out: dict[Position, bytes] = {}
     todo = [(root, "")]
     while todo:
         node, where = todo.pop()
         if node == EMPTY_ROOT:
             continue
         raw = nodes[node]
-        out[where] = raw
+        out[(len(where), int(where, 2) if where else 0)] = raw
         if raw[0] == 1:
             todo += [(raw[1:33], where + "0"), (raw[33:65], where + "1")]
     return out
@@ -221,7 +222,8 @@ class TreeAgainstReference(RuleBasedStateMachine):
         assert self.placed_remembering.records == expected
         for where, raw in expected.items():  # a leaf sits at its own path's prefix
             if raw[0] == 0:
-                assert position_key(len(where), int.from_bytes(raw[1:33], "big")) == where
+                assert position_of(where[0], int.from_bytes(raw[1:33], "big")) == where
+                assert position_key(where) == bits(raw[1:33])[: where[0]]
 
     @rule(key=keys)
     def prove_one_key_of_the_tree_before(self, key: str) -> None:

@@ -8,18 +8,22 @@ import random
 
 import pytest
 
+from tests.core.test_smt import positions
 from traco.core.domain import DictState
 from traco.core.service_state import STATE_ROOT_KEY, commit_state, stored_root
 from traco.core.smt import EMPTY_ROOT, StateTreeError, verify_state_proof
-from traco.core.smt_tree import StateTree
+from traco.core.smt_tree import StateTree, position_key
 from traco.core.tree_store import (
     LEGACY_PREFIX,
     TREE_PREFIX,
     TREE_UNDO_KEY,
     PreviousNodes,
     StoredNodes,
+    decode_page,
     decode_undo,
+    encode_page,
     encode_undo,
+    page_of,
 )
 
 
@@ -28,18 +32,51 @@ def root_of(state: dict[str, bytes]) -> bytes:
     return StateTree({}).apply(EMPTY_ROOT, dict(state)).root
 
 
+def pages_of(state: dict[str, bytes]) -> dict[str, bytes]:
+    """The pages a store must hold for ``state``: every node of the tree built from scratch, at
+    its position, grouped four levels to a page."""
+    update = StateTree({}).apply(EMPTY_ROOT, dict(state))
+    grouped: dict[str, dict[int, bytes]] = {}
+    for where, node in positions(update.new_nodes, update.root).items():
+        page, slot = page_of(where)
+        grouped.setdefault(position_key(page), {})[slot] = node
+    return {TREE_PREFIX + name: encode_page(slots) or b"" for name, slots in grouped.items()}
+
+
 def commit(view: DictState, writes: dict[str, bytes | None]) -> bytes:
     root, tree = commit_state(view, writes)
     view.apply({**writes, **tree})
     return root
 
 
+NODE = b"\x01" + bytes(range(64))
+
+
+def test_pages_hold_four_levels_in_heap_order() -> None:
+    def at(bits: str) -> tuple[str, int]:
+        page, slot = page_of((len(bits), int(bits, 2) if bits else 0))
+        return position_key(page), slot
+
+    assert at("") == ("", 0)
+    assert at("0") == ("", 1) and at("1") == ("", 2)
+    assert at("011") == ("", 7 + 3)
+    assert at("0110") == ("0110", 0) and at("01101") == ("0110", 2)
+    assert at("0110" + "111") == ("0110", 14)
+    assert at("0000" + "0") == ("0000", 1)  # leading zeros are part of a page's name
+    slots = {0: NODE, 5: b"\x00" + bytes(64), 14: NODE}
+    assert decode_page("x", encode_page(slots) or b"") == slots
+    assert encode_page({}) is None
+    for damaged in (b"", b"\x00", b"\x00\x00", b"\x80\x00" + NODE, b"\x00\x01" + NODE[:-1], b"\x00\x03" + NODE):
+        with pytest.raises(StateTreeError, match="page 'x' is damaged"):
+            decode_page("x", damaged)
+
+
 def test_the_undo_survives_its_encoding_and_a_damaged_one_is_refused() -> None:
-    undo: dict[str, bytes | None] = {"": b"\x01" + bytes(64), "0110": None, "1": b"\x00" + bytes(range(64))}
+    undo: dict[str, bytes | None] = {"": b"\x00\x01" + NODE, "0110": None, "1111": b"\x00\x05" + NODE + NODE}
     assert decode_undo(encode_undo(undo)) == undo
     assert decode_undo(None) == {} and decode_undo(b"") == {}
     raw = encode_undo(undo)
-    damages = (raw[:-1], raw + b"\x00", b"0,2\n\x00\x00", b"0\n\x07", b"0,1\n\x00", b"\xff\n\x00", b"01")
+    damages = (raw[:-1], raw + b"\x00", b"0\n\xff\xff", b"0110", b"01x0\n\xff\xff", b"0000\n\x00\x09ab")
     for damaged in damages:
         with pytest.raises(StateTreeError, match=TREE_UNDO_KEY):
             decode_undo(damaged)
@@ -62,6 +99,7 @@ def test_every_height_keeps_its_tree_by_position_and_the_one_before_still_proves
                 model[key] = value
         root = commit(view, writes)
         assert root == root_of(model) == stored_root(view), height
+        assert dict(view.scan(TREE_PREFIX)) == pages_of(model), height  # exactly the tree's pages
         assert not any(k.startswith(LEGACY_PREFIX) for k, _ in view.scan(""))
         for key in [f"k{i}" for i in range(0, 121, 7)]:
             now = StateTree(StoredNodes(view)).prove(root, key)
