@@ -197,13 +197,20 @@ class Database:
             raise StorageError(f"{self.path}: {what} failed: {exc}") from exc
 
     def read(self, sql: str, params: Sequence[object] = ()) -> list[Any]:
-        """All rows of one query; the cursor is closed, so no read transaction stays open."""
-        with self._lock, self._translate("read"):
-            cursor = self._conn.execute(sql, params)
+        """All rows of one query; the cursor is closed, so no read transaction stays open.
+
+        The error translation is written out here rather than through ``_translate``: reads
+        are the hot path (a busy block makes thousands), and a generator-based context manager
+        per read cost as much as the query itself (measured under py-spy)."""
+        with self._lock:
             try:
-                return cursor.fetchall()
-            finally:
-                cursor.close()
+                cursor = self._conn.execute(sql, params)
+                try:
+                    return cursor.fetchall()
+                finally:
+                    cursor.close()
+            except sqlite3.Error as exc:
+                raise StorageError(f"{self.path}: read failed: {exc}") from exc
 
     @contextmanager
     def write(self, what: str, durable: bool = False) -> Iterator[sqlite3.Connection]:
