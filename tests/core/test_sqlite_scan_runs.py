@@ -104,7 +104,8 @@ def test_random_scans_agree_with_a_store_that_remembers_nothing(tmp_path: Path) 
     for _ in range(400):
         if rng.random() < 0.05:
             height += 1
-            book(writer, height, {f"p/{rng.randint(0, 500):04d}": rng.choice([None, b"v%d" % height]) for _ in range(10)})
+            changes = {f"p/{rng.randint(0, 500):04d}": rng.choice([None, b"v%d" % height]) for _ in range(10)}
+            book(writer, height, changes)
         prefix = rng.choice(["p/", "q/", "p/01", "p/2"])
         start = prefix + rng.choice(["", f"{rng.randint(0, 500):04d}"[len(prefix) - 2 :]])
         take = rng.randint(1, 40)
