@@ -132,8 +132,11 @@ def test_a_store_with_nodes_by_hash_moves_to_positions_at_its_next_height() -> N
     # the tree of the height before the move still proves, through the move's undo
     proof = StateTree(PreviousNodes(view)).prove(old_root, "doc/8")
     assert verify_state_proof(old_root, "doc/8", b"8", proof) is None
-    # and the next height goes on from positions
-    assert commit(view, {"doc/9": None}) == root_of({k: v for k, v in state.items() if k != "doc/9"})
+    # and the next height goes on from positions: it writes its own pages, not the tree again
+    pages = sum(1 for _ in view.scan(TREE_PREFIX))
+    root, writes = commit_state(view, {"doc/9": None})
+    assert root == root_of({k: v for k, v in state.items() if k != "doc/9"})
+    assert 0 < sum(1 for k in writes if k.startswith(TREE_PREFIX)) < pages / 4
 
 
 def test_a_store_whose_state_does_not_hash_to_its_root_is_not_moved() -> None:
@@ -141,3 +144,21 @@ def test_a_store_whose_state_does_not_hash_to_its_root_is_not_moved() -> None:
     view.apply({"doc/3": b"tampered"})  # the state no longer matches the stored root
     with pytest.raises(StateTreeError, match="rebuild this service from the blocks"):
         commit_state(view, {"doc/4": b"x"})
+
+
+def test_a_damaged_page_in_the_store_is_an_error_not_a_wrong_tree() -> None:
+    view = DictState()
+    state = {f"k{i}": b"%d" % i for i in range(60)}
+    root = commit(view, dict(state))
+    page = max((k for k, _ in view.scan(TREE_PREFIX)), key=len)  # a page below the root's
+    good = view.get(page)
+    assert good is not None
+    for damaged in (good[:-1], good + b"\x00", b"\x00", good[:2] + bytes(len(good) - 2)):
+        view.apply({page: damaged})
+        with pytest.raises(StateTreeError):
+            for k in state:  # some key's path runs through the damaged page
+                StateTree(StoredNodes(view)).prove(root, k)
+        with pytest.raises(StateTreeError):
+            commit_state(view, {k: b"changed" for k in state})
+    view.apply({page: good})
+    assert commit(view, {"k1": b"again"}) == root_of({**state, "k1": b"again"})
