@@ -90,13 +90,42 @@ class NodeCosts:
         """Per node: the process, its validator (with the Kafka client) and each replica, in µs
         per transaction and as a multiple of one Ed25519 verification."""
         verify_us = 1e6 / verify_per_s
-        names = {"validator": "validator + Kafka client"}
         out: list[tuple[str, str, str]] = []
         for node, parts in NodeCosts.per_part(before, after, txs).items():
             for part, us in parts.items():
-                label = names.get(part, part if part == "process" else f"{part} replica")
-                out.append((f"CPU per {what}, {node}, {label}", f"{us:,.0f} µs", f"{us / verify_us:.1f} × one verify"))
+                out.append(
+                    (
+                        f"CPU per {what}, {node}, {part_label(part)}",
+                        f"{us:,.0f} µs",
+                        f"{us / verify_us:.1f} × one verify",
+                    )
+                )
         return out
+
+
+def part_label(part: str) -> str:
+    """How a table names a part of a node: the process, its validator with the Kafka client, or
+    a service replica."""
+    if part == "validator":
+        return "validator + Kafka client"
+    return part if part == "process" else f"{part} replica"
+
+
+def mean_rows(parts: dict[str, dict[str, float]], verify_per_s: float, what: str) -> list[tuple[str, str]]:
+    """The mean over the nodes of each part's µs per ``what`` (process, validator, then the
+    replicas), and as a multiple of one Ed25519 verification."""
+    verify_us = 1e6 / verify_per_s
+    found = sorted({part for p in parts.values() for part in p}, key=lambda p: (p != "process", p != "validator", p))
+    rows = []
+    for part in found:
+        us = mean_part(parts, part)
+        rows.append(
+            (
+                f"CPU per {what}, mean of the nodes, {part_label(part)}",
+                f"{us:,.0f} µs = {us / verify_us:.1f} × one verify",
+            )
+        )
+    return rows
 
 
 def mean_part(parts: dict[str, dict[str, float]], part: str) -> float:
@@ -105,4 +134,12 @@ def mean_part(parts: dict[str, dict[str, float]], part: str) -> float:
     return sum(found) / len(found) if found else 0.0
 
 
-__all__ = ["NodeCosts", "Sample", "mean_part", "process_cpu_seconds", "service_cpu_seconds"]
+__all__ = [
+    "NodeCosts",
+    "Sample",
+    "mean_part",
+    "mean_rows",
+    "part_label",
+    "process_cpu_seconds",
+    "service_cpu_seconds",
+]

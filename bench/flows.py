@@ -40,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from chain import ed25519_rate, percentile
-from costs import NodeCosts, Sample, mean_part
+from costs import NodeCosts, Sample, mean_rows
 from registry import Receipts, offer
 
 from traco.cli.client import Client
@@ -202,20 +202,6 @@ async def settled(costs: NodeCosts) -> dict[str, Sample]:
     return costs.sample()
 
 
-def cost_rows(parts: Costs, verify_per_s: float, what: str) -> list[tuple[str, str]]:
-    """The mean over the four nodes of each part's µs per ``what``, and as verifications."""
-    verify_us = 1e6 / verify_per_s
-    names = {"validator": "validator + Kafka client"}
-    found = sorted({part for p in parts.values() for part in p}, key=lambda p: (p != "process", p != "validator", p))
-    rows = []
-    for part in found:
-        us = mean_part(parts, part)
-        label = names.get(part, part if part == "process" else f"{part} replica")
-        value = f"{us:,.0f} µs = {us / verify_us:.1f} × one verify"
-        rows.append((f"CPU per {what}, mean of the nodes, {label}", value))
-    return rows
-
-
 def exposure_query(loans: int) -> tuple[float, float, int]:
     """10,000 loans by the real rules on the whole dev chain, the state in SQLite, the risk view timed."""
     from tests.trade.story import Story
@@ -304,8 +290,8 @@ def main() -> int:
             f"loans end to end, 4 nodes (accept to disbursed; ~{disbursed} of {args.loans} active)",
             f"{loans_rate:,.0f}/s (target 300)",
         ),
-        *cost_rows(order_costs, ed, "matched order"),
-        *cost_rows(loan_costs, ed, "loan"),
+        *mean_rows(order_costs, ed, "matched order"),
+        *mean_rows(loan_costs, ed, "loan"),
         (
             f"exposure query, SQLite, {args.risk_loans} loans ({active} borrowed live)",
             f"p50 {p50:.2f} ms, p99 {p99:.2f} ms (target p99 < 50)",
