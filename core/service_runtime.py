@@ -351,7 +351,7 @@ class ServiceRuntime:
         state_root, tree_writes = commit_state(self.store, writes, self.tree_nodes)
         result = seal(result, state_root, tree_writes)
         writes.update(tree_writes)
-        writes[checkpoint_key(height)] = result.checkpoint.model_dump_json().encode()
+        writes[checkpoint_key(height)] = result.checkpoint.json_bytes
         writes[LAST_HASH_KEY] = block.block_hash().encode()
         writes[LAST_TIME_KEY] = str(block.header.time).encode()
         if block.next_validators is not None:
@@ -394,9 +394,9 @@ class ServiceRuntime:
         key = str(checkpoint.height).encode()
         if self.node is not None:
             signed = self.node.sign(self.genesis.chain_id, checkpoint, receipts, events)
-            out.append(OutgoingMessage(self.events_topic, signed.model_dump_json().encode(), key))
+            out.append(OutgoingMessage(self.events_topic, signed.json_bytes, key))
         else:
-            out.append(OutgoingMessage(self.events_topic, checkpoint.model_dump_json().encode(), key))
+            out.append(OutgoingMessage(self.events_topic, checkpoint.json_bytes, key))
         out += [
             OutgoingMessage(self.receipts_topic, r.json_bytes, r.tx_id.encode(), tracing.tx_trace_headers(r.tx_id))
             for r in receipts
