@@ -239,6 +239,7 @@ class SqliteStateStore(StateStore):
             return
         if self._remembers:
             run = _Run(low)
+            self._runs.pop(prefix, None)  # replaced, and counted as the newest
             if len(self._runs) >= SCAN_RUNS:
                 del self._runs[next(iter(self._runs))]
             self._runs[prefix] = run
