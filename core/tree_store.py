@@ -251,7 +251,7 @@ def tree_writes(
     ``view`` still has one."""
     out: dict[str, bytes | None] = {}
     nodes: _Pages = StoredNodes(view)
-    if root != EMPTY_ROOT and view.get(TREE_PREFIX) is None:
+    if root != EMPTY_ROOT and nodes.record((0, 0)) is None:  # no root page: the old layout
         migrated = _migrate(view, root)
         out.update({TREE_PREFIX + name: page for name, page in migrated.items()})
         out.update({key: None for key, _ in view.scan(LEGACY_PREFIX)})
