@@ -12,14 +12,10 @@ sibling goes and down when a key joins it. An ``apply`` returns the records to s
 before (``previous``): the caller overwrites in place and keeps ``previous`` as the undo of
 the height, so the tree of the height before stays provable for one more height.
 
-Why positions and not hashes (decision 0008): keyed by hash, every changed key wrote about
-four new nodes at random places in the store and deleted four old ones a height later, and a
-busy block dirtied nearly every page of the state table — more than half of a service's
-commit. Keyed by position, a changed path overwrites its nodes where they are, nothing is
-left stale, and the positions of one path sort next to each other (depth-first order), so a
-block touches few pages. The hashes, roots and proofs do not change at all: a position is
-only where a node is kept, and every node read is still checked against the hash its parent
-names (``CorruptNode``, ``MissingNode``).
+Why positions and not hashes, and how a store groups them (four levels to a record): see
+``core/tree_store.py`` and decision 0008. The hashes, roots and proofs do not depend on it: a
+position is only where a node is kept, and every node read is still checked against the hash
+its parent names (``CorruptNode``, ``MissingNode``).
 
 Readers: ``PlacedNodes`` (``at(position)``) is how a store holds the tree; a ``NodeReader``
 (``get(hash)``, a ``dict`` of hash to node is one) serves tests and tools that keep nodes by
