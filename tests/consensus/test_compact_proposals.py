@@ -10,6 +10,7 @@ import pytest
 
 from tests.consensus.chainkit import Kit
 from tests.consensus.test_validator_proposals import make, proposal
+from traco.core import crypto
 from traco.core.ports import BusMessage, TopicSpec
 from traco.schemas.consensus import ProposalMessage, ProposalRequest
 from traco.schemas.tx import TxEnvelope
@@ -173,7 +174,9 @@ def test_only_the_proposer_answers_and_only_validators_are_answered(asker: str) 
         validator = await started(make(kit))
         full = proposal(kit, validator, 0, 0, -1)
         validator.compact.own[full.block_hash] = full
-        requester = {"validator": full.proposer, "stranger": "ab" * 32, "itself": validator.me}[asker]
+        # another validator (keys are random per kit, so the proposer may be this validator itself)
+        other = next(key for key in (crypto.public_key(k).hex() for k in kit.validator_keys) if key != validator.me)
+        requester = {"validator": other, "stranger": "ab" * 32, "itself": validator.me}[asker]
         request = ProposalRequest(height=1, round=0, block_hash=full.block_hash, requester=requester)
         message = BusMessage(validator.topics.consensus, 0, 0, b"1", request.model_dump_json().encode(), ())
         await validator._on_consensus(message)
