@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
-from functools import cached_property
-from typing import Annotated, Any, Self
+from collections.abc import Callable, Mapping
+from typing import Annotated, Any, Generic, Self, TypeVar, overload
 
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
@@ -22,24 +21,58 @@ ChainId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")
 
 ZERO_HASH = "0" * 64
 
+_T = TypeVar("_T")
+
+
+class once(Generic[_T]):
+    """A computed attribute kept on the instance after its first read.
+
+    Why not ``functools.cached_property``: on Python 3.11 it takes a lock on every first read
+    (removed in 3.12), which costs more than some of the encodings it keeps, and every
+    transaction, receipt and event makes several of them on every node. The models are
+    immutable, so a value computed twice by two threads would be the same value; no lock is
+    needed. It stores straight into the instance's ``__dict__`` (bypassing a frozen model's
+    ``__setattr__``), so a later read finds the value without calling this descriptor.
+    """
+
+    def __init__(self, compute: Callable[[Any], _T]) -> None:
+        self.compute = compute
+        self.name = compute.__name__
+        self.__doc__ = compute.__doc__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, instance: None, owner: type | None = None) -> once[_T]: ...
+
+    @overload
+    def __get__(self, instance: object, owner: type | None = None) -> _T: ...
+
+    def __get__(self, instance: object | None, owner: type | None = None) -> once[_T] | _T:
+        if instance is None:
+            return self
+        value = instance.__dict__[self.name] = self.compute(instance)
+        return value
+
 
 class Model(BaseModel):
     """Frozen, strict about unknown fields: a message that carries more than we know is wrong."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", ignored_types=(once,))
 
     def json_value(self) -> Any:
         """The model as a plain JSON value (the form that is canonicalised and hashed)."""
         return self.model_dump(mode="json")
 
-    @cached_property
+    @once
     def json_bytes(self) -> bytes:
         """The model's JSON as it goes on a topic or into a store, computed once per (immutable)
         instance: a receipt is published, stored and recorded in the block's results, and a
         block is published and stored, each from the same bytes. Not the canonical form."""
         return self.model_dump_json().encode()
 
-    @cached_property
+    @once
     def jcs(self) -> bytes:
         """RFC 8785 canonical JSON of the model, computed once per (immutable) instance."""
         return canonicalize(self.json_value())
@@ -53,7 +86,7 @@ class Model(BaseModel):
         copied = super().model_copy(update=update, deep=deep)
         for cls in type(self).__mro__:
             for name, attr in vars(cls).items():
-                if isinstance(attr, cached_property):
+                if isinstance(attr, once):
                     copied.__dict__.pop(name, None)
         return copied
 

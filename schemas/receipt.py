@@ -11,13 +11,12 @@ library versions without forking the chain (decision 0011).
 from __future__ import annotations
 
 from enum import StrEnum
-from functools import cached_property
 from typing import Any
 
 from pydantic import Field
 
 from traco.core.canonical import canonicalize
-from traco.schemas.base import Hex32, Model
+from traco.schemas.base import Hex32, Model, once
 
 
 class ReceiptStatus(StrEnum):
@@ -68,7 +67,7 @@ class Receipt(Model):
     def accepted(self) -> bool:
         return self.status is ReceiptStatus.ACCEPTED
 
-    @cached_property
+    @once
     def _leaf(self) -> bytes:
         body = self.json_value()
         del body["message"]

@@ -9,14 +9,13 @@ as a duplicate, and a changed byte anywhere changes the id and breaks the signat
 from __future__ import annotations
 
 import hashlib
-from functools import cached_property
 from typing import Annotated, Any
 
 from pydantic import Field, StringConstraints
 
 from traco.core import crypto
 from traco.core.canonical import canonicalize
-from traco.schemas.base import ChainId, Hex32, Hex64, Model
+from traco.schemas.base import ChainId, Hex32, Hex64, Model, once
 
 Kind = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")]
 """``<service>.<verb>`` (verbs may nest: ``trade.loan.disburse``)."""
@@ -36,7 +35,7 @@ class TxEnvelope(Model):
     payload: dict[str, Any]
     signature: Hex64
 
-    @cached_property
+    @once
     def signed_body(self) -> bytes:
         """The bytes that are signed and hashed into ``tx_id`` (computed once)."""
         return signing_bytes(self.chain_id, self.kind, self.sender, self.nonce, self.payload)
@@ -44,11 +43,28 @@ class TxEnvelope(Model):
     def signing_bytes(self) -> bytes:
         return self.signed_body
 
+    @once
+    def jcs(self) -> bytes:
+        """The envelope's canonical JSON, derived from ``signed_body`` instead of encoded again.
+
+        Why this is exact: the canonical form sorts keys, and the two fields outside the signed
+        body (``signature``, ``tx_id``) sort after all five inside it, in that order; both are
+        lowercase hex (validated), which JCS writes unescaped. So the envelope's canonical bytes
+        are the signed body's without its closing brace, then those two members. Every node
+        needs both encodings of every transaction (the id and signature over one, the size and
+        the Merkle leaf over the other); this computes the second from the first.
+        """
+        return b'%s,"signature":"%s","tx_id":"%s"}' % (
+            self.signed_body[:-1],
+            self.signature.encode(),
+            self.tx_id.encode(),
+        )
+
     def id_matches(self) -> bool:
         """Whether ``tx_id`` is really the hash of the signed content."""
         return hashlib.sha256(self.signed_body).hexdigest() == self.tx_id
 
-    @cached_property
+    @once
     def verified(self) -> bool:
         """Whether the id matches and the signature verifies (never raises; checked once)."""
         if not self.id_matches():

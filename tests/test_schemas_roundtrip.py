@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
 from tests.consensus.chainkit import Kit
+from tests.core.test_canonical import JSON, KEYS
+from traco.core.canonical import canonicalize
 from traco.schemas.base import Model
 from traco.schemas.consensus import BlockRequest, ProposalMessage, VoteMessage
 from traco.schemas.events import BlockProcessed, DomainEvent
 from traco.schemas.receipt import Receipt, ReceiptStatus
+from traco.schemas.tx import TxEnvelope
 from traco.services.consensus import rules
 
 
@@ -83,3 +88,23 @@ def test_models_are_frozen() -> None:
     tx: BaseModel = Kit().anchor()
     with pytest.raises(ValidationError):
         tx.nonce = 5  # type: ignore[attr-defined]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    payload=st.dictionaries(KEYS, JSON, max_size=6),
+    kind=st.sampled_from(["chain.anchor", "trade.transfer", "doc.register", "a.b_c.d9"]),
+    chain_id=st.from_regex(r"\A[a-z0-9][a-z0-9-]{0,31}\Z"),
+    nonce=st.integers(1, 2**53 - 1),
+    hexes=st.tuples(st.binary(min_size=32, max_size=32), st.binary(min_size=32, max_size=32), st.binary(min_size=64, max_size=64)),
+)
+def test_an_envelopes_canonical_bytes_derived_from_its_signed_body_are_its_canonical_form(
+    payload: dict[str, object], kind: str, chain_id: str, nonce: int, hexes: tuple[bytes, bytes, bytes]
+) -> None:
+    """The envelope's canonical bytes are built from the signed body (``TxEnvelope.jcs``); they
+    must be exactly what encoding the whole envelope gives, for any payload."""
+    tx_id, sender, signature = (h.hex() for h in hexes)
+    tx = TxEnvelope(
+        chain_id=chain_id, tx_id=tx_id, kind=kind, sender=sender, nonce=nonce, payload=payload, signature=signature
+    )
+    assert tx.canonical_bytes() == canonicalize(tx.json_value())
