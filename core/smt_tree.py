@@ -129,6 +129,11 @@ class VerifiedNodes:
     def __len__(self) -> int:
         return len(self._nodes)
 
+    @property
+    def nodes(self) -> Mapping[bytes, bytes]:
+        """The nodes remembered, by hash (read-only use: ``add`` and ``add_one`` keep the bound)."""
+        return self._nodes
+
     def __contains__(self, node_hash: object) -> bool:
         return node_hash in self._nodes
 
@@ -222,6 +227,11 @@ class StateTree:
                 node = left
         return StateProof(key_hash=kh.hex(), siblings=tuple(siblings), leaf=None)
 
+    def known_nodes(self) -> Mapping[bytes, bytes]:
+        """The nodes already checked (``VerifiedNodes``), to look up before ``read``; empty
+        without them."""
+        return self._verified.nodes if self._verified is not None else _NONE_KNOWN
+
     def read(self, node_hash: bytes, position: Position) -> bytes:
         """The node ``node_hash``, kept at ``position``, checked against its hash (once, with
         ``verified``)."""
@@ -245,6 +255,8 @@ class StateTree:
             verified.add_one(node_hash, raw)
         return raw
 
+
+_NONE_KNOWN: Mapping[bytes, bytes] = {}
 
 # A leaf on its way into the tree: (path as an int, hash, encoding, whether it is new).
 _Leaf = tuple[int, bytes, bytes, bool]
@@ -270,6 +282,7 @@ class _Run:
 
     def __init__(self, tree: StateTree, paths: list[int], leaves: list[_Leaf]) -> None:
         self.tree = tree
+        self.known = tree.known_nodes()
         self.paths = paths
         self.leaves = leaves
         self.leaf_paths = [leaf[0] for leaf in leaves]
@@ -289,15 +302,19 @@ class _Run:
             return node, None, None
         if node == EMPTY_ROOT:
             return self.build(self._new_leaves(lo, hi), depth)
-        position = (depth, self.paths[lo] >> (DEPTH - depth))
-        raw = self.tree.read(node, position)
+        paths = self.paths
+        position = (depth, paths[lo] >> (DEPTH - depth))
+        raw = self.known.get(node) or self.tree.read(node, position)
         if raw[0] == _INNER:
             if depth == DEPTH:
                 raise CorruptNode(node, "an inner node below depth 256")
             left, right = raw[1:33], raw[33:]
-            mid = _split(self.paths, lo, hi, depth)
-            new_left = self.update(left, depth + 1, lo, mid)
-            new_right = self.update(right, depth + 1, mid, hi)
+            shift = DEPTH - 1 - depth  # the first change whose bit ``depth`` is 1 goes right
+            mid = bisect_left(paths, (paths[lo] >> shift | 1) << shift, lo, hi)
+            # a side no change reaches is left as it is, without a call (most are: a block's
+            # changes share the top of the tree and part below it)
+            new_left = self.update(left, depth + 1, lo, mid) if lo < mid else (left, None, None)
+            new_right = self.update(right, depth + 1, mid, hi) if mid < hi else (right, None, None)
             if new_left[0] == left and new_right[0] == right:
                 return node, False, None
             self.stale.append(node)
@@ -397,11 +414,3 @@ class _Run:
 
 def _path_of(leaf: _Leaf) -> int:
     return leaf[0]
-
-
-def _split(paths: list[int], lo: int, hi: int, depth: int) -> int:
-    """First index in ``paths[lo:hi]`` (sorted, sharing ``depth`` leading bits) whose bit
-    ``depth`` is 1."""
-    shift = DEPTH - 1 - depth
-    first_right = (paths[lo] >> shift | 1) << shift
-    return bisect_left(paths, first_right, lo, hi)

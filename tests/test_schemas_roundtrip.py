@@ -96,7 +96,9 @@ def test_models_are_frozen() -> None:
     kind=st.sampled_from(["chain.anchor", "trade.transfer", "doc.register", "a.b_c.d9"]),
     chain_id=st.from_regex(r"\A[a-z0-9][a-z0-9-]{0,31}\Z"),
     nonce=st.integers(1, 2**53 - 1),
-    hexes=st.tuples(st.binary(min_size=32, max_size=32), st.binary(min_size=32, max_size=32), st.binary(min_size=64, max_size=64)),
+    hexes=st.tuples(
+        st.binary(min_size=32, max_size=32), st.binary(min_size=32, max_size=32), st.binary(min_size=64, max_size=64)
+    ),
 )
 def test_an_envelopes_canonical_bytes_derived_from_its_signed_body_are_its_canonical_form(
     payload: dict[str, object], kind: str, chain_id: str, nonce: int, hexes: tuple[bytes, bytes, bytes]
