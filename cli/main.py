@@ -46,7 +46,9 @@ from traco.cli.common import (
     settings_for,
 )
 from traco.cli.payloads import payload_problems
+from traco.core import gc_policy
 from traco.core.lightclient import verify_tx_proof
+from traco.core.settings import Settings
 from traco.schemas.genesis import Genesis
 from traco.schemas.proof import TxProof
 from traco.services.consensus.genesis import DataDir, init_chain
@@ -133,13 +135,19 @@ def _logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
+def _serving(settings: Settings) -> Settings:
+    """Set up a long-running process: logging, and the cycle collector (``core/gc_policy.py``)."""
+    _logging()
+    gc_policy.tune(settings.gc_thresholds)
+    return settings
+
+
 @serve_app.command("validator")
 def serve_validator(index: Annotated[int, typer.Option(min=0)], data_dir: DataDirOpt = None) -> None:
     """Run validator INDEX (key: <data-dir>/keys/validator-INDEX.key)."""
     from traco.services.consensus.runtime import serve_validator as run
 
-    _logging()
-    asyncio.run(run(settings_for(data_dir), index))
+    asyncio.run(run(_serving(settings_for(data_dir)), index))
 
 
 @serve_app.command("node")
@@ -150,8 +158,7 @@ def serve_node(
     """Run one node: its validator and its replica of every service, and their APIs."""
     from traco.services.node.serve import serve_node as run
 
-    _logging()
-    asyncio.run(run(settings_for(data_dir), node))
+    asyncio.run(run(_serving(settings_for(data_dir)), node))
 
 
 @serve_app.command("consensus")
@@ -162,8 +169,7 @@ def serve_consensus(
     """Run the consensus API and its follower."""
     from traco.services.consensus.runtime import serve_consensus_api
 
-    _logging()
-    asyncio.run(serve_consensus_api(settings_for(data_dir), node))
+    asyncio.run(serve_consensus_api(_serving(settings_for(data_dir)), node))
 
 
 @serve_app.command("party")
@@ -174,8 +180,7 @@ def serve_party(
     """Run the party service (members, roles, governance) and its API."""
     from traco.services.serve import serve_service
 
-    _logging()
-    asyncio.run(serve_service(settings_for(data_dir), "party", node))
+    asyncio.run(serve_service(_serving(settings_for(data_dir)), "party", node))
 
 
 @serve_app.command("doc")
@@ -186,8 +191,7 @@ def serve_doc(
     """Run the doc service (document registry, pledges) and its API."""
     from traco.services.serve import serve_service
 
-    _logging()
-    asyncio.run(serve_service(settings_for(data_dir), "doc", node))
+    asyncio.run(serve_service(_serving(settings_for(data_dir)), "doc", node))
 
 
 @serve_app.command("trade")
@@ -198,8 +202,7 @@ def serve_trade(
     """Run the trade service (tokens, holds, TRC, Coco, equity-anchored tokens) and its API."""
     from traco.services.serve import serve_service
 
-    _logging()
-    asyncio.run(serve_service(settings_for(data_dir), "trade", node))
+    asyncio.run(serve_service(_serving(settings_for(data_dir)), "trade", node))
 
 
 # ---------------------------------------------------------------------------- transactions
@@ -316,6 +319,7 @@ def audit_verify(
     from traco.services.consensus.audit import run_audit_cli
 
     settings = settings_for(data_dir)
+    gc_policy.tune(settings.gc_thresholds)
     if component is None:
         node_chain = f"{os.environ.get('TRACO_NODE') or 'n0'}-chain"
         component = node_chain if (settings.data_dir / node_chain).exists() else "consensus"

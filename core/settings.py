@@ -86,6 +86,10 @@ class Settings(BaseSettings):
     timeout_precommit_ms: int = 500
     timeout_delta_ms: int = 500
     max_body_bytes: int = Field(default=64 * 1024, description="HTTP request body limit")
+    gc_thresholds: tuple[int, int, int] = Field(
+        default=(50_000, 20, 10),
+        description="cycle collector thresholds of serving and auditing processes (core/gc_policy.py); JSON list",
+    )
     log_format: Literal["text", "json"] = Field(
         default="text", description="text for a terminal (`traco up`); json lines with trace ids for a log pipeline"
     )
