@@ -34,7 +34,7 @@ from pathlib import Path
 import orjson
 from costs import NodeCosts, mean_part
 
-from traco.core import crypto
+from traco.core import crypto, gc_policy
 from traco.core.adapters.factory import StorageConfig
 from traco.core.adapters.kafka import KafkaEventBus
 from traco.core.broker import TansuBroker, free_port_block
@@ -291,6 +291,8 @@ async def main_async(args: argparse.Namespace) -> int:
 
 
 def main() -> int:
+    # the audit runs in this process: with `traco audit verify`'s cycle-collector settings
+    gc_policy.tune()
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--txs", type=int, default=20_000)
     parser.add_argument("--rate", type=int, default=1000)

@@ -44,7 +44,7 @@ from costs import NodeCosts, Sample, mean_rows
 from registry import Receipts, offer
 
 from traco.cli.client import Client
-from traco.core import crypto
+from traco.core import crypto, gc_policy
 from traco.core.adapters.kafka import KafkaEventBus
 from traco.core.adapters.sqlite import SqliteStateStore
 from traco.core.broker import TansuBroker, free_port_block
@@ -269,6 +269,8 @@ def bill_story(story: object, n: int) -> TxEnvelope:
 
 
 def main() -> int:
+    # the exposure query runs in this process: with `traco serve`'s cycle-collector settings
+    gc_policy.tune()
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--orders", type=int, default=1500)
     parser.add_argument("--loans", type=int, default=600)

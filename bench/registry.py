@@ -27,7 +27,7 @@ from pathlib import Path
 
 import orjson
 
-from traco.core import crypto
+from traco.core import crypto, gc_policy
 from traco.core.adapters.kafka import KafkaEventBus
 from traco.core.adapters.signer_file import KeySigner
 from traco.core.adapters.sqlite import SqliteStateStore
@@ -231,6 +231,8 @@ def _chain_height(data_dir: Path) -> int:
 
 
 def main() -> int:
+    # the rebuilds run in this process: with `traco serve`'s cycle-collector settings
+    gc_policy.tune()
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--docs", type=int, default=2000)
     parser.add_argument("--delegations", type=int, default=1000, help="party.delegate transactions (party's load)")

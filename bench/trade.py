@@ -28,7 +28,7 @@ from chain import ed25519_rate
 from costs import NodeCosts, mean_part
 from registry import Receipts, _chain_height, offer, rebuild
 
-from traco.core import crypto
+from traco.core import crypto, gc_policy
 from traco.core.adapters.kafka import KafkaEventBus
 from traco.core.broker import TansuBroker, free_port_block
 from traco.core.settings import Settings
@@ -124,6 +124,8 @@ async def main_async(args: argparse.Namespace) -> int:
 
 
 def main() -> int:
+    # the rebuild runs in this process: with `traco serve`'s cycle-collector settings
+    gc_policy.tune()
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--transfers", type=int, default=2000)
     parser.add_argument("--nodes", type=int, default=4, help="validator nodes in the mesh")
