@@ -17,6 +17,7 @@ import asyncio
 import logging
 from collections.abc import Mapping
 
+from traco.core.lightclient import verify_commit
 from traco.core.ports import EventBus, OutgoingMessage
 from traco.core.positions import last_message, loop_time
 from traco.schemas.block import SealedBlock
@@ -29,6 +30,9 @@ log = logging.getLogger(__name__)
 
 MAX_ANSWERED_BLOCKS = 200
 """The most blocks one ``BlockRequest`` gets republished."""
+MAX_COPIES_KEPT = 4
+"""Messages kept per pending height to check as copies (more are forgeries or duplicates: a
+flood of forgeries can only make this validator publish its own copy, never stop it)."""
 
 
 class Publisher:
@@ -43,13 +47,34 @@ class Publisher:
         self.topics = topics
         self.grace_s = grace_s
         self.topic_height = 0  # the highest block seen on (or put on) the blocks topic
-        self.pending: dict[int, tuple[float, list[OutgoingMessage]]] = {}
+        self.pending: dict[int, tuple[float, list[OutgoingMessage], SealedBlock]] = {}
+        self.copies: dict[int, list[bytes]] = {}  # messages claiming a pending height (copy_seen)
         self.answered: dict[int, float] = {}
+
+    def copy_seen(self, height: int, raw: bytes) -> None:
+        """A message on ``blocks`` claims ``height``, a block this validator holds: if it waits to
+        publish that block, keep the message (a few per height) to be checked when its grace
+        runs out — most waits end sooner (a later block of its own goes out), and a check
+        decodes the whole block."""
+        if height in self.pending:
+            kept = self.copies.setdefault(height, [])
+            if len(kept) < MAX_COPIES_KEPT:
+                kept.append(raw)
+
+    def _true_copy(self, block: SealedBlock, raw: bytes) -> bool:
+        """Whether ``raw`` is ``block`` in everything but its commit, with a commit that seals
+        it. A copy with another body, or a commit that does not verify, is refused by every
+        reader of the topic, so it does not count as the block being there."""
+        copy = wire.decode_block(raw)
+        if isinstance(copy, str) or copy.model_copy(update={"commit": block.commit}) != block:
+            return False
+        return verify_commit(copy.header, copy.commit, self.ledger.validators_at(block.height)) is None
 
     def saw_block(self, height: int) -> None:
         """A block of ``height`` is on the topic: nobody needs to publish it again."""
         self.topic_height = max(self.topic_height, height)
         self.pending.pop(height, None)
+        self.copies.pop(height, None)
 
     async def committed(
         self, block: SealedBlock, result: BlockResult, traces: Mapping[str, bytes], publish_now: bool
@@ -66,16 +91,20 @@ class Publisher:
             await self.bus.publish_many(outputs)
             self.topic_height = max(self.topic_height, block.height)
         elif self.topic_height < block.height:
-            self.pending[block.height] = (loop_time() + self.grace_s, outputs)
+            self.pending[block.height] = (loop_time() + self.grace_s, outputs, block)
 
     async def on_tick(self) -> None:
         now = loop_time()
-        for height, (deadline, outputs) in list(self.pending.items()):
+        for height, (deadline, outputs, block) in list(self.pending.items()):
             if height <= self.topic_height:
                 del self.pending[height]
+                self.copies.pop(height, None)
             elif now >= deadline:
-                log.info("proposer did not publish block %d; publishing it", height)
                 del self.pending[height]
+                if any(self._true_copy(block, raw) for raw in self.copies.pop(height, ())):
+                    self.topic_height = max(self.topic_height, height)
+                    continue
+                log.info("proposer did not publish block %d; publishing it", height)
                 await self.bus.publish_many(outputs)
 
     async def fill_topic(self, index: int) -> None:

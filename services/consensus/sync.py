@@ -7,10 +7,14 @@ transactions, ``prev_hash`` links, every transaction passes the validity rule). 
 messages are dead-lettered by one validator; decodable blocks that fail the check are logged
 and ignored (a late duplicate of an honest block looks the same as a forgery until checked).
 
-A block at or below the tip (most of the topic: every node publishes what it decides) is
-recognised by its header's height alone (``wire.claims_height_at_most``) and skipped without
-the full decode, since a decoded one would be ignored just the same; what is not plainly such
-a claim still goes through the decoder, and is dead-lettered if it fails.
+A block at or below the tip (most of the topic: what the proposers publish) is recognised by
+its header's height alone (``wire.claimed_height``) and skipped without the full decode, since
+a decoded one would be ignored just the same; what is not plainly such a claim still goes
+through the decoder, and is dead-lettered if it fails. The one use of such a message: a block
+this node committed itself and would publish once its grace runs out is handed to the
+publisher (``Publisher.copy_seen``), which publishes nothing if a copy turns out to be that
+block with a commit that verifies — so a quiet chain's blocks go on the topic once, not once
+per validator.
 
 Blocks ahead of the tip wait in a bounded buffer; when the tip stops moving while blocks wait,
 the gap is asked for with a ``BlockRequest`` on ``consensus``.
@@ -81,7 +85,9 @@ class BlockSync:
                 return
 
     async def on_message(self, message: BusMessage) -> None:
-        if wire.claims_height_at_most(message.value, self.ledger.height):
+        claimed = wire.claimed_height(message.value)
+        if claimed is not None and claimed <= self.ledger.height:
+            self.publisher.copy_seen(claimed, message.value)
             return  # a block of a height this node holds: decoded, it would be ignored just the same
         decoded = wire.decode_block(message.value)
         if isinstance(decoded, str):

@@ -92,21 +92,27 @@ MAX_BLOCK_BYTES = 32 << 20
 """The largest sealed block read from ``blocks``."""
 
 
-def claims_height_at_most(raw: bytes, height: int) -> bool:
-    """Whether ``raw`` is plainly a block of a height ``<= height``: a JSON object (parsed by
-    orjson, no model) whose ``header.height`` is such an integer. Why: a node reads every block
-    on ``blocks``, nearly all of them heights it has sealed already, and the model's decode of
-    a big block was a twentieth of a node's CPU. Anything else (too big, not JSON, no such
-    field) is left to ``decode_block``, the topic's boundary."""
+def claimed_height(raw: bytes) -> int | None:
+    """The height ``raw`` plainly claims to be a block of: a JSON object (parsed by orjson, no
+    model) whose ``header.height`` is a non-negative integer; None for anything else (too big,
+    not JSON, no such field), which is left to ``decode_block``, the topic's boundary. Why: a
+    node reads every block on ``blocks``, nearly all of them heights it has sealed already, and
+    the model's decode of a big block was a twentieth of a node's CPU."""
     if len(raw) > MAX_BLOCK_BYTES:
-        return False
+        return None
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        return False
+        return None
     header = data.get("header") if isinstance(data, dict) else None
     claimed = header.get("height") if isinstance(header, dict) else None
-    return type(claimed) is int and 0 <= claimed <= height
+    return claimed if type(claimed) is int and claimed >= 0 else None
+
+
+def claims_height_at_most(raw: bytes, height: int) -> bool:
+    """Whether ``raw`` is plainly a block of a height ``<= height`` (``claimed_height``)."""
+    claimed = claimed_height(raw)
+    return claimed is not None and claimed <= height
 
 
 def decode_consensus(raw: bytes) -> ConsensusMessage | str:

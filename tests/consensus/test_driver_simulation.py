@@ -28,12 +28,16 @@ from tests.consensus.chainkit import Kit
 from traco.core.adapters.memory import MemoryBroker, MemoryEventBus
 from traco.core.adapters.memory_store import MemoryBlockStore, MemoryStateStore
 from traco.core.adapters.signer_file import KeySigner
-from traco.core.ports import OutgoingMessage
+from traco.core.ports import BusMessage, OutgoingMessage
+from traco.core.positions import loop_time
 from traco.core.topics import chain_topics, topic
 from traco.schemas.tx import TxEnvelope
 from traco.services.consensus import machine as m
+from traco.services.consensus import wire
 from traco.services.consensus.ledger import Ledger
 from traco.services.consensus.mempool import Selection
+from traco.services.consensus.publisher import Publisher
+from traco.services.consensus.sync import BlockSync
 from traco.services.consensus.validator import Validator, ValidatorConfig
 
 TIMING = m.TimingConfig(propose_ms=400, prevote_ms=200, precommit_ms=200, delta_ms=100)
@@ -315,5 +319,88 @@ def test_whatever_is_written_to_the_topics_the_chain_keeps_sealing_and_agreeing(
             assert all(not task.done() for task in cluster.tasks.values())  # no validator stopped
         finally:
             await cluster.stop()
+
+    run_virtual(scenario)
+
+
+def test_each_block_goes_on_the_blocks_topic_once_when_its_proposer_publishes_it() -> None:
+    """The proposer publishes a block; the others publish it only if it has not appeared within
+    their grace. A copy that arrives after a validator committed the block itself counts as
+    appeared — otherwise every validator republishes every block of a quiet chain, and every
+    reader of ``blocks`` (observers, rebuilds, auditors) reads each block four times."""
+    kit = Kit()
+    cluster = Cluster(kit)
+    batches = [anchors(kit, i % 2, 2, f"quiet-{i}") for i in range(3)]
+
+    async def scenario() -> None:
+        await cluster.start()
+        try:
+            for batch in batches:  # one quiet height at a time: the grace runs out between them
+                await cluster.submit(*batch)
+                await cluster.until(lambda b=batch: {tx.tx_id for tx in b} <= cluster.sealed(0))  # type: ignore[misc]
+                await asyncio.sleep(2.0)  # virtual: several graces
+            height = min(ledger.height for ledger in cluster.ledgers)
+            copies: dict[int, int] = {}
+            for partition in cluster.broker.topics[topic(kit.chain_id, "blocks")]:
+                for message in partition:
+                    claimed = json.loads(message.value)["header"]["height"]
+                    copies[claimed] = copies.get(claimed, 0) + 1
+            assert height >= 3
+            assert {h: copies.get(h, 0) for h in range(1, height + 1)} == dict.fromkeys(range(1, height + 1), 1)
+            cluster.check_agreement()
+        finally:
+            await cluster.stop()
+
+    run_virtual(scenario)
+
+
+def test_only_a_true_copy_of_a_held_block_counts_as_the_block_on_the_topic() -> None:
+    """A validator holding block H that it has not seen on the topic yet publishes it when its
+    grace runs out, unless a copy appears first. A copy counts only if it is that block in
+    everything but its commit and its commit seals it: a forged copy (no signatures, no
+    transactions, or another block's commit) is refused by every reader of the topic, so it
+    must not stop this validator from publishing its own."""
+    kit = Kit()
+    cluster = Cluster(kit)
+    txs = anchors(kit, 0, 3, "held")
+
+    async def scenario() -> None:
+        await cluster.start()
+        try:
+            await cluster.submit(*txs)
+            await cluster.until(lambda: {tx.tx_id for tx in txs} <= cluster.sealed(1))
+            await cluster.until(lambda: cluster.ledgers[1].height >= 2)
+        finally:
+            await cluster.stop()
+        ledger = cluster.ledgers[1]
+        held = next(b for b in ledger.blocks.blocks(1, ledger.height) if b.txs)
+        other = next(b for b in ledger.blocks.blocks(1, ledger.height) if b.height != held.height)
+        topics = wire.Topics(kit.chain_id, "n1")
+        forged = {
+            "unsigned": held.model_copy(update={"commit": held.commit.model_copy(update={"signatures": ()})}),
+            "emptied": held.model_copy(update={"txs": ()}),
+            "another block's commit": held.model_copy(update={"commit": other.commit}),
+            "one transaction fewer": held.model_copy(update={"txs": held.txs[:-1]}),
+        }
+        bus = MemoryEventBus(MemoryBroker())
+        await bus.start()
+        await bus.ensure_topics(chain_topics(kit.chain_id, nodes=["n1"]))
+        published: dict[str, bool] = {}
+        for name, copy in [*forged.items(), ("the block itself", held)]:
+            publisher = Publisher(ledger, bus, topics, grace_s=1.0)
+            publisher.pending[held.height] = (loop_time() - 1.0, [OutgoingMessage(topics.blocks, name.encode())], held)
+
+            async def never(*_: Any) -> None:
+                raise AssertionError("nothing here is dead-lettered or committed")
+
+            sync = BlockSync(ledger, topics, bus, publisher, "me", never, never)
+            await sync.on_message(BusMessage(topics.blocks, 0, 0, None, wire.block_message(topics, copy).value))
+            await publisher.on_tick()  # the grace has run out: publish unless the copy was true
+            assert held.height not in publisher.pending
+        for partition in bus.broker.topics[topics.blocks]:
+            for message in partition:
+                published[message.value.decode()] = True
+        await bus.stop()
+        assert published == dict.fromkeys(forged, True)  # each forged copy: this validator published its own
 
     run_virtual(scenario)
