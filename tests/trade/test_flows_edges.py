@@ -1,5 +1,5 @@
 """Edges of the trade flows' safety rules that the flows' main tests walk past: written to kill
-named mutants (``tools/named_mutants.py``, ``FLOW_MUTANTS``) that survived them. Each test
+named mutants (``tools/mutants_flows.py``, run by ``tools/named_mutants.py``) that survived them. Each test
 pins one rule at its boundary on the whole dev chain (``tests/trade/story.py``): a loan is not
 closed while interest is owed, a refused loan frees the lender's TRC at once and closes its
 request, an escrow pays only on its named reporter's milestone, is resolved only when disputed

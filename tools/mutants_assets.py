@@ -1,0 +1,102 @@
+"""Named mutants of the asset layer's safety rules (holds, supply, title; issue 9).
+
+A hold that can be executed at its expiry or by anyone or taken back by its owner, a mint past
+the reserve, a Coco emission that never halves, a transfer that creates money, a held title
+that moves."""
+
+from __future__ import annotations
+
+from mutants_consensus import Mutant
+
+HOLDS = "core/holds.py"
+TRC = "services/trade/rules_trc.py"
+COCO = "services/trade/coco.py"
+TRADE_STATE = "services/trade/mutations.py"
+DOC_RULES = "services/doc/rules.py"
+DOC_HOLDS = "services/doc/holds.py"
+HOLD_TESTS = "tests/trade/test_holds.py"
+
+ASSET_MUTANTS: tuple[Mutant, ...] = (
+    Mutant(
+        "hold-due-a-block-late",
+        "holds: a hold whose expiry height is reached may still be executed in that block",
+        HOLDS,
+        "by_height = hold.expires_height is not None and height >= hold.expires_height",
+        "by_height = hold.expires_height is not None and height > hold.expires_height",
+        (f"{HOLD_TESTS}::test_expiry_is_exact_at_the_boundary_by_height_and_by_time",),
+    ),
+    Mutant(
+        "hold-anyone-executes",
+        "holds: anyone, not only the decider, executes a hold",
+        HOLDS,
+        "    if by != hold.decider:",
+        "    if False:",
+        (f"{HOLD_TESTS}::test_execute_in_full_or_in_part_by_the_decider_only",),
+    ),
+    Mutant(
+        "hold-owner-takes-back",
+        "holds: the owner releases its own hold before expiry (the promise is broken)",
+        HOLDS,
+        "    if by == hold.beneficiary:\n        status = HoldStatus.RELEASED_BY_BENEFICIARY",
+        "    if by in (hold.beneficiary, hold.owner):\n        status = HoldStatus.RELEASED_BY_BENEFICIARY",
+        ("tests/trade/test_tokens.py::test_notary_decides_beneficiary_may_refuse_owner_may_only_renew",),
+    ),
+    Mutant(
+        "hold-overdraws",
+        "holds: a hold may take one unit more than is available",
+        HOLDS,
+        "    if amount > available:",
+        "    if amount > available + 1:",
+        (f"{HOLD_TESTS}::test_create_checks_id_amount_parties_expiry_funds",),
+    ),
+    Mutant(
+        "trc-mint-past-reserve",
+        "TRC: a mint may take supply one unit above the attested reserve",
+        TRC,
+        "    if m.amount > room:",
+        "    if m.amount > room + 1:",
+        ("tests/trade/test_trc.py::test_mint_is_bounded_by_the_reserve_and_fails_closed",),
+    ),
+    Mutant(
+        "trc-pending-redemptions-ignored",
+        "TRC: pending redemptions no longer reduce the room to mint",
+        TRC,
+        'return int(last["reserve"]) - q.pending_redemptions(ctx.state) - paid_since - supply',
+        'return int(last["reserve"]) - paid_since - supply',
+        ("tests/trade/test_trc.py",),
+    ),
+    Mutant(
+        "coco-never-halves",
+        "Coco: the epoch amount never halves",
+        COCO,
+        "    return base_amount(params) >> halvings",
+        "    return base_amount(params)",
+        ("tests/trade/test_coco.py::test_schedule_halves_after_two_years_of_block_time",),
+    ),
+    Mutant(
+        "transfer-creates-money",
+        "tokens: a transfer credits the recipient one unit more than it debits",
+        TRADE_STATE,
+        '    credit(w, d["token"], d["to"], total=d["amount"])',
+        '    credit(w, d["token"], d["to"], total=d["amount"] + 1)',
+        ("tests/trade/test_tokens.py::test_transfer_moves_available_balance_and_refuses_what_it_must",),
+    ),
+    Mutant(
+        "title-hold-ignored",
+        "doc: a held title moves, is pledged or amended as if it were free",
+        DOC_RULES,
+        "    if not isinstance(hold_id, str):\n        return None",
+        "    if True:\n        return None",
+        ("tests/doc/test_holds.py::test_a_held_title_cannot_move_be_pledged_amended_or_held_again",),
+    ),
+    Mutant(
+        "title-hold-never-expires",
+        "doc: the hold_expiry clause never returns a due title",
+        DOC_HOLDS,
+        "            if int(at) > bound:",
+        "            if True:",
+        ("tests/doc/test_holds.py::test_at_the_expiry_height_the_clause_returns_the_title_in_that_very_block",),
+    ),
+)
+"""Safety rules of the asset layer: holds, supply, title (issue 9). Same harness as the
+consensus mutants; each must be killed by the tests named for it."""
