@@ -97,7 +97,7 @@ def _check_component(component: str) -> str:
 
 
 def _cassandra_hosts(config: StorageConfig) -> tuple[str, ...]:
-    from traco.core.adapters.cassandra import hosts_from_env
+    from traco.core.adapters.cassandra_cql import hosts_from_env
 
     return config.cassandra_hosts or hosts_from_env()
 

@@ -35,6 +35,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from traco.core.adapters import cassandra as cassandra_adapter
+from traco.core.adapters import cassandra_cql
 from traco.core.adapters.factory import StorageConfig, open_block_store, open_state_store
 from traco.core.adapters.memory_store import MemoryBlockStore, MemoryStateStore
 from traco.core.adapters.sqlite import PAGE_BLOCKS, PAGE_ROWS, SqliteBlockStore, SqliteStateStore
@@ -795,7 +796,7 @@ def test_factory_opens_each_component_in_its_own_place(backend: str, tmp_path: P
 
 # --------------------------------------------------------------------------- Cassandra
 
-CASSANDRA_HOSTS = cassandra_adapter.hosts_from_env()
+CASSANDRA_HOSTS = cassandra_cql.hosts_from_env()
 
 
 @pytest.fixture(scope="session")
@@ -818,7 +819,7 @@ def _session_on(hosts: tuple[str, ...], where: str, connect_timeout: float) -> I
     from cassandra.cluster import Cluster
 
     cluster = Cluster(
-        contact_points=cassandra_adapter.parse_hosts(hosts),
+        contact_points=cassandra_cql.parse_hosts(hosts),
         connect_timeout=connect_timeout,
         control_connection_timeout=connect_timeout,
     )
@@ -871,7 +872,7 @@ class TestContainerCassandraStateStore(DurableStateStoreContract):
 class FakeCassandra:
     """Just enough of a driver session to run the Cassandra adapter's logic without a server.
 
-    It interprets exactly the statements of ``cassandra_adapter.Statements`` over dicts, with
+    It interprets exactly the statements of ``cassandra_cql.Statements`` over dicts, with
     the semantics the adapter relies on: lightweight transactions (``IF NOT EXISTS``,
     ``IF height = ?``) that report ``was_applied`` and the current row, last-write-wins by
     ``USING TIMESTAMP`` (a tombstone wins a tie), clustering order, and a logged batch that is
@@ -881,8 +882,8 @@ class FakeCassandra:
 
     def __init__(self, keyspace: str) -> None:
         self.keyspace = keyspace
-        self.names = {cql: name for name, cql in cassandra_adapter.Statements(keyspace).all().items()}
-        tables = SimpleNamespace(tables=set(cassandra_adapter.schema_tables()))
+        self.names = {cql: name for name, cql in cassandra_cql.Statements(keyspace).all().items()}
+        tables = SimpleNamespace(tables=set(cassandra_cql.schema_tables()))
         self.cluster = SimpleNamespace(metadata=SimpleNamespace(keyspaces={keyspace: tables}))
         self.rows: dict[str, dict[Any, Any]] = defaultdict(dict)
         self.fail_on: set[str] = set()
@@ -1193,10 +1194,10 @@ class TestFakeCassandraStateStore(DurableStateStoreContract):
         store.commit(make_batch(1, {"a": b"1"}))
         store.commit(make_batch(2, {"a": b"2", "b": None}))
         # A slow writer replays height 1's rows after height 2 was committed.
-        rows = cassandra_adapter.state_batch_rows("doc", make_batch(1, {"a": b"1", "b": b"1"}))
+        rows = cassandra_cql.state_batch_rows("doc", make_batch(1, {"a": b"1", "b": b"1"}))
         for values in rows["upsert_value"]:
             fake_cassandra.execute(
-                fake_cassandra.prepare(cassandra_adapter.Statements("traco_fake").upsert_value),
+                fake_cassandra.prepare(cassandra_cql.Statements("traco_fake").upsert_value),
                 values,
             )
         assert store.get("a") == b"2"
@@ -1211,7 +1212,7 @@ class TestCassandraOffline:
         key=st.text(st.characters(codec="utf-8"), max_size=6),
     )
     def test_prefix_range_matches_startswith(self, prefix: str, key: str) -> None:
-        low, high = cassandra_adapter.prefix_range(prefix)
+        low, high = cassandra_cql.prefix_range(prefix)
         in_range = low <= key and (high is None or key < high)
         assert in_range == key.startswith(prefix)
         # Cassandra compares UTF-8 bytes; that must be the same order as Python's str order.
@@ -1230,16 +1231,16 @@ class TestCassandraOffline:
         ],
     )
     def test_prefix_range_examples(self, prefix: str, expected: tuple[str, str | None]) -> None:
-        assert cassandra_adapter.prefix_range(prefix) == expected
+        assert cassandra_cql.prefix_range(prefix) == expected
 
     def test_schema_file_fills_in_keyspace_and_replication(self) -> None:
-        replication = cassandra_adapter.replication_map(3, "dc1")
-        statements = cassandra_adapter.schema_statements("ledger_a", replication)
+        replication = cassandra_cql.replication_map(3, "dc1")
+        statements = cassandra_cql.schema_statements("ledger_a", replication)
         assert statements[0].startswith("CREATE KEYSPACE IF NOT EXISTS ledger_a WITH replication")
         assert "'NetworkTopologyStrategy', 'dc1': 3" in statements[0]
         assert all("${" not in s and "--" not in s for s in statements)
         created = {s.split()[5] for s in statements[1:]}
-        assert created == {f"ledger_a.{t}" for t in cassandra_adapter.schema_tables()}
+        assert created == {f"ledger_a.{t}" for t in cassandra_cql.schema_tables()}
         assert {
             "blocks",
             "tx_index",
@@ -1252,17 +1253,17 @@ class TestCassandraOffline:
             "meta",
             "component_heights",
             "schema_version",
-        } == set(cassandra_adapter.schema_tables())
-        simple = cassandra_adapter.replication_map(1)
+        } == set(cassandra_cql.schema_tables())
+        simple = cassandra_cql.replication_map(1)
         assert simple == "{'class': 'SimpleStrategy', 'replication_factor': 1}"
 
     @pytest.mark.parametrize("bad", ["", "1abc", "a-b", "a;DROP", "x" * 49])
     def test_keyspace_names_are_checked(self, bad: str) -> None:
         with pytest.raises(ValueError):
-            cassandra_adapter.Statements(bad).all()
+            cassandra_cql.Statements(bad).all()
 
     def test_statements_are_qualified_and_writes_are_timestamped(self) -> None:
-        statements = cassandra_adapter.Statements("ks").all()
+        statements = cassandra_cql.Statements("ks").all()
         assert all(" ks." in s for s in statements.values())
         for name in ("insert_block", "claim_digest", "insert_first_height", "advance_height"):
             assert statements[name].endswith(("IF NOT EXISTS", "IF height = ?")), name
@@ -1272,8 +1273,8 @@ class TestCassandraOffline:
 
     def test_batch_rows_bind_every_statement_with_the_height_timestamp(self) -> None:
         batch = make_batch(7, {"a": b"1", "gone": None}, n_receipts=2, n_events=1)
-        rows = cassandra_adapter.state_batch_rows("doc", batch)
-        statements = cassandra_adapter.Statements("ks").all()
+        rows = cassandra_cql.state_batch_rows("doc", batch)
+        statements = cassandra_cql.Statements("ks").all()
         for name, params in rows.items():
             assert all(len(p) == statements[name].count("?") for p in params), name
         assert rows["upsert_value"] == [("doc", "a", b"1", 7)]
@@ -1283,24 +1284,24 @@ class TestCassandraOffline:
         assert Receipt.model_validate_json(receipt_row[4]) == batch.receipts[1]  # type: ignore[arg-type]
         assert DomainEvent.model_validate_json(rows["insert_event"][0][3]) == batch.events[0]  # type: ignore[arg-type]
         with pytest.raises(TypeError):
-            cassandra_adapter.state_batch_rows("doc", make_batch(1, {"a": "text"}))  # type: ignore[dict-item]
+            cassandra_cql.state_batch_rows("doc", make_batch(1, {"a": "text"}))  # type: ignore[dict-item]
 
     def test_block_rows_round_trip(self) -> None:
         block = make_block(3)
-        height, block_hash, header_json, block_json = cassandra_adapter.block_row(block)
+        height, block_hash, header_json, block_json = cassandra_cql.block_row(block)
         assert (height, block_hash) == (3, block.block_hash())
         assert SealedBlock.model_validate_json(block_json) == block
         assert BlockHeader.model_validate_json(header_json) == block.header
-        assert cassandra_adapter.tx_index_rows("c", block)[2] == ("c", block.txs[2].tx_id, 3, 2)
+        assert cassandra_cql.tx_index_rows("c", block)[2] == ("c", block.txs[2].tx_id, 3, 2)
 
     def test_hosts_and_keyspace_from_the_environment(self) -> None:
         env = {"TRACO_CASSANDRA_HOSTS": " a, b:9043 ,,[::1]:9044"}
-        hosts = cassandra_adapter.hosts_from_env(env)
+        hosts = cassandra_cql.hosts_from_env(env)
         assert hosts == ("a", "b:9043", "[::1]:9044")
-        assert cassandra_adapter.parse_hosts(hosts) == [("a", 9042), ("b", 9043), ("::1", 9044)]
-        assert cassandra_adapter.keyspace_from_env({}) == "traco"
-        assert cassandra_adapter.keyspace_from_env({"TRACO_CASSANDRA_KEYSPACE": "k2"}) == "k2"
-        assert cassandra_adapter.hosts_from_env({}) == ()
+        assert cassandra_cql.parse_hosts(hosts) == [("a", 9042), ("b", 9043), ("::1", 9044)]
+        assert cassandra_cql.keyspace_from_env({}) == "traco"
+        assert cassandra_cql.keyspace_from_env({"TRACO_CASSANDRA_KEYSPACE": "k2"}) == "k2"
+        assert cassandra_cql.hosts_from_env({}) == ()
 
     def test_rows_are_read_by_name(self) -> None:
         class Row(NamedTuple):  # what the driver's default row factory makes
@@ -1308,10 +1309,10 @@ class TestCassandraOffline:
             idx: int
 
         row = Row(5, 2)
-        assert cassandra_adapter.column(row, "idx") == 2
-        assert cassandra_adapter.column({"idx": 3}, "idx") == 3
+        assert cassandra_cql.column(row, "idx") == 2
+        assert cassandra_cql.column({"idx": 3}, "idx") == 3
         with pytest.raises(StorageError, match="row factory"):
-            cassandra_adapter.column((5, 2), "idx")
+            cassandra_cql.column((5, 2), "idx")
 
 
 # --------------------------------------------------------------------------- property tests
