@@ -13,7 +13,9 @@ trusts (from a sealed, signed checkpoint); it needs nothing else.
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Annotated
+
+from pydantic import Field, StringConstraints
 
 from traco.schemas.base import Hex32, Model
 from traco.schemas.block import BlockHeader, Commit
@@ -52,7 +54,9 @@ class StateValueProof(Model):
     chain_id: str
     service: str
     key: str
-    value: str | None = Field(description="the value's bytes as hex, or null where the key has no value")
+    value: Annotated[str, StringConstraints(pattern=r"^(?:[0-9a-f]{2})*$")] | None = Field(
+        description="the value's bytes as lowercase hex, or null where the key has no value"
+    )
     height: int = Field(ge=1)
     checkpoint: BlockProcessed
     state: StateProof

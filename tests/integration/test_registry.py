@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import ValidationError
 
 from tests.integration.mesh import MeshProcesses, running_nodes
 from traco.cli.client import Client
@@ -360,6 +361,13 @@ def test_a_document_record_is_proven_to_a_light_client_from_the_genesis_alone(me
     assert verify_state_value_proof(proof, genesis.validators, genesis.chain_id, "doc", "doc/other") is not None
     assert verify_state_value_proof(proof, genesis.validators, genesis.chain_id, "party", key) is not None
     assert verify_state_value_proof(proof, genesis.validators, "elsewhere", "doc", key) is not None
+    # a value that is not bytes as hex is refused where the proof is read, and by the verifier
+    with pytest.raises(ValidationError, match="value"):
+        StateValueProof.model_validate({**answer.json(), "value": proof.value + "x"})
+    not_hex = proof.model_copy(update={"value": proof.value + "x"})
+    assert verify_state_value_proof(not_hex, genesis.validators, genesis.chain_id, "doc", key) == (
+        "the proof's value is not hex"
+    )
     absent = httpx.get(f"{mesh.url}/state/doc/proof", params={"key": "doc/" + "0" * 64}, timeout=10).json()
     absent_proof = StateValueProof.model_validate(absent)
     assert absent_proof.value is None
