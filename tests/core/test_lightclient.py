@@ -4,8 +4,12 @@ outcome. A perfectly valid proof of something else never verifies, and says why.
 from __future__ import annotations
 
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from tests.consensus.chainkit import Kit
 from traco.core.adapters.memory_store import MemoryBlockStore, MemoryStateStore
@@ -150,3 +154,48 @@ def test_expecting_an_uncommitted_receipt_field_is_a_bug(kit: Kit, ledger: Ledge
     found = proof(ledger, tx_ids(ledger, 1)[0])
     with pytest.raises(ValueError, match="message"):
         verify_tx_proof(found, kit.genesis.validators, kit.chain_id, receipt={"message": "anchored"})
+
+
+def _leaves(value: object, path: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+    """Paths to every scalar in a JSON value."""
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in _leaves(v, (*path, k))]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in _leaves(v, (*path, i))]
+    return [path]
+
+
+def _replaced(value: Any, path: tuple[object, ...], new: object) -> Any:
+    if not path:
+        return new
+    head, rest = path[0], path[1:]
+    if isinstance(value, dict):
+        return {**value, head: _replaced(value[head], rest, new)}
+    out = list(value)
+    out[head] = _replaced(out[head], rest, new)  # type: ignore[index]
+    return out
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    data=st.data(),
+    new=st.one_of(
+        st.text(max_size=70),
+        st.text(alphabet="0123456789abcdef", min_size=63, max_size=65),
+        st.integers(-(2**40), 2**70),
+        st.none(),
+        st.booleans(),
+    ),
+)
+def test_a_tampered_proof_is_answered_never_raised(kit: Kit, ledger: Ledger, data: st.DataObject, new: object) -> None:
+    """Any one field of a real proof changed to anything that still parses: the verifier gives a
+    verdict (a reason, or None where the change does not matter), never an exception."""
+    first, _ = tx_ids(ledger, 1)
+    body = proof(ledger, first).model_dump(mode="json")
+    where = data.draw(st.sampled_from(_leaves(body)))
+    try:
+        tampered = TxProof.model_validate(_replaced(body, where, new))
+    except ValidationError:
+        return  # refused where it is read
+    verdict = verify_tx_proof(tampered, kit.genesis.validators, kit.chain_id, tx_id=first)
+    assert verdict is None or isinstance(verdict, str)
