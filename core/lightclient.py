@@ -18,6 +18,7 @@ from collections.abc import Container, Iterable, Mapping, Sequence
 from typing import Any
 
 from traco.core import crypto, merkle
+from traco.core.boundary import canonical_problem
 from traco.core.smt import verify_state_proof
 from traco.schemas.block import BlockHeader, Commit, vote_sign_bytes
 from traco.schemas.genesis import HasPower, ValidatorPower, validator_set, validator_set_hash
@@ -163,7 +164,7 @@ def verify_tx_proof(
     height and index in its block. Expecting a field outside ``RECEIPT_FIELDS`` is a bug in the
     caller and raises ``ValueError``.
     """
-    problem = _expected(proof, chain_id, tx_id, receipt)
+    problem = canonical_problem(proof) or _expected(proof, chain_id, tx_id, receipt)
     if problem:
         return problem
     if proof.header.height != proof.height:
@@ -257,6 +258,9 @@ def verify_state_value_proof(
     """Whether ``proof`` shows, from the trusted validator set alone, that ``service``'s key
     ``key`` held ``proof.value`` after block ``proof.height`` on chain ``chain_id`` (None if it
     does, else why not). A proof of another chain, service, key, height or value never passes."""
+    problem = canonical_problem(proof)
+    if problem:
+        return problem
     if proof.chain_id != chain_id or proof.header.chain_id != chain_id:
         return f"the proof is for chain {proof.chain_id!r}, not {chain_id!r}"
     if proof.service != service or proof.checkpoint.service != service:

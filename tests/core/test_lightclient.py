@@ -199,3 +199,13 @@ def test_a_tampered_proof_is_answered_never_raised(kit: Kit, ledger: Ledger, dat
         return  # refused where it is read
     verdict = verify_tx_proof(tampered, kit.genesis.validators, kit.chain_id, tx_id=first)
     assert verdict is None or isinstance(verdict, str)
+
+
+def test_a_proof_with_no_canonical_form_is_refused_not_raised(kit: Kit, ledger: Ledger) -> None:
+    """A proof parses with any integer, but one beyond 2**53 has no canonical form, so no hash:
+    the verifier says so instead of raising while it hashes the header."""
+    first, _ = tx_ids(ledger, 1)
+    body = proof(ledger, first).model_dump(mode="json")
+    body["header"]["time"] = 2**63
+    verdict = verify_tx_proof(TxProof.model_validate(body), kit.genesis.validators, kit.chain_id, tx_id=first)
+    assert verdict is not None and "canonical" in verdict

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import random
 import subprocess
 import sys
 import time
@@ -368,12 +369,44 @@ def test_a_document_record_is_proven_to_a_light_client_from_the_genesis_alone(me
     assert verify_state_value_proof(not_hex, genesis.validators, genesis.chain_id, "doc", key) == (
         "the proof's value is not hex"
     )
+    # any one field changed to anything that still parses: a verdict, never an exception
+    rng = random.Random(7)
+    body = answer.json()
+    fields = _scalar_paths(body)
+    replacements: list[object] = ["", "x", "00", "ab" * 32, "ff" * 64, 0, -1, 2**63, None, True, "doc/other"]
+    for _ in range(400):
+        tampered = _replace_at(body, rng.choice(fields), rng.choice(replacements))
+        try:
+            candidate = StateValueProof.model_validate(tampered)
+        except ValidationError:
+            continue
+        verdict = verify_state_value_proof(candidate, genesis.validators, genesis.chain_id, "doc", key)
+        assert verdict is None or isinstance(verdict, str)
     absent = httpx.get(f"{mesh.url}/state/doc/proof", params={"key": "doc/" + "0" * 64}, timeout=10).json()
     absent_proof = StateValueProof.model_validate(absent)
     assert absent_proof.value is None
     assert (
         verify_state_value_proof(absent_proof, genesis.validators, genesis.chain_id, "doc", "doc/" + "0" * 64) is None
     )
+
+
+def _scalar_paths(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in _scalar_paths(v, (*path, k))]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in _scalar_paths(v, (*path, i))]
+    return [path]
+
+
+def _replace_at(value: Any, path: tuple[Any, ...], new: object) -> Any:
+    if not path:
+        return new
+    head, rest = path[0], path[1:]
+    if isinstance(value, dict):
+        return {**value, head: _replace_at(value[head], rest, new)}
+    out = list(value)
+    out[head] = _replace_at(out[head], rest, new)
+    return out
 
 
 def test_the_nodes_are_registered_on_the_chain_bound_to_their_member(mesh: MeshProcesses) -> None:
