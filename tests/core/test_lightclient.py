@@ -4,7 +4,6 @@ outcome. A perfectly valid proof of something else never verifies, and says why.
 from __future__ import annotations
 
 from types import SimpleNamespace
-from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -12,6 +11,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from tests.consensus.chainkit import Kit
+from tests.tampering import replace_at, scalar_paths
 from traco.core.adapters.memory_store import MemoryBlockStore, MemoryStateStore
 from traco.core.lightclient import verify_tx_proof
 from traco.schemas.proof import TxProof
@@ -156,26 +156,6 @@ def test_expecting_an_uncommitted_receipt_field_is_a_bug(kit: Kit, ledger: Ledge
         verify_tx_proof(found, kit.genesis.validators, kit.chain_id, receipt={"message": "anchored"})
 
 
-def _leaves(value: object, path: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
-    """Paths to every scalar in a JSON value."""
-    if isinstance(value, dict):
-        return [p for k, v in value.items() for p in _leaves(v, (*path, k))]
-    if isinstance(value, list):
-        return [p for i, v in enumerate(value) for p in _leaves(v, (*path, i))]
-    return [path]
-
-
-def _replaced(value: Any, path: tuple[object, ...], new: object) -> Any:
-    if not path:
-        return new
-    head, rest = path[0], path[1:]
-    if isinstance(value, dict):
-        return {**value, head: _replaced(value[head], rest, new)}
-    out = list(value)
-    out[head] = _replaced(out[head], rest, new)  # type: ignore[index]
-    return out
-
-
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     data=st.data(),
@@ -192,9 +172,9 @@ def test_a_tampered_proof_is_answered_never_raised(kit: Kit, ledger: Ledger, dat
     verdict (a reason, or None where the change does not matter), never an exception."""
     first, _ = tx_ids(ledger, 1)
     body = proof(ledger, first).model_dump(mode="json")
-    where = data.draw(st.sampled_from(_leaves(body)))
+    where = data.draw(st.sampled_from(scalar_paths(body)))
     try:
-        tampered = TxProof.model_validate(_replaced(body, where, new))
+        tampered = TxProof.model_validate(replace_at(body, where, new))
     except ValidationError:
         return  # refused where it is read
     verdict = verify_tx_proof(tampered, kit.genesis.validators, kit.chain_id, tx_id=first)

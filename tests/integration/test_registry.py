@@ -20,6 +20,7 @@ import pytest
 from pydantic import ValidationError
 
 from tests.integration.mesh import MeshProcesses, running_nodes
+from tests.tampering import replace_at, scalar_paths
 from traco.cli.client import Client
 from traco.core import crypto
 from traco.core.adapters.factory import StorageConfig, open_state_store
@@ -372,10 +373,10 @@ def test_a_document_record_is_proven_to_a_light_client_from_the_genesis_alone(me
     # any one field changed to anything that still parses: a verdict, never an exception
     rng = random.Random(7)
     body = answer.json()
-    fields = _scalar_paths(body)
+    fields = scalar_paths(body)
     replacements: list[object] = ["", "x", "00", "ab" * 32, "ff" * 64, 0, -1, 2**63, None, True, "doc/other"]
     for _ in range(400):
-        tampered = _replace_at(body, rng.choice(fields), rng.choice(replacements))
+        tampered = replace_at(body, rng.choice(fields), rng.choice(replacements))
         try:
             candidate = StateValueProof.model_validate(tampered)
         except ValidationError:
@@ -388,25 +389,6 @@ def test_a_document_record_is_proven_to_a_light_client_from_the_genesis_alone(me
     assert (
         verify_state_value_proof(absent_proof, genesis.validators, genesis.chain_id, "doc", "doc/" + "0" * 64) is None
     )
-
-
-def _scalar_paths(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    if isinstance(value, dict):
-        return [p for k, v in value.items() for p in _scalar_paths(v, (*path, k))]
-    if isinstance(value, list):
-        return [p for i, v in enumerate(value) for p in _scalar_paths(v, (*path, i))]
-    return [path]
-
-
-def _replace_at(value: Any, path: tuple[Any, ...], new: object) -> Any:
-    if not path:
-        return new
-    head, rest = path[0], path[1:]
-    if isinstance(value, dict):
-        return {**value, head: _replace_at(value[head], rest, new)}
-    out = list(value)
-    out[head] = _replace_at(out[head], rest, new)
-    return out
 
 
 def test_the_nodes_are_registered_on_the_chain_bound_to_their_member(mesh: MeshProcesses) -> None:
