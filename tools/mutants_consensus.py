@@ -1,7 +1,10 @@
 """Named mutants of the consensus rules (``tools/named_mutants.py`` runs them): one precise,
 plausible bug each in a safety or liveness rule of Algorithm 1 as ``services/consensus/machine.py``
 and ``votes.py`` write it — a lock check dropped, a polka or commit counted at f+1 instead of
-2f+1, a quorum that is a mere majority, a proposer rotation that ignores the round."""
+2f+1, a quorum that is a mere majority, a proposer rotation that ignores the round. And the
+light client's binding rules (``core/lightclient.py``, also the sync's check of a block): a
+commit that names another block, a state proof whose header or checkpoint is not of the chain
+or service it names."""
 
 from __future__ import annotations
 
@@ -12,6 +15,9 @@ VOTES = "services/consensus/votes.py"
 MACHINE_TESTS = "tests/consensus/test_machine.py"
 SIM = "tests/consensus/test_simulation.py"
 FAULTS = "tests/consensus/test_simulation_faults.py"
+LIGHT_CLIENT = "core/lightclient.py"
+LIGHT_TESTS = "tests/core/test_lightclient.py"
+STATE_PROOF_TESTS = "tests/core/test_state_value_proof.py"
 
 
 @dataclass(frozen=True)
@@ -128,5 +134,29 @@ MUTANTS: tuple[Mutant, ...] = (
         "if proposal.proposer != vs.proposer(proposal.height, proposal.round):",
         "if False:",
         (f"{MACHINE_TESTS}::test_a_proposal_from_the_wrong_proposer_is_ignored",),
+    ),
+    Mutant(
+        "commit-of-any-block",
+        "light client and sync: a commit seals a header whatever block it names (its signatures are valid)",
+        LIGHT_CLIENT,
+        "    problem = commit_mismatch(header, commit)\n    if problem:\n        return problem\n",
+        "",
+        (f"{LIGHT_TESTS}::test_a_commit_of_another_block_does_not_seal_a_header",),
+    ),
+    Mutant(
+        "state-proof-header-chain-unchecked",
+        "light client: a state proof naming this chain is taken with a header of another chain (same keys)",
+        LIGHT_CLIENT,
+        "if proof.chain_id != chain_id or proof.header.chain_id != chain_id:",
+        "if proof.chain_id != chain_id:",
+        (f"{STATE_PROOF_TESTS}::test_a_proof_whose_parts_disagree_proves_nothing",),
+    ),
+    Mutant(
+        "state-proof-checkpoint-service-unchecked",
+        "light client: a state proof naming one service is taken with another service's checkpoint",
+        LIGHT_CLIENT,
+        "if proof.service != service or proof.checkpoint.service != service:",
+        "if proof.service != service:",
+        (f"{STATE_PROOF_TESTS}::test_a_proof_whose_parts_disagree_proves_nothing",),
     ),
 )
