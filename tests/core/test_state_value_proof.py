@@ -4,7 +4,8 @@ built here from a real state tree, a checkpoint and a header sealed by the genes
 What must hold: the proof verifies for exactly its chain, service, key, height and value (and an
 absent key's proof for no value); any other claim, a checkpoint outside the header's results
 root, a header sealed by others, and any one field changed to anything that still parses are
-answered with a reason, never an exception.
+answered with a reason, never an exception. A header sealed by a later validator set is proven
+through the change the proof carries, and not without it.
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ from pydantic import ValidationError
 
 from tests.consensus.chainkit import Kit
 from tests.tampering import replace_at, scalar_paths
-from traco.core import merkle
+from traco.core import crypto, merkle
 from traco.core.lightclient import verify_state_value_proof
 from traco.core.smt import EMPTY_ROOT
 from traco.core.smt_tree import StateTree
 from traco.schemas.events import BlockProcessed
+from traco.schemas.proof import ValidatorChange
 from traco.schemas.receipt import Receipt, ReceiptStatus
 from traco.schemas.state_proof import StateValueProof
 from traco.services.consensus import rules
@@ -138,3 +140,51 @@ def test_a_proof_whose_parts_disagree_proves_nothing(kit: Kit) -> None:
     assert verify_state_value_proof(foreign, twin.genesis.validators, "twin", "doc", "doc/a") is None
     renamed = foreign.model_copy(update={"chain_id": kit.chain_id})
     assert "chain" in (verify(kit, renamed) or "")
+
+
+def prove_across_a_change(kit: Kit, key: str) -> tuple[StateValueProof, list[bytes]]:
+    """The proof of ``key`` after block 2, where block 1 handed the set to validators 1-3 and a
+    newcomer: header 3 is sealed by the new set only, and the proof carries block 1 as the
+    change that a light client starting from the genesis set must follow."""
+    newcomer = crypto.generate_private_key()
+    new_keys = [*kit.validator_keys[1:], newcomer]
+    new_set = kit.power_set(new_keys)
+    genesis_tip = rules.genesis_tip(kit.genesis)
+    first = kit.seal(genesis_tip, [], next_validators=new_set)
+    assert first.next_validators is not None
+    tip = rules.ChainTip(1, first.header.block_hash(), first.header.time, merkle.root([]).hex(), new_set)
+    second = kit.seal(tip, [], keys=new_keys[:3])
+    nodes: dict[bytes, bytes] = {}
+    tree = StateTree(nodes)
+    update = tree.apply(EMPTY_ROOT, STATE)
+    nodes.update(update.new_nodes)
+    checkpoint = BlockProcessed(service="doc", height=2, state_digest="11" * 32, state_root=update.root.hex())
+    leaves = rules.results_leaves([], [checkpoint])
+    tip = rules.ChainTip(2, second.header.block_hash(), second.header.time, merkle.root(leaves).hex(), new_set)
+    third = kit.seal(tip, [], keys=new_keys[:3])
+    value = STATE.get(key)
+    proof = StateValueProof(
+        chain_id=kit.chain_id,
+        service="doc",
+        key=key,
+        value=None if value is None else value.hex(),
+        height=2,
+        checkpoint=checkpoint,
+        state=tree.prove(update.root, key),
+        index=0,
+        size=len(leaves),
+        path=(),
+        header=third.header,
+        commit=third.commit,
+        validator_changes=(
+            ValidatorChange(header=first.header, commit=first.commit, next_validators=first.next_validators),
+        ),
+    )
+    return proof, new_keys
+
+
+def test_a_proof_sealed_by_a_later_validator_set_carries_the_change_from_the_genesis_set(kit: Kit) -> None:
+    proof, _ = prove_across_a_change(kit, "doc/a")
+    assert verify(kit, proof) is None
+    without = proof.model_copy(update={"validator_changes": ()})
+    assert "validator" in (verify(kit, without) or "")
