@@ -4,7 +4,9 @@ and ``votes.py`` write it — a lock check dropped, a polka or commit counted at
 2f+1, a quorum that is a mere majority, a proposer rotation that ignores the round. And the
 light client's binding rules (``core/lightclient.py``, also the sync's check of a block): a
 commit that names another block, a state proof whose header or checkpoint is not of the chain
-or service it names."""
+or service it names. And the validity rule's signature cache and the strict Ed25519 encoding
+check, which must hold on their own (this libsodium also refuses those cases; a faster
+verifier may not)."""
 
 from __future__ import annotations
 
@@ -16,6 +18,9 @@ MACHINE_TESTS = "tests/consensus/test_machine.py"
 SIM = "tests/consensus/test_simulation.py"
 FAULTS = "tests/consensus/test_simulation_faults.py"
 LIGHT_CLIENT = "core/lightclient.py"
+VALIDITY = "services/consensus/validity.py"
+VALIDITY_TESTS = "tests/consensus/test_validity.py"
+CRYPTO = "core/crypto.py"
 LIGHT_TESTS = "tests/core/test_lightclient.py"
 STATE_PROOF_TESTS = "tests/core/test_state_value_proof.py"
 
@@ -134,6 +139,22 @@ MUTANTS: tuple[Mutant, ...] = (
         "if proposal.proposer != vs.proposer(proposal.height, proposal.round):",
         "if False:",
         (f"{MACHINE_TESTS}::test_a_proposal_from_the_wrong_proposer_is_ignored",),
+    ),
+    Mutant(
+        "signature-cache-keyed-by-signature",
+        "validity: a signature verified once vouches for any bytes signed 'by' it (the cache key lacks their digest)",
+        VALIDITY,
+        "    if not signatures.verify(tx, digest):",
+        '    if not signatures.verify(tx, b""):',
+        (f"{VALIDITY_TESTS}::test_a_signature_verified_once_never_vouches_for_other_signed_bytes",),
+    ),
+    Mutant(
+        "strict-s-up-to-the-order",
+        "Ed25519 strict rule: S equal to the group order passes the encoding check (malleability)",
+        CRYPTO,
+        '    return int.from_bytes(signature[32:], "little") < _L',
+        '    return int.from_bytes(signature[32:], "little") <= _L',
+        ("tests/core/test_crypto.py::test_the_strict_pre_check_alone_refuses_every_lenient_case",),
     ),
     Mutant(
         "commit-of-any-block",

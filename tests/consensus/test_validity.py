@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 from tests.consensus.chainkit import Kit
 from traco.core import crypto
 from traco.core.adapters.memory_store import MemoryBlockStore, MemoryStateStore
+from traco.schemas.genesis import Genesis
 from traco.schemas.receipt import Code
-from traco.schemas.tx import TxEnvelope, sign_tx
+from traco.schemas.tx import TxEnvelope, sign_tx, signing_bytes
 from traco.services.consensus import validity, wire
 from traco.services.consensus.ledger import Ledger
 from traco.services.consensus.mempool import Mempool
@@ -264,3 +265,95 @@ def test_only_a_plain_claim_of_a_sealed_height_skips_the_block_decoder(raw: byte
     """What is skipped is a block a decode would have ignored anyway (a height the node holds);
     anything else goes to ``decode_block``, which dead-letters what it cannot decode."""
     assert wire.claims_height_at_most(raw, tip) is claimed
+
+
+# --------------------------------------------------------------------------- the rule's edges
+
+
+def with_params(kit: Kit, **params: object) -> Genesis:
+    return kit.genesis.model_copy(update={"params": kit.genesis.params.model_copy(update=params)})
+
+
+def test_a_signature_verified_once_never_vouches_for_other_signed_bytes(kit: Kit) -> None:
+    """The attack the cache's key exists for: another payload under a *correct* new id, with the
+    signature of a transaction verified before. Only the signed bytes' digest in the key
+    refuses it; an id check cannot (the id is right)."""
+    cache = SignatureCache()
+    admitted = {crypto.public_key(k).hex() for k in kit.member_keys}
+    genuine = kit.anchor(0, "genuine")
+    assert validity.check_tx(genuine, kit.genesis, admitted, cache) is None
+    payload = {"digest": hashlib.sha256(b"evil").hexdigest(), "label": "evil"}
+    body = signing_bytes(genuine.chain_id, genuine.kind, genuine.sender, genuine.nonce, payload)
+    substitute = genuine.model_copy(update={"payload": payload, "tx_id": hashlib.sha256(body).hexdigest()})
+    assert substitute.id_matches() and substitute.signature == genuine.signature
+    refusal = validity.check_tx(substitute, kit.genesis, admitted, cache)
+    assert refusal is not None and refusal.code is Code.INVALID_SIGNATURE
+
+
+def test_the_size_limit_takes_a_transaction_of_exactly_the_limit(kit: Kit) -> None:
+    admitted = {crypto.public_key(k).hex() for k in kit.member_keys}
+    tx = kit.anchor(0, "sized")
+    size = len(tx.canonical_bytes())
+    assert validity.check_tx(tx, with_params(kit, max_tx_bytes=size), admitted, SignatureCache()) is None
+    refusal = validity.check_tx(tx, with_params(kit, max_tx_bytes=size - 1), admitted, SignatureCache())
+    assert refusal is not None and refusal.code is Code.TOO_LARGE
+
+
+def test_submitted_bytes_are_parsed_up_to_the_limit_and_its_slack(kit: Kit) -> None:
+    raw = kit.anchor(0, "padded").json_bytes
+    limit = 1000
+    at_limit = raw + b" " * (limit + validity.RAW_SLACK_BYTES - len(raw))
+    assert isinstance(validity.decode_tx(at_limit, limit), TxEnvelope)
+    over = validity.decode_tx(at_limit + b" ", limit)
+    assert isinstance(over, Refusal) and over.code is Code.TOO_LARGE
+
+
+def test_kinds_an_upgrade_activated_are_taken_alone_and_in_blocks(kit: Kit) -> None:
+    admitted = {crypto.public_key(k).hex() for k in kit.member_keys}
+    new_kind = sign_tx(kit.member_keys[0], kit.chain_id, "future.act", 1, {})
+    assert validity.check_tx(new_kind, kit.genesis, admitted, SignatureCache()) is not None  # not at genesis
+    upgraded = frozenset({*kit.genesis.params.kinds, "future.act"})
+    assert validity.check_tx(new_kind, kit.genesis, admitted, SignatureCache(), upgraded) is None
+    ledger = ledger_for(kit)
+    args = (kit.genesis, admitted, [new_kind], ledger.chain_nonce, ledger.is_sealed, SignatureCache())
+    assert "UNKNOWN_KIND" in (validity.check_block_txs(*args) or "")
+    assert validity.check_block_txs(*args, upgraded) is None
+
+
+def test_block_limits_take_exactly_the_limit_and_refuse_one_more(kit: Kit) -> None:
+    ledger = ledger_for(kit)
+    txs = [kit.anchor(0, str(i)) for i in range(3)]
+    size = sum(len(tx.canonical_bytes()) for tx in txs)
+
+    def check(genesis: Genesis, block: list[TxEnvelope]) -> str | None:
+        return validity.check_block_txs(
+            genesis, ledger.admitted, block, ledger.chain_nonce, ledger.is_sealed, SignatureCache()
+        )
+
+    assert check(with_params(kit, max_block_txs=3, max_block_bytes=size), txs) is None
+    assert "limit is 2" in (check(with_params(kit, max_block_txs=2), txs) or "")
+    assert f"limit is {size - 1}" in (check(with_params(kit, max_block_bytes=size - 1), txs) or "")
+
+
+def test_a_transaction_already_sealed_is_refused_in_a_later_block(kit: Kit) -> None:
+    ledger = ledger_for(kit)
+    tx = kit.anchor(0, "once")
+    ledger.apply(kit.seal(ledger.tip, [tx]))
+    problem = validity.check_block_txs(
+        kit.genesis, ledger.admitted, [tx], lambda _: 0, ledger.is_sealed, SignatureCache()
+    )
+    assert "already on the chain" in (problem or "")
+
+
+def test_a_senders_next_block_continues_from_its_sealed_nonce(kit: Kit) -> None:
+    ledger = ledger_for(kit)
+    first, second = kit.anchor(0, "n1"), kit.anchor(0, "n2")
+    ledger.apply(kit.seal(ledger.tip, [first]))
+
+    def check(txs: list[TxEnvelope]) -> str | None:
+        return validity.check_block_txs(
+            kit.genesis, ledger.admitted, txs, ledger.chain_nonce, ledger.is_sealed, SignatureCache()
+        )
+
+    assert check([second]) is None
+    assert "expected 2" in (check([kit.anchor(0, "n3")]) or "")

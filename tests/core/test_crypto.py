@@ -313,6 +313,30 @@ def test_non_canonical_point_encodings_are_rejected() -> None:
     assert not verify(PUBLIC, message, non_canonical + signature[32:])
 
 
+def test_the_strict_pre_check_alone_refuses_every_lenient_case() -> None:
+    """The strict rule holds on its own, not only because this libsodium also refuses these
+    (a faster or batch verifier may not): each case is refused by ``_strictly_encoded`` before
+    any verifier sees it, and a genuine signature passes it."""
+    _, pk, _, signature = VECTORS[1]
+    assert crypto._strictly_encoded(pk, signature)
+    r, s = signature[:32], int.from_bytes(signature[32:], "little")
+    for bad_s in (L, s + L, 2**256 - 1):
+        assert not crypto._strictly_encoded(pk, r + bad_s.to_bytes(32, "little"))
+    assert crypto._strictly_encoded(pk, r + (L - 1).to_bytes(32, "little"))  # the largest canonical S
+    y = next(y for y in range(2, 19) if decode_lenient(y.to_bytes(32, "little")) is not None)
+    non_canonical = (y + P).to_bytes(32, "little")
+    assert not crypto._strictly_encoded(non_canonical, signature)
+    assert not crypto._strictly_encoded(pk, non_canonical + signature[32:])
+    for small in TORSION:
+        assert not crypto._strictly_encoded(small, signature)
+        assert not crypto._strictly_encoded(pk, small + signature[32:])
+    for y_at_least_p in (P, P + 1, P + 18, 2**255 - 1):
+        for sign_bit in (0, 1 << 255):
+            encoding = (y_at_least_p | sign_bit).to_bytes(32, "little")
+            assert not crypto._strictly_encoded(encoding, signature)
+            assert not crypto._strictly_encoded(pk, encoding + signature[32:])
+
+
 # --- malformed input never raises ------------------------------------------------------
 
 JUNK = st.one_of(
