@@ -250,3 +250,31 @@ def test_fiat_paid_after_an_attestations_as_of_counts_as_gone() -> None:
     assert chain.ok(cast.bank_a, "trade.trc.attest", statement)["shortfall"] == 1_000
     assert chain.code(cast.custodian, "trade.trc.mint", {"to": "exporter", "amount": 1}) == "UNDER_RESERVED"
     assert views.invariants(chain.state) == []
+
+
+def test_a_shortfall_of_one_pauses_minting() -> None:
+    chain = Chain()
+    cast = chain.cast
+    attested(chain, 10_000, 1)
+    chain.ok(cast.custodian, "trade.trc.mint", {"to": "exporter", "amount": 8_000})
+    attested(chain, 7_999, 2)
+    assert q.reserve(chain.state)["shortfall"] == 1  # type: ignore[index]
+    assert chain.code(cast.custodian, "trade.trc.mint", {"to": "exporter", "amount": 1}) == "UNDER_RESERVED"
+
+
+def test_fiat_paid_at_an_attestations_as_of_is_in_the_statement() -> None:
+    """A statement as of the very time of a payment reflects it: only what is paid after its
+    ``as_of`` still counts against it."""
+    chain = Chain()
+    cast = chain.cast
+    attested(chain, 10_000, 1)
+    chain.ok(cast.custodian, "trade.trc.mint", {"to": "exporter", "amount": 10_000})
+    chain.ok(cast.council1, "trade.transfer", {"token": "COCO", "to": "exporter", "amount": 10_000})
+    rid = chain.ok(cast.exporter, "trade.trc.redeem", {"amount": 4_000, "custodian": "custodian"})["redemption_id"]
+    chain.ok(cast.custodian, "trade.trc.redeemed", {"redemption_id": rid})
+    paid_at = chain.time  # the block time of the payment
+    statement = {"reserve": 6_000, "as_of": paid_at, "seq": 2}
+    chain.ok(cast.custodian, "trade.trc.attest", statement)
+    assert chain.ok(cast.bank_a, "trade.trc.attest", statement)["shortfall"] == 0
+    assert chain.code(cast.custodian, "trade.trc.mint", {"to": "exporter", "amount": 1}) == "RESERVE_EXCEEDED"
+    assert views.invariants(chain.state) == []
