@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from tests.trade.helpers import DAY, Chain
+from traco.services.trade import genesis as trade_genesis
 from traco.services.trade import queries as q
 from traco.services.trade import views
 
@@ -278,3 +279,18 @@ def test_fiat_paid_at_an_attestations_as_of_is_in_the_statement() -> None:
     assert chain.ok(cast.bank_a, "trade.trc.attest", statement)["shortfall"] == 0
     assert chain.code(cast.custodian, "trade.trc.mint", {"to": "exporter", "amount": 1}) == "RESERVE_EXCEEDED"
     assert views.invariants(chain.state) == []
+
+
+def test_a_redemption_with_no_fee_moves_no_coco() -> None:
+    """Where the fee schedule charges nothing, redeeming needs no Coco and moves none."""
+    section = trade_genesis.development_section()
+    section["trc"] = {**section["trc"], "redemption_fees": [{"min_amount": 0, "fee": 0}]}
+    chain = Chain(section=section)
+    cast = chain.cast
+    attested(chain, 10_000, 1)
+    chain.ok(cast.custodian, "trade.trc.mint", {"to": "exporter", "amount": 5_000})
+    assert chain.total("exporter", "COCO") == 0
+    before = len(chain.events)
+    assert chain.ok(cast.exporter, "trade.trc.redeem", {"amount": 2_000, "custodian": "custodian"})["fee"] == 0
+    assert chain.supply(TRC) == 3_000
+    assert not [e for e in chain.events[before:] if e.data.get("token") == "COCO"]
