@@ -100,10 +100,11 @@ class Publisher:
                 del self.pending[height]
                 self.copies.pop(height, None)
             elif now >= deadline:
-                del self.pending[height]
-                if any(self._true_copy(block, raw) for raw in self.copies.pop(height, ())):
-                    self.topic_height = max(self.topic_height, height)
+                if any(self._true_copy(block, raw) for raw in self.copies.get(height, ())):
+                    self.saw_block(height)  # a true copy is there: the block has been seen
                     continue
+                del self.pending[height]
+                self.copies.pop(height, None)
                 log.info("proposer did not publish block %d; publishing it", height)
                 await self.bus.publish_many(outputs)
 

@@ -109,12 +109,6 @@ def claimed_height(raw: bytes) -> int | None:
     return claimed if type(claimed) is int and claimed >= 0 else None
 
 
-def claims_height_at_most(raw: bytes, height: int) -> bool:
-    """Whether ``raw`` is plainly a block of a height ``<= height`` (``claimed_height``)."""
-    claimed = claimed_height(raw)
-    return claimed is not None and claimed <= height
-
-
 def decode_consensus(raw: bytes) -> ConsensusMessage | str:
     """A message from ``consensus`` as a checked value, or why not (never raises)."""
     if len(raw) > MAX_CONSENSUS_BYTES:
