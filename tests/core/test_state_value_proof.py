@@ -21,6 +21,7 @@ from traco.core import crypto, merkle
 from traco.core.lightclient import verify_state_value_proof
 from traco.core.smt import EMPTY_ROOT
 from traco.core.smt_tree import StateTree
+from traco.schemas.block import SealedBlock
 from traco.schemas.events import BlockProcessed
 from traco.schemas.proof import ValidatorChange
 from traco.schemas.receipt import Receipt, ReceiptStatus
@@ -30,17 +31,55 @@ from traco.services.consensus import rules
 STATE = {"doc/a": b'{"doc_id":"a"}', "doc/b": b'{"doc_id":"b"}', "bal/TRC/x": b"7"}
 
 
-def prove(kit: Kit, key: str, signers: int = 3, service: str = "doc", checkpoint_height: int = 1) -> StateValueProof:
-    """The proof of ``key`` after block 1: its path to the state root of ``service``'s
-    checkpoint, that checkpoint's path among block 1's results (a receipt and two checkpoints)
-    to header 2's ``last_results_root``, and header 2 sealed by ``signers`` genesis validators."""
+def state_tree() -> tuple[StateTree, bytes]:
+    """The tree of ``STATE`` (its nodes in memory) and its root."""
     nodes: dict[bytes, bytes] = {}
     tree = StateTree(nodes)
     update = tree.apply(EMPTY_ROOT, STATE)
     nodes.update(update.new_nodes)
+    return tree, update.root
+
+
+TREE, ROOT = state_tree()
+
+
+def value_proof(
+    kit: Kit,
+    key: str,
+    checkpoint: BlockProcessed,
+    leaves: list[bytes],
+    sealed: SealedBlock,
+    changes: tuple[ValidatorChange, ...] = (),
+) -> StateValueProof:
+    """The proof of ``key`` in the tree of ``STATE`` under ``checkpoint`` (the last of
+    ``leaves``, the results that ``sealed``'s header commits to), for the height before
+    ``sealed``."""
+    index = len(leaves) - 1
+    value = STATE.get(key)
+    return StateValueProof(
+        chain_id=kit.chain_id,
+        service="doc",
+        key=key,
+        value=None if value is None else value.hex(),
+        height=sealed.height - 1,
+        checkpoint=checkpoint,
+        state=TREE.prove(ROOT, key),
+        index=index,
+        size=len(leaves),
+        path=tuple(h.hex() for h in merkle.inclusion_proof(leaves, index)),
+        header=sealed.header,
+        commit=sealed.commit,
+        validator_changes=changes,
+    )
+
+
+def prove(kit: Kit, key: str, signers: int = 3, service: str = "doc", checkpoint_height: int = 1) -> StateValueProof:
+    """The proof of ``key`` after block 1: its path to the state root of ``service``'s
+    checkpoint, that checkpoint's path among block 1's results (a receipt and two checkpoints)
+    to header 2's ``last_results_root``, and header 2 sealed by ``signers`` genesis validators."""
     checkpoints = [
         BlockProcessed(service="party", height=1, state_digest="33" * 32, state_root="44" * 32),
-        BlockProcessed(service=service, height=checkpoint_height, state_digest="11" * 32, state_root=update.root.hex()),
+        BlockProcessed(service=service, height=checkpoint_height, state_digest="11" * 32, state_root=ROOT.hex()),
     ]
     receipt = Receipt(tx_id="55" * 32, kind="doc.register", status=ReceiptStatus.ACCEPTED, code="OK", service="doc")
     leaves = rules.results_leaves([receipt], checkpoints)
@@ -52,22 +91,7 @@ def prove(kit: Kit, key: str, signers: int = 3, service: str = "doc", checkpoint
         results_root=merkle.root(leaves).hex(),
         validators=rules.genesis_tip(kit.genesis).validators,
     )
-    second = kit.seal(tip, [], signers=signers)
-    value = STATE.get(key)
-    return StateValueProof(
-        chain_id=kit.chain_id,
-        service="doc",
-        key=key,
-        value=None if value is None else value.hex(),
-        height=1,
-        checkpoint=checkpoints[1],
-        state=tree.prove(update.root, key),
-        index=2,
-        size=len(leaves),
-        path=tuple(h.hex() for h in merkle.inclusion_proof(leaves, 2)),
-        header=second.header,
-        commit=second.commit,
-    )
+    return value_proof(kit, key, checkpoints[1], leaves, kit.seal(tip, [], signers=signers))
 
 
 @pytest.fixture
@@ -142,49 +166,25 @@ def test_a_proof_whose_parts_disagree_proves_nothing(kit: Kit) -> None:
     assert "chain" in (verify(kit, renamed) or "")
 
 
-def prove_across_a_change(kit: Kit, key: str) -> tuple[StateValueProof, list[bytes]]:
+def prove_across_a_change(kit: Kit, key: str) -> StateValueProof:
     """The proof of ``key`` after block 2, where block 1 handed the set to validators 1-3 and a
     newcomer: header 3 is sealed by the new set only, and the proof carries block 1 as the
     change that a light client starting from the genesis set must follow."""
-    newcomer = crypto.generate_private_key()
-    new_keys = [*kit.validator_keys[1:], newcomer]
+    new_keys = [*kit.validator_keys[1:], crypto.generate_private_key()]
     new_set = kit.power_set(new_keys)
-    genesis_tip = rules.genesis_tip(kit.genesis)
-    first = kit.seal(genesis_tip, [], next_validators=new_set)
+    first = kit.seal(rules.genesis_tip(kit.genesis), [], next_validators=new_set)
     assert first.next_validators is not None
     tip = rules.ChainTip(1, first.header.block_hash(), first.header.time, merkle.root([]).hex(), new_set)
     second = kit.seal(tip, [], keys=new_keys[:3])
-    nodes: dict[bytes, bytes] = {}
-    tree = StateTree(nodes)
-    update = tree.apply(EMPTY_ROOT, STATE)
-    nodes.update(update.new_nodes)
-    checkpoint = BlockProcessed(service="doc", height=2, state_digest="11" * 32, state_root=update.root.hex())
+    checkpoint = BlockProcessed(service="doc", height=2, state_digest="11" * 32, state_root=ROOT.hex())
     leaves = rules.results_leaves([], [checkpoint])
     tip = rules.ChainTip(2, second.header.block_hash(), second.header.time, merkle.root(leaves).hex(), new_set)
-    third = kit.seal(tip, [], keys=new_keys[:3])
-    value = STATE.get(key)
-    proof = StateValueProof(
-        chain_id=kit.chain_id,
-        service="doc",
-        key=key,
-        value=None if value is None else value.hex(),
-        height=2,
-        checkpoint=checkpoint,
-        state=tree.prove(update.root, key),
-        index=0,
-        size=len(leaves),
-        path=(),
-        header=third.header,
-        commit=third.commit,
-        validator_changes=(
-            ValidatorChange(header=first.header, commit=first.commit, next_validators=first.next_validators),
-        ),
-    )
-    return proof, new_keys
+    change = ValidatorChange(header=first.header, commit=first.commit, next_validators=first.next_validators)
+    return value_proof(kit, key, checkpoint, leaves, kit.seal(tip, [], keys=new_keys[:3]), (change,))
 
 
 def test_a_proof_sealed_by_a_later_validator_set_carries_the_change_from_the_genesis_set(kit: Kit) -> None:
-    proof, _ = prove_across_a_change(kit, "doc/a")
+    proof = prove_across_a_change(kit, "doc/a")
     assert verify(kit, proof) is None
     without = proof.model_copy(update={"validator_changes": ()})
     assert "validator" in (verify(kit, without) or "")

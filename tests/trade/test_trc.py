@@ -236,15 +236,23 @@ def test_kyc_that_lapses_stops_trc_reaching_the_member() -> None:
     assert chain.total("lapsing", TRC) == 10  # what it holds stays its own
 
 
-def test_fiat_paid_after_an_attestations_as_of_counts_as_gone() -> None:
-    chain = Chain()
+def redeemed_and_paid(chain: Chain) -> tuple[int, int]:
+    """10,000 TRC minted against 10,000 attested, then 4,000 redeemed and paid out by the
+    custodian: the block time before the payment, and the payment's own."""
     cast = chain.cast
     attested(chain, 10_000, 1)
     chain.ok(cast.custodian, "trade.trc.mint", {"to": "exporter", "amount": 10_000})
     chain.ok(cast.council1, "trade.transfer", {"token": "COCO", "to": "exporter", "amount": 10_000})
     rid = chain.ok(cast.exporter, "trade.trc.redeem", {"amount": 4_000, "custodian": "custodian"})["redemption_id"]
-    as_of = chain.time  # the custodian's statement is as of now, before it pays
+    before = chain.time
     chain.ok(cast.custodian, "trade.trc.redeemed", {"redemption_id": rid})
+    return before, chain.time
+
+
+def test_fiat_paid_after_an_attestations_as_of_counts_as_gone() -> None:
+    chain = Chain()
+    cast = chain.cast
+    as_of, _ = redeemed_and_paid(chain)  # the custodian's statement is as of before it pays
     # 6,000 TRC remain; the statement still counts the 4,000 paid after it: 6,000 + 4,000 > 9,000
     statement = {"reserve": 9_000, "as_of": as_of, "seq": 2}
     chain.ok(cast.custodian, "trade.trc.attest", statement)
@@ -268,12 +276,7 @@ def test_fiat_paid_at_an_attestations_as_of_is_in_the_statement() -> None:
     ``as_of`` still counts against it."""
     chain = Chain()
     cast = chain.cast
-    attested(chain, 10_000, 1)
-    chain.ok(cast.custodian, "trade.trc.mint", {"to": "exporter", "amount": 10_000})
-    chain.ok(cast.council1, "trade.transfer", {"token": "COCO", "to": "exporter", "amount": 10_000})
-    rid = chain.ok(cast.exporter, "trade.trc.redeem", {"amount": 4_000, "custodian": "custodian"})["redemption_id"]
-    chain.ok(cast.custodian, "trade.trc.redeemed", {"redemption_id": rid})
-    paid_at = chain.time  # the block time of the payment
+    _, paid_at = redeemed_and_paid(chain)
     statement = {"reserve": 6_000, "as_of": paid_at, "seq": 2}
     chain.ok(cast.custodian, "trade.trc.attest", statement)
     assert chain.ok(cast.bank_a, "trade.trc.attest", statement)["shortfall"] == 0
