@@ -9,9 +9,17 @@ ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 FROM ${PYTHON_IMAGE} AS builder
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
+# A C compiler and OpenSSL's headers for the compiled state tree (core/_smt_native.c); only
+# in this stage: the runtime image has OpenSSL's library already (Python's ssl needs it).
+# Versions are Debian bookworm's, which the base image pins; exact pins would break the build
+# at every Debian security update.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends gcc libc6-dev libssl-dev \
+    && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # src/traco holds relative symlinks to these folders; they resolve inside /src as in the repo.
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY src ./src
 COPY core ./core
 COPY schemas ./schemas
@@ -20,7 +28,7 @@ COPY cli ./cli
 # Extras: `hsm` (python-pkcs11, for TRACO_SIGNER=pkcs11 with the HSM vendor's module mounted)
 # and `otlp` (span export when OTEL_EXPORTER_OTLP_ENDPOINT is set).
 RUN python -m pip wheel --wheel-dir /wheels ".[hsm,otlp]" \
-    && python -c "import pathlib, sys, zipfile; w = next(pathlib.Path('/wheels').glob('traco-*.whl')); n = zipfile.ZipFile(w).namelist(); sys.exit(0 if 'traco/core/adapters/cassandra.cql' in n and 'traco/services/node/serve.py' in n else 'incomplete wheel ' + w.name)"
+    && python -c "import pathlib, sys, zipfile; w = next(pathlib.Path('/wheels').glob('traco-*.whl')); n = zipfile.ZipFile(w).namelist(); sys.exit(0 if 'traco/core/adapters/cassandra.cql' in n and 'traco/services/node/serve.py' in n and any(m.startswith('traco/core/_smt_native') for m in n) else 'incomplete wheel ' + w.name)"
 
 # ---- runtime: Python, the wheels installed, nothing else ----------------------------------
 FROM ${PYTHON_IMAGE}

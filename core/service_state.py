@@ -60,10 +60,10 @@ def commit_state(
     from one height to the next (``smt_tree.VerifiedNodes``); the root is the same with or
     without."""
     changes = own_changes(writes)
-    update, out = tree_writes(view, stored_root(view), changes, verified)
+    root, out = tree_writes(view, stored_root(view), changes, verified)
     out[UNDO_KEY] = orjson.dumps({k: _b64(view.get(k)) for k in sorted(changes)})
-    out[STATE_ROOT_KEY] = update.root.hex().encode()
-    return update.root, out
+    out[STATE_ROOT_KEY] = root.hex().encode()
+    return root, out
 
 
 def previous_value(view: StateView, key: str) -> bytes | None:

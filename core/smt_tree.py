@@ -27,9 +27,11 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import os
 from bisect import bisect_left
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Protocol, runtime_checkable
 
 from traco.core.smt import (
@@ -56,6 +58,24 @@ __all__ = [
 
 _LEAF, _INNER = 0x00, 0x01
 _sha256 = hashlib.sha256
+
+
+def _load_native() -> ModuleType | None:
+    """The compiled apply (``core/_smt_native.c``), unless it was not built or
+    ``TRACO_SMT_NATIVE=0`` asks for this module's (the mutation tools change this file, so
+    they run with it)."""
+    if os.environ.get("TRACO_SMT_NATIVE", "1") == "0":
+        return None
+    try:
+        from traco.core import _smt_native  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    return _smt_native  # type: ignore[no-any-return]
+
+
+NATIVE: ModuleType | None = _load_native()
+"""The compiled apply in use by default, or None (``StateTree(..., native=False)`` picks this
+module's ``_Run`` for one tree)."""
 
 
 class NodeReader(Protocol):
@@ -164,10 +184,13 @@ class StateTree:
     With ``verified``, nodes are looked up there first (and not hashed again), nodes read from
     ``nodes`` and checked are added to it, and so are the nodes each ``apply`` creates."""
 
-    def __init__(self, nodes: PlacedNodes | NodeReader, verified: VerifiedNodes | None = None) -> None:
+    def __init__(
+        self, nodes: PlacedNodes | NodeReader, verified: VerifiedNodes | None = None, native: bool = True
+    ) -> None:
         self._placed = nodes if isinstance(nodes, PlacedNodes) else None
         self._by_hash: NodeReader | None = None if isinstance(nodes, PlacedNodes) else nodes
         self._verified = verified
+        self._native = NATIVE if native else None
 
     def apply(self, root: bytes, changes: Mapping[str, bytes | None]) -> Update:
         """The tree after setting each key of ``changes`` to its value (None deletes it).
@@ -177,31 +200,67 @@ class StateTree:
         setting a key to its current value changes nothing.
         """
         check_hash(root, "root")
-        entries: list[tuple[int, bytes | None, bytes | None]] = []
-        for key, value in changes.items():
-            if not isinstance(key, str):
-                raise TypeError(f"state keys are str, not {type(key).__name__}")
-            kh = key_hash(key)
-            if value is None:
-                entries.append((int.from_bytes(kh, "big"), None, None))
-            elif isinstance(value, bytes):
-                encoding = b"\x00" + kh + _sha256(value).digest()
-                entries.append((int.from_bytes(kh, "big"), _sha256(encoding).digest(), encoding))
-            else:
-                raise TypeError(f"state values are bytes or None, not {type(value).__name__}")
-        entries.sort(key=lambda e: e[0])
-        leaves: list[_Leaf] = [(p, h, enc, True) for p, h, enc in entries if h is not None and enc is not None]
-        run = _Run(self, [e[0] for e in entries], leaves)
-        new_root, _, climbing = run.update(root, 0, 0, len(entries))
-        if climbing is not None and new_root != root:  # the whole tree is one leaf now: at the root
-            run.placed[(0, 0)] = climbing
+        entries = sorted(_entries(changes), key=_first)
+        if self._native is not None:
+            new_root, new, stale, placed, was = self._native.apply(root, *self._native_arguments(entries))
+        else:
+            leaves: list[_Leaf] = [
+                (int.from_bytes(path, "big"), digest, encoding, True)
+                for path, digest, encoding in entries
+                if digest is not None and encoding is not None
+            ]
+            run = _Run(self, [int.from_bytes(path, "big") for path, _, _ in entries], leaves)
+            new_root, _, climbing = run.update(root, 0, 0, len(entries))
+            new, stale, placed, was = run.new, run.stale, run.placed, run.previous
+            if climbing is not None and new_root != root:  # the whole tree is one leaf now: at the root
+                placed[(0, 0)] = climbing
         if self._verified is not None:
-            self._verified.add(run.new)
-        was, placed = run.previous, run.placed
+            self._verified.add(new)
         previous: dict[Position, bytes | None] = {position: was.get(position) for position in placed}
         vacated = [position for position in was if position not in placed]
         previous.update((position, was[position]) for position in vacated)
-        return Update(new_root, placed, vacated, previous, run.new, run.stale)
+        return Update(new_root, placed, vacated, previous, new, stale)
+
+    def apply_paged(
+        self,
+        root: bytes,
+        changes: Mapping[str, bytes | None],
+        page_record: Callable[[Position], bytes | None],
+        damaged: Callable[[str, bytes], object],
+    ) -> tuple[bytes, dict[str, bytes | None], dict[str, bytes | None]] | None:
+        """With the compiled tree: ``apply``, and the pages it changes as
+        ``tree_store.paged`` gives them from the ``Update`` — the new root, the page records
+        to store and what they were (``page_record(page)``: a page's stored record;
+        ``damaged(name, record)`` raises for a record whose bitmap and length disagree).
+        Without it, None: the caller pages an ``Update`` itself. Why both: the positions of a
+        busy block's nodes, made as Python tuples only to be grouped into pages, cost as much
+        as the tree's computation (decision 0008)."""
+        if self._native is None:
+            return None
+        check_hash(root, "root")
+        entries = sorted(_entries(changes), key=_first)
+        new_root, new, records, previous = self._native.apply_paged(
+            root, *self._native_arguments(entries), page_record, damaged
+        )
+        if self._verified is not None:
+            self._verified.add(new)
+        return new_root, records, previous
+
+    def _native_arguments(
+        self, entries: list[tuple[bytes, bytes | None, bytes | None]]
+    ) -> tuple[list[bytes], list[tuple[bytes, bytes, bytes]], dict[bytes, bytes], object, type[CorruptNode]]:
+        known = self.known_nodes()
+        return (
+            [path for path, _, _ in entries],
+            [
+                (path, digest, encoding)
+                for path, digest, encoding in entries
+                if digest is not None and encoding is not None
+            ],
+            known if isinstance(known, dict) else dict(known),
+            self.read,
+            CorruptNode,
+        )
 
     def prove(self, root: bytes, key: str) -> StateProof:
         """The path from ``root`` to where ``key``'s path ends: its leaf, another's, or EMPTY."""
@@ -257,6 +316,24 @@ class StateTree:
 
 
 _NONE_KNOWN: Mapping[bytes, bytes] = {}
+
+
+def _entries(changes: Mapping[str, bytes | None]) -> list[tuple[bytes, bytes | None, bytes | None]]:
+    """Each change as ``(path, leaf hash, leaf encoding)``, both None for a delete."""
+    entries: list[tuple[bytes, bytes | None, bytes | None]] = []
+    for key, value in changes.items():
+        if not isinstance(key, str):
+            raise TypeError(f"state keys are str, not {type(key).__name__}")
+        kh = key_hash(key)
+        if value is None:
+            entries.append((kh, None, None))
+        elif isinstance(value, bytes):
+            encoding = b"\x00" + kh + _sha256(value).digest()
+            entries.append((kh, _sha256(encoding).digest(), encoding))
+        else:
+            raise TypeError(f"state values are bytes or None, not {type(value).__name__}")
+    return entries
+
 
 # A leaf on its way into the tree: (path as an int, hash, encoding, whether it is new).
 _Leaf = tuple[int, bytes, bytes, bool]
@@ -414,3 +491,7 @@ class _Run:
 
 def _path_of(leaf: _Leaf) -> int:
     return leaf[0]
+
+
+def _first(entry: tuple[bytes, bytes | None, bytes | None]) -> bytes:
+    return entry[0]

@@ -199,9 +199,9 @@ def paged(update: Update, before: _Pages) -> tuple[dict[str, bytes | None], dict
             slots[slot] = node
     records: dict[str, bytes | None] = {}
     previous: dict[str, bytes | None] = {}
-    for page, slots in touched.items():
+    for page in sorted(touched):  # in position order, as the compiled tree gives them
         name = position_key(page)
-        records[name] = encode_page(slots)
+        records[name] = encode_page(touched[page])
         previous[name] = before.record(page) if was.get(page) is not None else None
     return records, previous
 
@@ -245,8 +245,8 @@ def decode_undo(raw: bytes | None) -> dict[str, bytes | None]:
 
 def tree_writes(
     view: StateView, root: bytes, changes: Mapping[str, bytes | None], verified: VerifiedNodes | None = None
-) -> tuple[Update, dict[str, bytes | None]]:
-    """Apply ``changes`` to the tree of ``root`` kept in ``view``; the update, and the writes
+) -> tuple[bytes, dict[str, bytes | None]]:
+    """Apply ``changes`` to the tree of ``root`` kept in ``view``; the new root, and the writes
     that store it (pages and the undo) — with a migration from the hash-keyed layout first if
     ``view`` still has one."""
     out: dict[str, bytes | None] = {}
@@ -258,11 +258,17 @@ def tree_writes(
         out[LEGACY_STALE_KEY] = None
         nodes = _Migrated(migrated)
         verified = None  # the migrated nodes are checked as they are read, like any store's
-    update = StateTree(nodes, verified).apply(root, changes)
-    records, previous = paged(update, nodes)
+    tree = StateTree(nodes, verified)
+    compiled = tree.apply_paged(root, changes, nodes.record, decode_page)
+    if compiled is not None:
+        new_root, records, previous = compiled
+    else:
+        update = tree.apply(root, changes)
+        new_root = update.root
+        records, previous = paged(update, nodes)
     out.update({TREE_PREFIX + name: page for name, page in records.items()})
     out[TREE_UNDO_KEY] = encode_undo(previous)
-    return update, out
+    return new_root, out
 
 
 def _migrate(view: StateView, root: bytes) -> dict[str, bytes]:

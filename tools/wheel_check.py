@@ -31,7 +31,7 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CONTEXT = ("pyproject.toml", "README.md", "src", "core", "schemas", "services", "cli")
+CONTEXT = ("pyproject.toml", "setup.py", "README.md", "src", "core", "schemas", "services", "cli")
 """What the Dockerfile's builder stage copies; keep the two lists (and .dockerignore) in step."""
 PACKAGES = ("core", "schemas", "services", "cli")
 IMPORT_ALL = """
@@ -49,6 +49,8 @@ for line in failed:
     print("  cannot import", line)
 sys.exit(1 if failed or "site-packages" not in traco.__file__ else 0)
 """
+
+NATIVE_IN_USE = "from traco.core import smt_tree; assert smt_tree.NATIVE is not None, 'smt_tree.NATIVE is None'"
 
 
 def expected_members() -> set[str]:
@@ -70,7 +72,7 @@ def build_context(target: Path) -> Path:
         source = ROOT / name
         if source.is_dir():
             shutil.copytree(
-                source, target / name, symlinks=True, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info")
+                source, target / name, symlinks=True, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "*.so")
             )
         else:
             shutil.copy2(source, target / name)
@@ -98,6 +100,8 @@ def check(wheel: Path, work: Path) -> list[str]:
         names = set(archive.namelist())
     missing = sorted(expected_members() - names)
     problems += [f"not in the wheel: {name}" for name in missing]
+    if not any(name.startswith("traco/core/_smt_native") and name.endswith(".so") for name in names):
+        problems.append("not in the wheel: the compiled state tree (traco/core/_smt_native*.so)")
     print(f"wheel {wheel.name}: {len(names)} files, {len(missing)} expected files missing")
 
     venv = work / "venv"
@@ -122,6 +126,10 @@ def check(wheel: Path, work: Path) -> list[str]:
     genesis = data / "genesis.json"
     if init_run.returncode != 0 or not genesis.is_file() or not (data / "keys" / "validator-0.key").is_file():
         problems.append(f"traco init failed ({init_run.returncode}): {init_run.stderr.strip()[-500:]}")
+
+    native_run = run("compiled state tree", [str(python), "-I", "-c", NATIVE_IN_USE], outside, env)
+    if native_run.returncode != 0:
+        problems.append(f"the installed wheel does not use its compiled state tree: {native_run.stderr.strip()[-500:]}")
 
     import_run = run("import every module", [str(python), "-I", "-c", IMPORT_ALL], outside, env)
     print(import_run.stdout.strip())
