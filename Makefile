@@ -13,25 +13,26 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(STAMP): pyproject.toml setup.py core/_smt_native.c | $(BIN)/python
+$(STAMP): pyproject.toml setup.py core/_smt_native.c core/_canonical_native.c | $(BIN)/python
 	@$(MAKE) --no-print-directory native-deps
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	@$(BIN)/python -c "import traco.core._smt_native" 2>/dev/null && echo "compiled state tree: built" \
-		|| echo "compiled state tree: not built (no C compiler or OpenSSL headers); the Python tree is used"
+	@$(BIN)/python -c "import traco.core._smt_native, traco.core._canonical_native" 2>/dev/null \
+		&& echo "compiled parts (state tree, canonical guard): built" \
+		|| echo "compiled parts: not built (no C compiler or OpenSSL headers); their Python twins are used"
 	touch $(STAMP)
 
-# What the compiled state tree (core/_smt_native.c) needs to build: a C compiler, OpenSSL's and
-# Python's headers. Installed from Debian only when missing (sudo only when not root); where
-# that is not possible the build goes on without the extension (the Python tree is used).
+# What the compiled parts (core/_smt_native.c, core/_canonical_native.c) need to build: a C
+# compiler, OpenSSL's and Python's headers. Installed from Debian only when missing (sudo only
+# when not root); where that is not possible the build goes on without them (Python is used).
 native-deps: | $(BIN)/python
 	@if printf '#include <openssl/sha.h>\n#include <Python.h>\n' | \
 		cc -E -I"$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["include"])')" - >/dev/null 2>&1; \
-	then echo "C compiler and headers for the compiled state tree: present"; \
+	then echo "C compiler and headers for the compiled parts: present"; \
 	else SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
 		{ $$SUDO apt-get update -qq && \
 		  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc libc6-dev libssl-dev python3-dev >/dev/null && \
-		  echo "installed gcc, libssl-dev and python3-dev for the compiled state tree"; } || \
-		echo "could not install a C compiler and headers: the Python state tree will be used"; fi
+		  echo "installed gcc, libssl-dev and python3-dev for the compiled parts"; } || \
+		echo "could not install a C compiler and headers: the Python twins will be used"; fi
 
 install: $(STAMP)
 
@@ -137,4 +138,4 @@ softhsm:
 		echo "softhsm2 installed: $$(softhsm2-util --version)"; fi
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache core/_smt_native*.so
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache core/_*_native*.so

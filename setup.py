@@ -1,8 +1,10 @@
-"""The one compiled part: the state tree's apply (core/_smt_native.c; decision 0008).
+"""The compiled parts (decision 0008): the state tree's apply (core/_smt_native.c) and the
+canonical encoder's type guard (core/_canonical_native.c).
 
-Optional: where no C compiler or OpenSSL headers are found the build goes on without it and
-``core/smt_tree.py`` computes in Python, giving the same trees (the property tests check the
-two against each other). Everything else about the package is in pyproject.toml."""
+Optional: where no C compiler (or, for the tree, no OpenSSL headers) is found the build goes
+on without them and ``core/smt_tree.py`` and ``core/canonical.py`` compute in Python, giving
+the same results (property tests check each pair against each other). ``TRACO_NATIVE=0``
+chooses the Python ones at run time. Everything else about the package is in pyproject.toml."""
 
 from setuptools import Extension, setup
 
@@ -14,6 +16,12 @@ setup(
             libraries=["crypto"],
             extra_compile_args=["-O2", "-Wno-deprecated-declarations"],
             optional=True,
-        )
+        ),
+        Extension(
+            "traco.core._canonical_native",
+            sources=["core/_canonical_native.c"],
+            extra_compile_args=["-O2"],
+            optional=True,
+        ),
     ]
 )

@@ -9,7 +9,7 @@
  * the same Python objects the Python code builds.
  *
  * The Python ``_Run`` stays the reference: ``StateTree`` uses this module only when it was
- * built and TRACO_SMT_NATIVE is not 0, and a property test checks that both give the same
+ * built and TRACO_NATIVE is not 0, and a property test checks that both give the same
  * ``Update`` (root, placed, vacated, previous, new nodes, stale) on random trees and changes.
  *
  * Interface: apply(root, paths, leaves, known, read, corrupt) -> (root, climbing, new, stale,

@@ -41,7 +41,8 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Iterable
+import os
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import orjson
@@ -72,9 +73,26 @@ _ESCAPE_TABLE = {c: _SHORT_ESCAPES.get(chr(c), f"\\u{c:04x}") for c in range(0x2
 _ESCAPE_TABLE |= {ord(k): v for k, v in _SHORT_ESCAPES.items()}
 
 
+def _load_native_guard() -> Callable[[object, int], bool] | None:
+    """The compiled ``_fast_types`` (``core/_canonical_native.c``), unless it was not built or
+    ``TRACO_NATIVE=0`` asks for this module's."""
+    if os.environ.get("TRACO_NATIVE", "1") == "0":
+        return None
+    try:
+        from traco.core._canonical_native import fast_types
+    except ImportError:
+        return None
+    return fast_types
+
+
+NATIVE_GUARD = _load_native_guard()
+"""The compiled type guard in use, or None (this module's ``_fast_types``)."""
+
+
 def canonicalize(value: object) -> bytes:
     """Return the RFC 8785 canonical UTF-8 bytes of a parsed JSON value."""
-    if _fast_types((value,), 0):
+    guard = NATIVE_GUARD
+    if guard(value, MAX_DEPTH) if guard is not None else _fast_types((value,), 0):
         try:
             out = orjson.dumps(value, option=_FAST_OPTIONS)
         except orjson.JSONEncodeError:

@@ -62,15 +62,15 @@ _sha256 = hashlib.sha256
 
 def _load_native() -> ModuleType | None:
     """The compiled apply (``core/_smt_native.c``), unless it was not built or
-    ``TRACO_SMT_NATIVE=0`` asks for this module's (the mutation tools change this file, so
-    they run with it)."""
-    if os.environ.get("TRACO_SMT_NATIVE", "1") == "0":
+    ``TRACO_NATIVE=0`` asks for this module's (the mutation tools change this file, so they
+    run with it)."""
+    if os.environ.get("TRACO_NATIVE", "1") == "0":
         return None
     try:
-        from traco.core import _smt_native  # type: ignore[attr-defined]
+        from traco.core import _smt_native
     except ImportError:
         return None
-    return _smt_native  # type: ignore[no-any-return]
+    return _smt_native
 
 
 NATIVE: ModuleType | None = _load_native()

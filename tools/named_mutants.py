@@ -96,7 +96,7 @@ def copy_env(repo: Path) -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(repo / "src"), *filter(None, [env.get("PYTHONPATH")])])
     env["PYTHONDONTWRITEBYTECODE"] = "1"  # an edit of the same size within a second must not hit a stale .pyc
-    env["TRACO_SMT_NATIVE"] = "0"  # the mutants change core/smt_tree.py, not the compiled tree
+    env["TRACO_NATIVE"] = "0"  # the mutants change the Python modules, not their compiled twins
     return env
 
 
@@ -269,7 +269,7 @@ def mutmut_run(args: argparse.Namespace) -> int:
     mutate = list(args.mutate or (FLOW_MUTMUT_PATHS if args.flows else ()))
     tests = list(args.tests or (FLOW_MUTMUT_TESTS if args.flows else ()))
     scope = restrict_mutmut(repo, mutate, tests) if mutate or tests else [MACHINE, VOTES]
-    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", TRACO_SMT_NATIVE="0")
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", TRACO_NATIVE="0")
     started = time.monotonic()
     print(f"mutmut in {repo} for at most {args.minutes} min", flush=True)
     with open(work / "mutmut-run.log", "w") as log:

@@ -389,3 +389,34 @@ def test_typical_envelopes_take_the_fast_path(monkeypatch: pytest.MonkeyPatch) -
         "payload": {"doc_hash": "cd" * 32, "holder": "Müller GmbH — 第一", "tags": ["bl", None]},
     }
     assert canonicalize(envelope) == orjson.dumps(envelope, option=orjson.OPT_SORT_KEYS)
+
+
+# --- the compiled guard (core/_canonical_native.c) ---------------------------------------
+
+
+class Text(str):
+    pass
+
+
+class Number(int):
+    pass
+
+
+class Listing(list):  # type: ignore[type-arg]
+    pass
+
+
+ODD = st.sampled_from([(1,), Text("t"), Number(3), Listing([1]), 1.5, b"x", Colour.RED, enum.IntEnum("N", "A").A])
+GUARDED = json_values(st.one_of(SCALARS, FLOATS, ODD))
+
+
+@pytest.mark.skipif(canonical.NATIVE_GUARD is None, reason="the compiled guard was not built here")
+@settings(max_examples=300, deadline=None)
+@given(GUARDED)
+def test_the_compiled_guard_gives_the_python_verdict(value: object) -> None:
+    """Exact types only (a subclass, a tuple, a float or another type anywhere says no)."""
+    guard = canonical.NATIVE_GUARD
+    assert guard is not None
+    assert guard(value, MAX_DEPTH) is canonical._fast_types((value,), 0)
+    for depth in (MAX_DEPTH - 1, MAX_DEPTH, MAX_DEPTH + 1):  # the depth limit at its edge
+        assert guard(nested(depth), MAX_DEPTH) is canonical._fast_types((nested(depth),), 0), depth

@@ -8,7 +8,8 @@ and the undo a store writes, byte for byte and in order. The other tree tests
 compiled one where it was built.
 
 Where the extension was not built (no C compiler), these tests skip, unless
-``TRACO_REQUIRE_NATIVE=1`` (CI sets it) makes that a failure.
+``TRACO_REQUIRE_NATIVE=1`` (CI sets it) makes that a failure — for the compiled canonical
+guard too, whose comparison is in ``test_canonical.py``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from traco.core import smt_tree
+from traco.core.canonical import NATIVE_GUARD
 from traco.core.domain import DictState
 from traco.core.service_state import commit_state
 from traco.core.smt import EMPTY_ROOT, CorruptNode, MissingNode, StateTreeError
@@ -29,9 +31,11 @@ from traco.core.smt_tree import StateTree, Update, VerifiedNodes, position_of
 from traco.core.tree_store import TREE_PREFIX, TREE_UNDO_KEY, StoredNodes, decode_page
 
 NATIVE = smt_tree.NATIVE
+if os.environ.get("TRACO_REQUIRE_NATIVE") == "1":  # so that CI cannot skip the comparisons
+    missing = [name for name, part in (("_smt_native", NATIVE), ("_canonical_native", NATIVE_GUARD)) if part is None]
+    if missing:
+        raise RuntimeError(f"TRACO_REQUIRE_NATIVE=1 but traco.core.{' and '.join(missing)} was not built")
 if NATIVE is None:
-    if os.environ.get("TRACO_REQUIRE_NATIVE") == "1":
-        raise RuntimeError("TRACO_REQUIRE_NATIVE=1 but traco.core._smt_native was not built")
     pytest.skip("the compiled state tree was not built here", allow_module_level=True)
 
 

@@ -1,0 +1,3 @@
+"""The compiled type guard of ``core/canonical.py`` (``core/_canonical_native.c``)."""
+
+def fast_types(value: object, max_depth: int, /) -> bool: ...

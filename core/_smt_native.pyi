@@ -1,0 +1,28 @@
+"""The compiled apply of ``core/smt_tree.py`` (``core/_smt_native.c``)."""
+
+from collections.abc import Callable
+
+Position = tuple[int, int]
+Reader = Callable[[bytes, Position], bytes]
+
+def apply(
+    root: bytes,
+    paths: list[bytes],
+    leaves: list[tuple[bytes, bytes, bytes]],
+    known: dict[bytes, bytes],
+    read: Reader,
+    corrupt: type[Exception],
+    /,
+) -> tuple[bytes, dict[bytes, bytes], list[bytes], dict[Position, bytes], dict[Position, bytes]]: ...
+def apply_paged(
+    root: bytes,
+    paths: list[bytes],
+    leaves: list[tuple[bytes, bytes, bytes]],
+    known: dict[bytes, bytes],
+    read: Reader,
+    corrupt: type[Exception],
+    page_record: Callable[[Position], bytes | None],
+    damaged: Callable[[str, bytes], object],
+    /,
+) -> tuple[bytes, dict[bytes, bytes], dict[str, bytes | None], dict[str, bytes | None]]: ...
+def position(depth: int, path: bytes, last: int, /) -> Position: ...
