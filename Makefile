@@ -13,15 +13,15 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(STAMP): pyproject.toml setup.py core/_smt_native.c core/_canonical_native.c | $(BIN)/python
+$(STAMP): pyproject.toml setup.py $(wildcard core/*.c core/adapters/*.c) | $(BIN)/python
 	@$(MAKE) --no-print-directory native-deps
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	@$(BIN)/python -c "import traco.core._smt_native, traco.core._canonical_native" 2>/dev/null \
-		&& echo "compiled parts (state tree, canonical guard): built" \
+	@$(BIN)/python -c "import traco.core._smt_native, traco.core._canonical_native, traco.core.adapters._murmur2_native" \
+		2>/dev/null && echo "compiled parts (state tree, canonical guard, murmur2): built" \
 		|| echo "compiled parts: not built (no C compiler or OpenSSL headers); their Python twins are used"
 	touch $(STAMP)
 
-# What the compiled parts (core/_smt_native.c, core/_canonical_native.c) need to build: a C
+# What the compiled parts (core/*_native.c, core/adapters/*_native.c) need to build: a C
 # compiler, OpenSSL's and Python's headers. Installed from Debian only when missing (sudo only
 # when not root); where that is not possible the build goes on without them (Python is used).
 native-deps: | $(BIN)/python
@@ -138,4 +138,4 @@ softhsm:
 		echo "softhsm2 installed: $$(softhsm2-util --version)"; fi
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache core/_*_native*.so
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache core/_*_native*.so core/adapters/_*_native*.so

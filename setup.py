@@ -1,5 +1,6 @@
-"""The compiled parts (decision 0008): the state tree's apply (core/_smt_native.c) and the
-canonical encoder's type guard (core/_canonical_native.c).
+"""The compiled parts (decision 0008): the state tree's apply (core/_smt_native.c), the
+canonical encoder's type guard (core/_canonical_native.c) and Kafka's murmur2 hash
+(core/adapters/_murmur2_native.c).
 
 Optional: where no C compiler (or, for the tree, no OpenSSL headers) is found the build goes
 on without them and ``core/smt_tree.py`` and ``core/canonical.py`` compute in Python, giving
@@ -15,6 +16,12 @@ setup(
             sources=["core/_smt_native.c"],
             libraries=["crypto"],
             extra_compile_args=["-O2", "-Wno-deprecated-declarations"],
+            optional=True,
+        ),
+        Extension(
+            "traco.core.adapters._murmur2_native",
+            sources=["core/adapters/_murmur2_native.c"],
+            extra_compile_args=["-O2"],
             optional=True,
         ),
         Extension(

@@ -17,9 +17,9 @@ Why it looks the way it does (all measured against Tansu 0.6, decision 0006):
   the broker cannot give it. Nothing depends on it (transactions dedupe by ``tx_id``,
   services by height), so ``False`` is the right value for Tansu.
 * **publish_many is the throughput path.** It partitions messages itself with Kafka's
-  murmur2 rule (:func:`kafka_partition`, bit-identical to the Java client's and aiokafka's
-  default partitioner, so a key lands where ``publish`` and any other Kafka client put it;
-  word by word and cached, so cheaper than aiokafka's byte-by-byte version), fills one
+  murmur2 rule (``murmur2.kafka_partition``, bit-identical to the Java client's and
+  aiokafka's default partitioner, so a key lands where ``publish`` and any other Kafka client
+  put it; compiled where it was built), fills one
   aiokafka ``BatchBuilder`` per partition, hands full batches to the producer and awaits all
   acknowledgements at the end. That skips aiokafka's per-message ``send`` machinery: about
   2.5x the rate of one ``send`` per message. Order within a call is kept per partition.
@@ -47,11 +47,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import functools
 import logging
 import random
-import struct
-import sys
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
@@ -66,6 +63,7 @@ from ..ports import BusMessage, EventBus, OutgoingMessage, StartAt, TopicSpec
 from ..topics import dead_letter_record
 from ..tracing import TRACEPARENT, inject_headers, received, tracer
 from .kafka_config import KafkaConfig
+from .murmur2 import kafka_partition
 from .partitions import choose_partitions, start_positions
 
 __all__ = ["KafkaEventBus"]
@@ -623,47 +621,3 @@ def _to_bus_message(record: Any) -> BusMessage:
         tuple((name, value if value is not None else b"") for name, value in record.headers),
         record.timestamp,
     )
-
-
-_M = 0x5BD1E995
-_MASK = 0xFFFFFFFF
-_LITTLE_ENDIAN = sys.byteorder == "little"
-
-
-def murmur2(data: bytes) -> int:
-    """Kafka's murmur2 hash (``org.apache.kafka.common.utils.Utils.murmur2``), unsigned.
-
-    Reads 32-bit little-endian words instead of single bytes; ``test_event_bus`` checks it
-    against aiokafka's implementation.
-    """
-    length = len(data)
-    h = (0x9747B28C ^ length) & _MASK
-    whole = length & ~3
-    words = (
-        memoryview(data[:whole]).cast("I")
-        if _LITTLE_ENDIAN
-        else (word for (word,) in struct.iter_unpack("<I", data[:whole]))
-    )
-    for k in words:
-        k = (k * _M) & _MASK
-        k = ((k ^ (k >> 24)) * _M) & _MASK
-        h = ((h * _M) ^ k) & _MASK
-    rest = length & 3
-    if rest == 3:
-        h ^= data[whole + 2] << 16
-    if rest >= 2:
-        h ^= data[whole + 1] << 8
-    if rest >= 1:
-        h = ((h ^ data[whole]) * _M) & _MASK
-    h ^= h >> 13
-    h = (h * _M) & _MASK
-    return h ^ (h >> 15)
-
-
-@functools.lru_cache(maxsize=16384)
-def kafka_partition(key: bytes, partitions: int) -> int:
-    """The partition index Kafka's default partitioner gives ``key`` among ``partitions``.
-
-    Cached: keys repeat (a sender publishes many transactions), the hash is pure Python.
-    """
-    return (murmur2(key) & 0x7FFFFFFF) % partitions

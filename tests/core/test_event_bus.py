@@ -24,8 +24,9 @@ from hypothesis import strategies as st
 from opentelemetry import trace
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
-from traco.core.adapters.kafka import KafkaEventBus, kafka_partition
+from traco.core.adapters.kafka import KafkaEventBus
 from traco.core.adapters.memory import MemoryBroker, MemoryEventBus
+from traco.core.adapters.murmur2 import kafka_partition
 from traco.core.errors import BusError, OffsetOutOfRange, TopicNotReady
 from traco.core.ports import BusMessage, EventBus, OutgoingMessage, StartAt, TopicSpec
 from traco.core.topics import chain_topics, topic

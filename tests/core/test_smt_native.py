@@ -8,8 +8,8 @@ and the undo a store writes, byte for byte and in order. The other tree tests
 compiled one where it was built.
 
 Where the extension was not built (no C compiler), these tests skip, unless
-``TRACO_REQUIRE_NATIVE=1`` (CI sets it) makes that a failure — for the compiled canonical
-guard too, whose comparison is in ``test_canonical.py``.
+``TRACO_REQUIRE_NATIVE=1`` (CI sets it) makes that a failure — for the other compiled parts
+too, the canonical guard and murmur2, compared in ``test_canonical.py`` and ``test_murmur2.py``.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from traco.core import smt_tree
+from traco.core.adapters.murmur2 import NATIVE_MURMUR2
 from traco.core.canonical import NATIVE_GUARD
 from traco.core.domain import DictState
 from traco.core.service_state import commit_state
@@ -32,7 +33,8 @@ from traco.core.tree_store import TREE_PREFIX, TREE_UNDO_KEY, StoredNodes, decod
 
 NATIVE = smt_tree.NATIVE
 if os.environ.get("TRACO_REQUIRE_NATIVE") == "1":  # so that CI cannot skip the comparisons
-    missing = [name for name, part in (("_smt_native", NATIVE), ("_canonical_native", NATIVE_GUARD)) if part is None]
+    parts = (("_smt_native", NATIVE), ("_canonical_native", NATIVE_GUARD), ("adapters._murmur2_native", NATIVE_MURMUR2))
+    missing = [name for name, part in parts if part is None]
     if missing:
         raise RuntimeError(f"TRACO_REQUIRE_NATIVE=1 but traco.core.{' and '.join(missing)} was not built")
 if NATIVE is None:

@@ -1,0 +1,3 @@
+"""Kafka's murmur2 hash, compiled (``core/adapters/_murmur2_native.c``)."""
+
+def murmur2(data: bytes, /) -> int: ...
