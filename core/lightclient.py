@@ -65,9 +65,30 @@ def valid_signers(chain_id: str, commit: Commit, known: Container[str] | None = 
     for sig in commit.signatures:
         if sig.validator in counted or (known is not None and sig.validator not in known):
             continue
-        if crypto.verify(bytes.fromhex(sig.validator), message, bytes.fromhex(sig.signature)):
+        if _precommit_verifies(sig.validator, message, sig.signature):
             counted.add(sig.validator)
     return frozenset(counted)
+
+
+_VERIFIED_PRECOMMITS: dict[tuple[str, bytes, str], None] = {}
+_VERIFIED_PRECOMMITS_KEPT = 4096
+
+
+def _precommit_verifies(validator: str, message: bytes, signature: str) -> bool:
+    """``crypto.verify``, remembering the signatures that verified, by the exact key, message and
+    signature: in a node, the validator and every service replica check each sealed block's
+    commit, the same three or more signatures each time. Only a success is remembered, and
+    only for exactly the bytes that were verified, so no verdict is ever reused for anything
+    else (the oldest are forgotten first past ``_VERIFIED_PRECOMMITS_KEPT``)."""
+    key = (validator, message, signature)
+    if key in _VERIFIED_PRECOMMITS:
+        return True
+    if not crypto.verify(bytes.fromhex(validator), message, bytes.fromhex(signature)):
+        return False
+    _VERIFIED_PRECOMMITS[key] = None
+    if len(_VERIFIED_PRECOMMITS) > _VERIFIED_PRECOMMITS_KEPT:
+        _VERIFIED_PRECOMMITS.pop(next(iter(_VERIFIED_PRECOMMITS)), None)
+    return True
 
 
 def quorum_shortfall(height: int, signers: Iterable[str], powers: Mapping[str, int]) -> str | None:

@@ -31,7 +31,7 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 
 import orjson
 
-from traco.core import merkle, tracing
+from traco.core import tracing
 from traco.core.boundary import Rejected, decode_model
 from traco.core.commands import outcomes_for, requests_for
 from traco.core.domain import CommandOutcome, DictState, Domain, Event, StateView, scan_from
@@ -289,7 +289,7 @@ class ServiceRuntime:
             return f"height {header.height} does not follow {self.height}"
         if header.tx_count != len(block.txs):
             return f"tx_count {header.tx_count} but the block carries {len(block.txs)}"
-        if merkle.root([tx.canonical_bytes() for tx in block.txs]).hex() != header.tx_root:
+        if block.txs_root != header.tx_root:
             return "tx_root does not match the transactions"
         current = self.validators
         problem = verify_commit(block.header, block.commit, current)

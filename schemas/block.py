@@ -12,8 +12,9 @@ from typing import Literal
 
 from pydantic import Field
 
+from traco.core import merkle
 from traco.core.canonical import canonicalize
-from traco.schemas.base import ChainId, Hex32, Hex64, Model
+from traco.schemas.base import ChainId, Hex32, Hex64, Model, once
 from traco.schemas.genesis import ValidatorPower
 from traco.schemas.tx import TxEnvelope
 
@@ -65,6 +66,13 @@ class SealedBlock(Model):
 
     def block_hash(self) -> str:
         return self.header.block_hash()
+
+    @once
+    def txs_root(self) -> str:
+        """The Merkle root (hex) of the transactions this block carries, to compare with
+        ``header.tx_root``; computed once per block object, from the envelopes' cached leaf
+        hashes, for the node's validator and each of its replicas."""
+        return merkle.root_from_leaf_hashes([tx.leaf_hash for tx in self.txs]).hex()
 
 
 VoteKind = Literal["prevote", "precommit"]

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, StringConstraints
 
-from traco.core import crypto
+from traco.core import crypto, merkle
 from traco.core.canonical import canonicalize
 from traco.schemas.base import ChainId, Hex32, Hex64, Model, once
 
@@ -59,6 +59,13 @@ class TxEnvelope(Model):
             self.signature.encode(),
             self.tx_id.encode(),
         )
+
+    @once
+    def leaf_hash(self) -> bytes:
+        """The envelope's Merkle leaf hash (RFC 9162: over its canonical bytes, signature
+        included), computed once: the mempool keys compact proposals by it, and the validator
+        and each service replica of a node check a block's ``tx_root`` from it."""
+        return merkle.leaf_hash(self.jcs)
 
     def id_matches(self) -> bool:
         """Whether ``tx_id`` is really the hash of the signed content."""

@@ -165,6 +165,14 @@ MUTANTS: tuple[Mutant, ...] = (
         (f"{LIGHT_TESTS}::test_a_commit_of_another_block_does_not_seal_a_header",),
     ),
     Mutant(
+        "remembered-signature-any-message",
+        "light client: a precommit signature remembered as verified counts for another block's commit too",
+        LIGHT_CLIENT,
+        "    key = (validator, message, signature)",
+        '    key = (validator, b"", signature)',
+        (f"{LIGHT_TESTS}::test_a_remembered_signature_counts_only_for_the_bytes_it_was_verified_on",),
+    ),
+    Mutant(
         "state-proof-header-chain-unchecked",
         "light client: a state proof naming this chain is taken with a header of another chain (same keys)",
         LIGHT_CLIENT,

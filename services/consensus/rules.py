@@ -74,7 +74,7 @@ def tx_leaves(txs: Sequence[TxEnvelope]) -> list[bytes]:
 
 
 def tx_root(txs: Sequence[TxEnvelope]) -> str:
-    return merkle.root(tx_leaves(txs)).hex()
+    return merkle.root_from_leaf_hashes([tx.leaf_hash for tx in txs]).hex()
 
 
 def results_leaves(receipts: Sequence[Receipt], checkpoints: Sequence[BlockProcessed]) -> list[bytes]:

@@ -11,7 +11,6 @@ from typing import TypeAlias
 
 import orjson
 
-from traco.core import merkle
 from traco.core.boundary import Rejected, decode_model
 from traco.core.ports import OutgoingMessage
 from traco.core.topics import node_topic, topic
@@ -83,7 +82,7 @@ def compact_form(full: ProposalMessage) -> ProposalMessage:
 def leaf_hash(tx: TxEnvelope) -> str:
     """A transaction's Merkle leaf hash in hex: what ``tx_root`` is built from and what a
     compact proposal names it by (the whole envelope, signature included, never the id alone)."""
-    return merkle.leaf_hash(tx.canonical_bytes()).hex()
+    return tx.leaf_hash.hex()
 
 
 MAX_CONSENSUS_BYTES = 32 << 20

@@ -224,3 +224,36 @@ def test_a_signature_from_outside_the_set_or_repeated_is_passed_over(kit: Kit) -
     assert verify_commit(padded.header, padded.commit, validators) is None
     two = kit.seal(tip, [], keys=[outsider, keys[0], keys[0], keys[1], keys[1]])
     assert "valid signatures for 2 of 4" in (verify_commit(two.header, two.commit, validators) or "")
+
+
+def test_a_remembered_signature_counts_only_for_the_bytes_it_was_verified_on(
+    kit: Kit, ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A node checks each sealed block's commit several times (its validator, each replica): the
+    signatures that verified are not verified again — and a remembered one counts for nothing
+    else: not under another block hash, not as another validator's."""
+    validators = validator_set(kit.genesis.validators)
+    block = ledger.blocks.block(1)
+    assert block is not None
+    assert verify_commit(block.header, block.commit, validators) is None
+    calls: list[bytes] = []
+    real = crypto.verify
+
+    def counted(key: bytes, message: bytes, signature: bytes) -> bool:
+        calls.append(message)
+        return real(key, message, signature)
+
+    monkeypatch.setattr(crypto, "verify", counted)
+    assert verify_commit(block.header, block.commit, validators) is None
+    assert calls == []  # all remembered
+    sigs = block.commit.signatures
+    # the same signatures claimed for another header (its hash): verified again, none counts
+    header = block.header.model_copy(update={"time": block.header.time + 1})
+    moved = block.commit.model_copy(update={"block_hash": header.block_hash()})
+    assert "valid signatures for 0 of" in (verify_commit(header, moved, validators) or "")
+    assert len(calls) == len(sigs)
+    # each signature claimed by another validator of the set: verified again, none counts
+    swapped = tuple(s.model_copy(update={"validator": sigs[(i + 1) % len(sigs)].validator}) for i, s in enumerate(sigs))
+    forged = block.commit.model_copy(update={"signatures": swapped})
+    assert "valid signatures for 0 of" in (verify_commit(block.header, forged, validators) or "")
+    assert len(calls) == 2 * len(sigs)
