@@ -81,7 +81,7 @@ def _b64(value: bytes | None) -> str | None:
 
 
 def receipts_root(receipts: Sequence[Receipt]) -> str:
-    return merkle.root([r.leaf_bytes() for r in receipts]).hex()
+    return merkle.root_from_leaf_hashes([r.leaf_hash for r in receipts]).hex()
 
 
 def seal(result: ServiceBlockResult, state_root: bytes, extra_writes: Mapping[str, bytes | None]) -> ServiceBlockResult:

@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import Field
 
+from traco.core import merkle
 from traco.core.canonical import canonicalize
 from traco.schemas.base import Hex32, Model, once
 
@@ -77,3 +78,9 @@ class Receipt(Model):
         """What ``last_results_root`` commits to: the canonical receipt without ``message``
         (computed once per immutable instance: results roots are computed more than once)."""
         return self._leaf
+
+    @once
+    def leaf_hash(self) -> bytes:
+        """The Merkle leaf hash of ``leaf_bytes``, once: the service's ``receipts_root`` and the
+        validator's ``last_results_root`` are both built from it."""
+        return merkle.leaf_hash(self._leaf)

@@ -84,7 +84,9 @@ def results_leaves(receipts: Sequence[Receipt], checkpoints: Sequence[BlockProce
 
 
 def results_root(receipts: Sequence[Receipt], checkpoints: Sequence[BlockProcessed]) -> str:
-    return merkle.root(results_leaves(receipts, checkpoints)).hex()
+    """The Merkle root of ``results_leaves`` (the receipts' leaf hashes are kept by each receipt)."""
+    hashes = [r.leaf_hash for r in receipts] + [merkle.leaf_hash(c.canonical_bytes()) for c in checkpoints]
+    return merkle.root_from_leaf_hashes(hashes).hex()
 
 
 @dataclass(frozen=True)
