@@ -12,8 +12,8 @@
  * built and TRACO_NATIVE is not 0, and a property test checks that both give the same
  * ``Update`` (root, placed, vacated, previous, new nodes, stale) on random trees and changes.
  *
- * Interface: apply(root, paths, leaves, known, read, corrupt) -> (root, climbing, new, stale,
- * placed, previous)
+ * Interface: apply(root, paths, leaves, known, read, corrupt) -> (root, new, stale, placed,
+ * previous), and apply_paged (below), which returns pages instead of positions
  *   root     32-byte hash of the tree before
  *   paths    list of every changed key's 32-byte path, sorted
  *   leaves   list of (path, leaf hash, leaf encoding) for the changes that set a value, sorted
@@ -760,7 +760,8 @@ static PyObject *encode_slots(const char **slots) {
 
 /* The pages the run changed, as (records, previous) dicts by page name, pages in position
  * order: what tree_store.paged computes from an Update. */
-static int pages(Run *run, PyObject *page_record, PyObject *damaged, PyObject *records, PyObject *previous) {
+static int pages(Run *run, PyObject *get, PyObject *key_prefix, PyObject *damaged, PyObject *records,
+                 PyObject *previous) {
     Py_ssize_t n_ops = 0, capacity = run->placed.size + run->previous.size;
     PageOp *ops = PyMem_Malloc(sizeof(PageOp) * (size_t)(capacity + 1));
     if (ops == NULL) { PyErr_NoMemory(); return -1; }
@@ -787,11 +788,10 @@ static int pages(Run *run, PyObject *page_record, PyObject *damaged, PyObject *r
         if (name == NULL) goto next;
         /* a page held something exactly when the old tree had a node at its top */
         if (entries_have(&run->previous, ops[first].page_depth, ops[first].page_bits)) {
-            Pos top = {ops[first].page_depth, ops[first].page_bits, -1};
-            PyObject *position = position_object(top);
-            if (position == NULL) goto next;
-            old = PyObject_CallFunctionObjArgs(page_record, position, NULL);
-            Py_DECREF(position);
+            PyObject *key = PyUnicode_Concat(key_prefix, name);
+            if (key == NULL) goto next;
+            old = PyObject_CallOneArg(get, key);
+            Py_DECREF(key);
             if (old == NULL) goto next;
             if (old != Py_None) {
                 if (!PyBytes_Check(old)) {
@@ -826,11 +826,11 @@ static int pages(Run *run, PyObject *page_record, PyObject *damaged, PyObject *r
 }
 
 static PyObject *apply_paged(PyObject *module, PyObject *args) {
-    PyObject *root, *paths, *leaves, *page_record, *damaged;
+    PyObject *root, *paths, *leaves, *get, *key_prefix, *damaged;
     Run run;
     memset(&run, 0, sizeof(run));
-    if (!PyArg_ParseTuple(args, "SO!O!O!OOOO", &root, &PyList_Type, &paths, &PyList_Type, &leaves, &PyDict_Type,
-                          &run.known, &run.read, &run.corrupt, &page_record, &damaged))
+    if (!PyArg_ParseTuple(args, "SO!O!O!OOOUO", &root, &PyList_Type, &paths, &PyList_Type, &leaves, &PyDict_Type,
+                          &run.known, &run.read, &run.corrupt, &get, &key_prefix, &damaged))
         return NULL;
     PyObject *new_root = NULL, *records = NULL, *previous = NULL, *result = NULL;
     if (run_tree(&run, root, paths, leaves, &new_root, 0) < 0) goto end;
@@ -839,7 +839,7 @@ static PyObject *apply_paged(PyObject *module, PyObject *args) {
     records = PyDict_New();
     previous = PyDict_New();
     if (records == NULL || previous == NULL) goto end;
-    if (pages(&run, page_record, damaged, records, previous) < 0) goto end;
+    if (pages(&run, get, key_prefix, damaged, records, previous) < 0) goto end;
     result = Py_BuildValue("OOOO", new_root, run.new_nodes, records, previous);
 end:
     Py_XDECREF(new_root);
@@ -868,8 +868,9 @@ static PyMethodDef methods[] = {
     {"apply", apply, METH_VARARGS,
      "apply(root, paths, leaves, known, read, corrupt) -> (root, new, stale, placed, previous): smt_tree._Run."},
     {"apply_paged", apply_paged, METH_VARARGS,
-     "apply_paged(root, paths, leaves, known, read, corrupt, page_record, damaged) -> (root, new, records, "
-     "previous): the run, and the pages it changes as tree_store.paged gives them."},
+     "apply_paged(root, paths, leaves, known, read, corrupt, get, key_prefix, damaged) -> (root, new, records, "
+     "previous): the run, and the pages it changes as tree_store.paged gives them (a page's record is "
+     "get(key_prefix + its name))."},
     {"position", position, METH_VARARGS,
      "(depth, prefix) of the first depth bits of path, the last replaced by last (0 or 1; -1 keeps it)."},
     {NULL, NULL, 0, NULL},

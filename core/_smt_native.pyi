@@ -21,7 +21,8 @@ def apply_paged(
     known: dict[bytes, bytes],
     read: Reader,
     corrupt: type[Exception],
-    page_record: Callable[[Position], bytes | None],
+    get: Callable[[str], bytes | None],
+    key_prefix: str,
     damaged: Callable[[str, bytes], object],
     /,
 ) -> tuple[bytes, dict[bytes, bytes], dict[str, bytes | None], dict[str, bytes | None]]: ...

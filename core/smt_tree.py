@@ -225,12 +225,13 @@ class StateTree:
         self,
         root: bytes,
         changes: Mapping[str, bytes | None],
-        page_record: Callable[[Position], bytes | None],
+        get: Callable[[str], bytes | None],
+        key_prefix: str,
         damaged: Callable[[str, bytes], object],
     ) -> tuple[bytes, dict[str, bytes | None], dict[str, bytes | None]] | None:
         """With the compiled tree: ``apply``, and the pages it changes as
         ``tree_store.paged`` gives them from the ``Update`` — the new root, the page records
-        to store and what they were (``page_record(page)``: a page's stored record;
+        to store and what they were (``get(key_prefix + name)``: a page's stored record;
         ``damaged(name, record)`` raises for a record whose bitmap and length disagree).
         Without it, None: the caller pages an ``Update`` itself. Why both: the positions of a
         busy block's nodes, made as Python tuples only to be grouped into pages, cost as much
@@ -240,7 +241,7 @@ class StateTree:
         check_hash(root, "root")
         entries = sorted(_entries(changes), key=_first)
         new_root, new, records, previous = self._native.apply_paged(
-            root, *self._native_arguments(entries), page_record, damaged
+            root, *self._native_arguments(entries), get, key_prefix, damaged
         )
         if self._verified is not None:
             self._verified.add(new)

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import itertools
 import struct
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from traco.core.domain import StateView
 from traco.core.smt import EMPTY_ROOT, NODE_SIZE, StateTreeError
@@ -110,6 +110,11 @@ class _Pages:
     def raw_page(self, name: str) -> bytes | None:
         raise NotImplementedError
 
+    def records(self) -> tuple[Callable[[str], bytes | None], str]:
+        """Where the page records are: ``get(prefix + name)`` is a page's record, unchecked (the
+        compiled tree checks it, and reads each page once)."""
+        raise NotImplementedError
+
     def record(self, page: Position) -> bytes | None:
         """The page's record as read (None: no page); its length is checked against its bitmap."""
         if page in self._records:
@@ -145,6 +150,9 @@ class StoredNodes(_Pages):
     def raw_page(self, name: str) -> bytes | None:
         return self.view.get(TREE_PREFIX + name)
 
+    def records(self) -> tuple[Callable[[str], bytes | None], str]:
+        return self.view.get, TREE_PREFIX
+
 
 class PreviousNodes(_Pages):
     """The tree of the height before the last one stored: the pages with the last height's
@@ -170,6 +178,9 @@ class _Migrated(_Pages):
 
     def raw_page(self, name: str) -> bytes | None:
         return self.pages.get(name)
+
+    def records(self) -> tuple[Callable[[str], bytes | None], str]:
+        return self.pages.get, ""
 
 
 def paged(update: Update, before: _Pages) -> tuple[dict[str, bytes | None], dict[str, bytes | None]]:
@@ -259,7 +270,7 @@ def tree_writes(
         nodes = _Migrated(migrated)
         verified = None  # the migrated nodes are checked as they are read, like any store's
     tree = StateTree(nodes, verified)
-    compiled = tree.apply_paged(root, changes, nodes.record, decode_page)
+    compiled = tree.apply_paged(root, changes, *nodes.records(), decode_page)
     if compiled is not None:
         new_root, records, previous = compiled
     else:

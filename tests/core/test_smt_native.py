@@ -108,7 +108,7 @@ def test_a_large_block_on_a_large_tree_is_the_same() -> None:
         block[f"doc/{i}"] = None if rng.random() < 0.3 else b"v%d" % rng.randrange(3)
     python, compiled = both(StoredNodes(view))
     same_update(python.apply(root, block), compiled.apply(root, block))
-    paged = compiled.apply_paged(root, block, StoredNodes(view).record, decode_page)
+    paged = compiled.apply_paged(root, block, *StoredNodes(view).records(), decode_page)
     assert paged is not None
     native, smt_tree.NATIVE = smt_tree.NATIVE, None
     try:
