@@ -407,12 +407,8 @@ class ServiceRuntime:
         await self.send(self.outputs(result.receipts, result.events, result.checkpoint))
 
     async def send(self, out: Sequence[OutgoingMessage]) -> None:
-        """Receipts first, then events and the checkpoint: a checkpoint on the topic means its
-        receipts were acknowledged before it, so a restart republishes from the last checkpoint."""
-        receipts_out = [m for m in out if m.topic == self.receipts_topic]
-        if receipts_out:
-            await self.bus.publish_many(receipts_out)
-        await self.bus.publish_many([m for m in out if m.topic != self.receipts_topic])
+        """This runtime's outputs of one height (``send_all``)."""
+        await send_all(self.bus, [(self, out)])
 
     async def republish_missing(self) -> None:
         """Publish the outputs of stored heights that never reached the events topic."""
@@ -437,6 +433,18 @@ class ServiceRuntime:
     async def wait_for_height(self, height: int, timeout: float) -> bool:
         """Wait until this service has executed ``height`` (False on timeout)."""
         return await wait_for_height(self.progress, lambda: self.height, height, timeout)
+
+
+async def send_all(bus: EventBus, outputs: Sequence[tuple[ServiceRuntime, Sequence[OutgoingMessage]]]) -> None:
+    """Receipts first, then events and checkpoints, of any number of runtimes (a node sends all
+    its replicas' outputs of a block at once): a checkpoint on its topic means its receipts
+    were acknowledged before it, so a restart republishes from the last checkpoint."""
+    receipts = [m for runtime, out in outputs for m in out if m.topic == runtime.receipts_topic]
+    rest = [m for runtime, out in outputs for m in out if m.topic != runtime.receipts_topic]
+    if receipts:
+        await bus.publish_many(receipts)
+    if rest:
+        await bus.publish_many(rest)
 
 
 async def last_checkpoint(bus: EventBus, events_topic: str) -> int:

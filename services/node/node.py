@@ -27,10 +27,10 @@ from typing import Any
 from traco.core import metrics, tracing
 from traco.core.commands import RUNTIME_EVENTS
 from traco.core.nodes import NodeKey
-from traco.core.ports import EventBus, StateStore
+from traco.core.ports import EventBus, OutgoingMessage, StateStore
 from traco.core.probes import Health
 from traco.core.service_exec import ServiceBlockResult
-from traco.core.service_runtime import ServiceRuntime
+from traco.core.service_runtime import ServiceRuntime, send_all
 from traco.schemas.block import SealedBlock
 from traco.schemas.genesis import Genesis
 from traco.services import registry
@@ -122,23 +122,29 @@ class Node:
 
     async def _execute(self, block: SealedBlock) -> None:
         results: list[ServiceBlockResult] = []
-        for name, runtime in self.runtimes.items():
-            if runtime.height >= block.height:
-                results.append(self._stored_result(runtime, block.height))
-                continue
-            self._feed_upstreams(runtime, block.height)
-            problem = runtime.check(block)
-            if problem:
-                self._stop(f"{name} refuses block {block.height} the chain sealed: {problem}")
-                return
-            with _tracer.start_as_current_span(f"execute {name} {block.height}"):  # inside the commit's
-                started = time.thread_time()
-                result = runtime.execute(block)
-                out = runtime.outputs(result.receipts, result.events, result.checkpoint)
-                self.cpu[name] = self.cpu.get(name, 0.0) + time.thread_time() - started
-                await runtime.send(out)
-            results.append(result)
-            self._hand_over(name, result)
+        outputs: list[tuple[ServiceRuntime, list[OutgoingMessage]]] = []
+        try:
+            for name, runtime in self.runtimes.items():
+                if runtime.height >= block.height:
+                    results.append(self._stored_result(runtime, block.height))
+                    continue
+                self._feed_upstreams(runtime, block.height)
+                problem = runtime.check(block)
+                if problem:
+                    self._stop(f"{name} refuses block {block.height} the chain sealed: {problem}")
+                    return
+                with _tracer.start_as_current_span(f"execute {name} {block.height}"):  # inside the commit's
+                    started = time.thread_time()
+                    result = runtime.execute(block)
+                    outputs.append((runtime, runtime.outputs(result.receipts, result.events, result.checkpoint)))
+                    self.cpu[name] = self.cpu.get(name, 0.0) + time.thread_time() - started
+                results.append(result)
+                self._hand_over(name, result)
+        finally:
+            # Every replica's outputs of the block in two produce calls, not two per replica;
+            # what a failure left unsent is republished from the stores at the next start.
+            await send_all(self.bus, outputs)
+        for runtime, _ in outputs:
             async with runtime.progress:
                 runtime.progress.notify_all()
         self.commands_pending = carries_commands(results)
