@@ -849,6 +849,80 @@ end:
     return result;
 }
 
+/* One change on its way in: its path, and the value (NULL: a delete), borrowed from the dict. */
+typedef struct {
+    unsigned char path[HASH_SIZE];
+    PyObject *value;
+} Change;
+
+static int compare_changes(const void *a, const void *b) {
+    return memcmp(((const Change *)a)->path, ((const Change *)b)->path, HASH_SIZE);
+}
+
+/* ``smt_tree._entries`` and the sort, compiled: (paths, leaves) sorted by path, a leaf being
+ * (path, SHA-256(encoding), encoding) with encoding = 0x00 || path || SHA-256(value). */
+static PyObject *entries(PyObject *module, PyObject *changes) {
+    if (!PyDict_Check(changes)) {
+        PyErr_SetString(PyExc_TypeError, "changes is a dict");
+        return NULL;
+    }
+    Py_ssize_t count = PyDict_GET_SIZE(changes), at = 0, position = 0;
+    Change *items = PyMem_Malloc(sizeof(Change) * (size_t)(count + 1));
+    if (items == NULL) return PyErr_NoMemory();
+    PyObject *key, *value, *paths = NULL, *leaves = NULL, *result = NULL;
+    while (PyDict_Next(changes, &position, &key, &value)) {
+        if (!PyUnicode_Check(key)) {
+            PyErr_Format(PyExc_TypeError, "state keys are str, not %s", Py_TYPE(key)->tp_name);
+            goto end;
+        }
+        if (value != Py_None && !PyBytes_Check(value)) {
+            PyErr_Format(PyExc_TypeError, "state values are bytes or None, not %s", Py_TYPE(value)->tp_name);
+            goto end;
+        }
+        Py_ssize_t size;
+        const char *utf8 = PyUnicode_AsUTF8AndSize(key, &size);
+        if (utf8 == NULL) goto end;
+        sha256((const unsigned char *)utf8, (size_t)size, items[at].path);
+        items[at++].value = value;
+    }
+    qsort(items, (size_t)at, sizeof(Change), compare_changes);
+    paths = PyList_New(at);
+    leaves = PyList_New(0);
+    if (paths == NULL || leaves == NULL) goto end;
+    for (Py_ssize_t i = 0; i < at; i++) {
+        PyObject *path = PyBytes_FromStringAndSize((const char *)items[i].path, HASH_SIZE);
+        if (path == NULL) goto end;
+        PyList_SET_ITEM(paths, i, path);
+        if (items[i].value == Py_None) continue;
+        PyObject *encoding = PyBytes_FromStringAndSize(NULL, 1 + 2 * HASH_SIZE);
+        PyObject *digest = PyBytes_FromStringAndSize(NULL, HASH_SIZE);
+        if (encoding == NULL || digest == NULL) {
+            Py_XDECREF(encoding);
+            Py_XDECREF(digest);
+            goto end;
+        }
+        unsigned char *bytes = (unsigned char *)PyBytes_AS_STRING(encoding);
+        bytes[0] = LEAF_TAG;
+        memcpy(bytes + 1, items[i].path, HASH_SIZE);
+        sha256((const unsigned char *)PyBytes_AS_STRING(items[i].value), (size_t)PyBytes_GET_SIZE(items[i].value),
+               bytes + 1 + HASH_SIZE);
+        sha256(bytes, 1 + 2 * HASH_SIZE, (unsigned char *)PyBytes_AS_STRING(digest));
+        PyObject *leaf = PyTuple_Pack(3, path, digest, encoding);
+        Py_DECREF(encoding);
+        Py_DECREF(digest);
+        if (leaf == NULL) goto end;
+        int failed = PyList_Append(leaves, leaf);
+        Py_DECREF(leaf);
+        if (failed) goto end;
+    }
+    result = PyTuple_Pack(2, paths, leaves);
+end:
+    Py_XDECREF(paths);
+    Py_XDECREF(leaves);
+    PyMem_Free(items);
+    return result;
+}
+
 static PyObject *position(PyObject *module, PyObject *args) {
     int depth, last;
     PyObject *path;
@@ -871,6 +945,9 @@ static PyMethodDef methods[] = {
      "apply_paged(root, paths, leaves, known, read, corrupt, get, key_prefix, damaged) -> (root, new, records, "
      "previous): the run, and the pages it changes as tree_store.paged gives them (a page's record is "
      "get(key_prefix + its name))."},
+    {"entries", entries, METH_O,
+     "entries(changes) -> (paths, leaves): each change's path, and (path, leaf hash, leaf encoding) for "
+     "those that set a value, sorted by path (smt_tree._entries)."},
     {"position", position, METH_VARARGS,
      "(depth, prefix) of the first depth bits of path, the last replaced by last (0 or 1; -1 keeps it)."},
     {NULL, NULL, 0, NULL},

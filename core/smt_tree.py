@@ -200,10 +200,10 @@ class StateTree:
         setting a key to its current value changes nothing.
         """
         check_hash(root, "root")
-        entries = sorted(_entries(changes), key=_first)
         if self._native is not None:
-            new_root, new, stale, placed, was = self._native.apply(root, *self._native_arguments(entries))
+            new_root, new, stale, placed, was = self._native.apply(root, *self._native_arguments(changes))
         else:
+            entries = sorted(_entries(changes), key=_first)
             leaves: list[_Leaf] = [
                 (int.from_bytes(path, "big"), digest, encoding, True)
                 for path, digest, encoding in entries
@@ -239,29 +239,20 @@ class StateTree:
         if self._native is None:
             return None
         check_hash(root, "root")
-        entries = sorted(_entries(changes), key=_first)
         new_root, new, records, previous = self._native.apply_paged(
-            root, *self._native_arguments(entries), get, key_prefix, damaged
+            root, *self._native_arguments(changes), get, key_prefix, damaged
         )
         if self._verified is not None:
             self._verified.add(new)
         return new_root, records, previous
 
     def _native_arguments(
-        self, entries: list[tuple[bytes, bytes | None, bytes | None]]
+        self, changes: Mapping[str, bytes | None]
     ) -> tuple[list[bytes], list[tuple[bytes, bytes, bytes]], dict[bytes, bytes], object, type[CorruptNode]]:
+        assert self._native is not None
+        paths, leaves = self._native.entries(changes if isinstance(changes, dict) else dict(changes))
         known = self.known_nodes()
-        return (
-            [path for path, _, _ in entries],
-            [
-                (path, digest, encoding)
-                for path, digest, encoding in entries
-                if digest is not None and encoding is not None
-            ],
-            known if isinstance(known, dict) else dict(known),
-            self.read,
-            CorruptNode,
-        )
+        return paths, leaves, known if isinstance(known, dict) else dict(known), self.read, CorruptNode
 
     def prove(self, root: bytes, key: str) -> StateProof:
         """The path from ``root`` to where ``key``'s path ends: its leaf, another's, or EMPTY."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import enum
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -110,3 +112,33 @@ def test_an_envelopes_canonical_bytes_derived_from_its_signed_body_are_its_canon
         chain_id=chain_id, tx_id=tx_id, kind=kind, sender=sender, nonce=nonce, payload=payload, signature=signature
     )
     assert tx.canonical_bytes() == canonicalize(tx.json_value())
+
+
+class Side(enum.StrEnum):
+    BUY = "buy"
+
+
+class Count(enum.IntEnum):
+    ONE = 1
+
+
+ODD_VALUES = st.sampled_from([(1, "two"), Side.BUY, Count.ONE, 2.5, [("x", 1)], {"k": (3,)}])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    data=st.dictionaries(KEYS, st.one_of(JSON, ODD_VALUES), max_size=6),
+    tx_index=st.one_of(st.none(), st.integers(0, 10_000)),
+    tx_id=st.one_of(st.none(), st.binary(min_size=32, max_size=32).map(bytes.hex)),
+)
+def test_an_events_canonical_form_is_its_dumps(
+    data: dict[str, object], tx_index: int | None, tx_id: str | None
+) -> None:
+    """``DomainEvent.jcs`` encodes the fields as they are; it must be exactly the canonical form
+    of the event's JSON dump, whatever a rule put into ``data`` (tuples, enums and floats too:
+    the dump turns a tuple into a list and an enum into its value)."""
+    event = DomainEvent(
+        type="t.happened", service="t", height=3, tx_id=tx_id, tx_index=tx_index, aggregate_id="a/1", data=data
+    )
+    assert event.jcs == canonicalize(event.json_value())
+    assert set(event.json_value()) == set(DomainEvent.model_fields)  # no computed or excluded field

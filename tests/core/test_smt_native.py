@@ -185,3 +185,23 @@ def test_bad_arguments_are_refused_not_crashed_on() -> None:
             NATIVE.apply(EMPTY_ROOT, paths, leaves, {}, read, CorruptNode)
     with pytest.raises(ValueError):
         NATIVE.apply(b"short", [], [], {}, read, CorruptNode)
+
+
+@settings(max_examples=200, deadline=None)
+@given(changes=st.dictionaries(st.text(max_size=8), st.one_of(st.none(), st.binary(max_size=40)), max_size=40))
+def test_changes_enter_as_the_python_entries(changes: dict[str, bytes | None]) -> None:
+    """Paths (SHA-256 of the key's UTF-8), leaf encodings and hashes, sorted by path."""
+    entries = sorted(smt_tree._entries(changes), key=lambda entry: entry[0])
+    paths, leaves = NATIVE.entries(changes)
+    assert paths == [path for path, _, _ in entries]
+    assert leaves == [(path, digest, encoding) for path, digest, encoding in entries if encoding is not None]
+
+
+def test_changes_of_the_wrong_type_are_refused_alike() -> None:
+    for changes in ({1: b"x"}, {"k": "text"}, {"k": 3}, {"\ud800": b"x"}):
+        errors = []
+        for enter in (smt_tree._entries, NATIVE.entries):
+            with pytest.raises((TypeError, UnicodeEncodeError)) as caught:
+                enter(changes)  # type: ignore[arg-type]
+            errors.append((type(caught.value), str(caught.value).split(":")[0]))
+        assert errors[0][0] is errors[1][0], changes
