@@ -41,11 +41,12 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import orjson
+
+from traco.core import native
 
 __all__ = [
     "MAX_DEPTH",
@@ -73,19 +74,8 @@ _ESCAPE_TABLE = {c: _SHORT_ESCAPES.get(chr(c), f"\\u{c:04x}") for c in range(0x2
 _ESCAPE_TABLE |= {ord(k): v for k, v in _SHORT_ESCAPES.items()}
 
 
-def _load_native_guard() -> Callable[[object, int], bool] | None:
-    """The compiled ``_fast_types`` (``core/_canonical_native.c``), unless it was not built or
-    ``TRACO_NATIVE=0`` asks for this module's."""
-    if os.environ.get("TRACO_NATIVE", "1") == "0":
-        return None
-    try:
-        from traco.core._canonical_native import fast_types
-    except ImportError:
-        return None
-    return fast_types
-
-
-NATIVE_GUARD = _load_native_guard()
+_guard_module = native.load("traco.core._canonical_native")
+NATIVE_GUARD: Callable[[object, int], bool] | None = _guard_module.fast_types if _guard_module else None
 """The compiled type guard in use, or None (this module's ``_fast_types``)."""
 
 

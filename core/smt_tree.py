@@ -27,13 +27,13 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import os
 from bisect import bisect_left
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Protocol, runtime_checkable
 
+from traco.core import native
 from traco.core.smt import (
     DEPTH,
     EMPTY_ROOT,
@@ -60,20 +60,7 @@ _LEAF, _INNER = 0x00, 0x01
 _sha256 = hashlib.sha256
 
 
-def _load_native() -> ModuleType | None:
-    """The compiled apply (``core/_smt_native.c``), unless it was not built or
-    ``TRACO_NATIVE=0`` asks for this module's (the mutation tools change this file, so they
-    run with it)."""
-    if os.environ.get("TRACO_NATIVE", "1") == "0":
-        return None
-    try:
-        from traco.core import _smt_native
-    except ImportError:
-        return None
-    return _smt_native
-
-
-NATIVE: ModuleType | None = _load_native()
+NATIVE: ModuleType | None = native.load("traco.core._smt_native")
 """The compiled apply in use by default, or None (``StateTree(..., native=False)`` picks this
 module's ``_Run`` for one tree)."""
 

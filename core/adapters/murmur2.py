@@ -13,10 +13,11 @@ checks that both agree.
 
 from __future__ import annotations
 
-import os
 import struct
 import sys
 from collections.abc import Callable
+
+from traco.core import native
 
 __all__ = ["NATIVE_MURMUR2", "kafka_partition", "murmur2"]
 
@@ -54,18 +55,8 @@ def murmur2(data: bytes) -> int:
     return h ^ (h >> 15)
 
 
-def _load_native() -> Callable[[bytes], int] | None:
-    """The compiled ``murmur2``, unless it was not built or ``TRACO_NATIVE=0``."""
-    if os.environ.get("TRACO_NATIVE", "1") == "0":
-        return None
-    try:
-        from traco.core.adapters._murmur2_native import murmur2 as compiled
-    except ImportError:
-        return None
-    return compiled
-
-
-NATIVE_MURMUR2 = _load_native()
+_compiled = native.load("traco.core.adapters._murmur2_native")
+NATIVE_MURMUR2: Callable[[bytes], int] | None = _compiled.murmur2 if _compiled else None
 """The compiled hash in use, or None (this module's ``murmur2``)."""
 
 _hash: Callable[[bytes], int] = NATIVE_MURMUR2 or murmur2
