@@ -19,6 +19,7 @@ from typing import Any
 
 from traco.core import crypto, merkle
 from traco.core.boundary import canonical_problem
+from traco.core.bounded import trim_oldest
 from traco.core.smt import verify_state_proof
 from traco.schemas.block import BlockHeader, Commit, vote_sign_bytes
 from traco.schemas.genesis import HasPower, ValidatorPower, validator_set, validator_set_hash
@@ -86,8 +87,7 @@ def _precommit_verifies(validator: str, message: bytes, signature: str) -> bool:
     if not crypto.verify(bytes.fromhex(validator), message, bytes.fromhex(signature)):
         return False
     _VERIFIED_PRECOMMITS[key] = None
-    if len(_VERIFIED_PRECOMMITS) > _VERIFIED_PRECOMMITS_KEPT:
-        _VERIFIED_PRECOMMITS.pop(next(iter(_VERIFIED_PRECOMMITS)), None)
+    trim_oldest(_VERIFIED_PRECOMMITS, _VERIFIED_PRECOMMITS_KEPT)
     return True
 
 

@@ -26,7 +26,6 @@ once in memory between heights.
 from __future__ import annotations
 
 import hashlib
-import itertools
 from bisect import bisect_left
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from types import ModuleType
 from typing import Protocol, runtime_checkable
 
 from traco.core import native
+from traco.core.bounded import trim_oldest
 from traco.core.smt import (
     DEPTH,
     EMPTY_ROOT,
@@ -124,9 +124,10 @@ class VerifiedNodes:
     the changed paths — the top of the tree in every block again. A node is its hash's
     preimage, so a node checked once stays right for as long as anyone keeps it (content
     addressing): what is remembered is never stale, only unused, and the oldest entries make
-    room for new ones past ``limit``. A node computed by an ``apply`` whose result was never
-    stored does no harm either: only a root the store holds is ever descended from. The store
-    stays the truth: a node not remembered is read from it and checked as before.
+    room for new ones past ``limit`` (an eighth at a time: ``bounded.trim_oldest``). A node
+    computed by an ``apply`` whose result was never stored does no harm either: only a root
+    the store holds is ever descended from. The store stays the truth: a node not remembered
+    is read from it and checked as before.
     """
 
     def __init__(self, limit: int = 100_000) -> None:
@@ -149,19 +150,13 @@ class VerifiedNodes:
 
     def add_one(self, node_hash: bytes, node: bytes) -> None:
         """Remember one node the caller has checked."""
-        known = self._nodes
-        known[node_hash] = node
-        if len(known) > self.limit:
-            del known[next(iter(known))]
+        self._nodes[node_hash] = node
+        trim_oldest(self._nodes, self.limit)
 
     def add(self, nodes: Mapping[bytes, bytes]) -> None:
         """Remember ``nodes`` (hash to encoding), which the caller vouches for."""
-        known = self._nodes
-        known.update(nodes)
-        excess = len(known) - self.limit
-        if excess > 0:
-            for node_hash in list(itertools.islice(known, excess)):
-                del known[node_hash]
+        self._nodes.update(nodes)
+        trim_oldest(self._nodes, self.limit)
 
 
 class StateTree:

@@ -14,7 +14,7 @@ Design:
   its transaction was sealed is left in place, unseen (deleting it would cost every commit a
   lookup per transaction). A transaction sealed twice keeps its first receipt and location.
 * **The writer remembers what it read and wrote** (``SqliteStateStore`` opened read-write):
-  the height and up to ``READ_CACHE_KEYS`` state values (absent keys too), updated by its own
+  the height and about ``READ_CACHE_KEYS`` state values (absent keys too), updated by its own
   ``commit``. A service reads the same few records (its members, their roles, its tokens) for
   every transaction; each was a SQLite query, and those queries were a fifth of a node's CPU
   (decision 0008). It is right because a state file has one writer, this object (the
@@ -43,6 +43,7 @@ from pydantic import TypeAdapter
 
 from traco.core.adapters.memory_store import check_rejection, split_writes, warn_if_diverged
 from traco.core.adapters.sqlite_db import Database, Synchronous
+from traco.core.bounded import trim_oldest
 from traco.core.errors import HeightGap
 from traco.core.ports import StateBatch, StateStore
 from traco.schemas.events import DomainEvent
@@ -170,10 +171,8 @@ class SqliteStateStore(StateStore):
         self._data_version = version
 
     def _remember(self, key: str, value: bytes | None) -> None:
-        values = self._values
-        if len(values) >= READ_CACHE_KEYS:
-            del values[next(iter(values))]
-        values[key] = value
+        self._values[key] = value
+        trim_oldest(self._values, READ_CACHE_KEYS)
 
     def height(self) -> int:
         if self._height is not None:
@@ -240,9 +239,8 @@ class SqliteStateStore(StateStore):
         if self._remembers:
             run = _Run(low)
             self._runs.pop(prefix, None)  # replaced, and counted as the newest
-            if len(self._runs) >= SCAN_RUNS:
-                del self._runs[next(iter(self._runs))]
             self._runs[prefix] = run
+            trim_oldest(self._runs, SCAN_RUNS)
         yield from self._read_scan(prefix, low, ">=", run)
 
     def _read_scan(self, prefix: str, low: str, op: str, run: _Run | None) -> Iterator[tuple[str, bytes]]:

@@ -18,6 +18,7 @@ timeout covers a proposer that never answers, as it covers one that never propos
 
 from __future__ import annotations
 
+from traco.core.bounded import trim_oldest
 from traco.schemas.consensus import ProposalMessage, ProposalRequest
 from traco.services.consensus.mempool import Mempool
 
@@ -61,8 +62,7 @@ class CompactProposals:
         if previous is not None and now - previous[1] < REQUEST_AGAIN_S:
             return None
         self.incomplete[key] = (proposal, now)
-        while len(self.incomplete) > MAX_INCOMPLETE:
-            del self.incomplete[next(iter(self.incomplete))]
+        trim_oldest(self.incomplete, MAX_INCOMPLETE)
         return ProposalRequest(height=proposal.height, round=proposal.round, block_hash=key, requester=self.me)
 
     def stale(self, now: float) -> list[ProposalRequest]:
