@@ -87,7 +87,20 @@ typedef struct {
     Entries placed;
     Entries previous;
     Py_ssize_t seq;
+    /* apply_paged only (NULL otherwise): a node not in ``known`` is read from its page here,
+     * ``get(key_prefix + page name)``, instead of through ``read``. */
+    PyObject *get;
+    PyObject *key_prefix;
+    PyObject *damaged;
+    PyObject *missing;
 } Run;
+
+#define PAGE_LEVELS 4
+#define PAGE_SLOTS 15
+
+static void position_bits(Pos pos, unsigned char *bits);
+static PyObject *page_name(int depth, const unsigned char *bits);
+static int decode_slots(PyObject *record, PyObject *name, PyObject *damaged, const char **slots);
 
 /* SHA-256 through OpenSSL's low-level calls: its one-shot SHA256() looks the algorithm up by
  * name at every call in OpenSSL 3, which costs more than hashing 65 bytes. */
@@ -176,11 +189,94 @@ static int corrupt_error(Run *run, PyObject *node, const char *reason) {
     return -1;
 }
 
+static PyObject *raise_missing(Run *run, PyObject *node) {
+    PyObject *exc = PyObject_CallOneArg(run->missing, node);
+    if (exc != NULL) {
+        PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+        Py_DECREF(exc);
+    }
+    return NULL;
+}
+
+/* The node ``node`` kept at ``pos``, from its page (``StateTree.read`` over ``tree_store``'s
+ * pages, compiled): missing, damaged or not hashing to ``node`` is the same error. Checked
+ * nodes are added to ``known``. A new reference. */
+static PyObject *fetch_from_page(Run *run, PyObject *node, Pos pos) {
+    unsigned char bits[HASH_SIZE], page_bits[HASH_SIZE];
+    position_bits(pos, bits);
+    int below = pos.depth % PAGE_LEVELS, page_depth = pos.depth - below, low = 0;
+    Pos top = {page_depth, bits, -1};
+    position_bits(top, page_bits);
+    for (int at = page_depth; at < pos.depth; at++) low = (low << 1) | bit_at(bits, at);
+    int slot = (1 << below) - 1 + low;
+    PyObject *name = page_name(page_depth, page_bits), *key = NULL, *record = NULL, *raw = NULL;
+    if (name == NULL) return NULL;
+    key = PyUnicode_Concat(run->key_prefix, name);
+    if (key == NULL) goto end;
+    record = PyObject_CallOneArg(run->get, key);
+    if (record == NULL) goto end;
+    if (record == Py_None) {
+        raise_missing(run, node);
+        goto end;
+    }
+    if (!PyBytes_Check(record)) {
+        PyErr_SetString(PyExc_TypeError, "a page's record is bytes or None");
+        goto end;
+    }
+    /* as _Pages.record and .at: a record whose length its bitmap does not explain is damaged;
+     * a slot its bitmap does not have is a missing node */
+    const unsigned char *page = (const unsigned char *)PyBytes_AS_STRING(record);
+    Py_ssize_t size = PyBytes_GET_SIZE(record);
+    int bitmap = size >= 2 ? (page[0] << 8 | page[1]) : 0;
+    int count = 0, before = 0;
+    for (int at = 0; at < 16; at++) {
+        count += (bitmap >> at) & 1;
+        if (at < slot) before += (bitmap >> at) & 1;
+    }
+    if (size < 2 || size != 2 + (Py_ssize_t)NODE_SIZE * count) {
+        PyObject *ignored = PyObject_CallFunctionObjArgs(run->damaged, name, record, NULL);
+        Py_XDECREF(ignored);
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "a damaged state tree page");
+        goto end;
+    }
+    if (!((bitmap >> slot) & 1)) {
+        raise_missing(run, node);
+        goto end;
+    }
+    raw = PyBytes_FromStringAndSize((const char *)page + 2 + (Py_ssize_t)NODE_SIZE * before, NODE_SIZE);
+    if (raw == NULL) goto end;
+    unsigned char digest[HASH_SIZE];
+    const unsigned char *bytes = (const unsigned char *)PyBytes_AS_STRING(raw);
+    if (bytes[0] > INNER_TAG) {
+        char reason[64];
+        snprintf(reason, sizeof(reason), "%d bytes starting %02x, not a 65-byte node", NODE_SIZE, bytes[0]);
+        corrupt_error(run, node, reason);
+        Py_CLEAR(raw);
+        goto end;
+    }
+    sha256(bytes, NODE_SIZE, digest);
+    if (memcmp(digest, PyBytes_AS_STRING(node), HASH_SIZE) != 0) {
+        corrupt_error(run, node, "its bytes hash to another value");
+        Py_CLEAR(raw);
+        goto end;
+    }
+    if (PyDict_SetItem(run->known, node, raw) < 0) Py_CLEAR(raw);
+end:
+    Py_DECREF(name);
+    Py_XDECREF(key);
+    Py_XDECREF(record);
+    return raw;
+}
+
 /* ``known.get(node) or read(node, position)``: a new reference to a 65-byte node. */
 static PyObject *read_node(Run *run, PyObject *node, Pos pos) {
     PyObject *raw = PyDict_GetItemWithError(run->known, node);
     if (raw != NULL) {
         Py_INCREF(raw);
+    } else if (run->get != NULL) {
+        if (PyErr_Occurred()) return NULL;
+        raw = fetch_from_page(run, node, pos);
+        if (raw == NULL) return NULL;
     } else {
         if (PyErr_Occurred()) return NULL;
         PyObject *position = position_object(pos);
@@ -342,15 +438,8 @@ static int leaf_of(Run *run, Subtree *child, Pos pos, PyObject **encoding) {
         *encoding = child->encoding;
         return 0;
     }
-    PyObject *position = position_object(pos);
-    if (position == NULL) return -1;
-    PyObject *raw = PyObject_CallFunctionObjArgs(run->read, child->hash, position, NULL);
-    Py_DECREF(position);
+    PyObject *raw = read_node(run, child->hash, pos); /* as StateTree.read: remembered first */
     if (raw == NULL) return -1;
-    if (!PyBytes_Check(raw) || PyBytes_GET_SIZE(raw) != NODE_SIZE) {
-        Py_DECREF(raw);
-        return corrupt_error(run, child->hash, "not a 65-byte node");
-    }
     if (PyBytes_AS_STRING(raw)[0] != LEAF_TAG) {
         Py_DECREF(raw);
         return 0;
@@ -657,9 +746,6 @@ end:
 
 /* --- pages: four levels of the tree to a stored record (core/tree_store.py) ------------- */
 
-#define PAGE_LEVELS 4
-#define PAGE_SLOTS 15
-
 /* One node placed (``node``) or cleared (NULL) in a page. */
 typedef struct {
     int page_depth;
@@ -826,11 +912,12 @@ static int pages(Run *run, PyObject *get, PyObject *key_prefix, PyObject *damage
 }
 
 static PyObject *apply_paged(PyObject *module, PyObject *args) {
-    PyObject *root, *paths, *leaves, *get, *key_prefix, *damaged;
+    PyObject *root, *paths, *leaves;
     Run run;
     memset(&run, 0, sizeof(run));
-    if (!PyArg_ParseTuple(args, "SO!O!O!OOOUO", &root, &PyList_Type, &paths, &PyList_Type, &leaves, &PyDict_Type,
-                          &run.known, &run.read, &run.corrupt, &get, &key_prefix, &damaged))
+    if (!PyArg_ParseTuple(args, "SO!O!O!OOOUOO", &root, &PyList_Type, &paths, &PyList_Type, &leaves, &PyDict_Type,
+                          &run.known, &run.read, &run.corrupt, &run.get, &run.key_prefix, &run.damaged,
+                          &run.missing))
         return NULL;
     PyObject *new_root = NULL, *records = NULL, *previous = NULL, *result = NULL;
     if (run_tree(&run, root, paths, leaves, &new_root, 0) < 0) goto end;
@@ -839,7 +926,7 @@ static PyObject *apply_paged(PyObject *module, PyObject *args) {
     records = PyDict_New();
     previous = PyDict_New();
     if (records == NULL || previous == NULL) goto end;
-    if (pages(&run, get, key_prefix, damaged, records, previous) < 0) goto end;
+    if (pages(&run, run.get, run.key_prefix, run.damaged, records, previous) < 0) goto end;
     result = Py_BuildValue("OOOO", new_root, run.new_nodes, records, previous);
 end:
     Py_XDECREF(new_root);
@@ -942,9 +1029,9 @@ static PyMethodDef methods[] = {
     {"apply", apply, METH_VARARGS,
      "apply(root, paths, leaves, known, read, corrupt) -> (root, new, stale, placed, previous): smt_tree._Run."},
     {"apply_paged", apply_paged, METH_VARARGS,
-     "apply_paged(root, paths, leaves, known, read, corrupt, get, key_prefix, damaged) -> (root, new, records, "
-     "previous): the run, and the pages it changes as tree_store.paged gives them (a page's record is "
-     "get(key_prefix + its name))."},
+     "apply_paged(root, paths, leaves, known, read, corrupt, get, key_prefix, damaged, missing) -> (root, new, "
+     "records, previous): the run, and the pages it changes as tree_store.paged gives them (a page's record is "
+     "get(key_prefix + its name); nodes not in known are read from their pages and added to it)."},
     {"entries", entries, METH_O,
      "entries(changes) -> (paths, leaves): each change's path, and (path, leaf hash, leaf encoding) for "
      "those that set a value, sorted by path (smt_tree._entries)."},

@@ -24,6 +24,7 @@ def apply_paged(
     get: Callable[[str], bytes | None],
     key_prefix: str,
     damaged: Callable[[str, bytes], object],
+    missing: type[Exception],
     /,
 ) -> tuple[bytes, dict[bytes, bytes], dict[str, bytes | None], dict[str, bytes | None]]: ...
 def entries(changes: dict[str, bytes | None], /) -> tuple[list[bytes], list[tuple[bytes, bytes, bytes]]]: ...

@@ -222,7 +222,7 @@ class StateTree:
             return None
         check_hash(root, "root")
         new_root, new, records, previous = self._native.apply_paged(
-            root, *self._native_arguments(changes), get, key_prefix, damaged
+            root, *self._native_arguments(changes), get, key_prefix, damaged, MissingNode
         )
         if self._verified is not None:
             self._verified.add(new)
@@ -233,7 +233,8 @@ class StateTree:
     ) -> tuple[list[bytes], list[tuple[bytes, bytes, bytes]], dict[bytes, bytes], object, type[CorruptNode]]:
         assert self._native is not None
         paths, leaves = self._native.entries(changes if isinstance(changes, dict) else dict(changes))
-        known = self.known_nodes()
+        # the remembered nodes themselves (apply_paged adds those it reads), or a dict of its own
+        known = self._verified.nodes if self._verified is not None else {}
         return paths, leaves, known if isinstance(known, dict) else dict(known), self.read, CorruptNode
 
     def prove(self, root: bytes, key: str) -> StateProof:
