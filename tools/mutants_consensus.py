@@ -165,6 +165,16 @@ MUTANTS: tuple[Mutant, ...] = (
         (f"{LIGHT_TESTS}::test_a_commit_of_another_block_does_not_seal_a_header",),
     ),
     Mutant(
+        "admission-verdict-outlives-party-height",
+        "admission: a key judged admitted stays admitted after party executes its suspension",
+        "services/consensus/admission.py",
+        "        at = (self.party_height, self.time, id(self.state))",
+        "        at = (0, self.time, id(self.state))",
+        (
+            "tests/consensus/test_admission_verdicts.py::test_answers_are_kept_only_while_partys_height_and_the_time_stay",
+        ),
+    ),
+    Mutant(
         "remembered-signature-any-message",
         "light client: a precommit signature remembered as verified counts for another block's commit too",
         LIGHT_CLIENT,

@@ -34,6 +34,8 @@ class Admission:
         self.height = 0
         self.upstream: Upstream | None = None
         self._local_height: Callable[[], int] | None = None
+        self._verdicts_of: dict[tuple[str, str], bool | str] = {}
+        self._verdicts_at: tuple[int, int, int] | None = None
         if "party" in genesis.params.services:
             from traco.services import registry
 
@@ -76,15 +78,35 @@ class Admission:
             return False
         if self.state is None:
             return key in self.genesis_members
-        return bool(self._queries.is_admitted(self.state, key, self.time))
+        verdicts = self._verdicts()
+        verdict = verdicts.get(("admitted", key))
+        if verdict is None:
+            verdict = verdicts[("admitted", key)] = bool(self._queries.is_admitted(self.state, key, self.time))
+        return bool(verdict)
 
     def member_of(self, key: str) -> str:
         """The member a key belongs to (its mempool quota is the member's, all keys together);
         the key itself without a party service or for a key party does not know."""
         if self.state is None:
             return key
-        record = self._queries.member(self.state, key, self.time)
-        return str(record["member_id"]) if record is not None and "member_id" in record else key
+        verdicts = self._verdicts()
+        member = verdicts.get(("member", key))
+        if member is None:
+            record = self._queries.member(self.state, key, self.time)
+            member = record["member_id"] if record is not None and "member_id" in record else key
+            verdicts[("member", key)] = member
+        return str(member)
+
+    def _verdicts(self) -> dict[tuple[str, str], bool | str]:
+        """What was judged of keys on party's state of ``party_height`` at ``time``: a validator
+        asks about the same few senders for every transaction (admission, the mempool's quota,
+        the proposal's recheck), and each answer was party's records read and parsed again.
+        The answers depend on nothing else, so they are kept until either moves."""
+        at = (self.party_height, self.time, id(self.state))
+        if at != self._verdicts_at:
+            self._verdicts_of.clear()
+            self._verdicts_at = at
+        return self._verdicts_of
 
     def validators(self, height: int) -> tuple[ValidatorPower, ...] | None:
         """The validator set the party service scheduled for ``height`` (None without party: the
