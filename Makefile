@@ -13,7 +13,7 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(STAMP): pyproject.toml setup.py $(wildcard core/*.c core/adapters/*.c) | $(BIN)/python
+$(STAMP): pyproject.toml setup.py $(wildcard core/*.c core/*.h core/adapters/*.c) | $(BIN)/python
 	@$(MAKE) --no-print-directory native-deps
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@$(BIN)/python -c "import traco.core._smt_native, traco.core._canonical_native, traco.core.adapters._murmur2_native" \

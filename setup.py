@@ -13,9 +13,18 @@ setup(
     ext_modules=[
         Extension(
             "traco.core._smt_native",
-            sources=["core/_smt_native.c"],
+            sources=[
+                "core/_smt_native.c",
+                "core/smt_native_nodes.c",
+                "core/smt_native_descent.c",
+                "core/smt_native_pages.c",
+            ],
+            depends=["core/smt_native.h"],
+            include_dirs=["core"],
             libraries=["crypto"],
-            extra_compile_args=["-O2", "-Wno-deprecated-declarations"],
+            # hidden: the files share functions with plain names (update, build, join...),
+            # which must not be visible to other libraries in the process
+            extra_compile_args=["-O2", "-fvisibility=hidden", "-Wno-deprecated-declarations"],
             optional=True,
         ),
         Extension(
