@@ -12,11 +12,10 @@ from typing import Literal
 
 from pydantic import Field
 
-from traco.core import merkle
 from traco.core.canonical import canonicalize
 from traco.schemas.base import ChainId, Hex32, Hex64, Model, once
 from traco.schemas.genesis import ValidatorPower
-from traco.schemas.tx import TxEnvelope
+from traco.schemas.tx import TxEnvelope, tx_root
 
 
 class BlockHeader(Model):
@@ -72,7 +71,7 @@ class SealedBlock(Model):
         """The Merkle root (hex) of the transactions this block carries, to compare with
         ``header.tx_root``; computed once per block object, from the envelopes' cached leaf
         hashes, for the node's validator and each of its replicas."""
-        return merkle.root_from_leaf_hashes([tx.leaf_hash for tx in self.txs]).hex()
+        return tx_root(self.txs)
 
 
 VoteKind = Literal["prevote", "precommit"]

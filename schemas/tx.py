@@ -9,6 +9,7 @@ as a duplicate, and a changed byte anywhere changes the id and breaks the signat
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from pydantic import Field, StringConstraints
@@ -80,6 +81,17 @@ class TxEnvelope(Model):
 
     def signature_valid(self) -> bool:
         return self.verified
+
+
+def tx_leaf_hashes(txs: Sequence[TxEnvelope]) -> list[bytes]:
+    """The Merkle leaf hashes of a block's transactions: over each envelope's canonical bytes,
+    signature included (kept by each envelope, ``TxEnvelope.leaf_hash``)."""
+    return [tx.leaf_hash for tx in txs]
+
+
+def tx_root(txs: Sequence[TxEnvelope]) -> str:
+    """A block's ``tx_root``: the Merkle root (hex) of ``tx_leaf_hashes``."""
+    return merkle.root_from_leaf_hashes(tx_leaf_hashes(txs)).hex()
 
 
 def signing_bytes(chain_id: str, kind: str, sender: str, nonce: int, payload: Any) -> bytes:

@@ -21,6 +21,7 @@ from traco.core.tracing import tracer
 from traco.schemas.block import SealedBlock
 from traco.schemas.proof import ResultProof, TxProof, ValidatorChange
 from traco.schemas.receipt import Code, Receipt
+from traco.schemas.tx import tx_leaf_hashes
 from traco.services.consensus import rules, validity
 from traco.services.consensus.follower import Follower
 from traco.services.consensus.ledger import Ledger
@@ -209,19 +210,19 @@ def build_proof(follower: Follower, tx_id: str) -> TxProof | None:
     height, index = location
     block: SealedBlock | None = ledger.blocks.block(height)
     assert block is not None
-    path = merkle.inclusion_proof(rules.tx_leaves(block.txs), index)
+    path = merkle.inclusion_proof_from_leaf_hashes(tx_leaf_hashes(block.txs), index)
     result = None
     following = ledger.blocks.block(height + 1)
     results = ledger.results(height)
     receipts, checkpoints = results if results is not None else ([], [])
     position = next((i for i, r in enumerate(receipts) if r.tx_id == tx_id), None)
     if following is not None and position is not None:
-        leaves = rules.results_leaves(receipts, checkpoints)
+        leaves = rules.results_leaf_hashes(receipts, checkpoints)
         result = ResultProof(
             receipt=receipts[position],
             index=position,
             size=len(leaves),
-            path=tuple(h.hex() for h in merkle.inclusion_proof(leaves, position)),
+            path=tuple(h.hex() for h in merkle.inclusion_proof_from_leaf_hashes(leaves, position)),
             header=following.header,
             commit=following.commit,
         )

@@ -41,7 +41,7 @@ from traco.core.settings import Settings
 from traco.core.topics import topic
 from traco.schemas.block import BlockHeader, SealedBlock
 from traco.schemas.genesis import Genesis, ValidatorPower, validator_set, validator_set_hash
-from traco.services.consensus import rules, validity, wire
+from traco.services.consensus import validity, wire
 from traco.services.consensus.audit_replay import Difference, ResultsAudit, record_root
 from traco.services.consensus.genesis import DataDir, load_genesis
 
@@ -77,7 +77,7 @@ def check_block(block: SealedBlock, genesis: Genesis) -> str | None:
         return f"chain id {block.header.chain_id!r} is not {genesis.chain_id!r}"
     if block.header.tx_count != len(block.txs):
         return f"tx_count {block.header.tx_count} but {len(block.txs)} transactions"
-    if block.header.tx_root != rules.tx_root(block.txs):
+    if block.header.tx_root != block.txs_root:
         return "tx_root does not match the transactions"
     first_nonces: dict[str, int] = {}
     for tx in block.txs:

@@ -24,7 +24,7 @@ from traco.schemas.block import BlockHeader, SealedBlock
 from traco.schemas.events import BlockProcessed, DomainEvent
 from traco.schemas.genesis import Genesis, ValidatorPower, validator_set, validator_set_hash
 from traco.schemas.receipt import Code, Receipt, ReceiptStatus
-from traco.schemas.tx import TxEnvelope
+from traco.schemas.tx import TxEnvelope, tx_root
 from traco.services.consensus.validity import Refusal
 
 CHAIN_SERVICE = "chain"
@@ -68,25 +68,15 @@ def read_nonce(read: Callable[[str], bytes | None], sender: str) -> int:
 # --------------------------------------------------------------------------- blocks
 
 
-def tx_leaves(txs: Sequence[TxEnvelope]) -> list[bytes]:
-    """The Merkle leaves of a block: each envelope's canonical bytes, signature included."""
-    return [tx.canonical_bytes() for tx in txs]
-
-
-def tx_root(txs: Sequence[TxEnvelope]) -> str:
-    return merkle.root_from_leaf_hashes([tx.leaf_hash for tx in txs]).hex()
-
-
-def results_leaves(receipts: Sequence[Receipt], checkpoints: Sequence[BlockProcessed]) -> list[bytes]:
-    """What a header's ``last_results_root`` covers: receipts in block order (without their
-    human-readable message), then checkpoints."""
-    return [r.leaf_bytes() for r in receipts] + [c.canonical_bytes() for c in checkpoints]
+def results_leaf_hashes(receipts: Sequence[Receipt], checkpoints: Sequence[BlockProcessed]) -> list[bytes]:
+    """The Merkle leaf hashes of what a header's ``last_results_root`` covers: receipts in block
+    order (without their human-readable message; each receipt keeps its hash), then
+    checkpoints."""
+    return [r.leaf_hash for r in receipts] + [merkle.leaf_hash(c.canonical_bytes()) for c in checkpoints]
 
 
 def results_root(receipts: Sequence[Receipt], checkpoints: Sequence[BlockProcessed]) -> str:
-    """The Merkle root of ``results_leaves`` (the receipts' leaf hashes are kept by each receipt)."""
-    hashes = [r.leaf_hash for r in receipts] + [merkle.leaf_hash(c.canonical_bytes()) for c in checkpoints]
-    return merkle.root_from_leaf_hashes(hashes).hex()
+    return merkle.root_from_leaf_hashes(results_leaf_hashes(receipts, checkpoints)).hex()
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ def build_state_proof(ledger: Ledger, runtime: ServiceRuntime, key: str) -> Stat
     position = next((i for i, c in enumerate(checkpoints) if c.service == service), None)
     if position is None or checkpoints[position] != checkpoint or checkpoint.state_root is None:
         return f"{service}'s checkpoint of block {height} is not the one the chain committed to"
-    leaves = rules.results_leaves(receipts, checkpoints)
+    leaves = rules.results_leaf_hashes(receipts, checkpoints)
     index = len(receipts) + position
     state = StateTree(PreviousNodes(runtime.store), runtime.tree_nodes).prove(bytes.fromhex(checkpoint.state_root), key)
     value = previous_value(runtime.store, key)
@@ -52,7 +52,7 @@ def build_state_proof(ledger: Ledger, runtime: ServiceRuntime, key: str) -> Stat
         state=state,
         index=index,
         size=len(leaves),
-        path=tuple(h.hex() for h in merkle.inclusion_proof(leaves, index)),
+        path=tuple(h.hex() for h in merkle.inclusion_proof_from_leaf_hashes(leaves, index)),
         header=block.header,
         commit=block.commit,
         validator_changes=validator_changes(ledger, height + 1),

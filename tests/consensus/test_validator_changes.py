@@ -16,6 +16,7 @@ from traco.core.lightclient import follow_changes, verify_tx_proof
 from traco.schemas.block import SealedBlock
 from traco.schemas.genesis import validator_set, validator_set_hash
 from traco.schemas.proof import TxProof, ValidatorChange
+from traco.schemas.tx import tx_leaf_hashes
 from traco.services.consensus import rules
 from traco.services.consensus.audit import audit_chain
 from traco.services.consensus.ledger import Ledger
@@ -134,7 +135,7 @@ def proof_of(ledger: Ledger, height: int) -> TxProof:
         index=0,
         header=block.header,
         commit=block.commit,
-        path=tuple(h.hex() for h in merkle.inclusion_proof(rules.tx_leaves(block.txs), 0)),
+        path=tuple(h.hex() for h in merkle.inclusion_proof_from_leaf_hashes(tx_leaf_hashes(block.txs), 0)),
         validator_changes=tuple(changes),
     )
 

@@ -66,7 +66,7 @@ def value_proof(
         state=TREE.prove(ROOT, key),
         index=index,
         size=len(leaves),
-        path=tuple(h.hex() for h in merkle.inclusion_proof(leaves, index)),
+        path=tuple(h.hex() for h in merkle.inclusion_proof_from_leaf_hashes(leaves, index)),
         header=sealed.header,
         commit=sealed.commit,
         validator_changes=changes,
@@ -82,13 +82,13 @@ def prove(kit: Kit, key: str, signers: int = 3, service: str = "doc", checkpoint
         BlockProcessed(service=service, height=checkpoint_height, state_digest="11" * 32, state_root=ROOT.hex()),
     ]
     receipt = Receipt(tx_id="55" * 32, kind="doc.register", status=ReceiptStatus.ACCEPTED, code="OK", service="doc")
-    leaves = rules.results_leaves([receipt], checkpoints)
+    leaves = rules.results_leaf_hashes([receipt], checkpoints)
     first = kit.seal(rules.genesis_tip(kit.genesis), [])
     tip = rules.ChainTip(
         height=1,
         block_hash=first.header.block_hash(),
         time=first.header.time,
-        results_root=merkle.root(leaves).hex(),
+        results_root=merkle.root_from_leaf_hashes(leaves).hex(),
         validators=rules.genesis_tip(kit.genesis).validators,
     )
     return value_proof(kit, key, checkpoints[1], leaves, kit.seal(tip, [], signers=signers))
@@ -177,8 +177,9 @@ def prove_across_a_change(kit: Kit, key: str) -> StateValueProof:
     tip = rules.ChainTip(1, first.header.block_hash(), first.header.time, merkle.root([]).hex(), new_set)
     second = kit.seal(tip, [], keys=new_keys[:3])
     checkpoint = BlockProcessed(service="doc", height=2, state_digest="11" * 32, state_root=ROOT.hex())
-    leaves = rules.results_leaves([], [checkpoint])
-    tip = rules.ChainTip(2, second.header.block_hash(), second.header.time, merkle.root(leaves).hex(), new_set)
+    leaves = rules.results_leaf_hashes([], [checkpoint])
+    results_root = merkle.root_from_leaf_hashes(leaves).hex()
+    tip = rules.ChainTip(2, second.header.block_hash(), second.header.time, results_root, new_set)
     change = ValidatorChange(header=first.header, commit=first.commit, next_validators=first.next_validators)
     return value_proof(kit, key, checkpoint, leaves, kit.seal(tip, [], keys=new_keys[:3]), (change,))
 
