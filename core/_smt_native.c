@@ -142,7 +142,7 @@ static PyObject *apply_paged(PyObject *module, PyObject *args) {
     records = PyDict_New();
     previous = PyDict_New();
     if (records == NULL || previous == NULL) goto end;
-    if (pages(&run, run.get, run.key_prefix, run.damaged, records, previous) < 0) goto end;
+    if (pages(&run, records, previous) < 0) goto end;
     result = Py_BuildValue("OOOO", new_root, run.new_nodes, records, previous);
 end:
     Py_XDECREF(new_root);

@@ -99,7 +99,10 @@ void settle(Entries *entries);
 PyObject *entries_dict(Entries *entries);
 int update(Run *run, PyObject *node, int depth, Py_ssize_t lo, Py_ssize_t hi, Subtree *out);
 PyObject *page_name(int depth, const unsigned char *bits);
-int pages(Run *run, PyObject *get, PyObject *key_prefix, PyObject *damaged, PyObject *records, PyObject *previous);
+int pages(Run *run, PyObject *records, PyObject *previous);
+/* A page record's bitmap, its length checked against it as ``_Pages.record`` does; -1 with
+ * ``damaged``'s error set otherwise. */
+int record_bitmap(PyObject *record, PyObject *name, PyObject *damaged);
 
 static inline void subtree_clear(Subtree *s) {
     Py_CLEAR(s->hash);

@@ -104,20 +104,10 @@ static PyObject *fetch_from_page(Run *run, PyObject *node, Pos pos) {
     }
     /* as _Pages.record and .at: a record whose length its bitmap does not explain is damaged;
      * a slot its bitmap does not have is a missing node */
+    int bitmap = record_bitmap(record, name, run->damaged);
+    if (bitmap < 0) goto end;
     const unsigned char *page = (const unsigned char *)PyBytes_AS_STRING(record);
-    Py_ssize_t size = PyBytes_GET_SIZE(record);
-    int bitmap = size >= 2 ? (page[0] << 8 | page[1]) : 0;
-    int count = 0, before = 0;
-    for (int at = 0; at < 16; at++) {
-        count += (bitmap >> at) & 1;
-        if (at < slot) before += (bitmap >> at) & 1;
-    }
-    if (size < 2 || size != 2 + (Py_ssize_t)NODE_SIZE * count) {
-        PyObject *ignored = PyObject_CallFunctionObjArgs(run->damaged, name, record, NULL);
-        Py_XDECREF(ignored);
-        if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "a damaged state tree page");
-        goto end;
-    }
+    int before = __builtin_popcount((unsigned)bitmap & ((1u << slot) - 1));
     if (!((bitmap >> slot) & 1)) {
         raise_missing(run, node);
         goto end;

@@ -49,21 +49,31 @@ PyObject *page_name(int depth, const unsigned char *bits) {
     return name;
 }
 
-/* The slots of a stored page record; a record whose bitmap and length disagree is handed to
- * ``damaged`` (tree_store.decode_page), which raises naming the page. */
-static int decode_slots(PyObject *record, PyObject *name, PyObject *damaged, const char **slots) {
+/* ``damaged(name, record)`` (tree_store.decode_page, which raises naming the page and what is
+ * wrong with it); -1. */
+static int damaged_error(PyObject *damaged, PyObject *name, PyObject *record) {
+    PyObject *ignored = PyObject_CallFunctionObjArgs(damaged, name, record, NULL);
+    Py_XDECREF(ignored);
+    if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "a damaged state tree page");
+    return -1;
+}
+
+int record_bitmap(PyObject *record, PyObject *name, PyObject *damaged) {
     const unsigned char *raw = (const unsigned char *)PyBytes_AS_STRING(record);
     Py_ssize_t size = PyBytes_GET_SIZE(record);
     int bitmap = size >= 2 ? (raw[0] << 8 | raw[1]) : 0;
-    int count = 0;
-    for (int slot = 0; slot < PAGE_SLOTS; slot++) count += (bitmap >> slot) & 1;
-    if (size < 2 || bitmap == 0 || (bitmap >> PAGE_SLOTS) || size != 2 + (Py_ssize_t)NODE_SIZE * count) {
-        PyObject *ignored = PyObject_CallFunctionObjArgs(damaged, name, record, NULL);
-        Py_XDECREF(ignored);
-        if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "a damaged state tree page");
-        return -1;
-    }
-    const char *at = (const char *)raw + 2;
+    if (size < 2 || size != 2 + (Py_ssize_t)NODE_SIZE * __builtin_popcount((unsigned)bitmap))
+        return damaged_error(damaged, name, record);
+    return bitmap;
+}
+
+/* The slots of a stored page record about to be rewritten: beyond ``record_bitmap``'s check, a
+ * page with no node or a slot past the fifteenth is damaged too (as tree_store.decode_page). */
+static int decode_slots(PyObject *record, PyObject *name, PyObject *damaged, const char **slots) {
+    int bitmap = record_bitmap(record, name, damaged);
+    if (bitmap < 0) return -1;
+    if (bitmap == 0 || (bitmap >> PAGE_SLOTS)) return damaged_error(damaged, name, record);
+    const char *at = PyBytes_AS_STRING(record) + 2;
     for (int slot = 0; slot < PAGE_SLOTS; slot++) {
         if ((bitmap >> slot) & 1) {
             slots[slot] = at;
@@ -101,8 +111,7 @@ static PyObject *encode_slots(const char **slots) {
 
 /* The pages the run changed, as (records, previous) dicts by page name, pages in position
  * order: what tree_store.paged computes from an Update. */
-int pages(Run *run, PyObject *get, PyObject *key_prefix, PyObject *damaged, PyObject *records,
-                 PyObject *previous) {
+int pages(Run *run, PyObject *records, PyObject *previous) {
     Py_ssize_t n_ops = 0, capacity = run->placed.size + run->previous.size;
     PageOp *ops = PyMem_Malloc(sizeof(PageOp) * (size_t)(capacity + 1));
     if (ops == NULL) { PyErr_NoMemory(); return -1; }
@@ -129,9 +138,9 @@ int pages(Run *run, PyObject *get, PyObject *key_prefix, PyObject *damaged, PyOb
         if (name == NULL) goto next;
         /* a page held something exactly when the old tree had a node at its top */
         if (entries_have(&run->previous, ops[first].page_depth, ops[first].page_bits)) {
-            PyObject *key = PyUnicode_Concat(key_prefix, name);
+            PyObject *key = PyUnicode_Concat(run->key_prefix, name);
             if (key == NULL) goto next;
-            old = PyObject_CallOneArg(get, key);
+            old = PyObject_CallOneArg(run->get, key);
             Py_DECREF(key);
             if (old == NULL) goto next;
             if (old != Py_None) {
@@ -139,7 +148,7 @@ int pages(Run *run, PyObject *get, PyObject *key_prefix, PyObject *damaged, PyOb
                     PyErr_SetString(PyExc_TypeError, "a page's record is bytes or None");
                     goto next;
                 }
-                if (decode_slots(old, name, damaged, slots) < 0) goto next;
+                if (decode_slots(old, name, run->damaged, slots) < 0) goto next;
             }
         } else {
             Py_INCREF(Py_None);

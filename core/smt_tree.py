@@ -138,8 +138,10 @@ class VerifiedNodes:
         return len(self._nodes)
 
     @property
-    def nodes(self) -> Mapping[bytes, bytes]:
-        """The nodes remembered, by hash (read-only use: ``add`` and ``add_one`` keep the bound)."""
+    def nodes(self) -> dict[bytes, bytes]:
+        """The nodes remembered, by hash: the dict itself. The compiled tree adds the nodes it
+        reads from the store and checks; ``add`` and ``add_one`` (and its caller's ``add`` of
+        the nodes it made) keep the bound."""
         return self._nodes
 
     def __contains__(self, node_hash: object) -> bool:
@@ -235,7 +237,7 @@ class StateTree:
         paths, leaves = self._native.entries(changes if isinstance(changes, dict) else dict(changes))
         # the remembered nodes themselves (apply_paged adds those it reads), or a dict of its own
         known = self._verified.nodes if self._verified is not None else {}
-        return paths, leaves, known if isinstance(known, dict) else dict(known), self.read, CorruptNode
+        return paths, leaves, known, self.read, CorruptNode
 
     def prove(self, root: bytes, key: str) -> StateProof:
         """The path from ``root`` to where ``key``'s path ends: its leaf, another's, or EMPTY."""
