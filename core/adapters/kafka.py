@@ -24,14 +24,16 @@ Why it looks the way it does (all measured against Tansu 0.6, decision 0006):
   acknowledgements at the end. That skips aiokafka's per-message ``send`` machinery: about
   2.5x the rate of one ``send`` per message. Order within a call is kept per partition.
 * **Consumers are assigned partitions by hand** (no group, no commits): a service's
-  position is a block height it stores itself. ``"earliest"`` and ``"latest"`` are resolved
+  position is a block height it stores itself. Every ``consume`` of a bus is served by one
+  shared consumer and its fetch loop (``kafka_fetch``): one fetch request for all the
+  readers' partitions instead of one per reader. ``"earliest"`` and ``"latest"`` are resolved
   to concrete offsets when iteration starts; a mapped offset outside
   ``[beginning, end]`` raises :class:`~traco.core.errors.OffsetOutOfRange` (Kafka would
   silently reset it, Tansu would silently wait for it).
 * **Fetch latency is the fetch wait.** Tansu does not answer a long-polling fetch early when
   data arrives; it holds it for ``fetch_max_wait_ms``. aiokafka's default of 500 ms gave a
   median hop latency of ~120 ms; the default here, 100 ms, gives ~25 ms at the cost of ten
-  idle fetches a second per consumer. Lower it for consensus traffic.
+  idle fetches a second per consumer (one per bus, above). Lower it for consensus traffic.
 
 Every publish injects the current W3C trace context (``traceparent``) unless the message
 already carries one, inside a PRODUCER span. All aiokafka errors surface as ``BusError``
@@ -49,12 +51,12 @@ import asyncio
 import dataclasses
 import logging
 import random
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import ConsumerStoppedError, KafkaError, for_code
+from aiokafka.errors import KafkaError, for_code
 from opentelemetry.trace import SpanKind
 
 from ..errors import BusError, TopicNotReady
@@ -63,6 +65,8 @@ from ..ports import BusMessage, EventBus, OutgoingMessage, StartAt, TopicSpec
 from ..topics import dead_letter_record
 from ..tracing import TRACEPARENT, inject_headers, received, tracer
 from .kafka_config import KafkaConfig
+from .kafka_fetch import SharedFetch, read_alone
+from .kafka_offsets import offset_range
 from .murmur2 import kafka_partition
 from .partitions import choose_partitions, start_positions
 
@@ -141,7 +145,8 @@ class KafkaEventBus(EventBus):
         self._admin: Any = None
         self._offsets: Any = None  # a consumer used only for offset queries, under the lock
         self._offsets_lock = asyncio.Lock()
-        self._consumers: set[Any] = set()
+        self._consumers: set[Any] = set()  # those of readers that could not share (kafka_fetch)
+        self._shared = SharedFetch(self._new_consumer, backlog=max(max_request_size, MiB))
         self._partition_counts: dict[str, int] = {}
         self._started = False
 
@@ -207,6 +212,7 @@ class KafkaEventBus(EventBus):
 
     async def _close_clients(self) -> None:
         # Consumers first: their iterators end cleanly (ConsumerStoppedError is handled).
+        await self._shared.stop()
         clients = [*self._consumers, self._offsets, self._producer, self._admin]
         self._consumers.clear()
         self._offsets = self._producer = self._admin = None
@@ -477,31 +483,34 @@ class KafkaEventBus(EventBus):
         positions = start_positions(topic, chosen, start, begins, ends)
         if not self._started:
             return  # stopped meanwhile: end like every other consumer of this bus
+        reader = await self._shared.open({tp: positions[tp.partition] for tp in tps})
+        if reader is not None:
+            try:
+                while self._started:
+                    records = await self._shared.take(reader, max_batch)
+                    if records is None:
+                        return  # the bus stopped
+                    batch = _batch(records)
+                    received(batch)  # a CONSUMER span per traced message, child of its producer's
+                    yield batch
+            finally:
+                self._shared.release(reader)
+            return
+        async for batch in self._consume_alone(topic, tps, positions, max_batch):
+            yield batch
+
+    async def _consume_alone(
+        self, topic: str, tps: list[Any], positions: dict[int, int], max_batch: int
+    ) -> AsyncIterator[list[BusMessage]]:
+        """A reader with a consumer of its own: another reader of this bus reads its partitions."""
+        log.info("%r: read by a consumer of its own (another reader of this bus reads it)", topic)
         consumer = self._new_consumer()
         self._consumers.add(consumer)
         try:
-            try:
-                await consumer.start()
-                consumer.assign(tps)
-            except KafkaError as err:
-                raise BusError(f"cannot start consuming {topic!r}: {err!r}") from err
-            for tp in tps:
-                consumer.seek(tp, positions[tp.partition])
-            while self._started:
-                try:
-                    fetched = await consumer.getmany(*tps, timeout_ms=1000, max_records=max_batch)
-                except ConsumerStoppedError:
-                    return  # the bus stopped
-                except KafkaError as err:
-                    raise BusError(f"consuming {topic!r} failed: {err!r}") from err
-                if fetched:
-                    batch = [
-                        _to_bus_message(record)
-                        for tp in sorted(fetched, key=lambda tp: tp.partition)
-                        for record in fetched[tp]
-                    ]
-                    received(batch)  # a CONSUMER span per traced message, child of its producer's
-                    yield batch
+            async for records in read_alone(consumer, topic, tps, positions, max_batch, lambda: self._started):
+                batch = _batch(records)
+                received(batch)  # a CONSUMER span per traced message, child of its producer's
+                yield batch
         finally:
             self._consumers.discard(consumer)
             try:
@@ -532,58 +541,12 @@ class KafkaEventBus(EventBus):
         return ends
 
     async def _offset_range(self, tps: list[Any]) -> tuple[dict[int, int], dict[int, int]]:
-        """``(beginning, end)`` offsets per partition, with the end corrected for Tansu.
-
-        Tansu 0.6 answers ListOffsets(latest) with the *base offset of the last record batch
-        plus one*, so after a batch of 1,000 records at offsets 0-999 it says 1. The true
-        end is found by fetching from ``reported - 1`` (inside the last batch) and taking the
-        last offset returned plus one. On a correct broker that fetch returns the record at
-        ``end - 1`` and changes nothing; if it returns nothing in time (the record was
-        deleted meanwhile), the reported value is kept.
-        """
+        """``(beginning, end)`` offsets per partition, the end corrected for Tansu (``kafka_offsets``)."""
         consumer = self._offsets
         if consumer is None:
             raise BusError("KafkaEventBus is not started; call start() first")
-        topic = tps[0].topic if tps else "?"
         async with self._offsets_lock:
-            try:
-                begins = {tp: int(o) for tp, o in (await consumer.beginning_offsets(tps)).items()}
-                reported = {tp: int(o) for tp, o in (await consumer.end_offsets(tps)).items()}
-                probe = [tp for tp in tps if reported[tp] > begins[tp]]
-                last_seen: dict[Any, int] = {}
-                if probe:
-                    consumer.assign(probe)
-                    for tp in probe:
-                        consumer.seek(tp, reported[tp] - 1)
-                    try:
-                        last_seen = await self._last_offsets(consumer, probe)
-                    finally:
-                        consumer.unsubscribe()  # stop background prefetching
-            except ConsumerStoppedError as err:
-                raise BusError("KafkaEventBus stopped while reading offsets") from err
-            except KafkaError as err:
-                raise BusError(f"offsets of {topic!r} failed: {err!r}") from err
-        ends = {tp.partition: max(reported[tp], last_seen.get(tp, -1) + 1) for tp in tps}
-        return {tp.partition: begins[tp] for tp in tps}, ends
-
-    async def _last_offsets(self, consumer: Any, probe: list[Any]) -> dict[Any, int]:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + max(2.0, 4 * self._fetch_max_wait_ms / 1000)
-        last_seen: dict[Any, int] = {}
-        while len(last_seen) < len(probe):
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                log.warning(
-                    "no record at the reported end of %s; using the reported end offsets",
-                    [f"{tp.topic}[{tp.partition}]" for tp in probe if tp not in last_seen],
-                )
-                break
-            waiting = [tp for tp in probe if tp not in last_seen]
-            fetched = await consumer.getmany(*waiting, timeout_ms=int(remaining * 1000))
-            for tp, records in fetched.items():
-                if records:
-                    last_seen[tp] = int(records[-1].offset)
-        return last_seen
+            return await offset_range(consumer, tps, self._fetch_max_wait_ms)
 
     async def dead_letter(self, message: BusMessage, error: str, dlq_topic: str) -> None:
         headers: dict[str, bytes] = {}
@@ -609,6 +572,10 @@ def _merge_headers(own: Mapping[str, bytes], trace: Headers) -> Headers:
     if TRACEPARENT not in own:
         headers.extend(pair for pair in trace if pair[0] not in own)
     return headers
+
+
+def _batch(records: Iterable[Any]) -> list[BusMessage]:
+    return [_to_bus_message(record) for record in records]
 
 
 def _to_bus_message(record: Any) -> BusMessage:
