@@ -142,3 +142,33 @@ def test_an_events_canonical_form_is_its_dumps(
     )
     assert event.jcs == canonicalize(event.json_value())
     assert set(event.json_value()) == set(DomainEvent.model_fields)  # no computed or excluded field
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    result=st.dictionaries(KEYS, st.one_of(JSON, ODD_VALUES), max_size=6),
+    status=st.sampled_from(list(ReceiptStatus)),
+    height=st.one_of(st.none(), st.integers(1, 10**9)),
+    index=st.one_of(st.none(), st.integers(0, 10_000)),
+    message=st.text(max_size=20),
+)
+def test_a_receipts_leaf_is_its_dumps_canonical_form(
+    result: dict[str, object], status: ReceiptStatus, height: int | None, index: int | None, message: str
+) -> None:
+    """``Receipt.leaf_bytes`` encodes the fields as they are; it must be exactly the canonical
+    form of the receipt's JSON dump without ``message``, whatever a rule put into ``result``."""
+    receipt = Receipt(
+        tx_id="ab" * 32,
+        kind="t.do",
+        status=status,
+        code="OK" if status is ReceiptStatus.ACCEPTED else "NO",
+        message=message,
+        height=height,
+        index=index,
+        service="t",
+        result=result,
+    )
+    dumped = receipt.json_value()
+    del dumped["message"]
+    assert receipt.leaf_bytes() == canonicalize(dumped)
+    assert set(dumped) | {"message"} == set(Receipt.model_fields)  # no computed or excluded field
