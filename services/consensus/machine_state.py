@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .machine import Decision, ProposalIn, State, Step, TimingConfig, VoteIn
+from .machine_io import Decision, ProposalIn, State, Step, TimingConfig, VoteIn
 from .votes import Proposal, RoundVotes, ValidatorInfo, ValidatorSet, message_from_dict, message_to_dict, vote_from_dict
 
 STATE_VERSION = 1
