@@ -483,11 +483,11 @@ class KafkaEventBus(EventBus):
         positions = start_positions(topic, chosen, start, begins, ends)
         if not self._started:
             return  # stopped meanwhile: end like every other consumer of this bus
-        reader = await self._shared.open({tp: positions[tp.partition] for tp in tps})
+        reader = await self._shared.open({tp: positions[tp.partition] for tp in tps}, max_batch)
         if reader is not None:
             try:
                 while self._started:
-                    records = await self._shared.take(reader, max_batch)
+                    records = await self._shared.take(reader)
                     if records is None:
                         return  # the bus stopped
                     batch = _batch(records)

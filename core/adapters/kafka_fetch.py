@@ -19,8 +19,13 @@ What still holds, reader by reader:
   this module keeps each partition's next offset itself and seeks there after every change.
 * **Backpressure.** A reader that does not take what it was given (a node's bounded queue of
   transaction batches) must not hold up the others, nor grow without bound. Once it holds
-  ``backlog`` bytes its partitions are paused, and they resume when it has taken them below
-  that: a reader holds about what one fetch of its own consumer held before.
+  ``BATCHES_AHEAD`` of its batches, or ``backlog`` bytes, its partitions are paused, and they
+  resume when it has taken them below both.
+* **A flood on one topic does not delay the others.** Anyone can write to the transaction
+  topic. One ``getmany`` decodes at most ``FETCH_RECORDS`` records, so the loop hands a
+  flooded reader a bounded slice at a time, and pausing it drops what aiokafka had fetched
+  for it undecoded: the next fetch carries the other readers' records (the consensus
+  messages behind the flood) at once.
 * **Failure.** A fetch error reaches every reader as ``BusError``, and ends their reading
   (their supervisors start them again from their own positions). The loop goes on for
   readers that come later.
@@ -47,12 +52,19 @@ log = logging.getLogger(__name__)
 FETCH_TIMEOUT_MS = 1000
 """How long one ``getmany`` waits for records before the loop looks at its readers again."""
 
+FETCH_RECORDS = 500
+"""Records one ``getmany`` of the shared loop decodes at most (aiokafka decodes in Python)."""
+
+BATCHES_AHEAD = 4
+"""Batches a reader may hold untaken before its partitions pause."""
+
 
 class SharedReader:
     """One ``consume`` call's partitions and the records fetched for it, not yet taken."""
 
-    def __init__(self, partitions: frozenset[TopicPartition]) -> None:
+    def __init__(self, partitions: frozenset[TopicPartition], max_batch: int) -> None:
         self.partitions = partitions
+        self.max_batch = max_batch
         self.buffered: deque[Any] = deque()
         self.size = 0
         """Bytes of key and value buffered."""
@@ -60,6 +72,10 @@ class SharedReader:
         self.failure: BusError | None = None
         self.stopped = False
         self.paused = False
+
+    def full(self, backlog: int) -> bool:
+        """Does it hold enough untaken that its partitions should pause?"""
+        return self.size >= backlog or len(self.buffered) >= BATCHES_AHEAD * self.max_batch
 
 
 class SharedFetch:
@@ -90,9 +106,12 @@ class SharedFetch:
         """How many readers the fetch serves now."""
         return len(set(self._owners.values()))
 
-    async def open(self, positions: dict[TopicPartition, int]) -> SharedReader | None:
-        """A reader of ``positions``' partitions, each from its offset there; None if another
-        reader of this fetch reads one of them (the caller reads with a consumer of its own)."""
+    async def open(self, positions: dict[TopicPartition, int], max_batch: int) -> SharedReader | None:
+        """A reader of ``positions``' partitions, each from its offset there, taking batches of
+        up to ``max_batch`` records; None if another reader of this fetch reads one of them
+        (the caller reads with a consumer of its own)."""
+        if max_batch < 1:
+            raise ValueError(f"max_batch must be at least 1, got {max_batch}")
         if not self.claims(positions):
             return None
         async with self._starting:  # readers that start together get the one consumer
@@ -106,7 +125,7 @@ class SharedFetch:
                 self._task = asyncio.get_running_loop().create_task(self._run(consumer))
         if not self.claims(positions):  # taken while the consumer started
             return None
-        reader = SharedReader(frozenset(positions))
+        reader = SharedReader(frozenset(positions), max_batch)
         for tp, offset in positions.items():
             self._owners[tp] = reader
             self._positions[tp] = offset
@@ -125,8 +144,8 @@ class SharedFetch:
         if self._consumer is not None:
             self._assign()
 
-    async def take(self, reader: SharedReader, max_batch: int) -> list[Any] | None:
-        """Up to ``max_batch`` records for ``reader``, waiting for the first; ``None`` once the
+    async def take(self, reader: SharedReader) -> list[Any] | None:
+        """Up to the reader's ``max_batch`` records, waiting for the first; ``None`` once the
         fetch stopped. Raises the fetch's ``BusError`` after handing out what came before it."""
         while not reader.buffered:
             if reader.failure is not None:
@@ -135,10 +154,10 @@ class SharedFetch:
                 return None
             reader.wake.clear()
             await reader.wake.wait()
-        count = min(max_batch, len(reader.buffered))
+        count = min(reader.max_batch, len(reader.buffered))
         batch = [reader.buffered.popleft() for _ in range(count)]
         reader.size -= sum(_size(record) for record in batch)
-        if reader.paused and reader.size < self._backlog and not reader.stopped:
+        if reader.paused and not reader.full(self._backlog) and not reader.stopped:
             reader.paused = False
             if self._consumer is not None:
                 self._consumer.resume(*reader.partitions)
@@ -188,7 +207,7 @@ class SharedFetch:
         while True:
             await self._assigned.wait()
             try:
-                fetched = await consumer.getmany(timeout_ms=FETCH_TIMEOUT_MS)
+                fetched = await consumer.getmany(timeout_ms=FETCH_TIMEOUT_MS, max_records=FETCH_RECORDS)
             except ConsumerStoppedError:
                 return
             except KafkaError as err:
@@ -209,7 +228,7 @@ class SharedFetch:
         reader.size += sum(_size(record) for record in fresh)
         self._positions[tp] = fresh[-1].offset + 1
         reader.wake.set()
-        if not reader.paused and reader.size >= self._backlog:
+        if not reader.paused and reader.full(self._backlog):
             reader.paused = True
             consumer.pause(*reader.partitions)
 
@@ -256,4 +275,4 @@ def _size(record: Any) -> int:
     return len(record.value or b"") + len(record.key or b"")
 
 
-__all__ = ["FETCH_TIMEOUT_MS", "SharedFetch", "SharedReader", "read_alone"]
+__all__ = ["BATCHES_AHEAD", "FETCH_RECORDS", "FETCH_TIMEOUT_MS", "SharedFetch", "SharedReader", "read_alone"]

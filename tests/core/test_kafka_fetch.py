@@ -15,11 +15,11 @@ from contextlib import aclosing
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaConnectionError
 
 from traco.core.adapters.kafka import KafkaEventBus
-from traco.core.adapters.kafka_fetch import SharedFetch
+from traco.core.adapters.kafka_fetch import BATCHES_AHEAD, FETCH_RECORDS, SharedFetch
 from traco.core.errors import BusError
 from traco.core.ports import BusMessage, OutgoingMessage, TopicSpec
 from traco.core.topics import topic
@@ -130,6 +130,31 @@ class TestOnTansu:
         finally:
             await bus.stop()
 
+    async def test_a_flood_of_transactions_does_not_hold_up_consensus(
+        self, bus: KafkaEventBus, tansu_broker: str, unique_chain: str
+    ) -> None:
+        tx, consensus = topic(unique_chain, "tx"), topic(unique_chain, "consensus")
+        await bus.ensure_topics([TopicSpec(tx, 4), TopicSpec(consensus, 1)])
+        attacker = AIOKafkaProducer(bootstrap_servers=tansu_broker, linger_ms=50)
+        await attacker.start()
+        try:
+            for i in range(40_000):  # garbage, as anyone may write to the transaction topic
+                await attacker.send(tx, b"\xff" * 40, partition=i % 4)
+            await attacker.flush()
+        finally:
+            await attacker.stop()
+        async with aclosing(bus.consume(tx, max_batch=200)) as flooded:
+            await anext(flooded)  # a node's intake, busy with its first batch: it takes no more
+            await bus.publish(OutgoingMessage(consensus, b"prevote"))
+            loop = asyncio.get_running_loop()
+            began = loop.time()
+            (message,) = await read(bus, consensus, 1, timeout=10)
+            assert message.value == b"prevote"
+            assert loop.time() - began < 3.0
+            reader = bus._shared._owners[TopicPartition(tx, 0)]
+            assert reader.paused
+            assert len(reader.buffered) < BATCHES_AHEAD * 200 + FETCH_RECORDS
+
     async def test_a_second_reader_of_a_partition_gets_a_consumer_of_its_own(
         self, bus: KafkaEventBus, unique_chain: str
     ) -> None:
@@ -157,7 +182,7 @@ class TestOnTansu:
         names = [topic(unique_chain, n) for n in ("tx", "consensus", "blocks")]
         await bus.ensure_topics([TopicSpec(n, 1) for n in names])
         try:
-            readers = await asyncio.gather(*(fetch.open({TopicPartition(n, 0): 0}) for n in names))
+            readers = await asyncio.gather(*(fetch.open({TopicPartition(n, 0): 0}, 10) for n in names))
             assert all(r is not None for r in readers) and fetch.readers == 3
             assert len(made) == 1
         finally:
@@ -219,7 +244,7 @@ class _ScriptedConsumer:
     def resume(self, *tps: TopicPartition) -> None:
         self.paused -= set(tps)
 
-    async def getmany(self, timeout_ms: int = 0) -> dict[TopicPartition, list[Any]]:
+    async def getmany(self, timeout_ms: int = 0, max_records: int | None = None) -> dict[TopicPartition, list[Any]]:
         await asyncio.sleep(0)
         if not self.script:
             await asyncio.sleep(timeout_ms / 1000)
@@ -231,9 +256,9 @@ class _ScriptedConsumer:
 
 
 class _Record:
-    def __init__(self, tp: TopicPartition, offset: int) -> None:
+    def __init__(self, tp: TopicPartition, offset: int, size: int = 10) -> None:
         self.topic, self.partition, self.offset = tp.topic, tp.partition, offset
-        self.key, self.value = None, b"x" * 10
+        self.key, self.value = None, b"x" * size
 
 
 T1, T2 = TopicPartition("one", 0), TopicPartition("two", 0)
@@ -243,63 +268,81 @@ class TestScripted:
     async def test_a_fetch_error_reaches_every_reader_after_what_it_holds(self) -> None:
         consumer = _ScriptedConsumer([{T1: [_Record(T1, 0)], T2: [_Record(T2, 5)]}, KafkaConnectionError()])
         fetch = SharedFetch(lambda: consumer, backlog=1_000)
-        one = await fetch.open({T1: 0})
-        two = await fetch.open({T2: 5})
+        one = await fetch.open({T1: 0}, 10)
+        two = await fetch.open({T2: 5}, 10)
         assert one is not None and two is not None
-        assert [r.offset for r in (await fetch.take(one, 10)) or []] == [0]
+        assert [r.offset for r in (await fetch.take(one)) or []] == [0]
         with pytest.raises(BusError, match="KafkaConnectionError"):
-            await asyncio.wait_for(fetch.take(one, 10), 2)
-        assert [r.offset for r in (await fetch.take(two, 10)) or []] == [5]
+            await asyncio.wait_for(fetch.take(one), 2)
+        assert [r.offset for r in (await fetch.take(two)) or []] == [5]
         with pytest.raises(BusError):
-            await asyncio.wait_for(fetch.take(two, 10), 2)
+            await asyncio.wait_for(fetch.take(two), 2)
         assert fetch.readers == 0 and consumer.assigned == []
-        taken = await fetch.open({T1: 1})  # its partition is free again; the failed reader's
+        taken = await fetch.open({T1: 1}, 10)  # its partition is free again; the failed reader's
         assert taken is not None  # leaving does not take it from the new one
         fetch.release(one)
         assert fetch.readers == 1 and consumer.assigned == [T1]
         fetch.release(taken)
         # the loop goes on: a reader that comes later is served
         consumer.script.append({T1: [_Record(T1, 1)]})
-        again = await fetch.open({T1: 1})
+        again = await fetch.open({T1: 1}, 10)
         assert again is not None
-        assert [r.offset for r in (await asyncio.wait_for(fetch.take(again, 10), 2)) or []] == [1]
+        assert [r.offset for r in (await asyncio.wait_for(fetch.take(again), 2)) or []] == [1]
         await fetch.stop()
-        assert consumer.stopped and await fetch.take(again, 10) is None
+        assert consumer.stopped and await fetch.take(again) is None
 
     async def test_records_before_a_readers_position_are_not_given_twice(self) -> None:
         consumer = _ScriptedConsumer([{T1: [_Record(T1, 3), _Record(T1, 4)]}, {T1: [_Record(T1, 4), _Record(T1, 5)]}])
         fetch = SharedFetch(lambda: consumer, backlog=1_000)
-        reader = await fetch.open({T1: 4})
+        reader = await fetch.open({T1: 4}, 10)
         assert reader is not None
         got: list[int] = []
         while len(got) < 2:
-            got += [r.offset for r in (await asyncio.wait_for(fetch.take(reader, 10), 2)) or []]
+            got += [r.offset for r in (await asyncio.wait_for(fetch.take(reader), 2)) or []]
         assert got == [4, 5]
         await fetch.stop()
 
-    async def test_pause_at_the_backlog_and_resume_below_it(self) -> None:
-        consumer = _ScriptedConsumer([{T1: [_Record(T1, i) for i in range(10)]}])  # 100 bytes
-        fetch = SharedFetch(lambda: consumer, backlog=90)
-        reader = await fetch.open({T1: 0})
+    async def test_pause_at_the_byte_backlog_and_resume_below_it(self) -> None:
+        consumer = _ScriptedConsumer([{T1: [_Record(T1, i, size=100) for i in range(3)]}])
+        fetch = SharedFetch(lambda: consumer, backlog=200)
+        reader = await fetch.open({T1: 0}, 1)  # four records ahead allowed: the bytes decide
         assert reader is not None
         await until(lambda: reader.paused)
-        assert T1 in consumer.paused and reader.size == 100
-        await fetch.take(reader, 1)
-        assert reader.size == 90 and reader.paused and T1 in consumer.paused  # not below yet
-        await fetch.take(reader, 1)
-        assert reader.size == 80 and not reader.paused and T1 not in consumer.paused
-        consumer.script.append({T1: [_Record(T1, 10)]})  # back at the backlog: paused again
+        assert T1 in consumer.paused and reader.size == 300
+        await fetch.take(reader)
+        assert reader.size == 200 and reader.paused and T1 in consumer.paused  # not below yet
+        await fetch.take(reader)
+        assert reader.size == 100 and not reader.paused and T1 not in consumer.paused
+        consumer.script.append({T1: [_Record(T1, 3, size=100)]})  # back at the backlog: paused again
         await until(lambda: reader.paused)
-        assert reader.size == 90 and T1 in consumer.paused
+        assert reader.size == 200 and T1 in consumer.paused
         await fetch.stop()
+
+    async def test_pause_at_four_batches_ahead_and_resume_below(self) -> None:
+        consumer = _ScriptedConsumer([{T1: [_Record(T1, i) for i in range(10)]}])
+        fetch = SharedFetch(lambda: consumer, backlog=1_000_000)
+        reader = await fetch.open({T1: 0}, 2)  # batches of 2: eight records ahead at most
+        assert reader is not None
+        await until(lambda: reader.paused)
+        assert len(reader.buffered) == 10 and T1 in consumer.paused
+        assert len(await fetch.take(reader) or []) == 2
+        assert len(reader.buffered) == 8 and reader.paused  # not below yet
+        await fetch.take(reader)
+        assert len(reader.buffered) == 6 and not reader.paused and T1 not in consumer.paused
+        consumer.script.append({T1: [_Record(T1, 10), _Record(T1, 11)]})
+        await until(lambda: reader.paused)
+        assert len(reader.buffered) == 8
+        await fetch.stop()
+        with pytest.raises(ValueError, match="max_batch"):
+            await fetch.open({T2: 0}, 0)
 
     async def test_a_new_assignment_keeps_every_readers_position_and_pause(self) -> None:
         consumer = _ScriptedConsumer([{T1: [_Record(T1, i) for i in range(7, 17)]}])  # 100 bytes
         fetch = SharedFetch(lambda: consumer, backlog=100)
-        first = await fetch.open({T1: 7})
+        first = await fetch.open({T1: 7}, 10)
         assert first is not None
         await until(lambda: first.paused)
-        second = await fetch.open({T2: 2})  # aiokafka forgets positions and pauses here
+        second = await fetch.open({T2: 2}, 10)  # aiokafka forgets positions and pauses here
         assert second is not None
         assert consumer.positions == {T1: 17, T2: 2}
         assert consumer.paused == {T1}
@@ -310,10 +353,10 @@ class TestScripted:
     async def test_a_partition_is_given_to_one_reader_only(self) -> None:
         fetch = SharedFetch(lambda: _ScriptedConsumer([]), backlog=100)
         # two opens of one partition at once, while the consumer starts: one reader
-        both = await asyncio.gather(fetch.open({T1: 0, T2: 0}), fetch.open({T2: 3}))
+        both = await asyncio.gather(fetch.open({T1: 0, T2: 0}, 10), fetch.open({T2: 3}, 10))
         assert sorted(r is None for r in both) == [False, True]
         assert fetch.readers == 1
-        assert await fetch.open({T2: 3}) is None
+        assert await fetch.open({T2: 3}, 10) is None
         await fetch.stop()
         with pytest.raises(ValueError, match="backlog"):
             SharedFetch(lambda: _ScriptedConsumer([]), backlog=0)
