@@ -11,7 +11,8 @@ One run, on the real Tansu broker with four node processes (validator and servic
    produce to receipt;
 3. audit: ``audit verify`` of the whole chain that the run produced, in tx/s;
 4. each node process's CPU seconds while it sealed the throughput load, per 1,000 transactions
-   and as a multiple of one Ed25519 verification;
+   and as a multiple of one Ed25519 verification; and, after the warm-up, the CPU of the broker
+   and of each node over a few seconds with no load (what a mesh at rest costs);
 5. the Ed25519 ceiling measured in the same run: verifications/s on one core × cores ÷
    verifications per transaction (each of the n validators verifies each transaction once;
    the audit verifies it once).
@@ -32,7 +33,7 @@ import time
 from pathlib import Path
 
 import orjson
-from costs import NodeCosts, mean_part
+from costs import NodeCosts, at_rest, mean_part
 
 from traco.core import crypto, gc_policy
 from traco.core.adapters.factory import StorageConfig
@@ -47,6 +48,8 @@ from traco.services.consensus.audit import audit_chain
 from traco.services.consensus.genesis import DataDir
 
 CHAIN = "bench"
+REST_S = 5.0
+"""How long the mesh is watched doing nothing (after the warm-up, before the load)."""
 
 
 def write_genesis(data_dir: Path, validators: int, members: int) -> tuple[Genesis, list[bytes]]:
@@ -202,6 +205,10 @@ async def main_async(args: argparse.Namespace) -> int:
             await asyncio.sleep(2)
             warm = make_txs(keys, 200, nonces, "warm")
             await throughput(bus, topics, watch, warm)
+            rest_pids = {name: p.pid for name, p in mesh.children.items()}
+            if broker.pid is not None:
+                rest_pids["broker"] = broker.pid
+            rest = await at_rest(rest_pids, REST_S)
             print(f"offering {args.txs} signed chain.anchor transactions as fast as possible…")
             costs = NodeCosts({name: p.pid for name, p in mesh.children.items()}, settings.api_port)
             cpu_before = costs.sample()
@@ -259,6 +266,19 @@ async def main_async(args: argparse.Namespace) -> int:
                 f"{'OK' if report.ok else 'FAILED'})",
                 f"{audit_rate:,.0f} tx/s",
                 f"{audit_rate / audit_ceiling:.2f} of {audit_ceiling:,.0f}",
+            ),
+        ]
+        nodes_at_rest = [share for name, share in rest.items() if name != "broker"]
+        rows += [
+            (
+                f"at rest ({REST_S:.0f} s, no load): the broker",
+                f"{rest.get('broker', 0.0):.0%} of a core",
+                "",
+            ),
+            (
+                "at rest: each node (mean)",
+                f"{sum(nodes_at_rest) / len(nodes_at_rest):.1%} of a core",
+                "",
             ),
         ]
         rows += NodeCosts.rows(cpu_before, cpu_after, args.txs, verify, "sealed tx")

@@ -11,8 +11,10 @@ the Kafka client's. Sampled before and after a load, the differences are what th
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
+import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,6 +105,16 @@ class NodeCosts:
         return out
 
 
+async def at_rest(pids: dict[str, int], seconds: float) -> dict[str, float]:
+    """Each process's CPU over ``seconds`` of doing nothing, as a share of one core: what a mesh
+    costs when no transaction comes (mostly its Kafka clients' fetches, decision 0006)."""
+    before = {name: process_cpu_seconds(pid) for name, pid in pids.items()}
+    began = time.monotonic()
+    await asyncio.sleep(seconds)
+    elapsed = time.monotonic() - began
+    return {name: (process_cpu_seconds(pid) - before[name]) / elapsed for name, pid in pids.items()}
+
+
 def part_label(part: str) -> str:
     """How a table names a part of a node: the process, its validator with the Kafka client, or
     a service replica."""
@@ -137,6 +149,7 @@ def mean_part(parts: dict[str, dict[str, float]], part: str) -> float:
 __all__ = [
     "NodeCosts",
     "Sample",
+    "at_rest",
     "mean_part",
     "mean_rows",
     "part_label",
