@@ -87,7 +87,10 @@ REBUILD_TIMEOUT_S = float(os.environ.get("TRACO_BENCH_REBUILD_TIMEOUT_S", "180")
 async def rebuild(bootstrap: str, data_dir: Path, service: str, height: int) -> tuple[float, float, int]:
     paths = DataDir(data_dir)
     genesis = load_genesis(paths.genesis)
-    bus = KafkaEventBus(bootstrap, client_id=f"rebuild-{service}")
+    # the fetch wait of a node's own bus, as a node rebuilding an empty store has (a reader that
+    # joins a bus's shared fetch waits for the fetch in flight first: decision 0006)
+    node_wait = Settings.model_fields["kafka_fetch_wait_ms"].default
+    bus = KafkaEventBus(bootstrap, client_id=f"rebuild-{service}", fetch_max_wait_ms=node_wait)
     await bus.start()
     # a replica of node n0's service, trusting n0's signed checkpoints for its upstreams (its
     # republished outputs are byte-identical to n0's, so readers drop them as duplicates)
