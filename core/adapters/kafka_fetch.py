@@ -213,6 +213,11 @@ class SharedFetch:
             except KafkaError as err:
                 self._fail(BusError(f"consuming {sorted({tp.topic for tp in self._owners})} failed: {err!r}"))
                 continue
+            except Exception as err:  # a bug in the client: its readers must not wait forever
+                log.exception("the shared fetch loop failed")
+                self._fail(BusError(f"consuming {sorted({tp.topic for tp in self._owners})} failed: {err!r}"))
+                await asyncio.sleep(FETCH_TIMEOUT_MS / 1000)  # not a hot loop if it persists
+                continue
             for tp, records in fetched.items():
                 self._deliver(consumer, tp, records)
 

@@ -291,6 +291,21 @@ class TestScripted:
         await fetch.stop()
         assert consumer.stopped and await fetch.take(again) is None
 
+    async def test_an_unexpected_error_in_the_client_ends_its_readers_instead_of_leaving_them_waiting(
+        self,
+    ) -> None:
+        consumer = _ScriptedConsumer([RuntimeError("a bug in the client")])
+        fetch = SharedFetch(lambda: consumer, backlog=1_000)
+        reader = await fetch.open({T1: 0}, 10)
+        assert reader is not None
+        with pytest.raises(BusError, match="a bug in the client"):
+            await asyncio.wait_for(fetch.take(reader), 2)
+        consumer.script.append({T2: [_Record(T2, 0)]})
+        later = await fetch.open({T2: 0}, 10)
+        assert later is not None
+        assert [r.offset for r in (await asyncio.wait_for(fetch.take(later), 3)) or []] == [0]
+        await fetch.stop()
+
     async def test_records_before_a_readers_position_are_not_given_twice(self) -> None:
         consumer = _ScriptedConsumer([{T1: [_Record(T1, 3), _Record(T1, 4)]}, {T1: [_Record(T1, 4), _Record(T1, 5)]}])
         fetch = SharedFetch(lambda: consumer, backlog=1_000)
