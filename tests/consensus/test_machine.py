@@ -16,6 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from traco.services.consensus import machine
 from traco.services.consensus.machine import (
     MAX_PENDING_PER_SENDER,
     MAX_ROUNDS_AHEAD,
@@ -83,6 +84,12 @@ def others(me: str, vs: ValidatorSet = FOUR) -> list[str]:
 def started(me: str, vs: ValidatorSet = FOUR, height: int = H) -> State:
     state, _ = apply(initial_state(me, TIMING), StartHeight(height, vs))
     return state
+
+
+def test_a_machine_has_started_once_it_has_its_first_height() -> None:
+    fresh = initial_state("v0", TIMING)
+    assert not machine.started(fresh) and machine.height_of(fresh) == 0
+    assert machine.started(started("v0")) and machine.height_of(started("v0")) == H
 
 
 def feed(state: State, inputs: Iterable[Input]) -> tuple[State, list[Output]]:
