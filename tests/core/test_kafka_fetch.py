@@ -188,6 +188,25 @@ class TestOnTansu:
         finally:
             await fetch.stop()
 
+    async def test_a_reader_with_a_consumer_of_its_own_keeps_batches_bounded_and_in_partition_order(
+        self, bus: KafkaEventBus, unique_chain: str
+    ) -> None:
+        name = topic(unique_chain, "tx")
+        await bus.ensure_topics([TopicSpec(name, 4)])
+        await fill(bus, name, 400, partitions=4)
+        async with aclosing(bus.consume(name)) as first:
+            await anext(first)  # the shared loop reads the topic: the next reader reads alone
+            got: list[BusMessage] = []
+            async with asyncio.timeout(10), aclosing(bus.consume(name, max_batch=7)) as alone:
+                async for batch in alone:
+                    assert 1 <= len(batch) <= 7
+                    assert [m.partition for m in batch] == sorted(m.partition for m in batch)
+                    got.extend(batch)
+                    if len(got) >= 400:
+                        break
+        for p in range(4):
+            assert values(got, p) == list(range(p, 400, 4))
+
     async def test_readers_that_start_together_get_one_consumer(self, tansu_broker: str, unique_chain: str) -> None:
         made: list[Any] = []
         bus = KafkaEventBus(tansu_broker, "fetch-test", fetch_max_wait_ms=10)
@@ -213,8 +232,9 @@ class TestOnTansu:
 class _ScriptedConsumer:
     """An aiokafka consumer's surface, answering ``getmany`` from a script (unit tests only)."""
 
-    def __init__(self, script: list[Any]) -> None:
+    def __init__(self, script: list[Any], refuse_start: bool = False) -> None:
         self.script = script
+        self.refuse_start = refuse_start
         self.assigned: list[TopicPartition] = []
         self.paused: set[TopicPartition] = set()
         self.positions: dict[TopicPartition, int] = {}
@@ -222,6 +242,8 @@ class _ScriptedConsumer:
 
     async def start(self) -> None:
         await asyncio.sleep(0)  # as a real start does: others run meanwhile
+        if self.refuse_start:
+            raise KafkaConnectionError("broker unreachable")
 
     async def stop(self) -> None:
         self.stopped = True
@@ -256,9 +278,9 @@ class _ScriptedConsumer:
 
 
 class _Record:
-    def __init__(self, tp: TopicPartition, offset: int, size: int = 10) -> None:
+    def __init__(self, tp: TopicPartition, offset: int, size: int = 10, key: bytes | None = None) -> None:
         self.topic, self.partition, self.offset = tp.topic, tp.partition, offset
-        self.key, self.value = None, b"x" * size
+        self.key, self.value = key, b"x" * size
 
 
 T1, T2 = TopicPartition("one", 0), TopicPartition("two", 0)
@@ -375,6 +397,43 @@ class TestScripted:
         await fetch.stop()
         with pytest.raises(ValueError, match="backlog"):
             SharedFetch(lambda: _ScriptedConsumer([]), backlog=0)
+        assert SharedFetch(lambda: _ScriptedConsumer([]), backlog=1) is not None  # the least allowed
+
+    async def test_a_reader_below_its_backlog_is_not_paused_and_keys_count_in_its_size(self) -> None:
+        consumer = _ScriptedConsumer([{T1: [_Record(T1, 0, size=10, key=b"k" * 5)]}])
+        fetch = SharedFetch(lambda: consumer, backlog=100)
+        reader = await fetch.open({T1: 0}, 10)
+        assert reader is not None
+        await until(lambda: bool(reader.buffered))
+        assert reader.size == 15 and not reader.paused and not consumer.paused
+        await fetch.take(reader)
+        assert reader.size == 0
+        await fetch.stop()
+
+    async def test_a_released_reader_ends_and_the_fetch_starts_again_after_a_stop(self) -> None:
+        made: list[_ScriptedConsumer] = []
+
+        def make() -> _ScriptedConsumer:
+            made.append(_ScriptedConsumer([{T1: [_Record(T1, 0)]}]))
+            return made[-1]
+
+        fetch = SharedFetch(make, backlog=100)
+        reader = await fetch.open({T1: 0}, 10)
+        assert reader is not None
+        fetch.release(reader)
+        assert await asyncio.wait_for(fetch.take(reader), 1) is None
+        await fetch.stop()
+        assert made[0].stopped
+        again = await fetch.open({T1: 0}, 10)  # a bus started again after a stop
+        assert again is not None and len(made) == 2
+        assert [r.offset for r in (await asyncio.wait_for(fetch.take(again), 2)) or []] == [0]
+        await fetch.stop()
+
+    async def test_a_consumer_that_cannot_start_is_a_bus_error(self) -> None:
+        fetch = SharedFetch(lambda: _ScriptedConsumer([], refuse_start=True), backlog=100)
+        with pytest.raises(BusError, match=r"the shared consumer could not start: .*broker unreachable"):
+            await fetch.open({T1: 0}, 10)
+        assert fetch.readers == 0
 
 
 def test_the_scripted_consumer_has_the_methods_the_fetch_calls() -> None:
