@@ -48,10 +48,11 @@ concurrently are each ordered, but their relative order is whatever the event lo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import random
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -65,7 +66,7 @@ from ..ports import BusMessage, EventBus, OutgoingMessage, StartAt, TopicSpec
 from ..topics import dead_letter_record
 from ..tracing import TRACEPARENT, inject_headers, received, tracer
 from .kafka_config import KafkaConfig
-from .kafka_fetch import SharedFetch, read_alone
+from .kafka_fetch import SharedFetch, SharedReader, read_alone
 from .kafka_offsets import offset_range
 from .murmur2 import kafka_partition
 from .partitions import choose_partitions, start_positions
@@ -484,33 +485,38 @@ class KafkaEventBus(EventBus):
         if not self._started:
             return  # stopped meanwhile: end like every other consumer of this bus
         reader = await self._shared.open({tp: positions[tp.partition] for tp in tps}, max_batch)
-        if reader is not None:
-            try:
-                while self._started:
-                    records = await self._shared.take(reader)
-                    if records is None:
-                        return  # the bus stopped
-                    batch = _batch(records)
-                    received(batch)  # a CONSUMER span per traced message, child of its producer's
-                    yield batch
-            finally:
-                self._shared.release(reader)
-            return
-        async for batch in self._consume_alone(topic, tps, positions, max_batch):
-            yield batch
+        source = (
+            self._shared_records(reader)
+            if reader is not None
+            else self._records_alone(topic, tps, positions, max_batch)
+        )
+        async with contextlib.aclosing(source) as records_of:
+            async for records in records_of:
+                batch = [_to_bus_message(record) for record in records]
+                received(batch)  # a CONSUMER span per traced message, child of its producer's
+                yield batch
 
-    async def _consume_alone(
+    async def _shared_records(self, reader: SharedReader) -> AsyncGenerator[list[Any], None]:
+        """The records of a reader of the bus's shared fetch loop, batch by batch."""
+        try:
+            while self._started:
+                records = await self._shared.take(reader)
+                if records is None:
+                    return  # the bus stopped
+                yield records
+        finally:
+            self._shared.release(reader)
+
+    async def _records_alone(
         self, topic: str, tps: list[Any], positions: dict[int, int], max_batch: int
-    ) -> AsyncIterator[list[BusMessage]]:
+    ) -> AsyncGenerator[list[Any], None]:
         """A reader with a consumer of its own: another reader of this bus reads its partitions."""
         log.info("%r: read by a consumer of its own (another reader of this bus reads it)", topic)
         consumer = self._new_consumer()
         self._consumers.add(consumer)
         try:
             async for records in read_alone(consumer, topic, tps, positions, max_batch, lambda: self._started):
-                batch = _batch(records)
-                received(batch)  # a CONSUMER span per traced message, child of its producer's
-                yield batch
+                yield records
         finally:
             self._consumers.discard(consumer)
             try:
@@ -572,10 +578,6 @@ def _merge_headers(own: Mapping[str, bytes], trace: Headers) -> Headers:
     if TRACEPARENT not in own:
         headers.extend(pair for pair in trace if pair[0] not in own)
     return headers
-
-
-def _batch(records: Iterable[Any]) -> list[BusMessage]:
-    return [_to_bus_message(record) for record in records]
 
 
 def _to_bus_message(record: Any) -> BusMessage:
