@@ -205,12 +205,11 @@ async def main_async(args: argparse.Namespace) -> int:
             await asyncio.sleep(2)
             warm = make_txs(keys, 200, nonces, "warm")
             await throughput(bus, topics, watch, warm)
-            rest_pids = {name: p.pid for name, p in mesh.children.items()}
-            if broker.pid is not None:
-                rest_pids["broker"] = broker.pid
-            rest = await at_rest(rest_pids, REST_S)
+            node_pids = {name: p.pid for name, p in mesh.children.items()}
+            broker_pid = {"broker": broker.pid} if broker.pid is not None else {}
+            rest = await at_rest({**node_pids, **broker_pid}, REST_S)
             print(f"offering {args.txs} signed chain.anchor transactions as fast as possible…")
-            costs = NodeCosts({name: p.pid for name, p in mesh.children.items()}, settings.api_port)
+            costs = NodeCosts(node_pids, settings.api_port)
             cpu_before = costs.sample()
             sealed_rate = await throughput(bus, topics, watch, make_txs(keys, args.txs, nonces, "load"))
             cpu_after = costs.sample()

@@ -81,6 +81,20 @@ class Model(BaseModel):
         """RFC 8785 canonical JSON of the model: the one encoding that is signed or hashed."""
         return self.jcs
 
+    def fields_jcs(self, names: tuple[str, ...], **plain: Any) -> bytes:
+        """RFC 8785 canonical JSON of the fields ``names``, encoded from the fields as they are
+        (``plain`` gives a field's plain JSON value where its type is not one, e.g. an enum's):
+        dumping a model to JSON values first costs more than the encoding, and every node
+        encodes every event and receipt. Where a field holds a value canonical JSON refuses (a
+        rule's tuple), the dump is used; the property tests of events and receipts hold the two
+        forms equal."""
+        fields = self.__dict__
+        try:
+            return canonicalize({name: plain[name] if name in plain else fields[name] for name in names})
+        except TypeError:
+            dumped = self.json_value()
+            return canonicalize({name: dumped[name] for name in names})
+
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
         """A copy without the cached encodings: they describe the original, not the copy."""
         copied = super().model_copy(update=update, deep=deep)

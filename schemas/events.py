@@ -89,11 +89,7 @@ class DomainEvent(Model):
         another type into ``data`` — canonical JSON refuses that (TypeError) and the dump is
         used. Every event of every block is encoded so, on every node; the property test
         ``test_an_events_canonical_form_is_its_dumps`` holds the two forms equal."""
-        fields = self.__dict__
-        try:
-            return canonicalize({name: fields[name] for name in _EVENT_FIELDS})
-        except TypeError:
-            return canonicalize(self.json_value())
+        return self.fields_jcs(_EVENT_FIELDS)
 
     @property
     def json_bytes(self) -> bytes:

@@ -16,7 +16,6 @@ from typing import Any
 from pydantic import Field
 
 from traco.core import merkle
-from traco.core.canonical import canonicalize
 from traco.schemas.base import Hex32, Model, once
 
 
@@ -70,19 +69,8 @@ class Receipt(Model):
 
     @once
     def _leaf(self) -> bytes:
-        """From the fields as they are, as ``DomainEvent.jcs`` is: every node encodes every
-        receipt so, and dumping it to JSON values first cost more than the encoding. Where a
-        rule put a value canonical JSON refuses into ``result`` (a tuple), the dump is used;
-        ``test_a_receipts_leaf_is_its_dumps_canonical_form`` holds the two forms equal."""
-        fields = self.__dict__
-        body = {name: fields[name] for name in _LEAF_FIELDS}
-        body["status"] = self.status.value
-        try:
-            return canonicalize(body)
-        except TypeError:
-            dumped = self.json_value()
-            del dumped["message"]
-            return canonicalize(dumped)
+        """The canonical receipt without ``message``, encoded from its fields (``fields_jcs``)."""
+        return self.fields_jcs(_LEAF_FIELDS, status=self.status.value)
 
     def leaf_bytes(self) -> bytes:
         """What ``last_results_root`` commits to: the canonical receipt without ``message``
