@@ -10,8 +10,11 @@ One run, on the real Tansu broker with four node processes (validator and servic
 2. latency: a fixed offered load (1,000 tx/s by default) for a few seconds, p50/p99 from
    produce to receipt;
 3. audit: ``audit verify`` of the whole chain that the run produced, in tx/s;
-4. each node process's CPU seconds while it sealed the throughput load, per 1,000 transactions
-   and as a multiple of one Ed25519 verification; and, after the warm-up, the CPU of the broker
+4. each node process's CPU seconds while it sealed the throughput load, per transaction and as
+   a multiple of one Ed25519 verification: the whole process, and apart from it the chain's own
+   execution of ``chain.anchor`` (its rules and the commit of their state, which run in the
+   validator's loop; ``traco_service_cpu{service="chain"}``), so that the validator's row is
+   what ordering and sealing cost; and, after the warm-up, the CPU of the broker
    and of each node over a few seconds with no load (what a mesh at rest costs);
 5. the Ed25519 ceiling measured in the same run: verifications/s on one core × cores ÷
    verifications per transaction (each of the n validators verifies each transaction once;
@@ -301,6 +304,7 @@ async def main_async(args: argparse.Namespace) -> int:
                 "ed25519_per_s": verify,
                 "sealed_per_s": sealed_rate,
                 "validator_us": mean_part(parts, "validator"),
+                "chain_us": mean_part(parts, "chain"),
                 "process_us": mean_part(parts, "process"),
                 "latency_p99_ms": percentile(lat, 0.99) * 1000,
                 "replay_per_s": replay_rate,

@@ -71,7 +71,8 @@ class NodeCosts:
     @staticmethod
     def per_part(before: dict[str, Sample], after: dict[str, Sample], txs: int) -> dict[str, dict[str, float]]:
         """``{node: {part: µs per transaction}}``: ``process``, ``validator`` (with the Kafka
-        client: the process less its replicas) and each replica by service name."""
+        client: the process less its replicas and the chain's own execution), ``chain`` and each
+        replica by service name."""
         out: dict[str, dict[str, float]] = {}
         for name in sorted(after):
             process = after[name].process - before[name].process
@@ -116,10 +117,13 @@ async def at_rest(pids: dict[str, int], seconds: float) -> dict[str, float]:
 
 
 def part_label(part: str) -> str:
-    """How a table names a part of a node: the process, its validator with the Kafka client, or
-    a service replica."""
+    """How a table names a part of a node: the process, its validator with the Kafka client, the
+    chain's own kinds (executed and committed inside the validator's loop, measured apart), or a
+    service replica."""
     if part == "validator":
         return "validator + Kafka client"
+    if part == "chain":
+        return "chain's own kinds (in the validator's loop)"
     return part if part == "process" else f"{part} replica"
 
 

@@ -57,7 +57,8 @@ def main() -> int:
             (
                 f"sealed chain.anchor, {n} validator(s)",
                 f"{f.get('sealed_per_s', 0):,.0f} tx/s",
-                f"{f.get('validator_us', 0):,.0f} µs = {f.get('validator_us', 0) / verify_us:.1f} × verify",
+                f"{f.get('validator_us', 0):,.0f} µs = {f.get('validator_us', 0) / verify_us:.1f} × verify"
+                f" (+ {f.get('chain_us', 0):,.0f} µs executing chain.anchor)",
                 "—",
                 f"{f.get('ed25519_per_s', 0):,.0f}/s",
             )

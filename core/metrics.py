@@ -144,8 +144,9 @@ SERVICE_HEIGHT = Watched("gauge", "traco_service_height", "Height a service exec
 SERVICE_CPU = Watched(
     "counter",
     "traco_service_cpu",
-    "CPU time a service replica spent executing blocks and encoding its outputs (thread time; the "
-    "Kafka client's sending is the process's remainder)",
+    "CPU time a service replica spent executing blocks and encoding its outputs, and the chain's own "
+    'kinds executed and committed in the validator (service="chain") (thread time; the Kafka '
+    "client's sending is the process's remainder)",
     "s",
 )
 CONSUMER_LAG = Watched(

@@ -10,6 +10,7 @@ and never differs from a fresh replay.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, replace
 
 from traco.core.lightclient import next_validators, verify_commit
@@ -46,6 +47,10 @@ class Ledger:
         self._kinds: tuple[tuple[int, int], frozenset[str]] | None = None
         self.early: dict[int, list[Receipt | BlockProcessed]] = {}
         self._nonces: dict[str, int] = {}
+        self.execution_cpu = 0.0
+        """Thread CPU seconds spent executing the chain's own kinds and committing their state
+        (``_execute``): the chain's part of a block, reported apart from the validator's
+        (``traco_service_cpu{service="chain"}``), as each service replica's is."""
         self._catch_up_state()
         self.tip = self._load_tip()
 
@@ -242,6 +247,13 @@ class Ledger:
         return Applied(block, result)
 
     def _execute(self, block: SealedBlock) -> BlockResult:
+        started = time.thread_time()
+        try:
+            return self._execute_and_commit(block)
+        finally:
+            self.execution_cpu += time.thread_time() - started
+
+    def _execute_and_commit(self, block: SealedBlock) -> BlockResult:
         prev = self.state.state_digest(block.height - 1) if block.height > 1 else None
         wanted = set(rules.keys_read_by(block))
         prefetched = self.state.get_many(list(wanted))

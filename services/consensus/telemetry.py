@@ -25,6 +25,7 @@ from traco.core import metrics
 from traco.core.lightclient import verify_commit
 from traco.core.probes import Health
 from traco.schemas.block import BlockHeader, SealedBlock
+from traco.services.consensus import rules
 
 if TYPE_CHECKING:
     from traco.services.consensus.follower import Follower
@@ -51,6 +52,9 @@ def watch(validator: Validator) -> None:
     metrics.RESULTS_DIVERGED.watch(validator, lambda v: [(0 if v.sync.diverged_at is None else 1, {})])
     metrics.CONSUMER_LAG.watch(
         validator, lambda v: [(highest_seen(v) - v.ledger.height, {"service": "consensus", "node": node})]
+    )
+    metrics.SERVICE_CPU.watch(
+        validator, lambda v: [(v.ledger.execution_cpu, {"service": rules.CHAIN_SERVICE, "node": node})]
     )
     # Counters appear once they have a value: these start at 0 so dashboards and alerts find them.
     metrics.DIVERGENCES.add(0)

@@ -159,10 +159,15 @@ def test_every_process_serves_metrics_that_move(mesh: MeshProcesses) -> None:
             and value(now[n], "traco_sealed_transactions_total", chain=chain_id)
             > value(before[n], "traco_sealed_transactions_total", chain=chain_id)
             and value(now[n], "traco_service_height", service="doc", node=n) > heights[n]
+            # the CPU of doc's replica, and of the chain's own execution in the validator, apart
+            and value(now[n], "traco_service_cpu_seconds_total", service="doc", node=n)
+            > value(before[n], "traco_service_cpu_seconds_total", service="doc", node=n)
+            and value(now[n], "traco_service_cpu_seconds_total", service="chain", node=n)
+            > value(before[n], "traco_service_cpu_seconds_total", service="chain", node=n)
             for n in NODES
         )
 
-    eventually(every_node_moved, "the height, sealed transactions and doc height of every node to move")
+    eventually(every_node_moved, "the height, sealed transactions, doc height and CPU of every node to move")
     after = scrape(mesh, "n0")
     assert value(after, "traco_commit_latency_seconds_count") >= 1
     assert value(after, "traco_rounds_per_height_count") >= 1
