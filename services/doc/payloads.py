@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import unicodedata
 from collections.abc import Mapping
 from typing import Annotated, Any, Final, Literal, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
 from traco.core.canonical import MAX_SAFE_INTEGER, canonicalize
+from traco.core.text import CONTROL_OR_SURROGATE
 from traco.services.doc import tables
 
 MAX_METADATA_BYTES: Final = 4096
@@ -44,7 +44,7 @@ UNLOCODE_PATTERN: Final = r"^[A-Z]{2}[A-Z2-9]{3}$"
 def _plain_text(value: str) -> str:
     if value != value.strip():
         raise ValueError("must not start or end with whitespace")
-    if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in value):
+    if CONTROL_OR_SURROGATE.search(value):
         raise ValueError("must not contain control characters")
     return value
 

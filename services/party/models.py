@@ -13,13 +13,13 @@ made by the rules, not here.
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
 from traco.core.canonical import MAX_SAFE_INTEGER
+from traco.core.text import CONTROL_OR_SURROGATE, CONTROL_OR_SURROGATE_EXCEPT_NEWLINE_TAB
 
 DAY_MS = 86_400_000
 MAX_KEY_OVERLAP_MS = 30 * DAY_MS
@@ -44,13 +44,13 @@ JURISDICTION_PATTERN = r"^[A-Z]{2}(?:-[A-Z0-9]{1,3})?$"
 def _plain_text(value: str) -> str:
     if value != value.strip():
         raise ValueError("must not start or end with whitespace")
-    if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in value):
+    if CONTROL_OR_SURROGATE.search(value):
         raise ValueError("must not contain control characters or lone surrogates")
     return value
 
 
 def _plain_long_text(value: str) -> str:
-    if any(unicodedata.category(ch) in ("Cc", "Cs") and ch not in "\n\t" for ch in value):
+    if CONTROL_OR_SURROGATE_EXCEPT_NEWLINE_TAB.search(value):
         raise ValueError("must not contain control characters (other than newline and tab) or lone surrogates")
     return value
 

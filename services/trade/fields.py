@@ -18,6 +18,7 @@ from typing import Annotated, Final
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from traco.core.canonical import MAX_SAFE_INTEGER
+from traco.core.text import C0_CONTROL
 
 MEMBER_ID_PATTERN: Final = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
 """Party's member id form (read from party's documentation; trade never imports party's code)."""
@@ -31,7 +32,7 @@ HEX64_PATTERN: Final = r"^[0-9a-f]{64}$"
 
 
 def _plain_text(value: str) -> str:
-    if value != value.strip() or any(ord(ch) < 32 for ch in value):
+    if value != value.strip() or C0_CONTROL.search(value):
         raise ValueError("must not start or end with whitespace or contain control characters")
     return value
 
