@@ -243,29 +243,6 @@ def price_of_key(side: Side, key: str) -> int:
     return value if side is Side.SELL else MAX_PRICE - value
 
 
-def iter_levels(orders: Iterable[Order], height: int | None = None) -> Iterator[tuple[int, int, int]]:
-    """``(price, total qty, orders)`` per price, in the iteration's order (best first for a book
-    side), skipping orders expired at ``height`` when given: market data's depth. Lazy, so the
-    first few levels of a deep book read only the orders they hold (and one more)."""
-    current: tuple[int, int, int] | None = None
-    for order in orders:
-        if height is not None and not order.live_at(height):
-            continue
-        if current is not None and current[0] == order.price:
-            current = (current[0], current[1] + order.qty, current[2] + 1)
-            continue
-        if current is not None:
-            yield current
-        current = (order.price, order.qty, 1)
-    if current is not None:
-        yield current
-
-
-def levels(orders: Iterable[Order], height: int | None = None) -> list[tuple[int, int, int]]:
-    """Every level of ``iter_levels``."""
-    return list(iter_levels(orders, height))
-
-
 class MemoryBook:
     """One pair's book in memory (tests, tools): orders by id, iterated in ``order_key`` order."""
 
@@ -302,8 +279,6 @@ __all__ = [
     "Side",
     "check",
     "crosses",
-    "iter_levels",
-    "levels",
     "match",
     "order_key",
     "price_key",

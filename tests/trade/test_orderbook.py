@@ -52,7 +52,9 @@ def test_check_names_every_problem_and_accepts_whole_lots() -> None:
     assert ob.check(ob.MAX_PRICE, LOT, LOT) is None
     bad = ob.check(0, 250, LOT)
     assert bad is not None and bad.code == "INVALID_PRICE"
-    assert "price 0" in bad.message and "not a multiple of the pair's lot 100" in bad.message
+    assert bad.message == (
+        f"price 0 must be between 1 and {ob.MAX_PRICE}; quantity 250 is not a multiple of the pair's lot 100"
+    )
     lot_only = ob.check(5, 250, LOT)
     assert lot_only is not None and lot_only.code == "LOT_SIZE"
     for qty in (0, -100):
@@ -63,11 +65,18 @@ def test_check_names_every_problem_and_accepts_whole_lots() -> None:
     # two lots at the highest price would be a quote amount no canonical integer can carry
     overflow = ob.check(ob.MAX_PRICE, 2 * LOT, LOT)
     assert overflow is not None and overflow.code == "INVALID_QUANTITY"
-    assert str(MAX_SAFE_INTEGER) in overflow.message
+    assert overflow.message == f"2 lots at {ob.MAX_PRICE} exceed {MAX_SAFE_INTEGER} quote units"
+    # at the lowest price too, when the lots alone are past the bound
+    lots = MAX_SAFE_INTEGER + 1
+    at_one = ob.check(1, lots * LOT, LOT)
+    assert at_one is not None and at_one.message == f"{lots} lots at 1 exceed {MAX_SAFE_INTEGER} quote units"
 
 
 def test_quote_amounts_are_exact_and_buy_reservations_are_lots_times_limit() -> None:
     assert ob.quote_amount(700, LOT, 13) == 91
+    # integers, never floats, even past what a float holds exactly
+    big = ob.quote_amount(3 * (MAX_SAFE_INTEGER - 2), 3, 1)
+    assert type(big) is int and big == MAX_SAFE_INTEGER - 2
     assert ob.reservation(Side.BUY, 13, 700, LOT) == 91
     assert ob.reservation(Side.SELL, 13, 700, LOT) == 700
 
@@ -135,8 +144,12 @@ def test_no_cross_rests_and_the_book_reads_best_first() -> None:
     assert done.fills == () and done.rests
     matched(book, order("b2", "cat", "buy", 9, 2, seq=3))
     matched(book, order("b3", "dan", "buy", 8, 1, seq=4))
-    assert ob.levels(book.resting(Side.BUY)) == [(9, 300, 2), (8, 100, 1)]
-    assert ob.levels(book.resting(Side.SELL)) == [(10, 100, 1)]
+    assert [(o.order_id, o.price, o.qty) for o in book.resting(Side.BUY)] == [
+        ("b1", 9, 100),
+        ("b2", 9, 200),
+        ("b3", 8, 100),
+    ]
+    assert [(o.order_id, o.price, o.qty) for o in book.resting(Side.SELL)] == [("a1", 10, 100)]
 
 
 def test_self_match_refuses_the_whole_order_and_changes_nothing() -> None:
@@ -163,7 +176,6 @@ def test_expired_makers_are_skipped_not_filled() -> None:
     # an expired order of the taker's own is skipped as well, not a self-match
     book = book_of(order("a1", "cat", "sell", 9, 1, seq=1, expires=5), order("a2", "bob", "sell", 10, 1, seq=2))
     assert [f.maker_id for f in matched(book, order("b1", "cat", "buy", 10, 1, seq=3), height=5).fills] == ["a2"]
-    assert ob.levels(book.resting(Side.SELL), height=5) == []
 
 
 class CountingBook(MemoryBook):
@@ -323,6 +335,7 @@ def test_random_streams_match_the_reference_and_conserve_both_tokens(
                 continue
             got = [(f.maker_id, f.buyer, f.seller, f.price, f.qty, f.quote, f.released) for f in done.fills]
             assert got == expected
+            assert all(f.taker_id == taker.order_id for f in done.fills)
             book.apply(done)
             ledger.settle(done)
         elif isinstance(op, Cancel) and book.orders:

@@ -88,6 +88,20 @@ def test_worked_example_by_hand() -> None:
     assert p4.writedowns == (("C", 40),)
     assert (p4.reserve_released, p4.deal.reserve) == (20, 0)
     assert lines(p4) == [("senior_fee", "senior_fee", 3), ("interest", "A", 14), ("principal", "A", 53)]
+    assert p4.to_json() == {  # what the trade service records and publishes of a distribution
+        "deal": p4.deal.to_json(),
+        "collections": 50,
+        "losses": 40,
+        "period_ms": QUARTER,
+        "waterfall": "defaulted",
+        "triggered": True,
+        "lines": [["senior_fee", "senior_fee", 3], ["interest", "A", 14], ["principal", "A", 53]],
+        "writedowns": [["C", 40]],
+        "unabsorbed": 0,
+        "reserve_drawn": 0,
+        "reserve_topped_up": 0,
+        "reserve_released": 20,
+    }
     assert [(t.balance, t.unpaid_interest) for t in p4.deal.tranches] == [(511, 0), (200, 10), (40, 6)]
 
     p5 = wf.distribute(p4.deal, 1_000, 0, QUARTER)
@@ -223,6 +237,16 @@ def check_period(before: Deal, d: Distribution) -> None:
         due = t0.unpaid_interest + wf.accrue(t0.balance, t0.coupon_bp, d.period_ms)
         assert t1.unpaid_interest == due - d.paid_to("interest", t0.name)
         assert t1.balance == written[j] - d.paid_to("principal", t0.name)
+
+    # Fee arrears carried exactly: what was due (arrears, accrual on the start balance, fixed)
+    # less what was paid; a fee's terms never change. One more period on the deal's count.
+    for step, fee0, fee1 in (
+        ("senior_fee", before.senior_fee, after.senior_fee),
+        ("sub_fee", before.sub_fee, after.sub_fee),
+    ):
+        assert fee1.unpaid == fee0.due(before.pool_balance, d.period_ms) - d.paid_to(step, step)  # type: ignore[arg-type]
+        assert (fee1.rate_bp, fee1.fixed) == (fee0.rate_bp, fee0.fixed)
+    assert after.periods == before.periods + 1
 
     # The trigger: reached at the threshold, never left.
     reached = after.cumulative_losses * BP >= before.loss_trigger_bp * before.pool_original
