@@ -1,0 +1,109 @@
+"""What each service replica costs per transaction, in one quiet process (decision 0008).
+
+A node's replicas run inside its process, beside the validator, on two cores shared with three
+other nodes and the broker, so their figure in ``make bench`` moves with everything else that
+hour. This replays the blocks a finished benchmark kept (``bench/trade.py --data-dir D``, or
+any bench with ``--data-dir``) through every service replica the way a node runs them
+(``services/node/node.py``: each service executes the block, builds its outputs, and hands its
+events to the services downstream in memory) into empty SQLite stores, and prints each
+replica's thread time per transaction of the block range. No broker, no other process: an
+A/B of a change to the replicas' path shows here within a few percent, where the mesh's
+figure moves by a fifth between hours.
+
+What it leaves out: the Kafka client publishing the outputs (the node's send, counted in the
+validator's row of ``make bench``) and the block's arrival.
+
+    python bench/trade.py --data-dir /tmp/run && python bench/replicas.py /tmp/run --from 4
+
+``--from H`` counts only heights from H on (the transfers, not the mints before them); the
+blocks before it are executed all the same, as the state they build is the state H reads.
+For where the time goes, run it under ``py-spy record`` (``make profile`` does the same for a
+node in the mesh).
+
+Not a test: it measures and prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from traco.core import crypto, gc_policy
+from traco.core.adapters.signer_file import KeySigner
+from traco.core.adapters.sqlite import SqliteStateStore
+from traco.core.adapters.sqlite_blocks import SqliteBlockStore
+from traco.core.nodes import NodeKey
+from traco.core.service_runtime import ServiceRuntime
+from traco.services import registry
+from traco.services.consensus.genesis import DataDir, load_genesis
+
+
+def replicas(data_dir: Path, stores: Path) -> dict[str, ServiceRuntime]:
+    """Node n0's replicas of every runnable service, over empty stores under ``stores``."""
+    paths = DataDir(data_dir)
+    genesis = load_genesis(paths.genesis)
+    key = NodeKey("n0", KeySigner(crypto.read_key_file(paths.validator_key(0))))
+    services = registry.runnable(genesis)
+    return {
+        name: ServiceRuntime(
+            registry.domain(name),
+            genesis,
+            SqliteStateStore(stores / name / "state.sqlite"),
+            None,  # type: ignore[arg-type]  # never publishes: outputs are built, not sent
+            registry.upstream_domains(name),
+            registry.genesis_events(genesis),
+            node=key,
+            commanders=registry.commander_domains(name, services),
+            order=services,
+            schedule=registry.schedule(genesis),
+        )
+        for name in services
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("data_dir", type=Path, help="a benchmark's --data-dir (its n0-chain block store is read)")
+    parser.add_argument("--from", dest="start", type=int, default=1, help="count heights from this one on")
+    args = parser.parse_args()
+    gc_policy.tune()  # as `traco serve` runs
+    blocks = SqliteBlockStore(args.data_dir / "n0-chain" / "blocks.sqlite", readonly=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        runtimes = replicas(args.data_dir, Path(tmp))
+        cpu = dict.fromkeys(runtimes, 0.0)
+        txs = 0
+        for block in blocks.blocks(1, blocks.height()):
+            counted = block.height >= args.start
+            txs += len(block.txs) if counted else 0
+            for name, runtime in runtimes.items():
+                for upstream, follower in (*runtime.upstream.items(), *runtime.commanders.items()):
+                    previous = block.height - 1
+                    if previous >= 1 and previous not in follower.verified:  # not handed over below
+                        source = runtimes[upstream].store
+                        follower.accept_local(previous, source.events(previous), source.state_digest(previous) or "")
+                problem = runtime.check(block)
+                if problem:
+                    sys.exit(f"{name} refuses block {block.height}: {problem}")
+                started = time.thread_time()
+                result = runtime.execute(block)
+                runtime.outputs(result.receipts, result.events, result.checkpoint)
+                if counted:
+                    cpu[name] += time.thread_time() - started
+                for other in runtimes.values():  # as the node hands events downstream
+                    for downstream in (other.upstream.get(name), other.commanders.get(name)):
+                        if downstream is not None:
+                            downstream.accept_local(result.height, result.events, result.checkpoint.state_digest)
+        for runtime in runtimes.values():
+            runtime.store.close()
+    print(f"{txs:,} transactions at heights {args.start}..{blocks.height()}, CPU (thread time) per transaction:")
+    for name, seconds in cpu.items():
+        print(f"  {name:8} {1e6 * seconds / max(txs, 1):8.1f} µs")
+
+
+if __name__ == "__main__":
+    main()
