@@ -275,17 +275,22 @@ def _filled(w: Writer, d: Data) -> None:
             w.put(key, {"quote": had["quote"] + d["quote"], "trades": had["trades"] + 1})
 
 
-def _closed(status: str) -> Callable[[Writer, Data], None]:
-    def close(w: Writer, d: Data) -> None:
-        record = w.must(order_key(d["order_id"]))
-        if record["status"] != OPEN:
-            raise ValueError(f"order {d['order_id']} is {record['status']}: the event stream is inconsistent")
-        w.delete(book_key(record["pair"], record["side"], record["price"], record["seq"]))
-        _level(w, record, -record["remaining"], -1)
-        record.update(status=status, hold_id=None, closed={k: d[k] for k in ("by", "tx_id", "height", "time")})
-        w.put(order_key(d["order_id"]), record)
+def _close(w: Writer, d: Data, status: str) -> None:
+    record = w.must(order_key(d["order_id"]))
+    if record["status"] != OPEN:
+        raise ValueError(f"order {d['order_id']} is {record['status']}: the event stream is inconsistent")
+    w.delete(book_key(record["pair"], record["side"], record["price"], record["seq"]))
+    _level(w, record, -record["remaining"], -1)
+    record.update(status=status, hold_id=None, closed={k: d[k] for k in ("by", "tx_id", "height", "time")})
+    w.put(order_key(d["order_id"]), record)
 
-    return close
+
+def _cancelled(w: Writer, d: Data) -> None:
+    _close(w, d, "cancelled")
+
+
+def _expired(w: Writer, d: Data) -> None:
+    _close(w, d, "expired")
 
 
 def _liquidity_paid(w: Writer, d: Data) -> None:
@@ -310,7 +315,7 @@ MUTATORS: Final[dict[str, Callable[[Writer, Data], None]]] = {
     "PairListed": _listed,
     "OrderPlaced": _placed,
     "OrderFilled": _filled,
-    "OrderCancelled": _closed("cancelled"),
-    "OrderExpired": _closed("expired"),
+    "OrderCancelled": _cancelled,
+    "OrderExpired": _expired,
     "LiquidityPaid": _liquidity_paid,
 }

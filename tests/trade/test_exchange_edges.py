@@ -1,0 +1,104 @@
+"""The exchange's edges, from a mutmut run over ``services/trade/exchange`` (the stories are in
+``test_exchange.py``): a maker filled in parts is held anew each time under a new hold id and
+counted, an expiry at the very height is refused, a seller whose TRC is frozen cannot sell for
+TRC, Coco's liquidity share split exactly, the epoch's progress carries what it paid, and the
+state's own consistency checks refuse events that contradict it."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.trade.test_exchange import COCO, LOT, PAIR, PLACE, TRC, market, order, sound
+from traco.core.domain import Event
+from traco.services.trade import mutations
+from traco.services.trade import queries as q
+from traco.services.trade.exchange import state as xs
+from traco.services.trade.exchange.liquidity import payouts
+
+
+def test_a_maker_filled_in_parts_is_held_anew_each_time() -> None:
+    chain = market()
+    cast = chain.cast
+    chain.ok(cast.exporter, PLACE, order("s", "sell", 100, 3))
+    record = xs.order(chain.state, "s")
+    assert record is not None and (record["hold_id"], record["holds"]) == ("exchange:s:0", 1)
+    for n, buyer in enumerate((cast.importer, cast.bank_a), start=1):
+        chain.ok(buyer, PLACE, order(f"b{n}", "buy", 100, 1))
+        record = xs.order(chain.state, "s")
+        assert record is not None and (record["hold_id"], record["holds"]) == (f"exchange:s:{n}", n + 1)
+        held = q.hold(chain.state, f"exchange:s:{n}")
+        assert held is not None and held.amount == (3 - n) * LOT and held.asset == COCO
+    chain.ok(cast.investor, PLACE, order("b3", "buy", 100, 1))  # the last lot: nothing left to hold
+    record = xs.order(chain.state, "s")
+    assert record is not None and (record["status"], record["hold_id"], record["holds"]) == ("filled", None, 3)
+    assert record["filled"] == 3 * LOT and record["quote"] == 300
+    sound(chain)
+
+
+def test_an_expiry_at_the_executing_height_is_refused_and_the_next_one_taken() -> None:
+    chain = market()
+    cast = chain.cast
+    now = chain.height + 1  # the height the next transaction executes at
+    refused = chain.run(cast.exporter, PLACE, order("x", "sell", 5, 1, expires_height=now))
+    assert refused.code == "INVALID_EXPIRY"
+    assert refused.message == f"expiry height {now} must be after the current height {now}"
+    chain.ok(cast.exporter, PLACE, order("y", "sell", 5, 1, expires_height=chain.height + 2))
+
+
+def test_a_seller_whose_trc_is_frozen_cannot_sell_for_trc() -> None:
+    chain = market()
+    cast = chain.cast
+    chain.ok(cast.regulator, "trade.trc.freeze", {"account": "exporter", "reason": "court order"})
+    refused = chain.run(cast.exporter, PLACE, order("s", "sell", 100, 1))
+    assert refused.code == "FROZEN" and refused.message == "exporter's TRC is frozen; it cannot receive TRC"
+    assert chain.account("exporter", COCO)["held"] == 0
+
+
+def test_the_liquidity_share_is_split_by_volume_rounded_down() -> None:
+    assert payouts(0, [("a", 5)]) == [] and payouts(-1, [("a", 5)]) == []
+    assert payouts(10, []) == [] and payouts(10, [("a", 0), ("b", 0)]) == []
+    assert payouts(1, [("a", 1)]) == [["a", 1]]  # a share of one unit, one trader: all of it
+    assert payouts(10, [("a", 1), ("b", 2)]) == [["a", 3], ["b", 6]]  # 10/3 and 20/3, down; 1 stays
+    assert payouts(2, [("a", 1), ("b", 1), ("c", 1)]) == []  # 2/3 each rounds to nothing
+    assert payouts(5, [("a", 1), ("b", 4)]) == [["a", 1], ["b", 4]]  # exact: nothing stays
+
+
+def test_the_epochs_progress_counts_the_liquidity_paid() -> None:
+    chain = market()
+    cast = chain.cast
+    params = q.params(chain.state, "coco")
+    assert params is not None
+    chain.ok(cast.exporter, PLACE, order("s1", "sell", 100, 2))
+    chain.ok(cast.importer, PLACE, order("b1", "buy", 100, 2))
+    before = q.epoch(chain.state)
+    end = int(params["start_time"]) + int(params["epoch_ms"])
+    result = chain.block(dt=end - chain.time)
+    epoch = next(e for e in result.events if e.type == "CocoEpochPaid")
+    liquidity = next(e for e in result.events if e.type == "LiquidityPaid")
+    after = q.epoch(chain.state)
+    assert after["paid"] == before["paid"] + epoch.data["paid"] + liquidity.data["paid"]
+    record = q.epoch_paid(chain.state, 0)
+    assert record is not None and record["liquidity_share"] == liquidity.data["share"] > 0
+    # replayed a second time, the same payout would take more than the epoch's share left in the pool
+    over = {**liquidity.data, "paid": liquidity.data["share"] + 1}
+    with pytest.raises(ValueError, match="exceeds its share or the pool"):
+        mutations.mutate(chain.state, Event("LiquidityPaid", liquidity.aggregate_id, over))
+
+
+def test_events_that_contradict_the_book_are_refused_on_replay() -> None:
+    chain = market()
+    cast = chain.cast
+    chain.ok(cast.exporter, PLACE, order("s", "sell", 100, 2))
+    chain.ok(cast.importer, PLACE, order("b", "buy", 100, 1))
+    filled = next(e for e in chain.events if e.type == "OrderFilled")
+    with pytest.raises(ValueError, match=f"order s cannot fill {LOT}"):  # s has 1 lot left, not 2
+        mutations.mutate(chain.state, filled)
+    closed = {"order_id": "b", "by": "importer", "tx_id": None, "height": chain.height, "time": chain.time}
+    with pytest.raises(ValueError, match="order b is filled"):
+        mutations.mutate(chain.state, Event("OrderCancelled", "order:b", closed))
+    with pytest.raises(ValueError, match="order b is filled"):
+        mutations.mutate(chain.state, Event("OrderExpired", "order:b", closed))
+    placed = next(e for e in chain.events if e.type == "OrderPlaced")
+    with pytest.raises(ValueError, match="placed twice"):
+        mutations.mutate(chain.state, placed)
+    assert xs.stat(chain.state, PAIR)["trades"] == 1 and chain.account("importer", TRC)["held"] == 0
