@@ -278,8 +278,43 @@ FLOW_MUTANTS: tuple[Mutant, ...] = (
         '            interest_paid[j] = purse.pay("interest", name, interest_due[j], draw=True)',
         ("tests/trade/test_waterfall.py::test_every_period_conserves_and_respects_seniority",),
     ),
+    Mutant(
+        "abs-senior-fee-arrears-forgotten",
+        "abs waterfall: a senior fee the period could not pay is not carried to the next",
+        "services/trade/waterfall.py",
+        "        senior_fee=replace(deal.senior_fee, unpaid=senior_due - senior_paid),",
+        "        senior_fee=deal.senior_fee,",
+        ("tests/trade/test_waterfall.py::test_every_period_conserves_and_respects_seniority",),
+    ),
+    Mutant(
+        "abs-pool-drops-fee-rate",
+        "abs: a pool's deal is written without its senior fee's rate, so the fee never accrues on the pool",
+        "services/trade/abs/rules.py",
+        "        senior_fee=wf.Fee(rate_bp=a.fees.senior.rate_bp, fixed=a.fees.senior.fixed),",
+        "        senior_fee=wf.Fee(fixed=a.fees.senior.fixed),",
+        ("tests/trade/test_abs_records.py::test_the_pool_record_holds_the_terms_as_given",),
+    ),
+    Mutant(
+        "abs-sub-fee-to-senior-recipient",
+        "abs: the subordinated fee is paid to the senior fee's recipient",
+        "services/trade/abs/rules.py",
+        '    pay(record["fees"]["sub"]["to"], dist.paid_to("sub_fee", wf.SUB_FEE))',
+        '    pay(record["fees"]["senior"]["to"], dist.paid_to("sub_fee", wf.SUB_FEE))',
+        (
+            "tests/trade/test_abs_records.py::test_the_subordinated_fee_reaches_its_recipient_once_the_notes_are_retired",
+        ),
+    ),
+    Mutant(
+        "exchange-rehold-id-reused",
+        "exchange: a maker filled in parts is held anew under the hold id it had before",
+        "services/trade/exchange/state.py",
+        '        maker["holds"] += 1',
+        '        maker["holds"] = 1',
+        ("tests/trade/test_exchange_edges.py::test_a_maker_filled_in_parts_is_held_anew_each_time",),
+    ),
 )
 """Safety rules of the trade flows (issue 10): loans and doc's managed pledges, escrow, DvP,
-managed holds, the exchange's maker price and the abs waterfall's seniority. Killers are the
+managed holds, the exchange's maker price and its partial fills' holds, the abs waterfall's
+seniority and arrears, and a pool's fees. Killers are the
 flows' story tests on the whole dev chain, ``test_flows_edges.py`` for the edges those walk
 past, and the exchange and waterfall property tests."""
