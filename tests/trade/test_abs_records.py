@@ -12,6 +12,7 @@ import pytest
 
 from tests.trade.helpers import DAY, hex32
 from tests.trade.test_abs import COLLECT, ISO_FAR, POOL, TRC, AbsChain, invoice, pooled
+from traco.core.canonical import MAX_SAFE_INTEGER as MAX_SAFE
 from traco.core.domain import Event, encode
 from traco.services.trade import mutations
 from traco.services.trade import queries as q
@@ -82,7 +83,7 @@ def test_a_collection_records_what_came_in_and_what_went_out() -> None:
         "defaulted": False,
     }
     moves = [e.data for e in chain.results[-1].events if e.type == "Transferred"]
-    assert moves and all(m["memo"] == "abs P1 distribution 1" for m in moves)
+    assert moves and all(m["memo"] == "abs P1 distribution 1" and m["amount"] > 0 for m in moves)
     assert moves[0]["from"] == "arranger" and moves[0]["to"] == "abs:P1" and moves[0]["amount"] == 120_000
     assert (record["collected"], record["paid_out"], record["collections"]) == (120_000, paid, 1)
     # what came in went out, or stays in the pool's account as the reserve and the carries
@@ -177,3 +178,119 @@ def test_events_that_contradict_the_pools_state_are_refused_on_replay() -> None:
     fresh = {**data, "pool": {**data["pool"], "pool_id": "P9"}}  # a new pool of assets already pooled
     with pytest.raises(ValueError, match=f"receivable {first['id']} pooled twice"):
         mutations.mutate(chain.state, Event("AbsPooled", "abs:P9", fresh))
+
+
+def test_pool_refusals_of_the_parties_are_word_for_word() -> None:
+    chain = AbsChain()
+    doc = chain.register(hex32("inv", "who"), invoice("arranger", amount=1_000, due=ISO_FAR))
+    terms = {"pool_id": "W1", "assets": [{"receivable": doc}], "loss_trigger_bp": 1}
+    terms["tranches"] = [{"name": "A", "size": 900, "coupon_bp": 0}]
+    fees = {"senior": {"fixed": 1, "to": "unverified"}, "sub": {"fixed": 1, "to": "unverified"}}
+    refused = chain.run(chain.arranger, POOL, {**terms, "fees": fees})
+    why = "TRC may only be held by KYC-verified members; unverified is not"
+    assert (refused.code, refused.message) == ("NOT_ELIGIBLE", f"fees.senior.to: {why}; fees.sub.to: {why}")
+    chain.register(hex32("inv", "bank"), invoice("bank-a", amount=1_000, due=ISO_FAR))
+    by_bank = {**terms, "assets": [{"receivable": hex32("inv", "bank")}]}
+    refused = chain.run(chain.cast.bank_a, POOL, by_bank)
+    assert (
+        refused.message
+        == "the arranger receives the units: W1A may only be held by qualified investors; bank-a is not one"
+    )
+
+
+def test_every_asset_is_judged_though_one_is_listed_twice() -> None:
+    chain = AbsChain()
+    doc = chain.register(hex32("inv", "twice"), invoice("arranger", amount=1_000, due=ISO_FAR))
+    gone = chain.register(
+        hex32("inv", "gone"), {**invoice("arranger", amount=1_000, due=ISO_FAR), "status": "surrendered"}
+    )
+    terms = {"pool_id": "T1", "loss_trigger_bp": 1, "tranches": [{"name": "A", "size": 10, "coupon_bp": 0}]}
+    assets = [{"receivable": doc}, {"receivable": doc}, {"receivable": gone}]
+    refused = chain.run(chain.arranger, POOL, {**terms, "assets": assets})
+    assert refused.message == (
+        f"assets: receivable {doc} is listed twice; receivable {gone[:12]}…: the document is surrendered"
+    )
+
+
+def test_invoice_amounts_from_one_unit_to_the_largest_safe_integer() -> None:
+    chain = AbsChain()
+    terms = {"loss_trigger_bp": 1, "tranches": [{"name": "A", "size": 1, "coupon_bp": 0}]}
+    one = chain.register(hex32("amt", 1), invoice("arranger", amount=1, due=ISO_FAR))
+    assert chain.ok(chain.arranger, POOL, {**terms, "pool_id": "M1", "assets": [{"receivable": one}]})["size"] == 1
+    zero = chain.register(hex32("amt", 0), invoice("arranger", amount=0, due=ISO_FAR))
+    refused = chain.run(chain.arranger, POOL, {**terms, "pool_id": "M0", "assets": [{"receivable": zero}]})
+    assert refused.code == "ASSET_METADATA" and "metadata.amount must be" in refused.message
+    top = [chain.register(hex32("amt", "top", i), invoice("arranger", amount=MAX_SAFE, due=ISO_FAR)) for i in range(2)]
+    alone = chain.ok(chain.arranger, POOL, {**terms, "pool_id": "MX", "assets": [{"receivable": top[0]}]})
+    assert alone["size"] == MAX_SAFE
+    other = chain.register(hex32("amt", "top", 2), invoice("arranger", amount=MAX_SAFE, due=ISO_FAR))
+    both = chain.run(
+        chain.arranger, POOL, {**terms, "pool_id": "MY", "assets": [{"receivable": top[1]}, {"receivable": other}]}
+    )
+    assert (both.code, both.message) == ("INVALID_TERMS", "assets: the pool exceeds 2**53 - 1 minor units")
+
+
+def test_metadata_that_is_not_an_object_names_each_missing_field() -> None:
+    chain = AbsChain()
+    doc = chain.register(hex32("inv", "junk"), {**invoice("arranger"), "metadata": "junk"})
+    terms = {"pool_id": "J1", "assets": [{"receivable": doc}], "loss_trigger_bp": 1}
+    refused = chain.run(chain.arranger, POOL, {**terms, "tranches": [{"name": "A", "size": 1, "coupon_bp": 0}]})
+    assert refused.code == "ASSET_METADATA"
+    for field in ("amount", "debtor", "due_date"):
+        assert f"metadata.{field} must be" in refused.message
+
+
+def test_a_pledge_that_lapsed_at_this_very_time_is_no_obstacle() -> None:
+    chain = AbsChain()
+    now = chain.time + chain.tick  # the next block's time
+    doc = chain.register(
+        hex32("inv", "lapsed"), invoice("arranger", amount=100, pledge={"expires_at": now, "tx_id": "p"})
+    )
+    terms = {"pool_id": "PL1", "assets": [{"receivable": doc}], "loss_trigger_bp": 1}
+    assert (
+        chain.ok(chain.arranger, POOL, {**terms, "tranches": [{"name": "A", "size": 1, "coupon_bp": 0}]})["size"] == 100
+    )
+
+
+def test_the_tranche_class_adopted_on_first_use_and_a_subordinated_fee_rate() -> None:
+    chain = AbsChain()
+    assert q.asset_class(chain.state, "abs_tranche") is None
+    pooled(chain, fees={"senior": {"fixed": 1}, "sub": {"rate_bp": 30, "fixed": 2, "to": "bank-b"}})
+    cls = q.asset_class(chain.state, "abs_tranche")
+    assert cls is not None
+    assert {k: cls[k] for k in ("name", "transferable", "holdable", "mint", "burn", "eligibility")} == {
+        "name": "abs_tranche",
+        "transferable": True,
+        "holdable": True,
+        "mint": "none",
+        "burn": "none",
+        "eligibility": "qualified",
+    }
+    record = s.pool(chain.state, "P1")
+    assert record is not None and wf.Deal.from_json(record["deal"]).sub_fee == wf.Fee(rate_bp=30, fixed=2)
+    tokens = {t: q.token(chain.state, t) for t in ("P1A", "P1B")}
+    assert all(t is not None and t["asset_class"] == "abs_tranche" for t in tokens.values())
+
+
+def test_a_collection_that_would_overflow_the_pools_funds_is_refused() -> None:
+    chain = AbsChain()
+    pooled(chain)
+    chain.state.apply({q.balance_key(TRC, "abs:P1"): encode({"total": MAX_SAFE, "held": 0})})
+    refused = chain.run(chain.arranger, COLLECT, {"pool_id": "P1", "amount": 1}, dt=DAY)
+    assert (refused.code, refused.message) == (
+        "INVALID_TERMS",
+        "amount: the pool's funds would exceed 2**53 - 1 minor units",
+    )
+
+
+def test_a_pools_status_follows_its_notes() -> None:
+    def deal(balance: int, unpaid: int, defaulted: bool = False) -> dict[str, object]:
+        return {
+            "defaulted": defaulted,
+            "tranches": [{"balance": 0, "unpaid_interest": 0}, {"balance": balance, "unpaid_interest": unpaid}],
+        }
+
+    assert s._status(deal(0, 0)) == "retired"
+    assert s._status(deal(5, 0)) == "performing"
+    assert s._status(deal(0, 5)) == "performing"  # interest still owed: not retired
+    assert s._status(deal(0, 0, defaulted=True)) == "defaulted"

@@ -9,7 +9,9 @@ from __future__ import annotations
 import pytest
 
 from tests.trade.test_exchange import COCO, LOT, PAIR, PLACE, TRC, market, order, sound
+from tests.trade.test_governed import council_sets
 from traco.core.domain import Event
+from traco.services.trade import genesis as trade_genesis
 from traco.services.trade import mutations
 from traco.services.trade import queries as q
 from traco.services.trade.exchange import state as xs
@@ -102,3 +104,59 @@ def test_events_that_contradict_the_book_are_refused_on_replay() -> None:
     with pytest.raises(ValueError, match="placed twice"):
         mutations.mutate(chain.state, placed)
     assert xs.stat(chain.state, PAIR)["trades"] == 1 and chain.account("importer", TRC)["held"] == 0
+
+
+def test_a_taker_that_would_fill_at_once_is_still_refused_an_expiry_at_the_height() -> None:
+    chain = market()
+    cast = chain.cast
+    chain.ok(cast.exporter, PLACE, order("s", "sell", 100, 1))
+    now = chain.height + 1
+    refused = chain.run(cast.importer, PLACE, order("b", "buy", 100, 1, expires_height=now))  # needs no hold
+    assert refused.code == "INVALID_EXPIRY" and xs.order(chain.state, "s") is not None
+    assert xs.stat(chain.state, PAIR)["trades"] == 0
+
+
+def test_a_cancelled_order_records_who_closed_it_and_when() -> None:
+    chain = market()
+    cast = chain.cast
+    chain.ok(cast.importer, PLACE, order("b", "buy", 100, 2))
+    receipt = chain.run(cast.importer, "trade.order.cancel", {"order_id": "b"})
+    record = xs.order(chain.state, "b")
+    assert record is not None and (record["status"], record["hold_id"]) == ("cancelled", None)
+    assert record["closed"] == {"by": "importer", "tx_id": receipt.tx_id, "height": chain.height, "time": chain.time}
+    hold = q.hold(chain.state, "exchange:b:0")
+    assert hold is not None and (hold.closed_by, hold.returned, hold.executed) == ("service:trade", 200, 0)
+
+
+def test_a_partly_filled_makers_new_hold_keeps_its_terms() -> None:
+    chain = market()
+    cast = chain.cast
+    chain.ok(cast.exporter, PLACE, order("s", "sell", 100, 2))
+    first = q.hold(chain.state, "exchange:s:0")
+    chain.ok(cast.importer, PLACE, order("b", "buy", 100, 1))
+    renewed = q.hold(chain.state, "exchange:s:1")
+    assert first is not None and renewed is not None
+    assert (renewed.owner, renewed.beneficiary, renewed.notary) == (first.owner, first.beneficiary, first.notary)
+    assert (renewed.expires_height, renewed.expires_time) == (first.expires_height, first.expires_time)
+    assert (renewed.created_height, renewed.created_time) == (chain.height, chain.time)
+    assert renewed.status == first.status and renewed.amount == LOT
+
+
+def test_a_council_lot_of_one_is_a_listing() -> None:
+    section = {k: v for k, v in trade_genesis.development_section().items() if k != "exchange"}
+    chain = market(section)
+    council_sets(chain, "pair/COCO", {"lot": 1})
+    chain.ok(chain.cast.exporter, PLACE, order("s", "sell", 5, 3, lot=1))
+    listed = xs.pair(chain.state, PAIR)
+    assert listed is not None and listed["lot"] == 1
+
+
+def test_an_order_placed_with_an_old_sequence_number_is_refused_on_replay() -> None:
+    chain = market()
+    cast = chain.cast
+    chain.ok(cast.exporter, PLACE, order("s", "sell", 100, 1))
+    placed = next(e for e in chain.events if e.type == "OrderPlaced")
+    again = dict(placed.data)
+    again["order"] = {**again["order"], "order_id": "s2"}  # a new id, but the pair's last seq
+    with pytest.raises(ValueError, match="is not after the pair's last"):
+        mutations.mutate(chain.state, Event("OrderPlaced", "order:s2", again))
