@@ -160,3 +160,25 @@ def test_an_order_placed_with_an_old_sequence_number_is_refused_on_replay() -> N
     again["order"] = {**again["order"], "order_id": "s2"}  # a new id, but the pair's last seq
     with pytest.raises(ValueError, match="is not after the pair's last"):
         mutations.mutate(chain.state, Event("OrderPlaced", "order:s2", again))
+
+
+def test_only_a_token_against_trc_that_can_be_held_and_moved_is_listed() -> None:
+    section = trade_genesis.development_section()
+    section["asset_classes"] = [
+        *section["asset_classes"],
+        {"name": "badge", "mint": "none", "burn": "none", "eligibility": "members", "decimals": 0, "holdable": False},
+    ]
+    section["tokens"] = [*section["tokens"], {"token": "BADGE", "name": "Badge", "asset_class": "badge"}]
+    chain = market(section)
+    cast = chain.cast
+    for base in ("BADGE", "TRC", "COCO"):  # COCO/TRC is listed by the genesis already
+        council_sets(chain, f"pair/{base}", {"lot": 1})
+    refused = chain.run(cast.exporter, PLACE, order("b", "sell", 5, 1, pair="BADGE/TRC", lot=1))
+    assert (refused.code, refused.message) == (
+        "UNKNOWN_PAIR",
+        "BADGE/TRC: BADGE (badge) cannot be held and transferred",
+    )
+    refused = chain.run(cast.exporter, PLACE, order("t", "sell", 5, 1, pair="TRC/TRC", lot=1))
+    assert (refused.code, refused.message) == ("UNKNOWN_PAIR", "TRC/TRC is not a listed pair")
+    refused = chain.run(cast.exporter, PLACE, order("c", "sell", 5, 1, pair="COCO/BADGE", lot=1))
+    assert (refused.code, refused.message) == ("UNKNOWN_PAIR", "COCO/BADGE is not a listed pair")
