@@ -41,29 +41,16 @@ from traco.core.nodes import NodeKey
 from traco.core.service_runtime import ServiceRuntime
 from traco.services import registry
 from traco.services.consensus.genesis import DataDir, load_genesis
+from traco.services.node.node import replicas
 
 
-def replicas(data_dir: Path, stores: Path) -> dict[str, ServiceRuntime]:
-    """Node n0's replicas of every runnable service, over empty stores under ``stores``."""
+def node_replicas(data_dir: Path, stores: Path) -> dict[str, ServiceRuntime]:
+    """Node n0's replicas, as ``Node`` builds them, over empty stores under ``stores``."""
     paths = DataDir(data_dir)
     genesis = load_genesis(paths.genesis)
     key = NodeKey("n0", KeySigner(crypto.read_key_file(paths.validator_key(0))))
-    services = registry.runnable(genesis)
-    return {
-        name: ServiceRuntime(
-            registry.domain(name),
-            genesis,
-            SqliteStateStore(stores / name / "state.sqlite"),
-            None,  # type: ignore[arg-type]  # never publishes: outputs are built, not sent
-            registry.upstream_domains(name),
-            registry.genesis_events(genesis),
-            node=key,
-            commanders=registry.commander_domains(name, services),
-            order=services,
-            schedule=registry.schedule(genesis),
-        )
-        for name in services
-    }
+    store_of = {name: SqliteStateStore(stores / name / "state.sqlite") for name in registry.runnable(genesis)}
+    return replicas(genesis, key, store_of, None)  # type: ignore[arg-type]  # built and timed, never sent
 
 
 def main() -> None:
@@ -74,7 +61,7 @@ def main() -> None:
     gc_policy.tune()  # as `traco serve` runs
     blocks = SqliteBlockStore(args.data_dir / "n0-chain" / "blocks.sqlite", readonly=True)
     with tempfile.TemporaryDirectory() as tmp:
-        runtimes = replicas(args.data_dir, Path(tmp))
+        runtimes = node_replicas(args.data_dir, Path(tmp))
         cpu = dict.fromkeys(runtimes, 0.0)
         txs = 0
         for block in blocks.blocks(1, blocks.height()):

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from traco.core import metrics, tracing
@@ -46,6 +46,30 @@ class ResultsDiverged(RuntimeError):
     """A service of this node refused a block the chain sealed: its replica is not the chain's."""
 
 
+def replicas(
+    genesis: Genesis, key: NodeKey, stores: Mapping[str, StateStore], bus: EventBus
+) -> dict[str, ServiceRuntime]:
+    """The node's replica of every service the genesis runs, in the upstream order, each over its
+    own store and signing its checkpoints with the node key (``bench/replicas.py`` builds the
+    same, to measure them in one process)."""
+    services = registry.runnable(genesis)
+    return {
+        name: ServiceRuntime(
+            registry.domain(name),
+            genesis,
+            stores[name],
+            bus,
+            registry.upstream_domains(name),
+            registry.genesis_events(genesis),
+            node=key,
+            commanders=registry.commander_domains(name, services),
+            order=services,
+            schedule=registry.schedule(genesis),
+        )
+        for name in services
+    }
+
+
 class Node:
     def __init__(
         self,
@@ -60,22 +84,7 @@ class Node:
         self.key = key
         self.ledger = ledger
         self.bus = bus
-        services = registry.runnable(genesis)
-        self.runtimes: dict[str, ServiceRuntime] = {
-            name: ServiceRuntime(
-                registry.domain(name),
-                genesis,
-                service_stores[name],
-                bus,
-                registry.upstream_domains(name),
-                registry.genesis_events(genesis),
-                node=key,
-                commanders=registry.commander_domains(name, services),
-                order=services,
-                schedule=registry.schedule(genesis),
-            )
-            for name in services
-        }
+        self.runtimes = replicas(genesis, key, service_stores, bus)
         if "party" in self.runtimes:
             party = self.runtimes["party"]
             ledger.admitted.follow_local(party.store, lambda: party.height)
