@@ -4,8 +4,8 @@ A node's replicas run inside its process, beside the validator, on two cores sha
 other nodes and the broker, so their figure in ``make bench`` moves with everything else that
 hour. This replays the blocks a finished benchmark kept (``bench/trade.py --data-dir D``, or
 any bench with ``--data-dir``) through every service replica the way a node runs them
-(``services/node/node.py``: each service executes the block, builds its outputs, and hands its
-events to the services downstream in memory) into empty SQLite stores, and prints each
+(with ``services/node/node.py``'s own functions: each service executes the block, builds its
+outputs, and hands its events to the services downstream in memory) into empty SQLite stores, and prints each
 replica's thread time per transaction of the block range. No broker, no other process: an
 A/B of a change to the replicas' path shows here within a few percent, where the mesh's
 figure moves by a fifth between hours.
@@ -41,7 +41,7 @@ from traco.core.nodes import NodeKey
 from traco.core.service_runtime import ServiceRuntime
 from traco.services import registry
 from traco.services.consensus.genesis import DataDir, load_genesis
-from traco.services.node.node import replicas
+from traco.services.node.node import feed_upstreams, hand_over, replicas
 
 
 def node_replicas(data_dir: Path, stores: Path) -> dict[str, ServiceRuntime]:
@@ -68,11 +68,7 @@ def main() -> None:
             counted = block.height >= args.start
             txs += len(block.txs) if counted else 0
             for name, runtime in runtimes.items():
-                for upstream, follower in (*runtime.upstream.items(), *runtime.commanders.items()):
-                    previous = block.height - 1
-                    if previous >= 1 and previous not in follower.verified:  # not handed over below
-                        source = runtimes[upstream].store
-                        follower.accept_local(previous, source.events(previous), source.state_digest(previous) or "")
+                feed_upstreams(runtimes, runtime, block.height)
                 problem = runtime.check(block)
                 if problem:
                     sys.exit(f"{name} refuses block {block.height}: {problem}")
@@ -81,10 +77,7 @@ def main() -> None:
                 runtime.outputs(result.receipts, result.events, result.checkpoint)
                 if counted:
                     cpu[name] += time.thread_time() - started
-                for other in runtimes.values():  # as the node hands events downstream
-                    for downstream in (other.upstream.get(name), other.commanders.get(name)):
-                        if downstream is not None:
-                            downstream.accept_local(result.height, result.events, result.checkpoint.state_digest)
+                hand_over(runtimes, name, result)
         for runtime in runtimes.values():
             runtime.store.close()
     print(f"{txs:,} transactions at heights {args.start}..{blocks.height()}, CPU (thread time) per transaction:")

@@ -70,6 +70,31 @@ def replicas(
     }
 
 
+def hand_over(runtimes: Mapping[str, ServiceRuntime], name: str, result: ServiceBlockResult) -> None:
+    """``name``'s events of this height, straight to the services downstream of it (they apply
+    them before the next height): no reading back from the store."""
+    for runtime in runtimes.values():
+        for follower in (runtime.upstream.get(name), runtime.commanders.get(name)):
+            if follower is not None:
+                follower.accept_local(result.height, result.events, result.checkpoint.state_digest)
+
+
+def feed_upstreams(runtimes: Mapping[str, ServiceRuntime], runtime: ServiceRuntime, height: int) -> None:
+    """The upstreams' and commanders' events of ``height - 1`` that were not handed over in
+    memory (after a restart), from their replicas' stores in this process."""
+    previous = height - 1
+    if previous < 1:
+        return
+    for name, upstream in (*runtime.upstream.items(), *runtime.commanders.items()):
+        if previous in upstream.verified:
+            continue
+        source = runtimes[name]
+        digest = source.store.state_digest(previous)
+        if digest is None:
+            raise RuntimeError(f"{name} has not executed {previous}, needed by {runtime.domain.service} at {height}")
+        upstream.accept_local(previous, source.store.events(previous), digest)
+
+
 class Node:
     def __init__(
         self,
@@ -137,7 +162,7 @@ class Node:
                 if runtime.height >= block.height:
                     results.append(self._stored_result(runtime, block.height))
                     continue
-                self._feed_upstreams(runtime, block.height)
+                feed_upstreams(self.runtimes, runtime, block.height)
                 problem = runtime.check(block)
                 if problem:
                     self._stop(f"{name} refuses block {block.height} the chain sealed: {problem}")
@@ -148,7 +173,7 @@ class Node:
                     outputs.append((runtime, runtime.outputs(result.receipts, result.events, result.checkpoint)))
                     self.cpu[name] = self.cpu.get(name, 0.0) + time.thread_time() - started
                 results.append(result)
-                self._hand_over(name, result)
+                hand_over(self.runtimes, name, result)
         finally:
             # Every replica's outputs of the block in two produce calls, not two per replica;
             # what a failure left unsent is republished from the stores at the next start.
@@ -163,31 +188,6 @@ class Node:
             self.ledger.offer_checkpoint(result.checkpoint)
         if self.ledger.tip.height == block.height and self.ledger.tip.results_root is None:
             self._stop(f"the results of block {block.height} are incomplete: {self.ledger.waiting_for()}")
-
-    def _hand_over(self, name: str, result: ServiceBlockResult) -> None:
-        """``name``'s events of this height, straight to the services downstream of it (they
-        apply them before the next height): no reading back from the store."""
-        for runtime in self.runtimes.values():
-            for follower in (runtime.upstream.get(name), runtime.commanders.get(name)):
-                if follower is not None:
-                    follower.accept_local(result.height, result.events, result.checkpoint.state_digest)
-
-    def _feed_upstreams(self, runtime: ServiceRuntime, height: int) -> None:
-        """The upstreams' and commanders' events of ``height - 1`` that were not handed over in
-        memory (after a restart), from their replicas' stores in this process."""
-        previous = height - 1
-        if previous < 1:
-            return
-        for name, upstream in (*runtime.upstream.items(), *runtime.commanders.items()):
-            if previous in upstream.verified:
-                continue
-            source = self.runtimes[name]
-            digest = source.store.state_digest(previous)
-            if digest is None:
-                raise RuntimeError(
-                    f"{name} has not executed {previous}, needed by {runtime.domain.service} at {height}"
-                )
-            upstream.accept_local(previous, source.store.events(previous), digest)
 
     @staticmethod
     def _stored_result(runtime: ServiceRuntime, height: int) -> ServiceBlockResult:
