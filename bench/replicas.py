@@ -17,6 +17,7 @@ validator's row of ``make bench``) and the block's arrival.
 
 ``--from H`` counts only heights from H on (the transfers, not the mints before them); the
 blocks before it are executed all the same, as the state they build is the state H reads.
+``--to H`` stops after height H (one phase of ``bench/flows.py``: its buys, not its loans).
 For where the time goes, run it under ``py-spy record`` (``make profile`` does the same for a
 node in the mesh).
 
@@ -57,6 +58,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("data_dir", type=Path, help="a benchmark's --data-dir (its n0-chain block store is read)")
     parser.add_argument("--from", dest="start", type=int, default=1, help="count heights from this one on")
+    parser.add_argument("--to", dest="end", type=int, default=0, help="stop after this height (default: the last)")
     args = parser.parse_args()
     gc_policy.tune()  # as `traco serve` runs
     blocks = SqliteBlockStore(args.data_dir / "n0-chain" / "blocks.sqlite", readonly=True)
@@ -64,7 +66,8 @@ def main() -> None:
         runtimes = node_replicas(args.data_dir, Path(tmp))
         cpu = dict.fromkeys(runtimes, 0.0)
         txs = 0
-        for block in blocks.blocks(1, blocks.height()):
+        end = min(args.end or blocks.height(), blocks.height())
+        for block in blocks.blocks(1, end):
             counted = block.height >= args.start
             txs += len(block.txs) if counted else 0
             for name, runtime in runtimes.items():
@@ -80,7 +83,7 @@ def main() -> None:
                 hand_over(runtimes, name, result)
         for runtime in runtimes.values():
             runtime.store.close()
-    print(f"{txs:,} transactions at heights {args.start}..{blocks.height()}, CPU (thread time) per transaction:")
+    print(f"{txs:,} transactions at heights {args.start}..{end}, CPU (thread time) per transaction:")
     for name, seconds in cpu.items():
         print(f"  {name:8} {1e6 * seconds / max(txs, 1):8.1f} µs")
 

@@ -297,3 +297,45 @@ def test_a_redemption_with_no_fee_moves_no_coco() -> None:
     assert chain.ok(cast.exporter, "trade.trc.redeem", {"amount": 2_000, "custodian": "custodian"})["fee"] == 0
     assert chain.supply(TRC) == 3_000
     assert not [e for e in chain.events[before:] if e.data.get("token") == "COCO"]
+
+
+def test_fiat_paid_after_an_as_of_keeps_counting_through_the_next_attestation() -> None:
+    """A payment after the last statement's ``as_of`` stays counted against every later
+    statement dated before it, and stops counting at the first dated at or after it (found by
+    mutmut: an attestation that forgot the payments carried from the previous one kept every
+    example of the machine accepting the same mints)."""
+    chain = Chain()
+    cast = chain.cast
+    before, paid_at = redeemed_and_paid(chain)  # 6,000 TRC remain; 4,000 paid out at paid_at
+    statement = {"reserve": 12_000, "as_of": before, "seq": 2}  # still counts the 4,000 paid after it
+    chain.ok(cast.custodian, "trade.trc.attest", statement)
+    assert chain.ok(cast.bank_a, "trade.trc.attest", statement)["shortfall"] == 0
+    assert q.reserve(chain.state)["paid_after"] == [{"time": paid_at, "amount": 4_000}]  # type: ignore[index]
+    assert chain.code(cast.custodian, "trade.trc.mint", {"to": "exporter", "amount": 2_001}) == "RESERVE_EXCEEDED"
+    chain.ok(cast.custodian, "trade.trc.mint", {"to": "exporter", "amount": 2_000})  # 12,000 - 4,000 - 6,000
+    chain.block()
+    statement = {"reserve": 9_000, "as_of": paid_at, "seq": 3}  # dated at the payment: it reflects it
+    chain.ok(cast.custodian, "trade.trc.attest", statement)
+    assert chain.ok(cast.bank_a, "trade.trc.attest", statement)["shortfall"] == 0
+    assert q.reserve(chain.state)["paid_after"] == []  # type: ignore[index]
+    assert chain.code(cast.custodian, "trade.trc.mint", {"to": "exporter", "amount": 1_001}) == "RESERVE_EXCEEDED"
+    chain.ok(cast.custodian, "trade.trc.mint", {"to": "exporter", "amount": 1_000})  # 9,000 - 8,000
+    assert views.invariants(chain.state) == []
+    assert chain.replay() == chain.snapshot()
+
+
+def test_a_paid_redemption_records_who_paid_and_when() -> None:
+    chain = Chain()
+    cast = chain.cast
+    attested(chain, 10_000, 1)
+    chain.ok(cast.custodian, "trade.trc.mint", {"to": "exporter", "amount": 5_000})
+    chain.ok(cast.council1, "trade.transfer", {"token": "COCO", "to": "exporter", "amount": 10_000})
+    rid = chain.ok(cast.exporter, "trade.trc.redeem", {"amount": 3_000, "custodian": "custodian"})["redemption_id"]
+    assert q.redemption(chain.state, rid)["status"] == "pending"  # type: ignore[index]
+    receipt = chain.run(cast.custodian, "trade.trc.redeemed", {"redemption_id": rid})
+    assert receipt.accepted, receipt.code
+    record = q.redemption(chain.state, rid)
+    assert record is not None and record["status"] == "paid" and record["amount"] == 3_000
+    assert record["paid"] == {"by": "custodian", "tx_id": receipt.tx_id, "height": chain.height, "time": chain.time}
+    assert q.pending_redemptions(chain.state) == 0
+    assert chain.replay() == chain.snapshot()

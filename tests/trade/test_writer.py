@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from traco.core.domain import DictState, encode
+from traco.core.domain import DictState, Event, encode
 from traco.services.trade import queries as q
+from traco.services.trade.mutations import mutate
 from traco.services.trade.writer import Writer, credit, supply
 
 
@@ -43,3 +44,26 @@ def test_supply_moves_add_up_and_never_go_negative() -> None:
     assert w.get(q.token_key("TRC")) == {"token": "TRC", "supply": 0}
     with pytest.raises(ValueError, match="supply would go negative"):
         supply(w, "TRC", -1)
+
+
+def test_an_epoch_may_empty_the_coco_pool_but_never_overdraw_it() -> None:
+    """The last emission pays out what is left to the unit; the events can never pay more
+    than the pool holds (found by mutmut: no flow empties the pool, so nothing held the bound)."""
+    state = DictState(
+        {
+            q.params_key("coco"): encode({"token": "COCO"}),
+            q.token_key("COCO"): encode({"token": "COCO", "supply": 900}),
+            q.POOL: encode({"amount": 100}),
+        }
+    )
+    paid = {"epoch": 3, "amount": 100, "holders_share": 30, "paid": 100, "height": 9, "time": 90}
+    event = Event("CocoEpochPaid", "coco", {**paid, "payouts": [["ann", 70], ["bob", 30]]})
+    state.apply(mutate(state, event))
+    assert q.read(state, q.POOL) == {"amount": 0}
+    assert q.epoch(state) == {"next": 4, "paid": 100}
+    assert q.epoch_paid(state, 3) == {**paid, "holders": 2}
+    assert q.token(state, "COCO")["supply"] == 1_000  # type: ignore[index]
+    assert q.balance(state, "COCO", "ann")["total"] == 70  # type: ignore[index]
+    overdraw = Event("CocoEpochPaid", "coco", {**paid, "epoch": 4, "paid": 1, "payouts": [["ann", 1]]})
+    with pytest.raises(ValueError, match="pool would go negative"):
+        mutate(state, overdraw)
