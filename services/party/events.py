@@ -306,19 +306,30 @@ def _vote_cast(view: StateView, data: Data) -> Writes:
     return {keys.proposal(data["proposal_id"]): encode(record)}
 
 
-def _closer(status: str) -> Callable[[StateView, Data], Writes]:
-    def close(view: StateView, data: Data) -> Writes:
-        record = _load_proposal(view, data["proposal_id"])
-        record = {
-            **record,
-            "status": status,
-            "closed_at": data["time"],
-            "closed_height": data["height"],
-            "reason": data.get("reason"),
-        }
-        return {keys.proposal(data["proposal_id"]): encode(record)}
+def _closed(view: StateView, data: Data, status: str) -> Writes:
+    record = _load_proposal(view, data["proposal_id"])
+    record = {
+        **record,
+        "status": status,
+        "closed_at": data["time"],
+        "closed_height": data["height"],
+        "reason": data.get("reason"),
+    }
+    return {keys.proposal(data["proposal_id"]): encode(record)}
 
-    return close
+
+# One plain function per closing event, not closures built at import: a mutation tool sees
+# (and mutates) only code that runs when called.
+def _passed(view: StateView, data: Data) -> Writes:
+    return _closed(view, data, "passed")
+
+
+def _rejected(view: StateView, data: Data) -> Writes:
+    return _closed(view, data, "rejected")
+
+
+def _voided(view: StateView, data: Data) -> Writes:
+    return _closed(view, data, "void")
 
 
 # --------------------------------------------------------------------------- dispatch
@@ -346,9 +357,9 @@ _MUTATORS: Mapping[str, Callable[[StateView, Data], Writes]] = {
     "DelegationRevoked": _delegation_revoked,
     "ProposalCreated": _proposal_created,
     "VoteCast": _vote_cast,
-    "ProposalPassed": _closer("passed"),
-    "ProposalRejected": _closer("rejected"),
-    "ProposalVoided": _closer("void"),
+    "ProposalPassed": _passed,
+    "ProposalRejected": _rejected,
+    "ProposalVoided": _voided,
 }
 
 EVENT_TYPES = frozenset(_MUTATORS)
