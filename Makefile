@@ -47,7 +47,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check core schemas services cli tests bench tools examples
 
 typecheck: $(STAMP)
-	$(BIN)/mypy src/traco
+	$(BIN)/mypy src/traco tests bench tools
 
 check: lint typecheck test
 

@@ -107,7 +107,7 @@ async def mesh_rates(args: argparse.Namespace) -> tuple[float, int, float, int, 
                 watch = Receipts()
                 watcher = asyncio.create_task(watch.run(bus, topics.receipts))
                 await asyncio.sleep(2)
-                attest = {"reserve": 10**15, "as_of": int(time.time() * 1000) - 5_000, "seq": 1}
+                attest: dict[str, object] = {"reserve": 10**15, "as_of": int(time.time() * 1000) - 5_000, "seq": 1}
                 await offer(bus, topics, watch, [sign(c, "trade.trc.attest", attest) for c in NAMES[:2]])
                 mints = [
                     sign("custodian", "trade.trc.mint", {"to": w, "amount": 10**12}) for w in ("importer", "bank-a")

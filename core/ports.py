@@ -8,7 +8,7 @@ factory. Keeping every port in one module makes the seams of the system visible 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
@@ -97,7 +97,7 @@ class EventBus(ABC):
         start: StartAt = "earliest",
         partitions: Sequence[int] | None = None,
         max_batch: int = 500,
-    ) -> AsyncIterator[list[BusMessage]]:
+    ) -> AsyncGenerator[list[BusMessage], None]:
         """Yield batches of messages from ``topic`` (all partitions unless given), forever.
 
         ``start`` is ``"earliest"``, ``"latest"`` or a ``{partition: offset}`` mapping. Bad
@@ -112,7 +112,7 @@ class EventBus(ABC):
     @abstractmethod
     def _consume(
         self, topic: str, start: StartAt, partitions: Sequence[int] | None, max_batch: int
-    ) -> AsyncIterator[list[BusMessage]]:
+    ) -> AsyncGenerator[list[BusMessage], None]:
         """The adapter's reading loop, given checked arguments."""
 
     @abstractmethod

@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,7 +77,7 @@ def checked_in() -> tuple[str, list[NodeSpec]]:
     return first.split(".")[1], nodes
 
 
-def dump(documents: list[dict[str, object]]) -> str:
+def dump(documents: Sequence[Mapping[str, object]]) -> str:
     return HEADER + "---\n".join(yaml.safe_dump(d, sort_keys=False, width=120) for d in documents)
 
 

@@ -45,7 +45,9 @@ from k8s_rules import check_rendered  # noqa: E402
 
 
 def run(command: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600, **kwargs)  # type: ignore[call-overload]
+    result: subprocess.CompletedProcess[str] = subprocess.run(  # type: ignore[call-overload]
+        command, capture_output=True, text=True, timeout=600, **kwargs
+    )
     if result.returncode != 0:
         shown = " ".join(str(part) for part in command)
         raise SystemExit(f"FAILED: {shown}\n{result.stdout}{result.stderr}")

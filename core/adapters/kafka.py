@@ -52,7 +52,7 @@ import contextlib
 import dataclasses
 import logging
 import random
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -474,7 +474,7 @@ class KafkaEventBus(EventBus):
         start: StartAt,
         partitions: Sequence[int] | None,
         max_batch: int,
-    ) -> AsyncIterator[list[BusMessage]]:
+    ) -> AsyncGenerator[list[BusMessage], None]:
         self._require_producer()
         # Refresh: the topic may have more partitions now than when it was ensured.
         count = await self._require_topic(topic, refresh=True)

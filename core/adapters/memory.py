@@ -30,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import time
 import zlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 
 from ..errors import BusError, TopicNotReady
 from ..ports import BusMessage, EventBus, OutgoingMessage, StartAt, TopicSpec
@@ -159,7 +159,7 @@ class MemoryEventBus(EventBus):
         start: StartAt,
         partitions: Sequence[int] | None,
         max_batch: int,
-    ) -> AsyncIterator[list[BusMessage]]:
+    ) -> AsyncGenerator[list[BusMessage], None]:
         self._require_started()
         logs = self._require_topic(topic)
         chosen = choose_partitions(topic, len(logs), partitions)

@@ -215,7 +215,7 @@ async def read_blocks_topic(bus: EventBus, chain_id: str, idle_timeout_s: float 
             if batch and batch[-1].offset >= end - 1:
                 return found
     finally:
-        await stream.aclose()  # type: ignore[attr-defined]
+        await stream.aclose()
 
 
 class _Source:

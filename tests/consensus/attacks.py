@@ -25,7 +25,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from traco.services.consensus.simnet import Simulation, SplitRound
+from traco.services.consensus.simnet import Simulation
+from traco.services.consensus.simnet_net import SplitRound
 
 
 def _roles(sim: Simulation, height: int, rounds: int) -> tuple[list[int], list[int], int] | None:

@@ -61,8 +61,8 @@ def test_the_replay_gives_what_the_service_runtimes_gave(honest: tuple[ServiceCh
             assert result.checkpoint == runtime.checkpoint(block.height)  # state and receipts roots too
     for name, runtime in chain.runtimes.items():  # the runtime also keeps bookkeeping and projections
         own = {k: v for k, v in runtime.store.scan("") if not k.startswith(("runtime/", "up/"))}
-        replayed = {k: v for k, v in replay.services.state(name).scan("") if not k.startswith("runtime/")}
-        assert replayed == own
+        rebuilt = {k: v for k, v in replay.services.state(name).scan("") if not k.startswith("runtime/")}
+        assert rebuilt == own
 
 
 def test_a_service_whose_upstream_is_not_replayed_is_refused(honest: tuple[ServiceChain, dict[str, str]]) -> None:

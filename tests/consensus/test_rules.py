@@ -35,7 +35,9 @@ def test_a_valid_chain_applies_and_executes_anchors(kit: Kit) -> None:
     assert ledger.chain_nonce(txs[0].sender) == 2
     # the next header commits to exactly these results
     nxt = kit.seal(ledger.tip, [])
-    assert nxt.header.last_results_root == rules.results_root(*ledger.results(1))
+    results = ledger.results(1)
+    assert results is not None
+    assert nxt.header.last_results_root == rules.results_root(*results)
     assert ledger.check_sealed(nxt) is None
 
 

@@ -21,7 +21,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from traco.services.consensus.machine import Decision, Vote
-from traco.services.consensus.simnet import Behaviour, NetConfig, Simulation, fake_signature
+from traco.services.consensus.simnet import Simulation
+from traco.services.consensus.simnet_net import Behaviour, NetConfig, fake_signature
 
 SIM_SETTINGS = settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

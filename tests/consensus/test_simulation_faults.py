@@ -23,7 +23,8 @@ from hypothesis import strategies as st
 
 from tests.consensus.attacks import lock_split, stale_polka
 from tests.consensus.test_simulation import assert_safe, f_of
-from traco.services.consensus.simnet import Behaviour, NetConfig, Simulation, SplitRound
+from traco.services.consensus.simnet import Simulation
+from traco.services.consensus.simnet_net import Behaviour, NetConfig, SplitRound
 
 FAULT_SETTINGS = settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 ATTACK_SETTINGS = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])

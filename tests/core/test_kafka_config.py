@@ -141,7 +141,8 @@ def _handshake(client_context: ssl.SSLContext | None, server_context: ssl.SSLCon
     peer = server.getpeercert()
     if not peer:
         return None
-    return dict(entry[0] for entry in peer["subject"])["commonName"]
+    subject: tuple[tuple[tuple[str, str], ...], ...] = peer["subject"]  # type: ignore[assignment]
+    return dict(entry[0] for entry in subject)["commonName"]
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ read-only opener remembers nothing.
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,7 @@ class CountingReads:
         db.read = read  # type: ignore[method-assign]
 
 
-def book(store: SqliteStateStore, height: int, writes: dict[str, bytes | None]) -> None:
+def book(store: SqliteStateStore, height: int, writes: Mapping[str, bytes | None]) -> None:
     store.commit(StateBatch(height, writes, (), (), DIGEST))
 
 

@@ -162,7 +162,7 @@ def running_mesh(
     of their own (``traco serve validator|party|doc|consensus``), as an operator may run them
     as separate pods, every one with ``env`` added to its environment; all stopped afterwards."""
     asyncio.run(create_topics(bootstrap, genesis.chain_id, 4, [n.id for n in genesis.node_list()]))
-    processes = MeshProcesses(data_dir, bootstrap, **(env or {}))
+    processes = MeshProcesses(data_dir, bootstrap, None, **(env or {}))
     try:  # a mesh that fails to start is stopped too: no process outlives its test
         for i in range(validators):
             for service in genesis.params.services:  # each validator's node has its own replicas

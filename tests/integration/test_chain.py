@@ -105,7 +105,9 @@ def test_the_same_anchor_twice_is_rejected(mesh: MeshProcesses, member_key: byte
 def test_api_refuses_bad_input_with_clear_errors(mesh: MeshProcesses, member_key: bytes) -> None:
     client = mesh.client()
     status = client.get_json("/status")
-    post = lambda body: httpx.post(f"{mesh.url}/tx", content=body, timeout=10)  # noqa: E731
+
+    def post(body: bytes) -> httpx.Response:
+        return httpx.post(f"{mesh.url}/tx", content=body, timeout=10)
 
     r = post(b"{not json")
     assert r.status_code == 422 and r.json()["detail"]["code"] == "MALFORMED"

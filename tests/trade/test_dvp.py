@@ -21,7 +21,13 @@ def story(tmp_path: Path) -> Story:
 def opened(story: Story, agent: str | None = None, settle_in: int = 20) -> str:
     doc_id = story.register("carrier", holder=story.pub("exporter"))
     h = story.tip.height
-    terms = {"dvp_id": "d1", "seller": "exporter", "buyer": "importer", "doc_id": doc_id, "token": "TRC"}
+    terms: dict[str, object] = {
+        "dvp_id": "d1",
+        "seller": "exporter",
+        "buyer": "importer",
+        "doc_id": doc_id,
+        "token": "TRC",
+    }
     terms |= {"amount": 700_000, "allocate_by": h + 10, "settle_by": h + settle_in}
     if agent:
         terms["agent"] = agent
@@ -122,7 +128,13 @@ def test_when_the_council_lists_settlement_agents_only_they_may_be_named(story: 
     story.set_flows(settlement_agents=["bank-b"])
     doc_id = story.register("carrier", holder=story.pub("exporter"))
     h = story.tip.height
-    terms = {"dvp_id": "d9", "seller": "exporter", "buyer": "importer", "doc_id": doc_id, "token": "TRC"}
+    terms: dict[str, object] = {
+        "dvp_id": "d9",
+        "seller": "exporter",
+        "buyer": "importer",
+        "doc_id": doc_id,
+        "token": "TRC",
+    }
     terms |= {"amount": 1, "allocate_by": h + 10, "settle_by": h + 20}
     receipt = story.refused("exporter", "trade.dvp.open", {**terms, "agent": "bank-a"})
     assert receipt.code == "INVALID_TERMS" and "settlement agents (bank-b)" in receipt.message

@@ -18,6 +18,7 @@ Checked after every step, from the records rather than from the rules' own arith
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
 
 import orjson
 from hypothesis import settings
@@ -67,7 +68,7 @@ class ExchangeMachine(RuleBasedStateMachine):
         txs = []
         for who, side, price, lots, expires in batch:
             self.count += 1
-            more = {} if expires is None else {"expires_height": self.chain.height + 1 + expires}
+            more: dict[str, Any] = {} if expires is None else {"expires_height": self.chain.height + 1 + expires}
             txs.append((self.actors[who], PLACE, order(f"o{self.count}", side, price, lots, **more)))
         result = self.chain.block(txs)
         for receipt in result.receipts:

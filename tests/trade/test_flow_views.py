@@ -321,7 +321,7 @@ def test_ten_thousand_loans_agree_with_a_naive_count_reading_a_handful_of_keys()
         _loan_events(state, rng, n)
     for member in MEMBERS:
         counted = CountingView(state)
-        shown = r.risk_view(counted, member)  # type: ignore[arg-type]
+        shown = r.risk_view(counted, member)
         expected = naive(state, member)
         assert shown["loans"] == expected["loans"], member
         assert shown["pledged"] == expected["pledged"], member

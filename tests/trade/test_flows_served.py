@@ -121,7 +121,13 @@ def flows(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[CommandCha
         escrow = {"escrow_id": "e1", "token": "TRC", "seller": "exporter", "amount": 300_000}
         escrow |= {"expires_at": now + DAY, "release": {"on": "confirm"}, "memo": "order 17"}
         height = chain.blocks[-1].header.height
-        dvp = {"dvp_id": "d1", "seller": "exporter", "buyer": "importer", "doc_id": bl3.tx_id, "token": "TRC"}
+        dvp: dict[str, object] = {
+            "dvp_id": "d1",
+            "seller": "exporter",
+            "buyer": "importer",
+            "doc_id": bl3.tx_id,
+            "token": "TRC",
+        }
         dvp |= {"amount": 700_000, "allocate_by": height + 20, "settle_by": height + 40}
         ok(chain, [chain.tx("importer", "trade.escrow.open", escrow), chain.tx("exporter", "trade.dvp.open", dvp)])
         ok(chain, [chain.tx("importer", "trade.dvp.fund", {"dvp_id": "d1"})])

@@ -57,13 +57,16 @@ def test_an_epoch_may_empty_the_coco_pool_but_never_overdraw_it() -> None:
         }
     )
     paid = {"epoch": 3, "amount": 100, "holders_share": 30, "paid": 100, "height": 9, "time": 90}
-    event = Event("CocoEpochPaid", "coco", {**paid, "payouts": [["ann", 70], ["bob", 30]]})
+    clause = {"by": "service:trade", "tx_id": None}  # as the epoch clause stamps it
+    event = Event("CocoEpochPaid", "coco:epoch:3", {**paid, **clause, "payouts": [["ann", 70], ["bob", 30]]})
     state.apply(mutate(state, event))
     assert q.read(state, q.POOL) == {"amount": 0}
     assert q.epoch(state) == {"next": 4, "paid": 100}
     assert q.epoch_paid(state, 3) == {**paid, "holders": 2}
     assert q.token(state, "COCO")["supply"] == 1_000  # type: ignore[index]
-    assert q.balance(state, "COCO", "ann")["total"] == 70  # type: ignore[index]
-    overdraw = Event("CocoEpochPaid", "coco", {**paid, "epoch": 4, "paid": 1, "payouts": [["ann", 1]]})
+    assert q.balance(state, "COCO", "ann")["total"] == 70
+    overdraw = Event(
+        "CocoEpochPaid", "coco:epoch:4", {**paid, **clause, "epoch": 4, "paid": 1, "payouts": [["ann", 1]]}
+    )
     with pytest.raises(ValueError, match="pool would go negative"):
         mutate(state, overdraw)
