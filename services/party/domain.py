@@ -77,7 +77,8 @@ State layout (values are canonical JSON objects):
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -118,9 +119,6 @@ __all__ = ["KINDS", "PARTY", "PartyDomain"]
 
 Sender = Mapping[str, Any]
 """The sender's member record (``member/<key>``), already known to be admitted and valid."""
-
-P = TypeVar("P", bound=Payload)
-Route = Callable[[StateView, TxContext, Sender], Outcome]
 
 
 def _short(key: str) -> str:
@@ -344,35 +342,41 @@ def delegate(view: StateView, tx: TxContext, sender: Sender, p: Delegate) -> Out
 # --------------------------------------------------------------------------- the domain
 
 
-def _route(
-    model: type[P], handler: Callable[[StateView, TxContext, Sender, P], Outcome], v2: type[P] | None = None
-) -> Route:
-    """Validate the payload against ``model`` (``v2`` where rules version 2 is in force and the
-    schema grew), then run ``handler`` with the parsed value."""
+@dataclass(frozen=True)
+class Route:
+    """A transaction kind's payload model (``v2``: the one where rules version 2 is in force and
+    the schema grew) and the rule that decides it."""
 
-    def run(view: StateView, tx: TxContext, sender: Sender) -> Outcome:
-        if not isinstance(tx.payload, Mapping):
-            return reject(Code.INVALID_PAYLOAD, "payload: must be a JSON object")
-        chosen = v2 if v2 is not None and rules_v2(tx) else model
-        try:
-            payload = chosen.model_validate(dict(tx.payload))
-        except ValidationError as exc:
-            return reject(Code.INVALID_PAYLOAD, first_error(exc))
-        return handler(view, tx, sender, payload)
+    model: type[Payload]
+    handler: Callable[[StateView, TxContext, Sender, Any], Outcome]
+    v2: type[Payload] | None = None
 
-    return run
+
+def _run(route: Route, view: StateView, tx: TxContext, sender: Sender) -> Outcome:
+    """Validate the payload against the route's model, then run its rule with the parsed value.
+
+    A plain function rather than a closure built per kind at import: a mutation tool sees (and
+    mutates) only code that runs when called."""
+    if not isinstance(tx.payload, Mapping):
+        return reject(Code.INVALID_PAYLOAD, "payload: must be a JSON object")
+    chosen = route.v2 if route.v2 is not None and rules_v2(tx) else route.model
+    try:
+        payload = chosen.model_validate(dict(tx.payload))
+    except ValidationError as exc:
+        return reject(Code.INVALID_PAYLOAD, first_error(exc))
+    return route.handler(view, tx, sender, payload)
 
 
 _ROUTES: Mapping[str, Route] = {
-    "party.register": _route(Register, register),
-    "party.kyc": _route(Kyc, kyc, KycV2),
-    "party.agreement": _route(Agreement, agreement),
-    "party.key.rotate": _route(RotateKey, rotate_key),
-    "party.propose": _route(Propose, governance.propose),
-    "party.vote": _route(Vote, governance.vote),
-    "party.delegate": _route(Delegate, delegate),
-    "party.node.register": _route(RegisterNode, register_node),
-    "party.node.rotate": _route(RotateNodeKey, rotate_node_key),
+    "party.register": Route(Register, register),
+    "party.kyc": Route(Kyc, kyc, KycV2),
+    "party.agreement": Route(Agreement, agreement),
+    "party.key.rotate": Route(RotateKey, rotate_key),
+    "party.propose": Route(Propose, governance.propose),
+    "party.vote": Route(Vote, governance.vote),
+    "party.delegate": Route(Delegate, delegate),
+    "party.node.register": Route(RegisterNode, register_node),
+    "party.node.rotate": Route(RotateNodeKey, rotate_node_key),
 }
 
 KINDS = frozenset(_ROUTES)
@@ -407,7 +411,7 @@ class PartyDomain:
             roles = ", ".join(sender["roles"]) or "none"
             who = sender["member_id"]
             return reject(Code.NOT_PERMITTED, f"member {who!r} (roles: {roles}) may not submit {tx.kind}")
-        return route(state, tx, sender)
+        return _run(route, state, tx, sender)
 
     def mutate(self, state: StateView, event: Event) -> dict[str, bytes | None]:
         """The writes of one party event (``events.mutate``)."""
