@@ -171,3 +171,41 @@ def test_a_v2_assignment_frees_only_the_old_spellings_that_are_held() -> None:
         ("NamespaceAssigned", "namespace:HLCU")
     ]
     assert queries.namespace_owner(chain.state, "hlcu") == "importer"
+
+
+def test_an_upgrade_records_its_terms_without_the_actions_own_fields(chain: Chain) -> None:
+    pid = chain.propose("council-1", {"type": "upgrade", "name": "doc-2", "height": 40, "rules": {"doc": 2}})
+    assert [(e.type, e.aggregate_id) for e in chain.log[-1][1].events] == [("ProposalCreated", f"proposal:{pid}")]
+    chain.vote("council-1", pid)
+    outcome = chain.vote("council-2", pid)
+    assert isinstance(outcome, Accepted)
+    scheduled = outcome.events[-1]
+    assert scheduled.type == "UpgradeScheduled"
+    assert scheduled.data["height"] == chain.height  # the event's position, not the height asked for
+    assert scheduled.data["from_height"] == 40
+    assert "type" not in scheduled.data and scheduled.data["rules"] == {"doc": 2}
+
+
+def test_the_council_may_be_given_more_kinds_but_never_lose_its_governance_kinds(chain: Chain) -> None:
+    kinds = ["party.propose", "party.vote", "party.kyc"]
+    chain.pass_proposal({"type": "set_role_kinds", "role": "council", "kinds": kinds})
+    assert queries.role_kinds(chain.state)["council"] == sorted(kinds)
+    refused = chain.refused(
+        "INVALID_ACTION",
+        "council-1",
+        "party.propose",
+        {"action": {"type": "set_role_kinds", "role": "council", "kinds": ["party.propose", "party.kyc"]}},
+    )
+    assert "party.vote" in refused.message
+
+
+def test_a_voided_proposal_is_keyed_by_its_proposal(chain: Chain) -> None:
+    pid = chain.propose("council-1", {"type": "suspend_member", "member_id": "bank-b"})
+    chain.pass_proposal({"type": "suspend_member", "member_id": "bank-b"})  # overtakes the first
+    chain.vote("council-1", pid)
+    outcome = chain.vote("council-2", pid)
+    assert isinstance(outcome, Accepted)
+    assert [(e.type, e.aggregate_id) for e in outcome.events] == [
+        ("VoteCast", f"proposal:{pid}"),
+        ("ProposalVoided", f"proposal:{pid}"),
+    ]

@@ -119,3 +119,16 @@ def test_a_key_a_node_rotated_to_is_taken_for_every_other_node(chain: Chain) -> 
     chain.refused(
         "ALREADY_REGISTERED", "bank-b", "party.node.rotate", node_payload("bank-b", "b-1", "node-key-2", "new_key")
     )
+
+
+def test_a_node_key_rotation_names_the_member_and_the_key_it_replaces(chain: Chain) -> None:
+    chain.ok("bank-a", "party.node.register", node_payload("bank-a", "a-1", "node-key-1"))
+    rotated = chain.ok("bank-a", "party.node.rotate", node_payload("bank-a", "a-1", "node-key-2", "new_key"))
+    (event,) = rotated.events
+    assert event.type == "NodeKeyRotated" and event.aggregate_id == "node:a-1"
+    assert {k: event.data[k] for k in ("node_id", "member_id", "old_key", "new_key")} == {
+        "node_id": "a-1",
+        "member_id": "bank-a",
+        "old_key": pub("node-key-1"),
+        "new_key": pub("node-key-2"),
+    }
