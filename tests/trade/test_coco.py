@@ -12,9 +12,11 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from tests.trade.helpers import DAY, Chain
+from traco.core.domain import DictState, encode
 from traco.services.trade import coco, views
 from traco.services.trade import genesis as trade_genesis
 from traco.services.trade import queries as q
+from traco.services.trade.exchange import liquidity
 
 COCO = "COCO"
 TOTAL = 10_000_000_000 * 10**4
@@ -192,3 +194,44 @@ def test_the_schedule_can_be_printed_from_the_genesis_section_alone() -> None:
     from_file = trade_genesis.coco_params(trade_genesis.parse(trade_genesis.development_section()), chain.genesis_time)
     assert from_file == params(chain)
     assert coco.schedule(from_file, 3) == coco.schedule(params(chain), 3)
+
+
+def tiny_coco(pool: int, holders: dict[str, int]) -> tuple[DictState, dict[str, Any]]:
+    """A Coco state of a few minor units, where every rounding shows: one epoch pays the pool,
+    all of it to holders (``holders_bp`` 10,000)."""
+    params = {"token": "COCO", "pool_initial": 10**6, "halving_ms": 100, "epoch_ms": 100, "holders_bp": 10_000}
+    data = {q.POOL: encode({"amount": pool})}
+    data |= {q.balance_key("COCO", a): encode({"total": t, "held": 0}) for a, t in holders.items()}
+    return DictState(data), {**params, "start_time": 0}
+
+
+@pytest.mark.parametrize(
+    ("holders", "expected"),
+    [
+        ({"a": 1, "b": 1}, [["a", 5], ["b", 5]]),  # a balance of one minor unit is a holder
+        ({"a": 1}, [["a", 10]]),  # a single holder of one unit takes the whole share
+        ({"a": 1, "b": 100}, [["b", 9]]),  # a share that rounds to nothing is not listed
+        ({"a": 1, "service:trade": 5}, [["a", 10]]),  # the service's own accounts hold for others
+        ({}, []),
+    ],
+)
+def test_an_epoch_lists_only_the_holders_it_pays(holders: dict[str, int], expected: list[list[Any]]) -> None:
+    state, params = tiny_coco(10, holders)
+    paid = coco.pay_epoch(state, params, 0, 5, 500)
+    assert paid.data["payouts"] == expected
+    assert paid.data["paid"] == sum(part for _, part in expected)
+
+
+@pytest.mark.parametrize(
+    ("share", "volumes", "expected"),
+    [
+        (1, [("a", 1)], [["a", 1]]),  # a share of one unit is paid
+        (10, [("a", 5)], [["a", 10]]),
+        (1, [("a", 1), ("b", 1)], []),  # halves of one unit round to nothing: nobody is listed
+        (7, [("a", 1), ("b", 2)], [["a", 2], ["b", 4]]),
+        (0, [("a", 5)], []),
+        (5, [("a", 0)], []),  # no volume at all: the share stays in the pool
+    ],
+)
+def test_liquidity_lists_only_the_traders_it_pays(share: int, volumes: list[tuple[str, int]], expected: Any) -> None:
+    assert liquidity.payouts(share, volumes) == expected
