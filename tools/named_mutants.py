@@ -13,10 +13,13 @@ interest rounded down, an escrow paid on anyone's milestone, a DvP title hold no
 trade, a managed hold touched by the generic hold kinds. So does the state tree's storage
 (``STATE_MUTANTS``): a node left behind or never stored, a page rewritten without the nodes it
 held, an undo that forgets, a moved store trusted unchecked, a scan or an upstream's answer
-remembered past the state it read. The suite must kill every one.
+remembered past the state it read. So do party's governance and membership rules
+(``PARTY_MUTANTS``): an upgrade that does not move a rule version up, a council stripped of its
+governance kinds or of its last member, a KYC or delegation at its bounds, a node key left free
+after a rotation. The suite must kill every one.
 
-The catalogue is in ``tools/mutants_consensus.py``, ``mutants_assets.py``, ``mutants_flows.py``
-and ``mutants_state.py``; this module runs it.
+The catalogue is in ``tools/mutants_consensus.py``, ``mutants_assets.py``, ``mutants_flows.py``,
+``mutants_state.py`` and ``mutants_party.py``; this module runs it.
 
 How: ``python tools/named_mutants.py`` copies the repository to a temporary directory,
 applies one mutant at a time there (an exact ``old`` -> ``new`` text edit that must match
@@ -58,6 +61,7 @@ from pathlib import Path
 from mutants_assets import ASSET_MUTANTS
 from mutants_consensus import MACHINE, MUTANTS, VOTES, Mutant
 from mutants_flows import FLOW_MUTANTS
+from mutants_party import PARTY_MUTANTS
 from mutants_state import STATE_MUTANTS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -179,7 +183,7 @@ def print_table(outcomes: Sequence[Outcome]) -> None:
 
 
 def named(args: argparse.Namespace) -> int:
-    everything = (*MUTANTS, *ASSET_MUTANTS, *FLOW_MUTANTS, *STATE_MUTANTS)
+    everything = (*MUTANTS, *ASSET_MUTANTS, *FLOW_MUTANTS, *STATE_MUTANTS, *PARTY_MUTANTS)
     chosen = [m for m in everything if not args.only or m.name in args.only]
     unknown = set(args.only or ()) - {m.name for m in everything}
     if unknown:
@@ -338,7 +342,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "mutmut":
         return mutmut_run(args)
     if args.list:
-        for m in (*MUTANTS, *ASSET_MUTANTS, *FLOW_MUTANTS, *STATE_MUTANTS):
+        for m in (*MUTANTS, *ASSET_MUTANTS, *FLOW_MUTANTS, *STATE_MUTANTS, *PARTY_MUTANTS):
             print(f"{m.name}: {m.rule}\n  {m.path}: {m.old!r}\n  -> {m.new!r}")
         return 0
     return named(args)
