@@ -174,8 +174,10 @@ def test_a_v2_assignment_frees_only_the_old_spellings_that_are_held() -> None:
 
 
 def test_an_upgrade_records_its_terms_without_the_actions_own_fields(chain: Chain) -> None:
-    pid = chain.propose("council-1", {"type": "upgrade", "name": "doc-2", "height": 40, "rules": {"doc": 2}})
-    assert [(e.type, e.aggregate_id) for e in chain.log[-1][1].events] == [("ProposalCreated", f"proposal:{pid}")]
+    action = {"type": "upgrade", "name": "doc-2", "height": 40, "rules": {"doc": 2}}
+    created = chain.ok("council-1", "party.propose", {"action": action})
+    pid = created.result["proposal_id"]
+    assert [(e.type, e.aggregate_id) for e in created.events] == [("ProposalCreated", f"proposal:{pid}")]
     chain.vote("council-1", pid)
     outcome = chain.vote("council-2", pid)
     assert isinstance(outcome, Accepted)
