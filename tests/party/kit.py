@@ -65,6 +65,12 @@ def agreement_payload(digest: str, signers: list[str], parties: list[str] | None
     return {"agreement_hash": digest, "parties": party_keys, "signatures": {pub(s): sig(s, message) for s in signers}}
 
 
+def node_payload(member_id: str, node_id: str, key: str, field: str = "public_key") -> dict[str, Any]:
+    """A node registration (or, with ``field="new_key"``, a rotation) whose key proves itself."""
+    proof = sig(key, proofs.node_key_message(CHAIN_ID, member_id, node_id, pub(key)))
+    return {"node_id": node_id, field: pub(key), "proof": proof}
+
+
 def dev_genesis(validators: Mapping[str, int] | None = None) -> PartyGenesis:
     names = [name for name, *_ in DEVELOPMENT_CAST]
     if validators is None:

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from tests.party.kit import CHAIN_ID, Chain, agreement_payload, pub, register_payload, rotate_payload, sig
+from tests.party.kit import Chain, agreement_payload, node_payload, pub, register_payload, rotate_payload
 from traco.core.domain import Accepted
-from traco.services.party import proofs, queries
+from traco.services.party import queries
 from traco.services.party.models import MAX_DELEGATION_MS, MAX_KYC_VALIDITY_MS
 
 STEP = 1000
@@ -103,11 +103,6 @@ def test_a_delegation_expires_after_the_block_time_and_no_later_than_the_longest
         revoked = chain.ok("exporter", "party.delegate", {"principal": "Farm", "kinds": []})
         assert revoked.result == {"revoked": True}
         assert [e.aggregate_id for e in revoked.events] == [aggregate] and aggregate.startswith("delegation:exporter:")
-
-
-def node_payload(member_id: str, node_id: str, key: str, field: str = "public_key") -> dict[str, Any]:
-    proof = sig(key, proofs.node_key_message(CHAIN_ID, member_id, node_id, pub(key)))
-    return {"node_id": node_id, field: pub(key), "proof": proof}
 
 
 def test_a_key_a_node_rotated_to_is_taken_for_every_other_node(chain: Chain) -> None:

@@ -4,22 +4,15 @@ against the key the node had then."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
-from tests.party.kit import CHAIN_ID, Chain, pub, sig
-from traco.services.party import proofs, queries
+from tests.party.kit import Chain, node_payload, pub, sig
+from traco.services.party import queries
 
 
 @pytest.fixture
 def chain() -> Chain:
     return Chain.dev()
-
-
-def node_payload(member_id: str, node_id: str, key: str, field: str = "public_key") -> dict[str, Any]:
-    proof = sig(key, proofs.node_key_message(CHAIN_ID, member_id, node_id, pub(key)))
-    return {"node_id": node_id, field: pub(key), "proof": proof}
 
 
 def test_a_member_registers_a_node_bound_to_itself(chain: Chain) -> None:
