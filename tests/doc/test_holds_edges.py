@@ -7,11 +7,10 @@ Found by mutmut over doc's title rules (``rules``, ``holds``, ``pledges``, ``mut
 
 from __future__ import annotations
 
-from typing import Any
-
 import orjson
 
 from tests.doc.helpers import Cast, Ledger, bl_payload
+from tests.doc.test_holds import hold
 from traco.core import crypto
 from traco.core.domain import encode
 from traco.services.doc import consent, queries, tables
@@ -20,10 +19,6 @@ from traco.services.doc.holds import load
 
 def registered(ledger: Ledger, cast: Cast) -> str:
     return str(ledger.ok(cast.carrier, "doc.register", bl_payload("bl-1", holder=cast.exporter.key)).result["doc_id"])
-
-
-def hold(doc_id: str, beneficiary: str, **extra: Any) -> dict[str, Any]:
-    return {"hold_id": "h-1", "doc_id": doc_id, "beneficiary": beneficiary, **extra}
 
 
 def set_status(ledger: Ledger, cast: Cast, status: str) -> None:
