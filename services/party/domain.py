@@ -78,7 +78,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from pydantic import ValidationError
 
@@ -342,17 +342,20 @@ def delegate(view: StateView, tx: TxContext, sender: Sender, p: Delegate) -> Out
 # --------------------------------------------------------------------------- the domain
 
 
+P = TypeVar("P", bound=Payload)
+
+
 @dataclass(frozen=True)
-class Route:
+class Route(Generic[P]):
     """A transaction kind's payload model (``v2``: the one where rules version 2 is in force and
     the schema grew) and the rule that decides it."""
 
-    model: type[Payload]
-    handler: Callable[[StateView, TxContext, Sender, Any], Outcome]
-    v2: type[Payload] | None = None
+    model: type[P]
+    handler: Callable[[StateView, TxContext, Sender, P], Outcome]
+    v2: type[P] | None = None
 
 
-def _run(route: Route, view: StateView, tx: TxContext, sender: Sender) -> Outcome:
+def _run(route: Route[Any], view: StateView, tx: TxContext, sender: Sender) -> Outcome:
     """Validate the payload against the route's model, then run its rule with the parsed value.
 
     A plain function rather than a closure built per kind at import: a mutation tool sees (and
@@ -367,7 +370,7 @@ def _run(route: Route, view: StateView, tx: TxContext, sender: Sender) -> Outcom
     return route.handler(view, tx, sender, payload)
 
 
-_ROUTES: Mapping[str, Route] = {
+_ROUTES: Mapping[str, Route[Any]] = {
     "party.register": Route(Register, register),
     "party.kyc": Route(Kyc, kyc, KycV2),
     "party.agreement": Route(Agreement, agreement),
