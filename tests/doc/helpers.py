@@ -244,3 +244,9 @@ def bl_payload(label: str, reference: str | None = None, **extra: Any) -> dict[s
         "metadata": {"vessel": "MAERSK ESSEN", "portOfLoading": "CNSHA"},
         **extra,
     }
+
+
+def registered(ledger: Ledger, cast: Cast, label: str = "bl-1") -> str:
+    """A bill of lading registered by the carrier and held by the exporter; its doc id."""
+    payload = bl_payload(label, holder=cast.exporter.key)
+    return str(ledger.ok(cast.carrier, "doc.register", payload).result["doc_id"])

@@ -9,16 +9,12 @@ from __future__ import annotations
 
 import orjson
 
-from tests.doc.helpers import Cast, Ledger, bl_payload
+from tests.doc.helpers import Cast, Ledger, registered
 from tests.doc.test_holds import hold
 from traco.core import crypto
 from traco.core.domain import encode
 from traco.services.doc import consent, queries, tables
 from traco.services.doc.holds import load
-
-
-def registered(ledger: Ledger, cast: Cast) -> str:
-    return str(ledger.ok(cast.carrier, "doc.register", bl_payload("bl-1", holder=cast.exporter.key)).result["doc_id"])
 
 
 def set_status(ledger: Ledger, cast: Cast, status: str) -> None:

@@ -5,15 +5,10 @@ time itself."""
 
 from __future__ import annotations
 
-from tests.doc.helpers import Cast, Ledger, bl_payload, file_hash
+from tests.doc.helpers import Cast, Ledger, file_hash, registered
 from tests.doc.test_v2_pledge import offer
 from traco.core.domain import Rejected
 from traco.services.doc import queries, tables
-
-
-def registered(ledger: Ledger, cast: Cast, label: str = "bl-1") -> str:
-    payload = bl_payload(label, holder=cast.exporter.key)
-    return str(ledger.ok(cast.carrier, "doc.register", payload).result["doc_id"])
 
 
 def test_every_versions_file_leads_to_that_version(ledger: Ledger, cast: Cast) -> None:
