@@ -11,6 +11,7 @@ import orjson
 
 from tests.doc.helpers import Cast, Ledger, registered
 from tests.doc.test_holds import hold
+from tests.doc.test_v2_pledge import offer
 from traco.core import crypto
 from traco.core.domain import encode
 from traco.services.doc import consent, queries, tables
@@ -88,12 +89,12 @@ def test_a_documents_history_names_every_step_with_its_terms(ledger2: Ledger, ca
     """What ``traco doc verify`` and an auditor read: each entry's type and details."""
     ledger = ledger2
     doc_id = registered(ledger, cast)
-    expires = ledger.time + ledger.tick + 30 * 24 * 3600 * 1000
-    offer = {"doc_id": doc_id, "financier": cast.bank_a.key, "amount": 1_000, "currency": "USD", "expires_at": expires}
-    pledge_tx = ledger.ok(cast.exporter, "doc.pledge", offer)
+    terms = offer(ledger, doc_id, cast.bank_a)  # 1,000 USD for 30 days
+    expires = terms["expires_at"]
+    pledge_tx = ledger.ok(cast.exporter, "doc.pledge", terms)
     ledger.ok(cast.exporter, "doc.release", {"doc_id": doc_id})  # withdraws the offer
     assert queries.document(ledger.state, doc_id)["offers"] == {}  # type: ignore[index]
-    ledger.ok(cast.exporter, "doc.pledge", offer)
+    ledger.ok(cast.exporter, "doc.pledge", terms)
     accepted = ledger.ok(cast.bank_a, "doc.pledge.accept", {"doc_id": doc_id})
     ledger.ok(cast.bank_a, "doc.pledge.extend", {"doc_id": doc_id, "expires_at": expires + 1_000})
     ledger.ok(cast.bank_a, "doc.release", {"doc_id": doc_id})
@@ -141,9 +142,9 @@ def test_a_documents_history_names_every_step_with_its_terms(ledger2: Ledger, ca
 def test_the_holder_frees_a_lapsed_pledge_from_the_instant_it_expires(ledger2: Ledger, cast: Cast) -> None:
     ledger = ledger2
     doc_id = registered(ledger, cast)
-    expires = ledger.time + 3 * ledger.tick + 500
-    offer = {"doc_id": doc_id, "financier": cast.bank_a.key, "amount": 1, "currency": "USD", "expires_at": expires}
-    ledger.ok(cast.exporter, "doc.pledge", offer)
+    terms = offer(ledger, doc_id, cast.bank_a, ttl=2 * ledger.tick + 500, amount=1)
+    expires = terms["expires_at"]
+    ledger.ok(cast.exporter, "doc.pledge", terms)
     ledger.ok(cast.bank_a, "doc.pledge.accept", {"doc_id": doc_id})
     ledger.time = expires - 1 - ledger.tick  # the next block runs one ms before the expiry
     assert ledger.code(cast.exporter, "doc.release", {"doc_id": doc_id}) == "PLEDGE_ACTIVE"
