@@ -2,7 +2,7 @@
 
 A node left behind or never stored, a page rewritten without the nodes it held, an undo that
 forgets, a moved store trusted unchecked, a scan or an upstream's answer remembered past the
-state it read."""
+state it read, a key filter that denies a stored key."""
 
 from __future__ import annotations
 
@@ -70,6 +70,22 @@ STATE_MUTANTS: tuple[Mutant, ...] = (
         "        self._runs.clear()  # the scans remembered were of the store before this commit",
         "        pass",
         ("tests/core/test_sqlite_scan_runs.py::test_a_commit_is_seen_by_the_next_scan",),
+    ),
+    Mutant(
+        "key-filter-not-told-of-a-batch",
+        "SQLite: the writer's key filter is not told a batch's keys (a stored key read as absent)",
+        "core/adapters/sqlite_state.py",
+        "            self._keys.add_all(key for key, _ in puts)",
+        "            pass",
+        ("tests/core/test_key_filter.py::test_the_writer_reads_what_a_dict_would_hold",),
+    ),
+    Mutant(
+        "key-filter-outlives-foreign-commit",
+        "SQLite: the key filter survives another connection's commit (its new keys read as absent)",
+        "core/adapters/sqlite_state.py",
+        "        self._runs.clear()\n        self._keys = None\n",
+        "        self._runs.clear()\n",
+        ("tests/core/test_key_filter.py::test_a_key_another_connection_stored_is_found_once_noticed",),
     ),
     Mutant(
         "upstream-memo-outlives-block",

@@ -29,6 +29,12 @@ Design:
   seventh of the trade replica. A scan that begins inside a remembered run is served from it
   and goes on from the store past its end. Commits go to the block's overlay until the block
   is stored, so what is remembered is the store as it is; every commit forgets it all.
+* **The writer knows which keys it certainly does not hold** (``core.key_filter``): a Bloom
+  filter over the stored keys, built from them at the writer's first unremembered read and
+  again whenever it fills, told every key of a batch before the batch commits, and dropped
+  with everything else remembered when another connection commits. A rule's question about a
+  key that does not exist yet (a new order, hold or document) is answered from it instead of
+  by a query.
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ from traco.core.adapters.memory_store import check_rejection, split_writes, warn
 from traco.core.adapters.sqlite_db import Database, Synchronous
 from traco.core.bounded import trim_oldest
 from traco.core.errors import HeightGap
+from traco.core.key_filter import KeyFilter
 from traco.core.ports import StateBatch, StateStore
 from traco.schemas.events import DomainEvent
 from traco.schemas.receipt import Receipt
@@ -143,6 +150,7 @@ class SqliteStateStore(StateStore):
         self._remembers = not readonly
         self._values: dict[str, bytes | None] = {}
         self._runs: dict[str, _Run] = {}
+        self._keys: KeyFilter | None = None
         self._height: int | None = None
         self._data_version = self._read_data_version() if self._remembers else 0
 
@@ -167,8 +175,17 @@ class SqliteStateStore(StateStore):
     def _forget(self, version: int) -> None:
         self._values.clear()
         self._runs.clear()
+        self._keys = None
         self._height = None
         self._data_version = version
+
+    def _key_filter(self) -> KeyFilter:
+        """The filter of the stored keys, built from them if there is none or it is full."""
+        keys = self._keys
+        if keys is None or keys.full:
+            stored = [key for (key,) in self._db.read("SELECT key FROM state")]
+            keys = self._keys = KeyFilter(stored, expected=2 * len(stored))
+        return keys
 
     def _remember(self, key: str, value: bytes | None) -> None:
         self._values[key] = value
@@ -185,6 +202,9 @@ class SqliteStateStore(StateStore):
     def get(self, key: str) -> bytes | None:
         if key in self._values:
             return self._values[key]
+        if self._remembers and not self._key_filter().might_hold(key):
+            self._remember(key, None)
+            return None
         rows = self._db.read("SELECT value FROM state WHERE key = ?", (key,))
         value = bytes(rows[0][0]) if rows else None
         if self._remembers:
@@ -201,6 +221,15 @@ class SqliteStateStore(StateStore):
                     found[key] = value
             else:
                 missing.append(key)
+        if self._remembers:
+            held = self._key_filter().might_hold
+            maybe: list[str] = []
+            for key in missing:
+                if held(key):
+                    maybe.append(key)
+                else:
+                    self._remember(key, None)
+            missing = maybe
         for i in range(0, len(missing), 500):  # SQLite's default limit is 999 parameters
             chunk = missing[i : i + 500]
             marks = ",".join("?" * len(chunk))
@@ -272,6 +301,8 @@ class SqliteStateStore(StateStore):
         height = batch.height
         receipt_rows = [(height, n, r.tx_id, r.json_bytes.decode()) for n, r in enumerate(batch.receipts)]
         events_json = "[" + ",".join(e.json_bytes.decode() for e in batch.events) + "]" if batch.events else None
+        if self._keys is not None:  # before the commit: never a stored key the filter denies
+            self._keys.add_all(key for key, _ in puts)
         with self._db.write(f"commit({height})") as conn:
             if self._remembers:
                 self._notice(int(conn.execute("PRAGMA data_version").fetchone()[0]))
