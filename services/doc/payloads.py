@@ -22,7 +22,7 @@ from typing import Annotated, Any, Final, Literal, Self
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
 from traco.core.canonical import MAX_SAFE_INTEGER, canonicalize
-from traco.core.text import CONTROL_OR_SURROGATE
+from traco.core.text import plain_text
 from traco.services.doc import tables
 
 MAX_METADATA_BYTES: Final = 4096
@@ -39,14 +39,6 @@ LEI (``LEI:529900T8BM49AURSDO55``), or ``MEMBER:<member id>`` for a member's own
 REFERENCE_PATTERN: Final = r"^[A-Za-z0-9](?:[A-Za-z0-9 ._/#:-]{0,62}[A-Za-z0-9])?$"
 CURRENCY_PATTERN: Final = r"^[A-Z]{3}$"
 UNLOCODE_PATTERN: Final = r"^[A-Z]{2}[A-Z2-9]{3}$"
-
-
-def _plain_text(value: str) -> str:
-    if value != value.strip():
-        raise ValueError("must not start or end with whitespace")
-    if CONTROL_OR_SURROGATE.search(value):
-        raise ValueError("must not contain control characters")
-    return value
 
 
 def _json_value(value: object, depth: int) -> None:
@@ -117,7 +109,7 @@ DocType = Literal[
 ]
 Millis = Annotated[int, Field(ge=0, le=MAX_SAFE_INTEGER)]
 Metadata = Annotated[dict[str, Any], AfterValidator(_bounded_json)]
-Text = Annotated[str, StringConstraints(min_length=1, max_length=256), AfterValidator(_plain_text)]
+Text = Annotated[str, StringConstraints(min_length=1, max_length=256), AfterValidator(plain_text)]
 SealedBox = Annotated[str, StringConstraints(max_length=200), AfterValidator(_sealed_box)]
 
 

@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
 from traco.core.canonical import MAX_SAFE_INTEGER
-from traco.core.text import CONTROL_OR_SURROGATE, CONTROL_OR_SURROGATE_EXCEPT_NEWLINE_TAB
+from traco.core.text import CONTROL_OR_SURROGATE_EXCEPT_NEWLINE_TAB, plain_text
 
 DAY_MS = 86_400_000
 MAX_KEY_OVERLAP_MS = 30 * DAY_MS
@@ -39,14 +39,6 @@ KIND_PATTERN = r"^[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)*\.(?:[a-z][a-z0-9_]*|\*)$
 """``svc.verb`` or ``svc.verb.verb``; a trailing ``*`` (``doc.*``) matches every kind below it."""
 JURISDICTION_PATTERN = r"^[A-Z]{2}(?:-[A-Z0-9]{1,3})?$"
 """ISO 3166-1 alpha-2, optionally with an ISO 3166-2 subdivision (``US-NY``)."""
-
-
-def _plain_text(value: str) -> str:
-    if value != value.strip():
-        raise ValueError("must not start or end with whitespace")
-    if CONTROL_OR_SURROGATE.search(value):
-        raise ValueError("must not contain control characters or lone surrogates")
-    return value
 
 
 def _plain_long_text(value: str) -> str:
@@ -76,7 +68,7 @@ MemberId = Annotated[str, StringConstraints(pattern=MEMBER_ID_PATTERN)]
 RoleName = Annotated[str, StringConstraints(pattern=ROLE_PATTERN)]
 KindPattern = Annotated[str, StringConstraints(pattern=KIND_PATTERN, max_length=64)]
 Jurisdiction = Annotated[str, StringConstraints(pattern=JURISDICTION_PATTERN)]
-Text = Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(_plain_text)]
+Text = Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(plain_text)]
 LongText = Annotated[str, StringConstraints(max_length=2000), AfterValidator(_plain_long_text)]
 Millis = Annotated[int, Field(ge=0, le=MAX_SAFE_INTEGER)]
 Roles = Annotated[list[RoleName], Field(max_length=16), AfterValidator(_distinct_sorted)]
