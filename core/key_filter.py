@@ -43,7 +43,7 @@ _LOW32: Final = 0xFFFFFFFF
 class KeyFilter:
     """A Bloom filter over strings: ``might_hold`` is ``True`` for every key ever ``add``-ed."""
 
-    __slots__ = ("_bits", "_mask", "_count", "capacity")
+    __slots__ = ("_bits", "_count", "_mask", "capacity")
 
     def __init__(self, keys: Iterable[str] = (), expected: int = 0) -> None:
         """A filter sized for ``expected`` keys (at least ``MIN_CAPACITY``), holding ``keys``."""
