@@ -35,6 +35,9 @@ Design:
   with everything else remembered when another connection commits. A rule's question about a
   key that does not exist yet (a new order, hold or document) is answered from it instead of
   by a query.
+* What the writer remembers assumes one thread at a time: a read that fetched a value or the
+  keys while a commit ran on another thread would remember what the commit replaced. A node
+  runs its blocks and its HTTP handlers (all ``async``) on one event loop, so none interleave.
 """
 
 from __future__ import annotations
