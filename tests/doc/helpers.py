@@ -25,7 +25,9 @@ from traco.core.domain import (
     Rejected,
     TxContext,
     encode,
+    execute_one,
     run_block,
+    upstream_views,
 )
 from traco.services.doc.domain import DocDomain
 from traco.services.doc.rules import PartyQueries
@@ -89,8 +91,8 @@ def party_view(
     role_kinds: Mapping[str, list[str]] = ROLE_KINDS,
     namespaces: Mapping[str, str] | None = None,
 ) -> DictState:
-    """Party state as a ``DictState``: ``member/<key>``, ``role_kinds/<role>`` and
-    ``namespace/<NS>`` (namespace -> owning member id) entries, in party's own layout."""
+    """Party state as a ``DictState``: ``member/<key>``, ``member_keys/<id>``, ``role_kinds/<role>``
+    and ``namespace/<NS>`` (namespace -> owning member id) entries, in party's own layout."""
     data: dict[str, bytes | None] = {}
     for namespace, owner in (namespaces or {}).items():
         data[party_keys.namespace(namespace)] = encode({"member_id": owner})
@@ -108,6 +110,10 @@ def party_view(
                 "valid_until": spec.valid_until,
             }
         )
+    for actor, spec in members.items():  # a member's keys, its primary (not the rotated-out one) first
+        if spec.valid_until is None:
+            keys = [actor.key] + [a.key for a, s in members.items() if s.member_id == spec.member_id and a is not actor]
+            data[party_keys.member_keys(spec.member_id)] = encode({"primary_key": actor.key, "keys": keys})
     for role, kinds in role_kinds.items():
         data[f"role_kinds/{role}"] = encode({"kinds": kinds})
     return DictState(data)
@@ -203,13 +209,46 @@ class Ledger:
         for _, outcome in outcomes:
             if isinstance(outcome, Accepted):
                 self.events.extend(outcome.events)
-        block = BlockContext(CHAIN, self.height, self.time, len(contexts), self.rules)
+        self._clauses(len(contexts))
+        return [outcome for _, outcome in outcomes]
+
+    def command(self, authority: Actor, kind: str, payload: Mapping[str, Any], origin: str) -> Outcome:
+        """A command from service ``origin`` acting with ``authority``'s authority, executed as
+        the runtime executes the commands sent to doc (``core.service_exec``): first thing at the
+        next height, only if doc takes commands of that kind, then doc's clauses."""
+        self.height += 1
+        self.time += self.tick
+        outcome: Outcome
+        if kind not in self.domain.command_kinds:
+            outcome = Rejected("UNKNOWN_COMMAND", f"doc takes no {kind!r} command")
+        else:
+            tx = TxContext(
+                chain_id=CHAIN,
+                height=self.height,
+                index=-1,
+                time=self.time,
+                tx_id=tx_id_for(self.height, -1, authority.key, kind),
+                sender=authority.key,
+                kind=kind,
+                payload=payload,
+                origin=origin,
+                rules=self.rules,
+            )
+            overlay = DictState(base=self.state)
+            outcome = execute_one(self.domain, overlay, upstream_views({"party": self.party}), tx)
+            self.state.apply(overlay.data)
+            if isinstance(outcome, Accepted):
+                self.events.extend(outcome.events)
+        self._clauses(0)
+        return outcome
+
+    def _clauses(self, tx_count: int) -> None:
+        block = BlockContext(CHAIN, self.height, self.time, tx_count, self.rules)
         for effect in self.domain.end_block(self.state, {"party": self.party}, block):
             for event in effect.events:
                 self.state.apply(self.domain.mutate(self.state, event))
                 self.events.append(event)
             self.clauses.append(effect)
-        return [outcome for _, outcome in outcomes]
 
     def submit(self, sender: Actor, kind: str, payload: Mapping[str, Any]) -> Outcome:
         return self.block([(sender, kind, payload)])[0]
