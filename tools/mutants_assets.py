@@ -14,6 +14,7 @@ COCO = "services/trade/coco.py"
 TRADE_STATE = "services/trade/mutations.py"
 DOC_RULES = "services/doc/rules.py"
 DOC_HOLDS = "services/doc/holds.py"
+DOC_MANAGED = "services/doc/managed.py"
 HOLD_TESTS = "tests/trade/test_holds.py"
 
 ASSET_MUTANTS: tuple[Mutant, ...] = (
@@ -96,6 +97,14 @@ ASSET_MUTANTS: tuple[Mutant, ...] = (
         '    if to is None or to["member_id"] != done.beneficiary:',
         '    if to is not None and to["member_id"] != done.beneficiary:',
         ("tests/doc/test_holds_edges.py::test_a_held_title_never_goes_to_a_beneficiary_who_is_no_longer_admitted",),
+    ),
+    Mutant(
+        "managed-pledge-ended-by-another-service",
+        "doc: any service naming the record may discharge or enforce a pledge another service placed",
+        DOC_MANAGED,
+        '    if terms is None or terms.get("manager") != manager or terms.get("reference") != p.reference:',
+        '    if terms is None or terms.get("reference") != p.reference:',
+        ("tests/doc/test_managed.py::test_only_the_placing_service_naming_its_record_discharges",),
     ),
     Mutant(
         "consent-malformed-hex-verifies",

@@ -92,6 +92,12 @@ def test_a_placed_pledge_is_in_force_for_the_financier_and_names_its_manager(
     assert (terms["financier"]["member_id"], terms["manager"], terms["reference"]) == ("bank-a", "service:trade", LOAN)
     assert (terms["amount"], terms["currency"]) == (1_000_000, "USD")
     assert record(ledger2, bl)["holder"]["member_id"] == "exporter"  # a pledge moves no title
+    [event] = placed.events
+    assert (event.type, event.data["holder"]["member_id"], event.data["lapsed_pledge"]) == (
+        "DocumentPledged",
+        "exporter",
+        None,
+    )
     assert ledger2.code(cast.exporter, "doc.transfer", {"doc_id": bl, "to": cast.importer.key}) == "PLEDGED"
 
 
@@ -189,6 +195,9 @@ def test_a_secured_title_cannot_be_held_and_a_released_or_lapsed_pledge_is_not_e
         == "NOT_MANAGED"
     )
     assert record(ledger2, lapsing)["holder"]["member_id"] == "exporter"
+    first = record(ledger2, lapsing)["pledge"]["tx_id"]  # lapsed, not yet cleared
+    again = command(ledger2, cast.exporter, tables.KIND_PLEDGE_PLACE, place(ledger2, lapsing, "bank-b"))
+    assert isinstance(again, Accepted) and again.events[0].data["lapsed_pledge"] == first
 
 
 def test_a_lien_freezes_the_title_and_needs_a_free_one(ledger2: Ledger, cast: Cast, bl: str) -> None:
