@@ -56,7 +56,7 @@ class KeyFilter:
 
     @property
     def full(self) -> bool:
-        """More keys were added than it was sized for: rebuild it larger (false hits grow)."""
+        """More new keys were added than it was sized for: rebuild it larger (false hits grow)."""
         return self._count > self.capacity
 
     def _positions(self, key: str) -> tuple[int, int, int, int]:
@@ -70,10 +70,17 @@ class KeyFilter:
         return at & mask, (at + step) & mask, (at + 2 * step) & mask, (at + 3 * step) & mask
 
     def add(self, key: str) -> None:
+        """Set ``key``'s bits. Counted towards ``full`` only if a bit was unset: a key written
+        again (a balance updated at every block) does not fill the filter."""
         bits = self._bits
+        fresh = False
         for j in self._positions(key):
-            bits[j >> 3] |= 1 << (j & 7)
-        self._count += 1
+            byte, bit = j >> 3, 1 << (j & 7)
+            if not bits[byte] & bit:
+                bits[byte] |= bit
+                fresh = True
+        if fresh:
+            self._count += 1
 
     def add_all(self, keys: Iterable[str]) -> None:
         for key in keys:
