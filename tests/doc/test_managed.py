@@ -207,6 +207,7 @@ def test_a_lien_freezes_the_title_and_needs_a_free_one(ledger2: Ledger, cast: Ca
     assert isinstance(done, Accepted) and done.result == {"doc_id": bl}
     stands = record(ledger2, bl)["lien"]
     assert (stands["manager"], stands["reference"]) == ("service:trade", "abs:pool-1")
+    assert queries.history(ledger2.state, bl)[-1]["details"] == {"lien": stands}
     assert ledger2.code(cast.exporter, "doc.transfer", {"doc_id": bl, "to": cast.importer.key}) == "LIEN"
     assert (
         ledger2.code(
