@@ -312,9 +312,19 @@ FLOW_MUTANTS: tuple[Mutant, ...] = (
         '        maker["holds"] = 1',
         ("tests/trade/test_exchange_edges.py::test_a_maker_filled_in_parts_is_held_anew_each_time",),
     ),
+    Mutant(
+        "exchange-maker-eligibility-for-the-wrong-token",
+        "exchange: a resting sell is settled though its owner may no longer hold the TRC it would get",
+        "services/trade/exchange/rules.py",
+        '        gets = self.pair["base"] if order.side is ob.Side.BUY else self.pair["quote"]',
+        '        gets = self.pair["base"]',
+        (
+            "tests/trade/test_exchange_edges.py::test_a_maker_is_passed_over_only_if_it_may_not_receive_what_it_would_get",
+        ),
+    ),
 )
 """Safety rules of the trade flows (issue 10): loans and doc's managed pledges, escrow, DvP,
-managed holds, the exchange's maker price and its partial fills' holds, the abs waterfall's
+managed holds, the exchange's maker price, its partial fills' holds and its makers' eligibility, the abs waterfall's
 seniority and arrears, and a pool's fees. Killers are the
 flows' story tests on the whole dev chain, ``test_flows_edges.py`` for the edges those walk
 past, and the exchange and waterfall property tests."""

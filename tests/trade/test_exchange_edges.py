@@ -2,18 +2,26 @@
 ``test_exchange.py``): a maker filled in parts is held anew each time under a new hold id and
 counted, an expiry at the very height is refused, a seller whose TRC is frozen cannot sell for
 TRC, Coco's liquidity share split exactly, the epoch's progress carries what it paid, and the
-state's own consistency checks refuse events that contradict it."""
+state's own consistency checks refuse events that contradict it. A second run added: a maker
+passed over only for the token it would receive, the first Coco epoch's first instant, the
+largest council lot, and a liquidity payout that empties the pool or takes its whole share."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+from typing import Any
+
+import orjson
 import pytest
 
 from tests.trade.test_exchange import COCO, LOT, PAIR, PLACE, TRC, market, order, sound
 from tests.trade.test_governed import council_sets
-from traco.core.domain import Event
+from traco.core.domain import DictState, Event, encode
 from traco.services.trade import genesis as trade_genesis
 from traco.services.trade import mutations
+from traco.services.trade import orderbook as ob
 from traco.services.trade import queries as q
+from traco.services.trade.exchange import rules as xr
 from traco.services.trade.exchange import state as xs
 from traco.services.trade.exchange.liquidity import payouts
 
@@ -182,3 +190,66 @@ def test_only_a_token_against_trc_that_can_be_held_and_moved_is_listed() -> None
     assert (refused.code, refused.message) == ("UNKNOWN_PAIR", "TRC/TRC is not a listed pair")
     refused = chain.run(cast.exporter, PLACE, order("c", "sell", 5, 1, pair="COCO/BADGE", lot=1))
     assert (refused.code, refused.message) == ("UNKNOWN_PAIR", "COCO/BADGE is not a listed pair")
+
+
+def revoke_kyc(chain: Any, actor: Any) -> None:
+    """The member's KYC withdrawn in the test's party view (changed in place)."""
+    key = f"member/{actor.key}"
+    raw = chain.party.get(key)
+    assert raw is not None
+    chain.party.apply({key: encode({**orjson.loads(raw), "kyc": None})})
+
+
+def test_a_maker_is_passed_over_only_if_it_may_not_receive_what_it_would_get() -> None:
+    """A seller gets TRC (KYC-verified holders only), a buyer gets COCO (any member): without
+    KYC, a resting sell is passed over and a resting buy is still filled."""
+    chain = market()
+    cast = chain.cast
+    chain.ok(cast.exporter, PLACE, order("s", "sell", 100, 1))
+    chain.ok(cast.bank_a, PLACE, order("s2", "sell", 101, 1))
+    chain.ok(cast.investor, PLACE, order("b", "buy", 90, 1))
+    revoke_kyc(chain, cast.exporter)
+    revoke_kyc(chain, cast.investor)
+    chain.ok(cast.importer, PLACE, order("t", "buy", 101, 1))
+    skipped, taken = xs.order(chain.state, "s"), xs.order(chain.state, "s2")
+    assert skipped is not None and (skipped["status"], skipped["remaining"]) == (xs.OPEN, LOT)
+    assert taken is not None and taken["status"] == "filled"
+    chain.ok(cast.bank_a, PLACE, order("u", "sell", 90, 1))
+    filled = xs.order(chain.state, "b")
+    assert filled is not None and filled["status"] == "filled"
+    sound(chain, rebuild=False)
+
+
+def test_trades_count_in_a_coco_epoch_from_its_first_instant_and_without_coco_in_none() -> None:
+    chain = market()
+    params = q.params(chain.state, "coco")
+    assert params is not None
+    start, length = int(params["start_time"]), int(params["epoch_ms"])
+    assert (xr.epoch_of(chain.state, start - 1), xr.epoch_of(chain.state, start)) == (None, 0)
+    assert (xr.epoch_of(chain.state, start + length - 1), xr.epoch_of(chain.state, start + length)) == (0, 1)
+    assert xr.epoch_of(DictState(), start) is None  # a chain with no Coco
+
+
+def test_the_council_may_set_any_lot_up_to_the_largest_price() -> None:
+    def listed(lot: object) -> dict[str, Any] | None:
+        party = SimpleNamespace(service_param=lambda _members, _service, _key: {"lot": lot})
+        return xr.council_pair(SimpleNamespace(party=party, members=None), "COCO")  # type: ignore[arg-type]
+
+    assert listed(ob.MAX_PRICE) == {"lot": ob.MAX_PRICE} and listed(1) == {"lot": 1}
+    assert [listed(lot) for lot in (ob.MAX_PRICE + 1, 0, True, "5")] == [None] * 4
+
+
+def test_a_liquidity_payout_may_empty_the_pool_and_take_its_whole_share() -> None:
+    chain = market()
+    cast = chain.cast
+    params = q.params(chain.state, "coco")
+    assert params is not None
+    chain.ok(cast.exporter, PLACE, order("s1", "sell", 100, 2))
+    chain.ok(cast.importer, PLACE, order("b1", "buy", 100, 2))
+    result = chain.block(dt=int(params["start_time"]) + int(params["epoch_ms"]) - chain.time)
+    liquidity = next(e for e in result.events if e.type == "LiquidityPaid")
+    share = liquidity.data["share"]
+    whole = {**liquidity.data, "paid": share, "payouts": [["exporter", share]]}
+    chain.state.apply({q.POOL: encode({"amount": share})})  # exactly what the payout takes
+    writes = mutations.mutate(chain.state, Event("LiquidityPaid", liquidity.aggregate_id, whole))
+    assert orjson.loads(writes[q.POOL] or b"null") == {"amount": 0}
