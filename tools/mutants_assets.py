@@ -15,6 +15,8 @@ TRADE_STATE = "services/trade/mutations.py"
 DOC_RULES = "services/doc/rules.py"
 DOC_HOLDS = "services/doc/holds.py"
 DOC_MANAGED = "services/doc/managed.py"
+TOKEN_RULES = "services/trade/rules_tokens.py"
+AMOUNT_HOLDS = "tests/trade/test_holds_of_amounts.py"
 HOLD_TESTS = "tests/trade/test_holds.py"
 
 ASSET_MUTANTS: tuple[Mutant, ...] = (
@@ -97,6 +99,22 @@ ASSET_MUTANTS: tuple[Mutant, ...] = (
         '    if to is None or to["member_id"] != done.beneficiary:',
         '    if to is not None and to["member_id"] != done.beneficiary:',
         ("tests/doc/test_holds_edges.py::test_a_held_title_never_goes_to_a_beneficiary_who_is_no_longer_admitted",),
+    ),
+    Mutant(
+        "hold-for-an-ineligible-beneficiary",
+        "trade: an amount is held for a beneficiary who may not hold the token (TRC for a member without KYC)",
+        TOKEN_RULES,
+        "    refused = can_receive(ctx, cls, h.token, h.beneficiary)\n",
+        "    refused = None\n",
+        (f"{AMOUNT_HOLDS}::test_a_hold_names_only_a_beneficiary_who_may_hold_the_token_and_an_admitted_notary",),
+    ),
+    Mutant(
+        "hold-pays-out-of-a-frozen-account",
+        "trade: a hold is executed though its owner's token is frozen",
+        TOKEN_RULES,
+        "    freeze = q.frozen(ctx.state, hold.asset, hold.owner)",
+        "    freeze = None",
+        (f"{AMOUNT_HOLDS}::test_a_hold_does_not_pay_out_of_a_frozen_account_or_to_one_no_longer_eligible",),
     ),
     Mutant(
         "managed-pledge-ended-by-another-service",
