@@ -73,16 +73,19 @@ def test_the_liquidity_share_is_split_by_volume_rounded_down() -> None:
     assert payouts(5, [("a", 1), ("b", 4)]) == [["a", 1], ["b", 4]]  # exact: nothing stays
 
 
-def test_the_epochs_progress_counts_the_liquidity_paid() -> None:
-    chain = market()
-    cast = chain.cast
+def traded_through_the_first_epoch(chain: Any) -> Any:
+    """Two lots traded, then the block that ends Coco's first epoch and pays it; its result."""
     params = q.params(chain.state, "coco")
     assert params is not None
-    chain.ok(cast.exporter, PLACE, order("s1", "sell", 100, 2))
-    chain.ok(cast.importer, PLACE, order("b1", "buy", 100, 2))
-    before = q.epoch(chain.state)
-    end = int(params["start_time"]) + int(params["epoch_ms"])
-    result = chain.block(dt=end - chain.time)
+    chain.ok(chain.cast.exporter, PLACE, order("s1", "sell", 100, 2))
+    chain.ok(chain.cast.importer, PLACE, order("b1", "buy", 100, 2))
+    return chain.block(dt=int(params["start_time"]) + int(params["epoch_ms"]) - chain.time)
+
+
+def test_the_epochs_progress_counts_the_liquidity_paid() -> None:
+    chain = market()
+    before = q.epoch(chain.state)  # trading pays nothing before the epoch ends
+    result = traded_through_the_first_epoch(chain)
     epoch = next(e for e in result.events if e.type == "CocoEpochPaid")
     liquidity = next(e for e in result.events if e.type == "LiquidityPaid")
     after = q.epoch(chain.state)
@@ -241,12 +244,7 @@ def test_the_council_may_set_any_lot_up_to_the_largest_price() -> None:
 
 def test_a_liquidity_payout_may_empty_the_pool_and_take_its_whole_share() -> None:
     chain = market()
-    cast = chain.cast
-    params = q.params(chain.state, "coco")
-    assert params is not None
-    chain.ok(cast.exporter, PLACE, order("s1", "sell", 100, 2))
-    chain.ok(cast.importer, PLACE, order("b1", "buy", 100, 2))
-    result = chain.block(dt=int(params["start_time"]) + int(params["epoch_ms"]) - chain.time)
+    result = traded_through_the_first_epoch(chain)
     liquidity = next(e for e in result.events if e.type == "LiquidityPaid")
     share = liquidity.data["share"]
     whole = {**liquidity.data, "paid": share, "payouts": [["exporter", share]]}
