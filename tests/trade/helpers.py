@@ -14,6 +14,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from traco.core import commands as cmd
 from traco.core import crypto
 from traco.core.canonical import canonicalize
@@ -279,10 +281,18 @@ def snapshot(state: DictState) -> dict[str, bytes]:
 
 
 def _through_json(data: Mapping[str, Any]) -> Any:
-    import orjson
-
     return orjson.loads(canonicalize(dict(data)))
 
 
 def member_of(cast: Cast, actor: Actor) -> str:
     return cast.specs[actor].member_id
+
+
+def withdraw_kyc(chain: Chain, actor: Actor) -> None:
+    """The member's KYC withdrawn in the chain's party view (changed in place, as a council
+    vote is in ``test_governed.council_sets``): from the next transaction on, it holds no
+    KYC-only token."""
+    key = f"member/{actor.key}"
+    raw = chain.party.get(key)
+    assert raw is not None
+    chain.party.apply({key: encode({**orjson.loads(raw), "kyc": None})})

@@ -14,9 +14,11 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.trade.test_exchange import COCO, LOT, PAIR, PLACE, TRC, market, order, sound
+from tests.trade.helpers import withdraw_kyc
+from tests.trade.test_exchange import COCO, LOT, PAIR, PLACE, TRC, FlowChain, market, order, sound
 from tests.trade.test_governed import council_sets
 from traco.core.domain import DictState, Event, encode
+from traco.core.service_exec import ServiceBlockResult
 from traco.services.trade import genesis as trade_genesis
 from traco.services.trade import mutations
 from traco.services.trade import orderbook as ob
@@ -73,7 +75,7 @@ def test_the_liquidity_share_is_split_by_volume_rounded_down() -> None:
     assert payouts(5, [("a", 1), ("b", 4)]) == [["a", 1], ["b", 4]]  # exact: nothing stays
 
 
-def traded_through_the_first_epoch(chain: Any) -> Any:
+def traded_through_the_first_epoch(chain: FlowChain) -> ServiceBlockResult:
     """Two lots traded, then the block that ends Coco's first epoch and pays it; its result."""
     params = q.params(chain.state, "coco")
     assert params is not None
@@ -195,14 +197,6 @@ def test_only_a_token_against_trc_that_can_be_held_and_moved_is_listed() -> None
     assert (refused.code, refused.message) == ("UNKNOWN_PAIR", "COCO/BADGE is not a listed pair")
 
 
-def revoke_kyc(chain: Any, actor: Any) -> None:
-    """The member's KYC withdrawn in the test's party view (changed in place)."""
-    key = f"member/{actor.key}"
-    raw = chain.party.get(key)
-    assert raw is not None
-    chain.party.apply({key: encode({**orjson.loads(raw), "kyc": None})})
-
-
 def test_a_maker_is_passed_over_only_if_it_may_not_receive_what_it_would_get() -> None:
     """A seller gets TRC (KYC-verified holders only), a buyer gets COCO (any member): without
     KYC, a resting sell is passed over and a resting buy is still filled."""
@@ -211,8 +205,8 @@ def test_a_maker_is_passed_over_only_if_it_may_not_receive_what_it_would_get() -
     chain.ok(cast.exporter, PLACE, order("s", "sell", 100, 1))
     chain.ok(cast.bank_a, PLACE, order("s2", "sell", 101, 1))
     chain.ok(cast.investor, PLACE, order("b", "buy", 90, 1))
-    revoke_kyc(chain, cast.exporter)
-    revoke_kyc(chain, cast.investor)
+    withdraw_kyc(chain, cast.exporter)
+    withdraw_kyc(chain, cast.investor)
     chain.ok(cast.importer, PLACE, order("t", "buy", 101, 1))
     skipped, taken = xs.order(chain.state, "s"), xs.order(chain.state, "s2")
     assert skipped is not None and (skipped["status"], skipped["remaining"]) == (xs.OPEN, LOT)

@@ -11,11 +11,9 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-import orjson
-
-from tests.trade.helpers import Actor, Chain
+from tests.trade.helpers import Chain, withdraw_kyc
 from tests.trade.test_trc import attested
-from traco.core.domain import DictState, TxContext, encode
+from traco.core.domain import DictState, TxContext
 from traco.services.trade import genesis as trade_genesis
 from traco.services.trade import queries as q
 
@@ -40,14 +38,6 @@ def hold(token: str, beneficiary: str, amount: int = 100, hold_id: str = "h1", *
         "expires_height": 90,
         **extra,
     }
-
-
-def set_kyc(chain: Chain, actor: Actor, kyc: dict[str, Any] | None) -> None:
-    """A member's KYC changed in the test's party view (in place, as ``council_sets`` does)."""
-    key = f"member/{actor.key}"
-    raw = chain.party.get(key)
-    assert raw is not None
-    chain.party.apply({key: encode({**orjson.loads(raw), "kyc": kyc})})
 
 
 def test_a_hold_names_only_a_beneficiary_who_may_hold_the_token_and_an_admitted_notary() -> None:
@@ -91,7 +81,7 @@ def test_a_hold_does_not_pay_out_of_a_frozen_account_or_to_one_no_longer_eligibl
     chain.ok(cast.regulator, "trade.trc.freeze", {"account": "exporter", "reason": "court order 9"})
     assert chain.code(cast.importer, "trade.hold.execute", {"hold_id": "h1"}) == "FROZEN"
     chain.ok(cast.regulator, "trade.trc.unfreeze", {"account": "exporter", "reason": "order lifted"})
-    set_kyc(chain, cast.importer, None)  # the beneficiary's KYC withdrawn while the hold stands
+    withdraw_kyc(chain, cast.importer)  # while the hold stands
     assert chain.code(cast.importer, "trade.hold.execute", {"hold_id": "h1"}) == "NOT_ELIGIBLE"
     assert chain.total("importer", TRC) == 0 and chain.account("exporter", TRC)["held"] == 100
 
