@@ -110,8 +110,7 @@ def party_view(
                 "valid_until": spec.valid_until,
             }
         )
-    for actor, spec in members.items():  # a member's keys, its primary (not the rotated-out one) first
-        if spec.valid_until is None:
+        if spec.valid_until is None:  # the member's primary key (not a rotated-out one) first
             keys = [actor.key] + [a.key for a, s in members.items() if s.member_id == spec.member_id and a is not actor]
             data[party_keys.member_keys(spec.member_id)] = encode({"primary_key": actor.key, "keys": keys})
     for role, kinds in role_kinds.items():
