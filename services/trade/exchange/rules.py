@@ -83,9 +83,16 @@ def council_pair(ctx: Context, base: str) -> dict[str, Any] | None:
     return {"lot": lot} if isinstance(lot, int) and not isinstance(lot, bool) and 1 <= lot <= ob.MAX_PRICE else None
 
 
-def find_pair(ctx: Context, pair_id: str) -> tuple[dict[str, Any], tuple[Event, ...]] | tuple[None, str]:
-    """The pair's record and the ``PairListed`` event to emit if this is its first use (council
-    pairs), or ``(None, why not)``."""
+TokenClasses = dict[str, tuple[dict[str, Any], dict[str, Any]]]
+"""A pair's two tokens: each token's record and its asset class's, as ``token_and_class`` reads them."""
+
+
+def find_pair(
+    ctx: Context, pair_id: str
+) -> tuple[dict[str, Any], tuple[Event, ...], TokenClasses] | tuple[None, str, None]:
+    """The pair's record, the ``PairListed`` event to emit if this is its first use (council
+    pairs) and its two tokens' records and classes (read here once, used by the whole order),
+    or ``(None, why not, None)``."""
     base, quote = pair_id.split("/")
     record = s.pair(ctx.state, pair_id)
     events: tuple[Event, ...] = ()
@@ -93,16 +100,18 @@ def find_pair(ctx: Context, pair_id: str) -> tuple[dict[str, Any], tuple[Event, 
         trc = q.params(ctx.state, "trc")
         listed = council_pair(ctx, base)
         if listed is None or trc is None or quote != trc["token"] or base == quote:
-            return None, f"{pair_id} is not a listed pair"
+            return None, f"{pair_id} is not a listed pair", None
         record = {"pair": pair_id, "base": base, "quote": quote, "lot": listed["lot"]}
         events = (ctx.event("PairListed", f"pair:{pair_id}", **record),)
+    classes: TokenClasses = {}
     for token in (base, quote):
         found = token_and_class(ctx.state, token)
         if isinstance(found, Rejected):
-            return None, f"{pair_id}: token {token} is not defined"
+            return None, f"{pair_id}: token {token} is not defined", None
         if not (found[1]["transferable"] and found[1]["holdable"]):
-            return None, f"{pair_id}: {token} ({found[1]['name']}) cannot be held and transferred"
-    return record, events
+            return None, f"{pair_id}: {token} ({found[1]['name']}) cannot be held and transferred", None
+        classes[token] = found
+    return record, events, classes
 
 
 def epoch_of(state: StateView, time: int) -> int | None:
@@ -116,16 +125,14 @@ def epoch_of(state: StateView, time: int) -> int | None:
 class _StateBook:
     """The matcher's view of one pair's book in the state, skipping makers who cannot settle."""
 
-    def __init__(self, ctx: Context, pair: dict[str, Any]) -> None:
-        self.ctx, self.pair = ctx, pair
-        self.classes = {t: token_and_class(ctx.state, t) for t in (pair["base"], pair["quote"])}
+    def __init__(self, ctx: Context, pair: dict[str, Any], classes: TokenClasses) -> None:
+        self.ctx, self.pair, self.classes = ctx, pair, classes
         self.seen: dict[tuple[str, str], bool] = {}
 
     def can_settle(self, order: ob.Order) -> bool:
         gets = self.pair["base"] if order.side is ob.Side.BUY else self.pair["quote"]
         if (order.owner, gets) not in self.seen:
             found = self.classes[gets]
-            assert not isinstance(found, Rejected)
             frozen = any(q.frozen(self.ctx.state, t, order.owner) for t in (self.pair["base"], self.pair["quote"]))
             ok = not frozen and can_receive(self.ctx, found[1], gets, order.owner) is None
             self.seen[(order.owner, gets)] = ok
@@ -208,7 +215,7 @@ def _settle(ctx: Context, pair: dict[str, Any], fill: ob.Fill, maker: ob.Order, 
 
 
 def place(ctx: Context, o: p.OrderPlace) -> Outcome:
-    pair, listing = find_pair(ctx, o.pair)
+    pair, listing, classes = find_pair(ctx, o.pair)
     problems: list[tuple[str, str]] = []
     if pair is None:
         problems.append((ExchangeCode.UNKNOWN_PAIR, str(listing)))
@@ -221,19 +228,17 @@ def place(ctx: Context, o: p.OrderPlace) -> Outcome:
         problems.append((Code.INVALID_EXPIRY, why))
     if problems:
         return reject(problems[0][0], "; ".join(why for _, why in problems))
-    assert pair is not None and isinstance(listing, tuple)
+    assert pair is not None and isinstance(listing, tuple) and classes is not None
     side = ob.Side(o.side)
     gets, gives = (pair["base"], pair["quote"]) if side is ob.Side.BUY else (pair["quote"], pair["base"])
     reserve = ob.reservation(side, o.price, o.qty, lot)
-    found = token_and_class(ctx.state, gets)
-    assert not isinstance(found, Rejected)
-    refused = can_receive(ctx, found[1], gets, ctx.sender) or can_spend(ctx, gives, ctx.sender, reserve)
+    refused = can_receive(ctx, classes[gets][1], gets, ctx.sender) or can_spend(ctx, gives, ctx.sender, reserve)
     if refused is not None:
         return refused
     counts = s.stat(ctx.state, o.pair)
     expires = o.expires_height if o.expires_height is not None else ctx.tx.height + ORDER_LIFETIME_HEIGHTS
     taker = ob.Order(o.order_id, ctx.sender, side, o.price, o.qty, counts["orders"] + 1, expires)
-    done = ob.match(_StateBook(ctx, pair), taker, lot, ctx.tx.height)
+    done = ob.match(_StateBook(ctx, pair, classes), taker, lot, ctx.tx.height)
     if isinstance(done, Rejected):
         return reject(done.code, done.message)
     events: list[Event] = list(listing)
