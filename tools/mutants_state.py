@@ -75,9 +75,17 @@ STATE_MUTANTS: tuple[Mutant, ...] = (
         "key-filter-not-told-of-a-batch",
         "SQLite: the writer's key filter is not told a batch's keys (a stored key read as absent)",
         "core/adapters/sqlite_state.py",
-        "            self._keys.add_all(key for key, _ in puts)",
+        "            self._keys.add_all(key for key, _ in puts if remembered.get(key) is None)",
         "            pass",
         ("tests/core/test_key_filter.py::test_the_writer_reads_what_a_dict_would_hold",),
+    ),
+    Mutant(
+        "key-filter-skips-a-key-remembered-absent",
+        "SQLite: a new key the writer had read as absent is not told to the key filter (read as absent later)",
+        "core/adapters/sqlite_state.py",
+        "if remembered.get(key) is None)",
+        "if key not in remembered)",
+        ("tests/core/test_key_filter.py::test_a_key_read_as_absent_then_stored_is_found_once_its_value_is_forgotten",),
     ),
     Mutant(
         "key-filter-outlives-foreign-commit",

@@ -305,7 +305,10 @@ class SqliteStateStore(StateStore):
         receipt_rows = [(height, n, r.tx_id, r.json_bytes.decode()) for n, r in enumerate(batch.receipts)]
         events_json = "[" + ",".join(e.json_bytes.decode() for e in batch.events) + "]" if batch.events else None
         if self._keys is not None:  # before the commit: never a stored key the filter denies
-            self._keys.add_all(key for key, _ in puts)
+            # A key remembered with a value is stored, so the filter holds it already (the
+            # filter and the memories are dropped together): only the others need their bits.
+            remembered = self._values
+            self._keys.add_all(key for key, _ in puts if remembered.get(key) is None)
         with self._db.write(f"commit({height})") as conn:
             if self._remembers:
                 self._notice(int(conn.execute("PRAGMA data_version").fetchone()[0]))

@@ -87,6 +87,22 @@ def test_a_filled_filter_is_built_again_larger(tmp_path: Path, monkeypatch: pyte
     store.close()
 
 
+def test_a_key_read_as_absent_then_stored_is_found_once_its_value_is_forgotten(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The commonest path of all: a rule asks for a new order's id (absent, and remembered as
+    absent), the block stores it, and later its value has left the writer's memory of values.
+    A key remembered *with a value* need not be told to the filter again; this one must be."""
+    monkeypatch.setattr(sqlite_state, "READ_CACHE_KEYS", 2)
+    store = SqliteStateStore(tmp_path / "state.sqlite")
+    commit(store, 1, {"a": b"1"})
+    assert store.get("xorder/new") is None  # builds the filter; remembered as absent
+    commit(store, 2, {"xorder/new": b"o", "a": b"2"})
+    assert [store.get(f"other/{i}") for i in range(5)] == [None] * 5  # pushes both out of memory
+    assert store.get_many(["xorder/new", "a"]) == {"xorder/new": b"o", "a": b"2"}
+    store.close()
+
+
 def test_a_key_another_connection_stored_is_found_once_noticed(tmp_path: Path) -> None:
     """The filter was built before another writer stored ``d``; the key was never asked for,
     so nothing else remembered stands in its way: only dropping the filter finds it."""
