@@ -222,6 +222,8 @@ def test_cancel_releases_what_is_left_and_only_the_owner_may() -> None:
     assert chain.code(cast.exporter, CANCEL, {"order_id": "s"}) == "ORDER_CLOSED"  # filled
     assert chain.ok(cast.importer, CANCEL, {"order_id": "b"}) == {"order_id": "b", "released": 200, "token": TRC}
     assert chain.account("importer", TRC)["held"] == 0 and book(chain, "buy") == []
+    released = [e for e in chain.events if e.type == "HoldReleased" and e.aggregate_id.startswith("hold:exchange:b:")]
+    assert [e.data["by"] for e in released] == ["importer"]  # the record names who cancelled
     assert chain.code(cast.importer, CANCEL, {"order_id": "b"}) == "ORDER_CLOSED"
     record = xs.order(chain.state, "b")
     assert record is not None and (record["status"], record["remaining"], record["filled"]) == (
