@@ -18,6 +18,8 @@ validator's row of ``make bench``) and the block's arrival.
 ``--from H`` counts only heights from H on (the transfers, not the mints before them); the
 blocks before it are executed all the same, as the state they build is the state H reads.
 ``--to H`` stops after height H (one phase of ``bench/flows.py``: its buys, not its loans).
+``--runs N`` replays N times and prints each replica's median and range: one replay moves by a
+few per cent from run to run, so an A/B of a small change needs several.
 For where the time goes, run it under ``py-spy record`` (``make profile`` does the same for a
 node in the mesh).
 
@@ -27,6 +29,7 @@ Not a test: it measures and prints.
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import tempfile
 import time
@@ -54,21 +57,15 @@ def node_replicas(data_dir: Path, stores: Path) -> dict[str, ServiceRuntime]:
     return replicas(genesis, key, store_of, None)  # type: ignore[arg-type]  # built and timed, never sent
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("data_dir", type=Path, help="a benchmark's --data-dir (its n0-chain block store is read)")
-    parser.add_argument("--from", dest="start", type=int, default=1, help="count heights from this one on")
-    parser.add_argument("--to", dest="end", type=int, default=0, help="stop after this height (default: the last)")
-    args = parser.parse_args()
-    gc_policy.tune()  # as `traco serve` runs
-    blocks = SqliteBlockStore(args.data_dir / "n0-chain" / "blocks.sqlite", readonly=True)
+def replay(data_dir: Path, blocks: SqliteBlockStore, start: int, end: int) -> tuple[int, dict[str, float]]:
+    """One replay of heights 1..``end`` into empty stores: the transactions counted (from
+    ``start`` on) and each replica's thread time over them."""
     with tempfile.TemporaryDirectory() as tmp:
-        runtimes = node_replicas(args.data_dir, Path(tmp))
+        runtimes = node_replicas(data_dir, Path(tmp))
         cpu = dict.fromkeys(runtimes, 0.0)
         txs = 0
-        end = min(args.end or blocks.height(), blocks.height())
         for block in blocks.blocks(1, end):
-            counted = block.height >= args.start
+            counted = block.height >= start
             txs += len(block.txs) if counted else 0
             for name, runtime in runtimes.items():
                 feed_upstreams(runtimes, runtime, block.height)
@@ -83,9 +80,26 @@ def main() -> None:
                 hand_over(runtimes, name, result)
         for runtime in runtimes.values():
             runtime.store.close()
+    return txs, cpu
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("data_dir", type=Path, help="a benchmark's --data-dir (its n0-chain block store is read)")
+    parser.add_argument("--from", dest="start", type=int, default=1, help="count heights from this one on")
+    parser.add_argument("--to", dest="end", type=int, default=0, help="stop after this height (default: the last)")
+    parser.add_argument("--runs", type=int, default=1, help="replay this many times; print the median and range")
+    args = parser.parse_args()
+    gc_policy.tune()  # as `traco serve` runs
+    blocks = SqliteBlockStore(args.data_dir / "n0-chain" / "blocks.sqlite", readonly=True)
+    end = min(args.end or blocks.height(), blocks.height())
+    runs = [replay(args.data_dir, blocks, args.start, end) for _ in range(max(args.runs, 1))]
+    txs = runs[0][0]
     print(f"{txs:,} transactions at heights {args.start}..{end}, CPU (thread time) per transaction:")
-    for name, seconds in cpu.items():
-        print(f"  {name:8} {1e6 * seconds / max(txs, 1):8.1f} µs")
+    for name in runs[0][1]:
+        each = sorted(1e6 * cpu[name] / max(txs, 1) for _, cpu in runs)
+        spread = f"  (median of {len(each)}; {each[0]:.1f}–{each[-1]:.1f})" if len(each) > 1 else ""
+        print(f"  {name:8} {statistics.median(each):8.1f} µs{spread}")
 
 
 if __name__ == "__main__":
