@@ -8,12 +8,12 @@ the validator's per-transaction steps with the project's own functions, step by 
 nothing else running — the least those steps can cost here:
 
 - **decode**: ``validity.decode_tx`` on the envelope's bytes, as the intake reads them;
-- **signature**: ``crypto.verify`` of the envelope, once (what the intake's first
-  ``check_tx`` spends beside the rule);
-- **validity rule**: the rest of the intake's ``validity.check_tx`` (its verdict cached);
-- **mempool**: admission (the sealed and pending lookups, ``Mempool.add``), the proposer's
-  ``select`` with its recheck of each transaction and, once the block is sealed,
-  ``remove_sealed``;
+- **signature**: ``SignatureCache.verify`` of the envelope, once (what the intake's first
+  ``check_tx`` spends beside the rule, leaving the verdict cached);
+- **admission**: ``TxIntake.admit`` itself: the sealed and pending lookups, the validity rule
+  (its verdict cached) and ``Mempool.add``;
+- **mempool**: the proposer's ``select`` with its recheck of each transaction and, once the
+  block is sealed, ``remove_sealed``;
 - **proposal**: building the block (``proposals.build``: the transactions' root) and
   checking another's (``validity.check_block_txs``, verdicts cached). A validator does one
   or the other for a block; both are counted, so this is a little more than any one does;
@@ -45,18 +45,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from chain import ed25519_rate
 
-from traco.core import crypto, gc_policy
+from traco.core import gc_policy
+from traco.core.adapters.memory import MemoryEventBus
 from traco.core.adapters.sqlite import SqliteStateStore
 from traco.core.adapters.sqlite_blocks import SqliteBlockStore
+from traco.core.ports import BusMessage
 from traco.schemas.block import SealedBlock
 from traco.schemas.tx import TxEnvelope
 from traco.services.consensus import proposals, validity, wire
 from traco.services.consensus.genesis import DataDir, load_genesis
+from traco.services.consensus.intake import TxIntake
 from traco.services.consensus.ledger import Ledger
 from traco.services.consensus.mempool import Mempool
 
 T = TypeVar("T")
-STEPS = ("decode", "signature", "validity rule", "mempool", "proposal", "apply", "outputs")
+STEPS = ("decode", "signature", "admission", "mempool", "proposal", "apply", "outputs")
 
 
 class Clock:
@@ -72,10 +75,10 @@ class Clock:
         return done
 
 
-def run_block(clock: Clock, ledger: Ledger, mempool: Mempool, block: SealedBlock, topics: wire.Topics) -> None:
+def run_block(clock: Clock, intake: TxIntake, block: SealedBlock) -> None:
     """One block's transactions through the validator's steps, in the order a proposer meets them."""
+    ledger, mempool, cache = intake.ledger, intake.mempool, intake.signatures
     genesis = ledger.genesis
-    cache = validity.SignatureCache()
     kinds = ledger.kinds_at(block.height)
     admitted = ledger.admitted
 
@@ -85,21 +88,14 @@ def run_block(clock: Clock, ledger: Ledger, mempool: Mempool, block: SealedBlock
     def never_sealed(tx_id: str) -> bool:
         return False  # what the proposal check asks of pending transactions: they are not
 
-    def admit(tx: TxEnvelope) -> validity.Refusal | None:
-        """``TxIntake.admit`` after its rule: replays dropped, the rest into the mempool."""
-        chain_nonce = ledger.chain_nonce(tx.sender)
-        if tx.tx_id in mempool or (tx.nonce <= chain_nonce and ledger.is_sealed(tx.tx_id)):
-            return None
-        return mempool.add(tx, 0, chain_nonce, admitted.member_of(tx.sender))
-
     decoded: list[TxEnvelope] = []
-    for submitted in block.txs:
-        tx = clock.time("decode", validity.decode_tx, submitted.json_bytes, genesis.params.max_tx_bytes)
+    for offset, submitted in enumerate(block.txs):
+        raw = submitted.json_bytes
+        tx = clock.time("decode", validity.decode_tx, raw, genesis.params.max_tx_bytes)
         assert isinstance(tx, TxEnvelope), tx
-        signed = (bytes.fromhex(tx.sender), tx.signing_bytes(), bytes.fromhex(tx.signature))
-        verified = clock.time("signature", crypto.verify, *signed)
-        cache.verify(tx, bytes.fromhex(tx.tx_id))  # the verdict the intake's check leaves cached
-        refusal = clock.time("validity rule", rule, tx) or clock.time("mempool", admit, tx)
+        verified = clock.time("signature", cache.verify, tx, bytes.fromhex(tx.tx_id))
+        message = BusMessage(intake.topics.tx, 0, offset, tx.sender.encode(), raw)
+        refusal = clock.time("admission", intake.admit, tx, message)
         if not verified or refusal is not None:
             sys.exit(f"transaction {tx.tx_id} of block {block.height} is refused: {refusal}")
         decoded.append(tx)
@@ -124,7 +120,7 @@ def run_block(clock: Clock, ledger: Ledger, mempool: Mempool, block: SealedBlock
     events = applied.result.events
     checkpoint = ledger.checkpoint(block.height)
     assert checkpoint is not None
-    clock.time("outputs", wire.chain_outputs, topics, block, receipts, events, checkpoint)
+    clock.time("outputs", wire.chain_outputs, intake.topics, block, receipts, events, checkpoint)
 
 
 def main() -> None:
@@ -143,8 +139,10 @@ def main() -> None:
         )
         mempool = Mempool(genesis.params.max_nonce_gap)
         topics = wire.Topics(genesis.chain_id, "n0")
+        signatures = validity.SignatureCache()
+        intake = TxIntake(genesis, ledger, MemoryEventBus(), topics, mempool, signatures, lambda partition: True)
         for block in kept.blocks(1, kept.height()):
-            run_block(clock, ledger, mempool, block, topics)
+            run_block(clock, intake, block)
             txs += len(block.txs)
         chain_us = 1e6 * ledger.execution_cpu / max(txs, 1)
         ledger.blocks.close()
