@@ -31,7 +31,8 @@ Design:
   is stored, so what is remembered is the store as it is; every commit forgets it all.
 * **The writer knows which keys it certainly does not hold** (``core.key_filter``): a Bloom
   filter over the stored keys, built from them at the writer's first unremembered read and
-  again whenever it fills, told every key of a batch before the batch commits, and dropped
+  again whenever it fills, told each key of a batch before the batch commits (but those it
+  remembers with a value: stored, so held already), and dropped
   with everything else remembered when another connection commits. A rule's question about a
   key that does not exist yet (a new order, hold or document) is answered from it instead of
   by a query.
