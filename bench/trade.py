@@ -3,8 +3,8 @@ fast the trade service rebuilds from an empty store, beside the same run's Ed255
 
 On the real Tansu broker, four nodes as ``traco up`` runs them: two custodians attest a reserve,
 one mints TRC to the importer and the exporter; then pre-signed ``trade.transfer`` transactions
-between them (each sender in waves of at most 900: the mempool holds a sender's nonces up to
-1,000 ahead) are produced to the ``tx`` topic, and the rate is node n0's trade receipts per
+between them (at most 900 in flight, ``registry.offer``: the mempool holds a sender's nonces up
+to 1,000 ahead) are produced to the ``tx`` topic, and the rate is node n0's trade receipts per
 second from the first produce to the last receipt. The mesh stops and trade is rebuilt
 in-process from the broker's ``blocks`` and n0's events topics into an empty store. Each
 node's CPU seconds over the transfers, per transfer, show what a transfer costs a node.
