@@ -9,10 +9,10 @@ node): custodians mint TRC; then
   orders in turn, each matching one of them at once. The rate is matched orders per second: N
   over the time from the first buy produced to its last receipt (every match is settled inside
   its block, so the receipt is the settlement). Why two buyers: ``registry.offer`` keeps at
-  most 900 of a sender's transactions in flight (the chain's nonce gap), so one buyer alone
-  feeds the chain at most 900 orders per height, and a height ends with the block proposed
-  before its receipts came back; a market has many traders, and two are enough to keep the
-  mempool ahead of the blocks.
+  most 900 of a sender's transactions in flight (the chain's nonce gap is 1,000), and the
+  heights in the pipeline share them, so one buyer's orders went in as blocks of 200 to 700,
+  each dearer per order than a bigger one (decision 0008, eleventh round). A market has many
+  traders; two are enough to keep the mempool ahead of the blocks.
 - **loans**: the carrier registers N bills of lading held by the exporter, the exporter asks
   for financing on each, bank-a offers on each; then the exporter accepts all N. The rate is
   loans per second from the first accept produced until the last loan is disbursed (active) on
