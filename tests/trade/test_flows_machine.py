@@ -44,12 +44,19 @@ class FlowsMachine(RuleBasedStateMachine):
 
     @initialize()
     def start(self) -> None:
-        self.story = Story(Path(tempfile.mkdtemp(prefix="flows-machine-")))
+        self.folder = tempfile.TemporaryDirectory(prefix="flows-machine-")
+        self.story = Story(Path(self.folder.name))
         self.story.fund_trc(**FUNDING)
         self.story.set_flows(loan_grace_ms=3_000, escrow_arbiter="bank-b")
         self.docs: list[str] = []
         self.n = 0
         self.supply = self.story.trc_supply()
+
+    def teardown(self) -> None:
+        """The run's chain (its genesis and keys) goes with the run."""
+        folder = getattr(self, "folder", None)
+        if folder is not None:
+            folder.cleanup()
 
     def next_id(self, prefix: str) -> str:
         self.n += 1
