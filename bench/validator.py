@@ -12,7 +12,7 @@ nothing else running — the least those steps can cost here:
   ``check_tx`` spends beside the rule, leaving the verdict cached);
 - **admission**: ``TxIntake.admit`` itself: the sealed and pending lookups, the validity rule
   (its verdict cached) and ``Mempool.add``;
-- **mempool**: the proposer's ``select`` with its recheck of each transaction and, once the
+- **mempool**: the proposer's ``select`` with ``TxIntake.recheck`` of each transaction and, once the
   block is sealed, ``remove_sealed``;
 - **proposal**: building the block (``proposals.build``: the transactions' root) and
   checking another's (``validity.check_block_txs``, verdicts cached). A validator does one
@@ -82,9 +82,6 @@ def run_block(clock: Clock, intake: TxIntake, block: SealedBlock) -> None:
     kinds = ledger.kinds_at(block.height)
     admitted = ledger.admitted
 
-    def rule(tx: TxEnvelope) -> validity.Refusal | None:
-        return validity.check_tx(tx, genesis, admitted, cache, kinds)
-
     def never_sealed(tx_id: str) -> bool:
         return False  # what the proposal check asks of pending transactions: they are not
 
@@ -101,7 +98,7 @@ def run_block(clock: Clock, intake: TxIntake, block: SealedBlock) -> None:
         decoded.append(tx)
     params = genesis.params
     chosen = clock.time(
-        "mempool", mempool.select, ledger.chain_nonce, params.max_block_txs, params.max_block_bytes, rule
+        "mempool", mempool.select, ledger.chain_nonce, params.max_block_txs, params.max_block_bytes, intake.recheck
     )
     assert len(chosen.txs) == len(decoded) and not chosen.refused
     header = block.header
